@@ -1,0 +1,111 @@
+# Makefile: build, test, bench and run the wippy runtime.
+#
+#   make                      build build/wippy (release: -O2 -g)
+#   make test                 unit + integration tests, one process each
+#   make test SANITIZER=thread   (or address, undefined) in build-<san>/
+#   make bench                benchmarks under bench/, ratios against baselines
+#   make run                  run the mass-spawn example (Ctrl+C to stop)
+#
+# Every source under engine/, runtime/ and lua_modules/ goes into one static
+# library; runtime/main.c is the binary; test/unit/<dir>/<name>.c and
+# bench/<name>.c are one program each, linked against the library.
+
+CC       ?= cc
+SANITIZER ?=
+V        ?= 0
+
+ifeq ($(SANITIZER),)
+BUILD    := build
+else
+BUILD    := build-$(SANITIZER)
+endif
+
+PKGS     := lua5.4 liburing libfyaml
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -luring -lfyaml)
+
+WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings \
+        -Wmissing-prototypes -Wstrict-prototypes -Wold-style-definition \
+        -Wundef -Wformat=2 -Wvla -Wno-unused-parameter -Wdeclaration-after-statement \
+        -Wno-declaration-after-statement -Werror=implicit-function-declaration
+
+OPT      ?= -O2
+CFLAGS   := -std=gnu11 -g $(OPT) $(WARN) -pthread -D_GNU_SOURCE \
+            -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS  := -pthread $(EXTRA_LDFLAGS)
+LDLIBS   := $(PKG_LIBS) -lm
+
+ifneq ($(SANITIZER),)
+CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -O1
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+ifeq ($(V),0)
+Q = @
+E = @echo
+else
+Q =
+E = @true
+endif
+
+LIB_SRC   := $(sort $(wildcard engine/*.c runtime/*.c lua_modules/*.c))
+LIB_SRC   := $(filter-out runtime/main.c,$(LIB_SRC))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ  := $(BUILD)/obj/runtime/main.o
+TEST_SRC  := $(sort $(wildcard test/unit/*/*.c))
+TEST_BIN  := $(TEST_SRC:test/unit/%.c=$(BUILD)/test/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB       := $(BUILD)/libwippy.a
+BIN       := $(BUILD)/wippy
+
+.PHONY: all deps test unit bench run clean fuzz
+
+all: $(BIN)
+
+deps:
+	$(Q)bash scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	$(Q)mkdir -p $(dir $@)
+	$(E) "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(E) "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(E) "  LINK    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)[ "$(BUILD)" = build ] || ln -sf ../$(BIN) build/wippy-$(SANITIZER) 2>/dev/null || true
+
+# A unit test may #include the .c it tests; the archive supplies the rest.
+$(BUILD)/test/%: test/unit/%.c $(LIB)
+	$(Q)mkdir -p $(dir $@)
+	$(E) "  TEST    $<"
+	$(Q)$(CC) $(CFLAGS) -Itest -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	$(Q)mkdir -p $(dir $@)
+	$(E) "  BENCH   $<"
+	$(Q)$(CC) $(CFLAGS) -O2 -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+unit: $(TEST_BIN) $(BIN)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)BUILD=$(BUILD) SANITIZER=$(SANITIZER) bash test/run.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory $(BENCH_BIN) $(BIN)
+	$(Q)BUILD=$(BUILD) bash bench/run.sh
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory $(BIN)
+	$(Q)cd examples/mass-spawn && ../../$(BIN) run
+
+clean:
+	rm -rf build build-address build-thread build-undefined
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_BIN:%=%.d) $(BENCH_BIN:%=%.d)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# scripts/deps.sh: install the Debian packages the build, tests and benchmarks
+# need. Idempotent: when every package is present it only runs dpkg-query and
+# exits, so `make test` and `make run` can call it every time.
+set -eu
+
+PKGS="build-essential pkg-config liburing-dev liblua5.4-dev lua5.4 libfyaml-dev
+      curl wrk nginx-light clang libclang-rt-14-dev procps"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# nginx-light must not start a system nginx on port 80: the benchmarks run
+# their own instance on loopback.
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+$SUDO service nginx stop >/dev/null 2>&1 || true
