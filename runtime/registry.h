@@ -1,0 +1,324 @@
+/*
+** runtime/registry.h: the registry, i.e. every entry of a Wippy application
+** loaded from the YAML files of its source tree (spec section 1).
+**
+** reg_load() walks a source directory, parses every definition file,
+** validates each entry against its kind, resolves references between
+** entries to pointers, and expands ${env:...} interpolation. The result is
+** immutable: after reg_load() returns, nothing in it changes until
+** reg_free(), so any thread may read it without locking.
+**
+** Ownership: the registry owns every entry, every value tree and every
+** string reachable from it (ids, paths, scalar text). Pointers stay valid
+** until reg_free().
+*/
+#ifndef RUNTIME_REGISTRY_H
+#define RUNTIME_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct registry;	/* opaque */
+
+/* {====================================================================
+** Errors
+** ===================================================================== */
+
+/*
+** What reg_load() reports when it fails. msg is one error per line, each
+** of the form "file:line:col: entry-id: what is wrong (offending value)",
+** with the location or the id left out where it does not exist. At most
+** REG_ERROR_MAX lines are kept; count is the real total. Free with
+** reg_error_free(); a zeroed struct is a valid empty one.
+*/
+#define REG_ERROR_MAX 100
+
+struct reg_error {
+	char *msg;	/* NUL-terminated, owned; NULL when count == 0 */
+	int count;	/* errors seen, may exceed the lines in msg */
+	size_t _len, _cap;
+};
+
+/* Release the message buffer and zero the struct. Safe on a zeroed one. */
+void reg_error_free(struct reg_error *err);
+
+/* }==================================================================== */
+
+/* {====================================================================
+** Generic values: the YAML tree of an entry, with source positions
+** ===================================================================== */
+
+enum reg_vtype {
+	REG_NULL,
+	REG_BOOL,
+	REG_INT,
+	REG_FLOAT,
+	REG_STR,
+	REG_SEQ,
+	REG_MAP,
+};
+
+/*
+** One YAML node. Scalars keep their text in str (after interpolation) even
+** when typed as bool/int/float, so "default: 8080" still reads as "8080".
+** Plain scalars are typed by the YAML 1.2 core schema; quoted ones are
+** strings. Sequences use items[0..n); mappings use keys[i] -> items[i] in
+** file order. line and col are 1-based; file is the YAML file's path.
+*/
+struct reg_value {
+	enum reg_vtype type;
+	int line, col;
+	const char *file;
+	const char *str;	/* scalars only: the text; NULL for containers */
+	union {
+		bool b;
+		int64_t i;
+		double f;
+	};
+	size_t n;			/* seq/map: number of items */
+	struct reg_value **items;	/* seq/map: the values */
+	const char **keys;		/* map: the keys */
+	bool _plain;			/* plain scalar: retyped after interpolation */
+};
+
+/*
+** Walk a dotted path ("a.b.0.c") from v: map keys by name (a key that
+** itself contains dots, like "cors.allow.origins", matches too), sequence
+** items by decimal index. Returns NULL when any step is missing, v is
+** NULL, or path is NULL/empty (then v itself is returned).
+*/
+struct reg_value *reg_value_get(const struct reg_value *v, const char *path);
+
+/*
+** The string at path, or NULL if missing or not a string. Scalars of other
+** types are not converted: use reg_value_text() for "any scalar as text".
+*/
+const char *reg_value_str(const struct reg_value *v, const char *path);
+
+/* The text of the scalar at path (any scalar type, not null), or NULL. */
+const char *reg_value_text(const struct reg_value *v, const char *path);
+
+/* Integer/bool at path, or def when missing or of another type. */
+int64_t reg_value_int(const struct reg_value *v, const char *path, int64_t def);
+bool reg_value_bool(const struct reg_value *v, const char *path, bool def);
+
+/* "null", "bool", "int", "float", "string", "sequence", "mapping". */
+const char *reg_value_type_name(enum reg_vtype t);
+
+/* }==================================================================== */
+
+/* {====================================================================
+** Entries
+** ===================================================================== */
+
+/* Kinds the runtime understands; everything else allowed is REG_K_OTHER. */
+enum reg_kind {
+	REG_K_OTHER,		/* spec 1.4 "other kinds": kept as generic data */
+	REG_K_PROCESS_HOST,
+	REG_K_PROCESS_LUA,
+	REG_K_LIBRARY_LUA,
+	REG_K_FUNCTION_LUA,
+	REG_K_PROCESS_SERVICE,
+	REG_K_TERMINAL_HOST,
+	REG_K_ENV_OS,
+	REG_K_ENV_STATIC,
+	REG_K_ENV_MEMORY,
+	REG_K_ENV_FILE,
+	REG_K_ENV_ROUTER,
+	REG_K_ENV_VARIABLE,
+	REG_K_HTTP_SERVICE,
+	REG_K_HTTP_ROUTER,
+	REG_K_HTTP_ENDPOINT,
+	REG_K_REGISTRY_ENTRY,
+};
+
+struct reg_entry;
+
+/*
+** The lifecycle block (spec 1.3), present on every service-like kind
+** (process.host, process.service, terminal.host, http.service). Durations
+** are nanoseconds; absent fields hold the spec defaults. requires is
+** "requires" and "depends_on" merged, de-duplicated, in file order.
+*/
+struct reg_lifecycle {
+	bool auto_start;		/* false */
+	bool startup_optional;		/* startup: optional (default required) */
+	int64_t start_timeout;		/* 10s */
+	int64_t stop_timeout;		/* 10s */
+	int64_t stable_threshold;	/* 5s */
+	struct reg_entry **requires;
+	size_t nrequires;
+	struct {
+		int64_t initial_delay;	/* 1s */
+		int64_t max_delay;	/* 90s */
+		double backoff_factor;	/* 2.0 */
+		double jitter;		/* 0.1 */
+		int max_attempts;	/* 0 = infinite */
+	} restart;
+	const struct reg_value *security;	/* raw block or NULL */
+};
+
+/* imports: require(name) loads the library.lua entry. */
+struct reg_import {
+	const char *name;
+	struct reg_entry *entry;
+};
+
+/* process.lua, library.lua (method NULL), function.lua. */
+struct reg_lua {
+	const char *source;	/* absolute path of the Lua file (it exists) */
+	const char *method;	/* NULL for library.lua */
+	const char **modules;	/* names without ':' */
+	size_t nmodules;
+	struct reg_import *imports;
+	size_t nimports;
+};
+
+struct reg_process_host {
+	int workers;		/* 0 = not given: one per CPU */
+	int queue_size;		/* 1024 */
+	int local_queue_size;	/* 256 */
+};
+
+struct reg_service {
+	struct reg_entry *process;	/* a process.lua */
+	struct reg_entry *host;		/* a process.host */
+	const struct reg_value *input;	/* sequence of args, or NULL */
+};
+
+struct reg_terminal_host {
+	bool hide_logs;
+};
+
+/* All env.storage.* kinds; each uses only its own fields. */
+struct reg_env_storage {
+	const struct reg_value *values;	/* static: mapping KEY -> scalar */
+	const char *file_path;		/* file */
+	bool auto_create;		/* file */
+	int file_mode, dir_mode;	/* file: 0644, 0755 */
+	struct reg_entry **storages;	/* router: ordered env.storage.* */
+	size_t nstorages;
+};
+
+struct reg_env_variable {
+	const char *variable;		/* public name [A-Za-z0-9_]+ or NULL */
+	struct reg_entry *storage;	/* an env.storage.* entry */
+	const char *def;		/* default text or NULL */
+	bool readonly;
+};
+
+struct reg_http_service {
+	const char *addr;
+	int64_t read_timeout, write_timeout, idle_timeout;	/* ns, 0 = none */
+};
+
+struct reg_http_router {
+	struct reg_entry *server;	/* meta.server: an http.service */
+	const char *prefix;		/* "" when absent */
+};
+
+struct reg_http_endpoint {
+	struct reg_entry *router;	/* meta.router: an http.router */
+	struct reg_entry *func;		/* a function.lua */
+	const char *method;		/* GET POST PUT DELETE PATCH HEAD OPTIONS TRACE */
+	const char *path;		/* "/..." with {param} and a final {name...} */
+};
+
+/*
+** One registry entry. data is the entry's whole mapping (name, kind, meta
+** and the flat kind fields) after interpolation; meta is data's "meta" or
+** NULL. The member of the union that is valid follows k; lifecycle is
+** valid when has_lifecycle.
+*/
+struct reg_entry {
+	const char *id;		/* "ns:name" */
+	const char *ns, *name, *kind;
+	enum reg_kind k;
+	const char *file;
+	int line, col;
+	struct reg_value *meta;
+	struct reg_value *data;
+	bool has_lifecycle;
+	struct reg_lifecycle lifecycle;
+	union {
+		struct reg_lua lua;
+		struct reg_process_host host;
+		struct reg_service service;
+		struct reg_terminal_host terminal;
+		struct reg_env_storage storage;
+		struct reg_env_variable var;
+		struct reg_http_service http;
+		struct reg_http_router router;
+		struct reg_http_endpoint endpoint;
+	} u;
+	size_t _index;		/* position in file order */
+	const char *_dir;	/* absolute directory of the YAML file */
+};
+
+/* }==================================================================== */
+
+/* {====================================================================
+** Loading, lookup, order
+** ===================================================================== */
+
+/*
+** Load every .yaml, .yml and .json file under src_dir, recursively, in
+** byte-wise sorted order (names starting with '.' are skipped). Returns
+** the registry, or NULL with err filled with every problem found (syntax,
+** field types, unknown kinds, missing fields, bad references, missing
+** source files, duplicate ids, unset env variables, dependency cycles).
+** err may be NULL; on success err->count stays 0. Free with reg_free().
+*/
+struct registry *reg_load(const char *src_dir, struct reg_error *err);
+
+/* Free the registry and everything reachable from it. NULL is a no-op. */
+void reg_free(struct registry *reg);
+
+/* The entry with full id "ns:name", or NULL. */
+struct reg_entry *reg_find(const struct registry *reg, const char *id);
+
+/* Number of entries. */
+size_t reg_count(const struct registry *reg);
+
+/*
+** Iterate all entries in file order: start with prev == NULL, stop at
+** NULL. reg_next_kind() does the same over entries whose kind string
+** equals kind.
+*/
+struct reg_entry *reg_next(const struct registry *reg,
+			   const struct reg_entry *prev);
+struct reg_entry *reg_next_kind(const struct registry *reg, const char *kind,
+				const struct reg_entry *prev);
+
+/*
+** Start order of the service-like entries (those with a lifecycle): every
+** entry comes after the entries it requires and, for process.service,
+** after its host; otherwise file order. *out is an xmalloc'd array of *n
+** pointers, freed by the caller. Returns 0, or -ELOOP when requires form a
+** cycle; then *out is NULL and err (may be NULL) names the cycle as
+** "a -> b -> a". reg_load() already rejects cycles, so on a loaded
+** registry this cannot fail.
+*/
+int reg_service_order(const struct registry *reg, struct reg_entry ***out,
+		      size_t *n, struct reg_error *err);
+
+/*
+** Read wippy.lock ("directories: {modules: .wippy, src: ./src}"): on
+** success *src_dir and *modules_dir are malloc'd strings (defaults "./src"
+** and ".wippy" when a key is absent), freed by the caller. Returns 0,
+** -ENOENT (or another open() errno) if the file cannot be read, -EINVAL if
+** it is not a mapping of that shape.
+*/
+int reg_lock_read(const char *lock_path, char **src_dir, char **modules_dir);
+
+/*
+** Write wippy.lock atomically (temporary file + rename). Returns 0 or a
+** negative errno.
+*/
+int reg_lock_write(const char *lock_path, const char *src_dir,
+		   const char *modules_dir);
+
+/* }==================================================================== */
+
+#endif
