@@ -1,0 +1,872 @@
+/*
+** lua_modules/json.c: JSON encoder and decoder for Lua values.
+**
+** The encoder walks the value with raw accesses only, so no Lua code runs
+** while it works: tables cannot change under it, which is what allows it to
+** keep pointers to key strings while sorting object keys. Output goes to a
+** scratch array on the C stack and, once that is full, to a userdata "box"
+** kept in one reserved stack slot (the luaL_Buffer technique, but at a fixed
+** index, because the walk itself pushes keys and values above it). A memory
+** error therefore leaks nothing: the box is garbage like any other value.
+** Encoding errors are reported by return value, never raised.
+**
+** The decoder is a recursive-descent parser over (pointer, end) that never
+** reads past end, so it accepts buffers that are not NUL-terminated. Strings
+** without escapes are pushed straight from the input; escaped ones are
+** unescaped into a luaL_Buffer sized from the input span, which bounds the
+** output. Both directions stop at JSON_MAXDEPTH and check the Lua stack at
+** each level.
+**
+** Thread affinity: none; all state is per call.
+*/
+#include "lua_modules/json.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/common.h"
+#include "lua_modules/errors.h"
+
+/* {======================================================================
+** Encoder
+** ======================================================================= */
+
+#define ENC_SCRATCH 1024        /* output bytes held on the C stack */
+#define ENC_LOCALKEYS 16        /* object keys sorted without allocating */
+
+struct enc {
+	lua_State *L;
+	char *p;                /* output: scratch, or the box at `box` */
+	size_t n, cap;
+	int box;                /* absolute index of the reserved box slot */
+	int depth;              /* tables currently open */
+	const char *err;        /* static message once encoding failed */
+	const void *path[JSON_MAXDEPTH];        /* open tables, for cycles */
+	char scratch[ENC_SCRATCH];
+};
+
+struct key {
+	const char *s;
+	size_t n;
+};
+
+/*
+** Make room for `need` more bytes: copy the output into a new, larger box
+** userdata and store it in the reserved slot, where it replaces (and
+** releases) the previous one. [-0, +0, m]
+*/
+static void grow(struct enc *e, size_t need)
+{
+	size_t cap = e->cap * 2;
+	char *nb;
+
+	if (cap < e->n + need)
+		cap = e->n + need;
+	nb = lua_newuserdatauv(e->L, cap, 0);
+	memcpy(nb, e->p, e->n);
+	lua_replace(e->L, e->box);
+	e->p = nb;
+	e->cap = cap;
+}
+
+static inline char *reserve(struct enc *e, size_t need)
+{
+	if (unlikely(e->cap - e->n < need))
+		grow(e, need);
+	return e->p + e->n;
+}
+
+static inline void put(struct enc *e, const char *s, size_t n)
+{
+	memcpy(reserve(e, n), s, n);
+	e->n += n;
+}
+
+static inline void putch(struct enc *e, char c)
+{
+	*reserve(e, 1) = c;
+	e->n++;
+}
+
+#define putlit(e, s) put((e), "" s, sizeof(s) - 1)
+
+static void putint(struct enc *e, lua_Integer v)
+{
+	char tmp[24], *q = tmp + sizeof tmp;
+	/* Negate in unsigned arithmetic so that LUA_MININTEGER works. */
+	lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
+
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--q = '-';
+	put(e, q, (size_t)(tmp + sizeof tmp - q));
+}
+
+/*
+** The shortest of %.15g, %.16g and %.17g that reads back as the same
+** double; %.17g always does. Non-finite values have no JSON form.
+*/
+static void putfloat(struct enc *e, double d)
+{
+	char tmp[32];
+	int prec, len = 0;
+
+	if (!isfinite(d)) {
+		putlit(e, "null");
+		return;
+	}
+	for (prec = 15; prec <= 17; prec++) {
+		len = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+		if (prec == 17 || strtod(tmp, NULL) == d)
+			break;
+	}
+	put(e, tmp, (size_t)len);
+}
+
+/*
+** Byte classes for string output: 0 copies as is, 1 needs an escape,
+** 2 starts (or is) a non-ASCII sequence to validate.
+*/
+static const unsigned char strclass[256] = {
+	1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+	0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+	2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+	2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+	2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+	2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+};
+
+/*
+** Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 if
+** it is not one: overlong forms, surrogates and code points past U+10FFFF
+** are rejected, following the Unicode "maximal subpart" table.
+*/
+static size_t utf8len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+
+	if (c >= 0xC2 && c <= 0xDF)
+		return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (c >= 0xE0 && c <= 0xEF) {
+		unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+
+		return n >= 3 && s[1] >= lo && s[1] <= hi &&
+		       (s[2] & 0xC0) == 0x80 ? 3 : 0;
+	}
+	if (c >= 0xF0 && c <= 0xF4) {
+		unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+
+		return n >= 4 && s[1] >= lo && s[1] <= hi &&
+		       (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+static void putstring(struct enc *e, const char *str, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+
+	putch(e, '"');
+	while (s < end) {
+		const unsigned char *run = s;
+		size_t u;
+
+		while (s < end && strclass[*s] == 0)
+			s++;
+		if (s > run)
+			put(e, (const char *)run, (size_t)(s - run));
+		if (s == end)
+			break;
+		if (strclass[*s] == 2) {
+			if ((u = utf8len(s, (size_t)(end - s))) != 0)
+				put(e, (const char *)s, u);
+			else
+				putlit(e, "\\ufffd");
+			s += u ? u : 1;
+			continue;
+		}
+		switch (*s) {
+		case '"':  putlit(e, "\\\""); break;
+		case '\\': putlit(e, "\\\\"); break;
+		case '\b': putlit(e, "\\b"); break;
+		case '\f': putlit(e, "\\f"); break;
+		case '\n': putlit(e, "\\n"); break;
+		case '\r': putlit(e, "\\r"); break;
+		case '\t': putlit(e, "\\t"); break;
+		default: {
+			char esc[6] = {'\\', 'u', '0', '0', hex[*s >> 4], hex[*s & 15]};
+
+			put(e, esc, sizeof esc);
+		}
+		}
+		s++;
+	}
+	putch(e, '"');
+}
+
+static int encode(struct enc *e, int idx);
+
+static int fail(struct enc *e, const char *msg)
+{
+	if (!e->err)
+		e->err = msg;
+	return -1;
+}
+
+static int keycmp(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+	int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static int encode_object(struct enc *e, int idx, size_t nkeys)
+{
+	lua_State *L = e->L;
+	struct key local[ENC_LOCALKEYS], *keys = local;
+	size_t i = 0;
+
+	if (nkeys > ENC_LOCALKEYS)      /* popped below; GC frees it */
+		keys = lua_newuserdatauv(L, nkeys * sizeof *keys, 0);
+	/*
+	** The key strings stay anchored by the table, which nothing can modify
+	** while we encode (no Lua code runs), so the pointers remain valid.
+	*/
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		keys[i].s = lua_tolstring(L, -2, &keys[i].n);
+		i++;
+		lua_pop(L, 1);
+	}
+	qsort(keys, nkeys, sizeof *keys, keycmp);
+	putch(e, '{');
+	for (i = 0; i < nkeys; i++) {
+		if (i)
+			putch(e, ',');
+		putstring(e, keys[i].s, keys[i].n);
+		putch(e, ':');
+		lua_pushlstring(L, keys[i].s, keys[i].n);
+		lua_rawget(L, idx);
+		if (encode(e, lua_gettop(L)))
+			return -1;              /* caller resets the stack */
+		lua_pop(L, 1);
+	}
+	putch(e, '}');
+	if (keys != local)
+		lua_pop(L, 1);
+	return 0;
+}
+
+/*
+** A table is an array when all its keys are the integers 1..n, an object
+** when all are strings; the empty table is the empty array.
+*/
+static int encode_table(struct enc *e, int idx)
+{
+	lua_State *L = e->L;
+	const void *self = lua_topointer(L, idx);
+	size_t nint = 0, nstr = 0;
+	lua_Integer maxk = 0, i;
+	int d, r;
+
+	for (d = 0; d < e->depth; d++)
+		if (e->path[d] == self)
+			return fail(e, "cannot encode a cyclic table");
+	if (e->depth == JSON_MAXDEPTH)
+		return fail(e, "nesting deeper than 128 levels");
+	if (!lua_checkstack(L, 6))
+		return fail(e, "out of Lua stack space");
+	e->path[e->depth++] = self;
+
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) == LUA_TSTRING) {
+			nstr++;
+		} else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
+			nint++;
+			if (lua_tointeger(L, -1) > maxk)
+				maxk = lua_tointeger(L, -1);
+		} else {
+			lua_pop(L, 1);
+			return fail(e, "cannot encode a table key that is not a "
+				    "string or a positive integer");
+		}
+	}
+	if (nint && nstr)
+		return fail(e, "cannot encode a table with mixed keys");
+	if (nstr) {
+		r = encode_object(e, idx, nstr);
+	} else if ((lua_Unsigned)maxk != nint) {
+		return fail(e, "cannot encode a sparse array");
+	} else {
+		putch(e, '[');
+		for (i = 1, r = 0; i <= maxk && r == 0; i++) {
+			if (i > 1)
+				putch(e, ',');
+			lua_rawgeti(L, idx, i);
+			r = encode(e, lua_gettop(L));
+			lua_pop(L, 1);
+		}
+		putch(e, ']');
+	}
+	e->depth--;
+	return r;
+}
+
+/* Append the value at absolute index idx. 0, or -1 with e->err set. */
+static int encode(struct enc *e, int idx)
+{
+	lua_State *L = e->L;
+	size_t len;
+	const char *s;
+
+	switch (lua_type(L, idx)) {
+	case LUA_TNONE:
+	case LUA_TNIL:
+		putlit(e, "null");
+		return 0;
+	case LUA_TBOOLEAN:
+		if (lua_toboolean(L, idx))
+			putlit(e, "true");
+		else
+			putlit(e, "false");
+		return 0;
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, idx))
+			putint(e, lua_tointeger(L, idx));
+		else
+			putfloat(e, lua_tonumber(L, idx));
+		return 0;
+	case LUA_TSTRING:
+		s = lua_tolstring(L, idx, &len);
+		putstring(e, s, len);
+		return 0;
+	case LUA_TTABLE:
+		return encode_table(e, idx);
+	case LUA_TUSERDATA:
+		if (errors_is_error(L, idx)) {
+			s = errors_message(L, idx, &len);
+			putstring(e, s, len);
+			return 0;
+		}
+		return fail(e, "cannot encode a userdata");
+	case LUA_TFUNCTION:
+		return fail(e, "cannot encode a function");
+	case LUA_TTHREAD:
+		return fail(e, "cannot encode a thread");
+	default:
+		return fail(e, "cannot encode a light userdata");
+	}
+}
+
+/*
+** Encode the value at idx and push the result as a string; on failure push
+** nothing and return the message. The reserved box slot is pushed first
+** and removed last, so the net stack effect is +1 or 0. [-0, +(0|1), m]
+*/
+static const char *encode_push(lua_State *L, int idx)
+{
+	struct enc e;
+
+	idx = lua_absindex(L, idx);
+	if (!lua_checkstack(L, 8))
+		return "out of Lua stack space";
+	e.L = L;
+	e.p = e.scratch;
+	e.n = 0;
+	e.cap = sizeof e.scratch;
+	e.depth = 0;
+	e.err = NULL;
+	lua_pushnil(L);
+	e.box = lua_gettop(L);
+	if (encode(&e, idx)) {
+		lua_settop(L, e.box - 1);
+		return e.err;
+	}
+	lua_settop(L, e.box);
+	lua_pushlstring(L, e.p, e.n);
+	lua_remove(L, e.box);
+	return NULL;
+}
+
+const char *json_encode_value(lua_State *L, int idx, luaL_Buffer *b)
+{
+	const char *err = encode_push(L, idx);
+
+	if (!err)
+		luaL_addvalue(b);
+	return err;
+}
+
+int json_encode_push(lua_State *L, int idx)
+{
+	const char *err = encode_push(L, idx);
+
+	if (!err)
+		return 1;
+	return errors_ret(L, ERRORS_INTERNAL, "json encode: %s", err);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Decoder
+** ======================================================================= */
+
+struct dec {
+	lua_State *L;
+	const char *s, *p, *end;        /* input, cursor, end of input */
+	int depth;
+	const char *err;                /* static message once failed */
+	const char *errat;              /* where it failed */
+};
+
+static int derr(struct dec *d, const char *at, const char *msg)
+{
+	d->err = msg;
+	d->errat = at;
+	return -1;
+}
+
+static inline void skipws(struct dec *d)
+{
+	while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' ||
+				 *d->p == '\r' || *d->p == '\t'))
+		d->p++;
+}
+
+/* A failure at the cursor: end of input, or an unexpected character. */
+static int unexpected(struct dec *d)
+{
+	return derr(d, d->p, d->p < d->end ? "unexpected character" :
+		    "unexpected end of input");
+}
+
+static int hexval(const char *p)
+{
+	int v = 0, i;
+
+	for (i = 0; i < 4; i++) {
+		int c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+static char *pututf8(char *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		*o++ = (char)cp;
+	} else if (cp < 0x800) {
+		*o++ = (char)(0xC0 | cp >> 6);
+		*o++ = (char)(0x80 | (cp & 0x3F));
+	} else if (cp < 0x10000) {
+		*o++ = (char)(0xE0 | cp >> 12);
+		*o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+		*o++ = (char)(0x80 | (cp & 0x3F));
+	} else {
+		*o++ = (char)(0xF0 | cp >> 18);
+		*o++ = (char)(0x80 | (cp >> 12 & 0x3F));
+		*o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+		*o++ = (char)(0x80 | (cp & 0x3F));
+	}
+	return o;
+}
+
+/*
+** Unescape the string body [p, q) (q is the closing quote, escapes already
+** known to be well delimited). Every escape is at least as long as the
+** UTF-8 it produces (\uXXXX: 6 bytes -> at most 3, a surrogate pair: 12 ->
+** 4), so q - p bytes always suffice.
+*/
+static int unescape(struct dec *d, const char *p, const char *q)
+{
+	luaL_Buffer b;
+	char *o = luaL_buffinitsize(d->L, &b, (size_t)(q - p)), *o0 = o;
+
+	while (p < q) {
+		int cp;
+
+		if (*p != '\\') {
+			*o++ = *p++;
+			continue;
+		}
+		p++;                            /* p < q: see parse_string */
+		switch (*p++) {
+		case '"':  *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '/':  *o++ = '/'; break;
+		case 'b':  *o++ = '\b'; break;
+		case 'f':  *o++ = '\f'; break;
+		case 'n':  *o++ = '\n'; break;
+		case 'r':  *o++ = '\r'; break;
+		case 't':  *o++ = '\t'; break;
+		case 'u':
+			if (q - p < 4 || (cp = hexval(p)) < 0)
+				return derr(d, p - 2, "invalid \\u escape");
+			p += 4;
+			if (cp >= 0xD800 && cp <= 0xDBFF && q - p >= 6 &&
+			    p[0] == '\\' && p[1] == 'u') {
+				int lo = hexval(p + 2);
+
+				if (lo >= 0xDC00 && lo <= 0xDFFF) {
+					cp = 0x10000 + ((cp - 0xD800) << 10) +
+					     (lo - 0xDC00);
+					p += 6;
+				}
+			}
+			if (cp >= 0xD800 && cp <= 0xDFFF)
+				cp = 0xFFFD;            /* lone surrogate */
+			o = pututf8(o, (unsigned)cp);
+			break;
+		default:
+			return derr(d, p - 2, "invalid escape");
+		}
+	}
+	luaL_pushresultsize(&b, (size_t)(o - o0));
+	return 0;
+}
+
+/* Push the string whose opening quote is at the cursor. */
+static int parse_string(struct dec *d)
+{
+	const char *p = ++d->p, *start = p, *end = d->end;
+	int escaped = 0;
+
+	for (;;) {
+		unsigned char c;
+
+		if (p >= end)
+			return derr(d, p, "unterminated string");
+		c = (unsigned char)*p;
+		if (c == '"')
+			break;
+		if (c < 0x20)
+			return derr(d, p, "control character in string");
+		if (c == '\\') {
+			escaped = 1;
+			if (++p >= end)
+				return derr(d, p, "unterminated string");
+		}
+		p++;
+	}
+	d->p = p + 1;
+	if (!escaped) {
+		lua_pushlstring(d->L, start, (size_t)(p - start));
+		return 0;
+	}
+	return unescape(d, start, p);
+}
+
+static int isdigit_(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int parse_number(struct dec *d)
+{
+	const char *p = d->p, *end = d->end, *digits;
+	int neg = 0, isint = 1;
+	uint64_t u = 0, lim;
+	char tmp[64];
+	double v;
+
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	digits = p;
+	if (p < end && *p == '0')
+		p++;
+	else if (p < end && *p >= '1' && *p <= '9')
+		while (p < end && isdigit_(*p))
+			p++;
+	else
+		return derr(d, p, "invalid number");
+	if (p < end && *p == '.') {
+		isint = 0;
+		if (++p >= end || !isdigit_(*p))
+			return derr(d, p, "invalid number");
+		while (p < end && isdigit_(*p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		isint = 0;
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || !isdigit_(*p))
+			return derr(d, p, "invalid number");
+		while (p < end && isdigit_(*p))
+			p++;
+	}
+	if (isint) {
+		const char *q;
+
+		/* Exact int64 range: up to 2^63 - 1, or 2^63 when negative. */
+		lim = neg ? (uint64_t)1 << 63 : ((uint64_t)1 << 63) - 1;
+		for (q = digits; q < p; q++) {
+			unsigned dg = (unsigned)(*q - '0');
+
+			if (u > (lim - dg) / 10)
+				break;
+			u = u * 10 + dg;
+		}
+		if (q == p && !(neg && u == 0)) {   /* -0 keeps its sign below */
+			lua_pushinteger(d->L, neg ? (lua_Integer)(0u - u) :
+					(lua_Integer)u);
+			d->p = p;
+			return 0;
+		}
+	}
+	/* strtod needs a terminator the input may lack: copy the span. */
+	if ((size_t)(p - d->p) < sizeof tmp) {
+		memcpy(tmp, d->p, (size_t)(p - d->p));
+		tmp[p - d->p] = '\0';
+		v = strtod(tmp, NULL);
+	} else {
+		lua_pushlstring(d->L, d->p, (size_t)(p - d->p));
+		v = strtod(lua_tostring(d->L, -1), NULL);
+		lua_pop(d->L, 1);
+	}
+	lua_pushnumber(d->L, v);
+	d->p = p;
+	return 0;
+}
+
+static int parse_value(struct dec *d);
+
+/* Open a nesting level: depth limit and Lua stack room for it. */
+static int enter(struct dec *d)
+{
+	if (d->depth == JSON_MAXDEPTH)
+		return derr(d, d->p, "nesting deeper than 128 levels");
+	if (!lua_checkstack(d->L, 4))
+		return derr(d, d->p, "out of Lua stack space");
+	d->depth++;
+	d->p++;
+	lua_newtable(d->L);
+	skipws(d);
+	return 0;
+}
+
+static int parse_array(struct dec *d)
+{
+	lua_State *L = d->L;
+	lua_Integer n = 0, i;
+	int holes = 0, lastnil = 0;
+
+	if (enter(d))
+		return -1;
+	if (d->p < d->end && *d->p == ']') {
+		d->p++;
+		d->depth--;
+		return 0;
+	}
+	for (;;) {
+		if (parse_value(d))
+			return -1;
+		n++;
+		lastnil = lua_isnil(L, -1);
+		if (lastnil) {
+			holes = 1;
+			lua_pop(L, 1);
+		} else {
+			lua_rawseti(L, -2, n);
+		}
+		skipws(d);
+		if (d->p < d->end && *d->p == ',') {
+			d->p++;
+			continue;
+		}
+		if (d->p < d->end && *d->p == ']')
+			break;
+		return unexpected(d);
+	}
+	d->p++;
+	d->depth--;
+	/*
+	** With holes, the table built incrementally may keep high indices in
+	** its hash part, where # could stop at any border. Copy it into a
+	** table whose array part is exactly n, so #t == n when t[n] is set.
+	*/
+	if (holes && !lastnil) {
+		lua_createtable(L, (int)n, 0);
+		for (i = 1; i <= n; i++) {
+			lua_rawgeti(L, -2, i);
+			lua_rawseti(L, -2, i);
+		}
+		lua_remove(L, -2);
+	}
+	return 0;
+}
+
+static int parse_object(struct dec *d)
+{
+	lua_State *L = d->L;
+
+	if (enter(d))
+		return -1;
+	if (d->p < d->end && *d->p == '}') {
+		d->p++;
+		d->depth--;
+		return 0;
+	}
+	for (;;) {
+		if (d->p >= d->end || *d->p != '"')
+			return unexpected(d);
+		if (parse_string(d))
+			return -1;
+		skipws(d);
+		if (d->p >= d->end || *d->p != ':')
+			return unexpected(d);
+		d->p++;
+		if (parse_value(d))
+			return -1;
+		lua_rawset(L, -3);      /* a null value sets nothing */
+		skipws(d);
+		if (d->p < d->end && *d->p == ',') {
+			d->p++;
+			skipws(d);
+			continue;
+		}
+		if (d->p < d->end && *d->p == '}')
+			break;
+		return unexpected(d);
+	}
+	d->p++;
+	d->depth--;
+	return 0;
+}
+
+static int literal(struct dec *d, const char *word, size_t n)
+{
+	if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0)
+		return derr(d, d->p, "invalid literal");
+	d->p += n;
+	return 0;
+}
+
+/* Parse one value at the cursor (after whitespace) and push it. */
+static int parse_value(struct dec *d)
+{
+	skipws(d);
+	if (d->p >= d->end)
+		return unexpected(d);
+	switch (*d->p) {
+	case '{':
+		return parse_object(d);
+	case '[':
+		return parse_array(d);
+	case '"':
+		return parse_string(d);
+	case 't':
+		if (literal(d, "true", 4))
+			return -1;
+		lua_pushboolean(d->L, 1);
+		return 0;
+	case 'f':
+		if (literal(d, "false", 5))
+			return -1;
+		lua_pushboolean(d->L, 0);
+		return 0;
+	case 'n':
+		if (literal(d, "null", 4))
+			return -1;
+		lua_pushnil(d->L);
+		return 0;
+	default:
+		if (*d->p == '-' || isdigit_(*d->p))
+			return parse_number(d);
+		return unexpected(d);
+	}
+}
+
+int json_decode_push(lua_State *L, const char *s, size_t len)
+{
+	struct dec d;
+	int top = lua_gettop(L);
+
+	if (len == 0)
+		return errors_ret(L, ERRORS_INVALID, "json decode: empty input");
+	if (!lua_checkstack(L, 8))
+		return errors_ret(L, ERRORS_INTERNAL, "json decode: out of Lua stack space");
+	d.L = L;
+	d.s = d.p = s;
+	d.end = s + len;
+	d.depth = 0;
+	d.err = NULL;
+	if (parse_value(&d) == 0) {
+		skipws(&d);
+		if (d.p == d.end)
+			return 1;
+		derr(&d, d.p, "unexpected character after the value");
+	}
+	lua_settop(L, top);
+	if (d.errat < d.end && (unsigned char)*d.errat >= 0x20 &&
+	    (unsigned char)*d.errat < 0x7F)
+		return errors_ret(L, ERRORS_INTERNAL,
+				  "json decode: %s '%c' at position %I", d.err,
+				  *d.errat, (lua_Integer)(d.errat - s + 1));
+	return errors_ret(L, ERRORS_INTERNAL, "json decode: %s at position %I",
+			  d.err, (lua_Integer)(d.errat - s + 1));
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** Module
+** ======================================================================= */
+
+/* json.encode(v) -> string | nil, err  [-0, +(1|2), m] */
+static int l_encode(lua_State *L)
+{
+	return json_encode_push(L, 1);
+}
+
+/* json.decode(s) -> value | nil, err  [-0, +(1|2), m] */
+static int l_decode(lua_State *L)
+{
+	size_t len;
+	const char *s;
+
+	if (lua_type(L, 1) != LUA_TSTRING)
+		return errors_ret(L, ERRORS_INVALID,
+				  "json decode: expected a string, got %s",
+				  luaL_typename(L, 1));
+	s = lua_tolstring(L, 1, &len);
+	return json_decode_push(L, s, len);
+}
+
+static const luaL_Reg funcs[] = {
+	{"encode", l_encode},
+	{"decode", l_decode},
+	{NULL, NULL}
+};
+
+int luaopen_json(lua_State *L)
+{
+	luaL_newlib(L, funcs);
+	return 1;
+}
+
+/* }====================================================================== */
