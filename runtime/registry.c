@@ -102,16 +102,16 @@ static char *aprintf(struct arena *a, const char *fmt, ...)
 static char *aprintf(struct arena *a, const char *fmt, ...)
 {
 	va_list ap;
+	char *tmp, *p;
 	int n;
-	char *p;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vasprintf(&tmp, fmt, ap);
 	va_end(ap);
-	p = aalloc(a, (size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(p, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if (n < 0)
+		abort();	/* only on allocation failure, like xmalloc */
+	p = astrndup(a, tmp, (size_t)n);
+	free(tmp);
 	return p;
 }
 
@@ -161,13 +161,10 @@ void reg_error_free(struct reg_error *err)
 	memset(err, 0, sizeof(*err));
 }
 
-/* Append one line; past REG_ERROR_MAX only the count grows. */
-static void err_line(struct reg_error *err, const char *line)
+static void err_append(struct reg_error *err, const char *line)
 {
 	size_t len = strlen(line);
 
-	if (++err->count > REG_ERROR_MAX)
-		return;
 	if (err->_len + len + 2 > err->_cap) {
 		err->_cap = (err->_len + len + 2) * 2;
 		err->msg = xrealloc(err->msg, err->_cap);
@@ -178,18 +175,22 @@ static void err_line(struct reg_error *err, const char *line)
 	err->msg[err->_len] = '\0';
 }
 
+/* Append one line; past REG_ERROR_MAX only the count grows. */
+static void err_line(struct reg_error *err, const char *line)
+{
+	if (++err->count <= REG_ERROR_MAX)
+		err_append(err, line);
+}
+
 /* Close the list: drop the last newline, note what the cap cut off. */
 static void err_finish(struct reg_error *err)
 {
 	char tail[64];
 
 	if (err->count > REG_ERROR_MAX) {
-		int shown = err->count;
 		snprintf(tail, sizeof(tail), "... and %d more errors",
 			 err->count - REG_ERROR_MAX);
-		err->count = REG_ERROR_MAX;	/* let err_line append */
-		err_line(err, tail);
-		err->count = shown;
+		err_append(err, tail);
 	}
 	if (err->_len > 0 && err->msg[err->_len - 1] == '\n')
 		err->msg[--err->_len] = '\0';
@@ -462,8 +463,9 @@ static void report_diag(struct loader *L, struct fy_diag *diag, const char *file
 	while ((de = fy_diag_errors_iterate(diag, &it)) != NULL) {
 		if (de->type < FYET_ERROR)
 			continue;
+		/* Unlike struct fy_mark, collected errors are 1-based. */
 		snprintf(buf, sizeof(buf), "%s:%d:%d: YAML syntax error: %s",
-			 file, de->line + 1, de->column + 1, de->msg);
+			 file, de->line, de->column, de->msg);
 		err_line(&L->err, buf);
 		found++;
 	}
@@ -1276,7 +1278,7 @@ static const char *expand(struct loader *L, struct reg_entry *e,
 	const char *s = v->str, *p = s;
 	struct sbuf b = { 0 };
 	const char *out;
-	bool changed = false;
+	bool changed = false, failed = false;
 
 	if (strchr(s, '$') == NULL)
 		return NULL;
@@ -1322,11 +1324,14 @@ static const char *expand(struct loader *L, struct reg_entry *e,
 			errat(L, e, v, "%.*s: env variable \"%s\" is not set and "
 			      "has no default (%s)", (int)(close + 1 - p), p,
 			      key, env_strerror(rc));
+			failed = true;
 		}
 		changed = true;
 		p = close + 1;
 	}
-	out = changed ? astrdup(&L->reg->arena, b.p ? b.p : "") : NULL;
+	/* On error keep the text as written: decoding it further would only
+	 * add follow-up errors about an empty value. */
+	out = changed && !failed ? astrdup(&L->reg->arena, b.p ? b.p : "") : NULL;
 	free(b.p);
 	return out;
 }
