@@ -245,7 +245,7 @@ static uint64_t fire_due(struct wheel *w)
 ** no callback runs here, so the local list needs no protection. */
 static void cascade(struct wheel *w, uint64_t at)
 {
-	struct wheel_timer moving, *t;
+	struct wheel_timer moving, *t, *next;
 	unsigned level = at ? __builtin_ctzll(at) / WHEEL_BITS : TOP;
 
 	if (level > TOP)
@@ -258,8 +258,13 @@ static void cascade(struct wheel *w, uint64_t at)
 			continue;
 		list_take(&moving, &w->slots[level][slot]);
 		w->occupied[level] &= ~bit;
-		while ((t = moving._next) != &moving) {
-			unlink_timer(w, t);
+		/* Walk the detached ring without unlinking node by node:
+		** place() rewrites both links of t, and `next` is read
+		** first. The walk is one dependent load per timer, so start
+		** fetching the next node before placing this one. */
+		for (t = moving._next; t != &moving; t = next) {
+			next = t->_next;
+			__builtin_prefetch(next);
 			place(w, t);
 		}
 	}
