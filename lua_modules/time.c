@@ -1308,7 +1308,7 @@ static void format_time(luaL_Buffer *b, const struct tval *t,
 		n -= ch.plen + ch.vlen;
 		h12 = c.hour % 12 == 0 ? 12 : c.hour % 12;
 		switch (ch.std) {
-		case S_YEAR: put_int(b, floormod(c.year, 100), 2); break;
+		case S_YEAR: put_int(b, c.year % 100, 2); break;
 		case S_LONGYEAR: put_int(b, c.year, 4); break;
 		case S_MONTH:
 			luaL_addlstring(b, long_months[c.mon - 1], 3);
@@ -2296,7 +2296,11 @@ static int m_parse(lua_State *L)
 				pushtime(L, sec - off, ns, local, anchor);
 				return 1;
 			}
-			/* Unknown abbreviation: offset 0, or GMT+h's. */
+			/*
+			 * Unknown abbreviation: a fake zone with offset 0, or
+			 * GMT+h's. Go does not shift the instant here, so the
+			 * wall clock was read as UTC; keep that quirk.
+			 */
 			off = 0;
 			if (strncmp(ps.zname, "GMT", 3) == 0 && ps.zname[3])
 				off = (int32_t)strtol(ps.zname + 3, NULL, 10) * 3600;
@@ -2307,7 +2311,7 @@ static int m_parse(lua_State *L)
 		fz->kind = LOC_FIXED;
 		fz->off = off;
 		fz->name = (const char *)(fz + 1);
-		pushtime(L, sec - off, ns, fz, -1);
+		pushtime(L, ps.has_zoff ? sec - off : sec, ns, fz, -1);
 		lua_remove(L, -2);
 		return 1;
 	}
