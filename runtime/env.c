@@ -80,7 +80,7 @@ static struct storage *find_storage(struct env *env, const struct reg_entry *e)
 /*
 ** Read the whole file into a malloc'd array of kv pairs. Blank lines and
 ** lines starting with '#' are skipped; "export KEY=V" is accepted; a value
-** wrapped in matching quotes loses them. Returns the count or -errno.
+** wrapped in matching quotes loses them, and blanks around '=' are dropped. Returns the count or -errno.
 */
 static ssize_t file_read(const char *path, struct kv **out)
 {
@@ -104,7 +104,7 @@ static ssize_t file_read(const char *path, struct kv **out)
 		*eq = '\0';
 		for (v = eq; v > k && (v[-1] == ' ' || v[-1] == '\t'); v--)
 			v[-1] = '\0';
-		v = eq + 1;
+		v = eq + 1 + strspn(eq + 1, " \t");
 		len = (ssize_t)strlen(v);
 		if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0]) {
 			v[len - 1] = '\0';

@@ -625,6 +625,8 @@ out:
 ** Pass 1: files -> raw entries
 ** ===================================================================== */
 
+/* Entries are appended in load order; build_index() later compacts the
+ * array when it drops duplicates, and renumbers _index to match. */
 static void add_entry(struct loader *L, struct reg_entry *e)
 {
 	struct registry *reg = L->reg;
@@ -774,6 +776,8 @@ static void load_file(struct loader *L, const char *path, const char *dir)
 	}
 }
 
+/* Byte order, not the locale's collation: load order (and so error order
+ * and entry iteration order) must be the same on every machine. */
 static int name_cmp(const struct dirent **a, const struct dirent **b)
 {
 	return strcmp((*a)->d_name, (*b)->d_name);
@@ -836,6 +840,8 @@ static void walk(struct loader *L, const char *dir, const char *adir, int depth)
 ** Pass 2: index and kinds
 ** ===================================================================== */
 
+/* The id index: open addressing, at most half full, linear probing. It
+ * is built once in pass 2 and only read afterwards. */
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
@@ -976,6 +982,8 @@ static bool classify(struct loader *L, struct reg_entry *e)
 	return false;
 }
 
+/* env.* kinds are decoded in pass 3, before everything else, and are
+ * never interpolated: they are where interpolated values come from. */
 static bool is_env_kind(enum reg_kind k)
 {
 	return k >= REG_K_ENV_OS && k <= REG_K_ENV_VARIABLE;
@@ -995,6 +1003,14 @@ static bool is_env_kind(enum reg_kind k)
 		      KMASK(REG_K_TERMINAL_HOST) | KMASK(REG_K_HTTP_SERVICE))
 
 /* The value at path, treating an explicit null like a missing field. */
+/*
+** The get_* helpers below share one contract: path is a dotted path into
+** the entry's data; a missing (or explicit null) field yields the default,
+** or an error naming the field when it is required; a present field of
+** the wrong type records an error at the value's own file:line:col, with
+** the offending value quoted, and yields the default so decoding goes on
+** and later fields still get checked.
+*/
 static struct reg_value *field(const struct reg_entry *e, const char *path)
 {
 	struct reg_value *v = reg_value_get(e->data, path);
@@ -1361,6 +1377,12 @@ static void interpolate(struct loader *L, struct reg_entry *e,
 ** Pass 3/4b: kind decoders
 ** ===================================================================== */
 
+/*
+** lifecycle (spec 1.3): fill the spec defaults first, so an entry without
+** the block, or with a bad field, still has a usable lifecycle. requires
+** may name any service-like entry (a service can wait for an http.service
+** or a host as well as for another process.service).
+*/
 static void dec_lifecycle(struct loader *L, struct reg_entry *e)
 {
 	struct reg_lifecycle *lc = &e->lifecycle;
@@ -1424,6 +1446,11 @@ static void dec_lifecycle(struct loader *L, struct reg_entry *e)
 	}
 }
 
+/*
+** process.host: workers 0 means "not given" and is left for the scheduler
+** to turn into the CPU count; an explicit 0 or negative is an error, as in
+** the Go config's Validate. The upper bound only catches typos.
+*/
 static void dec_process_host(struct loader *L, struct reg_entry *e)
 {
 	struct reg_value *w;
@@ -1512,6 +1539,12 @@ static const char *resolve_source(struct loader *L, struct reg_entry *e)
 	return path;
 }
 
+/*
+** process.lua / library.lua / function.lua: source must exist (it is
+** compiled later, by the process code, not here); method is required
+** except for libraries; modules are bare names (the allow-list for
+** require), imports map a require() name to a library.lua entry.
+*/
 static void dec_lua(struct loader *L, struct reg_entry *e)
 {
 	struct reg_lua *lua = &e->u.lua;
@@ -1555,6 +1588,8 @@ static void dec_lua(struct loader *L, struct reg_entry *e)
 	}
 }
 
+/* process.service: both refs are required; input stays a raw sequence
+ * since its items are passed to Lua as they are. */
 static void dec_service(struct loader *L, struct reg_entry *e)
 {
 	struct reg_value *h = field(e, "host");
@@ -1595,6 +1630,10 @@ static int get_mode(struct loader *L, struct reg_entry *e, const char *path, int
 	return (int)m;
 }
 
+/*
+** env.storage.*: only static, file and router have fields. A router may
+** list other routers (env.c bounds the depth) but not itself.
+*/
 static void dec_storage(struct loader *L, struct reg_entry *e)
 {
 	struct reg_env_storage *st = &e->u.storage;
@@ -1642,6 +1681,11 @@ static void dec_storage(struct loader *L, struct reg_entry *e)
 	}
 }
 
+/*
+** env.variable: the public name is optional; its uniqueness across all
+** variables is checked once every variable is decoded (check_variables).
+** A default may be any scalar and is kept as its text.
+*/
 static void dec_variable(struct loader *L, struct reg_entry *e)
 {
 	struct reg_env_variable *var = &e->u.var;
@@ -1669,6 +1713,8 @@ static void dec_variable(struct loader *L, struct reg_entry *e)
 	var->readonly = get_bool(L, e, "readonly", false);
 }
 
+/* http.service: addr is kept as written (":8080", "127.0.0.1:0"); the
+ * listener parses it. Absent timeouts are 0, which disables them. */
 static void dec_http_service(struct loader *L, struct reg_entry *e)
 {
 	struct reg_http_service *h = &e->u.http;
@@ -1683,6 +1729,8 @@ static void dec_http_service(struct loader *L, struct reg_entry *e)
 	}
 }
 
+/* http.router: parents are named in meta (spec 1.4), and the Go
+ * validator's own wording "missing metadata: server" is kept. */
 static void dec_router(struct loader *L, struct reg_entry *e)
 {
 	struct reg_http_router *r = &e->u.router;
@@ -1734,6 +1782,8 @@ static const char *check_path(const char *path)
 	return NULL;
 }
 
+/* http.endpoint: method must be upper case as in the Go validator; the
+ * path syntax is checked here so the route table never sees a bad one. */
 static void dec_endpoint(struct loader *L, struct reg_entry *e)
 {
 	static const char *const methods[] = { "GET", "POST", "PUT", "DELETE",
@@ -1828,6 +1878,9 @@ struct registry *reg_load(const char *src_dir, struct reg_error *err)
 	L.root = astrdup(&reg->arena, root);
 	free(root);
 
+	/* Each pass runs over every entry even after errors, so one run
+	 * reports as much as possible; only interpolation is skipped when
+	 * the env entries themselves are broken. */
 	walk(&L, src_dir, L.root, 0);			/* pass 1 */
 	build_index(&L);				/* pass 2 */
 	for (i = 0; i < reg->n; i++)
@@ -1916,6 +1969,12 @@ struct reg_entry *reg_next_kind(const struct registry *reg, const char *kind,
 }
 
 /* DFS state for reg_service_order(). */
+/*
+** Service order is a depth-first post-order walk in file order: each node
+** is emitted after everything it depends on, and ties keep file order, so
+** the result is deterministic. GRAY marks the current path; meeting a GRAY
+** node again is a cycle, and the path from it is the cycle's text.
+*/
 enum { WHITE, GRAY, BLACK };
 
 struct order {
@@ -2087,6 +2146,8 @@ int reg_lock_write(const char *lock_path, const char *src_dir,
 ** ===================================================================== */
 
 /* Does key match the front of path up to a '.' or the end? */
+/* reg_value_get() resolves against the tree only: it never allocates and
+ * never fails loudly, since callers use it to probe optional fields. */
 static const char *match_key(const char *path, const char *key)
 {
 	size_t n = strlen(key);
