@@ -530,6 +530,12 @@ static int zone_build(lua_State *L, const char *name,
 
 	if (n < 44 || memcmp(p, "TZif", 4) != 0)
 		return -EINVAL;
+	/*
+	 * Header: magic, version, 15 reserved bytes, then six big-endian
+	 * counts. Every count is bounded before it sizes anything, and the
+	 * data block must fit in the file, so a hostile file can only be
+	 * refused, never read past.
+	 */
 	for (;;) {
 		isutc = be32(p + 20); isstd = be32(p + 24); leap = be32(p + 28);
 		timecnt = be32(p + 32); typecnt = be32(p + 36);
@@ -560,6 +566,11 @@ static int zone_build(lua_State *L, const char *name,
 		    tz_parse((const char *)f + 1, (const char *)nl, &rule) == 0)
 			has_rule = 1;
 	}
+	/*
+	 * One block: struct loc, then trans[] (8-aligned, right after the
+	 * header whose size is a multiple of 8), types[], tidx[], the
+	 * abbreviation bytes plus a NUL guard, and the zone name.
+	 */
 	extra = timecnt * sizeof(int64_t) + typecnt * sizeof(struct ztype) +
 		timecnt + charcnt + 1 + namelen + 1;
 	l = newloc(L, extra);
@@ -654,7 +665,11 @@ struct tval {
 
 static void createmetas(lua_State *L);
 
-/* Set the metatable `name`, creating all three on first use. */
+/*
+** Set the metatable `name` on the value on top of the stack, creating all
+** three on first use. The lazy creation lets the runtime push Times and
+** Durations (timer channels) into a state that never required `time`.
+*/
 static void setmeta(lua_State *L, const char *name)
 {
 	if (luaL_getmetatable(L, name) == LUA_TNIL) {
@@ -778,6 +793,11 @@ static const char *dur_parse(const char *s, size_t len, int64_t *out)
 	uint64_t d = 0;
 	int neg = 0;
 
+	/*
+	 * Grammar: [-+]?([0-9]*(\.[0-9]*)?unit)+ or a lone "0". The magnitude
+	 * accumulates unsigned up to 2^63 so that "-9223372036854775808ns"
+	 * (INT64_MIN) parses while its positive twin overflows.
+	 */
 	if (p < e && (*p == '-' || *p == '+'))
 		neg = *p++ == '-';
 	if (e - p == 1 && *p == '0') {
@@ -862,7 +882,11 @@ int time_parse_duration(const char *s, size_t len, int64_t *ns)
 	return dur_parse(s, len, ns) == NULL ? 0 : -EINVAL;
 }
 
-/* Read a duration without raising; NULL or a Go-style error reason. */
+/*
+** Read a duration without raising; NULL or a Go-style error reason.
+** Strings are never coerced to numbers: "1000" is a missing unit, as in
+** Go, not 1000 ns.
+*/
 static const char *dur_read(lua_State *L, int idx, int64_t *out)
 {
 	int64_t *d;
@@ -1114,7 +1138,11 @@ enum {
 	S_NUMSHORTTZ, S_NUMCOLONTZ, S_NUMCOLONSECONDSTZ, S_FRAC0, S_FRAC9
 };
 
-/* One step through a layout: literal prefix, then one verb. */
+/*
+** One step through a layout: literal prefix, then one verb. Format and
+** parse both walk a layout with next_chunk, which is what keeps them
+** inverse to each other.
+*/
 struct chunk {
 	size_t plen;            /* literal bytes before the verb */
 	size_t vlen;            /* bytes of the verb itself */
@@ -1139,7 +1167,14 @@ static int at(const char *l, size_t n, size_t i, const char *w)
 	return n - i >= k && memcmp(l + i, w, k) == 0;
 }
 
-/* Go's nextStdChunk, verb for verb and in the same precedence. */
+/*
+** Go's nextStdChunk, verb for verb and in the same precedence: find the
+** first verb in lay[0..n), report the literal bytes before it in plen and
+** its own length in vlen. Longer verbs win over their prefixes
+** ("January" over "Jan", "2006" over "2", "-07:00:00" over "-07").
+** "Jan"/"Mon" followed by a lower-case letter are words, not verbs, and
+** "_2006" is a literal underscore before the year (Go's special case).
+*/
 static void next_chunk(const char *l, size_t n, struct chunk *c)
 {
 	static const int std0x[6] = {
@@ -1288,7 +1323,13 @@ static void put_frac(luaL_Buffer *b, int32_t nsec, const struct chunk *c)
 	luaL_addlstring(b, tmp, (size_t)n);
 }
 
-/* Append t formatted with Go layout lay[0..n) to b. */
+/*
+** Append t formatted with Go layout lay[0..n) to b. The wall clock is
+** broken down once up front; the loop then alternates literal prefix and
+** verb exactly as Go's Time.appendFormat does, so any byte of the layout
+** that is not a verb is copied as is (there is no escape syntax in Go).
+** Unknown or partial verbs ("Janet", ".00x") are literals, again as in Go.
+*/
 static void format_time(luaL_Buffer *b, const struct tval *t,
 			const char *lay, size_t n)
 {
@@ -1413,7 +1454,7 @@ static void format_time(luaL_Buffer *b, const struct tval *t,
 ** Parsing times (Go's time.parse)
 ** =================================================================== */
 
-/* A cursor over the value being parsed. */
+/* A cursor over the value being parsed; p only moves forward, p <= e. */
 struct cur {
 	const char *p, *e;
 };
@@ -1546,7 +1587,11 @@ static size_t zone_abbr_len(const struct cur *v)
 	}
 }
 
-/* The pieces a parse collects before they are turned into a Time. */
+/*
+** The pieces a parse collects before they are turned into a Time. month,
+** day and yday start at -1 meaning "not in the layout"; a missing year is
+** 0 and missing clock fields are 0, as in Go.
+*/
 struct pstate {
 	int64_t year;
 	int month, day, yday, hour, min, sec, nsec;
@@ -1558,6 +1603,14 @@ struct pstate {
 /*
 ** Parse value per layout. On success fills ps and returns NULL; on
 ** failure pushes a Go-style message and returns it.
+**
+** Walks the layout chunk by chunk like Go's parse: the literal prefix
+** must match (runs of spaces match runs of spaces), then the verb reads
+** its field. A field that does not read is a syntax error quoting the
+** value from where the field began (vhold); a field that reads but lies
+** outside its range is a range error. Weekday names are checked for
+** syntax only. After the loop the 12-hour clock, day-of-year and day of
+** month are reconciled; the caller resolves the zone.
 */
 static const char *parse_fields(lua_State *L, const char *lay, size_t ln,
 				const char *val, size_t vn, struct pstate *ps)
@@ -1843,7 +1896,11 @@ static const char *parse_fields(lua_State *L, const char *lay, size_t ln,
 ** Time methods
 ** =================================================================== */
 
-/* Wall clock fields of t in its own location. */
+/*
+** Wall clock fields of t in its own location. Every accessor recomputes
+** them (a zone lookup plus integer calendar math, well under a
+** microsecond) rather than caching, which keeps a Time 24 bytes.
+*/
 static void time_civil(const struct tval *t, struct civil *c)
 {
 	struct zinfo z;
@@ -2138,7 +2195,12 @@ static int t_location(lua_State *L)
 	return 1;
 }
 
-/* Go's div remainder: (t - zero time) mod d, in [0, d). */
+/*
+** Go's div remainder: (t - zero time) mod d, in [0, d). Go measures from
+** 0001-01-01 UTC, not from 1970, so rounding to durations that do not
+** divide a day (7s, 13m) lands where Go's does; 128-bit arithmetic keeps
+** the nanosecond count exact for every representable time.
+*/
 static int64_t time_rem(const struct tval *t, int64_t d)
 {
 	__int128 abs = ((__int128)t->sec + ABS_TO_UNIX) * NS_PER_SEC + t->nsec;
@@ -2254,6 +2316,18 @@ static int m_date(lua_State *L)
 ** time.parse(layout, value [, loc]) -> Time | nil, err. Without loc this
 ** is Go's time.Parse (no zone in the value: UTC; a zone matching Local:
 ** Local); with loc it is ParseInLocation. [-0, +(1|2), m]
+**
+** Zone resolution, in Go's order:
+**   "Z" or "UTC" in the value          -> UTC;
+**   a numeric offset (maybe with name) -> `local` if it had exactly that
+**                                         offset (and name) then, else a
+**                                         new fixed zone named by the
+**                                         abbreviation ("" if none);
+**   an abbreviation alone              -> `local` if it knows the name,
+**                                         else a fixed zone of offset 0
+**                                         (GMT+h: h hours) whose wall
+**                                         clock is read as UTC;
+**   nothing                            -> the default location.
 */
 static int m_parse(lua_State *L)
 {

@@ -700,6 +700,21 @@ static void test_tz_rules(void)
 	   "zone_build rejects a truncated file");
 }
 
+/* The runtime may push Times into a state that never opened the module. */
+static void test_fresh_state(void)
+{
+	lua_State *F = luaL_newstate();
+
+	time_push_time(F, 0);
+	time_push_duration(F, 1500000000);
+	ok(strcmp(luaL_tolstring(F, 1, NULL),
+		  "1969-12-31 19:00:00 -0500 EST") == 0,
+	   "time_push_time works before time_luaopen_base");
+	ok(strcmp(luaL_tolstring(F, 2, NULL), "1.5s") == 0,
+	   "time_push_duration works before time_luaopen_base");
+	lua_close(F);
+}
+
 int main(void)
 {
 	/* Local = US Eastern by rule, independent of /etc/localtime. */
@@ -722,6 +737,7 @@ int main(void)
 	test_local();
 	test_zones();
 	test_tz_rules();
+	test_fresh_state();
 
 	lua_close(L);
 	return tap_done();
