@@ -238,6 +238,43 @@ static void test_clock(void)
 	fixed_ms = 1795342530123ull;
 }
 
+/* The fast float path must print exactly what %.14g prints. */
+static void test_numbers(void)
+{
+	static const double fixed[] = {
+		0, -0.0, 1, -1, 3, 0.5, 0.027, 123.456, 1e-4, 1.2e-4, 1e-5,
+		99999999999999.0, 1e14, 0.1 + 0.2, 1.0 / 3, 1e8 + 0.5, 2e-300,
+	};
+	char a[48], b[48];
+	int i, n, bad = 0, fast = 0;
+	uint64_t x = 88172645463325252ull;
+
+	for (i = 0; i < 300000; i++) {
+		double v;
+
+		if (i < (int)countof(fixed)) {
+			v = fixed[i];
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;	/* xorshift */
+			switch (i % 3) {
+			case 0: v = (double)(x % 100000000) / (double)(1u << (x >> 59)); break;
+			case 1: v = (double)(int64_t)(x % 2000001 - 1000000) / 1000.0; break;
+			default: memcpy(&v, &x, sizeof v); if (!isfinite(v)) continue;
+			}
+		}
+		n = fast_g(a, v);
+		if (n == 0)
+			continue;
+		fast++;
+		a[n] = '\0';
+		snprintf(b, sizeof b, "%.14g", v);
+		if (strcmp(a, b) != 0 && bad++ < 3)
+			printf("# %.17g: fast %s, printf %s\n", v, a, b);
+	}
+	ok(bad == 0 && fast > 100000, "fast float formatting equals %%.14g (%d fast, %d bad)",
+	   fast, bad);
+}
+
 static void test_flush_points(void)
 {
 	struct log_rec *r;
@@ -624,6 +661,7 @@ int main(void)
 	test_escaping();
 	test_levels();
 	test_clock();
+	test_numbers();
 	test_flush_points();
 	test_truncation();
 	test_nesting();
