@@ -164,6 +164,9 @@ static void flush_tls(struct tls *t)
 	t->len = 0;
 }
 
+/* The thread-exit destructor (also log_thread_exit and the atexit path):
+** write what is committed, drop unfinished records, free the buffer. It
+** runs on the owning thread, so `me` is that thread's pointer. */
 static void tls_free(void *p)
 {
 	struct tls *t = p;
@@ -175,6 +178,7 @@ static void tls_free(void *p)
 	free(t);
 }
 
+/* exit() skips thread-exit destructors for the thread that calls it. */
 static void at_exit(void)
 {
 	log_thread_exit();
@@ -186,6 +190,8 @@ static void init_once(void)
 	atexit(at_exit);
 }
 
+/* First record on this thread: allocate its buffer (xmalloc aborts on
+** failure) and register it with the destructor key. */
 static struct tls *tls_new(void)
 {
 	struct tls *t;
@@ -525,6 +531,8 @@ static void reverse(char *b, size_t n)
 	}
 }
 
+/* Position of r in its thread's record stack; records are never copied,
+** so the pointer identifies the slot. */
 static int rec_index(struct tls *t, struct log_rec *r)
 {
 	return (int)(r - t->recs);
@@ -536,6 +544,8 @@ static int rec_index(struct tls *t, struct log_rec *r)
 ** Public API
 ** =================================================================== */
 
+/* Plain stores: the contract is that no other thread logs yet, and
+** pthread_create orders these writes before anything the threads read. */
 void log_configure(enum log_level min, enum log_format format, int fd)
 {
 	log__min_level = (int)min;
@@ -610,6 +620,11 @@ void log_printf(enum log_level level, const char *fields_json,
 	log_end(r);
 }
 
+/* Open a record on top of this thread's stack, right after the committed
+** lines (or after the innermost open record), and write its header. Fails
+** to the inert record when disabled or nested past NEST_MAX; a header that
+** cannot fit (outer records fill the buffer) gives a dead record that
+** occupies its slot until log_end/log_abort and counts as dropped. */
 struct log_rec *log_begin(enum log_level level, const char *msg, size_t msglen)
 {
 	struct tls *t;
@@ -663,6 +678,9 @@ struct log_rec *log_begin(enum log_level level, const char *msg, size_t msglen)
 	return r;
 }
 
+/* Every log_field_* is pre() (separator, key), the value, then post()
+** (maybe a new rollback point). pre() refuses dead, cut and over-deep
+** records, which makes the inert record safe to use. */
 void log_field_str(struct log_rec *r, const char *key, const char *s, size_t len)
 {
 	if (pre(r, key, 0)) {
@@ -783,6 +801,9 @@ void log_field_raw_json(struct log_rec *r, const char *key,
 	post(r);
 }
 
+/* Open an object or array as the value of `key`. Past LOG_MAX_DEPTH the
+** value is null and `skip` counts the begins so that the matching ends are
+** swallowed; members written meanwhile are dropped by pre(). */
 static void open_container(struct log_rec *r, const char *key, int kind)
 {
 	if (r->skip) {
@@ -804,6 +825,8 @@ static void open_container(struct log_rec *r, const char *key, int kind)
 	r->kind[r->depth] = (uint8_t)kind;
 }
 
+/* Close the innermost container; a kind mismatch is a caller bug and is
+** ignored rather than producing unbalanced JSON. */
 static void close_container(struct log_rec *r, int kind)
 {
 	if (r->dead || r->truncated)
@@ -843,6 +866,10 @@ void log_arr_end(struct log_rec *r)
 	close_container(r, C_ARR);
 }
 
+/* Finish r and make it committed. Records still open inside r were
+** abandoned by their caller and are dropped. The tail (closing braces,
+** truncation marker, newline) goes into the RESERVE bytes, so finishing a
+** record never fails. */
 void log_end(struct log_rec *r)
 {
 	struct tls *t = r->t;
@@ -903,6 +930,8 @@ void log_end(struct log_rec *r)
 		flush_tls(t);
 }
 
+/* Pop r and everything above it: their bytes sit past `len` and past the
+** remaining open records, so forgetting them is enough. */
 void log_abort(struct log_rec *r)
 {
 	struct tls *t = r->t;
@@ -915,6 +944,7 @@ void log_abort(struct log_rec *r)
 		t->nopen = idx;
 }
 
+/* Public flush: flush_tls plus the loss notice. */
 void log_flush(void)
 {
 	struct tls *t = me;
