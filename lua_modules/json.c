@@ -49,8 +49,9 @@ struct enc {
 };
 
 struct key {
-	const char *s;
+	const char *s;          /* key string, anchored by the table */
 	size_t n;
+	size_t off, len;        /* its member's span in the output */
 };
 
 /*
@@ -230,96 +231,162 @@ static int keycmp(const void *a, const void *b)
 	return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-static int encode_object(struct enc *e, int idx, size_t nkeys)
+/*
+** Objects take one lua_next pass: each member is encoded where it falls
+** and its key and output span are recorded. If the keys did not arrive in
+** order, the spans are sorted by key and copied back in that order through
+** a copy of the object's bytes parked past the end of the output, which is
+** a memcpy instead of a table lookup per key. The key strings stay anchored
+** by the table, which nothing can modify while we encode (no Lua code
+** runs), so the recorded pointers remain valid.
+**
+** Entered with the first key/value pair pushed (the key is a string) and
+** `slot`, a stack slot for a key array that outgrows the local one.
+*/
+static int encode_object(struct enc *e, int idx, int slot)
 {
 	lua_State *L = e->L;
 	struct key local[ENC_LOCALKEYS], *keys = local;
-	size_t i = 0;
+	size_t nkeys = 0, cap = ENC_LOCALKEYS, first, total, w, i;
+	int sorted = 1;
 
-	if (nkeys > ENC_LOCALKEYS)      /* popped below; GC frees it */
-		keys = lua_newuserdatauv(L, nkeys * sizeof *keys, 0);
-	/*
-	** The key strings stay anchored by the table, which nothing can modify
-	** while we encode (no Lua code runs), so the pointers remain valid.
-	*/
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		keys[i].s = lua_tolstring(L, -2, &keys[i].n);
-		i++;
-		lua_pop(L, 1);
-	}
-	qsort(keys, nkeys, sizeof *keys, keycmp);
 	putch(e, '{');
-	for (i = 0; i < nkeys; i++) {
-		if (i)
+	first = e->n;
+	do {
+		if (lua_type(L, -2) != LUA_TSTRING)
+			return fail(e, lua_isinteger(L, -2) ?
+				    "cannot encode a table with mixed keys" :
+				    "cannot encode a table key that is not a "
+				    "string or a positive integer");
+		if (nkeys == cap) {             /* userdata: GC frees it */
+			struct key *nk = lua_newuserdatauv(L, 2 * cap * sizeof *nk, 0);
+
+			memcpy(nk, keys, nkeys * sizeof *nk);
+			lua_replace(L, slot);
+			keys = nk;
+			cap *= 2;
+		}
+		if (nkeys)
 			putch(e, ',');
-		putstring(e, keys[i].s, keys[i].n);
+		keys[nkeys].s = lua_tolstring(L, -2, &keys[nkeys].n);
+		keys[nkeys].off = e->n;
+		putstring(e, keys[nkeys].s, keys[nkeys].n);
 		putch(e, ':');
-		lua_pushlstring(L, keys[i].s, keys[i].n);
-		lua_rawget(L, idx);
 		if (encode(e, lua_gettop(L)))
 			return -1;              /* caller resets the stack */
+		keys[nkeys].len = e->n - keys[nkeys].off;
+		if (nkeys && sorted && keycmp(&keys[nkeys - 1], &keys[nkeys]) > 0)
+			sorted = 0;
+		nkeys++;
 		lua_pop(L, 1);
+	} while (lua_next(L, idx));
+	if (!sorted) {
+		total = e->n - first;
+		reserve(e, total);      /* may move e->p: offsets only below */
+		memcpy(e->p + e->n, e->p + first, total);
+		qsort(keys, nkeys, sizeof *keys, keycmp);
+		for (i = 0, w = first; i < nkeys; i++) {
+			if (i)
+				e->p[w++] = ',';
+			memcpy(e->p + w, e->p + e->n + (keys[i].off - first),
+			       keys[i].len);
+			w += keys[i].len;
+		}
 	}
 	putch(e, '}');
-	if (keys != local)
-		lua_pop(L, 1);
 	return 0;
 }
 
 /*
+** Arrays whose keys lua_next yields as 1, 2, 3, ... (the usual case: the
+** array part is walked in order) are written in that same pass. Anything
+** else rewinds the output and classifies all keys first: integers 1..n
+** with no gap are written with lua_rawgeti in index order, the rest is an
+** error. Entered with the first key/value pair pushed.
+*/
+static int encode_array(struct enc *e, int idx)
+{
+	lua_State *L = e->L;
+	size_t start = e->n, nint = 0;
+	lua_Integer n = 0, maxk = 0, i;
+	int r = 0;
+
+	do {
+		if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) != n + 1) {
+			lua_pop(L, 2);
+			e->n = start;
+			goto slow;
+		}
+		putch(e, n ? ',' : '[');
+		if (encode(e, lua_gettop(L)))
+			return -1;
+		n++;
+		lua_pop(L, 1);
+	} while (lua_next(L, idx));
+	putch(e, ']');
+	return 0;
+
+slow:
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
+			nint++;
+			if (lua_tointeger(L, -1) > maxk)
+				maxk = lua_tointeger(L, -1);
+		} else {
+			return fail(e, lua_type(L, -1) == LUA_TSTRING ?
+				    "cannot encode a table with mixed keys" :
+				    "cannot encode a table key that is not a "
+				    "string or a positive integer");
+		}
+	}
+	if ((lua_Unsigned)maxk != nint)
+		return fail(e, "cannot encode a sparse array");
+	putch(e, '[');
+	for (i = 1; i <= maxk && r == 0; i++) {
+		if (i > 1)
+			putch(e, ',');
+		lua_rawgeti(L, idx, i);
+		r = encode(e, lua_gettop(L));
+		lua_pop(L, 1);
+	}
+	putch(e, ']');
+	return r;
+}
+
+/*
 ** A table is an array when all its keys are the integers 1..n, an object
-** when all are strings; the empty table is the empty array.
+** when all are strings; the empty table is the empty array. The first key
+** decides which walk to try; each walk rejects the other kind of key.
 */
 static int encode_table(struct enc *e, int idx)
 {
 	lua_State *L = e->L;
 	const void *self = lua_topointer(L, idx);
-	size_t nint = 0, nstr = 0;
-	lua_Integer maxk = 0, i;
-	int d, r;
+	int d, r, slot;
 
 	for (d = 0; d < e->depth; d++)
 		if (e->path[d] == self)
 			return fail(e, "cannot encode a cyclic table");
 	if (e->depth == JSON_MAXDEPTH)
 		return fail(e, "nesting deeper than 128 levels");
-	if (!lua_checkstack(L, 6))
+	if (!lua_checkstack(L, 8))
 		return fail(e, "out of Lua stack space");
 	e->path[e->depth++] = self;
 
+	lua_pushnil(L);                 /* slot for a large key array */
+	slot = lua_gettop(L);
 	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		lua_pop(L, 1);
-		if (lua_type(L, -1) == LUA_TSTRING) {
-			nstr++;
-		} else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
-			nint++;
-			if (lua_tointeger(L, -1) > maxk)
-				maxk = lua_tointeger(L, -1);
-		} else {
-			lua_pop(L, 1);
-			return fail(e, "cannot encode a table key that is not a "
-				    "string or a positive integer");
-		}
-	}
-	if (nint && nstr)
-		return fail(e, "cannot encode a table with mixed keys");
-	if (nstr) {
-		r = encode_object(e, idx, nstr);
-	} else if ((lua_Unsigned)maxk != nint) {
-		return fail(e, "cannot encode a sparse array");
+	if (!lua_next(L, idx)) {
+		putlit(e, "[]");
+		r = 0;
+	} else if (lua_type(L, -2) == LUA_TSTRING) {
+		r = encode_object(e, idx, slot);
 	} else {
-		putch(e, '[');
-		for (i = 1, r = 0; i <= maxk && r == 0; i++) {
-			if (i > 1)
-				putch(e, ',');
-			lua_rawgeti(L, idx, i);
-			r = encode(e, lua_gettop(L));
-			lua_pop(L, 1);
-		}
-		putch(e, ']');
+		r = encode_array(e, idx);
 	}
+	lua_settop(L, slot - 1);
 	e->depth--;
 	return r;
 }
@@ -655,43 +722,61 @@ static int parse_number(struct dec *d)
 
 static int parse_value(struct dec *d);
 
-/* Open a nesting level: depth limit and Lua stack room for it. */
+/*
+** Containers collect their elements on the Lua stack, DEC_BATCH at a time,
+** above a slot for the table: the table is created at the first flush
+** with the exact size of a container that fits one batch (most do), which
+** saves the rehash-per-doubling of growing it element by element.
+*/
+#define DEC_BATCH 32
+
+/* Open a nesting level: depth limit, stack room, the table slot. */
 static int enter(struct dec *d)
 {
 	if (d->depth == JSON_MAXDEPTH)
 		return derr(d, d->p, "nesting deeper than 128 levels");
-	if (!lua_checkstack(d->L, 4))
+	if (!lua_checkstack(d->L, 2 * DEC_BATCH + 8))
 		return derr(d, d->p, "out of Lua stack space");
 	d->depth++;
 	d->p++;
-	lua_newtable(d->L);
+	lua_pushnil(d->L);
 	skipws(d);
 	return 0;
+}
+
+/* Store the `count` values above slot t as t[n+1..n+count], popping them. */
+static void flush_array(lua_State *L, int t, lua_Integer n, int count)
+{
+	if (lua_isnil(L, t)) {
+		lua_createtable(L, count, 0);
+		lua_replace(L, t);
+	}
+	for (; count > 0; count--)
+		lua_rawseti(L, t, n + count);   /* nil makes a hole */
 }
 
 static int parse_array(struct dec *d)
 {
 	lua_State *L = d->L;
 	lua_Integer n = 0, i;
-	int holes = 0, lastnil = 0;
+	int t, count = 0, holes = 0, lastnil = 0;
 
 	if (enter(d))
 		return -1;
+	t = lua_gettop(L);
 	if (d->p < d->end && *d->p == ']') {
 		d->p++;
-		d->depth--;
-		return 0;
+		goto done;
 	}
 	for (;;) {
 		if (parse_value(d))
 			return -1;
-		n++;
 		lastnil = lua_isnil(L, -1);
-		if (lastnil) {
-			holes = 1;
-			lua_pop(L, 1);
-		} else {
-			lua_rawseti(L, -2, n);
+		holes |= lastnil;
+		if (++count == DEC_BATCH) {
+			flush_array(L, t, n, count);
+			n += count;
+			count = 0;
 		}
 		skipws(d);
 		if (d->p < d->end && *d->p == ',') {
@@ -703,33 +788,58 @@ static int parse_array(struct dec *d)
 		return unexpected(d);
 	}
 	d->p++;
+done:
+	flush_array(L, t, n, count);
+	n += count;
 	d->depth--;
 	/*
-	** With holes, the table built incrementally may keep high indices in
-	** its hash part, where # could stop at any border. Copy it into a
-	** table whose array part is exactly n, so #t == n when t[n] is set.
+	** A table that grew past its first batch may keep high indices in its
+	** hash part when there are holes, and # could stop at any border. Copy
+	** it into a table whose array part is exactly n, so #t == n whenever
+	** t[n] is set. (A single batch is already sized exactly.)
 	*/
-	if (holes && !lastnil) {
+	if (holes && !lastnil && n > DEC_BATCH) {
 		lua_createtable(L, (int)n, 0);
 		for (i = 1; i <= n; i++) {
-			lua_rawgeti(L, -2, i);
+			lua_rawgeti(L, t, i);
 			lua_rawseti(L, -2, i);
 		}
-		lua_remove(L, -2);
+		lua_replace(L, t);
 	}
 	return 0;
+}
+
+/*
+** Store the `count` key/value pairs above slot t into it, in input order
+** so that the last of duplicate keys wins, and drop them.
+*/
+static void flush_object(lua_State *L, int t, int count)
+{
+	int j;
+
+	if (lua_isnil(L, t)) {
+		lua_createtable(L, 0, count);
+		lua_replace(L, t);
+	}
+	for (j = 0; j < count; j++) {
+		lua_pushvalue(L, t + 1 + 2 * j);
+		lua_pushvalue(L, t + 2 + 2 * j);
+		lua_rawset(L, t);
+	}
+	lua_settop(L, t);
 }
 
 static int parse_object(struct dec *d)
 {
 	lua_State *L = d->L;
+	int t, count = 0;
 
 	if (enter(d))
 		return -1;
+	t = lua_gettop(L);
 	if (d->p < d->end && *d->p == '}') {
 		d->p++;
-		d->depth--;
-		return 0;
+		goto done;
 	}
 	for (;;) {
 		if (d->p >= d->end || *d->p != '"')
@@ -742,7 +852,11 @@ static int parse_object(struct dec *d)
 		d->p++;
 		if (parse_value(d))
 			return -1;
-		lua_rawset(L, -3);      /* a null value sets nothing */
+		/* A null member is absent, unless it must erase an earlier one. */
+		if (++count == DEC_BATCH) {
+			flush_object(L, t, count);
+			count = 0;
+		}
 		skipws(d);
 		if (d->p < d->end && *d->p == ',') {
 			d->p++;
@@ -754,6 +868,8 @@ static int parse_object(struct dec *d)
 		return unexpected(d);
 	}
 	d->p++;
+done:
+	flush_object(L, t, count);
 	d->depth--;
 	return 0;
 }

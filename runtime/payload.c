@@ -15,9 +15,10 @@
 **                      cause (ERROR or NIL)
 **
 ** Table counts are fixed-width so they can be patched after the table is
-** walked, and they let the decoder presize with lua_createtable. The array
-** part is t[1..#t]; every other key goes to the pair list, so holes and
-** odd keys survive exactly.
+** walked, and they let the decoder presize with lua_createtable. The bare
+** values are t[1..narr] for the run of keys 1, 2, ... that lua_next yields
+** first; every other key goes to the pair list, so holes and odd keys
+** survive exactly whatever order the traversal takes.
 **
 ** The encoder writes into a scratch array on the C stack and moves to the
 ** runtime heap only past it, so a message pays at most one allocation (none
@@ -102,22 +103,31 @@ static int put(struct wbuf *w, const void *s, size_t n)
 
 static int puttag(struct wbuf *w, uint8_t tag)
 {
-	return put(w, &tag, 1);
+	int r = reserve(w, 1);
+
+	if (r)
+		return r;
+	w->p[w->n++] = tag;
+	return 0;
 }
 
-/* Tag followed by a LEB128 varint. */
+/* Tag followed by a LEB128 varint, written in place (no memcpy call). */
 static int putvar(struct wbuf *w, uint8_t tag, uint64_t v)
 {
-	uint8_t tmp[11];
-	size_t n = 0;
+	int r = reserve(w, 11);
+	uint8_t *o;
 
-	tmp[n++] = tag;
+	if (r)
+		return r;
+	o = w->p + w->n;
+	*o++ = tag;
 	while (v >= 0x80) {
-		tmp[n++] = (uint8_t)(v | 0x80);
+		*o++ = (uint8_t)(v | 0x80);
 		v >>= 7;
 	}
-	tmp[n++] = (uint8_t)v;
-	return put(w, tmp, n);
+	*o++ = (uint8_t)v;
+	w->n = (size_t)(o - w->p);
+	return 0;
 }
 
 static int putstr(struct wbuf *w, const char *s, size_t len)
@@ -150,48 +160,42 @@ static int enter(struct wbuf *w, const void *self)
 	return 0;
 }
 
+/*
+** One lua_next pass. Keys arriving as 1, 2, 3, ... (the array part, which
+** lua_next walks in order) are written as bare values; from the first key
+** that breaks the run on, every entry is written as a key/value pair. The
+** run's length and the pair count are patched into the header afterwards.
+*/
 static int enc_table(struct wbuf *w, int idx)
 {
 	lua_State *L = w->L;
 	size_t at;
-	uint32_t cnt[2];
-	lua_Unsigned narr = lua_rawlen(L, idx), i;
-	int r;
+	uint32_t cnt[2] = {0, 0};
+	int r, inrun = 1;
 
 	if ((r = enter(w, lua_topointer(L, idx))))
 		return r;
-	if (narr > PAYLOAD_MAXBYTES)            /* cannot fit anyway */
-		return -E2BIG;
 	if ((r = puttag(w, T_TABLE)) || (r = reserve(w, sizeof cnt)))
 		return r;
-	at = w->n;                              /* counts patched below */
+	at = w->n;
 	w->n += sizeof cnt;
-	cnt[0] = (uint32_t)narr;
-	cnt[1] = 0;
-	for (i = 1; i <= narr; i++) {
-		lua_rawgeti(L, idx, (lua_Integer)i);
-		r = enc(w, lua_gettop(L));
-		lua_pop(L, 1);
-		if (r)
-			return r;
-	}
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
-		if (lua_isinteger(L, -2)) {
-			lua_Integer k = lua_tointeger(L, -2);
-
-			if (k >= 1 && (lua_Unsigned)k <= narr) {
-				lua_pop(L, 1);
-				continue;
-			}
-		}
-		if ((r = enc(w, lua_gettop(L) - 1)) ||
-		    (r = enc(w, lua_gettop(L)))) {
-			lua_pop(L, 2);
-			return r;
+		if (inrun && lua_isinteger(L, -2) &&
+		    lua_tointeger(L, -2) == (lua_Integer)cnt[0] + 1) {
+			r = enc(w, lua_gettop(L));
+			cnt[0]++;
+		} else {
+			inrun = 0;
+			if (!(r = enc(w, lua_gettop(L) - 1)))
+				r = enc(w, lua_gettop(L));
+			cnt[1]++;
 		}
 		lua_pop(L, 1);
-		cnt[1]++;
+		if (r) {
+			lua_pop(L, 1);
+			return r;
+		}
 	}
 	memcpy(w->p + at, cnt, sizeof cnt);
 	w->depth--;
@@ -320,6 +324,10 @@ struct rbuf {
 
 static int dec(struct rbuf *r);
 
+/*
+** Read a LEB128 varint. At most ten bytes, and the tenth may only carry
+** the 64th bit: longer or wider encodings are corrupt, not truncated.
+*/
 static int getvar(struct rbuf *r, uint64_t *v)
 {
 	uint64_t x = 0;
@@ -342,6 +350,7 @@ static int getvar(struct rbuf *r, uint64_t *v)
 	return -EINVAL;
 }
 
+/* The length is checked against the bytes left before anything is read. */
 static int dec_str(struct rbuf *r)
 {
 	uint64_t len;
@@ -353,6 +362,10 @@ static int dec_str(struct rbuf *r)
 	return 0;
 }
 
+/*
+** The depth limit matches the encoder's, so a deeper buffer is corrupt; it
+** also bounds the C recursion of a hostile one.
+*/
 static int enter_dec(struct rbuf *r)
 {
 	if (r->depth == PAYLOAD_MAXDEPTH)
@@ -363,6 +376,11 @@ static int enter_dec(struct rbuf *r)
 	return 0;
 }
 
+/*
+** Counts are validated before lua_createtable sees them, so a corrupt
+** header cannot make the receiver allocate more than the buffer could
+** describe.
+*/
 static int dec_table(struct rbuf *r)
 {
 	lua_State *L = r->L;
@@ -399,6 +417,7 @@ static int dec_table(struct rbuf *r)
 	return 0;
 }
 
+/* Decode one value and require one of two Lua types for it. */
 static int expect(struct rbuf *r, int type1, int type2)
 {
 	int e = dec(r), t;
@@ -409,6 +428,11 @@ static int expect(struct rbuf *r, int type1, int type2)
 	return t == type1 || t == type2 ? 0 : -EINVAL;
 }
 
+/*
+** The five parts are decoded onto the stack in errors_create's order and
+** type-checked (a part of the wrong type means a corrupt buffer, never a
+** silently different error), then turned into the receiver's error object.
+*/
 static int dec_error(struct rbuf *r)
 {
 	lua_State *L = r->L;

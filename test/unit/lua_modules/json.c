@@ -88,6 +88,9 @@ static void test_encode(lua_State *L)
 	      "enc_is('\\xc0\\xaf', '\"\\\\ufffd\\\\ufffd\"')");
 	check(L, "empty table is []", "return enc_is({}, '[]')");
 	check(L, "arrays", "return enc_is({1, 'a', true, {}}, '[1,\"a\",true,[]]')");
+	check(L, "array built backwards (keys in the hash part)",
+	      "local t = {} for i = 20, 1, -1 do t[i] = i end "
+	      "return enc_is(t, '[' .. table.concat(t, ',') .. ']')");
 	check(L, "objects have sorted keys",
 	      "return enc_is({b = 1, a = 2, c = {d = false}}, "
 	      "'{\"a\":2,\"b\":1,\"c\":{\"d\":false}}')");
@@ -105,7 +108,9 @@ static void test_encode(lua_State *L)
 	      "local s = json.encode(t) return #s > 40000 and deq(json.decode(s), t)");
 	check(L, "long string",
 	      "local s = string.rep('x\"', 100000) return deq(json.decode(json.encode(s)), s)");
-	check(L, "mixed keys fail", "return enc_fails({1, 2, a = 3}, 'mixed')");
+	check(L, "mixed keys fail", "return enc_fails({1, 2, a = 3}, 'mixed') and "
+	      "enc_fails({a = 1, b = 2, [1] = 3}, 'mixed') and "
+	      "enc_fails({a = 1, [2.5] = 3}, 'key')");
 	check(L, "sparse array fails", "return enc_fails({1, nil, 3}, 'sparse') "
 	      "and enc_fails({[2] = 1}, 'sparse')");
 	check(L, "bad keys fail", "return enc_fails({[1.5] = 1}, 'key') and "
@@ -167,6 +172,17 @@ static void test_decode(lua_State *L)
 	      "local t = json.decode('[1,null,3]') local u = json.decode('[null,null,null,null,5]') "
 	      "return t[1] == 1 and t[2] == nil and t[3] == 3 and #t == 3 "
 	      "and #u == 5 and u[5] == 5");
+	check(L, "long arrays with nulls keep their length",
+	      "local parts = {} for i = 1, 100 do parts[i] = i % 7 == 0 and 'null' or "
+	      "tostring(i) end local t = json.decode('[' .. table.concat(parts, ',') .. ']') "
+	      "for i = 1, 100 do if t[i] ~= (i % 7 ~= 0 and i or nil) then return false end end "
+	      "return #t == 100");
+	check(L, "objects past one batch, duplicates across batches",
+	      "local parts = {} for i = 1, 70 do parts[i] = string.format('\"k%d\":%d', i, i) end "
+	      "parts[71] = '\"k1\":\"last\"' parts[72] = '\"k2\":null' "
+	      "local t = json.decode('{' .. table.concat(parts, ',') .. '}') "
+	      "local n = 0 for _ in pairs(t) do n = n + 1 end "
+	      "return n == 69 and t.k1 == 'last' and t.k2 == nil and t.k70 == 70");
 	check(L, "null object members are absent",
 	      "local t = json.decode('{\"a\":null,\"b\":1}') return t.a == nil and t.b == 1");
 	check(L, "objects, duplicate keys keep the last",

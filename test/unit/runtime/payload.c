@@ -158,6 +158,10 @@ static void test_roundtrips(void)
 	     "t['k' .. i] = {i} end return t",
 	     "local t = got[1] for i = 1, 10000 do if t[i] ~= i or t['k' .. i][1] ~= i "
 	     "then return false end end return #t == 10000");
+	xfer("array built backwards",
+	     "local t = {} for i = 50, 1, -1 do t[i] = i * 2 end t.x = 'y' return t",
+	     "local t = got[1] for i = 1, 50 do if t[i] ~= i * 2 then return false end "
+	     "end return #t == 50 and t.x == 'y'");
 	xfer("table keys are copied", "return {[{1, 2}] = 'tk'}",
 	     "local k, v = next(got[1]) return type(k) == 'table' and k[2] == 2 "
 	     "and v == 'tk' and next(got[1], k) == nil");
