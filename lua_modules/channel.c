@@ -1,0 +1,680 @@
+/*
+** lua_modules/channel.c: channels and select (spec 5), and the process's
+** subscription channels (inbox, events, listen: spec 4.4).
+**
+** A plain channel keeps buffered values in a Lua table (uservalue 1) used as
+** a ring; blocked senders keep their value on their own suspended stack, so
+** a rendezvous moves the value straight from the sender's stack to the
+** receiver. Waiters are C records inside a userdata left on the blocked
+** coroutine's stack: they live exactly as long as the wait.
+**
+** Subscription channels have no buffer: their items are the process's
+** queued messages and events, which stay queued in arrival order until a
+** receiver takes them (so nothing is dropped and order holds, spec 10.3).
+**
+** Ready-case choice in select follows the code of the original: the first
+** ready case in array order wins, no random choice.
+*/
+#include "channel.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/common.h"
+#include "errors.h"
+#include "message.h"
+#include "runtime/proc.h"
+
+struct sel;
+
+struct waiter {
+	struct waiter *next, *prev;
+	struct chan *ch;
+	struct sel *sel;
+	int case_idx;      /* 1-based case in a select; 0 for a plain op */
+	int is_send;
+};
+
+/* One blocked operation: a plain send/receive or a whole select. */
+struct sel {
+	struct coro *co;
+	int is_select;
+	int cases_idx;     /* select: index of the cases table on co->L */
+	int value_idx;     /* plain send: index of the value on co->L */
+	int n;
+	struct waiter w[];
+};
+
+struct chan {
+	struct proc *p;
+	int cap, head, count;
+	uint8_t closed, kind, want_msg;
+	struct waiter *rq, *rq_tail; /* blocked receivers, FIFO */
+	struct waiter *sq, *sq_tail; /* blocked senders, FIFO */
+	char *topic;                 /* listen pattern, malloc'd */
+	struct chan *next_listen;
+	int ref;                     /* registry ref of special channels */
+};
+
+/* {==== Wait queues ====} */
+
+static void wq_push(struct waiter **h, struct waiter **t, struct waiter *w)
+{
+	w->next = NULL;
+	w->prev = *t;
+	if (*t)
+		(*t)->next = w;
+	else
+		*h = w;
+	*t = w;
+}
+
+static void wq_del(struct waiter **h, struct waiter **t, struct waiter *w)
+{
+	if (w->prev) w->prev->next = w->next; else *h = w->next;
+	if (w->next) w->next->prev = w->prev; else *t = w->prev;
+	w->next = w->prev = NULL;
+}
+
+/* Remove every waiter of sel from its channel. */
+static void sel_unlink(struct sel *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		struct waiter *w = &s->w[i];
+		if (w->ch == NULL)
+			continue;
+		if (w->is_send)
+			wq_del(&w->ch->sq, &w->ch->sq_tail, w);
+		else
+			wq_del(&w->ch->rq, &w->ch->rq_tail, w);
+		w->ch = NULL;
+	}
+}
+
+/* Push the channel userdata of waiter w onto co (select results). */
+static void push_case_chan(lua_State *co, struct sel *s, int case_idx)
+{
+	lua_geti(co, s->cases_idx, case_idx);
+	lua_geti(co, -1, 1);
+	lua_remove(co, -2);
+}
+
+/* Complete a blocked receive: the value is on top of `from` (moved). */
+static void complete_recv(struct waiter *w, lua_State *from, int ok)
+{
+	struct sel *s = w->sel;
+	lua_State *co = s->co->L;
+	int case_idx = w->case_idx;
+
+	sel_unlink(s);
+	lua_xmove(from, co, 1);
+	if (!s->is_select) {
+		lua_pushboolean(co, ok);
+		proc_ready(s->co, 2);
+		return;
+	}
+	lua_createtable(co, 0, 3);
+	lua_insert(co, -2);
+	lua_setfield(co, -2, "value");
+	push_case_chan(co, s, case_idx);
+	lua_setfield(co, -2, "channel");
+	lua_pushboolean(co, ok);
+	lua_setfield(co, -2, "ok");
+	proc_ready(s->co, 1);
+}
+
+/* Push the value a blocked sender offers onto L. */
+static void push_send_value(lua_State *L, struct waiter *w)
+{
+	struct sel *s = w->sel;
+	lua_State *co = s->co->L;
+	if (s->is_select) {
+		lua_geti(co, s->cases_idx, w->case_idx);
+		lua_geti(co, -1, 3);
+		lua_remove(co, -2);
+	} else {
+		lua_pushvalue(co, s->value_idx);
+	}
+	lua_xmove(co, L, 1);
+}
+
+/* Complete a blocked send: ok = delivered, !ok = the channel closed. */
+static void complete_send(struct waiter *w, int ok)
+{
+	struct sel *s = w->sel;
+	lua_State *co = s->co->L;
+	int case_idx = w->case_idx;
+
+	sel_unlink(s);
+	if (!s->is_select) {
+		lua_pushboolean(co, ok);
+		proc_ready(s->co, 1);
+		return;
+	}
+	if (!ok) { /* select raises like a plain send */
+		lua_pushboolean(co, 0);
+		proc_ready(s->co, 1);
+		return;
+	}
+	lua_createtable(co, 0, 3);
+	lua_geti(co, s->cases_idx, case_idx);
+	lua_geti(co, -1, 3);
+	lua_setfield(co, -3, "value");
+	lua_pop(co, 1);
+	push_case_chan(co, s, case_idx);
+	lua_setfield(co, -2, "channel");
+	lua_pushboolean(co, 1);
+	lua_setfield(co, -2, "ok");
+	proc_ready(s->co, 1);
+}
+
+/* {==== Subscription sources ====} */
+
+/* Glob match with '*' (any run of characters). */
+static int topic_match(const char *pat, const char *s)
+{
+	while (*pat) {
+		if (*pat == '*') {
+			pat++;
+			if (*pat == '\0')
+				return 1;
+			for (; *s; s++)
+				if (topic_match(pat, s))
+					return 1;
+			return 0;
+		}
+		if (*pat != *s)
+			return 0;
+		pat++, s++;
+	}
+	return *s == '\0';
+}
+
+static struct msg *mnext(struct msg *m)
+{
+	return atomic_load_explicit(&m->_next, memory_order_relaxed);
+}
+
+/* The link pointing at the first queued item for channel c, or NULL. */
+static struct msg **find_item(struct proc *p, struct chan *c)
+{
+	struct msg **pp;
+	if (c->kind == CH_EVENTS)
+		return p->ev_head ? &p->ev_head : NULL;
+	for (pp = &p->q_head; *pp; pp = (struct msg **)&(*pp)->_next) {
+		struct chan *l;
+		struct msg *m = *pp;
+		if (c->kind == CH_LISTEN) {
+			if (topic_match(c->topic, m->topic))
+				return pp;
+			continue;
+		}
+		/* inbox: a message no listen subscription takes */
+		for (l = p->listens; l; l = l->next_listen)
+			if (topic_match(l->topic, m->topic))
+				break;
+		if (l == NULL)
+			return pp;
+	}
+	return NULL;
+}
+
+/* Unlink the item *pp from its queue and push its Lua form onto L. */
+static void take_item(lua_State *L, struct proc *p, struct chan *c, struct msg **pp)
+{
+	struct msg *m = *pp, *prev = NULL;
+	struct msg **head = c->kind == CH_EVENTS ? &p->ev_head : &p->q_head;
+	struct msg **tail = c->kind == CH_EVENTS ? &p->ev_tail : &p->q_tail;
+
+	if (pp != head)
+		prev = container_of((_Atomic(struct msg *) *)pp, struct msg, _next);
+	*pp = mnext(m);
+	if (*tail == m)
+		*tail = prev;
+	atomic_store_explicit(&m->_next, NULL, memory_order_relaxed);
+	if (c->kind == CH_EVENTS)
+		message_push_event(L, m);        /* frees m */
+	else if (c->kind == CH_INBOX || c->want_msg)
+		message_push(L, m);              /* the Message owns m */
+	else
+		message_push_payload_values(L, m); /* frees m */
+}
+
+void chan_pump(lua_State *L, struct proc *p)
+{
+	struct chan *chans[3];
+	int n = 0;
+	if (p->inbox) chans[n++] = p->inbox;
+	if (p->events) chans[n++] = p->events;
+	for (int i = 0; i < n; i++) {
+		struct chan *c = chans[i];
+		struct msg **pp;
+		while (c->rq && (pp = find_item(p, c)) != NULL) {
+			take_item(L, p, c, pp);
+			complete_recv(c->rq, L, 1);
+		}
+	}
+	for (struct chan *c = p->listens; c; c = c->next_listen) {
+		struct msg **pp;
+		while (c->rq && (pp = find_item(p, c)) != NULL) {
+			take_item(L, p, c, pp);
+			complete_recv(c->rq, L, 1);
+		}
+	}
+}
+
+/* {==== Operations ====} */
+
+struct chan *chan_check(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, CHAN_META);
+}
+
+/* Buffer ring in uservalue 1 of the channel at ci: slots 1..cap. */
+static void buf_push(lua_State *L, int ci, struct chan *c)
+{
+	lua_getiuservalue(L, ci, 1);
+	lua_insert(L, -2);
+	lua_seti(L, -2, (c->head + c->count) % c->cap + 1);
+	lua_pop(L, 1);
+	c->count++;
+}
+
+static void buf_pop(lua_State *L, int ci, struct chan *c)
+{
+	lua_getiuservalue(L, ci, 1);
+	lua_geti(L, -1, c->head + 1);
+	lua_pushnil(L);
+	lua_seti(L, -3, c->head + 1);
+	lua_remove(L, -2);
+	c->head = (c->head + 1) % c->cap;
+	c->count--;
+}
+
+/* Try to receive from the channel at ci without blocking: pushes value and
+** ok and returns 1, or returns 0 (it would block). [-0, +(0|2), m] */
+static int try_recv(lua_State *L, int ci)
+{
+	struct chan *c = lua_touserdata(L, ci);
+	if (c->kind != CH_PLAIN) {
+		struct msg **pp = find_item(c->p, c);
+		if (pp) {
+			take_item(L, c->p, c, pp);
+			lua_pushboolean(L, 1);
+			return 1;
+		}
+	} else if (c->count > 0) {
+		buf_pop(L, ci, c);
+		if (c->sq) { /* a blocked sender's value takes the freed slot */
+			struct waiter *w = c->sq;
+			push_send_value(L, w);
+			buf_push(L, ci, c);
+			complete_send(w, 1);
+		}
+		lua_pushboolean(L, 1);
+		return 1;
+	} else if (c->sq) {
+		struct waiter *w = c->sq;
+		push_send_value(L, w);
+		complete_send(w, 1);
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	if (c->closed) {
+		lua_pushnil(L);
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	return 0;
+}
+
+/* Try to send the value at vi on the channel at ci without blocking.
+** Returns 1 when done, 0 when it would block; raises on a closed channel.
+** [-0, +0, e] */
+static int try_send(lua_State *L, int ci, int vi)
+{
+	struct chan *c = lua_touserdata(L, ci);
+	if (c->closed)
+		return luaL_error(L, "send on closed channel");
+	if (c->kind != CH_PLAIN)
+		return luaL_error(L, "cannot send on a subscription channel");
+	if (c->rq) {
+		lua_pushvalue(L, vi);
+		complete_recv(c->rq, L, 1);
+		return 1;
+	}
+	if (c->count < c->cap) {
+		lua_pushvalue(L, vi);
+		buf_push(L, ci, c);
+		return 1;
+	}
+	return 0;
+}
+
+int chan_offer(lua_State *L, int ci)
+{
+	struct chan *c = chan_check(L, ci);
+	ci = lua_absindex(L, ci);
+	if (c->closed) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	if (c->rq) {
+		complete_recv(c->rq, L, 1);
+		return 1;
+	}
+	if (c->count < c->cap) {
+		buf_push(L, ci, c);
+		return 1;
+	}
+	lua_pop(L, 1);
+	return 0;
+}
+
+static struct sel *sel_new(lua_State *L, struct coro *co, int n)
+{
+	struct sel *s = lua_newuserdatauv(L, sizeof(*s) + (size_t)n * sizeof(struct waiter), 0);
+	memset(s, 0, sizeof(*s) + (size_t)n * sizeof(struct waiter));
+	s->co = co;
+	s->n = n;
+	return s;
+}
+
+static void wait_on(struct sel *s, int i, struct chan *c, int is_send, int case_idx)
+{
+	struct waiter *w = &s->w[i];
+	w->ch = c;
+	w->sel = s;
+	w->is_send = is_send;
+	w->case_idx = case_idx;
+	if (is_send)
+		wq_push(&c->sq, &c->sq_tail, w);
+	else
+		wq_push(&c->rq, &c->rq_tail, w);
+}
+
+/* {==== Lua API ====} */
+
+static int send_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status; (void)ctx;
+	if (!lua_toboolean(L, -1))
+		return luaL_error(L, "send on closed channel");
+	return 1;
+}
+
+/* ch:send(v) -> true; blocks while full; raises when closed. [-0, +1, e] */
+static int ch_send(lua_State *L)
+{
+	struct chan *c = chan_check(L, 1);
+	struct sel *s;
+	lua_settop(L, 2);
+	if (try_send(L, 1, 2)) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	s = sel_new(L, proc_coro(L), 1);
+	s->value_idx = 2;
+	wait_on(s, 0, c, 1, 0);
+	return proc_block(L, 0, send_k, 0);
+}
+
+/* ch:receive() -> value, ok. [-0, +2, e] */
+static int ch_receive(lua_State *L)
+{
+	struct chan *c = chan_check(L, 1);
+	struct sel *s;
+	lua_settop(L, 1);
+	if (try_recv(L, 1))
+		return 2;
+	s = sel_new(L, proc_coro(L), 1);
+	wait_on(s, 0, c, 0, 0);
+	return proc_block(L, c->kind != CH_PLAIN, NULL, 0);
+}
+
+/* Wake everyone blocked on c: receivers get nil, false; senders fail. */
+static void close_chan(lua_State *L, struct chan *c)
+{
+	if (c->closed)
+		return;
+	c->closed = 1;
+	while (c->rq) {
+		lua_pushnil(L);
+		complete_recv(c->rq, L, 0);
+	}
+	while (c->sq)
+		complete_send(c->sq, 0);
+}
+
+/* ch:close(): closing twice is a no-op. [-0, +0, m] */
+static int ch_close(lua_State *L)
+{
+	close_chan(L, chan_check(L, 1));
+	return 0;
+}
+
+/* Case objects: {channel, is_send, value}. [-0, +1, m] */
+static int make_case(lua_State *L, int is_send)
+{
+	chan_check(L, 1);
+	lua_settop(L, 2);
+	lua_createtable(L, 3, 0);
+	lua_pushvalue(L, 1);
+	lua_seti(L, -2, 1);
+	lua_pushboolean(L, is_send);
+	lua_seti(L, -2, 2);
+	lua_pushvalue(L, 2);
+	lua_seti(L, -2, 3);
+	return 1;
+}
+
+static int ch_case_send(lua_State *L) { return make_case(L, 1); }
+static int ch_case_receive(lua_State *L) { return make_case(L, 0); }
+
+static int ch_tostring(lua_State *L)
+{
+	struct chan *c = chan_check(L, 1);
+	lua_pushfstring(L, "channel: %p", (void *)c);
+	return 1;
+}
+
+static int ch_gc(lua_State *L)
+{
+	struct chan *c = luaL_testudata(L, 1, CHAN_META);
+	if (c) {
+		free(c->topic);
+		c->topic = NULL;
+	}
+	return 0;
+}
+
+static int select_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status; (void)ctx;
+	if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+		return luaL_error(L, "send on closed channel");
+	return 1;
+}
+
+/* channel.select{cases..., default = true} or select(cases, true).
+** The first ready case in array order wins. [-0, +1, e] */
+static int ch_select(lua_State *L)
+{
+	int n, has_default, ext = 0;
+	struct sel *s;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	has_default = lua_toboolean(L, 2);
+	if (lua_getfield(L, 1, "default") != LUA_TNIL)
+		has_default = has_default || lua_toboolean(L, -1);
+	lua_settop(L, 1);
+	n = (int)luaL_len(L, 1);
+	if (n == 0 && !has_default)
+		return luaL_error(L, "select with no cases would block forever");
+	for (int i = 1; i <= n; i++) {
+		int ci, is_send;
+		if (lua_geti(L, 1, i) != LUA_TTABLE)
+			return luaL_error(L, "select: case %d is not a channel case", i);
+		int cs = lua_gettop(L);
+		lua_geti(L, cs, 1);
+		if (!luaL_testudata(L, -1, CHAN_META))
+			return luaL_error(L, "select: case %d is not a channel case", i);
+		ci = lua_gettop(L);
+		lua_geti(L, cs, 2);
+		is_send = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+		if (is_send) {
+			lua_geti(L, cs, 3);
+			if (try_send(L, ci, lua_gettop(L))) {
+				lua_createtable(L, 0, 3);
+				lua_insert(L, -2);
+				lua_setfield(L, -2, "value");
+				lua_pushvalue(L, ci);
+				lua_setfield(L, -2, "channel");
+				lua_pushboolean(L, 1);
+				lua_setfield(L, -2, "ok");
+				return 1;
+			}
+		} else if (try_recv(L, ci)) {
+			int ok = lua_toboolean(L, -1);
+			lua_pop(L, 1);
+			lua_createtable(L, 0, 3);
+			lua_insert(L, -2);
+			lua_setfield(L, -2, "value");
+			lua_pushvalue(L, ci);
+			lua_setfield(L, -2, "channel");
+			lua_pushboolean(L, ok);
+			lua_setfield(L, -2, "ok");
+			return 1;
+		}
+		lua_settop(L, 1);
+	}
+	if (has_default) {
+		lua_createtable(L, 0, 2);
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, "default");
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, "ok");
+		return 1;
+	}
+	s = sel_new(L, proc_coro(L), n);
+	s->is_select = 1;
+	s->cases_idx = 1;
+	for (int i = 1; i <= n; i++) {
+		struct chan *c;
+		lua_geti(L, 1, i);
+		lua_geti(L, -1, 1);
+		c = lua_touserdata(L, -1);
+		lua_geti(L, -2, 2);
+		wait_on(s, i - 1, c, lua_toboolean(L, -1), i);
+		ext |= c->kind != CH_PLAIN;
+		lua_pop(L, 3);
+	}
+	return proc_block(L, ext, select_k, 0);
+}
+
+static struct chan *new_chan(lua_State *L, int cap, int kind)
+{
+	struct chan *c = lua_newuserdatauv(L, sizeof(*c), 1);
+	memset(c, 0, sizeof(*c));
+	c->p = proc_of(L);
+	c->cap = cap;
+	c->kind = (uint8_t)kind;
+	c->ref = LUA_NOREF;
+	if (cap > 0) {
+		lua_createtable(L, cap < 64 ? cap : 64, 0);
+		lua_setiuservalue(L, -2, 1);
+	}
+	luaL_setmetatable(L, CHAN_META);
+	return c;
+}
+
+struct chan *chan_push_new(lua_State *L, int cap)
+{
+	return new_chan(L, cap, CH_PLAIN);
+}
+
+struct chan *chan_push_special(lua_State *L, enum chan_kind kind,
+			       const char *topic, int want_msg)
+{
+	struct proc *p = proc_of(L);
+	struct chan **slot = kind == CH_INBOX ? &p->inbox :
+			     kind == CH_EVENTS ? &p->events : NULL;
+	struct chan *c;
+	if (slot && *slot) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, (*slot)->ref);
+		return *slot;
+	}
+	c = new_chan(L, 0, kind);
+	c->want_msg = (uint8_t)want_msg;
+	lua_pushvalue(L, -1);
+	c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	if (slot) {
+		*slot = c;
+	} else {
+		c->topic = xstrdup(topic);
+		c->next_listen = p->listens;
+		p->listens = c;
+	}
+	return c;
+}
+
+void chan_unlisten(lua_State *L, int idx)
+{
+	struct chan *c = chan_check(L, idx);
+	struct proc *p = c->p;
+	if (c->kind != CH_LISTEN)
+		luaL_error(L, "not a listen channel");
+	for (struct chan **pp = &p->listens; *pp; pp = &(*pp)->next_listen)
+		if (*pp == c) {
+			*pp = c->next_listen;
+			break;
+		}
+	close_chan(L, c);
+	luaL_unref(L, LUA_REGISTRYINDEX, c->ref);
+	c->ref = LUA_NOREF;
+}
+
+/* channel.new([size]). [-0, +1, m] */
+static int ch_new(lua_State *L)
+{
+	lua_Integer cap = luaL_optinteger(L, 1, 0);
+	luaL_argcheck(L, cap >= 0 && cap <= (1 << 24), 1, "invalid channel size");
+	chan_push_new(L, (int)cap);
+	return 1;
+}
+
+static const luaL_Reg ch_methods[] = {
+	{"send", ch_send},
+	{"receive", ch_receive},
+	{"close", ch_close},
+	{"case_send", ch_case_send},
+	{"case_receive", ch_case_receive},
+	{NULL, NULL}
+};
+
+static const luaL_Reg ch_metamethods[] = {
+	{"__index", NULL},
+	{"__tostring", ch_tostring},
+	{"__gc", ch_gc},
+	{NULL, NULL}
+};
+
+static const luaL_Reg ch_funcs[] = {
+	{"new", ch_new},
+	{"select", ch_select},
+	{NULL, NULL}
+};
+
+int luaopen_channel(lua_State *L)
+{
+	luaL_newmetatable(L, CHAN_META);
+	luaL_setfuncs(L, ch_metamethods, 0);
+	luaL_newlibtable(L, ch_methods);
+	luaL_setfuncs(L, ch_methods, 0);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	luaL_newlib(L, ch_funcs);
+	return 1;
+}

@@ -1,0 +1,230 @@
+/*
+** lua_modules/message.c: Message and Payload objects and event tables.
+**
+** A Message userdata owns its struct msg (freed by __gc). Payload values are
+** decoded from the message's bytes each time :data() is called, so a
+** message that is only routed by topic is never decoded.
+*/
+#include "message.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "runtime/mailbox.h"
+#include "runtime/proc.h"
+
+struct lmsg { struct msg *m; };
+struct lpayload { int index; }; /* uservalue 1: the Message */
+
+static struct lmsg *check_msg(lua_State *L, int i)
+{
+	struct lmsg *u = luaL_checkudata(L, i, MESSAGE_META);
+	if (u->m == NULL)
+		luaL_error(L, "message already released");
+	return u;
+}
+
+static void push_from(lua_State *L, const struct msg *m)
+{
+	char buf[128];
+	if (m->from == 0 || m->from_host == NULL) {
+		lua_pushliteral(L, ""); /* the code returns "" (spec 13.4) */
+		return;
+	}
+	proc_format_pid(buf, sizeof(buf), m->from_host, m->from);
+	lua_pushstring(L, buf);
+}
+
+/* msg:topic() [-0, +1, m] */
+static int msg_topic(lua_State *L)
+{
+	lua_pushstring(L, check_msg(L, 1)->m->topic);
+	return 1;
+}
+
+/* msg:from() [-0, +1, m] */
+static int msg_from(lua_State *L)
+{
+	push_from(L, check_msg(L, 1)->m);
+	return 1;
+}
+
+static void push_payload_obj(lua_State *L, int msgidx, int index)
+{
+	struct lpayload *pl = lua_newuserdatauv(L, sizeof(*pl), 1);
+	pl->index = index;
+	lua_pushvalue(L, msgidx);
+	lua_setiuservalue(L, -2, 1);
+	luaL_setmetatable(L, PAYLOAD_META);
+}
+
+/* msg:payload(): one Payload, a table of them, or nil. [-0, +1, m] */
+static int msg_payload(lua_State *L)
+{
+	struct lmsg *u = check_msg(L, 1);
+	uint32_t n = u->m->payload.nvalues;
+	if (n == 0) {
+		lua_pushnil(L);
+	} else if (n == 1) {
+		push_payload_obj(L, 1, 1);
+	} else {
+		lua_createtable(L, (int)n, 0);
+		for (uint32_t i = 1; i <= n; i++) {
+			push_payload_obj(L, 1, (int)i);
+			lua_seti(L, -2, i);
+		}
+	}
+	return 1;
+}
+
+static int msg_gc(lua_State *L)
+{
+	struct lmsg *u = luaL_testudata(L, 1, MESSAGE_META);
+	if (u && u->m) {
+		msg_free(u->m);
+		u->m = NULL;
+	}
+	return 0;
+}
+
+static int msg_tostring(lua_State *L)
+{
+	struct lmsg *u = check_msg(L, 1);
+	lua_pushfstring(L, "process.Message{topic=%s}", u->m->topic);
+	return 1;
+}
+
+/* payload:data() -> value, err [-0, +(1|2), m] */
+static int pl_data(lua_State *L)
+{
+	struct lpayload *pl = luaL_checkudata(L, 1, PAYLOAD_META);
+	struct lmsg *u;
+	int n, top;
+	lua_getiuservalue(L, 1, 1);
+	u = check_msg(L, -1);
+	top = lua_gettop(L);
+	n = payload_decode(L, &u->m->payload);
+	if (n < 0)
+		return errors_ret(L, ERRORS_INTERNAL, "cannot decode payload: %s",
+				  payload_strerror(n));
+	if (pl->index > n) {
+		lua_settop(L, top);
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_pushvalue(L, top + pl->index);
+	return 1;
+}
+
+static int pl_format(lua_State *L)
+{
+	lua_pushliteral(L, "lua/any");
+	return 1;
+}
+
+static const luaL_Reg msg_methods[] = {
+	{"topic", msg_topic},
+	{"from", msg_from},
+	{"payload", msg_payload},
+	{NULL, NULL}
+};
+
+static const luaL_Reg pl_methods[] = {
+	{"data", pl_data},
+	{"unmarshal", pl_data},
+	{"get_format", pl_format},
+	{NULL, NULL}
+};
+
+void message_open(lua_State *L)
+{
+	if (luaL_newmetatable(L, MESSAGE_META)) {
+		luaL_newlib(L, msg_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, msg_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, msg_tostring);
+		lua_setfield(L, -2, "__tostring");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, PAYLOAD_META)) {
+		luaL_newlib(L, pl_methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+}
+
+void message_push(lua_State *L, struct msg *m)
+{
+	struct lmsg *u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->m = NULL;
+	message_open(L);
+	luaL_setmetatable(L, MESSAGE_META);
+	u->m = m; /* owned from here: __gc frees it */
+}
+
+/* Decode m's payload; on failure push one string describing it. */
+static int decode(lua_State *L, struct msg *m)
+{
+	int n = payload_decode(L, &m->payload);
+	if (n < 0) {
+		lua_pushstring(L, payload_strerror(n));
+		return 1;
+	}
+	return n;
+}
+
+void message_push_payload_values(lua_State *L, struct msg *m)
+{
+	/* Wrap m first so a memory error while decoding cannot leak it. */
+	message_push(L, m);
+	int top = lua_gettop(L);
+	int n = decode(L, m);
+	if (n == 0) {
+		lua_pushnil(L);
+	} else if (n > 1) {
+		lua_createtable(L, n, 0);
+		lua_insert(L, top + 1);
+		for (int i = n; i >= 1; i--)
+			lua_seti(L, top + 1, i);
+	}
+	lua_replace(L, top);
+	lua_settop(L, top);
+}
+
+void message_push_event(lua_State *L, struct msg *m)
+{
+	message_push(L, m); /* owner until the table is built */
+	int mi = lua_gettop(L);
+	lua_createtable(L, 0, 5);
+	switch (m->kind) {
+	case MSG_EXIT:      lua_pushliteral(L, "pid.exit"); break;
+	case MSG_LINK_DOWN: lua_pushliteral(L, "pid.link.down"); break;
+	default:            lua_pushliteral(L, "pid.cancel"); break;
+	}
+	lua_setfield(L, -2, "kind");
+	push_from(L, m);
+	lua_setfield(L, -2, "from");
+	lua_pushnumber(L, m->at);
+	lua_setfield(L, -2, "at");
+	if (m->kind == MSG_CANCEL) {
+		lua_pushstring(L, m->topic);
+		lua_setfield(L, -2, "reason");
+	} else if (m->payload.nvalues == 0) {
+		lua_createtable(L, 0, 1);
+		errors_push(L, ERRORS_NOT_FOUND, "process not found");
+		lua_setfield(L, -2, "error");
+		lua_setfield(L, -2, "result");
+	} else {
+		int top = lua_gettop(L);
+		int n = decode(L, m);
+		lua_settop(L, top + (n > 0));
+		if (!lua_istable(L, -1)) {
+			lua_pop(L, 1);
+			lua_createtable(L, 0, 0);
+		}
+		lua_setfield(L, -2, "result");
+	}
+	lua_replace(L, mi); /* the Message is dropped; GC frees m */
+}

@@ -1,0 +1,29 @@
+/*
+** lua_modules/message.h: the Lua forms of what arrives in a process:
+** Message objects (spec 4.5), Payload objects, and event tables (4.6).
+*/
+#ifndef LUA_MODULES_MESSAGE_H
+#define LUA_MODULES_MESSAGE_H
+
+#include <lua.h>
+
+struct msg;
+
+#define MESSAGE_META "wippy.message"
+#define PAYLOAD_META "wippy.payload"
+
+/* Register the metatables (once per state). [-0, +0, m] */
+void message_open(lua_State *L);
+
+/* Push a Message object that takes ownership of m. [-0, +1, m] */
+void message_push(lua_State *L, struct msg *m);
+
+/* Push m's payload values as listen() delivers them: one value as itself,
+** several as a table, none as nil. Frees m. [-0, +1, m] */
+void message_push_payload_values(lua_State *L, struct msg *m);
+
+/* Push the event table for an EXIT, LINK_DOWN or CANCEL message: kind,
+** from, at, and result {value, error} or reason. Frees m. [-0, +1, m] */
+void message_push_event(lua_State *L, struct msg *m);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+** lua_modules/modules.h: entry points of the modules the sandbox hands out
+** that have no header of their own.
+*/
+#ifndef LUA_MODULES_MODULES_H
+#define LUA_MODULES_MODULES_H
+
+#include <lua.h>
+
+/* The global `process` table (spec 4). [-0, +1, m] */
+int luaopen_process(lua_State *L);
+
+/* require("time"): time_luaopen_base() plus sleep/after/timer/ticker. */
+int luaopen_time(lua_State *L);
+
+/* require("env"): get/set/get_all over the runtime's env (spec 8). */
+int luaopen_env(lua_State *L);
+
+/* require("io"): the terminal module (spec 8); not Lua's standard io. */
+int luaopen_wio(lua_State *L);
+
+#endif

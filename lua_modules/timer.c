@@ -1,0 +1,252 @@
+/*
+** lua_modules/timer.c: the blocking half of the time module: sleep, after,
+** timer and ticker (spec 7), on the shard's timer wheel.
+**
+** A timer object is a userdata holding a wheel timer and a channel
+** (uservalue 1). While armed it is anchored in the Lua registry, so a
+** `time.after(...)` whose object is dropped still fires once. The wheel
+** callback runs on the shard outside Lua: it only queues the timer for the
+** process's next protected step, which sends the Time value.
+*/
+#include <lauxlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "errors.h"
+#include "modules.h"
+#include "runtime/proc.h"
+#include "runtime/sandbox.h"
+#include "time.h"
+
+#define TIMER_META "wippy.time.Timer"
+
+enum { T_AFTER, T_TIMER, T_TICKER };
+
+struct ltimer {
+	struct wheel_timer wt;
+	struct pext ext;
+	struct proc *p;
+	uint64_t period_ms;
+	int ref;           /* registry anchor while armed or queued */
+	uint8_t kind;
+	uint8_t fired;
+};
+
+static uint64_t to_ms(int64_t ns)
+{
+	uint64_t ms = (uint64_t)ns / 1000000u;
+	return ((uint64_t)ns % 1000000u) ? ms + 1 : ms;
+}
+
+static void unanchor(lua_State *L, struct ltimer *t)
+{
+	if (t->ref != LUA_NOREF) {
+		luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+		t->ref = LUA_NOREF;
+	}
+}
+
+static void deliver(lua_State *L, struct pext *x)
+{
+	struct ltimer *t = container_of(x, struct ltimer, ext);
+	if (t->ref == LUA_NOREF)
+		return;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+	lua_getiuservalue(L, -1, 1);
+	time_push_time(L, time_now_unix_ns());
+	chan_offer(L, -2);
+	lua_pop(L, 2);
+	if (t->kind != T_TICKER)
+		unanchor(L, t);
+}
+
+/* Wheel callback, on the process's shard. */
+static void fired(struct wheel_timer *w)
+{
+	struct ltimer *t = container_of(w, struct ltimer, wt);
+	proc_timer_fired(t->p);
+	t->fired = 1;
+	if (t->kind == T_TICKER) {
+		/* Next tick one period after this deadline; if the process fell
+		** behind, skip missed ticks rather than burst (Go drops them). */
+		uint64_t now = shard_now_ms(shard_self());
+		uint64_t next = w->expire + t->period_ms;
+		if (next <= now)
+			next = now + t->period_ms;
+		proc_timer_add(t->p, w, next);
+	}
+	proc_ext_post(t->p, &t->ext);
+}
+
+static int t_gc(lua_State *L)
+{
+	struct ltimer *t = luaL_testudata(L, 1, TIMER_META);
+	if (t && t->p) {
+		proc_timer_cancel(t->p, &t->wt);
+		proc_ext_cancel(t->p, &t->ext);
+		t->p = NULL;
+	}
+	return 0;
+}
+
+static void arm(lua_State *L, int idx, struct ltimer *t, uint64_t ms)
+{
+	if (t->ref == LUA_NOREF) {
+		lua_pushvalue(L, idx);
+		t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+	t->fired = 0;
+	proc_timer_add(t->p, &t->wt, shard_now_ms(shard_self()) + ms);
+}
+
+/* A new timer of kind with a fresh channel of size 1. [-0, +1, m] */
+static struct ltimer *new_timer(lua_State *L, int kind, int64_t ns,
+			       const char *meta)
+{
+	struct ltimer *t = lua_newuserdatauv(L, sizeof(*t), 1);
+	memset(t, 0, sizeof(*t));
+	t->ref = LUA_NOREF;
+	t->kind = (uint8_t)kind;
+	t->p = proc_of(L);
+	t->period_ms = to_ms(ns);
+	wheel_timer_init(&t->wt, fired);
+	t->ext.deliver = deliver;
+	luaL_setmetatable(L, meta);
+	chan_push_new(L, 1);
+	lua_setiuservalue(L, -2, 1);
+	arm(L, lua_gettop(L), t, t->period_ms);
+	return t;
+}
+
+/* Duration argument for after/timer/ticker: must be > 0. */
+static int positive(lua_State *L, int idx, int64_t *ns)
+{
+	if (time_opt_duration(L, idx, ns) < 0)
+		return errors_ret(L, ERRORS_INVALID, "invalid duration");
+	if (*ns <= 0)
+		return errors_ret(L, ERRORS_INVALID, "duration must be positive");
+	return 0;
+}
+
+/* time.sleep(d) [-0, +0, e] */
+static int tm_sleep(lua_State *L)
+{
+	int64_t ns = time_check_duration(L, 1);
+	if (ns <= 0)
+		return 0;
+	lua_settop(L, 0);
+	return proc_sleep(L, to_ms(ns));
+}
+
+/* time.after(d) -> channel, err [-0, +1, m] */
+static int tm_after(lua_State *L)
+{
+	int64_t ns;
+	int r = positive(L, 1, &ns);
+	if (r)
+		return r;
+	new_timer(L, T_AFTER, ns, TIMER_META);
+	lua_getiuservalue(L, -1, 1);
+	return 1;
+}
+
+/* time.timer(d) / time.ticker(d) -> object, err [-0, +1, m] */
+static int tm_timer(lua_State *L)
+{
+	int64_t ns;
+	int r = positive(L, 1, &ns);
+	if (r)
+		return r;
+	new_timer(L, T_TIMER, ns, "wippy.time.TimerObj");
+	return 1;
+}
+
+static int tm_ticker(lua_State *L)
+{
+	int64_t ns;
+	int r = positive(L, 1, &ns);
+	if (r)
+		return r;
+	new_timer(L, T_TICKER, ns, "wippy.time.TickerObj");
+	return 1;
+}
+
+/* t:channel() / t:response() [-0, +1, -] */
+static int to_channel(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TUSERDATA);
+	lua_getiuservalue(L, 1, 1);
+	return 1;
+}
+
+static struct ltimer *any_timer(lua_State *L)
+{
+	struct ltimer *t = lua_touserdata(L, 1);
+	if (t == NULL || (!luaL_testudata(L, 1, "wippy.time.TimerObj") &&
+			  !luaL_testudata(L, 1, "wippy.time.TickerObj")))
+		luaL_typeerror(L, 1, "Timer");
+	return t;
+}
+
+/* t:stop() -> true if it stopped before firing [-0, +1, -] */
+static int to_stop(lua_State *L)
+{
+	struct ltimer *t = any_timer(L);
+	int was = t->p && wheel_is_active(&t->wt) && (t->kind == T_TICKER || !t->fired);
+	if (t->p) {
+		proc_timer_cancel(t->p, &t->wt);
+		proc_ext_cancel(t->p, &t->ext);
+	}
+	unanchor(L, t);
+	lua_pushboolean(L, was);
+	return 1;
+}
+
+/* t:reset(d) [-0, +1, e] */
+static int to_reset(lua_State *L)
+{
+	struct ltimer *t = any_timer(L);
+	int64_t ns;
+	int r = positive(L, 2, &ns);
+	if (r)
+		return r;
+	if (t->p == NULL)
+		return luaL_error(L, "timer is closed");
+	proc_timer_cancel(t->p, &t->wt);
+	proc_ext_cancel(t->p, &t->ext);
+	t->period_ms = to_ms(ns);
+	arm(L, 1, t, t->period_ms);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static void timer_metas(lua_State *L)
+{
+	static const luaL_Reg tm[] = {
+		{"channel", to_channel}, {"response", to_channel},
+		{"stop", to_stop}, {"reset", to_reset}, {NULL, NULL}
+	};
+	static const char *const names[] = {"wippy.time.TimerObj",
+		"wippy.time.TickerObj", TIMER_META};
+	for (int i = 0; i < 3; i++) {
+		if (luaL_newmetatable(L, names[i])) {
+			luaL_newlib(L, tm);
+			lua_setfield(L, -2, "__index");
+			lua_pushcfunction(L, t_gc);
+			lua_setfield(L, -2, "__gc");
+		}
+		lua_pop(L, 1);
+	}
+}
+
+int luaopen_time(lua_State *L)
+{
+	static const luaL_Reg f[] = {
+		{"sleep", tm_sleep}, {"after", tm_after},
+		{"timer", tm_timer}, {"ticker", tm_ticker}, {NULL, NULL}
+	};
+	timer_metas(L);
+	time_luaopen_base(L);
+	luaL_setfuncs(L, f, 0);
+	return 1;
+}

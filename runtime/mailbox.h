@@ -1,0 +1,71 @@
+/*
+** runtime/mailbox.h: a process's mailbox, an unbounded intrusive MPSC queue
+** (Vyukov's node queue) of struct msg.
+**
+** Any thread pushes (wait-free: one exchange); only the thread currently
+** running the process pops. Per-producer order holds: a producer's pushes
+** are linked in the order it made them. The queue never fills: the process
+** queue is unbounded by specification (spec 4.4).
+*/
+#ifndef RUNTIME_MAILBOX_H
+#define RUNTIME_MAILBOX_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine/common.h"
+#include "payload.h"
+
+/* Message kinds. USER messages carry a topic and a payload; the others are
+** system notices between processes. */
+enum msg_kind {
+	MSG_USER = 0,
+	MSG_EXIT,       /* to a monitor: the sender exited; payload = result */
+	MSG_LINK_DOWN,  /* to a linked process: the sender failed */
+	MSG_CANCEL,     /* graceful stop request; topic = reason */
+	MSG_TERMINATE,  /* forced stop */
+	MSG_MONITOR,    /* the sender monitors the receiver */
+	MSG_UNMONITOR,
+	MSG_LINK,       /* the sender links to the receiver */
+	MSG_UNLINK,
+};
+
+/* One message: a single allocation holding the header, the topic and the
+** encoded payload. The receiver owns it once popped and frees it with
+** msg_free(). */
+struct msg {
+	_Atomic(struct msg *) _next;
+	uint8_t kind;      /* enum msg_kind */
+	uint64_t from;     /* sender pid number, 0 if none */
+	const char *from_host; /* sender's host id (static, owned by registry) */
+	double at;         /* unix seconds when sent (events) */
+	char *topic;       /* points into the same block; "" when none */
+	struct payload payload;
+};
+
+/* A message with a copy of topic (may be NULL) and an empty payload.
+** Never returns NULL. */
+struct msg *msg_new(enum msg_kind kind, uint64_t from, const char *topic);
+void msg_free(struct msg *m);
+
+struct mbox {
+	_Alignas(CACHELINE) _Atomic(struct msg *) head; /* producers exchange */
+	_Alignas(CACHELINE) struct msg *tail;           /* consumer only */
+	struct msg stub;
+};
+
+void mbox_init(struct mbox *b);
+
+/* Push m; the box owns it from now on. Any thread. The caller then wakes
+** the process (proc_notify); the mailbox itself schedules nothing. */
+void mbox_push(struct mbox *b, struct msg *m);
+
+/* Pop the oldest message, or NULL when empty or when a producer is between
+** its exchange and its link (retry later: the process is re-scheduled by
+** that producer's wake-up). Consumer only. */
+struct msg *mbox_pop(struct mbox *b);
+
+/* True if nothing is queued (a snapshot). Consumer only. */
+int mbox_empty(struct mbox *b);
+
+#endif

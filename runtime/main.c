@@ -1,0 +1,568 @@
+/*
+** runtime/main.c: the `wippy` command line.
+**
+**   wippy init [-d SRC] [--modules-dir DIR] [-l LOCK]
+**   wippy run [-x NS:ENTRY | -x HOST/NS:ENTRY] [--host ID] [-v] [-s]
+**             [--shards N] [--log-format text|json] [--stop-timeout D]
+**             [--proc-memory-limit BYTES] [args...]
+**   wippy lint
+**   wippy version
+**
+** Boot order: read wippy.lock, load and validate the registry (errors name
+** file:line:col; nothing starts on any error), compile every Lua entry,
+** start the shards, start the auto_start services, then run the -x process
+** if asked. SIGINT/SIGTERM (or the end of the -x process) begins shutdown:
+** every process gets a CANCEL event, the runtime waits up to the stop
+** timeout, terminates what is left, and exits.
+*/
+#include <errno.h>
+#include <getopt.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/common.h"
+#include "engine/shard.h"
+#include "lua_modules/errors.h"
+#include "lua_modules/time.h"
+#include "runtime/env.h"
+#include "runtime/log.h"
+#include "runtime/proc.h"
+#include "runtime/registry.h"
+#include "runtime/rt.h"
+#include "runtime/sandbox.h"
+#include "runtime/service.h"
+
+#define VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fputs("usage: wippy <command> [options]\n"
+	      "  init [-d SRC] [--modules-dir DIR] [-l LOCK]  write wippy.lock\n"
+	      "  run [-x NS:ENTRY] [--host ID] [-v|-s] [--shards N]\n"
+	      "      [--log-format text|json] [--stop-timeout D] [args...]\n"
+	      "                                 boot the registry and run it\n"
+	      "  lint                           validate the registry, start nothing\n"
+	      "  version                        print the version\n", f);
+}
+
+/* {==== Hosts ====} */
+
+struct host *rt_host(struct rt *rt, const char *id)
+{
+	for (int i = 0; i < rt->nhosts; i++)
+		if (strcmp(rt->hosts[i].id, id) == 0)
+			return &rt->hosts[i];
+	return NULL;
+}
+
+static void build_hosts(struct rt *rt, int nshards)
+{
+	const struct reg_entry *e = NULL;
+	int n = 0;
+	while ((e = reg_next(rt->reg, e)) != NULL)
+		if (e->k == REG_K_PROCESS_HOST || e->k == REG_K_TERMINAL_HOST)
+			n++;
+	rt->hosts = xcalloc((size_t)n + 1, sizeof(*rt->hosts));
+	while ((e = reg_next(rt->reg, e)) != NULL) {
+		struct host *h;
+		if (e->k != REG_K_PROCESS_HOST && e->k != REG_K_TERMINAL_HOST)
+			continue;
+		h = &rt->hosts[rt->nhosts++];
+		h->entry = e;
+		h->id = e->id;
+		h->first = 0;
+		h->terminal = e->k == REG_K_TERMINAL_HOST;
+		/* workers caps how many shards the host uses (DESIGN.md). */
+		h->n = nshards;
+		if (e->k == REG_K_PROCESS_HOST && e->u.host.workers > 0 &&
+		    e->u.host.workers < nshards)
+			h->n = e->u.host.workers;
+		if (h->terminal)
+			h->n = 1;
+	}
+}
+
+/* {==== Lock file and registry ====} */
+
+static int load_registry(const char *lock, struct registry **out)
+{
+	char *src = NULL, *mods = NULL;
+	struct reg_error err = {0};
+	int rc = reg_lock_read(lock, &src, &mods);
+
+	if (rc == -ENOENT) {
+		src = xstrdup("./src");
+	} else if (rc < 0) {
+		fprintf(stderr, "wippy: %s: invalid lock file\n", lock);
+		return -1;
+	}
+	*out = reg_load(src, &err);
+	if (*out == NULL) {
+		fprintf(stderr, "%s", err.msg ? err.msg : "wippy: cannot load registry\n");
+		if (err.msg && err.msg[strlen(err.msg) - 1] != '\n')
+			fputc('\n', stderr);
+		fprintf(stderr, "wippy: registry has %d error%s\n", err.count,
+			err.count == 1 ? "" : "s");
+	}
+	reg_error_free(&err);
+	free(src);
+	free(mods);
+	return *out ? 0 : -1;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+	const char *src = "./src", *mods = ".wippy", *lock = "wippy.lock";
+	static const struct option opts[] = {
+		{"src-dir", required_argument, 0, 'd'},
+		{"modules-dir", required_argument, 0, 'm'},
+		{"lock-file", required_argument, 0, 'l'},
+		{0, 0, 0, 0}
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "d:m:l:", opts, NULL)) != -1) {
+		if (c == 'd') src = optarg;
+		else if (c == 'm') mods = optarg;
+		else if (c == 'l') lock = optarg;
+		else { usage(stderr); return 2; }
+	}
+	if (access(lock, F_OK) == 0) {
+		fprintf(stderr, "wippy: %s already exists\n", lock);
+		return 0;
+	}
+	int rc = reg_lock_write(lock, src, mods);
+	if (rc < 0) {
+		fprintf(stderr, "wippy: cannot write %s: %s\n", lock, strerror(-rc));
+		return 1;
+	}
+	printf("wrote %s (src: %s, modules: %s)\n", lock, src, mods);
+	return 0;
+}
+
+static int cmd_lint(void)
+{
+	struct registry *reg;
+	struct rt rt;
+	if (load_registry("wippy.lock", &reg) < 0)
+		return 1;
+	memset(&rt, 0, sizeof(rt));
+	rt.reg = reg;
+	int bad = sandbox_compile_all(&rt);
+	sandbox_free_codes(&rt);
+	size_t n = reg_count(reg);
+	reg_free(reg);
+	if (bad) {
+		fprintf(stderr, "wippy: %d Lua source%s failed to compile\n", bad, bad == 1 ? "" : "s");
+		return 1;
+	}
+	printf("ok: %zu entries\n", n);
+	return 0;
+}
+
+/* {==== Shutdown ====} */
+
+enum { RUNNING = 0, CANCELLING = 1, TERMINATING = 2 };
+
+struct stopper {
+	struct task t;
+	struct wheel_timer w;
+	struct rt *rt;
+	uint64_t deadline_ms, hard_ms;
+	int armed;
+};
+
+static struct stopper stopper;
+
+static void cancel_one(struct proc *p, void *arg)
+{
+	const char *reason = arg;
+	struct msg *m = msg_new(MSG_CANCEL, 0, reason);
+	m->at = (double)time(NULL);
+	mbox_push(&p->mbox, m);
+	proc_notify(p);
+}
+
+static void terminate_one(struct proc *p, void *arg)
+{
+	(void)arg;
+	mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
+	proc_notify(p);
+}
+
+/* Polls every 20 ms while shutting down: stop when nothing is left, or
+** terminate what is left once the stop timeout passed. */
+static void stopper_tick(struct wheel_timer *w)
+{
+	struct stopper *s = container_of(w, struct stopper, w);
+	struct rt *rt = s->rt;
+	uint64_t now = common_now_ms();
+
+	if (proc_count(rt) == 0 || now >= s->hard_ms) {
+		engine_stop(rt->engine);
+		return;
+	}
+	if (now >= s->deadline_ms &&
+	    atomic_exchange(&rt->stopping, TERMINATING) == CANCELLING) {
+		log_printf(LOG_LEVEL_WARN, NULL, "stop timeout: terminating %ld processes",
+			   proc_count(rt));
+		pt_each(rt, terminate_one, NULL);
+	}
+	shard_timer_add(w, shard_now_ms(shard_self()) + 20);
+}
+
+static void stopper_run(struct task *t)
+{
+	struct stopper *s = container_of(t, struct stopper, t);
+	wheel_timer_init(&s->w, stopper_tick);
+	shard_timer_add(&s->w, shard_now_ms(shard_self()) + 1);
+}
+
+/* Begin shutdown: any thread. A second call forces an immediate stop.
+** grace_ns bounds the wait for processes to end after their CANCEL. */
+static void begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
+{
+	int was = atomic_exchange(&rt->stopping, CANCELLING);
+	if (was != RUNNING) {
+		if (was == CANCELLING)
+			atomic_store(&rt->stopping, was);
+		engine_stop(rt->engine);
+		return;
+	}
+	service_stop_all(rt);
+	log_printf(LOG_LEVEL_DEBUG, NULL, "shutting down: %s", reason);
+	pt_each(rt, cancel_one, (void *)reason);
+	stopper.rt = rt;
+	stopper.deadline_ms = common_now_ms() + (uint64_t)(grace_ns / 1000000);
+	stopper.hard_ms = stopper.deadline_ms + 2000;
+	stopper.t.run = stopper_run;
+	stopper.t.flags = TASK_PINNED;
+	shard_post(engine_shard(rt->engine, 0), &stopper.t);
+}
+
+static void on_signal(struct engine *e, int signo, void *arg)
+{
+	(void)e;
+	log_printf(LOG_LEVEL_INFO, NULL, "received %s, stopping",
+		   signo == SIGINT ? "SIGINT" : "SIGTERM");
+	struct rt *rt = arg;
+	begin_shutdown(rt, "scheduler shutdown", rt->stop_timeout_ns);
+}
+
+static void before_sleep(struct shard *s, void *arg)
+{
+	(void)s; (void)arg;
+	log_flush();
+}
+
+static void on_shard_exit(struct shard *s, void *arg)
+{
+	(void)s; (void)arg;
+	log_thread_exit();
+}
+
+/* {==== The -x process ====} */
+
+/* Exit code from the terminal process's result (spec 2): runs in a pcall
+** on the dying process's state. */
+static int terminal_result(lua_State *L)
+{
+	struct proc *p = lua_touserdata(L, 1);
+	struct rt *rt = p->rt;
+	int code = 0;
+	lua_getfield(L, LUA_REGISTRYINDEX, "wippy.result");
+	if (lua_istable(L, -1)) {
+		if (lua_getfield(L, -1, "error") != LUA_TNIL) {
+			fprintf(stderr, "error: %s\n", luaL_tolstring(L, -1, NULL));
+			code = 1;
+		} else {
+			lua_pop(L, 1);
+			lua_getfield(L, -1, "value");
+			switch (lua_type(L, -1)) {
+			case LUA_TNUMBER: {
+				double d = lua_tonumber(L, -1);
+				code = isfinite(d) ? (int)d : 1;
+				break;
+			}
+			case LUA_TBOOLEAN:
+				code = lua_toboolean(L, -1) ? 0 : 1;
+				break;
+			case LUA_TSTRING:
+				fputs(lua_tostring(L, -1), stdout);
+				fputc('\n', stdout);
+				fflush(stdout);
+				break;
+			default:
+				break;
+			}
+		}
+	} else if (p->exit_error) {
+		fprintf(stderr, "error: %s\n", p->exit_msg ? p->exit_msg : "process failed");
+		code = 1;
+	}
+	atomic_store(&rt->exit_code, code);
+	return 0;
+}
+
+static void terminal_exit(struct proc *p, void *arg)
+{
+	struct rt *rt = arg;
+	if (p->L) {
+		lua_pushcfunction(p->L, terminal_result);
+		lua_pushlightuserdata(p->L, p);
+		if (lua_pcall(p->L, 1, 0, 0) != LUA_OK)
+			atomic_store(&rt->exit_code, 1);
+	} else {
+		fprintf(stderr, "error: %s\n", p->exit_msg ? p->exit_msg : "process failed");
+		atomic_store(&rt->exit_code, 1);
+	}
+	/* A command-line run ends when its process does: services get their
+	** CANCEL and a short grace (the full stop timeout only when given
+	** explicitly with --stop-timeout), not a 10 s wait after the output. */
+	begin_shutdown(rt, "terminal process finished",
+		       rt->stop_timeout_set ? rt->stop_timeout_ns : 1000000000LL);
+}
+
+/* Resolve -x: "ns:entry" or the older "host/ns:entry". */
+static int resolve_exec(struct rt *rt, const char *spec, const char *host_opt,
+			const struct reg_entry **entry, struct host **host)
+{
+	char buf[512];
+	const char *proc_id = spec, *host_id = host_opt;
+	const char *slash = strchr(spec, '/');
+
+	if (slash) {
+		size_t n = (size_t)(slash - spec);
+		if (n >= sizeof(buf)) n = sizeof(buf) - 1;
+		memcpy(buf, spec, n);
+		buf[n] = '\0';
+		host_id = buf;
+		proc_id = slash + 1;
+	}
+	if (strchr(proc_id, ':') == NULL) {
+		fprintf(stderr, "wippy: invalid exec spec '%s' (want namespace:entry)\n", spec);
+		return -1;
+	}
+	*entry = reg_find(rt->reg, proc_id);
+	if (*entry == NULL || (*entry)->k != REG_K_PROCESS_LUA) {
+		fprintf(stderr, "wippy: %s: no process.lua entry with that id\n", proc_id);
+		return -1;
+	}
+	if (host_id) {
+		*host = rt_host(rt, host_id);
+		if (*host == NULL || !(*host)->terminal) {
+			fprintf(stderr, "wippy: %s: no terminal.host with that id\n", host_id);
+			return -1;
+		}
+		return 0;
+	}
+	*host = NULL;
+	for (int i = 0; i < rt->nhosts; i++) {
+		if (!rt->hosts[i].terminal)
+			continue;
+		if (*host) {
+			fprintf(stderr, "wippy: multiple terminal hosts found, use --host\n");
+			return -1;
+		}
+		*host = &rt->hosts[i];
+	}
+	if (*host == NULL) {
+		fprintf(stderr, "wippy: no terminal.host found\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int spawn_exec(struct rt *rt, const struct reg_entry *e, struct host *h)
+{
+	struct spawn_opts o;
+	struct payload args;
+	const char *err = NULL;
+	lua_State *L = luaL_newstate();
+
+	for (int i = 0; i < rt->nargs; i++)
+		lua_pushstring(L, rt->args[i]);
+	memset(&args, 0, sizeof(args));
+	payload_encode(L, 1, rt->nargs, &args);
+	lua_close(L);
+	memset(&o, 0, sizeof(o));
+	o.entry = e;
+	o.host = h;
+	o.terminal = 1;
+	o.on_exit = terminal_exit;
+	o.on_exit_arg = rt;
+	struct proc *p = proc_spawn(rt, &o, &args, &err);
+	if (p == NULL) {
+		payload_free(&args);
+		fprintf(stderr, "wippy: cannot start %s: %s\n", e->id, err);
+		return -1;
+	}
+	proc_unref(p);
+	return 0;
+}
+
+/* {==== run ====} */
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; end++; break;
+	case 'm': case 'M': v *= 1024 * 1024; end++; break;
+	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"exec", required_argument, 0, 'x'},
+		{"host", required_argument, 0, 'H'},
+		{"shards", required_argument, 0, 'n'},
+		{"log-format", required_argument, 0, 'f'},
+		{"stop-timeout", required_argument, 0, 't'},
+		{"proc-memory-limit", required_argument, 0, 'M'},
+		{"verbose", no_argument, 0, 'v'},
+		{"silent", no_argument, 0, 's'},
+		{"console", no_argument, 0, 'c'},
+		{0, 0, 0, 0}
+	};
+	const char *exec = NULL, *host_opt = NULL;
+	enum log_level level = LOG_LEVEL_INFO;
+	enum log_format fmt = LOG_FORMAT_TEXT;
+	int nshards = 0, c, code, stop_set = 0;
+	int64_t stop_ns = 10LL * 1000000000LL;
+	size_t memlimit = 0;
+	struct rt *rt;
+	struct registry *reg;
+	const struct reg_entry *xentry = NULL;
+	struct host *xhost = NULL;
+
+	optind = 1;
+	/* "+": stop at the first non-option, which starts the process args. */
+	while ((c = getopt_long(argc, argv, "+x:vsc", opts, NULL)) != -1) {
+		switch (c) {
+		case 'x': exec = optarg; break;
+		case 'H': host_opt = optarg; break;
+		case 'n': nshards = atoi(optarg); break;
+		case 'v': level = LOG_LEVEL_DEBUG; break;
+		case 's': level = LOG_LEVEL_SILENT; break;
+		case 'c': break;
+		case 'f':
+			if (strcmp(optarg, "json") == 0) fmt = LOG_FORMAT_JSON;
+			else if (strcmp(optarg, "text") == 0) fmt = LOG_FORMAT_TEXT;
+			else { fprintf(stderr, "wippy: --log-format text|json\n"); return 2; }
+			break;
+		case 't':
+			if (time_parse_duration(optarg, strlen(optarg), &stop_ns) < 0 || stop_ns < 0) {
+				fprintf(stderr, "wippy: invalid --stop-timeout '%s'\n", optarg);
+				return 2;
+			}
+			stop_set = 1;
+			break;
+		case 'M':
+			if (parse_size(optarg, &memlimit) < 0) {
+				fprintf(stderr, "wippy: invalid --proc-memory-limit '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	log_configure(level, fmt, 2);
+	if (load_registry("wippy.lock", &reg) < 0)
+		return 1;
+
+	rt = xcalloc(1, sizeof(*rt));
+	rt->reg = reg;
+	rt->stop_timeout_ns = stop_ns;
+	rt->stop_timeout_set = stop_set;
+	rt->proc_mem_limit = memlimit;
+	rt->args = argv + optind;
+	rt->nargs = argc - optind;
+	pt_init(rt);
+	if (sandbox_compile_all(rt) > 0) {
+		fprintf(stderr, "wippy: Lua sources failed to compile; nothing started\n");
+		return 1;
+	}
+	rt->env = env_create(reg);
+
+	struct engine_config cfg = {
+		.nshards = nshards, .pin = 1, .signals = 1,
+		.on_signal = on_signal, .before_sleep = before_sleep,
+		.on_exit = on_shard_exit, .arg = rt,
+	};
+	rt->engine = engine_create(&cfg);
+	build_hosts(rt, engine_nshards(rt->engine));
+	if (exec && resolve_exec(rt, exec, host_opt, &xentry, &xhost) < 0)
+		return 1;
+	if (engine_start(rt->engine) < 0) {
+		fprintf(stderr, "wippy: cannot start the engine (io_uring unavailable?)\n");
+		return 1;
+	}
+	if (service_start_all(rt) < 0 || (exec && spawn_exec(rt, xentry, xhost) < 0)) {
+		begin_shutdown(rt, "boot failed", 1000000000LL);
+		atomic_store(&rt->exit_code, 1);
+	}
+	engine_wait(rt->engine);
+	log_flush();
+	code = atomic_load(&rt->exit_code);
+	/* Processes still alive at a forced stop are left to the OS: their
+	** states live on shards that no longer run. */
+	if (proc_count(rt) == 0) {
+		engine_destroy(rt->engine);
+		service_free_all(rt);
+		env_destroy(rt->env);
+		sandbox_free_codes(rt);
+		pt_destroy(rt);
+		free(rt->hosts);
+		free(rt->term_in.buf);
+		reg_free(reg);
+		free(rt);
+	}
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "init") == 0)
+		return cmd_init(argc - 1, argv + 1);
+	if (strcmp(argv[1], "lint") == 0)
+		return cmd_lint();
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("wippy %s\n", VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "wippy: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,746 @@
+/*
+** runtime/proc.c: the process core: spawn, the per-process scheduler of
+** coroutines, message intake, exit and notification of monitors and links.
+**
+** Life of a process:
+**   proc_spawn (any thread)  -> in the pid table, task posted to a shard
+**   P_INIT on its shard      -> lua_State created, code loaded, main coroutine
+**   P_LIVE                   -> steps: take messages, deliver completions,
+**                               resume ready coroutines
+**   P_DONE                   -> out of the pid table, monitors and links
+**                               told, lua_close, last reference frees it
+**
+** Scheduling flag (skynet's "in global queue" flag): `scheduled` is 1 while
+** the process is queued or running. A sender pushes to the mailbox, then
+** exchanges scheduled to 1 and posts the task only if it was 0. The process,
+** when it runs out of work, stores 0 and then re-checks its mailbox (both
+** seq_cst): a message pushed in between is seen by one side or the other.
+**
+** Every step runs under lua_pcall on the main state. Anything fatal (a
+** coroutine error, a TERMINATE, a linked failure, out of memory) raises a
+** Lua error there and the process ends with it; the runtime goes on.
+*/
+#include "proc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/common.h"
+#include "lua_modules/channel.h"
+#include "lua_modules/errors.h"
+#include "log.h"
+#include "registry.h"
+#include "rt.h"
+#include "sandbox.h"
+
+#define STEP_RESUMES 128   /* coroutine resumes per step before yielding */
+#define CORO_META "wippy.coro"
+
+static void proc_task(struct task *t);
+
+/* {==== Allocator ====} */
+
+/* The process's lua_Alloc: counts bytes and refuses past the limit, which
+** makes Lua raise a memory error that ends only this process. */
+static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct proc *p = ud;
+	if (ptr == NULL)
+		osize = 0;
+	if (nsize == 0) {
+		free(ptr);
+		p->mem_used -= osize;
+		return NULL;
+	}
+	if (p->mem_limit && nsize > osize &&
+	    p->mem_used + (nsize - osize) > p->mem_limit)
+		return NULL;
+	void *q = realloc(ptr, nsize);
+	if (q == NULL)
+		return NULL;
+	p->mem_used += nsize - osize;
+	if (p->mem_used > p->mem_peak)
+		p->mem_peak = p->mem_used;
+	return q;
+}
+
+/* {==== Pids ====} */
+
+int proc_format_pid(char *buf, size_t size, const char *host, uint64_t pid)
+{
+	return snprintf(buf, size, "{%s|0x%05" PRIx64 "}", host, pid);
+}
+
+uint64_t proc_parse_pid(const char *s, size_t len)
+{
+	/* {host|0x1f} or {node@host|0x1f}; ParsePID also accepts a middle
+	** part ({host|name|0x1f}) and drops it: take the last '|'. */
+	if (len < 6 || s[0] != '{' || s[len - 1] != '}')
+		return 0;
+	const char *bar = NULL;
+	for (size_t i = 1; i < len - 1; i++)
+		if (s[i] == '|')
+			bar = s + i;
+	if (bar == NULL || bar[1] != '0' || (bar[2] != 'x' && bar[2] != 'X'))
+		return 0;
+	uint64_t v = 0;
+	const char *q = bar + 3;
+	if (q >= s + len - 1)
+		return 0;
+	for (; q < s + len - 1; q++) {
+		int d;
+		if (*q >= '0' && *q <= '9') d = *q - '0';
+		else if (*q >= 'a' && *q <= 'f') d = *q - 'a' + 10;
+		else if (*q >= 'A' && *q <= 'F') d = *q - 'A' + 10;
+		else return 0;
+		if (v >> 60)
+			return 0;
+		v = v * 16 + (uint64_t)d;
+	}
+	return v;
+}
+
+/* {==== References and wake-ups ====} */
+
+void proc_ref(struct proc *p)
+{
+	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+}
+
+static void plink_free(struct plink *l) { free(l->v); l->v = NULL; l->n = l->cap = 0; }
+
+void proc_unref(struct proc *p)
+{
+	/* acq_rel: the last owner sees every write of the others. */
+	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	struct msg *m;
+	/* Messages that raced with the exit. A MONITOR that arrived too late
+	** still deserves its EXIT notice. */
+	while ((m = mbox_pop(&p->mbox)) != NULL) {
+		if (m->kind == MSG_MONITOR || m->kind == MSG_LINK) {
+			struct msg *r = msg_new(m->kind == MSG_MONITOR ? MSG_EXIT : MSG_LINK_DOWN,
+						p->pid, NULL);
+			r->from_host = p->host->id;
+			r->at = (double)time(NULL);
+			/* empty payload: decoded as {error = "process not found"} */
+			proc_send(p->rt, m->from, r);
+		}
+		msg_free(m);
+	}
+	payload_free(&p->result);
+	payload_free(&p->args);
+	free(p->exit_msg);
+	free(p);
+}
+
+void proc_notify(struct proc *p)
+{
+	if (atomic_exchange_explicit(&p->scheduled, 1, memory_order_seq_cst) == 0)
+		shard_post(atomic_load_explicit(&p->shard, memory_order_acquire), &p->task);
+}
+
+int proc_send(struct rt *rt, uint64_t to, struct msg *m)
+{
+	struct proc *p = proc_find(rt, to);
+	if (p == NULL) {
+		msg_free(m);
+		return -ESRCH;
+	}
+	mbox_push(&p->mbox, m);
+	proc_notify(p);
+	proc_unref(p);
+	return 0;
+}
+
+/* {==== Spawn ====} */
+
+struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
+			struct payload *args, const char **err)
+{
+	struct host *h = o->host;
+	struct proc *p;
+	unsigned slot;
+
+	if (atomic_load_explicit(&rt->stopping, memory_order_relaxed) > 1) {
+		*err = "runtime is stopping";
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
+	atomic_init(&p->refs, 2); /* the pid table's and the caller's */
+	atomic_init(&p->scheduled, 1);
+	mbox_init(&p->mbox);
+	p->task.run = proc_task;
+	p->rt = rt;
+	p->host = h;
+	p->entry = o->entry;
+	p->mem_limit = rt->proc_mem_limit;
+	p->is_terminal = (uint8_t)o->terminal;
+	p->on_exit = o->on_exit;
+	p->on_exit_arg = o->on_exit_arg;
+	p->root.p = p;
+	p->pid = atomic_fetch_add_explicit(&rt->next_pid, 1, memory_order_relaxed) + 1;
+	p->pidlen = (uint32_t)proc_format_pid(p->pidstr, sizeof(p->pidstr), h->id, p->pid);
+	if (args) {
+		p->args = *args;
+		memset(args, 0, sizeof(*args));
+	}
+	if (o->monitor_by) {
+		p->monitors.v = xmalloc(4 * sizeof(uint64_t));
+		p->monitors.cap = 4;
+		p->monitors.v[p->monitors.n++] = o->monitor_by;
+	}
+	if (o->link_with) {
+		p->links.v = xmalloc(4 * sizeof(uint64_t));
+		p->links.cap = 4;
+		p->links.v[p->links.n++] = o->link_with;
+	}
+	slot = atomic_fetch_add_explicit(&h->rr, 1, memory_order_relaxed);
+	atomic_init(&p->shard, engine_shard(rt->engine, h->first + (int)(slot % (unsigned)h->n)));
+	pt_insert(rt, p);
+	shard_post(atomic_load(&p->shard), &p->task);
+	return p;
+}
+
+/* {==== Coroutines ====} */
+
+static int coro_gc(lua_State *L)
+{
+	struct coro *co = lua_touserdata(L, 1);
+	if (co && wheel_is_active(&co->sleep))
+		proc_timer_cancel(co->p, &co->sleep);
+	return 0;
+}
+
+static void ready_push(struct proc *p, struct coro *co)
+{
+	co->state = CO_READY;
+	co->next_ready = NULL;
+	if (p->ready_tail)
+		p->ready_tail->next_ready = co;
+	else
+		p->ready_head = co;
+	p->ready_tail = co;
+}
+
+/* New coroutine running the function on top of L (popped). The coro
+** userdata anchors the thread and is anchored in the registry. */
+static struct coro *coro_new(struct proc *p, lua_State *L)
+{
+	struct coro *co = lua_newuserdatauv(L, sizeof(*co), 1);
+	memset(co, 0, sizeof(*co));
+	co->p = p;
+	co->ref = LUA_NOREF;
+	luaL_setmetatable(L, CORO_META);
+	co->L = lua_newthread(L);
+	*(struct coro **)lua_getextraspace(co->L) = co;
+	lua_setiuservalue(L, -2, 1);            /* coro.uv = thread */
+	lua_rotate(L, -2, 1);                   /* fn on top */
+	lua_xmove(L, co->L, 1);                 /* thread: fn */
+	co->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the coro */
+	p->ncoros++;
+	return co;
+}
+
+static void coro_release(struct proc *p, struct coro *co)
+{
+	co->state = CO_DEAD;
+	if (wheel_is_active(&co->sleep))
+		proc_timer_cancel(p, &co->sleep);
+	luaL_unref(p->L, LUA_REGISTRYINDEX, co->ref);
+	co->ref = LUA_NOREF;
+	p->ncoros--;
+}
+
+struct coro *proc_coro(lua_State *L)
+{
+	struct coro *co = *(struct coro **)lua_getextraspace(L);
+	if (co == NULL || co->L != L || co->state != CO_RUNNING)
+		luaL_error(L, "blocking call outside a process coroutine "
+			      "(not allowed inside coroutine.create/wrap)");
+	return co;
+}
+
+int proc_block(lua_State *L, int ext, lua_KFunction k, lua_KContext ctx)
+{
+	struct coro *co = proc_coro(L);
+	co->state = CO_BLOCKED;
+	co->ext = (uint8_t)ext;
+	co->nargs = 0;
+	co->p->nblocked++;
+	co->p->nblocked_ext += ext != 0;
+	return lua_yieldk(L, 0, ctx, k);
+}
+
+void proc_ready(struct coro *co, int nargs)
+{
+	struct proc *p = co->p;
+	if (co->state != CO_BLOCKED)
+		return;
+	p->nblocked--;
+	p->nblocked_ext -= co->ext;
+	co->ext = 0;
+	co->nargs = nargs;
+	co->wait = NULL;
+	ready_push(p, co);
+}
+
+void proc_spawn_coro(lua_State *L)
+{
+	struct proc *p = proc_of(L);
+	struct coro *co;
+	luaL_checktype(L, -1, LUA_TFUNCTION);
+	co = coro_new(p, L);
+	co->nargs = 0;
+	ready_push(p, co);
+	lua_pushthread(co->L);
+	lua_xmove(co->L, L, 1);
+}
+
+/* {==== External completions and timers ====} */
+
+void proc_ext_post(struct proc *p, struct pext *x)
+{
+	if (x->queued)
+		return;
+	x->queued = 1;
+	x->next = NULL;
+	if (p->ext_tail)
+		p->ext_tail->next = x;
+	else
+		p->ext_head = x;
+	p->ext_tail = x;
+	proc_notify(p);
+}
+
+void proc_ext_cancel(struct proc *p, struct pext *x)
+{
+	struct pext **pp = &p->ext_head, *prev = NULL;
+	if (!x->queued)
+		return;
+	for (; *pp; prev = *pp, pp = &(*pp)->next)
+		if (*pp == x) {
+			*pp = x->next;
+			if (p->ext_tail == x)
+				p->ext_tail = prev;
+			break;
+		}
+	x->queued = 0;
+}
+
+/* Pinning: while any timer or I/O of p is pending on this shard's wheel or
+** ring, p must not move to another shard (the callback runs here). */
+static void update_pin(struct proc *p)
+{
+	if (p->ntimers || p->nio)
+		p->task.flags |= TASK_PINNED;
+	else
+		p->task.flags &= ~TASK_PINNED;
+}
+
+void proc_timer_add(struct proc *p, struct wheel_timer *t, uint64_t expire_ms)
+{
+	if (!wheel_is_active(t))
+		p->ntimers++;
+	shard_timer_add(t, expire_ms);
+	update_pin(p);
+}
+
+void proc_timer_cancel(struct proc *p, struct wheel_timer *t)
+{
+	if (wheel_is_active(t)) {
+		shard_timer_cancel(t);
+		p->ntimers--;
+		update_pin(p);
+	}
+}
+
+/* A timer that fired: the wheel already unlinked it. */
+static void timer_fired(struct proc *p)
+{
+	p->ntimers--;
+	update_pin(p);
+}
+
+void proc_io_begin(struct proc *p) { p->nio++; update_pin(p); }
+void proc_io_end(struct proc *p) { p->nio--; update_pin(p); }
+
+/* time.sleep's timer lives in the coroutine. */
+static void sleep_fired(struct wheel_timer *t)
+{
+	struct coro *co = container_of(t, struct coro, sleep);
+	timer_fired(co->p);
+	proc_ready(co, 0);
+	proc_notify(co->p);
+}
+
+/* Exposed to the time module through sandbox.h. */
+int proc_sleep(lua_State *L, uint64_t ms)
+{
+	struct coro *co = proc_coro(L);
+	wheel_timer_init(&co->sleep, sleep_fired);
+	proc_timer_add(co->p, &co->sleep, shard_now_ms(shard_self()) + ms);
+	return proc_block(L, 1, NULL, 0);
+}
+
+void proc_timer_fired(struct proc *p) { timer_fired(p); }
+
+/* {==== Messages in ====} */
+
+static void plink_add(struct plink *l, uint64_t pid)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		if (l->v[i] == pid)
+			return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 4;
+		l->v = xrealloc(l->v, l->cap * sizeof(uint64_t));
+	}
+	l->v[l->n++] = pid;
+}
+
+static void plink_del(struct plink *l, uint64_t pid)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		if (l->v[i] == pid) {
+			l->v[i] = l->v[--l->n];
+			return;
+		}
+}
+
+static void q_append(struct msg **head, struct msg **tail, struct msg *m)
+{
+	atomic_store_explicit(&m->_next, NULL, memory_order_relaxed);
+	if (*tail)
+		atomic_store_explicit(&(*tail)->_next, m, memory_order_relaxed);
+	else
+		*head = m;
+	*tail = m;
+}
+
+/* Take one message from the mailbox into the process. Runs in the step. */
+static void intake(lua_State *L, struct proc *p, struct msg *m)
+{
+	switch (m->kind) {
+	case MSG_USER:
+		q_append(&p->q_head, &p->q_tail, m);
+		return;
+	case MSG_EXIT:
+	case MSG_CANCEL:
+		q_append(&p->ev_head, &p->ev_tail, m);
+		return;
+	case MSG_LINK_DOWN:
+		plink_del(&p->links, m->from);
+		if (p->trap_links) {
+			q_append(&p->ev_head, &p->ev_tail, m);
+			return;
+		}
+		msg_free(m);
+		errors_push(L, ERRORS_CANCELED, "linked process failed");
+		lua_error(L);
+		return;
+	case MSG_TERMINATE:
+		msg_free(m);
+		errors_push(L, ERRORS_CANCELED, "process terminated");
+		lua_error(L);
+		return;
+	case MSG_MONITOR:   plink_add(&p->monitors, m->from); break;
+	case MSG_UNMONITOR: plink_del(&p->monitors, m->from); break;
+	case MSG_LINK:      plink_add(&p->links, m->from); break;
+	case MSG_UNLINK:    plink_del(&p->links, m->from); break;
+	}
+	msg_free(m);
+}
+
+/* {==== Start, step, exit ====} */
+
+/* Start: [-0, +0, e]. Runs under pcall with p as light userdata. */
+static int start_protected(lua_State *L)
+{
+	struct proc *p = lua_touserdata(L, 1);
+	struct coro *co;
+	int nargs;
+
+	if (luaL_newmetatable(L, CORO_META)) {
+		lua_pushcfunction(L, coro_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_pop(L, 1);
+	sandbox_open(L, p->entry);
+	/* The entry's function: its chunk returns a table of functions or a
+	** function (spec 1.4, extractMethod). */
+	sandbox_load_entry(L, p->entry);
+	co = coro_new(p, L);
+	co->is_main = 1;
+	p->main = co;
+	nargs = payload_decode(co->L, &p->args);
+	if (nargs < 0)
+		luaL_error(L, "cannot decode spawn arguments: %s", payload_strerror(nargs));
+	payload_free(&p->args);
+	co->nargs = nargs;
+	ready_push(p, co);
+	return 0;
+}
+
+/* The exit result of a finished main: [-0, +0, e]. Main's return values
+** are on co->L. A second value that is a string or an error object makes
+** the result an error (spec 4.9). */
+static void set_result(lua_State *L, struct proc *p, lua_State *co, int nres)
+{
+	int base = lua_gettop(co) - nres + 1;
+	lua_createtable(L, 0, 1);
+	if (nres >= 2 && (lua_type(co, base + 1) == LUA_TSTRING ||
+			  errors_is_error(co, base + 1))) {
+		lua_pushvalue(co, base + 1);
+		lua_xmove(co, L, 1);
+		lua_setfield(L, -2, "error");
+		p->exit_error = 1;
+	} else if (nres >= 1) {
+		lua_pushvalue(co, base);
+		lua_xmove(co, L, 1);
+		lua_setfield(L, -2, "value");
+	}
+	lua_settop(co, base - 1);
+}
+
+/* Turn the error value on top of L into an error object with the stack of
+** the failed coroutine, then raise it in the step. */
+static int raise_from(lua_State *L, lua_State *co)
+{
+	lua_xmove(co, L, 1);
+	if (!errors_is_error(L, -1)) {
+		const char *msg = lua_tostring(L, -1);
+		luaL_traceback(L, co, NULL, 0);
+		errors_push(L, ERRORS_UNKNOWN, "%s", msg ? msg : luaL_typename(L, -2));
+		/* keep the traceback in the object's stack field */
+		lua_insert(L, -2);
+		lua_setfield(L, LUA_REGISTRYINDEX, "wippy.last_stack");
+		lua_remove(L, -2);
+	}
+	return lua_error(L);
+}
+
+static int step_protected(lua_State *L)
+{
+	struct proc *p = lua_touserdata(L, 1);
+	struct msg *m;
+	int budget = STEP_RESUMES;
+
+	lua_settop(L, 0);
+	while ((m = mbox_pop(&p->mbox)) != NULL)
+		intake(L, p, m);
+	while (p->ext_head) {
+		struct pext *x = p->ext_head;
+		p->ext_head = x->next;
+		if (p->ext_head == NULL)
+			p->ext_tail = NULL;
+		x->queued = 0;
+		x->deliver(L, x);
+	}
+	chan_pump(L, p);
+
+	while (p->ready_head && budget-- > 0 && p->state == P_LIVE) {
+		struct coro *co = p->ready_head;
+		int nres = 0, st;
+		p->ready_head = co->next_ready;
+		if (p->ready_head == NULL)
+			p->ready_tail = NULL;
+		co->state = CO_RUNNING;
+		p->cur = co;
+		st = lua_resume(co->L, L, co->nargs, &nres);
+		p->cur = NULL;
+		co->nargs = 0;
+		if (st == LUA_YIELD) {
+			lua_pop(co->L, nres);
+			if (co->state == CO_RUNNING) /* a plain yield: run again later */
+				ready_push(p, co);
+		} else if (st == LUA_OK) {
+			if (co->is_main) {
+				set_result(L, p, co->L, nres);
+				lua_setfield(L, LUA_REGISTRYINDEX, "wippy.result");
+				p->state = P_DONE;
+			}
+			coro_release(p, co);
+		} else {
+			return raise_from(L, co->L);
+		}
+	}
+	if (p->state == P_LIVE && p->ready_head == NULL && p->ncoros > 0 &&
+	    p->nblocked == p->ncoros && p->nblocked_ext == 0 &&
+	    p->ntimers == 0 && p->nio == 0) {
+		errors_push(L, ERRORS_INTERNAL,
+			    "all coroutines blocked with no pending operations");
+		lua_error(L);
+	}
+	return 0;
+}
+
+/* Error value on top of L -> the process's error result. */
+static void fail_with_top(lua_State *L, struct proc *p)
+{
+	const char *msg;
+	p->exit_error = 1;
+	p->state = P_DONE;
+	msg = luaL_tolstring(L, -1, NULL);
+	free(p->exit_msg);
+	p->exit_msg = xstrdup(msg ? msg : "error");
+	lua_pop(L, 1);
+	if (lua_checkstack(L, 4)) {
+		lua_createtable(L, 0, 1);
+		lua_insert(L, -2);
+		lua_setfield(L, -2, "error");
+		lua_setfield(L, LUA_REGISTRYINDEX, "wippy.result");
+	}
+}
+
+static int encode_result(lua_State *L)
+{
+	struct proc *p = lua_touserdata(L, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, "wippy.result");
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 0);
+	}
+	if (p->exit_error && p->exit_msg == NULL) {
+		lua_getfield(L, -1, "error");
+		p->exit_msg = xstrdup(luaL_tolstring(L, -1, NULL));
+		lua_pop(L, 2);
+	}
+	int rc = payload_encode(L, lua_gettop(L), 1, &p->result);
+	if (rc < 0)
+		luaL_error(L, "cannot encode the exit result: %s", payload_strerror(rc));
+	return 0;
+}
+
+static void payload_dup(struct payload *dst, const struct payload *src)
+{
+	*dst = *src;
+	if (src->len > PAYLOAD_INLINE) {
+		dst->_u.heap = xmalloc(src->len);
+		memcpy(dst->_u.heap, src->_u.heap, src->len);
+	}
+}
+
+static void notify_all(struct proc *p, struct plink *l, enum msg_kind kind)
+{
+	for (uint32_t i = 0; i < l->n; i++) {
+		struct msg *m = msg_new(kind, p->pid, NULL);
+		m->from_host = p->host->id;
+		m->at = (double)time(NULL);
+		payload_dup(&m->payload, &p->result);
+		proc_send(p->rt, l->v[i], m);
+	}
+}
+
+static void release_msgs(struct msg *m)
+{
+	while (m) {
+		struct msg *n = atomic_load_explicit(&m->_next, memory_order_relaxed);
+		msg_free(m);
+		m = n;
+	}
+}
+
+/* Dispose of a finished process: on its shard, once. */
+static void finish(struct proc *p)
+{
+	struct rt *rt = p->rt;
+
+	pt_remove(rt, p);
+	for (uint32_t i = 0; i < p->nnames; i++) {
+		names_unregister(rt, p->names[i], p->pid);
+		free(p->names[i]);
+	}
+	free(p->names);
+	p->names = NULL;
+	p->nnames = 0;
+
+	if (p->L) {
+		lua_settop(p->L, 0);
+		lua_pushcfunction(p->L, encode_result);
+		lua_pushlightuserdata(p->L, p);
+		if (lua_pcall(p->L, 1, 0, 0) != LUA_OK) {
+			payload_free(&p->result);
+			lua_pop(p->L, 1);
+		}
+	}
+	if (p->exit_error && p->exit_msg && !p->is_terminal)
+		log_printf(LOG_LEVEL_DEBUG, NULL, "process %s failed: %s", p->pidstr, p->exit_msg);
+	notify_all(p, &p->monitors, MSG_EXIT);
+	if (p->exit_error)
+		notify_all(p, &p->links, MSG_LINK_DOWN);
+	if (p->on_exit)
+		p->on_exit(p, p->on_exit_arg);
+	if (rt->term_in.p == p) { /* a read in flight outlives us */
+		rt->term_in.p = NULL;
+		rt->term_in.waiter = NULL;
+	}
+	if (p->L) {
+		lua_close(p->L); /* __gc cancels the timers still armed */
+		p->L = NULL;
+	}
+	release_msgs(p->q_head);
+	release_msgs(p->ev_head);
+	p->q_head = p->q_tail = p->ev_head = p->ev_tail = NULL;
+	plink_free(&p->monitors);
+	plink_free(&p->links);
+	proc_unref(p); /* the pid table's reference */
+}
+
+static void proc_task(struct task *t)
+{
+	struct proc *p = container_of(t, struct proc, task);
+	lua_State *L;
+
+	atomic_store_explicit(&p->shard, shard_self(), memory_order_release);
+	if (p->state == P_INIT) {
+		p->L = lua_newstate(palloc, p);
+		if (p->L == NULL) {
+			p->state = P_DONE;
+			p->exit_error = 1;
+			p->exit_msg = xstrdup("not enough memory for a new process");
+			finish(p);
+			return;
+		}
+		*(struct coro **)lua_getextraspace(p->L) = &p->root;
+		lua_gc(p->L, LUA_GCSTOP);
+		lua_pushcfunction(p->L, start_protected);
+		lua_pushlightuserdata(p->L, p);
+		p->state = P_LIVE;
+		if (lua_pcall(p->L, 1, 0, 0) != LUA_OK)
+			fail_with_top(p->L, p);
+		lua_gc(p->L, LUA_GCRESTART);
+		lua_gc(p->L, LUA_GCINC, 150, 200, 0);
+	}
+	L = p->L;
+	if (p->state == P_LIVE) {
+		lua_pushcfunction(L, step_protected);
+		lua_pushlightuserdata(L, p);
+		if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+			fail_with_top(L, p);
+	}
+	if (p->state == P_DONE) {
+		finish(p);  /* scheduled stays 1: nobody posts it again */
+		return;
+	}
+	if (p->ready_head) { /* budget spent: let others run, come back */
+		shard_schedule(&p->task);
+		return;
+	}
+	atomic_store_explicit(&p->scheduled, 0, memory_order_seq_cst);
+	/* Pairs with proc_notify(): see the file comment. */
+	if ((!mbox_empty(&p->mbox) || p->ext_head) &&
+	    atomic_exchange_explicit(&p->scheduled, 1, memory_order_seq_cst) == 0)
+		shard_schedule(&p->task);
+}
+
+int proc_fail(lua_State *L)
+{
+	return lua_error(L);
+}

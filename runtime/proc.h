@@ -1,0 +1,211 @@
+/*
+** runtime/proc.h: processes. A process is its own lua_State with its own
+** counting allocator, running Lua threads ("coroutines") on one shard at a
+** time. This header is the contract between the process core and the Lua
+** modules (process, channel, time, io) that block and wake coroutines.
+**
+** Threads: everything taking a `struct proc *` that is not marked "any
+** thread" runs on the thread currently running that process, inside the
+** process's protected step (so Lua errors raised there end the process,
+** never the runtime).
+**
+** Blocking: a module function running in a coroutine parks it with
+** proc_block(), which yields. Whoever later completes the wait pushes the
+** call's return values onto the coroutine's stack and calls proc_ready().
+** External completions (timers, I/O) arrive outside Lua, on the shard; they
+** queue a struct pext with proc_ext_post() and its deliver() runs inside the
+** next protected step, where it may touch Lua.
+*/
+#ifndef RUNTIME_PROC_H
+#define RUNTIME_PROC_H
+
+#include <lua.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine/shard.h"
+#include "engine/wheel.h"
+#include "mailbox.h"
+
+struct rt;
+struct host;
+struct reg_entry;
+struct chan;
+struct proc;
+
+/* {==== Coroutines ====} */
+
+enum coro_state { CO_READY, CO_RUNNING, CO_BLOCKED, CO_DEAD };
+
+/* A scheduled Lua thread of a process. Lives in a full userdata anchored in
+** the Lua registry while alive, so lua_close() frees it with the state. */
+struct coro {
+	lua_State *L;
+	struct proc *p;
+	struct coro *next_ready;
+	int ref;            /* registry ref of this userdata */
+	uint8_t state;      /* enum coro_state */
+	uint8_t ext;        /* blocked on something outside the process
+	                    ** (message, event, timer, I/O): not a deadlock */
+	uint8_t is_main;
+	int nargs;          /* values pushed for the next resume */
+	struct wheel_timer sleep; /* time.sleep */
+	void *wait;         /* module-specific wait record (channel waiters) */
+};
+
+/* The coroutine running L, or raises "blocking call outside a process
+** coroutine" if L is not one the scheduler runs (a manual coroutine). */
+struct coro *proc_coro(lua_State *L);
+
+/* Park the current coroutine; `ext` says whether it waits on something
+** outside the process. Use as `return proc_block(L, ext, k, ctx);` from a
+** lua_CFunction. The values pushed before proc_ready() become its results,
+** or the arguments of the continuation k (NULL: returned as they are). */
+int proc_block(lua_State *L, int ext, lua_KFunction k, lua_KContext ctx);
+
+/* Make a blocked coroutine runnable; it resumes with the values pushed on
+** co->L since it blocked (nargs of them). */
+void proc_ready(struct coro *co, int nargs);
+
+/* Start fn (at the top of L's stack, popped) as a new coroutine of the
+** current process: coroutine.spawn. Pushes the thread. */
+void proc_spawn_coro(lua_State *L);
+
+/* {==== External completions ====} */
+
+struct pext {
+	struct pext *next;
+	void (*deliver)(lua_State *L, struct pext *x); /* in the protected step */
+	int queued;
+};
+
+/* Queue x for delivery and wake p. Shard thread of p only (timer and I/O
+** callbacks). */
+void proc_ext_post(struct proc *p, struct pext *x);
+
+/* Remove x from p's delivery queue if queued (its owner is being freed). */
+void proc_ext_cancel(struct proc *p, struct pext *x);
+
+/* Timers owned by a process: pinned to its shard while any is pending. */
+void proc_timer_add(struct proc *p, struct wheel_timer *t, uint64_t expire_ms);
+void proc_timer_cancel(struct proc *p, struct wheel_timer *t);
+
+/* Count an outstanding I/O on p's ring: p stays on this shard until done. */
+void proc_io_begin(struct proc *p);
+void proc_io_end(struct proc *p);
+
+/* {==== The process ====} */
+
+enum proc_state { P_INIT, P_LIVE, P_DONE };
+
+struct plink { uint64_t *v; uint32_t n, cap; };
+
+struct proc {
+	struct task task;
+	atomic_int refs;
+	atomic_int scheduled;          /* 1 while queued or running */
+	_Atomic(struct shard *) shard; /* where to post it */
+	struct mbox mbox;
+	uint64_t pid;
+	struct rt *rt;
+	struct host *host;
+	const struct reg_entry *entry;
+	char pidstr[96];
+	uint32_t pidlen;
+
+	/* Owner thread only from here on. */
+	lua_State *L;
+	struct coro root;              /* extraspace of L: finds p from any thread */
+	struct coro *cur;              /* coroutine being resumed */
+	size_t mem_used, mem_limit, mem_peak;
+	uint8_t state;                 /* enum proc_state */
+	uint8_t trap_links;
+	uint8_t failed_kill;           /* a fatal notice arrived: end now */
+	uint8_t is_terminal;
+	struct coro *main;
+	struct coro *ready_head, *ready_tail;
+	int ncoros, nblocked, nblocked_ext;
+	int ntimers, nio;
+	struct pext *ext_head, *ext_tail;
+	struct payload args;           /* spawn arguments, until started */
+	uint64_t parent;               /* spawner pid (for links at spawn) */
+
+	/* Received, not yet consumed: user messages and events, in order. */
+	struct msg *q_head, *q_tail;   /* user messages (inbox / listen) */
+	struct msg *ev_head, *ev_tail; /* EXIT, LINK_DOWN, CANCEL */
+	struct chan *inbox, *events;   /* subscriptions, NULL until asked */
+	struct chan *listens;          /* listen() channels, linked */
+
+	struct plink monitors;         /* pids monitoring me */
+	struct plink links;            /* pids linked with me */
+	char **names; uint32_t nnames; /* registered names, auto-released */
+
+	/* Exit: set when main returns or the process fails. */
+	int exit_error;                /* result is an error */
+	struct payload result;         /* {value=...} or {error=...} */
+	char *exit_msg;                /* error text for logs, malloc'd */
+
+	/* Observers in C: supervisor, terminal host. Called on exit from the
+	** process's thread after monitors are notified. */
+	void (*on_exit)(struct proc *p, void *arg);
+	void *on_exit_arg;
+};
+
+/* The process owning L (any thread of its state). */
+static inline struct proc *proc_of(lua_State *L)
+{
+	return (*(struct coro **)lua_getextraspace(L))->p;
+}
+
+/* Spawn options. */
+struct spawn_opts {
+	const struct reg_entry *entry; /* process.lua */
+	struct host *host;
+	uint64_t monitor_by;           /* pid that monitors the child, or 0 */
+	uint64_t link_with;            /* pid linked with the child, or 0 */
+	int terminal;                  /* runs on the terminal host */
+	void (*on_exit)(struct proc *p, void *arg);
+	void *on_exit_arg;
+};
+
+/* Create a process that will run entry's method with the encoded args (the
+** payload is moved into the process). Any thread. Returns the new process
+** with one reference held for the caller (proc_unref it), or NULL and sets
+** *err to a static message. The process starts on a shard of its host. */
+struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
+			struct payload *args, const char **err);
+
+/* Find a live process by pid number with a reference, or NULL. Any thread. */
+struct proc *proc_find(struct rt *rt, uint64_t pid);
+void proc_ref(struct proc *p);
+void proc_unref(struct proc *p);
+
+/* Deliver m to the process with pid `to` and wake it. Any thread. Returns 0,
+** or -ESRCH (no such process: m is freed). */
+int proc_send(struct rt *rt, uint64_t to, struct msg *m);
+
+/* Schedule p if it is not queued or running. Any thread. */
+void proc_notify(struct proc *p);
+
+/* End the calling process with an error value on top of L's stack (an error
+** object or a string). Does not return: raises a Lua error. */
+int proc_fail(lua_State *L);
+
+/* Pid <-> string: "{host|0x00004}". proc_parse_pid returns 0 on a string
+** that is not a pid. */
+uint64_t proc_parse_pid(const char *s, size_t len);
+int proc_format_pid(char *buf, size_t size, const char *host, uint64_t pid);
+
+/* {==== Name registry (any thread) ====} */
+
+/* 0, or -EEXIST if held by another pid. */
+int names_register(struct rt *rt, const char *name, uint64_t pid);
+/* pid or 0. */
+uint64_t names_lookup(struct rt *rt, const char *name);
+/* 1 if removed. */
+int names_unregister(struct rt *rt, const char *name, uint64_t pid_or_0);
+
+/* Live processes (any thread, approximate). */
+long proc_count(struct rt *rt);
+
+#endif

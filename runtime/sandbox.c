@@ -1,0 +1,256 @@
+/*
+** runtime/sandbox.c: the globals a process sees, its `require`, and the
+** bytecode cache.
+**
+** Allow-list (spec 3): base functions minus load/loadfile/dofile/
+** collectgarbage/rawlen, and `print` going to the logger; string, table,
+** math, coroutine (+ spawn), a restricted os, errors, process, channel.
+** Everything else comes from `require`, which only hands out the modules
+** the entry lists in `modules:` and the libraries in `imports:` (listing
+** the globals `process`/`channel` there is accepted, as old apps do).
+**
+** Each Lua source is compiled once at boot (sandbox_compile_all) and every
+** process loads the dumped bytecode: no parsing on the spawn path, and a
+** syntax error is reported before anything starts.
+*/
+#include "sandbox.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/common.h"
+#include "lua_modules/channel.h"
+#include "lua_modules/errors.h"
+#include "lua_modules/json.h"
+#include "lua_modules/logger.h"
+#include "lua_modules/message.h"
+#include "lua_modules/modules.h"
+#include "lua_modules/time.h"
+#include "proc.h"
+#include "registry.h"
+#include "rt.h"
+
+/* {==== Bytecode cache ====} */
+
+struct dumpbuf { char *p; size_t len, cap; };
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
+{
+	struct dumpbuf *b = ud;
+	(void)L;
+	if (b->len + sz > b->cap) {
+		b->cap = (b->len + sz) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, p, sz);
+	b->len += sz;
+	return 0;
+}
+
+static int cmp_code(const void *a, const void *b)
+{
+	const struct code *x = a, *y = b;
+	return x->entry < y->entry ? -1 : x->entry > y->entry;
+}
+
+int sandbox_compile_all(struct rt *rt)
+{
+	lua_State *L = luaL_newstate();
+	int nfail = 0, cap = 16;
+	const struct reg_entry *e = NULL;
+
+	rt->codes = xcalloc((size_t)cap, sizeof(*rt->codes));
+	rt->ncodes = 0;
+	while ((e = reg_next(rt->reg, e)) != NULL) {
+		if (e->k != REG_K_PROCESS_LUA && e->k != REG_K_FUNCTION_LUA &&
+		    e->k != REG_K_LIBRARY_LUA)
+			continue;
+		if (luaL_loadfilex(L, e->u.lua.source, "t") != LUA_OK) {
+			fprintf(stderr, "%s: %s: %s\n", e->file, e->id, lua_tostring(L, -1));
+			lua_pop(L, 1);
+			nfail++;
+			continue;
+		}
+		struct dumpbuf b = {0};
+		/* Keep debug info: error messages and tracebacks name lines. */
+		lua_dump(L, dump_writer, &b, 0);
+		lua_pop(L, 1);
+		if (rt->ncodes == cap) {
+			cap *= 2;
+			rt->codes = xrealloc(rt->codes, (size_t)cap * sizeof(*rt->codes));
+		}
+		rt->codes[rt->ncodes].entry = e;
+		rt->codes[rt->ncodes].bc = b.p;
+		rt->codes[rt->ncodes].len = b.len;
+		rt->ncodes++;
+	}
+	qsort(rt->codes, (size_t)rt->ncodes, sizeof(*rt->codes), cmp_code);
+	lua_close(L);
+	return nfail;
+}
+
+void sandbox_free_codes(struct rt *rt)
+{
+	for (int i = 0; i < rt->ncodes; i++)
+		free(rt->codes[i].bc);
+	free(rt->codes);
+	rt->codes = NULL;
+	rt->ncodes = 0;
+}
+
+const struct code *rt_code(const struct rt *rt, const struct reg_entry *e)
+{
+	struct code key = { .entry = e };
+	return bsearch(&key, rt->codes, (size_t)rt->ncodes, sizeof(key), cmp_code);
+}
+
+/* {==== Globals ====} */
+
+static const char *const removed_base[] = {
+	"load", "loadstring", "loadfile", "dofile", "collectgarbage", "rawlen",
+	"require", NULL
+};
+
+static const char *const removed_os[] = {
+	"execute", "exit", "remove", "rename", "tmpname", "getenv",
+	"setlocale", NULL
+};
+
+static void remove_fields(lua_State *L, const char *const *names)
+{
+	for (; *names; names++) {
+		lua_pushnil(L);
+		lua_setfield(L, -2, *names);
+	}
+}
+
+/* coroutine.spawn(fn) [-0, +1, e] */
+static int co_spawn(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	proc_spawn_coro(L);
+	return 1;
+}
+
+/* The modules `require` may hand out, by name. */
+static const luaL_Reg loadable[] = {
+	{"time", luaopen_time},
+	{"logger", luaopen_logger},
+	{"json", luaopen_json},
+	{"env", luaopen_env},
+	{"io", luaopen_wio},
+	{NULL, NULL}
+};
+
+static int listed(const struct reg_entry *e, const char *name)
+{
+	for (size_t i = 0; i < e->u.lua.nmodules; i++)
+		if (strcmp(e->u.lua.modules[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static const struct reg_entry *find_import(const struct reg_entry *e, const char *name)
+{
+	for (size_t i = 0; i < e->u.lua.nimports; i++)
+		if (strcmp(e->u.lua.imports[i].name, name) == 0)
+			return e->u.lua.imports[i].entry;
+	return NULL;
+}
+
+/* require(name): listed modules, imports and the always-there globals.
+** Upvalue 1: light userdata, the entry. [-0, +1, e] */
+static int sb_require(lua_State *L)
+{
+	const struct reg_entry *e = lua_touserdata(L, lua_upvalueindex(1));
+	const char *name = luaL_checkstring(L, 1);
+	const struct reg_entry *lib;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	if (lua_getfield(L, -1, name) != LUA_TNIL)
+		return 1;
+	lua_pop(L, 1);
+	/* Globals that old apps list in modules: and require. */
+	if (strcmp(name, "process") == 0 || strcmp(name, "channel") == 0 ||
+	    strcmp(name, "errors") == 0) {
+		lua_getglobal(L, name);
+		return 1;
+	}
+	lib = find_import(e, name);
+	if (lib) {
+		sandbox_load_entry(L, lib);
+	} else if (listed(e, name)) {
+		const luaL_Reg *r;
+		for (r = loadable; r->name; r++)
+			if (strcmp(r->name, name) == 0)
+				break;
+		if (r->name == NULL)
+			return luaL_error(L, "module '%s' not found", name);
+		r->func(L);
+	} else {
+		return luaL_error(L, "module '%s' not found (not listed in the "
+				  "modules of %s)", name, e->id);
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, name);
+	return 1;
+}
+
+void sandbox_open(lua_State *L, const struct reg_entry *entry)
+{
+	luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+	remove_fields(L, removed_base);
+	lua_pushcfunction(L, logger_print);
+	lua_setfield(L, -2, "print");
+	lua_pushlightuserdata(L, (void *)entry);
+	lua_pushcclosure(L, sb_require, 1);
+	lua_setfield(L, -2, "require");
+	lua_pop(L, 1);
+
+	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+	luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+	luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+	luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 1);
+	lua_pushcfunction(L, co_spawn);
+	lua_setfield(L, -2, "spawn");
+	luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
+	remove_fields(L, removed_os);
+	lua_pop(L, 5);
+
+	errors_luaopen(L);
+	lua_pop(L, 1);
+	message_open(L);
+	luaL_requiref(L, "channel", luaopen_channel, 1);
+	luaL_requiref(L, "process", luaopen_process, 1);
+	lua_pop(L, 2);
+
+	/* The logger's automatic pid field. */
+	lua_pushlstring(L, proc_of(L)->pidstr, proc_of(L)->pidlen);
+	lua_setfield(L, LUA_REGISTRYINDEX, "wippy.pid");
+}
+
+void sandbox_load_entry(lua_State *L, const struct reg_entry *e)
+{
+	const struct code *c = rt_code(proc_of(L)->rt, e);
+	if (c == NULL)
+		luaL_error(L, "%s: no compiled code", e->id);
+	if (luaL_loadbufferx(L, c->bc, c->len, e->u.lua.source, "b") != LUA_OK)
+		lua_error(L);
+	lua_call(L, 0, 1);
+	if (e->k == REG_K_LIBRARY_LUA)
+		return;
+	if (lua_istable(L, -1)) {
+		const char *m = e->u.lua.method ? e->u.lua.method : "main";
+		if (lua_getfield(L, -1, m) != LUA_TFUNCTION)
+			luaL_error(L, "%s: method '%s' not found in %s", e->id, m,
+				   e->u.lua.source);
+		lua_remove(L, -2);
+	} else if (!lua_isfunction(L, -1)) {
+		luaL_error(L, "%s: %s must return a table of functions or a function",
+			   e->id, e->u.lua.source);
+	}
+}

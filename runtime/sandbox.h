@@ -1,0 +1,35 @@
+/*
+** runtime/sandbox.h: building a process's Lua state: the allow-listed
+** globals (spec 3), `require` limited to the entry's modules and imports,
+** and loading an entry's cached bytecode.
+*/
+#ifndef RUNTIME_SANDBOX_H
+#define RUNTIME_SANDBOX_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct reg_entry;
+struct rt;
+struct proc;
+
+/* Open the globals of a process running `entry`. [-0, +0, e] */
+void sandbox_open(lua_State *L, const struct reg_entry *entry);
+
+/* Run entry's chunk and push the function its `method` names (or the
+** function the chunk returns). Raises a Lua error naming the entry when
+** the chunk does not provide it. [-0, +1, e] */
+void sandbox_load_entry(lua_State *L, const struct reg_entry *entry);
+
+/* Compile every Lua entry of the registry once (process.lua,
+** function.lua, library.lua) into rt->codes. Returns the number of
+** entries that failed (each reported on stderr with file:line). */
+int sandbox_compile_all(struct rt *rt);
+void sandbox_free_codes(struct rt *rt);
+
+/* time.sleep support, implemented in proc.c. */
+int proc_sleep(lua_State *L, uint64_t ms);
+void proc_timer_fired(struct proc *p);
+
+#endif
