@@ -23,6 +23,7 @@
 
 #include "engine/common.h"
 #include "errors.h"
+#include "lazylib.h"
 #include "message.h"
 #include "runtime/proc.h"
 
@@ -574,6 +575,8 @@ static int ch_select(lua_State *L)
 	return proc_block(L, ext, select_k, 0);
 }
 
+static void chan_meta(lua_State *L);
+
 static struct chan *new_chan(lua_State *L, int cap, int kind)
 {
 	struct chan *c = lua_newuserdatauv(L, sizeof(*c), 1);
@@ -586,7 +589,8 @@ static struct chan *new_chan(lua_State *L, int cap, int kind)
 		lua_createtable(L, cap < 64 ? cap : 64, 0);
 		lua_setiuservalue(L, -2, 1);
 	}
-	luaL_setmetatable(L, CHAN_META);
+	chan_meta(L);
+	lua_setmetatable(L, -2);
 	return c;
 }
 
@@ -667,14 +671,21 @@ static const luaL_Reg ch_funcs[] = {
 	{NULL, NULL}
 };
 
+/* Push the channel metatable, creating it on first use: subscription
+** channels (process.inbox) can exist before anyone opens `channel`. */
+static void chan_meta(lua_State *L)
+{
+	if (luaL_newmetatable(L, CHAN_META)) {
+		luaL_setfuncs(L, ch_metamethods, 0);
+		lazylib_new(L, ch_methods);
+		lua_setfield(L, -2, "__index");
+	}
+}
+
 int luaopen_channel(lua_State *L)
 {
-	luaL_newmetatable(L, CHAN_META);
-	luaL_setfuncs(L, ch_metamethods, 0);
-	luaL_newlibtable(L, ch_methods);
-	luaL_setfuncs(L, ch_methods, 0);
-	lua_setfield(L, -2, "__index");
+	chan_meta(L);
 	lua_pop(L, 1);
-	luaL_newlib(L, ch_funcs);
+	lazylib_new(L, ch_funcs);
 	return 1;
 }

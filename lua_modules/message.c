@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "lazylib.h"
 #include "runtime/mailbox.h"
 #include "runtime/proc.h"
 
@@ -140,7 +141,7 @@ static const luaL_Reg pl_methods[] = {
 void message_open(lua_State *L)
 {
 	if (luaL_newmetatable(L, MESSAGE_META)) {
-		luaL_newlib(L, msg_methods);
+		lazylib_new(L, msg_methods);
 		lua_setfield(L, -2, "__index");
 		lua_pushcfunction(L, msg_gc);
 		lua_setfield(L, -2, "__gc");
@@ -149,7 +150,7 @@ void message_open(lua_State *L)
 	}
 	lua_pop(L, 1);
 	if (luaL_newmetatable(L, PAYLOAD_META)) {
-		luaL_newlib(L, pl_methods);
+		lazylib_new(L, pl_methods);
 		lua_setfield(L, -2, "__index");
 	}
 	lua_pop(L, 1);

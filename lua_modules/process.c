@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "channel.h"
+#include "lazylib.h"
 #include "errors.h"
 #include "modules.h"
 #include "runtime/payload.h"
@@ -345,8 +346,8 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_process(lua_State *L)
 {
-	luaL_newlib(L, funcs);
-	luaL_newlib(L, reg_funcs);
+	lazylib_new(L, funcs);
+	lazylib_new(L, reg_funcs);
 	static const char *const scopes[] = {"LOCAL", "EVENTUAL", "CONSISTENT", "STRONG"};
 	for (int i = 0; i < 4; i++) {
 		lua_pushstring(L, scopes[i]);

@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "errors.h"
+#include "lazylib.h"
 #include "modules.h"
 #include "runtime/proc.h"
 #include "runtime/sandbox.h"
@@ -78,9 +79,10 @@ static void fired(struct wheel_timer *w)
 	proc_ext_post(t->p, &t->ext);
 }
 
+/* __gc of all three timer metatables (so no luaL_testudata here). */
 static int t_gc(lua_State *L)
 {
-	struct ltimer *t = luaL_testudata(L, 1, TIMER_META);
+	struct ltimer *t = lua_touserdata(L, 1);
 	if (t && t->p) {
 		proc_timer_cancel(t->p, &t->wt);
 		proc_ext_cancel(t->p, &t->ext);
@@ -230,7 +232,7 @@ static void timer_metas(lua_State *L)
 		"wippy.time.TickerObj", TIMER_META};
 	for (int i = 0; i < 3; i++) {
 		if (luaL_newmetatable(L, names[i])) {
-			luaL_newlib(L, tm);
+			lazylib_new(L, tm);
 			lua_setfield(L, -2, "__index");
 			lua_pushcfunction(L, t_gc);
 			lua_setfield(L, -2, "__gc");
@@ -239,14 +241,64 @@ static void timer_metas(lua_State *L)
 	}
 }
 
+static const luaL_Reg blocking[] = {
+	{"sleep", tm_sleep}, {"after", tm_after},
+	{"timer", tm_timer}, {"ticker", tm_ticker}, {NULL, NULL}
+};
+
+/* __index of the module table: the blocking calls one by one; any other
+** name fills in the rest of the module (formatting, parsing, zones,
+** constants) at once and answers. [-0, +1, m] */
+static int fill_rest(lua_State *L)
+{
+	const char *k = lua_tostring(L, 2);
+	for (const luaL_Reg *r = blocking; k && r->name; r++)
+		if (strcmp(r->name, k) == 0) {
+			lua_pushcfunction(L, r->func);
+			lua_pushvalue(L, 2);
+			lua_pushvalue(L, -2);
+			lua_rawset(L, 1);
+			return 1;
+		}
+	time_luaopen_base(L);
+	luaL_setfuncs(L, blocking, 0);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		lua_pushvalue(L, -2);
+		if (lua_rawget(L, 1) == LUA_TNIL) {
+			lua_pop(L, 1);
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, 1);
+		} else {
+			lua_pop(L, 2);
+		}
+	}
+	lua_pushnil(L);
+	lua_setmetatable(L, 1);
+	lua_pushvalue(L, 2);
+	lua_rawget(L, 1);
+	return 1;
+}
+
+/* require("time"): the blocking calls and unit constants at once, the rest
+** of the module on first use of any other field. [-0, +1, m] */
 int luaopen_time(lua_State *L)
 {
-	static const luaL_Reg f[] = {
-		{"sleep", tm_sleep}, {"after", tm_after},
-		{"timer", tm_timer}, {"ticker", tm_ticker}, {NULL, NULL}
+	static const struct { const char *k; lua_Integer v; } units[] = {
+		{"NANOSECOND", 1}, {"MICROSECOND", 1000}, {"MILLISECOND", 1000000},
+		{"SECOND", 1000000000}, {"MINUTE", 60000000000LL},
+		{"HOUR", 3600000000000LL},
 	};
 	timer_metas(L);
-	time_luaopen_base(L);
-	luaL_setfuncs(L, f, 0);
+	lua_createtable(L, 0, 8);
+	for (size_t i = 0; i < countof(units); i++) {
+		lua_pushinteger(L, units[i].v);
+		lua_setfield(L, -2, units[i].k);
+	}
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, fill_rest);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
 	return 1;
 }

@@ -200,6 +200,69 @@ static int sb_require(lua_State *L)
 	return 1;
 }
 
+/* Libraries are opened on first use: a process that never touches `math`
+** does not pay for its 27 functions. This is what keeps an idle process
+** near the bare lua_newstate cost (DESIGN.md: spawn must be cheap). */
+static int open_os(lua_State *L)
+{
+	luaopen_os(L);
+	remove_fields(L, removed_os);
+	return 1;
+}
+
+static int open_coroutine(lua_State *L)
+{
+	luaopen_coroutine(L);
+	lua_pushcfunction(L, co_spawn);
+	lua_setfield(L, -2, "spawn");
+	return 1;
+}
+
+static int open_errors(lua_State *L)
+{
+	return errors_luaopen(L);
+}
+
+static const luaL_Reg lazy_globals[] = {
+	{LUA_STRLIBNAME, luaopen_string},
+	{LUA_TABLIBNAME, luaopen_table},
+	{LUA_MATHLIBNAME, luaopen_math},
+	{LUA_COLIBNAME, open_coroutine},
+	{LUA_OSLIBNAME, open_os},
+	{"errors", open_errors},
+	{"process", luaopen_process},
+	{"channel", luaopen_channel},
+	{NULL, NULL}
+};
+
+/* Open library `name` into _G and package.loaded; pushes it. */
+static int open_lazy(lua_State *L, const luaL_Reg *r)
+{
+	luaL_requiref(L, r->name, r->func, 1);
+	return 1;
+}
+
+/* _G's __index: (t, k) -> the library, opened now, or nil. [-0, +1, e] */
+static int global_index(lua_State *L)
+{
+	const char *k = lua_tostring(L, 2);
+	if (k && lua_type(L, 2) == LUA_TSTRING)
+		for (const luaL_Reg *r = lazy_globals; r->name; r++)
+			if (strcmp(r->name, k) == 0)
+				return open_lazy(L, r);
+	lua_pushnil(L);
+	return 1;
+}
+
+/* The string metatable's __index until the string library exists: opens
+** it (which installs the real metatable) and answers with it. */
+static int string_index(lua_State *L)
+{
+	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+	lua_getfield(L, -1, luaL_checkstring(L, 2));
+	return 1;
+}
+
 void sandbox_open(lua_State *L, const struct reg_entry *entry)
 {
 	luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
@@ -209,24 +272,19 @@ void sandbox_open(lua_State *L, const struct reg_entry *entry)
 	lua_pushlightuserdata(L, (void *)entry);
 	lua_pushcclosure(L, sb_require, 1);
 	lua_setfield(L, -2, "require");
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, global_index);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
 	lua_pop(L, 1);
 
-	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
-	luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
-	luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
-	luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 1);
-	lua_pushcfunction(L, co_spawn);
-	lua_setfield(L, -2, "spawn");
-	luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
-	remove_fields(L, removed_os);
-	lua_pop(L, 5);
-
-	errors_luaopen(L);
+	/* "s":upper() before anyone named `string`. */
+	lua_pushliteral(L, "");
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, string_index);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
 	lua_pop(L, 1);
-	message_open(L);
-	luaL_requiref(L, "channel", luaopen_channel, 1);
-	luaL_requiref(L, "process", luaopen_process, 1);
-	lua_pop(L, 2);
 
 	/* The logger's automatic pid field. */
 	lua_pushlstring(L, proc_of(L)->pidstr, proc_of(L)->pidlen);
