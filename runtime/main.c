@@ -499,6 +499,7 @@ static int cmd_run(int argc, char **argv)
 	rt->args = argv + optind;
 	rt->nargs = argc - optind;
 	pt_init(rt);
+	sandbox_harvest();
 	if (sandbox_compile_all(rt) > 0) {
 		fprintf(stderr, "wippy: Lua sources failed to compile; nothing started\n");
 		return 1;

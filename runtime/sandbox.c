@@ -25,6 +25,7 @@
 #include "lua_modules/channel.h"
 #include "lua_modules/errors.h"
 #include "lua_modules/json.h"
+#include "lua_modules/lazylib.h"
 #include "lua_modules/logger.h"
 #include "lua_modules/message.h"
 #include "lua_modules/modules.h"
@@ -109,33 +110,6 @@ const struct code *rt_code(const struct rt *rt, const struct reg_entry *e)
 
 /* {==== Globals ====} */
 
-static const char *const removed_base[] = {
-	"load", "loadstring", "loadfile", "dofile", "collectgarbage", "rawlen",
-	"require", NULL
-};
-
-static const char *const removed_os[] = {
-	"execute", "exit", "remove", "rename", "tmpname", "getenv",
-	"setlocale", NULL
-};
-
-static void remove_fields(lua_State *L, const char *const *names)
-{
-	for (; *names; names++) {
-		lua_pushnil(L);
-		lua_setfield(L, -2, *names);
-	}
-}
-
-/* coroutine.spawn(fn) [-0, +1, e] */
-static int co_spawn(lua_State *L)
-{
-	luaL_checktype(L, 1, LUA_TFUNCTION);
-	lua_settop(L, 1);
-	proc_spawn_coro(L);
-	return 1;
-}
-
 /* The modules `require` may hand out, by name. */
 static const luaL_Reg loadable[] = {
 	{"time", luaopen_time},
@@ -170,7 +144,7 @@ static int sb_require(lua_State *L)
 	const char *name = luaL_checkstring(L, 1);
 	const struct reg_entry *lib;
 
-	lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
 	if (lua_getfield(L, -1, name) != LUA_TNIL)
 		return 1;
 	lua_pop(L, 1);
@@ -200,32 +174,122 @@ static int sb_require(lua_State *L)
 	return 1;
 }
 
-/* Libraries are opened on first use: a process that never touches `math`
-** does not pay for its 27 functions. This is what keeps an idle process
-** near the bare lua_newstate cost (DESIGN.md: spawn must be cheap). */
-static int open_os(lua_State *L)
+/* {==== Lazy standard libraries ====}
+**
+** Libraries are opened on first use, and their tables are filled one name
+** at a time (lazylib.h): a process that never touches `math` does not pay
+** for its 27 functions, and one that calls string.format holds one slot.
+** This is what keeps an idle process near the bare lua_newstate cost
+** (DESIGN.md: spawn must be cheap).
+**
+** Lua's standard libraries keep their luaL_Reg lists private, so the boot
+** harvests them once from a scratch state: every function without
+** upvalues (all but math.random/randomseed) is a plain lua_CFunction that
+** any state can use. The lists are immutable after sandbox_harvest().
+*/
+
+struct harvest {
+	luaL_Reg *base, *string, *table, *coroutine, *os;
+};
+
+static struct harvest libs;
+
+static const char *const removed_base[] = {
+	"load", "loadstring", "loadfile", "dofile", "collectgarbage", "rawlen",
+	"require", "print", NULL
+};
+
+static const char *const removed_os[] = {
+	"execute", "exit", "remove", "rename", "tmpname", "getenv",
+	"setlocale", NULL
+};
+
+static int is_removed(const char *const *names, const char *k)
 {
-	luaopen_os(L);
-	remove_fields(L, removed_os);
+	for (; names && *names; names++)
+		if (strcmp(*names, k) == 0)
+			return 1;
+	return 0;
+}
+
+/* coroutine.spawn(fn) [-0, +1, e] */
+static int co_spawn(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	proc_spawn_coro(L);
 	return 1;
 }
 
-static int open_coroutine(lua_State *L)
+/* The upvalue-free C functions of the table on top of T, minus `removed`,
+** plus `extra` (NULL-terminated lists). Pops the table. */
+static luaL_Reg *collect(lua_State *T, const char *const *removed,
+			 const luaL_Reg *extra)
 {
-	luaopen_coroutine(L);
-	lua_pushcfunction(L, co_spawn);
-	lua_setfield(L, -2, "spawn");
+	size_t n = 0, cap = 64;
+	luaL_Reg *out = xcalloc(cap, sizeof(*out));
+	lua_pushnil(T);
+	while (lua_next(T, -2)) {
+		lua_CFunction f = lua_tocfunction(T, -1);
+		if (lua_type(T, -2) == LUA_TSTRING && f &&
+		    lua_getupvalue(T, -1, 1) == NULL &&
+		    !is_removed(removed, lua_tostring(T, -2))) {
+			if (n + 2 >= cap)
+				out = xrealloc(out, (cap *= 2) * sizeof(*out));
+			out[n].name = xstrdup(lua_tostring(T, -2));
+			out[n].func = f;
+			n++;
+		}
+		lua_pop(T, 1);
+	}
+	for (; extra && extra->name; extra++) {
+		if (n + 2 >= cap)
+			out = xrealloc(out, (cap *= 2) * sizeof(*out));
+		out[n].name = xstrdup(extra->name);
+		out[n].func = extra->func;
+		n++;
+	}
+	out[n].name = NULL;
+	out[n].func = NULL;
+	lua_pop(T, 1);
+	return out;
+}
+
+void sandbox_harvest(void)
+{
+	static const luaL_Reg co_extra[] = {{"spawn", co_spawn}, {NULL, NULL}};
+	lua_State *T;
+	if (libs.base)
+		return;
+	T = luaL_newstate();
+	luaopen_base(T);
+	libs.base = collect(T, removed_base, NULL);
+	luaopen_string(T);
+	libs.string = collect(T, NULL, NULL);
+	luaopen_table(T);
+	libs.table = collect(T, NULL, NULL);
+	luaopen_coroutine(T);
+	libs.coroutine = collect(T, NULL, co_extra);
+	luaopen_os(T);
+	libs.os = collect(T, removed_os, NULL);
+	lua_close(T);
+}
+
+static int open_lazy(lua_State *L, const luaL_Reg *funcs)
+{
+	lazylib_new(L, funcs);
 	return 1;
 }
 
-static int open_errors(lua_State *L)
-{
-	return errors_luaopen(L);
-}
+static int open_string(lua_State *L) { return open_lazy(L, libs.string); }
+static int open_table(lua_State *L) { return open_lazy(L, libs.table); }
+static int open_coroutine(lua_State *L) { return open_lazy(L, libs.coroutine); }
+static int open_os(lua_State *L) { return open_lazy(L, libs.os); }
+static int open_errors(lua_State *L) { return errors_luaopen(L); }
 
 static const luaL_Reg lazy_globals[] = {
-	{LUA_STRLIBNAME, luaopen_string},
-	{LUA_TABLIBNAME, luaopen_table},
+	{LUA_STRLIBNAME, open_string},
+	{LUA_TABLIBNAME, open_table},
 	{LUA_MATHLIBNAME, luaopen_math},
 	{LUA_COLIBNAME, open_coroutine},
 	{LUA_OSLIBNAME, open_os},
@@ -235,38 +299,52 @@ static const luaL_Reg lazy_globals[] = {
 	{NULL, NULL}
 };
 
-/* Open library `name` into _G and package.loaded; pushes it. */
-static int open_lazy(lua_State *L, const luaL_Reg *r)
-{
-	luaL_requiref(L, r->name, r->func, 1);
-	return 1;
-}
-
-/* _G's __index: (t, k) -> the library, opened now, or nil. [-0, +1, e] */
+/* _G's __index: (t, k) -> a base function or a library, made now and
+** stored in _G, or nil. [-0, +1, e] */
 static int global_index(lua_State *L)
 {
 	const char *k = lua_tostring(L, 2);
-	if (k && lua_type(L, 2) == LUA_TSTRING)
-		for (const luaL_Reg *r = lazy_globals; r->name; r++)
-			if (strcmp(r->name, k) == 0)
-				return open_lazy(L, r);
-	lua_pushnil(L);
-	return 1;
+	if (k == NULL || lua_type(L, 2) != LUA_TSTRING)
+		return 0;
+	if (strcmp(k, "_VERSION") == 0) {
+		lua_pushliteral(L, LUA_VERSION);
+		return 1;
+	}
+	for (const luaL_Reg *r = libs.base; r->name; r++)
+		if (strcmp(r->name, k) == 0) {
+			lua_pushcfunction(L, r->func);
+			lua_pushvalue(L, 2);
+			lua_pushvalue(L, -2);
+			lua_rawset(L, 1);
+			return 1;
+		}
+	for (const luaL_Reg *r = lazy_globals; r->name; r++)
+		if (strcmp(r->name, k) == 0) {
+			luaL_requiref(L, r->name, r->func, 1);
+			return 1;
+		}
+	return 0;
 }
 
-/* The string metatable's __index until the string library exists: opens
-** it (which installs the real metatable) and answers with it. */
+/* The string metatable's __index until the string library exists: makes
+** it, installs it as the real __index, and answers. [-0, +1, m] */
 static int string_index(lua_State *L)
 {
-	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+	lua_getglobal(L, LUA_STRLIBNAME);
+	if (lua_getmetatable(L, 1)) {
+		lua_pushvalue(L, -2);
+		lua_setfield(L, -2, "__index");
+		lua_pop(L, 1);
+	}
 	lua_getfield(L, -1, luaL_checkstring(L, 2));
 	return 1;
 }
 
 void sandbox_open(lua_State *L, const struct reg_entry *entry)
 {
-	luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-	remove_fields(L, removed_base);
+	lua_pushglobaltable(L);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -2, LUA_GNAME);
 	lua_pushcfunction(L, logger_print);
 	lua_setfield(L, -2, "print");
 	lua_pushlightuserdata(L, (void *)entry);

@@ -14,6 +14,10 @@ struct reg_entry;
 struct rt;
 struct proc;
 
+/* Collect the standard libraries' functions for lazy tables. Call once at
+** boot before any process starts. */
+void sandbox_harvest(void);
+
 /* Open the globals of a process running `entry`. [-0, +0, e] */
 void sandbox_open(lua_State *L, const struct reg_entry *entry);
 
