@@ -13,9 +13,9 @@
 # of by the runner's timeout. Failures print what was expected and what came
 # out (the tail of the captured stdout/stderr).
 #
-# test/run.sh runs every test/integration/*.sh, this file included: run
-# directly (not sourced), it tests its own helpers against sleep(1) and
-# sh(1), so no wippy binary is needed for that.
+# test/run.sh skips this file. Run directly (`bash test/integration/lib.sh`)
+# it tests its own helpers against sleep(1) and sh(1), with no wippy binary:
+# do that after changing a helper.
 
 # Repository root, found from this file so the scripts work from any cwd.
 # shellcheck disable=SC2034  # used by the scripts that source this file
