@@ -270,6 +270,7 @@ lib_selftest() {
 	# wait_exit reports a process that does not exit; cleanup kills it.
 	sleep 60 &
 	pid=$!
+	disown "$pid"   # no "Killed" job notice when the cleanup below kills it
 	lib_track "$pid"
 	lib_alive "$pid" || die "lib_alive: running pid reported dead"
 	wait_exit 1 "$pid" >/dev/null
@@ -294,7 +295,7 @@ lib_selftest() {
 	# and kills the tracked process.
 	(lib_cleanup)
 	[ ! -d "$dir" ] || die "lib_cleanup: $dir still exists"
-	wait "$pid" 2>/dev/null || true
+	sleep 0.2
 	lib_alive "$pid" && die "lib_cleanup: tracked process $pid still running"
 	echo "ok: lib.sh helpers"
 }
