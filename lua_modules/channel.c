@@ -677,7 +677,7 @@ static void chan_meta(lua_State *L)
 {
 	if (luaL_newmetatable(L, CHAN_META)) {
 		luaL_setfuncs(L, ch_metamethods, 0);
-		lazylib_new(L, ch_methods);
+		lazylib_methods(L, ch_methods);
 		lua_setfield(L, -2, "__index");
 	}
 }

@@ -7,10 +7,12 @@
 
 #include <string.h>
 
-/* __index(t, k): upvalue 1 is the luaL_Reg list. [-0, +1, m] */
+/* __index(t, k): upvalue 1 is the luaL_Reg list of functions, upvalue 2
+** the list of makers (or NULL). [-0, +1, m] */
 static int lazy_index(lua_State *L)
 {
 	const luaL_Reg *r = lua_touserdata(L, lua_upvalueindex(1));
+	const luaL_Reg *m = lua_touserdata(L, lua_upvalueindex(2));
 	const char *k;
 	if (lua_type(L, 2) != LUA_TSTRING)
 		return 0;
@@ -18,25 +20,61 @@ static int lazy_index(lua_State *L)
 	for (; r->name; r++)
 		if (r->func && strcmp(r->name, k) == 0) {
 			lua_pushcfunction(L, r->func);
-			lua_pushvalue(L, 2);
-			lua_pushvalue(L, -2);
-			lua_rawset(L, 1);
-			return 1;
+			goto store;
+		}
+	for (; m && m->name; m++)
+		if (strcmp(m->name, k) == 0) {
+			lua_settop(L, 2);
+			m->func(L);
+			lua_settop(L, 3);
+			goto store;
 		}
 	return 0;
+store:
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, 1);
+	return 1;
 }
 
-void lazylib_new(lua_State *L, const luaL_Reg *funcs)
+void lazylib_new2(lua_State *L, const luaL_Reg *funcs, const luaL_Reg *makers)
 {
 	lua_newtable(L);
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, funcs) == LUA_TNIL) {
 		lua_pop(L, 1);
 		lua_createtable(L, 0, 1);
 		lua_pushlightuserdata(L, (void *)funcs);
-		lua_pushcclosure(L, lazy_index, 1);
+		lua_pushlightuserdata(L, (void *)makers);
+		lua_pushcclosure(L, lazy_index, 2);
 		lua_setfield(L, -2, "__index");
 		lua_pushvalue(L, -1);
 		lua_rawsetp(L, LUA_REGISTRYINDEX, funcs);
 	}
 	lua_setmetatable(L, -2);
+}
+
+void lazylib_new(lua_State *L, const luaL_Reg *funcs)
+{
+	lazylib_new2(L, funcs, NULL);
+}
+
+/* __index(obj, k) of a metatable: upvalue 1 is the method list. */
+static int method_index(lua_State *L)
+{
+	const luaL_Reg *r = lua_touserdata(L, lua_upvalueindex(1));
+	const char *k = lua_tostring(L, 2);
+	if (k == NULL || lua_type(L, 2) != LUA_TSTRING)
+		return 0;
+	for (; r->name; r++)
+		if (r->func && strcmp(r->name, k) == 0) {
+			lua_pushcfunction(L, r->func);
+			return 1;
+		}
+	return 0;
+}
+
+void lazylib_methods(lua_State *L, const luaL_Reg *funcs)
+{
+	lua_pushlightuserdata(L, (void *)funcs);
+	lua_pushcclosure(L, method_index, 1);
 }

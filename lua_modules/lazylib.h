@@ -16,4 +16,15 @@
 ** functions without upvalues). [-0, +1, m] */
 void lazylib_new(lua_State *L, const luaL_Reg *funcs);
 
+/* Same, plus `makers`: for these names the function is called (no
+** arguments) on first use and the value it returns is stored instead, for
+** sub-tables and constants (process.registry, process.event). */
+void lazylib_new2(lua_State *L, const luaL_Reg *funcs, const luaL_Reg *makers);
+
+/* Push an __index function for a metatable whose methods are funcs: it
+** answers each lookup from the static list, storing nothing. One closure
+** per metatable instead of a method table plus its lazy metatable; a
+** method lookup costs a short scan of the list. [-0, +1, m] */
+void lazylib_methods(lua_State *L, const luaL_Reg *funcs);
+
 #endif

@@ -141,7 +141,7 @@ static const luaL_Reg pl_methods[] = {
 void message_open(lua_State *L)
 {
 	if (luaL_newmetatable(L, MESSAGE_META)) {
-		lazylib_new(L, msg_methods);
+		lazylib_methods(L, msg_methods);
 		lua_setfield(L, -2, "__index");
 		lua_pushcfunction(L, msg_gc);
 		lua_setfield(L, -2, "__gc");
@@ -150,7 +150,7 @@ void message_open(lua_State *L)
 	}
 	lua_pop(L, 1);
 	if (luaL_newmetatable(L, PAYLOAD_META)) {
-		lazylib_new(L, pl_methods);
+		lazylib_methods(L, pl_methods);
 		lua_setfield(L, -2, "__index");
 	}
 	lua_pop(L, 1);

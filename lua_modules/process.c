@@ -344,16 +344,21 @@ static const luaL_Reg funcs[] = {
 	{NULL, NULL}
 };
 
-int luaopen_process(lua_State *L)
+/* process.registry, made on first use. [-0, +1, m] */
+static int make_registry(lua_State *L)
 {
-	lazylib_new(L, funcs);
-	lazylib_new(L, reg_funcs);
 	static const char *const scopes[] = {"LOCAL", "EVENTUAL", "CONSISTENT", "STRONG"};
+	lazylib_new(L, reg_funcs);
 	for (int i = 0; i < 4; i++) {
 		lua_pushstring(L, scopes[i]);
 		lua_setfield(L, -2, scopes[i]);
 	}
-	lua_setfield(L, -2, "registry");
+	return 1;
+}
+
+/* process.event, made on first use. [-0, +1, m] */
+static int make_event(lua_State *L)
+{
 	lua_createtable(L, 0, 3);
 	lua_pushliteral(L, "pid.cancel");
 	lua_setfield(L, -2, "CANCEL");
@@ -361,6 +366,17 @@ int luaopen_process(lua_State *L)
 	lua_setfield(L, -2, "EXIT");
 	lua_pushliteral(L, "pid.link.down");
 	lua_setfield(L, -2, "LINK_DOWN");
-	lua_setfield(L, -2, "event");
+	return 1;
+}
+
+static const luaL_Reg makers[] = {
+	{"registry", make_registry},
+	{"event", make_event},
+	{NULL, NULL}
+};
+
+int luaopen_process(lua_State *L)
+{
+	lazylib_new2(L, funcs, makers);
 	return 1;
 }

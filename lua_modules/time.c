@@ -664,6 +664,7 @@ struct tval {
 };
 
 static void createmetas(lua_State *L);
+static void createmeta_named(lua_State *L, const char *name);
 
 /*
 ** Set the metatable `name` on the value on top of the stack, creating all
@@ -674,7 +675,7 @@ static void setmeta(lua_State *L, const char *name)
 {
 	if (luaL_getmetatable(L, name) == LUA_TNIL) {
 		lua_pop(L, 1);
-		createmetas(L);
+		createmeta_named(L, name);
 		luaL_getmetatable(L, name);
 	}
 	lua_setmetatable(L, -2);
@@ -2581,6 +2582,18 @@ static void createmeta(lua_State *L, const char *name, const luaL_Reg *meta,
 	lua_pushcclosure(L, lazy_index, 2);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
+}
+
+/* Register the metatable `name` only: a process that only receives ticks
+** needs Time, not Duration or Location. [-0, +0, m] */
+static void createmeta_named(lua_State *L, const char *name)
+{
+	if (strcmp(name, TIME_DURATION_META) == 0)
+		createmeta(L, TIME_DURATION_META, dur_meta, dur_methods);
+	else if (strcmp(name, TIME_TIME_META) == 0)
+		createmeta(L, TIME_TIME_META, time_meta, time_methods);
+	else
+		createmeta(L, TIME_LOCATION_META, loc_meta, loc_methods);
 }
 
 /* Register the three metatables (each only if missing). [-0, +0, m] */

@@ -101,6 +101,8 @@ static void arm(lua_State *L, int idx, struct ltimer *t, uint64_t ms)
 	proc_timer_add(t->p, &t->wt, shard_now_ms(shard_self()) + ms);
 }
 
+static void timer_meta(lua_State *L, const char *name);
+
 /* A new timer of kind with a fresh channel of size 1. [-0, +1, m] */
 static struct ltimer *new_timer(lua_State *L, int kind, int64_t ns,
 			       const char *meta)
@@ -113,7 +115,8 @@ static struct ltimer *new_timer(lua_State *L, int kind, int64_t ns,
 	t->period_ms = to_ms(ns);
 	wheel_timer_init(&t->wt, fired);
 	t->ext.deliver = deliver;
-	luaL_setmetatable(L, meta);
+	timer_meta(L, meta);
+	lua_setmetatable(L, -2);
 	chan_push_new(L, 1);
 	lua_setiuservalue(L, -2, 1);
 	arm(L, lua_gettop(L), t, t->period_ms);
@@ -222,24 +225,27 @@ static int to_reset(lua_State *L)
 	return 1;
 }
 
-static void timer_metas(lua_State *L)
+/* Push the metatable `name` (one of the three timer kinds), creating it on
+** first use so a process pays only for the kinds it uses. [-0, +1, m] */
+static void timer_meta(lua_State *L, const char *name)
 {
 	static const luaL_Reg tm[] = {
 		{"channel", to_channel}, {"response", to_channel},
 		{"stop", to_stop}, {"reset", to_reset}, {NULL, NULL}
 	};
-	static const char *const names[] = {"wippy.time.TimerObj",
-		"wippy.time.TickerObj", TIMER_META};
-	for (int i = 0; i < 3; i++) {
-		if (luaL_newmetatable(L, names[i])) {
-			lazylib_new(L, tm);
-			lua_setfield(L, -2, "__index");
-			lua_pushcfunction(L, t_gc);
-			lua_setfield(L, -2, "__gc");
-		}
-		lua_pop(L, 1);
+	if (luaL_newmetatable(L, name)) {
+		lazylib_methods(L, tm);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, t_gc);
+		lua_setfield(L, -2, "__gc");
 	}
 }
+
+static const struct { const char *k; lua_Integer v; } units[] = {
+	{"NANOSECOND", 1}, {"MICROSECOND", 1000}, {"MILLISECOND", 1000000},
+	{"SECOND", 1000000000}, {"MINUTE", 60000000000LL},
+	{"HOUR", 3600000000000LL},
+};
 
 static const luaL_Reg blocking[] = {
 	{"sleep", tm_sleep}, {"after", tm_after},
@@ -252,6 +258,14 @@ static const luaL_Reg blocking[] = {
 static int fill_rest(lua_State *L)
 {
 	const char *k = lua_tostring(L, 2);
+	for (size_t i = 0; k && i < countof(units); i++)
+		if (strcmp(units[i].k, k) == 0) {
+			lua_pushinteger(L, units[i].v);
+			lua_pushvalue(L, 2);
+			lua_pushvalue(L, -2);
+			lua_rawset(L, 1);
+			return 1;
+		}
 	for (const luaL_Reg *r = blocking; k && r->name; r++)
 		if (strcmp(r->name, k) == 0) {
 			lua_pushcfunction(L, r->func);
@@ -285,17 +299,7 @@ static int fill_rest(lua_State *L)
 ** of the module on first use of any other field. [-0, +1, m] */
 int luaopen_time(lua_State *L)
 {
-	static const struct { const char *k; lua_Integer v; } units[] = {
-		{"NANOSECOND", 1}, {"MICROSECOND", 1000}, {"MILLISECOND", 1000000},
-		{"SECOND", 1000000000}, {"MINUTE", 60000000000LL},
-		{"HOUR", 3600000000000LL},
-	};
-	timer_metas(L);
-	lua_createtable(L, 0, 8);
-	for (size_t i = 0; i < countof(units); i++) {
-		lua_pushinteger(L, units[i].v);
-		lua_setfield(L, -2, units[i].k);
-	}
+	lua_createtable(L, 0, 4);
 	lua_createtable(L, 0, 1);
 	lua_pushcfunction(L, fill_rest);
 	lua_setfield(L, -2, "__index");

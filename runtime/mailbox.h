@@ -48,9 +48,12 @@ struct msg {
 struct msg *msg_new(enum msg_kind kind, uint64_t from, const char *topic);
 void msg_free(struct msg *m);
 
+/* head and tail share a cache line on purpose: there is one mailbox per
+** process (thousands), so padding them apart would cost more memory than
+** the rare false sharing between a sender and the running process. */
 struct mbox {
-	_Alignas(CACHELINE) _Atomic(struct msg *) head; /* producers exchange */
-	_Alignas(CACHELINE) struct msg *tail;           /* consumer only */
+	_Atomic(struct msg *) head; /* producers exchange */
+	struct msg *tail;           /* consumer only */
 	struct msg stub;
 };
 

@@ -122,7 +122,8 @@ struct proc {
 	uint8_t trap_links;
 	uint8_t failed_kill;           /* a fatal notice arrived: end now */
 	uint8_t is_terminal;
-	struct coro *main;
+	struct coro *main;             /* &main_co once started */
+	struct coro main_co;
 	struct coro *ready_head, *ready_tail;
 	int ncoros, nblocked, nblocked_ext;
 	int ntimers, nio;
