@@ -8,10 +8,16 @@
 #              same app with NUM_WORKERS=0 at the same point, divided by N
 #   cpu        utime+stime of the wippy process over $CPU_S s while ticking,
 #              as a percentage of one CPU
-#   ticks      the mean tick_rate of the app's `stats` lines logged during
-#              the cpu window, against the expected N * E[1/interval]; for
-#              an interval uniform in [a, b] that is N * ln(b/a) / (b - a),
-#              0.717 per worker per second for the default [0.5 s, 3 s]
+#   ticks      the rate of the app's `stats` total_ticks between the last
+#              stats line before the cpu window and the last one in it,
+#              against the steady-state N * E[1/interval] (for an interval
+#              uniform in [a, b], N * ln(b/a) / (b - a): 0.717 per worker
+#              per second for the default [0.5 s, 3 s]) and, for the ratio,
+#              against the expectation for that exact window: all tickers
+#              start together, so ticks come in phase-aligned waves and a
+#              few-second window can sit 5% off the steady state; the
+#              expected count of a worker with interval x in (A, B] after
+#              the start is floor(B/x) - floor(A/x), averaged over x
 #   shutdown   time from SIGINT to exit, and the exit code
 # One summary line per N; bytes per worker and spawn time per worker are
 # also given as ratios of the bare lua_newstate floor that build/bench/spawn
@@ -166,7 +172,13 @@ for N in $NS; do
 	t1=$(cpu_ticks "$PID"); w1=$(now_ms)
 	# The stats lines logged during the cpu window: every worker is past
 	# its first tick by then (the settle time exceeds TICK_MAX).
-	rates=$(grep ' stats ' "$LOG" | tail -n +"$((stats_from + 1))" | jget tick_rate | tr '\n' ' ')
+	# "timestamp=total_ticks" of the stats lines from the last one
+	# before the window on.
+	points=$(grep ' stats ' "$LOG" | tail -n +"$((stats_from > 0 ? stats_from : 1))" |
+		while read -r l; do
+			echo "${l%% *}=$(echo "$l" | jget total_ticks)"
+		done | tr '\n' ' ')
+	spawned_at=${SPAWN_LINE%% *}
 	alive=$(grep ' stats ' "$LOG" | tail -1 | jget alive)
 	stop_app
 	exit_ms=$EXIT_MS rc=$EXIT_RC
@@ -174,8 +186,15 @@ for N in $NS; do
 	awk -v n="$N" -v el="$elapsed" -v rss="$rss" -v base="${BASE_KB:-}" \
 	    -v bb="${BARE_BYTES:-}" -v bus="${BARE_US:-}" \
 	    -v dt="$((t1 - t0))" -v hz="$CLK_TCK" -v wall="$((w1 - w0))" \
-	    -v rates="$rates" -v alive="$alive" -v a="$TICK_MIN_S" -v b="$TICK_MAX_S" \
-	    -v exit_ms="$exit_ms" -v rc="$rc" 'BEGIN {
+	    -v points="$points" -v t0="$spawned_at" -v alive="$alive" \
+	    -v a="$TICK_MIN_S" -v b="$TICK_MAX_S" \
+	    -v exit_ms="$exit_ms" -v rc="$rc" '
+	# ISO-8601 log timestamp to milliseconds of its day.
+	function ms(ts,   d, t) {
+		split(ts, d, "T"); split(d[2], t, ":")
+		return (t[1] * 3600 + t[2] * 60 + t[3]) * 1000
+	}
+	BEGIN {
 		us = el * 1e6 / n
 		line = sprintf("mass_spawn N=%d spawn %.3f s (%.2f us/worker", n, el, us)
 		if (bus != "") line = line sprintf(", ratio vs bare lua_newstate %.1f", us / bus)
@@ -189,13 +208,24 @@ for N in $NS; do
 			line = line sprintf(", rss %.1f MB (no baseline)", rss / 1024)
 		}
 		line = line sprintf(", cpu %.1f%% ticking", 100 * dt / hz / (wall / 1000))
-		k = split(rates, r, " "); sum = 0
-		for (i = 1; i <= k; i++) sum += r[i]
 		expect = n * log(b / a) / (b - a)
-		if (k > 0)
-			line = line sprintf(", tick rate %.0f/s (expected %.0f, ratio %.2f; alive %s)", sum / k, expect, sum / k / expect, alive)
-		else
-			line = line sprintf(", tick rate: no stats line in the window (expected %.0f)", expect)
+		k = split(points, pt, " ")
+		if (k >= 2) {
+			split(pt[1], p1, "="); split(pt[k], p2, "=")
+			# Workers started while the spawner ran: take the middle.
+			start = ms(t0) - el * 1000 / 2
+			A = ms(p1[1]) - start; B = ms(p2[1]) - start
+			if (A < 0) A += 86400000          # across midnight
+			if (B < A) B += 86400000
+			rate = (p2[2] - p1[2]) / ((B - A) / 1000)
+			lo = int(a * 1000 + 0.5); hi = int(b * 1000 + 0.5); w = 0
+			for (x = lo; x <= hi; x++)
+				w += int(B / x) - int(A / x)
+			wexp = n * w / (hi - lo + 1) / ((B - A) / 1000)
+			line = line sprintf(", tick rate %.0f/s over %.1f s (expected %.0f steady, %.0f for this window; ratio %.2f; alive %s)", rate, (B - A) / 1000, expect, wexp, rate / wexp, alive)
+		} else {
+			line = line sprintf(", tick rate: fewer than 2 stats lines (expected %.0f)", expect)
+		}
 		line = line sprintf(", SIGINT->exit %d ms, exit code %d", exit_ms, rc)
 		print line
 	}'
