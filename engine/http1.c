@@ -52,8 +52,9 @@ enum {
 	CH_TRAILER, CH_TLINE, CH_TLINE_LF, CH_END_LF,
 	CH_DONE, CH_ERROR
 };
-#define CHUNK_LINE_MAX 4096   /* bytes in one chunk-size line, extensions */
-#define TRAILER_MAX    8192   /* bytes in the trailer section */
+#define CHUNK_LINE_MAX 4096   /* bytes in a chunk-size line, CRLF included */
+#define TRAILER_MAX    8192   /* bytes after the last-chunk line, final
+                              ** CRLF included */
 
 /* {====================================================================
 ** Character classes
@@ -738,12 +739,21 @@ ssize_t http1_chunked_decode(struct http1_chunked *c, char *buf, size_t len)
 			continue;
 		}
 		ch = (uint8_t)buf[rd];
+		/* A chunk-size line (with its CRLF) and the trailer section
+		** (up to the final CRLF) are bounded. The count restarts at
+		** each size line and at the trailer; the CRLF after chunk
+		** data counts, harmlessly, toward the size line before it. */
+		if (unlikely(++line > CHUNK_LINE_MAX) &&
+		    (st < CH_DATA || line > TRAILER_MAX)) {
+			if (st >= CH_TRAILER)
+				e = HTTP1_E_TOO_LARGE;
+			goto bad;
+		}
 		switch (st) {
 		case CH_SIZE0:
 			if (!hexv[ch])
 				goto bad;
 			size = hexv[ch] - 1u;
-			line = 0;
 			st = CH_SIZE;
 			break;
 		case CH_SIZE:
@@ -795,6 +805,7 @@ ssize_t http1_chunked_decode(struct http1_chunked *c, char *buf, size_t len)
 			if (ch != '\n')
 				goto bad;
 			st = CH_SIZE0;
+			line = 0;
 			break;
 		case CH_TRAILER:  /* start of a trailer line or the final CRLF */
 			if (ch == '\r')
@@ -828,16 +839,6 @@ ssize_t http1_chunked_decode(struct http1_chunked *c, char *buf, size_t len)
 			goto bad;
 		}
 		rd++;
-		/* chunk-size lines and the trailer section are bounded; the
-		** data CRLF also counts, harmlessly, until the next size */
-		if (unlikely(++line > CHUNK_LINE_MAX)) {
-			if (st < CH_DATA)
-				goto bad;
-			if (line > TRAILER_MAX) {
-				e = HTTP1_E_TOO_LARGE;
-				goto bad;
-			}
-		}
 	}
 	c->_rd = rd;
 	c->decoded = wr;
