@@ -583,10 +583,11 @@ void http1_reset(struct http1_request *r)
 	struct http1_header *h = r->headers;
 	struct http1_limits l = r->limits;
 
-	memset(r, 0, sizeof *r);
+	/* _chunk is left alone: finish_head() initialises it for a chunked
+	** body, and nothing reads it otherwise */
+	memset(r, 0, offsetof(struct http1_request, _chunk));
 	r->headers = h;
 	r->limits = l;
-	r->_chunk.max_body = l.max_body;
 }
 
 ssize_t http1_parse(struct http1_request *r, const char *buf, size_t len)

@@ -212,8 +212,8 @@ ssize_t http1_parse(struct http1_request *r, const char *buf, size_t len);
 ** starts at buf + that), HTTP1_NEED_MORE, or an error (HTTP1_E_BAD_CHUNK,
 ** HTTP1_E_BODY_TOO_LARGE, HTTP1_E_TOO_LARGE for a huge trailer). Chunked
 ** decoding rewrites bytes from buf + head_len on; other bodies are not
-** touched. Calling it before http1_parse() succeeded returns
-** HTTP1_E_BAD_REQUEST. */
+** touched. Called after http1_parse() failed it returns that error, and
+** HTTP1_E_BAD_REQUEST while the head is still incomplete. */
 ssize_t http1_body(struct http1_request *r, char *buf, size_t len);
 
 /* For a chunked body in progress: drop the framing bytes already decoded

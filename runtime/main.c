@@ -33,6 +33,7 @@
 #include "lua_modules/time.h"
 #include "runtime/env.h"
 #include "runtime/log.h"
+#include "runtime/preempt.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
 #include "runtime/rt.h"
@@ -260,6 +261,12 @@ static void before_sleep(struct shard *s, void *arg)
 {
 	(void)s; (void)arg;
 	log_flush();
+}
+
+static void on_shard_start(struct shard *s, void *arg)
+{
+	(void)arg;
+	preempt_register(shard_id(s));
 }
 
 static void on_shard_exit(struct shard *s, void *arg)
@@ -509,12 +516,13 @@ static int cmd_run(int argc, char **argv)
 	struct engine_config cfg = {
 		.nshards = nshards, .pin = 1, .signals = 1,
 		.on_signal = on_signal, .before_sleep = before_sleep,
-		.on_exit = on_shard_exit, .arg = rt,
+		.on_start = on_shard_start, .on_exit = on_shard_exit, .arg = rt,
 	};
 	rt->engine = engine_create(&cfg);
 	build_hosts(rt, engine_nshards(rt->engine));
 	if (exec && resolve_exec(rt, exec, host_opt, &xentry, &xhost) < 0)
 		return 1;
+	preempt_init(engine_nshards(rt->engine));
 	if (engine_start(rt->engine) < 0) {
 		fprintf(stderr, "wippy: cannot start the engine (io_uring unavailable?)\n");
 		return 1;
@@ -524,6 +532,7 @@ static int cmd_run(int argc, char **argv)
 		atomic_store(&rt->exit_code, 1);
 	}
 	engine_wait(rt->engine);
+	preempt_shutdown();
 	log_flush();
 	code = atomic_load(&rt->exit_code);
 	/* Processes still alive at a forced stop are left to the OS: their

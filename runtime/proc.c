@@ -39,6 +39,7 @@
 #include "rt.h"
 #include "sandbox.h"
 #include "slab.h"
+#include "preempt.h"
 
 #define STEP_RESUMES 128   /* coroutine resumes per step before yielding */
 #define CORO_META "wippy.coro"
@@ -547,6 +548,7 @@ static int step_protected(lua_State *L)
 	struct proc *p = lua_touserdata(L, 1);
 	struct msg *m;
 	int budget = STEP_RESUMES;
+	int shard = shard_id(shard_self());
 
 	lua_settop(L, 0);
 	while ((m = mbox_pop(&p->mbox)) != NULL)
@@ -569,13 +571,17 @@ static int step_protected(lua_State *L)
 			p->ready_tail = NULL;
 		co->state = CO_RUNNING;
 		p->cur = co;
+		preempt_enter(shard, co->L);
 		st = lua_resume(co->L, L, co->nargs, &nres);
+		preempt_leave(shard);
 		p->cur = NULL;
 		co->nargs = 0;
 		if (st == LUA_YIELD) {
 			lua_pop(co->L, nres);
 			if (co->state == CO_RUNNING) /* a plain yield: run again later */
 				ready_push(p, co);
+			if (preempt_took())
+				break; /* slice spent: back of the shard's queue */
 		} else if (st == LUA_OK) {
 			if (co->is_main) {
 				set_result(L, p, co->L, nres);

@@ -1,0 +1,176 @@
+/*
+** runtime/preempt.c: see preempt.h.
+**
+** Shared state per shard: in_lua and epoch, written by the shard with
+** relaxed atomics and read by the watchdog. The shard thread's running
+** state is thread-local, read only by the signal handler on that thread.
+**
+** Parking (a Dekker pair, seq_cst): the watchdog sets `parked`, then looks
+** at every in_lua; a shard sets in_lua, then looks at `parked`. Either the
+** watchdog sees the shard running, or the shard sees the watchdog parked
+** and signals the condition variable.
+*/
+#include "preempt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/common.h"
+
+#define PREEMPT_SIGNAL SIGURG
+#define IDLE_ROUNDS 3   /* empty samples before the watchdog parks */
+
+struct slot {
+	atomic_uint_fast64_t epoch;
+	atomic_int in_lua;
+	atomic_int registered;
+	pthread_t th;
+	uint64_t seen;      /* watchdog only */
+} __attribute__((aligned(64)));
+
+static struct slot *slots;
+static int nslots;
+static pthread_t wd_thread;
+static atomic_int wd_stop, parked;
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
+
+static __thread lua_State *volatile running;
+static __thread volatile sig_atomic_t took;
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	if (lua_isyieldable(L)) {
+		lua_sethook(L, NULL, 0, 0);
+		took = 1;
+		lua_yield(L, 0);
+	}
+	/* Inside a C boundary (a metamethod called from C, a sort
+	** comparator): try again a little later. */
+	lua_sethook(L, hook, LUA_MASKCOUNT, 1000);
+}
+
+static void on_signal(int sig)
+{
+	lua_State *L = running;
+	(void)sig;
+	if (L)
+		lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+}
+
+static void *watchdog(void *arg)
+{
+	int idle = 0;
+	(void)arg;
+	while (!atomic_load(&wd_stop)) {
+		struct timespec ts = { 0, PREEMPT_SLICE_MS * 1000000L };
+		int any = 0;
+		nanosleep(&ts, NULL);
+		for (int i = 0; i < nslots; i++) {
+			struct slot *s = &slots[i];
+			uint64_t e;
+			if (!atomic_load_explicit(&s->in_lua, memory_order_relaxed))
+				continue;
+			any = 1;
+			e = atomic_load_explicit(&s->epoch, memory_order_relaxed);
+			if (e == s->seen && atomic_load(&s->registered))
+				pthread_kill(s->th, PREEMPT_SIGNAL);
+			s->seen = e;
+		}
+		if (any) {
+			idle = 0;
+			continue;
+		}
+		if (++idle < IDLE_ROUNDS)
+			continue;
+		pthread_mutex_lock(&wd_lock);
+		atomic_store(&parked, 1);
+		atomic_thread_fence(memory_order_seq_cst);
+		for (;;) {
+			int busy = 0;
+			for (int i = 0; i < nslots; i++)
+				busy |= atomic_load(&slots[i].in_lua);
+			if (busy || atomic_load(&wd_stop))
+				break;
+			pthread_cond_wait(&wd_cond, &wd_lock);
+		}
+		atomic_store(&parked, 0);
+		pthread_mutex_unlock(&wd_lock);
+		idle = 0;
+	}
+	return NULL;
+}
+
+void preempt_init(int nshards)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(PREEMPT_SIGNAL, &sa, NULL);
+	nslots = nshards;
+	slots = aligned_alloc(64, sizeof(*slots) * (size_t)nshards);
+	if (slots == NULL)
+		xmalloc(SIZE_MAX);
+	memset(slots, 0, sizeof(*slots) * (size_t)nshards);
+	atomic_store(&wd_stop, 0);
+	if (pthread_create(&wd_thread, NULL, watchdog, NULL) != 0)
+		abort();
+}
+
+void preempt_shutdown(void)
+{
+	if (slots == NULL)
+		return;
+	atomic_store(&wd_stop, 1);
+	pthread_mutex_lock(&wd_lock);
+	pthread_cond_signal(&wd_cond);
+	pthread_mutex_unlock(&wd_lock);
+	pthread_join(wd_thread, NULL);
+	free(slots);
+	slots = NULL;
+}
+
+void preempt_register(int shard)
+{
+	slots[shard].th = pthread_self();
+	atomic_store(&slots[shard].registered, 1);
+}
+
+void preempt_enter(int shard, lua_State *co)
+{
+	struct slot *s = &slots[shard];
+	running = co;
+	atomic_store_explicit(&s->epoch,
+		atomic_load_explicit(&s->epoch, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	atomic_store_explicit(&s->in_lua, 1, memory_order_seq_cst);
+	/* Pairs with the watchdog's parked/in_lua check, see file comment. */
+	if (atomic_load_explicit(&parked, memory_order_seq_cst)) {
+		pthread_mutex_lock(&wd_lock);
+		pthread_cond_signal(&wd_cond);
+		pthread_mutex_unlock(&wd_lock);
+	}
+}
+
+void preempt_leave(int shard)
+{
+	atomic_store_explicit(&slots[shard].in_lua, 0, memory_order_relaxed);
+	running = NULL;
+	/* A signal that arrived after the resume returned armed a hook on a
+	** state no longer running: clear it so it does not fire later. */
+}
+
+int preempt_took(void)
+{
+	int t = took;
+	took = 0;
+	return t;
+}
