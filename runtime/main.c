@@ -39,6 +39,8 @@
 #include "runtime/rt.h"
 #include "runtime/sandbox.h"
 #include "runtime/service.h"
+#include "runtime/boot.h"
+#include "runtime/testrun.h"
 
 #define VERSION "0.1.0"
 
@@ -50,73 +52,11 @@ static void usage(FILE *f)
 	      "      [--log-format text|json] [--stop-timeout D] [args...]\n"
 	      "                                 boot the registry and run it\n"
 	      "  lint                           validate the registry, start nothing\n"
+	      "  test [--filter S] [--timeout D] run the function.lua entries with meta.type: test\n"
 	      "  version                        print the version\n", f);
 }
 
-/* {==== Hosts ====} */
-
-struct host *rt_host(struct rt *rt, const char *id)
-{
-	for (int i = 0; i < rt->nhosts; i++)
-		if (strcmp(rt->hosts[i].id, id) == 0)
-			return &rt->hosts[i];
-	return NULL;
-}
-
-static void build_hosts(struct rt *rt, int nshards)
-{
-	const struct reg_entry *e = NULL;
-	int n = 0;
-	while ((e = reg_next(rt->reg, e)) != NULL)
-		if (e->k == REG_K_PROCESS_HOST || e->k == REG_K_TERMINAL_HOST)
-			n++;
-	rt->hosts = xcalloc((size_t)n + 1, sizeof(*rt->hosts));
-	while ((e = reg_next(rt->reg, e)) != NULL) {
-		struct host *h;
-		if (e->k != REG_K_PROCESS_HOST && e->k != REG_K_TERMINAL_HOST)
-			continue;
-		h = &rt->hosts[rt->nhosts++];
-		h->entry = e;
-		h->id = e->id;
-		h->first = 0;
-		h->terminal = e->k == REG_K_TERMINAL_HOST;
-		/* workers caps how many shards the host uses (DESIGN.md). */
-		h->n = nshards;
-		if (e->k == REG_K_PROCESS_HOST && e->u.host.workers > 0 &&
-		    e->u.host.workers < nshards)
-			h->n = e->u.host.workers;
-		if (h->terminal)
-			h->n = 1;
-	}
-}
-
 /* {==== Lock file and registry ====} */
-
-static int load_registry(const char *lock, struct registry **out)
-{
-	char *src = NULL, *mods = NULL;
-	struct reg_error err = {0};
-	int rc = reg_lock_read(lock, &src, &mods);
-
-	if (rc == -ENOENT) {
-		src = xstrdup("./src");
-	} else if (rc < 0) {
-		fprintf(stderr, "wippy: %s: invalid lock file\n", lock);
-		return -1;
-	}
-	*out = reg_load(src, &err);
-	if (*out == NULL) {
-		fprintf(stderr, "%s", err.msg ? err.msg : "wippy: cannot load registry\n");
-		if (err.msg && err.msg[strlen(err.msg) - 1] != '\n')
-			fputc('\n', stderr);
-		fprintf(stderr, "wippy: registry has %d error%s\n", err.count,
-			err.count == 1 ? "" : "s");
-	}
-	reg_error_free(&err);
-	free(src);
-	free(mods);
-	return *out ? 0 : -1;
-}
 
 static int cmd_init(int argc, char **argv)
 {
@@ -152,7 +92,7 @@ static int cmd_lint(void)
 {
 	struct registry *reg;
 	struct rt rt;
-	if (load_registry("wippy.lock", &reg) < 0)
+	if (rt_load_registry("wippy.lock", &reg) < 0)
 		return 1;
 	memset(&rt, 0, sizeof(rt));
 	rt.reg = reg;
@@ -166,113 +106,6 @@ static int cmd_lint(void)
 	}
 	printf("ok: %zu entries\n", n);
 	return 0;
-}
-
-/* {==== Shutdown ====} */
-
-enum { RUNNING = 0, CANCELLING = 1, TERMINATING = 2 };
-
-struct stopper {
-	struct task t;
-	struct wheel_timer w;
-	struct rt *rt;
-	uint64_t deadline_ms, hard_ms;
-	int armed;
-};
-
-static struct stopper stopper;
-
-static void cancel_one(struct proc *p, void *arg)
-{
-	const char *reason = arg;
-	struct msg *m = msg_new(MSG_CANCEL, 0, reason);
-	m->at = (double)time(NULL);
-	mbox_push(&p->mbox, m);
-	proc_notify(p);
-}
-
-static void terminate_one(struct proc *p, void *arg)
-{
-	(void)arg;
-	mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
-	proc_notify(p);
-}
-
-/* Polls every 20 ms while shutting down: stop when nothing is left, or
-** terminate what is left once the stop timeout passed. */
-static void stopper_tick(struct wheel_timer *w)
-{
-	struct stopper *s = container_of(w, struct stopper, w);
-	struct rt *rt = s->rt;
-	uint64_t now = common_now_ms();
-
-	if (proc_count(rt) == 0 || now >= s->hard_ms) {
-		engine_stop(rt->engine);
-		return;
-	}
-	if (now >= s->deadline_ms &&
-	    atomic_exchange(&rt->stopping, TERMINATING) == CANCELLING) {
-		log_printf(LOG_LEVEL_WARN, NULL, "stop timeout: terminating %ld processes",
-			   proc_count(rt));
-		pt_each(rt, terminate_one, NULL);
-	}
-	shard_timer_add(w, shard_now_ms(shard_self()) + 20);
-}
-
-static void stopper_run(struct task *t)
-{
-	struct stopper *s = container_of(t, struct stopper, t);
-	wheel_timer_init(&s->w, stopper_tick);
-	shard_timer_add(&s->w, shard_now_ms(shard_self()) + 1);
-}
-
-/* Begin shutdown: any thread. A second call forces an immediate stop.
-** grace_ns bounds the wait for processes to end after their CANCEL. */
-static void begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
-{
-	int was = atomic_exchange(&rt->stopping, CANCELLING);
-	if (was != RUNNING) {
-		if (was == CANCELLING)
-			atomic_store(&rt->stopping, was);
-		engine_stop(rt->engine);
-		return;
-	}
-	service_stop_all(rt);
-	log_printf(LOG_LEVEL_DEBUG, NULL, "shutting down: %s", reason);
-	pt_each(rt, cancel_one, (void *)reason);
-	stopper.rt = rt;
-	stopper.deadline_ms = common_now_ms() + (uint64_t)(grace_ns / 1000000);
-	stopper.hard_ms = stopper.deadline_ms + 2000;
-	stopper.t.run = stopper_run;
-	stopper.t.flags = TASK_PINNED;
-	shard_post(engine_shard(rt->engine, 0), &stopper.t);
-}
-
-static void on_signal(struct engine *e, int signo, void *arg)
-{
-	(void)e;
-	log_printf(LOG_LEVEL_INFO, NULL, "received %s, stopping",
-		   signo == SIGINT ? "SIGINT" : "SIGTERM");
-	struct rt *rt = arg;
-	begin_shutdown(rt, "scheduler shutdown", rt->stop_timeout_ns);
-}
-
-static void before_sleep(struct shard *s, void *arg)
-{
-	(void)s; (void)arg;
-	log_flush();
-}
-
-static void on_shard_start(struct shard *s, void *arg)
-{
-	(void)arg;
-	preempt_register(shard_id(s));
-}
-
-static void on_shard_exit(struct shard *s, void *arg)
-{
-	(void)s; (void)arg;
-	log_thread_exit();
 }
 
 /* {==== The -x process ====} */
@@ -333,7 +166,7 @@ static void terminal_exit(struct proc *p, void *arg)
 	/* A command-line run ends when its process does: services get their
 	** CANCEL and a short grace (the full stop timeout only when given
 	** explicitly with --stop-timeout), not a 10 s wait after the output. */
-	begin_shutdown(rt, "terminal process finished",
+	rt_begin_shutdown(rt, "terminal process finished",
 		       rt->stop_timeout_set ? rt->stop_timeout_ns : 1000000000LL);
 }
 
@@ -457,7 +290,6 @@ static int cmd_run(int argc, char **argv)
 	int64_t stop_ns = 10LL * 1000000000LL;
 	size_t memlimit = 0;
 	struct rt *rt;
-	struct registry *reg;
 	const struct reg_entry *xentry = NULL;
 	struct host *xhost = NULL;
 
@@ -495,59 +327,23 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	log_configure(level, fmt, 2);
-	if (load_registry("wippy.lock", &reg) < 0)
-		return 1;
-
-	rt = xcalloc(1, sizeof(*rt));
-	rt->reg = reg;
-	rt->stop_timeout_ns = stop_ns;
-	rt->stop_timeout_set = stop_set;
-	rt->proc_mem_limit = memlimit;
-	rt->args = argv + optind;
-	rt->nargs = argc - optind;
-	pt_init(rt);
-	sandbox_harvest();
-	if (sandbox_compile_all(rt) > 0) {
-		fprintf(stderr, "wippy: Lua sources failed to compile; nothing started\n");
-		return 1;
-	}
-	rt->env = env_create(reg);
-
-	struct engine_config cfg = {
-		.nshards = nshards, .pin = 1, .signals = 1,
-		.on_signal = on_signal, .before_sleep = before_sleep,
-		.on_start = on_shard_start, .on_exit = on_shard_exit, .arg = rt,
+	struct boot_opts bo = {
+		.nshards = nshards, .stop_timeout_ns = stop_ns,
+		.stop_timeout_set = stop_set, .proc_mem_limit = memlimit,
+		.args = argv + optind, .nargs = argc - optind,
 	};
-	rt->engine = engine_create(&cfg);
-	build_hosts(rt, engine_nshards(rt->engine));
+	rt = rt_boot(&bo);
+	if (rt == NULL)
+		return 1;
 	if (exec && resolve_exec(rt, exec, host_opt, &xentry, &xhost) < 0)
 		return 1;
-	preempt_init(engine_nshards(rt->engine));
-	if (engine_start(rt->engine) < 0) {
-		fprintf(stderr, "wippy: cannot start the engine (io_uring unavailable?)\n");
+	if (rt_start(rt) < 0)
 		return 1;
-	}
 	if (service_start_all(rt) < 0 || (exec && spawn_exec(rt, xentry, xhost) < 0)) {
-		begin_shutdown(rt, "boot failed", 1000000000LL);
+		rt_begin_shutdown(rt, "boot failed", 1000000000LL);
 		atomic_store(&rt->exit_code, 1);
 	}
-	engine_wait(rt->engine);
-	preempt_shutdown();
-	log_flush();
-	code = atomic_load(&rt->exit_code);
-	/* Processes still alive at a forced stop are left to the OS: their
-	** states live on shards that no longer run. */
-	if (proc_count(rt) == 0) {
-		engine_destroy(rt->engine);
-		service_free_all(rt);
-		env_destroy(rt->env);
-		sandbox_free_codes(rt);
-		pt_destroy(rt);
-		free(rt->hosts);
-		free(rt->term_in.buf);
-		reg_free(reg);
-		free(rt);
-	}
+	code = rt_wait_and_free(rt);
 	return code;
 }
 
@@ -563,6 +359,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(argv[1], "lint") == 0)
 		return cmd_lint();
+	if (strcmp(argv[1], "test") == 0)
+		return testrun_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("wippy %s\n", VERSION);
 		return 0;
