@@ -14,12 +14,15 @@
 ** parser reports must lie inside the bytes it was given.
 **
 ** The same bytes are also decoded as a bare chunked body, whole and in
-** pieces, and the decoded output compared.
+** pieces, and the decoded output compared; and cut into header fields for
+** http1_write_head(), whose output must hold exactly the lines asked for.
 **
 ** Build and run: test/fuzz/run.sh [seconds].
 */
 #include "engine/http1.h"
 
+#include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +208,47 @@ static ssize_t run_chunked(const uint8_t *data, size_t n, uint64_t max,
 	return rc;
 }
 
+/* Write a response head with fields cut from the input: it must either be
+** refused or contain exactly the lines asked for (no header injection). */
+static void run_writer(const uint8_t *data, size_t n, uint64_t seed)
+{
+	struct http1_field f[4];
+	char out[1024];
+	size_t nf = seed % 5, i, off = 0, lines = 0;
+	int64_t cl = (seed >> 3) % 3 == 0 ? HTTP1_CHUNKED :
+	             (seed >> 3) % 3 == 1 ? HTTP1_NO_LENGTH : (int64_t)(seed >> 8);
+	int keep = (int)((seed >> 5) % 3);
+	ssize_t rc;
+
+	for (i = 0; i < nf; i++) {
+		size_t a = (seed >> (8 + 4 * i)) % 9, b = (seed >> (10 + 4 * i)) % 17;
+		if (off + a + b > n)
+			return;
+		f[i].name = (const char *)data + off;
+		f[i].name_len = a;
+		f[i].value = (const char *)data + off + a;
+		f[i].value_len = b;
+		off += a + b;
+	}
+	rc = http1_write_head(out, (seed >> 16) % sizeof out, 100 + (int)(seed % 900),
+	                      NULL, f, nf, cl, keep);
+	if (rc < 0) {
+		CHECK(rc == -EINVAL || rc == -ENOSPC);
+		return;
+	}
+	CHECK((size_t)rc >= 17 && !memcmp(out, "HTTP/1.1 ", 9));
+	CHECK(!memcmp(out + rc - 4, "\r\n\r\n", 4));
+	for (i = 0; i < (size_t)rc; i++) {
+		if (out[i] == '\r') {
+			CHECK(i + 1 < (size_t)rc && out[i + 1] == '\n');
+			lines++;
+		} else {
+			CHECK(out[i] != '\n' && out[i] != 0);
+		}
+	}
+	CHECK(lines == 2 + nf + (cl != HTTP1_NO_LENGTH) + (keep != HTTP1_KEEP));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -243,5 +287,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sp.s = seed * 0x9e3779b97f4a7c15ull + 7;
 	cb = run_chunked(data, size, lim.max_body ? lim.max_body : 64, &sp, &hb);
 	CHECK(ca == cb && ha == hb);
+
+	run_writer(data, size, seed * 0x2545f4914f6cdd1dull);
 	return 0;
 }

@@ -18,7 +18,7 @@ lib_require_wippy
 [ "${SANITIZER:-}" = thread ] && skip "preemption signals are deferred under ThreadSanitizer"
 lib_tmpdir
 APP=$TMP/app
-lib_copy_app "$LIB_ROOT/test/fixtures/apps/isolation" "$APP"
+lib_copy_app "$LIB_ROOT/test/fixtures/runtime/isolation" "$APP"
 
 OUT=$TMP/out ERR=$TMP/err
 set +e
