@@ -242,6 +242,7 @@ static void run_writer(const uint8_t *data, size_t n, uint64_t seed)
 		if (out[i] == '\r') {
 			CHECK(i + 1 < (size_t)rc && out[i + 1] == '\n');
 			lines++;
+			i++;
 		} else {
 			CHECK(out[i] != '\n' && out[i] != 0);
 		}
