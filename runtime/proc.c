@@ -184,6 +184,9 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	p->entry = o->entry;
 	p->mem_limit = rt->proc_mem_limit;
 	p->is_terminal = (uint8_t)o->terminal;
+	p->pooled = (uint8_t)o->pooled;
+	if (p->pooled)
+		p->task.flags |= TASK_PINNED;
 	p->on_exit = o->on_exit;
 	p->on_exit_arg = o->on_exit_arg;
 	p->root.p = p;
@@ -204,7 +207,10 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 		p->links.v[p->links.n++] = o->link_with;
 	}
 	slot = atomic_fetch_add_explicit(&h->rr, 1, memory_order_relaxed);
-	atomic_init(&p->shard, engine_shard(rt->engine, h->first + (int)(slot % (unsigned)h->n)));
+	if (o->shard)
+		atomic_init(&p->shard, o->shard);
+	else
+		atomic_init(&p->shard, engine_shard(rt->engine, h->first + (int)(slot % (unsigned)h->n)));
 	pt_insert(rt, p);
 	shard_post(atomic_load(&p->shard), &p->task);
 	return p;
@@ -361,7 +367,7 @@ void proc_ext_cancel(struct proc *p, struct pext *x)
 ** ring, p must not move to another shard (the callback runs here). */
 static void update_pin(struct proc *p)
 {
-	if (p->ntimers || p->nio)
+	if (p->ntimers || p->nio || p->pooled)
 		p->task.flags |= TASK_PINNED;
 	else
 		p->task.flags &= ~TASK_PINNED;
@@ -494,6 +500,13 @@ static int start_protected(lua_State *L)
 	/* The entry's function: its chunk returns a table of functions or a
 	** function (spec 1.4, extractMethod). */
 	sandbox_load_entry(L, p->entry);
+	if (p->pooled) {
+		/* A pooled function state: no main; each call is a coroutine
+		** of the function kept here (proc_call). */
+		p->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		payload_free(&p->args);
+		return 0;
+	}
 	co = coro_new(p, L, 1);
 	p->main = co;
 	nargs = payload_decode(co->L, &p->args);
@@ -582,6 +595,11 @@ static int step_protected(lua_State *L)
 				ready_push(p, co);
 			if (preempt_took())
 				break; /* slice spent: back of the shard's queue */
+		} else if (co->done) {
+			/* A call (proc_call): its end, good or bad, is the
+			** caller's business; the state lives on. */
+			co->done(L, co, st, st == LUA_OK ? nres : 1);
+			coro_release(p, co);
 		} else if (st == LUA_OK) {
 			if (co->is_main) {
 				set_result(L, p, co->L, nres);
@@ -775,4 +793,20 @@ static void proc_task(struct task *t)
 int proc_fail(lua_State *L)
 {
 	return lua_error(L);
+}
+
+/* {==== Calls into pooled function states ====} */
+
+struct coro *proc_call(lua_State *L, struct proc *p,
+		       void (*done)(lua_State *L, struct coro *co, int status, int nres),
+		       void *ctx)
+{
+	struct coro *co;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref);
+	co = coro_new(p, L, 0);
+	co->done = done;
+	co->ctx = ctx;
+	co->nargs = 0;
+	ready_push(p, co);
+	return co;
 }

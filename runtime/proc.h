@@ -51,6 +51,11 @@ struct coro {
 	int nargs;          /* values pushed for the next resume */
 	struct wheel_timer sleep; /* time.sleep */
 	void *wait;         /* module-specific wait record (channel waiters) */
+	/* Calls (proc_call): called in the step when the coroutine ends, with
+	** status LUA_OK and its nres results, or an error status and the error
+	** value, on co->L. */
+	void (*done)(lua_State *L, struct coro *co, int status, int nres);
+	void *ctx;
 };
 
 /* The coroutine running L, or raises "blocking call outside a process
@@ -122,6 +127,9 @@ struct proc {
 	uint8_t trap_links;
 	uint8_t failed_kill;           /* a fatal notice arrived: end now */
 	uint8_t is_terminal;
+	uint8_t pooled;                /* function state serving calls */
+	int fn_ref;                    /* pooled: the entry's function */
+	void *call_ctx;                /* pooled: context of the running call */
 	struct coro *main;             /* &main_co once started */
 	struct coro main_co;
 	struct coro *ready_head, *ready_tail;
@@ -165,6 +173,9 @@ struct spawn_opts {
 	uint64_t monitor_by;           /* pid that monitors the child, or 0 */
 	uint64_t link_with;            /* pid linked with the child, or 0 */
 	int terminal;                  /* runs on the terminal host */
+	int pooled;                    /* a function.lua state for proc_call;
+	                               ** stays on its first shard */
+	struct shard *shard;           /* start here (NULL: host round robin) */
 	void (*on_exit)(struct proc *p, void *arg);
 	void *on_exit_arg;
 };
@@ -175,6 +186,13 @@ struct spawn_opts {
 ** *err to a static message. The process starts on a shard of its host. */
 struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 			struct payload *args, const char **err);
+
+/* Start a call of a pooled process's function (spawned with o.pooled) as
+** a new coroutine; done() runs in the step when it ends. Runs inside p's
+** step (from a pext delivery), so L is p's main state. [-0, +0, m] */
+struct coro *proc_call(lua_State *L, struct proc *p,
+		       void (*done)(lua_State *L, struct coro *co, int status, int nres),
+		       void *ctx);
 
 /* Find a live process by pid number with a reference, or NULL. Any thread. */
 struct proc *proc_find(struct rt *rt, uint64_t pid);
