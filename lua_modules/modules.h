@@ -19,4 +19,7 @@ int luaopen_env(lua_State *L);
 /* require("io"): the terminal module (spec 8); not Lua's standard io. */
 int luaopen_wio(lua_State *L);
 
+/* require("http"): request/response of the running endpoint call. */
+int luaopen_http(lua_State *L);
+
 #endif

@@ -19,6 +19,7 @@
 #include "engine/common.h"
 #include "engine/shard.h"
 #include "env.h"
+#include "httpd.h"
 #include "log.h"
 #include "preempt.h"
 #include "proc.h"
@@ -166,6 +167,7 @@ void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
 		return;
 	}
 	service_stop_all(rt);
+	httpd_stop(rt);
 	log_printf(LOG_LEVEL_DEBUG, NULL, "shutting down: %s", reason);
 	pt_each(rt, cancel_one, (void *)reason);
 	stopper.rt = rt;
@@ -234,6 +236,9 @@ struct rt *rt_boot(const struct boot_opts *o)
 	};
 	rt->engine = engine_create(&cfg);
 	build_hosts(rt, engine_nshards(rt->engine));
+	if (httpd_init(rt) < 0)
+		return NULL;
+	log_flush(); /* this thread's boot records, before the shards log */
 	return rt;
 }
 
@@ -244,6 +249,7 @@ int rt_start(struct rt *rt)
 		fprintf(stderr, "wippy: cannot start the engine (io_uring unavailable?)\n");
 		return -1;
 	}
+	httpd_start(rt);
 	return 0;
 }
 
@@ -258,6 +264,7 @@ int rt_wait_and_free(struct rt *rt)
 	** states live on shards that no longer run. */
 	if (proc_count(rt) == 0) {
 		engine_destroy(rt->engine);
+		httpd_free(rt);
 		service_free_all(rt);
 		env_destroy(rt->env);
 		sandbox_free_codes(rt);

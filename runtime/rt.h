@@ -70,6 +70,8 @@ struct rt {
 	int64_t stop_timeout_ns;
 	int stop_timeout_set;   /* given on the command line */
 
+	void *httpd;            /* runtime/httpd.c state, or NULL */
+
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */
 	struct term_in term_in;
 	char **args;

@@ -117,6 +117,7 @@ static const luaL_Reg loadable[] = {
 	{"json", luaopen_json},
 	{"env", luaopen_env},
 	{"io", luaopen_wio},
+	{"http", luaopen_http},
 	{NULL, NULL}
 };
 

@@ -1,0 +1,764 @@
+/*
+** runtime/httpd.c: HTTP/1.1 over io_uring for http.service entries.
+**
+** Everything about a connection happens on the shard that accepted it:
+** receive, parse, route, the handler call (a pooled function.lua state
+** pinned to the same shard), send, timers. No locks.
+**
+** Connection life: C_HEAD (reading a request head; idle keep-alive when
+** nothing is buffered) -> C_BODY -> C_HANDLING (the handler runs; nothing
+** is read, pipelined bytes wait in the buffer) -> C_WRITING -> C_HEAD again
+** for keep-alive, or closed. A connection is freed only when no receive or
+** send is in flight and no handler holds it (`refs`), so no CQE and no
+** handler ever sees freed memory (STYLE habit 5).
+**
+** Timeouts (one wheel timer per connection): idle keep-alive (no byte of a
+** next request yet: close silently), read (a request started but not
+** complete: 408 and close), write (the peer does not take the response:
+** close).
+*/
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/common.h"
+#include "engine/ring.h"
+#include "engine/shard.h"
+#include "engine/ud.h"
+#include "log.h"
+#include "registry.h"
+#include "rt.h"
+
+#define NHDRS      64
+#define BUF_START  4096
+
+enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
+
+struct svc;
+
+struct pool {
+	struct proc **idle;
+	uint32_t n, cap;
+};
+
+struct listener {
+	struct engine_io io;
+	struct task start, stop;
+	struct svc *svc;
+	int fd, shard, armed, stopped;
+};
+
+struct svc {
+	struct rt *rt;
+	const struct reg_entry *e;
+	struct route_table routes;
+	struct host host;            /* pids of handler states: {svc id|0x..} */
+	struct listener *ls;         /* one per shard */
+	struct pool *pools;          /* [shard * nroutes + route] */
+	int nshards;
+	struct http1_limits limits;
+	uint64_t read_ms, write_ms, idle_ms;
+};
+
+struct httpd {
+	struct svc *svcs;
+	int n;
+};
+
+struct conn {
+	struct engine_io rio, wio;
+	struct svc *svc;
+	int fd, shard, state, refs;
+	int keep_alive;
+	char *buf;
+	size_t len, cap, req_total;
+	struct http1_request req;
+	struct http1_header hdrs[NHDRS];
+	struct wheel_timer timer;
+	struct hbuf out;
+	size_t out_sent;
+	struct hreq *h;
+	char remote[64];
+};
+
+static void conn_process(struct conn *c);
+static void conn_close(struct conn *c);
+
+void hbuf_add(struct hbuf *b, const void *s, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2 + 64;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/* {==== Connections ====} */
+
+static void conn_unref(struct conn *c)
+{
+	if (--c->refs > 0 || c->state != C_CLOSED)
+		return;
+	if (wheel_is_active(&c->timer))
+		shard_timer_cancel(&c->timer);
+	close(c->fd);
+	free(c->buf);
+	free(c->out.p);
+	free(c);
+}
+
+static void conn_timer(struct wheel_timer *t);
+
+static void arm_timer(struct conn *c, uint64_t ms)
+{
+	if (ms == 0) {
+		if (wheel_is_active(&c->timer))
+			shard_timer_cancel(&c->timer);
+		return;
+	}
+	shard_timer_add(&c->timer, shard_now_ms(shard_self()) + ms);
+}
+
+static void on_recv(struct engine_io *io, int res, uint32_t flags);
+static void on_send(struct engine_io *io, int res, uint32_t flags);
+
+static void conn_recv(struct conn *c)
+{
+	if (c->len == c->cap) {
+		c->cap *= 2;
+		c->buf = xrealloc(c->buf, c->cap);
+	}
+	if (ring_recv(shard_ring(shard_self()), ud_make(UD_IO, &c->rio), c->fd,
+		      c->buf + c->len, c->cap - c->len, 0) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->refs++;
+}
+
+static void conn_send(struct conn *c)
+{
+	if (ring_send(shard_ring(shard_self()), ud_make(UD_IO, &c->wio), c->fd,
+		      c->out.p + c->out_sent, c->out.len - c->out_sent,
+		      MSG_NOSIGNAL) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->refs++;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->state == C_CLOSED)
+		return;
+	c->state = C_CLOSED;
+	if (wheel_is_active(&c->timer))
+		shard_timer_cancel(&c->timer);
+	/* Wakes a pending receive (it completes with 0); the fd is closed
+	** once nothing is in flight. */
+	shutdown(c->fd, SHUT_RDWR);
+	conn_unref(c); /* the connection's own reference, from conn_new */
+}
+
+/* Queue a complete response (head + body) and start sending it. */
+static void conn_write(struct conn *c, int status, const struct http1_field *f,
+		       size_t nf, const char *body, size_t blen, int head_only)
+{
+	char head[8192];
+	int keep = c->keep_alive ? (c->req.minor_version == 0 ? HTTP1_KEEP_EXPLICIT : HTTP1_KEEP)
+				 : HTTP1_CLOSE;
+	ssize_t n = http1_write_head(head, sizeof(head), status, NULL, f, nf,
+				     (int64_t)blen, keep);
+	if (n < 0) { /* bad header from the handler: never send it */
+		static const char msg[] = "invalid response header";
+		n = http1_write_head(head, sizeof(head), 500, NULL, NULL, 0,
+				     sizeof(msg) - 1, keep);
+		body = msg;
+		blen = sizeof(msg) - 1;
+		head_only = 0;
+	}
+	c->out.len = 0;
+	c->out_sent = 0;
+	hbuf_add(&c->out, head, (size_t)n);
+	if (!head_only && blen)
+		hbuf_add(&c->out, body, blen);
+	c->state = C_WRITING;
+	arm_timer(c, c->svc->write_ms);
+	conn_send(c);
+}
+
+/* An error found by the server itself: status, short text body, close. */
+static void conn_error(struct conn *c, int status, const char *text)
+{
+	static const struct http1_field ct = { "Content-Type", "text/plain; charset=utf-8", 12, 25 };
+	char body[256];
+	int n = snprintf(body, sizeof(body), "%s\n", text);
+	c->keep_alive = 0;
+	conn_write(c, status, &ct, 1, body, (size_t)n, 0);
+}
+
+static void on_send(struct engine_io *io, int res, uint32_t flags)
+{
+	struct conn *c = container_of(io, struct conn, wio);
+	(void)flags;
+	if (c->state == C_CLOSED || res <= 0) {
+		conn_close(c);
+		conn_unref(c);
+		return;
+	}
+	c->out_sent += (size_t)res;
+	if (c->out_sent < c->out.len) {
+		conn_send(c);
+		conn_unref(c);
+		return;
+	}
+	if (!c->keep_alive) {
+		conn_close(c);
+		conn_unref(c);
+		return;
+	}
+	/* Next request: keep the bytes after this one (pipelining). */
+	if (c->req_total > c->len)
+		c->req_total = c->len;
+	memmove(c->buf, c->buf + c->req_total, c->len - c->req_total);
+	c->len -= c->req_total;
+	c->req_total = 0;
+	http1_reset(&c->req);
+	c->state = C_HEAD;
+	if (c->len)
+		conn_process(c);
+	else {
+		arm_timer(c, c->svc->idle_ms);
+		conn_recv(c);
+	}
+	conn_unref(c);
+}
+
+static void on_recv(struct engine_io *io, int res, uint32_t flags)
+{
+	struct conn *c = container_of(io, struct conn, rio);
+	(void)flags;
+	if (c->state == C_CLOSED || res <= 0) {
+		conn_close(c);
+		conn_unref(c);
+		return;
+	}
+	if (c->state == C_HEAD && c->len == 0)
+		arm_timer(c, c->svc->read_ms); /* a request has started */
+	c->len += (size_t)res;
+	conn_process(c);
+	conn_unref(c);
+}
+
+static void conn_timer(struct wheel_timer *t)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+	switch (c->state) {
+	case C_HEAD:
+		if (c->len == 0) { /* idle keep-alive */
+			conn_close(c);
+			break;
+		}
+		/* fall through */
+	case C_BODY:
+		conn_error(c, 408, "request timeout");
+		break;
+	default:
+		conn_close(c);
+	}
+}
+
+/* {==== Handler calls ====} */
+
+static struct pool *pool_of(struct svc *s, int shard, const struct route *r)
+{
+	return &s->pools[(size_t)shard * s->routes.n + r->index];
+}
+
+static void pooled_exit(struct proc *p, void *arg);
+
+static struct proc *pool_get(struct svc *s, const struct route *r)
+{
+	struct pool *pl = pool_of(s, shard_id(shard_self()), r);
+	struct spawn_opts o;
+	const char *err = NULL;
+	struct payload none;
+
+	if (pl->n)
+		return pl->idle[--pl->n];
+	memset(&o, 0, sizeof(o));
+	memset(&none, 0, sizeof(none));
+	o.entry = r->func;
+	o.host = &s->host;
+	o.pooled = 1;
+	o.shard = shard_self();
+	o.on_exit = pooled_exit;
+	o.on_exit_arg = s;
+	return proc_spawn(s->rt, &o, &none, &err);
+}
+
+static void pool_put(struct svc *s, const struct route *r, struct proc *p)
+{
+	struct pool *pl = pool_of(s, shard_id(shard_self()), r);
+	if (atomic_load(&s->rt->stopping)) {
+		mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
+		proc_notify(p);
+		proc_unref(p);
+		return;
+	}
+	if (pl->n == pl->cap) {
+		pl->cap = pl->cap ? pl->cap * 2 : 8;
+		pl->idle = xrealloc(pl->idle, pl->cap * sizeof(*pl->idle));
+	}
+	pl->idle[pl->n++] = p;
+}
+
+static void hreq_free(struct hreq *h)
+{
+	free(h->headers.p);
+	free(h->out.p);
+	free(h);
+}
+
+/* The response of a finished call goes to its connection. */
+static void finish_request(struct hreq *h, int status, const char *err_text)
+{
+	struct conn *c = h->conn;
+	struct http1_field f[65];
+	size_t nf = 0;
+	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
+
+	if (err_text) {
+		static const struct http1_field ct = { "Content-Type", "text/plain; charset=utf-8", 12, 25 };
+		conn_write(c, status, &ct, 1, err_text, strlen(err_text),
+			   c->req.method == HTTP1_HEAD);
+	} else {
+		while (q < end && nf < 64) {
+			f[nf].name = q;
+			f[nf].name_len = strlen(q);
+			q += f[nf].name_len + 1;
+			f[nf].value = q;
+			f[nf].value_len = strlen(q);
+			q += f[nf].value_len + 1;
+			nf++;
+		}
+		conn_write(c, status, f, nf, h->out.p, h->out.len,
+			   c->req.method == HTTP1_HEAD);
+	}
+	c->h = NULL;
+	conn_unref(c);
+}
+
+/* proc_call completion, in the pooled state's step on this shard. */
+static void call_done(lua_State *L, struct coro *co, int status, int nres)
+{
+	struct hreq *h = co->ctx;
+	struct proc *p = h->proc;
+	const struct route *r = h->match.route;
+	struct svc *s = h->conn->svc;
+	(void)L;
+
+	p->call_ctx = NULL;
+	if (h->conn->state == C_CLOSED) {
+		/* The client left; the handler's work is done, drop it. */
+		h->conn->h = NULL;
+		conn_unref(h->conn);
+	} else if (status != LUA_OK) {
+		const char *msg = luaL_tolstring(co->L, -1, NULL);
+		log_printf(LOG_LEVEL_ERROR, NULL, "handler %s failed: %s",
+			   r->func->id, msg);
+		if (h->wrote)
+			finish_request(h, h->status ? h->status : 200, NULL);
+		else
+			finish_request(h, 500, msg);
+	} else if (h->wrote || h->status) {
+		finish_request(h, h->status ? h->status : 200, NULL);
+	} else if (nres > 0 && !lua_isnil(co->L, -nres)) {
+		size_t len = 0;
+		const char *v = lua_type(co->L, -nres) == LUA_TSTRING ?
+				lua_tolstring(co->L, -nres, &len) : NULL;
+		if (!h->has_content_type) {
+			hbuf_add(&h->headers, "Content-Type", 13);
+			hbuf_add(&h->headers, "application/json", 17);
+		}
+		if (v)
+			hbuf_add(&h->out, v, len);
+		finish_request(h, 200, NULL);
+	} else {
+		finish_request(h, 500, "no response sent");
+	}
+	hreq_free(h);
+	pool_put(s, r, p);
+}
+
+/* In the pooled state's step: start the call. */
+static void start_call(lua_State *L, struct pext *x)
+{
+	struct hreq *h = container_of(x, struct hreq, ext);
+	h->proc->call_ctx = h;
+	proc_call(L, h->proc, call_done, h);
+}
+
+/* A pooled state ended (terminated at shutdown, or out of memory). */
+static void pooled_exit(struct proc *p, void *arg)
+{
+	struct svc *s = arg;
+	struct hreq *h = p->call_ctx;
+	if (h) {
+		p->call_ctx = NULL;
+		if (h->conn->state != C_CLOSED)
+			finish_request(h, 500, p->exit_msg ? p->exit_msg : "handler failed");
+		else {
+			h->conn->h = NULL;
+			conn_unref(h->conn);
+		}
+		hreq_free(h);
+		proc_unref(p);
+		return;
+	}
+	/* Idle in a pool of this shard: forget it. */
+	for (uint32_t i = 0; i < s->routes.n; i++) {
+		struct pool *pl = pool_of(s, shard_id(shard_self()), &s->routes.r[i]);
+		for (uint32_t j = 0; j < pl->n; j++)
+			if (pl->idle[j] == p) {
+				pl->idle[j] = pl->idle[--pl->n];
+				proc_unref(p);
+				return;
+			}
+	}
+}
+
+static void dispatch(struct conn *c)
+{
+	const struct http1_request *q = &c->req;
+	struct route_match m;
+	char allow[128];
+	int rc;
+
+	c->keep_alive = (q->flags & HTTP1_F_KEEP_ALIVE) != 0 &&
+			!atomic_load(&c->svc->rt->stopping);
+	rc = route_find(&c->svc->routes, c->buf + q->method_off, q->method_len,
+			c->buf + q->path_off, q->path_len, &m, allow, sizeof(allow));
+	if (rc == 0) {
+		static const struct http1_field ct = { "Content-Type", "text/plain; charset=utf-8", 12, 25 };
+		conn_write(c, 404, &ct, 1, "not found\n", 10, q->method == HTTP1_HEAD);
+		return;
+	}
+	if (rc < 0) {
+		struct http1_field f[2] = {
+			{ "Allow", allow, 5, strlen(allow) },
+			{ "Content-Type", "text/plain; charset=utf-8", 12, 25 },
+		};
+		conn_write(c, 405, f, 2, "method not allowed\n", 19, q->method == HTTP1_HEAD);
+		return;
+	}
+	struct hreq *h = xcalloc(1, sizeof(*h));
+	h->conn = c;
+	h->buf = c->buf;
+	h->req = &c->req;
+	h->match = m;
+	h->body = c->buf + q->head_len;
+	h->body_len = q->body_len;
+	memcpy(h->remote, c->remote, sizeof(h->remote));
+	h->ext.deliver = start_call;
+	h->proc = pool_get(c->svc, m.route);
+	if (h->proc == NULL) {
+		hreq_free(h);
+		conn_error(c, 503, "service unavailable");
+		return;
+	}
+	c->h = h;
+	c->refs++;             /* the handler's hold on the buffer */
+	c->state = C_HANDLING;
+	arm_timer(c, 0);
+	proc_ext_post(h->proc, &h->ext);
+}
+
+static void conn_process(struct conn *c)
+{
+	ssize_t r;
+	if (c->state == C_HEAD) {
+		r = http1_parse(&c->req, c->buf, c->len);
+		if (r == HTTP1_NEED_MORE) {
+			conn_recv(c);
+			return;
+		}
+		if (r < 0) {
+			conn_error(c, http1_error_status(r), http1_error_reason(r));
+			return;
+		}
+		c->state = C_BODY;
+		if (c->req.body_kind != HTTP1_BODY_NONE &&
+		    (c->req.flags & HTTP1_F_CONTINUE)) {
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			/* Tiny and first on an otherwise idle socket: a direct
+			** non-blocking send either takes it whole or the client
+			** sends the body anyway after its own timeout. */
+			ssize_t w = send(c->fd, cont, sizeof(cont) - 1,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)w;
+		}
+	}
+	if (c->state == C_BODY) {
+		r = http1_body(&c->req, c->buf, c->len);
+		if (r == HTTP1_NEED_MORE) {
+			/* Room for a Content-Length body in one piece. */
+			if (c->req.body_kind == HTTP1_BODY_LENGTH) {
+				size_t need = c->req.head_len + c->req.content_length;
+				if (need > c->cap) {
+					c->cap = need;
+					c->buf = xrealloc(c->buf, c->cap);
+				}
+			}
+			conn_recv(c);
+			return;
+		}
+		if (r < 0) {
+			conn_error(c, http1_error_status(r), http1_error_reason(r));
+			return;
+		}
+		c->req_total = (size_t)r;
+		dispatch(c);
+	}
+}
+
+static void conn_new(struct svc *s, int fd)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int one = 1;
+
+	c->svc = s;
+	c->fd = fd;
+	c->shard = shard_id(shard_self());
+	c->rio.done = on_recv;
+	c->wio.done = on_send;
+	c->cap = BUF_START;
+	c->buf = xmalloc(c->cap);
+	c->state = C_HEAD;
+	c->refs = 1; /* dropped by conn_close */
+	http1_init(&c->req, c->hdrs, NHDRS, &s->limits);
+	wheel_timer_init(&c->timer, conn_timer);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(c->remote, sizeof(c->remote), "%s:%u", ip, ntohs(in->sin_port));
+	}
+	arm_timer(c, s->idle_ms);
+	conn_recv(c);
+	/* conn_close drops the initial reference; until then the connection
+	** is alive even with nothing in flight (a handler holds its own). */
+}
+
+/* {==== Listeners ====} */
+
+static void on_accept(struct engine_io *io, int res, uint32_t flags)
+{
+	struct listener *l = container_of(io, struct listener, io);
+	if (res >= 0) {
+		if (l->stopped)
+			close(res);
+		else
+			conn_new(l->svc, res);
+	}
+	if (!(flags & RING_F_MORE)) {
+		l->armed = 0;
+		if (!l->stopped && res != -EBADF &&
+		    ring_accept_multishot(shard_ring(shard_self()),
+					  ud_make(UD_IO, &l->io), l->fd) == 0)
+			l->armed = 1;
+	}
+}
+
+static void listener_start(struct task *t)
+{
+	struct listener *l = container_of(t, struct listener, start);
+	l->io.done = on_accept;
+	if (ring_accept_multishot(shard_ring(shard_self()), ud_make(UD_IO, &l->io), l->fd) == 0)
+		l->armed = 1;
+}
+
+static void listener_stop(struct task *t)
+{
+	struct listener *l = container_of(t, struct listener, stop);
+	struct svc *s = l->svc;
+	l->stopped = 1;
+	/* Wakes the multishot accept with an error; no new connections. */
+	shutdown(l->fd, SHUT_RDWR);
+	/* Idle handler states of this shard have no work left. */
+	for (uint32_t i = 0; i < s->routes.n; i++) {
+		struct pool *pl = pool_of(s, l->shard, &s->routes.r[i]);
+		while (pl->n) {
+			struct proc *p = pl->idle[--pl->n];
+			mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
+			proc_notify(p);
+			proc_unref(p);
+		}
+	}
+}
+
+static int parse_addr(const char *addr, struct sockaddr_in *sa)
+{
+	const char *colon = strrchr(addr, ':');
+	char host[64];
+	long port;
+	char *end;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	if (colon == NULL)
+		return -1;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port <= 0 || port > 65535)
+		return -1;
+	sa->sin_port = htons((uint16_t)port);
+	size_t hl = (size_t)(colon - addr);
+	if (hl == 0) {
+		sa->sin_addr.s_addr = htonl(INADDR_ANY);
+		return 0;
+	}
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static int listen_socket(const struct sockaddr_in *sa)
+{
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ||
+	    listen(fd, 4096) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static uint64_t ms_or(int64_t ns, uint64_t def_ms)
+{
+	return ns > 0 ? (uint64_t)ns / 1000000u : def_ms;
+}
+
+int httpd_init(struct rt *rt)
+{
+	struct httpd *hd = xcalloc(1, sizeof(*hd));
+	const struct reg_entry *e = NULL;
+	int nshards = engine_nshards(rt->engine), n = 0;
+
+	while ((e = reg_next(rt->reg, e)) != NULL)
+		if (e->k == REG_K_HTTP_SERVICE)
+			n++;
+	hd->svcs = xcalloc((size_t)n + 1, sizeof(*hd->svcs));
+	rt->httpd = hd;
+	while ((e = reg_next(rt->reg, e)) != NULL) {
+		struct sockaddr_in sa;
+		struct svc *s;
+		if (e->k != REG_K_HTTP_SERVICE)
+			continue;
+		s = &hd->svcs[hd->n++];
+		s->rt = rt;
+		s->e = e;
+		s->nshards = nshards;
+		route_build(rt->reg, e, &s->routes);
+		s->host.entry = e;
+		s->host.id = e->id;
+		s->host.n = nshards;
+		s->limits = (struct http1_limits)HTTP1_LIMITS_DEFAULT;
+		s->limits.max_head = (uint32_t)reg_value_int(e->data, "limits.max_header_bytes", 8192);
+		s->limits.max_body = (uint64_t)reg_value_int(e->data, "limits.max_body_bytes", 10 << 20);
+		s->read_ms = ms_or(e->u.http.read_timeout, 10000);
+		s->write_ms = ms_or(e->u.http.write_timeout, 30000);
+		s->idle_ms = ms_or(e->u.http.idle_timeout, 60000);
+		s->pools = xcalloc((size_t)nshards * (s->routes.n + 1), sizeof(*s->pools));
+		s->ls = xcalloc((size_t)nshards, sizeof(*s->ls));
+		if (parse_addr(e->u.http.addr, &sa) < 0) {
+			fprintf(stderr, "%s:%d:%d: %s: invalid addr \"%s\" (want host:port or :port)\n",
+				e->file, e->line, e->col, e->id, e->u.http.addr);
+			return -1;
+		}
+		for (int i = 0; i < nshards; i++) {
+			int fd = listen_socket(&sa);
+			if (fd < 0) {
+				fprintf(stderr, "%s: cannot listen on %s: %s\n", e->id,
+					e->u.http.addr, strerror(-fd));
+				return -1;
+			}
+			s->ls[i].fd = fd;
+			s->ls[i].svc = s;
+			s->ls[i].shard = i;
+			s->ls[i].start.run = listener_start;
+			s->ls[i].start.flags = TASK_PINNED;
+			s->ls[i].stop.run = listener_stop;
+			s->ls[i].stop.flags = TASK_PINNED;
+		}
+		log_printf(LOG_LEVEL_INFO, NULL, "http %s listening on %s (%u routes)",
+			   e->id, e->u.http.addr, s->routes.n);
+	}
+	return 0;
+}
+
+void httpd_start(struct rt *rt)
+{
+	struct httpd *hd = rt->httpd;
+	for (int i = 0; hd && i < hd->n; i++)
+		for (int j = 0; j < hd->svcs[i].nshards; j++)
+			shard_post(engine_shard(rt->engine, j), &hd->svcs[i].ls[j].start);
+}
+
+void httpd_stop(struct rt *rt)
+{
+	struct httpd *hd = rt->httpd;
+	for (int i = 0; hd && i < hd->n; i++)
+		for (int j = 0; j < hd->svcs[i].nshards; j++)
+			shard_post(engine_shard(rt->engine, j), &hd->svcs[i].ls[j].stop);
+}
+
+void httpd_free(struct rt *rt)
+{
+	struct httpd *hd = rt->httpd;
+	if (hd == NULL)
+		return;
+	for (int i = 0; i < hd->n; i++) {
+		struct svc *s = &hd->svcs[i];
+		for (int j = 0; j < s->nshards; j++)
+			if (s->ls && s->ls[j].fd > 0)
+				close(s->ls[j].fd);
+		for (size_t k = 0; s->pools && k < (size_t)s->nshards * (s->routes.n + 1); k++)
+			free(s->pools[k].idle);
+		free(s->pools);
+		free(s->ls);
+		route_free(&s->routes);
+	}
+	free(hd->svcs);
+	free(hd);
+	rt->httpd = NULL;
+}
+
+struct hreq *httpd_current(lua_State *L)
+{
+	return proc_of(L)->call_ctx;
+}
