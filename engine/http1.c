@@ -134,6 +134,19 @@ static inline const char *skip_target(const char *p, const char *end)
 	return p;
 }
 
+/* Skip token bytes from p, four per round (fewer loop branches than one
+** at a time). Reads p[k] only after p[k-1] was a token byte, never an LF,
+** so it cannot pass the line's LF. */
+static inline const char *skip_token(const char *p)
+{
+	for (;; p += 4) {
+		if (!tchar[(uint8_t)p[0]]) return p;
+		if (!tchar[(uint8_t)p[1]]) return p + 1;
+		if (!tchar[(uint8_t)p[2]]) return p + 2;
+		if (!tchar[(uint8_t)p[3]]) return p + 3;
+	}
+}
+
 /* a[0, n) equals `lit` ignoring ASCII case. `lit` is lower case and holds
 ** only letters, digits and '-', for which (byte | 0x20) is exact: the only
 ** other byte it maps onto '-' is CR, and no value or token holds a CR. */
@@ -304,8 +317,7 @@ static const char *parse_line(struct http1_request *r, const char *buf,
 	if (*p == '\r' && p[1] == '\n')   /* *p != LF, so p < last */
 		return p + 2;
 
-	while (tchar[(uint8_t)*p])
-		p++;
+	p = skip_token(p);
 	if (unlikely(p == s || *p != ' '))
 		return err(r, HTTP1_E_BAD_REQUEST);
 	r->method_off = (uint32_t)(s - buf);
@@ -475,8 +487,7 @@ static const char *parse_header(struct http1_request *r, const char *buf,
 
 	if (unlikely(is_ows(*p)))   /* obs-fold, or SP after the request line */
 		return err(r, HTTP1_E_OBS_FOLD);
-	while (tchar[(uint8_t)*p])
-		p++;
+	p = skip_token(p);
 	/* RFC 9112 5.1: no whitespace between name and colon */
 	if (unlikely(p == s || *p != ':'))
 		return err(r, HTTP1_E_BAD_HEADER);
@@ -563,6 +574,8 @@ static ssize_t finish_head(struct http1_request *r, size_t head_len)
 ** Public request API
 ** ===================================================================== */
 
+/* max_head is clamped below 2^31 so every offset fits the uint32_t
+** fields and a head length fits the ssize_t result on any platform. */
 void http1_init(struct http1_request *r, struct http1_header *headers,
                 uint32_t cap, const struct http1_limits *lim)
 {
@@ -590,6 +603,13 @@ void http1_reset(struct http1_request *r)
 	r->limits = l;
 }
 
+/* One call: (1) find the last LF in the unsearched, in-limit part; (2)
+** validate and commit every line up to it, stopping at the blank line that
+** ends the head; (3) for the incomplete line left, check its new bytes for
+** bytes no line may hold and decide between "more" and a size error.
+** Steps (1) and (3) touch each byte once over all calls, step (2) once per
+** complete line, so feeding a head byte by byte costs O(head), not
+** O(head^2) as re-parsing from the start would. */
 ssize_t http1_parse(struct http1_request *r, const char *buf, size_t len)
 {
 	size_t max = r->limits.max_head;
@@ -635,6 +655,9 @@ ssize_t http1_parse(struct http1_request *r, const char *buf, size_t len)
 	return HTTP1_NEED_MORE;
 }
 
+/* Content-Length bodies are only counted; chunked ones are decoded by the
+** request's embedded decoder with the body start as its buffer start, so
+** the decoder's offsets survive the caller moving the whole request. */
 ssize_t http1_body(struct http1_request *r, char *buf, size_t len)
 {
 	size_t head = r->head_len, avail;
@@ -661,6 +684,10 @@ ssize_t http1_body(struct http1_request *r, char *buf, size_t len)
 	}
 }
 
+/* The decoder keeps decoded bytes at [0, decoded) of the body and has read
+** raw bytes up to _rd >= decoded; what lies between is spent framing. Moving
+** the unread tail down to `decoded` and pretending it was read from there
+** is invisible to the decoder, whose state is only counters. */
 size_t http1_body_compact(struct http1_request *r, char *buf, size_t len)
 {
 	struct http1_chunked *c = &r->_chunk;
@@ -714,6 +741,10 @@ void http1_chunked_init(struct http1_chunked *c, uint64_t max_body)
 	c->max_body = max_body;
 }
 
+/* Invariant: wr (decoded) <= rd, since every chunk costs at least its size
+** line and CRLF in raw bytes; so data only ever moves towards the start
+** and a memmove never overwrites bytes not yet read. All state lives in
+** counters, which makes any split point (even inside "\r\n") resumable. */
 ssize_t http1_chunked_decode(struct http1_chunked *c, char *buf, size_t len)
 {
 	uint64_t rd = c->_rd, wr = c->decoded, size = c->_size, n;
@@ -898,6 +929,8 @@ static const struct {
 		{ 505, "unsupported HTTP version" },
 };
 
+/* Errors are consecutive from HTTP1_E_BAD_CHAR, so one table serves both
+** lookups; anything outside the range is not ours. */
 int http1_error_status(ssize_t e)
 {
 	if (e < HTTP1_E_BAD_CHAR || e >= HTTP1_E_LAST_)
@@ -970,6 +1003,10 @@ static int all_in(const uint8_t *t, const char *s, size_t n)
 
 #define PUT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) += sizeof(lit) - 1)
 
+/* Two passes over the arguments: validate and size everything, then copy
+** with no bounds checks. Content-Length digits are produced backwards into
+** a small array; the status line is three digit stores and a memcpy. The
+** whole head is written or nothing useful is (on -ENOSPC/-EINVAL). */
 ssize_t http1_write_head(char *buf, size_t cap, int status, const char *reason,
                          const struct http1_field *fields, size_t nfields,
                          int64_t content_length, int keep_alive)
