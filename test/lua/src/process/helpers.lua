@@ -1,0 +1,162 @@
+-- test.process helpers: small processes the process tests spawn. Each one
+-- does a single thing and reports back by message or by its exit result.
+local time = require("time")
+
+local h = {}
+
+-- Return the arguments given at spawn, as one table (n = count).
+function h.returner(...)
+	return {n = select("#", ...), ...}
+end
+
+-- Return exactly v.
+function h.value(v)
+	return v
+end
+
+-- Raise msg.
+function h.failer(msg)
+	error(msg or "boom")
+end
+
+-- Return nil, err with a CONFLICT error (a returned, not raised, error).
+function h.err_returner(msg)
+	return nil, errors.new({message = msg, kind = errors.CONFLICT, retryable = true})
+end
+
+-- Return false, "msg": a plain string error.
+function h.false_returner(msg)
+	return false, msg
+end
+
+-- Send n messages (topic "seq", payload {tag, i}) to dest, then return n.
+function h.sender(dest, tag, n)
+	for i = 1, n do
+		local ok, err = process.send(dest, "seq", tag, i)
+		if not ok then
+			error("send failed: " .. tostring(err))
+		end
+	end
+	return n
+end
+
+-- Serve the inbox: "ping" -> reply "pong" with the payload values to the
+-- sender; "fail" -> raise; "stop" -> return "stopped"; "args" ->
+-- reply with the spawn arguments.
+function h.echo(...)
+	local args = {...}
+	local inbox = process.inbox()
+	while true do
+		local msg = inbox:receive()
+		local topic = msg:topic()
+		if topic == "ping" then
+			local p = msg:payload()
+			process.send(msg:from(), "pong", p and p:data())
+		elseif topic == "fail" then
+			error("told to fail")
+		elseif topic == "stop" then
+			return "stopped"
+		elseif topic == "args" then
+			process.send(msg:from(), "args", args)
+		end
+	end
+end
+
+-- Sleep first, then read the inbox: messages sent right after spawn must
+-- wait in the queue, in order. Replies "got" with the topics and payloads.
+function h.late_reader(parent, n)
+	time.sleep("50ms")
+	local inbox = process.inbox()
+	local got = {}
+	for i = 1, n do
+		local msg = inbox:receive()
+		got[i] = msg:topic() .. "=" .. tostring(msg:payload():data())
+	end
+	process.send(parent, "got", got)
+end
+
+-- Wait for a CANCEL event and return its fields.
+function h.cancel_waiter(parent)
+	local events = process.events()
+	process.send(parent, "ready")
+	local ev = events:receive()
+	return {kind = ev.kind, from = ev.from, reason = ev.reason,
+		at_type = type(ev.at), at = ev.at}
+end
+
+-- Ignore CANCEL: record it, keep serving the inbox until "stop".
+function h.cancel_ignorer(parent)
+	local events = process.events()
+	local inbox = process.inbox()
+	local cancels = 0
+	process.send(parent, "ready")
+	while true do
+		local r = channel.select{events:case_receive(), inbox:case_receive()}
+		if r.channel == events then
+			cancels = cancels + 1
+			process.send(parent, "cancelled", cancels)
+		elseif r.value:topic() == "stop" then
+			return cancels
+		end
+	end
+end
+
+-- Block forever on the inbox (until terminated).
+function h.blocker(parent)
+	if parent then
+		process.send(parent, "ready", process.pid())
+	end
+	local inbox = process.inbox()
+	while true do
+		inbox:receive()
+	end
+end
+
+-- Spawn a linked failer without trapping links: this process must die
+-- with "linked process failed" before it can return.
+function h.link_victim()
+	process.spawn_linked("test.process:failer", "test:procs", "child boom")
+	time.sleep("5s")
+	return "survived"
+end
+
+-- Spawn a linked blocker, tell the parent its pid, then fail on "fail".
+function h.link_parent(parent)
+	local child = process.spawn_linked("test.process:blocker", "test:procs")
+	process.send(parent, "child", child)
+	local inbox = process.inbox()
+	local msg = inbox:receive()
+	error("parent fails: " .. msg:topic())
+end
+
+-- Register name, report, then wait for "stop" (or return at once if
+-- linger is false).
+function h.registrar(parent, name, linger)
+	local ok, err = process.registry.register(name)
+	process.send(parent, "registered", ok == true, err and err:message())
+	if linger == false then
+		return
+	end
+	local inbox = process.inbox()
+	while inbox:receive():topic() ~= "stop" do end
+end
+
+-- Listen on "upd.*", then report what went where: listener gets update
+-- messages, the inbox everything else.
+function h.router(parent)
+	local upd = process.listen("upd.*")
+	local inbox = process.inbox()
+	process.send(parent, "ready")
+	local got = {}
+	for _ = 1, 3 do
+		local r = channel.select{upd:case_receive(), inbox:case_receive()}
+		if r.channel == upd then
+			got[#got + 1] = "listen:" .. tostring(r.value)
+		else
+			got[#got + 1] = "inbox:" .. r.value:topic()
+		end
+	end
+	process.send(parent, "routed", got)
+end
+
+return h
