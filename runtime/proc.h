@@ -134,6 +134,7 @@ struct proc {
 	struct coro main_co;
 	struct coro *ready_head, *ready_tail;
 	int ncoros, nblocked, nblocked_ext;
+	uint32_t nsteps;               /* steps run, for the GC mode switch */
 	int ntimers, nio;
 	struct pext *ext_head, *ext_tail;
 	struct payload args;           /* spawn arguments, until started */
