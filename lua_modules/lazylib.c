@@ -18,12 +18,12 @@ static int lazy_index(lua_State *L)
 		return 0;
 	k = lua_tostring(L, 2);
 	for (; r->name; r++)
-		if (r->func && strcmp(r->name, k) == 0) {
+		if (r->func && r->name[0] == k[0] && strcmp(r->name, k) == 0) {
 			lua_pushcfunction(L, r->func);
 			goto store;
 		}
 	for (; m && m->name; m++)
-		if (strcmp(m->name, k) == 0) {
+		if (m->name[0] == k[0] && strcmp(m->name, k) == 0) {
 			lua_settop(L, 2);
 			m->func(L);
 			lua_settop(L, 3);
@@ -66,7 +66,7 @@ static int method_index(lua_State *L)
 	if (k == NULL || lua_type(L, 2) != LUA_TSTRING)
 		return 0;
 	for (; r->name; r++)
-		if (r->func && strcmp(r->name, k) == 0) {
+		if (r->func && r->name[0] == k[0] && strcmp(r->name, k) == 0) {
 			lua_pushcfunction(L, r->func);
 			return 1;
 		}

@@ -312,7 +312,7 @@ static int global_index(lua_State *L)
 		return 1;
 	}
 	for (const luaL_Reg *r = libs.base; r->name; r++)
-		if (strcmp(r->name, k) == 0) {
+		if (r->name[0] == k[0] && strcmp(r->name, k) == 0) {
 			lua_pushcfunction(L, r->func);
 			lua_pushvalue(L, 2);
 			lua_pushvalue(L, -2);
@@ -320,7 +320,7 @@ static int global_index(lua_State *L)
 			return 1;
 		}
 	for (const luaL_Reg *r = lazy_globals; r->name; r++)
-		if (strcmp(r->name, k) == 0) {
+		if (r->name[0] == k[0] && strcmp(r->name, k) == 0) {
 			luaL_requiref(L, r->name, r->func, 1);
 			return 1;
 		}
