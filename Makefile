@@ -5,6 +5,7 @@
 #   make test SANITIZER=thread   (or address, undefined) in build-<san>/
 #   make bench                benchmarks under bench/, ratios against baselines
 #   make run                  run the mass-spawn example (Ctrl+C to stop)
+#   make fuzz                 fuzz the HTTP parser for FUZZ_SECONDS (60)
 #
 # Every source under engine/, runtime/ and lua_modules/ goes into one static
 # library; runtime/main.c is the binary; test/unit/<dir>/<name>.c and
@@ -104,6 +105,11 @@ bench: deps
 run: deps
 	$(Q)$(MAKE) --no-print-directory $(BIN)
 	$(Q)cd examples/mass-spawn && ../../$(BIN) run
+
+# libFuzzer on the HTTP parser (clang); FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(Q)bash test/fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build build-address build-thread build-undefined
