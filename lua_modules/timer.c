@@ -252,6 +252,30 @@ static const luaL_Reg blocking[] = {
 	{"timer", tm_timer}, {"ticker", tm_ticker}, {NULL, NULL}
 };
 
+/* Upvalue 1: a function of the base table that reports failures as
+** nil, "message". Calls it and turns such a failure into nil and a
+** structured error (spec 3: every module returns `nil, err` with a kind):
+** NOT_FOUND for an unknown time zone, INVALID for everything else (bad
+** durations, layouts, values). [-?, +?, e] */
+static int structured(lua_State *L)
+{
+	int n = lua_gettop(L), nres;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, n, LUA_MULTRET);
+	nres = lua_gettop(L);
+	if (nres == 2 && lua_isnil(L, 1) && lua_type(L, 2) == LUA_TSTRING) {
+		const char *msg = lua_tostring(L, 2);
+		errors_push(L, strstr(msg, "unknown time zone") ? ERRORS_NOT_FOUND :
+			    ERRORS_INVALID, "%s", msg);
+		lua_replace(L, 2);
+	}
+	return nres;
+}
+
+/* The base functions that can fail with nil, err. */
+static const char *const failing[] = {"parse_duration", "parse", "load_location", NULL};
+
 /* __index of the module table: the blocking calls one by one; any other
 ** name fills in the rest of the module (formatting, parsing, zones,
 ** constants) at once and answers. [-0, +1, m] */
@@ -276,6 +300,14 @@ static int fill_rest(lua_State *L)
 		}
 	time_luaopen_base(L);
 	luaL_setfuncs(L, blocking, 0);
+	for (const char *const *f = failing; *f; f++) {
+		if (lua_getfield(L, -1, *f) == LUA_TFUNCTION) {
+			lua_pushcclosure(L, structured, 1);
+			lua_setfield(L, -2, *f);
+		} else {
+			lua_pop(L, 1);
+		}
+	}
 	lua_pushnil(L);
 	while (lua_next(L, -2)) {
 		lua_pushvalue(L, -2);
