@@ -218,7 +218,8 @@ int proc_format_pid(char *buf, size_t size, const char *host, uint64_t pid);
 
 /* {==== Name registry (any thread) ====} */
 
-/* 0, or -EEXIST if held by another pid. */
+/* 0, or -EEXIST if held by another live pid (a name whose holder has
+** exited is taken over). */
 int names_register(struct rt *rt, const char *name, uint64_t pid);
 /* pid or 0. */
 uint64_t names_lookup(struct rt *rt, const char *name);

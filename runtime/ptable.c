@@ -218,6 +218,17 @@ static void names_grow(struct rt *rt)
 	free(old);
 }
 
+/* Whether pid is in the pid table (it has not begun its exit). */
+static int pid_alive(struct rt *rt, uint64_t pid)
+{
+	struct pt_stripe *s = stripe(rt, pid);
+	int64_t j;
+	pthread_mutex_lock(&s->lock);
+	j = find_slot(s, pid);
+	pthread_mutex_unlock(&s->lock);
+	return j >= 0;
+}
+
 int names_register(struct rt *rt, const char *name, uint64_t pid)
 {
 	int rc = 0;
@@ -226,6 +237,12 @@ int names_register(struct rt *rt, const char *name, uint64_t pid)
 		names_grow(rt);
 	int64_t j = name_slot(rt, name);
 	if (j >= 0) {
+		/* A name held by a process that has exited is free: names
+		** registered for another pid are released with that pid, but
+		** only the registering process keeps a list of its names, so
+		** those are released lazily, here and in lookups. */
+		if (rt->names[j].pid != pid && !pid_alive(rt, rt->names[j].pid))
+			rt->names[j].pid = pid;
 		rc = rt->names[j].pid == pid ? 0 : -EEXIST;
 	} else {
 		j = -1 - j;

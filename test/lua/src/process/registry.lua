@@ -77,6 +77,8 @@ function T.register_other_pid_released_with_it()
 	t.event(time, process.event.EXIT, pid)
 	local got, err = process.registry.lookup("test.reg.other2")
 	t.err(got, err, errors.NOT_FOUND, "name not registered")
+	t.eq(process.registry.register("test.reg.other2"), true, "the name is free again")
+	t.eq(process.registry.lookup("test.reg.other2"), process.pid())
 end
 
 function T.send_by_name()
