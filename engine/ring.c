@@ -13,6 +13,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common.h"
 
@@ -25,8 +26,20 @@
 #define CHECK_BUF(p, n) ((void)0)
 #endif
 
+#define RING_MAX_BGID 4
+
+/* One registered buffer group: the ring the kernel reads buffer addresses
+** from (mmap'd, page aligned) and the buffers themselves. */
+struct bufgroup {
+	struct io_uring_buf_ring *br;
+	char *base;
+	unsigned n, size, mask;
+	size_t br_bytes, buf_bytes;
+};
+
 struct ring {
 	struct io_uring uring;
+	struct bufgroup bg[RING_MAX_BGID];
 	unsigned features;
 	/* Timespecs for TIMEOUT SQEs: the kernel reads sqe->addr when the SQE
 	** is submitted, not when it is prepared, so the timespec must live until
@@ -78,6 +91,12 @@ void ring_destroy(struct ring *r)
 	if (r == NULL)
 		return;
 	io_uring_queue_exit(&r->uring);
+	for (int i = 0; i < RING_MAX_BGID; i++) {
+		if (r->bg[i].br)
+			munmap(r->bg[i].br, r->bg[i].br_bytes);
+		if (r->bg[i].base)
+			munmap(r->bg[i].base, r->bg[i].buf_bytes);
+	}
 	free(r);
 }
 
@@ -212,6 +231,78 @@ int ring_msg(struct ring *r, uint64_t ud, int target_fd, uint64_t msg_ud,
 	io_uring_sqe_set_data64(sqe, ud);
 	/* The sender has no use for its own completion. */
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	return 0;
+}
+
+int ring_buf_setup(struct ring *r, unsigned bgid, unsigned n, unsigned size,
+		   char **base)
+{
+	struct bufgroup *g;
+	struct io_uring_buf_reg reg;
+	int rc;
+
+	if (bgid >= RING_MAX_BGID || n == 0 || (n & (n - 1)) || n > 32768)
+		return -EINVAL;
+	g = &r->bg[bgid];
+	if (g->br)
+		return -EEXIST;
+	g->br_bytes = n * sizeof(struct io_uring_buf);
+	g->br = mmap(NULL, g->br_bytes, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (g->br == MAP_FAILED) {
+		g->br = NULL;
+		return -ENOMEM;
+	}
+	g->buf_bytes = (size_t)n * size;
+	g->base = mmap(NULL, g->buf_bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (g->base == MAP_FAILED) {
+		munmap(g->br, g->br_bytes);
+		g->br = NULL;
+		g->base = NULL;
+		return -ENOMEM;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (unsigned long)g->br;
+	reg.ring_entries = n;
+	reg.bgid = (unsigned short)bgid;
+	rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+	if (rc < 0) {
+		munmap(g->br, g->br_bytes);
+		munmap(g->base, g->buf_bytes);
+		g->br = NULL;
+		g->base = NULL;
+		return rc;
+	}
+	g->n = n;
+	g->size = size;
+	g->mask = (unsigned)io_uring_buf_ring_mask(n);
+	io_uring_buf_ring_init(g->br);
+	for (unsigned i = 0; i < n; i++)
+		io_uring_buf_ring_add(g->br, g->base + (size_t)i * size, size,
+				      (unsigned short)i, (int)g->mask, (int)i);
+	/* The advance is a release store of the tail: the kernel sees the
+	** entries written above before it sees them counted. */
+	io_uring_buf_ring_advance(g->br, (int)n);
+	*base = g->base;
+	return 0;
+}
+
+void ring_buf_recycle(struct ring *r, unsigned bgid, unsigned bid)
+{
+	struct bufgroup *g = &r->bg[bgid];
+	io_uring_buf_ring_add(g->br, g->base + (size_t)bid * g->size, g->size,
+			      (unsigned short)bid, (int)g->mask, 0);
+	io_uring_buf_ring_advance(g->br, 1); /* release store, see above */
+}
+
+int ring_recv_multishot(struct ring *r, uint64_t ud, int fd, unsigned bgid)
+{
+	GET_SQE(r, sqe);
+	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = (unsigned short)bgid;
+	io_uring_sqe_set_data64(sqe, ud);
 	return 0;
 }
 

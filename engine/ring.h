@@ -92,6 +92,28 @@ int ring_accept_multishot(struct ring *r, uint64_t ud, int fd);
 int ring_msg(struct ring *r, uint64_t ud, int target_fd, uint64_t msg_ud,
 	     int32_t res);
 
+/* {==== Provided buffers ====}
+**
+** A buffer group is `n` buffers of `size` bytes (n a power of two, at most
+** 32768) that the kernel picks from for receives armed with
+** ring_recv_multishot(). A completion that used one carries RING_F_BUFFER
+** and the buffer id in flags >> RING_BUF_SHIFT; the caller copies what it
+** needs and gives the buffer back with ring_buf_recycle(). */
+
+/* Register buffer group `bgid`. Returns 0 and sets *base to the first
+** buffer (buffer i is at *base + i * size), or a negative errno (-EINVAL
+** on kernels without buffer rings). */
+int ring_buf_setup(struct ring *r, unsigned bgid, unsigned n, unsigned size,
+		   char **base);
+
+/* Give buffer `bid` of group `bgid` back to the kernel. */
+void ring_buf_recycle(struct ring *r, unsigned bgid, unsigned bid);
+
+/* Multishot receive on fd from buffer group bgid: one CQE per chunk of
+** data while RING_F_MORE is set; res 0 means end of stream, -ENOBUFS that
+** the group ran dry (re-arm once buffers were recycled). */
+int ring_recv_multishot(struct ring *r, uint64_t ud, int fd, unsigned bgid);
+
 /* {==== Submission and completion ====} */
 
 /* Hand every queued SQE to the kernel without waiting. Returns the number

@@ -71,9 +71,22 @@ struct svc {
 	uint64_t read_ms, write_ms, idle_ms;
 };
 
+/* Per-shard receive buffers: a provided-buffer group shared by all the
+** shard's connections, so an idle keep-alive connection holds no buffer
+** (the kernel picks one only when data arrives; we copy it out at once). */
+#define BGID   1
+#define NBUFS  1024
+#define BUFSZ  4096
+
+struct shbufs {
+	char *base;
+	int ready;     /* 1: registered; -1: not available (plain recv) */
+};
+
 struct httpd {
 	struct svc *svcs;
 	int n;
+	struct shbufs *sb;  /* [shard] */
 };
 
 struct conn {
@@ -89,6 +102,10 @@ struct conn {
 	struct hbuf out;
 	size_t out_sent;
 	struct hreq *h;
+	struct hbuf pend;    /* bytes that arrived while a request was being
+	                     ** handled or answered: c->buf must not move then,
+	                     ** the handler reads the request in place */
+	int armed;           /* a multishot receive is in flight */
 	char remote[64];
 };
 
@@ -116,6 +133,7 @@ static void conn_unref(struct conn *c)
 	close(c->fd);
 	free(c->buf);
 	free(c->out.p);
+	free(c->pend.p);
 	free(c);
 }
 
@@ -134,17 +152,44 @@ static void arm_timer(struct conn *c, uint64_t ms)
 static void on_recv(struct engine_io *io, int res, uint32_t flags);
 static void on_send(struct engine_io *io, int res, uint32_t flags);
 
+/* Make room for n more bytes in the request buffer. */
+static void reserve(struct conn *c, size_t n)
+{
+	if (c->len + n <= c->cap)
+		return;
+	c->cap = c->cap ? c->cap : BUF_START;
+	while (c->cap < c->len + n)
+		c->cap *= 2;
+	c->buf = xrealloc(c->buf, c->cap);
+}
+
+static struct shbufs *shard_bufs(struct conn *c)
+{
+	return &((struct httpd *)c->svc->rt->httpd)->sb[c->shard];
+}
+
+/* Keep a receive armed: multishot from the shard's buffer group, or a
+** plain receive into the connection buffer where the kernel has no buffer
+** rings (or the group ran dry). */
 static void conn_recv(struct conn *c)
 {
-	if (c->len == c->cap) {
-		c->cap *= 2;
-		c->buf = xrealloc(c->buf, c->cap);
-	}
-	if (ring_recv(shard_ring(shard_self()), ud_make(UD_IO, &c->rio), c->fd,
-		      c->buf + c->len, c->cap - c->len, 0) < 0) {
-		conn_close(c);
+	struct ring *r = shard_ring(shard_self());
+	if (c->armed || c->state == C_CLOSED)
 		return;
+	if (shard_bufs(c)->ready > 0) {
+		if (ring_recv_multishot(r, ud_make(UD_IO, &c->rio), c->fd, BGID) < 0) {
+			conn_close(c);
+			return;
+		}
+	} else {
+		reserve(c, BUF_START / 2);
+		if (ring_recv(r, ud_make(UD_IO, &c->rio), c->fd, c->buf + c->len,
+			      c->cap - c->len, 0) < 0) {
+			conn_close(c);
+			return;
+		}
 	}
+	c->armed = 1;
 	c->refs++;
 }
 
@@ -229,17 +274,30 @@ static void on_send(struct engine_io *io, int res, uint32_t flags)
 		conn_unref(c);
 		return;
 	}
-	/* Next request: keep the bytes after this one (pipelining). */
+	/* Next request: keep the bytes after this one (pipelining) and what
+	** arrived meanwhile; an idle connection keeps no buffer at all. */
 	if (c->req_total > c->len)
 		c->req_total = c->len;
 	memmove(c->buf, c->buf + c->req_total, c->len - c->req_total);
 	c->len -= c->req_total;
 	c->req_total = 0;
+	if (c->pend.len) {
+		reserve(c, c->pend.len);
+		memcpy(c->buf + c->len, c->pend.p, c->pend.len);
+		c->len += c->pend.len;
+		c->pend.len = 0;
+	}
 	http1_reset(&c->req);
 	c->state = C_HEAD;
-	if (c->len)
+	if (c->len) {
+		arm_timer(c, c->svc->read_ms);
 		conn_process(c);
-	else {
+	} else {
+		if (shard_bufs(c)->ready > 0) {
+			free(c->buf);
+			c->buf = NULL;
+			c->cap = 0;
+		}
 		arm_timer(c, c->svc->idle_ms);
 		conn_recv(c);
 	}
@@ -249,16 +307,65 @@ static void on_send(struct engine_io *io, int res, uint32_t flags)
 static void on_recv(struct engine_io *io, int res, uint32_t flags)
 {
 	struct conn *c = container_of(io, struct conn, rio);
-	(void)flags;
-	if (c->state == C_CLOSED || res <= 0) {
+	const char *data = NULL;
+	unsigned bid = 0;
+
+	/* The receive's reference is dropped at the end of this function; a
+	** multishot receive that goes on keeps it, so hold one more here. */
+	if (!(flags & RING_F_MORE))
+		c->armed = 0;
+	else
+		c->refs++;
+	if (flags & RING_F_BUFFER) {
+		bid = flags >> RING_BUF_SHIFT;
+		data = shard_bufs(c)->base + (size_t)bid * BUFSZ;
+	} else if (res > 0) {
+		data = c->buf + c->len; /* a plain receive wrote in place */
+	}
+	if (c->state == C_CLOSED || (res <= 0 && res != -ENOBUFS)) {
+		if (flags & RING_F_BUFFER)
+			ring_buf_recycle(shard_ring(shard_self()), BGID, bid);
 		conn_close(c);
-		conn_unref(c);
-		return;
+		goto out;
+	}
+	if (res == -ENOBUFS) {
+		/* The shard's buffers are all in use: read this connection into
+		** its own buffer once, then go back to the shared ones. */
+		struct ring *r = shard_ring(shard_self());
+		reserve(c, BUF_START / 2);
+		if (!c->armed && ring_recv(r, ud_make(UD_IO, &c->rio), c->fd, c->buf + c->len,
+					   c->cap - c->len, 0) == 0) {
+			c->armed = 1;
+			c->refs++;
+		}
+		goto out;
 	}
 	if (c->state == C_HEAD && c->len == 0)
 		arm_timer(c, c->svc->read_ms); /* a request has started */
-	c->len += (size_t)res;
-	conn_process(c);
+	if (c->state == C_HANDLING || c->state == C_WRITING) {
+		hbuf_add(&c->pend, data, (size_t)res);
+	} else if (flags & RING_F_BUFFER) {
+		reserve(c, (size_t)res);
+		memcpy(c->buf + c->len, data, (size_t)res);
+		c->len += (size_t)res;
+	} else {
+		c->len += (size_t)res;
+	}
+	if (flags & RING_F_BUFFER)
+		ring_buf_recycle(shard_ring(shard_self()), BGID, bid);
+	if (c->len + c->pend.len > (size_t)c->svc->limits.max_head +
+				   c->svc->limits.max_body + 65536) {
+		conn_error(c, 413, "too much data");
+		goto out;
+	}
+	if (c->state == C_HEAD || c->state == C_BODY)
+		conn_process(c);
+	else if (!c->armed && c->state != C_CLOSED && shard_bufs(c)->ready > 0)
+		conn_recv(c);
+out:
+	if (!c->armed && c->state != C_CLOSED && c->state != C_HANDLING &&
+	    c->state != C_WRITING)
+		conn_recv(c);
 	conn_unref(c);
 }
 
@@ -492,7 +599,7 @@ static void conn_process(struct conn *c)
 	if (c->state == C_HEAD) {
 		r = http1_parse(&c->req, c->buf, c->len);
 		if (r == HTTP1_NEED_MORE) {
-			conn_recv(c);
+			conn_recv(c); /* no-op while the multishot receive runs */
 			return;
 		}
 		if (r < 0) {
@@ -517,10 +624,8 @@ static void conn_process(struct conn *c)
 			/* Room for a Content-Length body in one piece. */
 			if (c->req.body_kind == HTTP1_BODY_LENGTH) {
 				size_t need = c->req.head_len + c->req.content_length;
-				if (need > c->cap) {
-					c->cap = need;
-					c->buf = xrealloc(c->buf, c->cap);
-				}
+				if (need > c->len)
+					reserve(c, need - c->len);
 			}
 			conn_recv(c);
 			return;
@@ -546,8 +651,8 @@ static void conn_new(struct svc *s, int fd)
 	c->shard = shard_id(shard_self());
 	c->rio.done = on_recv;
 	c->wio.done = on_send;
-	c->cap = BUF_START;
-	c->buf = xmalloc(c->cap);
+	c->cap = 0;
+	c->buf = NULL;     /* allocated when the first bytes arrive */
 	c->state = C_HEAD;
 	c->refs = 1; /* dropped by conn_close */
 	http1_init(&c->req, c->hdrs, NHDRS, &s->limits);
@@ -588,6 +693,14 @@ static void on_accept(struct engine_io *io, int res, uint32_t flags)
 static void listener_start(struct task *t)
 {
 	struct listener *l = container_of(t, struct listener, start);
+	struct shbufs *sb = &((struct httpd *)l->svc->rt->httpd)->sb[l->shard];
+	if (sb->ready == 0) {
+		int rc = ring_buf_setup(shard_ring(shard_self()), BGID, NBUFS, BUFSZ, &sb->base);
+		sb->ready = rc == 0 ? 1 : -1;
+		if (rc < 0)
+			log_printf(LOG_LEVEL_DEBUG, NULL, "http: no provided buffers (%s), "
+				   "plain receives", strerror(-rc));
+	}
 	l->io.done = on_accept;
 	if (ring_accept_multishot(shard_ring(shard_self()), ud_make(UD_IO, &l->io), l->fd) == 0)
 		l->armed = 1;
@@ -673,6 +786,7 @@ int httpd_init(struct rt *rt)
 		if (e->k == REG_K_HTTP_SERVICE)
 			n++;
 	hd->svcs = xcalloc((size_t)n + 1, sizeof(*hd->svcs));
+	hd->sb = xcalloc((size_t)nshards, sizeof(*hd->sb));
 	rt->httpd = hd;
 	while ((e = reg_next(rt->reg, e)) != NULL) {
 		struct sockaddr_in sa;
@@ -754,6 +868,7 @@ void httpd_free(struct rt *rt)
 		route_free(&s->routes);
 	}
 	free(hd->svcs);
+	free(hd->sb);
 	free(hd);
 	rt->httpd = NULL;
 }
