@@ -10,11 +10,16 @@
 struct rt;
 struct registry;
 
+/* Default Lua heap limit per process: a runaway process fails with a
+** memory error long before it can take the machine (and the runtime) down.
+** --proc-memory-limit 0 removes it. */
+#define BOOT_PROC_MEM_DEFAULT ((size_t)512 << 20)
+
 struct boot_opts {
 	int nshards;             /* 0: one per CPU */
 	int64_t stop_timeout_ns; /* 0: 10 s */
 	int stop_timeout_set;
-	size_t proc_mem_limit;   /* 0: none */
+	size_t proc_mem_limit;   /* bytes per process, 0: none */
 	char **args;             /* for io.args() */
 	int nargs;
 };

@@ -288,7 +288,7 @@ static int cmd_run(int argc, char **argv)
 	enum log_format fmt = LOG_FORMAT_TEXT;
 	int nshards = 0, c, code, stop_set = 0;
 	int64_t stop_ns = 10LL * 1000000000LL;
-	size_t memlimit = 0;
+	size_t memlimit = BOOT_PROC_MEM_DEFAULT;
 	struct rt *rt;
 	const struct reg_entry *xentry = NULL;
 	struct host *xhost = NULL;

@@ -206,6 +206,7 @@ int testrun_main(int argc, char **argv)
 	}
 	memset(&bo, 0, sizeof(bo));
 	bo.nshards = nshards;
+	bo.proc_mem_limit = BOOT_PROC_MEM_DEFAULT;
 	run.rt = rt_boot(&bo);
 	if (run.rt == NULL)
 		return 1;
