@@ -30,7 +30,7 @@ Standard library only.
     --head: responses carry no body (answers to HEAD requests).
     Exit 0 unless connecting failed (2).
 
-  httpc.py churn PORT --conns N [--concurrency C] [--seed S]
+  httpc.py churn PORT --conns N [--concurrency C] [--seed S] [--kinds K,K]
 
     The connection mix of the leak test, N connections in total, at most C
     open at a time (threads). Kinds, round robin:
@@ -43,7 +43,7 @@ Standard library only.
       abort      GET /nap?ms=50 and close before the answer (handler running)
       reset      half a request, then close with RST (SO_LINGER 0)
       bad        a malformed request line, read the 400 and the close
-    Prints per-kind counts and failures; exits 1 if any answered kind got a
+    --kinds limits the mix to the kinds named. Prints per-kind counts and failures; exits 1 if any answered kind got a
     wrong answer (a connection refused or reset by the server counts too).
 """
 import argparse
@@ -311,6 +311,10 @@ def check(got, n):
 
 
 def cmd_churn(a):
+    kinds = a.kinds.split(",") if a.kinds else KINDS
+    for k in kinds:
+        if k not in KINDS:
+            sys.exit("httpc.py: unknown kind %r" % k)
     counts = {k: 0 for k in KINDS}
     fails = []
     lock = threading.Lock()
@@ -323,7 +327,7 @@ def cmd_churn(a):
                 if i >= a.conns:
                     return
                 nxt[0] += 1
-            kind = KINDS[(i + a.seed) % len(KINDS)]
+            kind = kinds[(i + a.seed) % len(kinds)]
             try:
                 err = one_conn(a.port, kind, i)
             except OSError as e:
@@ -341,7 +345,7 @@ def cmd_churn(a):
         t.join()
     dt = time.monotonic() - t0
     print("churn: %d connections in %.2fs (%s)" % (
-        a.conns, dt, ", ".join("%s %d" % (k, counts[k]) for k in KINDS)))
+        a.conns, dt, ", ".join("%s %d" % (k, counts[k]) for k in kinds)))
     for f in fails[:10]:
         print("churn FAIL: " + f)
     if fails:
@@ -366,6 +370,7 @@ def main():
         ap.add_argument("--conns", type=int, required=True)
         ap.add_argument("--concurrency", type=int, default=8)
         ap.add_argument("--seed", type=int, default=0)
+        ap.add_argument("--kinds", default="")
     # Options may come between PORT and the steps.
     return cmds[sys.argv[1]](ap.parse_intermixed_args(sys.argv[2:]))
 
