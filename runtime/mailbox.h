@@ -30,12 +30,20 @@ enum msg_kind {
 	MSG_UNLINK,
 };
 
+/* Message flags. */
+enum {
+	/* A CANCEL from a process's supervisor (service shutdown), as opposed
+	** to the runtime-wide shutdown broadcast. */
+	MSGF_SUPERVISOR = 1,
+};
+
 /* One message: a single allocation holding the header, the topic and the
 ** encoded payload. The receiver owns it once popped and frees it with
 ** msg_free(). */
 struct msg {
 	_Atomic(struct msg *) _next;
 	uint8_t kind;      /* enum msg_kind */
+	uint8_t flags;     /* MSGF_* */
 	uint64_t from;     /* sender pid number, 0 if none */
 	const char *from_host; /* sender's host id (static, owned by registry) */
 	double at;         /* unix seconds when sent (events) */

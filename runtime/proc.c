@@ -188,7 +188,9 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	p->pooled = (uint8_t)o->pooled;
 	if (p->pooled)
 		p->task.flags |= TASK_PINNED;
+	p->supervised = (uint8_t)(o->supervised != 0);
 	p->on_exit = o->on_exit;
+	p->on_start = o->on_start;
 	p->on_exit_arg = o->on_exit_arg;
 	p->root.p = p;
 	p->pid = atomic_fetch_add_explicit(&rt->next_pid, 1, memory_order_relaxed) + 1;
@@ -461,8 +463,14 @@ static void intake(lua_State *L, struct proc *p, struct msg *m)
 	case MSG_USER:
 		q_append(&p->q_head, &p->q_tail, m);
 		return;
-	case MSG_EXIT:
 	case MSG_CANCEL:
+		/* A service hears shutdown from its supervisor, which stops
+		** services in reverse dependency order (spec 1.3); the
+		** runtime's broadcast (from no process) is not for it. */
+		if (p->supervised && m->from == 0 && !(m->flags & MSGF_SUPERVISOR))
+			break;
+		/* fall through */
+	case MSG_EXIT:
 		q_append(&p->ev_head, &p->ev_tail, m);
 		return;
 	case MSG_LINK_DOWN:
@@ -781,6 +789,11 @@ static void proc_task(struct task *t)
 		** at the default 20% and 20.7 KB incremental). */
 		if (++p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE)
 			lua_gc(L, LUA_GCGEN, 10, 100);
+	}
+	if (p->on_start && p->state == P_LIVE) {
+		void (*cb)(struct proc *, void *) = p->on_start;
+		p->on_start = NULL;
+		cb(p, p->on_exit_arg);
 	}
 	if (p->state == P_DONE) {
 		finish(p);  /* scheduled stays 1: nobody posts it again */

@@ -127,6 +127,8 @@ struct proc {
 	uint8_t trap_links;
 	uint8_t failed_kill;           /* a fatal notice arrived: end now */
 	uint8_t is_terminal;
+	uint8_t supervised;            /* run by a process.service: shutdown's
+	                               ** CANCEL comes from the supervisor */
 	uint8_t pooled;                /* function state serving calls */
 	int fn_ref;                    /* pooled: the entry's function */
 	void *call_ctx;                /* pooled: context of the running call */
@@ -155,9 +157,12 @@ struct proc {
 	struct payload result;         /* {value=...} or {error=...} */
 	char *exit_msg;                /* error text for logs, malloc'd */
 
-	/* Observers in C: supervisor, terminal host. Called on exit from the
-	** process's thread after monitors are notified. */
+	/* Observers in C: supervisor, terminal host. on_exit is called on
+	** exit from the process's thread after monitors are notified;
+	** on_start once, after the first step that leaves the process alive
+	** (main ran to its first blocking point). Both get on_exit_arg. */
 	void (*on_exit)(struct proc *p, void *arg);
+	void (*on_start)(struct proc *p, void *arg);
 	void *on_exit_arg;
 };
 
@@ -177,7 +182,9 @@ struct spawn_opts {
 	int pooled;                    /* a function.lua state for proc_call;
 	                               ** stays on its first shard */
 	struct shard *shard;           /* start here (NULL: host round robin) */
+	int supervised;                /* a service's process (see struct proc) */
 	void (*on_exit)(struct proc *p, void *arg);
+	void (*on_start)(struct proc *p, void *arg);
 	void *on_exit_arg;
 };
 

@@ -1,24 +1,44 @@
 /*
-** runtime/service.c: the supervisor of process.service entries.
+** runtime/service.c: the supervisor of process.service entries (spec 1.3,
+** 1.4).
 **
-** Each service has one record. Its process's exit callback runs on the
-** shard that ran the process; a restart is a wheel timer on that shard
-** which spawns the next incarnation. Incarnations never overlap, so the
-** record is touched by one thread at a time, each hand-over ordered by the
-** spawn (a shard post) or the exit (the same thread).
+** Each service has one record, in start order (every service after the
+** services it requires). All records are guarded by one mutex: supervisor
+** events (a start, an exit, a restart timer, a shutdown tick) are rare and
+** come from whichever shard ran the process, so a lock is simpler than
+** handing records between threads, and it is never held across anything
+** that blocks. Lock order: the supervisor lock, then the pid table's
+** stripe locks (proc_spawn, proc_send); never the other way round.
 **
-** Policy (spec 1.3/1.4): a clean exit is final (Exited); an error exit is
-** retried after initial_delay * backoff_factor^attempt, capped at
-** max_delay, with +/- jitter; max_attempts 0 retries forever. A run longer
-** than stable_threshold resets the attempt count.
+** Start: a service starts once every service it requires is up. "Up"
+** means its process ran its first step and is still alive (main reached its
+** first blocking point: a name registered at the top of main is visible),
+** or that it exited cleanly. Services that an auto_start service requires
+** are started with it even when they are not auto_start themselves.
+**
+** Policy: a clean exit is final (Exited). An error exit is retried after
+** initial_delay * backoff_factor^(attempt-1), capped at max_delay, times
+** 1 +/- jitter; max_attempts 0 retries forever, otherwise the service gives
+** up after max_attempts retries and logs the last error. A run longer than
+** stable_threshold resets the attempt count.
+**
+** Shutdown (service_stop_all): services stop in reverse dependency order.
+** A service is sent a CANCEL event (reason "service stopping") once every
+** service that requires it has stopped; one that is still alive after its
+** stop_timeout is terminated. Services independent of each other stop in
+** parallel. The runtime's own shutdown CANCEL broadcast does not reach
+** supervised processes (proc.c drops it for them), so this order holds
+** whatever else is being stopped at the same time.
 */
 #include "service.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/common.h"
 #include "log.h"
@@ -27,62 +47,164 @@
 #include "registry.h"
 #include "rt.h"
 
+#define STOP_TICK_MS 10          /* shutdown poll period */
+#define TERMINATE_WAIT_MS 1000   /* after a terminate, wait this long at most */
+
+enum run_phase {
+	SV_IDLE,        /* not started (waiting for what it requires) */
+	SV_STARTING,    /* spawned; its first step has not run yet */
+	SV_RUNNING,
+	SV_BACKOFF,     /* failed; a restart timer is armed */
+	SV_EXITED,      /* clean exit: final */
+	SV_GAVE_UP,     /* failed past max_attempts: final */
+};
+
+enum stop_phase {
+	ST_NONE,        /* shutdown has not reached it */
+	ST_CANCELLED,   /* CANCEL sent, waiting until stop_deadline */
+	ST_TERMINATED,  /* terminate sent, waiting until stop_deadline */
+	ST_DONE,        /* no process left */
+};
+
 struct service {
 	struct rt *rt;
 	const struct reg_entry *e;
+	struct service **requires;  /* the process.service entries it requires */
+	size_t nrequires;
 	struct wheel_timer restart;
-	struct task start_task;
-	int attempts;
+	struct payload input;       /* encoded `input:` list, copied per start */
+	uint64_t pid;               /* the live incarnation, or 0 */
 	uint64_t started_ms;
-	struct payload input;   /* encoded `input:` list, copied per start */
-	atomic_int stopped;
+	uint64_t stop_deadline_ms;
+	int attempts;
+	uint8_t wanted;             /* auto_start, or required by a wanted one */
+	uint8_t up;                 /* has been up (see the file comment) */
+	uint8_t phase;              /* enum run_phase */
+	uint8_t stop;               /* enum stop_phase */
 };
 
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct service *services;
 static size_t nservices;
+static int stopping;            /* under lock */
+
+static struct {
+	struct task t;
+	struct wheel_timer w;
+} stopper;
 
 static void start(struct service *s);
+
+/* {==== Start and restart ====} */
+
+static int deps_up(const struct service *s)
+{
+	for (size_t i = 0; i < s->nrequires; i++)
+		if (!s->requires[i]->up)
+			return 0;
+	return 1;
+}
+
+/* Start every wanted service that is idle and whose requirements are up.
+** Caller holds the lock. Services are in start order, so one pass starts
+** a whole chain whose members come up synchronously. */
+static void start_ready(void)
+{
+	for (size_t i = 0; i < nservices; i++) {
+		struct service *s = &services[i];
+		if (s->wanted && s->phase == SV_IDLE && deps_up(s))
+			start(s);
+	}
+}
+
+/* The first step of s's process ran and left it alive. */
+static void service_started(struct proc *p, void *arg)
+{
+	struct service *s = arg;
+	pthread_mutex_lock(&lock);
+	if (s->pid == p->pid && s->phase == SV_STARTING) {
+		s->phase = SV_RUNNING;
+		if (!s->up) {
+			s->up = 1;
+			if (!stopping)
+				start_ready();
+		}
+	}
+	pthread_mutex_unlock(&lock);
+}
 
 static void restart_fired(struct wheel_timer *t)
 {
 	struct service *s = container_of(t, struct service, restart);
-	start(s);
+	pthread_mutex_lock(&lock);
+	if (s->phase == SV_BACKOFF) {
+		s->phase = SV_IDLE;
+		if (!stopping)
+			start(s);
+	}
+	pthread_mutex_unlock(&lock);
 }
 
+/* Delay before restart number `attempt` (1-based), in ms. */
+static uint64_t backoff_ms(const struct reg_lifecycle *lc, int attempt)
+{
+	double delay = (double)lc->restart.initial_delay *
+		       pow(lc->restart.backoff_factor, attempt - 1);
+	if (lc->restart.max_delay > 0 && delay > (double)lc->restart.max_delay)
+		delay = (double)lc->restart.max_delay;
+	if (lc->restart.jitter > 0)
+		delay *= 1.0 + lc->restart.jitter * (2.0 * drand48() - 1.0);
+	return delay > 0 ? (uint64_t)(delay / 1e6) : 0;
+}
+
+/* s's process ended: on the process's shard thread. */
 static void service_exited(struct proc *p, void *arg)
 {
 	struct service *s = arg;
-	uint64_t now = common_now_ms();
 	const struct reg_lifecycle *lc = &s->e->lifecycle;
+	const char *why = p->exit_msg ? p->exit_msg : "error";
+	uint64_t now = common_now_ms();
 
+	pthread_mutex_lock(&lock);
+	if (s->pid != p->pid)
+		goto out;
+	s->pid = 0;
+	if (stopping) {
+		s->stop = ST_DONE;
+		s->phase = p->exit_error ? SV_GAVE_UP : SV_EXITED;
+		goto out;
+	}
 	if (!p->exit_error) {
 		log_printf(LOG_LEVEL_INFO, NULL, "service %s exited", s->e->id);
-		return;
+		s->phase = SV_EXITED;
+		if (!s->up) {
+			s->up = 1;
+			start_ready();
+		}
+		goto out;
 	}
-	if (atomic_load(&s->stopped) || atomic_load(&s->rt->stopping))
-		return;
 	if ((int64_t)(now - s->started_ms) * 1000000 >= lc->stable_threshold)
 		s->attempts = 0;
 	s->attempts++;
 	if (lc->restart.max_attempts > 0 && s->attempts > lc->restart.max_attempts) {
 		log_printf(LOG_LEVEL_ERROR, NULL, "service %s gave up after %d attempts: %s",
-			   s->e->id, s->attempts - 1, p->exit_msg ? p->exit_msg : "error");
-		return;
+			   s->e->id, s->attempts - 1, why);
+		s->phase = SV_GAVE_UP;
+		goto out;
 	}
-	double delay = (double)lc->restart.initial_delay *
-		       pow(lc->restart.backoff_factor, s->attempts - 1);
-	if (delay > (double)lc->restart.max_delay)
-		delay = (double)lc->restart.max_delay;
-	if (lc->restart.jitter > 0)
-		delay *= 1.0 + lc->restart.jitter * (2.0 * drand48() - 1.0);
-	uint64_t ms = (uint64_t)(delay / 1e6);
+	uint64_t ms = backoff_ms(lc, s->attempts);
 	log_printf(LOG_LEVEL_WARN, NULL, "service %s failed, restarting in %llu ms "
-		   "(attempt %d): %s", s->e->id, (unsigned long long)ms, s->attempts,
-		   p->exit_msg ? p->exit_msg : "error");
+		   "(attempt %d): %s", s->e->id, (unsigned long long)ms, s->attempts, why);
+	s->phase = SV_BACKOFF;
+	/* On this shard's wheel: the callback runs here, under the lock. */
 	wheel_timer_init(&s->restart, restart_fired);
 	shard_timer_add(&s->restart, shard_now_ms(shard_self()) + ms);
+out:
+	pthread_mutex_unlock(&lock);
 }
 
+/* Spawn the next incarnation of s with its input arguments. Caller holds
+** the lock. */
 static void start(struct service *s)
 {
 	struct rt *rt = s->rt;
@@ -91,12 +213,12 @@ static void start(struct service *s)
 	const char *err = NULL;
 	struct host *h = rt_host(rt, s->e->u.service.host->id);
 
-	if (atomic_load(&s->stopped) || atomic_load(&rt->stopping))
-		return;
 	memset(&o, 0, sizeof(o));
 	o.entry = s->e->u.service.process;
 	o.host = h;
+	o.supervised = 1;
 	o.on_exit = service_exited;
+	o.on_start = service_started;
 	o.on_exit_arg = s;
 	args = s->input;
 	if (s->input.len > PAYLOAD_INLINE) {
@@ -104,15 +226,21 @@ static void start(struct service *s)
 		memcpy(args._u.heap, s->input._u.heap, s->input.len);
 	}
 	s->started_ms = common_now_ms();
+	s->phase = SV_STARTING;
 	struct proc *p = proc_spawn(rt, &o, &args, &err);
 	if (p == NULL) {
 		payload_free(&args);
+		s->phase = SV_GAVE_UP;
 		log_printf(LOG_LEVEL_ERROR, NULL, "service %s: cannot start: %s", s->e->id, err);
 		return;
 	}
+	/* p cannot have exited yet: its exit callback takes this lock. */
+	s->pid = p->pid;
 	log_printf(LOG_LEVEL_DEBUG, NULL, "service %s started as %s", s->e->id, p->pidstr);
 	proc_unref(p);
 }
+
+/* {==== Building the records ====} */
 
 /* Push a registry value as a Lua value. */
 static void push_value(lua_State *L, const struct reg_value *v)
@@ -140,6 +268,8 @@ static void push_value(lua_State *L, const struct reg_value *v)
 	}
 }
 
+/* Encode the `input:` list once: each item is one argument of the
+** process's method (a single non-list value is one argument). */
 static int encode_input(struct service *s)
 {
 	const struct reg_value *in = s->e->u.service.input;
@@ -162,7 +292,13 @@ static int encode_input(struct service *s)
 	return rc;
 }
 
-struct starter { struct task t; struct service *s; };
+static struct service *find(const struct reg_entry *e)
+{
+	for (size_t i = 0; i < nservices; i++)
+		if (services[i].e == e)
+			return &services[i];
+	return NULL;
+}
 
 int service_start_all(struct rt *rt)
 {
@@ -191,27 +327,147 @@ int service_start_all(struct rt *rt)
 		}
 	}
 	free(order);
-	/* Dependency order: each start is posted in turn; `requires` only
-	** orders starts here (a started process is Running for the spec's
-	** purposes as soon as it is scheduled). */
-	for (size_t i = 0; i < nservices; i++)
-		if (services[i].e->lifecycle.auto_start)
-			start(&services[i]);
+	/* Requirements among services (others, hosts say, are always up). A
+	** required service comes earlier in the order, so it is found. */
+	for (size_t i = 0; i < nservices; i++) {
+		struct service *s = &services[i];
+		const struct reg_lifecycle *lc = &s->e->lifecycle;
+		s->requires = xcalloc(lc->nrequires + 1, sizeof(*s->requires));
+		for (size_t j = 0; j < lc->nrequires; j++) {
+			struct service *d = find(lc->requires[j]);
+			if (d)
+				s->requires[s->nrequires++] = d;
+		}
+	}
+	/* Wanted: auto_start, or required by something wanted (walk from the
+	** end: dependents come after what they require). */
+	for (size_t i = nservices; i-- > 0;) {
+		struct service *s = &services[i];
+		if (s->e->lifecycle.auto_start)
+			s->wanted = 1;
+		if (s->wanted)
+			for (size_t j = 0; j < s->nrequires; j++)
+				s->requires[j]->wanted = 1;
+	}
+	srand48((long)common_now_ns());
+	pthread_mutex_lock(&lock);
+	stopping = 0;
+	start_ready();
+	pthread_mutex_unlock(&lock);
 	return 0;
+}
+
+/* {==== Shutdown ====} */
+
+/* Whether a service that requires s has not stopped yet. */
+static int dependents_left(const struct service *s)
+{
+	for (size_t i = 0; i < nservices; i++) {
+		const struct service *d = &services[i];
+		if (d->stop == ST_DONE)
+			continue;
+		for (size_t j = 0; j < d->nrequires; j++)
+			if (d->requires[j] == s)
+				return 1;
+	}
+	return 0;
+}
+
+static void stop_send(struct service *s, enum msg_kind kind)
+{
+	struct msg *m = msg_new(kind, 0, kind == MSG_CANCEL ? "service stopping" : NULL);
+	m->flags = MSGF_SUPERVISOR;
+	m->at = (double)time(NULL);
+	/* -ESRCH: it is exiting; its exit callback marks it done. */
+	proc_send(s->rt, s->pid, m);
+}
+
+/* One pass over the services, dependents first. Returns 1 when every
+** service has stopped. Caller holds the lock. */
+static int stop_pass(uint64_t now)
+{
+	int done = 1;
+	for (size_t i = nservices; i-- > 0;) {
+		struct service *s = &services[i];
+		switch (s->stop) {
+		case ST_NONE:
+			if (s->pid == 0) {
+				s->stop = ST_DONE;
+				break;
+			}
+			done = 0;
+			if (dependents_left(s))
+				break;
+			log_printf(LOG_LEVEL_DEBUG, NULL, "service %s: stopping", s->e->id);
+			s->stop = ST_CANCELLED;
+			s->stop_deadline_ms = now + (uint64_t)(s->e->lifecycle.stop_timeout / 1000000);
+			stop_send(s, MSG_CANCEL);
+			break;
+		case ST_CANCELLED:
+			done = 0;
+			if (now < s->stop_deadline_ms)
+				break;
+			log_printf(LOG_LEVEL_WARN, NULL, "service %s did not stop within "
+				   "its stop_timeout: terminating", s->e->id);
+			s->stop = ST_TERMINATED;
+			s->stop_deadline_ms = now + TERMINATE_WAIT_MS;
+			stop_send(s, MSG_TERMINATE);
+			break;
+		case ST_TERMINATED:
+			if (now >= s->stop_deadline_ms)
+				s->stop = ST_DONE; /* its dependencies go on */
+			else
+				done = 0;
+			break;
+		case ST_DONE:
+			break;
+		}
+	}
+	return done;
+}
+
+/* On shard 0 every STOP_TICK_MS until every service has stopped. */
+static void stop_tick(struct wheel_timer *w)
+{
+	int done;
+	pthread_mutex_lock(&lock);
+	done = stop_pass(common_now_ms());
+	pthread_mutex_unlock(&lock);
+	if (done)
+		log_printf(LOG_LEVEL_DEBUG, NULL, "services stopped");
+	else
+		shard_timer_add(w, shard_now_ms(shard_self()) + STOP_TICK_MS);
+}
+
+static void stop_run(struct task *t)
+{
+	(void)t;
+	wheel_timer_init(&stopper.w, stop_tick);
+	stop_tick(&stopper.w);
 }
 
 void service_stop_all(struct rt *rt)
 {
-	(void)rt;
-	for (size_t i = 0; i < nservices; i++)
-		atomic_store(&services[i].stopped, 1);
+	pthread_mutex_lock(&lock);
+	if (stopping || nservices == 0) {
+		stopping = 1;
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	stopping = 1;
+	pthread_mutex_unlock(&lock);
+	stopper.t.run = stop_run;
+	stopper.t.flags = TASK_PINNED;
+	shard_post(engine_shard(rt->engine, 0), &stopper.t);
 }
 
 void service_free_all(struct rt *rt)
 {
 	(void)rt;
-	for (size_t i = 0; i < nservices; i++)
+	for (size_t i = 0; i < nservices; i++) {
 		payload_free(&services[i].input);
+		free(services[i].requires);
+	}
 	free(services);
 	services = NULL;
 	nservices = 0;

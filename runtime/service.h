@@ -8,11 +8,17 @@
 
 struct rt;
 
-/* Build the services of the registry and start the auto_start ones.
-** Returns 0 or -1 (an error was printed). Call after the engine started. */
+/* Build the services of the registry and start the auto_start ones (and
+** what they require), each once the services it requires are up. Returns
+** 0 or -1 (an error was printed). Call after the engine started. */
 int service_start_all(struct rt *rt);
 
-/* Stop restarting: shutdown has begun. Any thread. */
+/* Shutdown has begun: stop restarting, and stop the running services in
+** reverse dependency order, each with a CANCEL event (reason "service
+** stopping") once the services requiring it have stopped, terminated if
+** still alive after its stop_timeout. Returns at once; the stopping runs on
+** shard 0 and ends when every service process has exited. Any thread;
+** calls after the first do nothing. */
 void service_stop_all(struct rt *rt);
 
 /* Free the supervisor's state (after the engine stopped). */
