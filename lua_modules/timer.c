@@ -98,7 +98,7 @@ static void arm(lua_State *L, int idx, struct ltimer *t, uint64_t ms)
 		t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
 	t->fired = 0;
-	proc_timer_add(t->p, &t->wt, shard_now_ms(shard_self()) + ms);
+	proc_timer_add(t->p, &t->wt, proc_deadline_ms(ms));
 }
 
 static void timer_meta(lua_State *L, const char *name);

@@ -417,7 +417,7 @@ int proc_sleep(lua_State *L, uint64_t ms)
 {
 	struct coro *co = proc_coro(L);
 	wheel_timer_init(&co->sleep, sleep_fired);
-	proc_timer_add(co->p, &co->sleep, shard_now_ms(shard_self()) + ms);
+	proc_timer_add(co->p, &co->sleep, proc_deadline_ms(ms));
 	return proc_block(L, 1, NULL, 0);
 }
 

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "engine/common.h"
 #include "engine/shard.h"
 #include "engine/wheel.h"
 #include "mailbox.h"
@@ -90,6 +91,15 @@ void proc_ext_post(struct proc *p, struct pext *x);
 
 /* Remove x from p's delivery queue if queued (its owner is being freed). */
 void proc_ext_cancel(struct proc *p, struct pext *x);
+
+/* The wheel expiry for a wait of at least ms from now. The shard's clock
+** (shard_now_ms) is cached at the top of its turn, which may have begun
+** long ago, and counts whole milliseconds: a fresh reading plus one keeps
+** a sleep from ending early (time.sleep(d) waits at least d). */
+static inline uint64_t proc_deadline_ms(uint64_t ms)
+{
+	return common_now_ms() + ms + 1;
+}
 
 /* Timers owned by a process: pinned to its shard while any is pending. */
 void proc_timer_add(struct proc *p, struct wheel_timer *t, uint64_t expire_ms);

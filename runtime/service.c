@@ -198,7 +198,7 @@ static void service_exited(struct proc *p, void *arg)
 	s->phase = SV_BACKOFF;
 	/* On this shard's wheel: the callback runs here, under the lock. */
 	wheel_timer_init(&s->restart, restart_fired);
-	shard_timer_add(&s->restart, shard_now_ms(shard_self()) + ms);
+	shard_timer_add(&s->restart, proc_deadline_ms(ms));
 out:
 	pthread_mutex_unlock(&lock);
 }
