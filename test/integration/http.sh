@@ -638,13 +638,6 @@ no_header Injected
 ! grep -qF 'should not be sent' "$TMP/fx_inject.b" || fail_case "the handler's body was sent with a bad header"
 ok_case
 
-# The client half-closes after its request: the answer still comes.
-raw fx_halfclose 'send:GET /echo/1 HTTP/1.1\r\nHost: x\r\n\r\n' shut
-raw_count 1
-raw_status 1 200
-raw_closed
-ok_case
-
 # Connection: close on the first of two pipelined requests: one answer,
 # then the close; the second request is never run.
 raw fx_pipelined_close 'send:GET /echo/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /echo/2 HTTP/1.1\r\nHost: x\r\n\r\n'
@@ -682,5 +675,43 @@ raw_count 1
 raw_closed
 grep -qE '^HTTP/1.1 (200|500|503) ' "$TMP/fx_shutdown_nap.raw" || fail_raw "expected 200 (or a 5xx) for the request running at shutdown"
 note "ok: fx_shutdown (running request: $(grep -m1 '^HTTP/1.1' "$TMP/fx_shutdown_nap.raw" | tr -d '\r'))"
+
+# {==== fixture again: half-closed clients, pipelined read timeout ====}
+
+start_app fx2 "$LIB_ROOT/test/fixtures/http/app" '127.0.0.1:__PORT__'
+# A complete request pipelined with half of the next one: the first is
+# answered, the second gets the read timeout (1 s) like any started
+# request, not the write timeout (20 s) of the response before it.
+raw fx_408_pipelined --timeout 10 'send:GET /echo/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /echo/2 HTTP/1.1\r\nHo'
+raw_status 1 200
+grep -q '^== response 2$' "$TMP/fx_408_pipelined.raw" ||
+	fail_raw "no 408 within 10 s for the unfinished pipelined request (read timeout 1 s; the write timeout is 20 s)"
+raw_status 2 408
+raw_closed
+ok_case
+
+# The client half-closes (FIN) after its requests, as `nc -N` or a
+# `Connection: close` client that is done sending may: the answers still
+# come, then the close. The sleeping handler makes the FIN arrive while the
+# request is being handled.
+raw fx_halfclose 'send:GET /echo/1 HTTP/1.1\r\nHost: x\r\n\r\n' shut
+raw_count 1
+raw_status 1 200
+raw_closed
+ok_case
+raw fx_halfclose_nap 'send:GET /nap?ms=300 HTTP/1.0\r\n\r\n' shut
+raw_count 1
+raw_status 1 200
+raw_has 'slept 300'
+raw_closed
+ok_case
+raw fx_halfclose_pipelined 'send:GET /nap?ms=100 HTTP/1.1\r\nHost: x\r\n\r\nGET /echo/2 HTTP/1.1\r\nHost: x\r\n\r\n' shut
+raw_count 2
+raw_status 1 200
+raw_status 2 200
+raw_closed
+ok_case
+
+stop_app fx2
 
 echo "ok: hello-http, http-spawn and the HTTP fixture (routing, bodies, handlers, limits, timeouts, keep-alive, pipelining)"
