@@ -620,9 +620,12 @@ static int step_protected(lua_State *L)
 			return raise_from(L, co->L);
 		}
 	}
+	/* Deadlock (spec 4.9): every coroutine blocked, nothing pending that
+	** could wake one, and no subscription a message could arrive on. */
 	if (p->state == P_LIVE && p->ready_head == NULL && p->ncoros > 0 &&
 	    p->nblocked == p->ncoros && p->nblocked_ext == 0 &&
-	    p->ntimers == 0 && p->nio == 0) {
+	    p->ntimers == 0 && p->nio == 0 &&
+	    !p->inbox && !p->events && !p->listens) {
 		errors_push(L, ERRORS_INTERNAL,
 			    "all coroutines blocked with no pending operations");
 		lua_error(L);

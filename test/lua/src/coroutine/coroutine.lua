@@ -153,6 +153,15 @@ function T.deadlock_on_send()
 	t.contains(ev.result.error:message(), "all coroutines blocked with no pending operations")
 end
 
+function T.no_deadlock_while_subscribed()
+	local pid = process.spawn_monitored("test.coroutine:blocked_subscribed", HOST, process.pid())
+	t.msg(time, "ready")
+	t.quiet(time, process.events(), "100ms", "an exit while subscribed")
+	process.terminate(pid)
+	local ev = t.event(time, process.event.EXIT, pid)
+	t.eq(ev.result.error:message(), "process terminated")
+end
+
 function T.no_deadlock_with_pending_timer()
 	local ev = exit_of("no_deadlock_timer")
 	t.is_nil(ev.result.error)

@@ -52,6 +52,15 @@ function h.deadlock_send()
 	return "unreachable"
 end
 
+-- Blocked on a plain channel, but subscribed to its inbox: a message
+-- could still arrive, so this is not a deadlock (spec 4.9).
+function h.blocked_subscribed(parent)
+	process.inbox()
+	process.send(parent, "ready")
+	channel.new():receive()
+	return "unreachable"
+end
+
 -- Blocked on a channel while a sleeping coroutine will feed it: no
 -- deadlock, since a timer is pending.
 function h.no_deadlock_timer()
