@@ -233,6 +233,33 @@ static int link_op(lua_State *L, int add)
 static int p_link(lua_State *L) { return link_op(L, 1); }
 static int p_unlink(lua_State *L) { return link_op(L, 0); }
 
+/* process.upgrade(id_or_nil, ...): rerun this process with the code of
+** entry id (nil: its own), passing ... to the method; pid, mailbox, links,
+** monitors and names stay (spec 4.7). Never returns: a bad id or code
+** that fails to load ends the process. [-?, +0, e] */
+static int p_upgrade(lua_State *L)
+{
+	struct proc *self = proc_of(L);
+	const struct reg_entry *e = self->entry;
+	struct payload args;
+	int n = lua_gettop(L), rc;
+
+	if (n >= 1 && !lua_isnil(L, 1)) {
+		const char *id = luaL_checkstring(L, 1);
+		e = find_entry(L, id);
+		if (e == NULL || e->k != REG_K_PROCESS_LUA)
+			return proc_upgrade(L, NULL, NULL, ERRORS_NOT_FOUND,
+					    lua_pushfstring(L, "upgrade: process not found: %s", id));
+	}
+	memset(&args, 0, sizeof(args));
+	rc = n > 1 ? payload_encode(L, 2, n - 1, &args) : 0;
+	if (rc < 0)
+		return proc_upgrade(L, NULL, NULL, ERRORS_INVALID,
+				    lua_pushfstring(L, "upgrade: cannot pass arguments: %s",
+						    payload_strerror(rc)));
+	return proc_upgrade(L, e, &args, NULL, NULL);
+}
+
 /* process.get_options() [-0, +1, m] */
 static int p_get_options(lua_State *L)
 {
@@ -341,6 +368,7 @@ static const luaL_Reg funcs[] = {
 	{"unlink", p_unlink},
 	{"get_options", p_get_options},
 	{"set_options", p_set_options},
+	{"upgrade", p_upgrade},
 	{NULL, NULL}
 };
 

@@ -140,6 +140,7 @@ void proc_unref(struct proc *p)
 	payload_free(&p->result);
 	payload_free(&p->args);
 	free(p->exit_msg);
+	free(p->upgrade_err);
 	free(p);
 }
 
@@ -600,6 +601,8 @@ static int step_protected(lua_State *L)
 		co->nargs = 0;
 		if (st == LUA_YIELD) {
 			lua_pop(co->L, nres);
+			if (p->state == P_UPGRADE)
+				break; /* the whole state goes: see proc_task */
 			if (co->state == CO_RUNNING) /* a plain yield: run again later */
 				ready_push(p, co);
 			if (preempt_took())
@@ -750,6 +753,78 @@ static void finish(struct proc *p)
 	proc_unref(p); /* the pid table's reference */
 }
 
+/* {==== Upgrade ====} */
+
+/* raise_kind(kind, message): raise a new error object. [-0, +0, e] */
+static int raise_kind(lua_State *L)
+{
+	errors_push(L, lua_tostring(L, 1), "%s", lua_tostring(L, 2));
+	return lua_error(L);
+}
+
+int proc_upgrade(lua_State *L, const struct reg_entry *e, struct payload *args,
+		 const char *kind, const char *err)
+{
+	struct coro *co = proc_coro(L);
+	struct proc *p = co->p;
+
+	if (p->pooled)
+		return luaL_error(L, "process.upgrade: not in a function call");
+	payload_free(&p->args);
+	if (args) {
+		p->args = *args;
+		memset(args, 0, sizeof(*args));
+	}
+	p->upgrade_to = e;
+	free(p->upgrade_err);
+	p->upgrade_err = e ? NULL : xstrdup(err ? err : "upgrade failed");
+	p->upgrade_kind = kind ? kind : ERRORS_INVALID;
+	p->state = P_UPGRADE;
+	/* A yield, not an error: nothing in the old code (a pcall, a
+	** coroutine.wrap) can catch it. The step loop stops at P_UPGRADE. */
+	return lua_yield(L, 0);
+}
+
+/* Drop p's Lua state and everything living in it, keeping the process:
+** pid, mailbox and queues, monitors, links, names, options. Then p is
+** P_INIT again with its new entry (or P_DONE with the upgrade's error). */
+static void reload(struct proc *p)
+{
+	if (p->nio > 0) {
+		/* A read in flight points into the state: it cannot go. */
+		free(p->upgrade_err);
+		p->upgrade_err = xstrdup("process.upgrade: I/O in flight");
+		p->upgrade_kind = ERRORS_UNAVAILABLE;
+	}
+	if (p->upgrade_err) {
+		p->state = P_LIVE;
+		lua_pushcfunction(p->L, raise_kind);
+		lua_pushstring(p->L, p->upgrade_kind);
+		lua_pushstring(p->L, p->upgrade_err);
+		free(p->upgrade_err);
+		p->upgrade_err = NULL;
+		if (lua_pcall(p->L, 2, 0, 0) != LUA_OK)
+			fail_with_top(p->L, p);
+		return;
+	}
+	/* The main coroutine has no __gc: cancel its sleep here; lua_close
+	** runs the other finalizers (coroutine sleeps, timers, their queued
+	** completions), which unpin p and unlink themselves. */
+	if (p->main && wheel_is_active(&p->main->sleep))
+		proc_timer_cancel(p, &p->main->sleep);
+	lua_close(p->L);
+	p->L = NULL;
+	p->cur = p->main = NULL;
+	p->ready_head = p->ready_tail = NULL;
+	p->ncoros = p->nblocked = p->nblocked_ext = 0;
+	p->ext_head = p->ext_tail = NULL;
+	p->inbox = p->events = p->listens = NULL;
+	p->nsteps = 0;
+	p->entry = p->upgrade_to;
+	p->upgrade_to = NULL;
+	p->state = P_INIT;
+}
+
 static void proc_task(struct task *t)
 {
 	struct proc *p = container_of(t, struct proc, task);
@@ -792,6 +867,13 @@ static void proc_task(struct task *t)
 		** at the default 20% and 20.7 KB incremental). */
 		if (++p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE)
 			lua_gc(L, LUA_GCGEN, 10, 100);
+	}
+	if (p->state == P_UPGRADE) {
+		reload(p);
+		if (p->state == P_INIT) {
+			shard_schedule(&p->task); /* start the new code next turn */
+			return;
+		}
 	}
 	if (p->on_start && p->state == P_LIVE) {
 		void (*cb)(struct proc *, void *) = p->on_start;

@@ -111,7 +111,9 @@ void proc_io_end(struct proc *p);
 
 /* {==== The process ====} */
 
-enum proc_state { P_INIT, P_LIVE, P_DONE };
+/* P_UPGRADE: process.upgrade() was called; the step ended and the task
+** replaces the Lua state (see proc_upgrade). */
+enum proc_state { P_INIT, P_LIVE, P_DONE, P_UPGRADE };
 
 struct plink { uint64_t *v; uint32_t n, cap; };
 
@@ -150,6 +152,9 @@ struct proc {
 	int ntimers, nio;
 	struct pext *ext_head, *ext_tail;
 	struct payload args;           /* spawn arguments, until started */
+	const struct reg_entry *upgrade_to; /* P_UPGRADE: the new definition */
+	char *upgrade_err;             /* P_UPGRADE failed before it began */
+	const char *upgrade_kind;      /* its error kind (static) */
 	uint64_t parent;               /* spawner pid (for links at spawn) */
 
 	/* Received, not yet consumed: user messages and events, in order. */
@@ -223,6 +228,18 @@ int proc_send(struct rt *rt, uint64_t to, struct msg *m);
 
 /* Schedule p if it is not queued or running. Any thread. */
 void proc_notify(struct proc *p);
+
+/* process.upgrade: replace the calling process's code with entry e (a
+** process.lua entry), started with args (moved into the process). The
+** pid, mailbox (queued messages and events), monitors, links, registered
+** names and options stay; the Lua state, its coroutines, subscriptions
+** and timers go. If e is NULL the upgrade fails: the process ends with an
+** error of that kind (an errors.h kind) and message, as it does when the
+** new code fails to load. Call from a process coroutine, as `return
+** proc_upgrade(...)`: it yields and never returns to its caller, even
+** through a pcall. */
+int proc_upgrade(lua_State *L, const struct reg_entry *e, struct payload *args,
+		 const char *kind, const char *err);
 
 /* End the calling process with an error value on top of L's stack (an error
 ** object or a string). Does not return: raises a Lua error. */

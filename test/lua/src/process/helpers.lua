@@ -159,4 +159,54 @@ function h.router(parent)
 	process.send(parent, "routed", got)
 end
 
+-- Version 1 of an upgradable process. Reports "v1 started" with its
+-- generation n; "upgrade" moves it to upgrade_v2 (carrying the payload),
+-- "again" reruns this definition with n + 1, "bad" upgrades to an entry
+-- that does not exist (inside a pcall, which must not catch it),
+-- "register" registers the payload as a name. A coroutine sleeping when
+-- the upgrade happens must never run again.
+function h.upgrade_v1(parent, n)
+	coroutine.spawn(function()
+		time.sleep("150ms")
+		process.send(parent, "v1 late", n)
+	end)
+	process.send(parent, "v1 started", n)
+	local inbox = process.inbox()
+	while true do
+		local msg = inbox:receive()
+		local topic = msg:topic()
+		if topic == "upgrade" then
+			process.upgrade("test.process:upgrade_v2", parent, msg:payload():data())
+			error("process.upgrade returned")
+		elseif topic == "again" then
+			process.upgrade(nil, parent, n + 1)
+		elseif topic == "bad" then
+			local ok = pcall(process.upgrade, "test.process:no_such_v3")
+			process.send(parent, "pcall returned", ok)
+		elseif topic == "register" then
+			process.registry.register(msg:payload():data())
+			process.send(parent, "registered")
+		end
+	end
+end
+
+-- Version 2: reports "v2 started" with what it was given, answers
+-- "version", fails on "fail", returns on "stop".
+function h.upgrade_v2(parent, carried)
+	process.send(parent, "v2 started", carried)
+	local inbox = process.inbox()
+	while true do
+		local msg = inbox:receive()
+		local topic = msg:topic()
+		if topic == "version" then
+			process.send(msg:from(), "version",
+				{version = "v2", pid = process.pid(), carried = carried})
+		elseif topic == "fail" then
+			error("v2 fails")
+		elseif topic == "stop" then
+			return "v2 done"
+		end
+	end
+end
+
 return h
