@@ -41,6 +41,7 @@
 #include "rt.h"
 
 #define NHDRS      64
+#define POOL_IDLE_MAX 32  /* idle handler states kept per shard and route */
 #define BUF_START  4096
 
 enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
@@ -106,6 +107,8 @@ struct conn {
 	                     ** handled or answered: c->buf must not move then,
 	                     ** the handler reads the request in place */
 	int armed;           /* a multishot receive is in flight */
+	int eof;             /* the peer shut its side: answer what is
+	                     ** buffered, then close */
 	char remote[64];
 };
 
@@ -176,6 +179,10 @@ static void conn_recv(struct conn *c)
 	struct ring *r = shard_ring(shard_self());
 	if (c->armed || c->state == C_CLOSED)
 		return;
+	if (c->eof) { /* nothing more will come: a partial request never ends */
+		conn_close(c);
+		return;
+	}
 	if (shard_bufs(c)->ready > 0) {
 		if (ring_recv_multishot(r, ud_make(UD_IO, &c->rio), c->fd, BGID) < 0) {
 			conn_close(c);
@@ -292,6 +299,8 @@ static void on_send(struct engine_io *io, int res, uint32_t flags)
 	if (c->len) {
 		arm_timer(c, c->svc->read_ms);
 		conn_process(c);
+	} else if (c->eof) {
+		conn_close(c);
 	} else {
 		if (shard_bufs(c)->ready > 0) {
 			free(c->buf);
@@ -322,7 +331,18 @@ static void on_recv(struct engine_io *io, int res, uint32_t flags)
 	} else if (res > 0) {
 		data = c->buf + c->len; /* a plain receive wrote in place */
 	}
-	if (c->state == C_CLOSED || (res <= 0 && res != -ENOBUFS)) {
+	if (res == 0 && c->state != C_CLOSED) {
+		/* End of stream. A client may half-close after its last request
+		** (nc -N, some HTTP/1.0 clients): answer what is buffered and
+		** in progress, then close, as nginx does. */
+		c->eof = 1;
+		if (c->state == C_HEAD && c->len == 0)
+			conn_close(c);
+		else if (c->state == C_HEAD || c->state == C_BODY)
+			conn_process(c);
+		goto out;
+	}
+	if (c->state == C_CLOSED || (res < 0 && res != -ENOBUFS)) {
 		if (flags & RING_F_BUFFER)
 			ring_buf_recycle(shard_ring(shard_self()), BGID, bid);
 		conn_close(c);
@@ -419,7 +439,9 @@ static struct proc *pool_get(struct svc *s, const struct route *r)
 static void pool_put(struct svc *s, const struct route *r, struct proc *p)
 {
 	struct pool *pl = pool_of(s, shard_id(shard_self()), r);
-	if (atomic_load(&s->rt->stopping)) {
+	/* Keep a bounded number idle: a burst of slow calls must not leave
+	** its peak of states behind once it has passed. */
+	if (atomic_load(&s->rt->stopping) || pl->n >= POOL_IDLE_MAX) {
 		mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
 		proc_notify(p);
 		proc_unref(p);
@@ -564,6 +586,10 @@ static void dispatch(struct conn *c)
 		return;
 	}
 	if (rc < 0) {
+		/* A GET route answers HEAD too: say so. */
+		if (strstr(allow, "GET") && !strstr(allow, "HEAD") &&
+		    strlen(allow) + 7 < sizeof(allow))
+			strcat(allow, ", HEAD");
 		struct http1_field f[2] = {
 			{ "Allow", allow, 5, strlen(allow) },
 			{ "Content-Type", "text/plain; charset=utf-8", 12, 25 },
@@ -771,9 +797,14 @@ static int listen_socket(const struct sockaddr_in *sa)
 	return fd;
 }
 
-static uint64_t ms_or(int64_t ns, uint64_t def_ms)
+/* A timeout in ms: the configured value, 0 when configured as 0 (no
+** timeout), the default when absent. */
+static uint64_t timeout_ms(const struct reg_entry *e, const char *key,
+			   int64_t ns, uint64_t def_ms)
 {
-	return ns > 0 ? (uint64_t)ns / 1000000u : def_ms;
+	if (ns > 0)
+		return (uint64_t)ns / 1000000u;
+	return reg_value_get(e->data, key) ? 0 : def_ms;
 }
 
 int httpd_init(struct rt *rt)
@@ -804,9 +835,9 @@ int httpd_init(struct rt *rt)
 		s->limits = (struct http1_limits)HTTP1_LIMITS_DEFAULT;
 		s->limits.max_head = (uint32_t)reg_value_int(e->data, "limits.max_header_bytes", 8192);
 		s->limits.max_body = (uint64_t)reg_value_int(e->data, "limits.max_body_bytes", 10 << 20);
-		s->read_ms = ms_or(e->u.http.read_timeout, 10000);
-		s->write_ms = ms_or(e->u.http.write_timeout, 30000);
-		s->idle_ms = ms_or(e->u.http.idle_timeout, 60000);
+		s->read_ms = timeout_ms(e, "timeouts.read", e->u.http.read_timeout, 10000);
+		s->write_ms = timeout_ms(e, "timeouts.write", e->u.http.write_timeout, 30000);
+		s->idle_ms = timeout_ms(e, "timeouts.idle", e->u.http.idle_timeout, 60000);
 		s->pools = xcalloc((size_t)nshards * (s->routes.n + 1), sizeof(*s->pools));
 		s->ls = xcalloc((size_t)nshards, sizeof(*s->ls));
 		if (parse_addr(e->u.http.addr, &sa) < 0) {

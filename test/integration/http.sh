@@ -253,7 +253,7 @@ ok_case
 
 req hello_post -X POST -d x "$U/hello"
 want_code 405
-want_header 'Allow: GET'
+want_header 'Allow: GET, HEAD'
 ok_case
 
 req hello_404 "$U/nope"
