@@ -116,6 +116,35 @@ static int do_spawn(lua_State *L, int how)
 	return 1;
 }
 
+/* The EXIT event of the exec'd process is on top: its result. */
+static int exec_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status; (void)ctx;
+	lua_getfield(L, -1, "result");
+	if (!lua_istable(L, -1))
+		return 0;
+	if (lua_getfield(L, -1, "error") != LUA_TNIL) {
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	lua_getfield(L, -2, "value");
+	return 1;
+}
+
+/* process.exec(id, host, ...) -> value | nil, err: spawn monitored, wait
+** for the exit, return its value or its error (spec 4.2). [-0, +(1|2), e] */
+static int p_exec(lua_State *L)
+{
+	size_t len;
+	const char *pid;
+	int n = do_spawn(L, SP_MONITOR);
+	if (n != 1)
+		return n;
+	pid = lua_tolstring(L, -1, &len);
+	return proc_wait_exit(L, proc_parse_pid(pid, len), exec_k);
+}
+
 /* process.spawn*(id, host, ...) -> pid | nil, err [-0, +(1|2), m] */
 static int p_spawn(lua_State *L) { return do_spawn(L, 0); }
 static int p_spawn_monitored(lua_State *L) { return do_spawn(L, SP_MONITOR); }
@@ -355,6 +384,7 @@ static const luaL_Reg funcs[] = {
 	{"spawn_monitored", p_spawn_monitored},
 	{"spawn_linked", p_spawn_linked},
 	{"spawn_linked_monitored", p_spawn_linked_monitored},
+	{"exec", p_exec},
 	{"send", p_send},
 	{"inbox", p_inbox},
 	{"events", p_events},

@@ -34,6 +34,7 @@
 #include "engine/common.h"
 #include "lua_modules/channel.h"
 #include "lua_modules/errors.h"
+#include "lua_modules/message.h"
 #include "log.h"
 #include "registry.h"
 #include "rt.h"
@@ -457,6 +458,42 @@ static void q_append(struct msg **head, struct msg **tail, struct msg *m)
 	*tail = m;
 }
 
+/* A coroutine waiting in proc_wait_exit: a userdata on its own stack, so
+** it lives exactly as long as the wait. */
+struct exit_wait {
+	struct exit_wait *next;
+	uint64_t pid;
+	struct coro *co;
+};
+
+int proc_wait_exit(lua_State *L, uint64_t pid, lua_KFunction k)
+{
+	struct coro *co = proc_coro(L);
+	struct exit_wait *w = lua_newuserdatauv(L, sizeof(*w), 0);
+	w->pid = pid;
+	w->co = co;
+	w->next = co->p->exit_waits;
+	co->p->exit_waits = w;
+	return proc_block(L, 1, k, 0);
+}
+
+/* Hand the EXIT m to the coroutine waiting for it, if any: 1 if taken
+** (m is consumed). [-0, +0, m] */
+static int exit_to_waiter(lua_State *L, struct proc *p, struct msg *m)
+{
+	for (struct exit_wait **pp = &p->exit_waits; *pp; pp = &(*pp)->next) {
+		struct exit_wait *w = *pp;
+		if (w->pid != m->from)
+			continue;
+		*pp = w->next;
+		message_push_event(L, m);
+		lua_xmove(L, w->co->L, 1);
+		proc_ready(w->co, 1);
+		return 1;
+	}
+	return 0;
+}
+
 /* Take one message from the mailbox into the process. Runs in the step. */
 static void intake(lua_State *L, struct proc *p, struct msg *m)
 {
@@ -470,8 +507,11 @@ static void intake(lua_State *L, struct proc *p, struct msg *m)
 		** runtime's broadcast (from no process) is not for it. */
 		if (p->supervised && m->from == 0 && !(m->flags & MSGF_SUPERVISOR))
 			break;
-		/* fall through */
+		q_append(&p->ev_head, &p->ev_tail, m);
+		return;
 	case MSG_EXIT:
+		if (p->exit_waits && exit_to_waiter(L, p, m))
+			return;
 		q_append(&p->ev_head, &p->ev_tail, m);
 		return;
 	case MSG_LINK_DOWN:
@@ -819,6 +859,7 @@ static void reload(struct proc *p)
 	p->ncoros = p->nblocked = p->nblocked_ext = 0;
 	p->ext_head = p->ext_tail = NULL;
 	p->inbox = p->events = p->listens = NULL;
+	p->exit_waits = NULL;
 	p->nsteps = 0;
 	p->entry = p->upgrade_to;
 	p->upgrade_to = NULL;

@@ -33,6 +33,7 @@ struct host;
 struct reg_entry;
 struct chan;
 struct proc;
+struct exit_wait;
 
 /* {==== Coroutines ====} */
 
@@ -163,6 +164,7 @@ struct proc {
 	struct chan *inbox, *events;   /* subscriptions, NULL until asked */
 	struct chan *listens;          /* listen() channels, linked */
 
+	struct exit_wait *exit_waits;  /* coroutines in process.exec */
 	struct plink monitors;         /* pids monitoring me */
 	struct plink links;            /* pids linked with me */
 	char **names; uint32_t nnames; /* registered names, auto-released */
@@ -240,6 +242,13 @@ void proc_notify(struct proc *p);
 ** through a pcall. */
 int proc_upgrade(lua_State *L, const struct reg_entry *e, struct payload *args,
 		 const char *kind, const char *err);
+
+/* Park the calling coroutine until the EXIT notice of pid arrives (the
+** caller must monitor pid). That EXIT goes to this coroutine instead of
+** process.events(): it resumes with the event table ({kind, from, at,
+** result}) as the one value passed to k. Use as `return
+** proc_wait_exit(L, pid, k);`. */
+int proc_wait_exit(lua_State *L, uint64_t pid, lua_KFunction k);
 
 /* End the calling process with an error value on top of L's stack (an error
 ** object or a string). Does not return: raises a Lua error. */

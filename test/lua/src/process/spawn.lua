@@ -143,6 +143,37 @@ function T.spawn_variants_exist()
 	t.eq(type(process.spawn_monitored), "function")
 end
 
+function T.exec_returns_value()
+	local v, err = process.exec("test.process:value", HOST, {answer = 42})
+	t.is_nil(err)
+	t.eq(v.answer, 42, "exec gives the exit value")
+	t.quiet(time, process.events(), "50ms", "an EXIT event after exec")
+end
+
+function T.exec_returns_error()
+	local v, err = process.exec("test.process:err_returner", HOST, "exec failed")
+	t.err(v, err, errors.CONFLICT, "exec failed")
+	v, err = process.exec("test.process:failer", HOST, "exec raised")
+	t.err(v, err, nil, "exec raised")
+end
+
+function T.exec_unknown_entry()
+	local v, err = process.exec("test.process:no_such_entry", HOST)
+	t.err(v, err, errors.NOT_FOUND)
+end
+
+function T.exec_concurrent()
+	local results = channel.new(3)
+	for i = 1, 3 do
+		coroutine.spawn(function()
+			results:send(process.exec("test.process:value", HOST, i * 10))
+		end)
+	end
+	local sum = 0
+	for _ = 1, 3 do sum = sum + results:receive() end
+	t.eq(sum, 60, "three execs in parallel coroutines")
+end
+
 function T.event_constants()
 	t.eq(process.event.CANCEL, "pid.cancel")
 	t.eq(process.event.EXIT, "pid.exit")
