@@ -42,7 +42,28 @@ struct emit {
 	enum log_level level;
 	int child;		/* self is a child userdata */
 	struct log_rec *r;	/* open record, for log_abort on error */
+	char location[96];	/* "file.lua:line" of the Lua caller, or "" */
 };
+
+/* The automatic `location` field (spec 8): base name of the calling Lua
+** function's source file and its current line; "" when the caller is not
+** a Lua function from a source file (level 1 is the function that called
+** the C function). Like `pid`, it is added only in a process. */
+static void where(lua_State *L, char *buf, size_t size)
+{
+	lua_Debug ar;
+	const char *src, *slash;
+
+	buf[0] = '\0';
+	if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "Sl", &ar) ||
+	    ar.currentline <= 0)
+		return;
+	if (ar.source[0] != '@')
+		return;		/* a chunk from a string: no file to name */
+	src = ar.source + 1;
+	slash = strrchr(src, '/');
+	snprintf(buf, size, "%s:%d", slash ? slash + 1 : src, ar.currentline);
+}
 
 /* {==================================================================
 ** Values
@@ -256,6 +277,7 @@ static int emit(lua_State *L)
 	lua_pushliteral(L, "logger");			/* 7 */
 	lua_pushliteral(L, "pid");			/* 8 */
 	push_pid(L);					/* 9 */
+	lua_pushliteral(L, "location");			/* 10 */
 
 	msg = lua_tolstring(L, 2, &len);
 	r = e->r = log_begin(e->level, msg, len);
@@ -271,6 +293,9 @@ static int emit(lua_State *L)
 		msg = lua_tolstring(L, 9, &len);
 		log_field_str(r, "pid", msg, len);
 	}
+	if (e->location[0] && lua_type(L, 9) == LUA_TSTRING &&
+	    !has_key(L, 3, 10) && !has_key(L, 5, 10))
+		log_field_str(r, "location", e->location, strlen(e->location));
 	e->r = NULL;
 	log_end(r);
 	return 0;
@@ -291,6 +316,7 @@ static int logat(lua_State *L, enum log_level level, const char *method)
 	if (!log_enabled(level))
 		return 0;
 	luaL_checklstring(L, 2, NULL);	/* a number becomes a string here */
+	where(L, e.location, sizeof(e.location));
 	lua_settop(L, 3);
 	lua_pushcfunction(L, emit);
 	lua_insert(L, 1);
@@ -439,6 +465,7 @@ int logger_print(lua_State *L)
 	int n = lua_gettop(L), i;
 	luaL_Buffer b;
 	struct log_rec *r;
+	char loc[96];
 
 	if (!log_enabled(LOG_LEVEL_INFO))
 		return 0;
@@ -451,12 +478,15 @@ int logger_print(lua_State *L)
 		luaL_addvalue(&b);
 	}
 	push_pid(L);
+	where(L, loc, sizeof(loc));
 	r = log_begin(LOG_LEVEL_INFO, luaL_buffaddr(&b), luaL_bufflen(&b));
 	if (lua_type(L, -1) == LUA_TSTRING) {
 		size_t len;
 		const char *pid = lua_tolstring(L, -1, &len);
 
 		log_field_str(r, "pid", pid, len);
+		if (loc[0])
+			log_field_str(r, "location", loc, strlen(loc));
 	}
 	log_end(r);
 	return 0;

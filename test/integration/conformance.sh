@@ -39,11 +39,11 @@ passed=$(count_regex "$OUT" '^  PASS  ')
 note "$n tests passed"
 
 # logger: message, fields, child fields, the logger name, an error field
-# formatted as its message, and the automatic pid.
+# formatted as its message, and the automatic pid and location.
 expect_regex "stderr" "$ERR" 'INFO  conformance marker .*"n": 7'
 marker=$(grep -F 'conformance marker' "$ERR")
 for f in '"error": "bad thing"' '"suite": "logger"' '"logger": "conf"' \
-	'"s": "text"' '"pid": "{wippy:tests|0x'; do
+	'"s": "text"' '"pid": "{wippy:tests|0x' '"location": "logger.lua:'; do
 	case $marker in
 	*"$f"*) ;;
 	*) die "logger record lacks $f: $marker" ;;
