@@ -639,6 +639,11 @@ struct engine *shard_engine(const struct shard *s) { return s->e; }
 struct ring *shard_ring(struct shard *s) { return s->ring; }
 uint64_t shard_now_ms(const struct shard *s) { return s->now_ms; }
 
+uint64_t shard_runq_len(const struct shard *s)
+{
+	return s->runq.len;
+}
+
 int shard_is_sleeping(const struct shard *s)
 {
 	return atomic_load_explicit(&s->sleeping, memory_order_relaxed);

@@ -111,6 +111,10 @@ void shard_schedule(struct task *t);
 void shard_timer_add(struct wheel_timer *t, uint64_t expire_ms);
 void shard_timer_cancel(struct wheel_timer *t);
 
+/* Tasks in the calling shard's run queue (s must be the calling thread's
+** shard). */
+uint64_t shard_runq_len(const struct shard *s);
+
 /* Counters for tests and benchmarks; any thread, values are approximate. */
 struct shard_stats {
 	uint64_t turns, tasks_run, wakeups_sent, sleeps, spilled, taken;
