@@ -7,7 +7,10 @@
 # and it must have run the whole suite (a registry that lost its tests
 # would pass vacuously). Then two behaviours only visible from outside:
 # the logger test's record with its fields on stderr, and the supervisor's
-# "gave up" line carrying the service's last error.
+# "gave up" line carrying the service's last error. Last, `wippy test`
+# itself on test/fixtures/runtime/testrun, whose tests pass and fail in
+# every way a test can: the outcome lines, the summary, the exit code,
+# meta.timeout and --filter.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -52,4 +55,39 @@ done
 
 # supervisor: giving up names the service, the attempts and the last error.
 expect_fixed "stderr" "$ERR" "service test.service:giveup gave up after 2 attempts: giveup failure 3"
+
+# wippy test's own outcomes.
+TR=$TMP/testrun
+lib_copy_app "$LIB_ROOT/test/fixtures/runtime/testrun" "$TR"
+set +e
+(cd "$TR" && timeout -k 5 30 "$WIPPY" test >"$OUT" 2>"$ERR")
+RC=$?
+set -e
+check_no_sanitizer "testrun stderr" "$ERR"
+check_exit "wippy test (failing tests)" "$RC" 1
+expect_fixed "testrun" "$OUT" "running 7 tests"
+for t in pass_nothing pass_true pass_spawn; do
+	expect_regex "testrun" "$OUT" "^  PASS  app:$t "
+done
+for t in fail_false fail_nil_err fail_raise fail_timeout; do
+	expect_regex "testrun" "$OUT" "^  FAIL  app:$t "
+done
+expect_fixed "testrun" "$OUT" "returned false"
+expect_fixed "testrun" "$OUT" "bad result"
+expect_regex "testrun" "$OUT" 'cases\.lua:[0-9]+: raised here'
+expect_fixed "testrun" "$OUT" "timed out"
+reject_fixed "testrun" "$OUT" "not_a_test"
+expect_regex "testrun" "$OUT" '^3 passed, 4 failed$'
+# the 300 ms meta.timeout ended the 10 s sleep
+ms=$(sed -n 's/^  FAIL  app:fail_timeout  *\([0-9.]*\) ms$/\1/p' "$OUT")
+[ -n "$ms" ] && [ "${ms%.*}" -lt 5000 ] || die "fail_timeout took '${ms:-?}' ms, meta.timeout is 300ms"
+
+(cd "$TR" && timeout -k 5 30 "$WIPPY" test --filter suite_b >"$OUT" 2>"$ERR") || true
+expect_regex "testrun --filter suite_b" "$OUT" '^1 passed, 2 failed$'
+set +e
+(cd "$TR" && timeout -k 5 30 "$WIPPY" test --filter pass_ >"$OUT" 2>"$ERR")
+RC=$?
+set -e
+check_exit "wippy test --filter pass_" "$RC" 0
+expect_regex "testrun --filter pass_" "$OUT" '^3 passed, 0 failed$'
 note "ok: conformance suite"
