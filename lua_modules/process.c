@@ -328,6 +328,14 @@ static int r_register(lua_State *L)
 	int nret = 0;
 	if (!lua_isnoneornil(L, 2) && (pid = resolve(L, 2, &nret)) == 0)
 		return nret;
+	if (pid != self->pid) {
+		/* A name for a process that is gone would name nothing. */
+		struct proc *p = proc_find(self->rt, pid);
+		if (p == NULL)
+			return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s",
+					  lua_tostring(L, 2));
+		proc_unref(p);
+	}
 	if (names_register(self->rt, name, pid) < 0)
 		return errors_ret(L, ERRORS_ALREADY_EXISTS, "name already registered: %s", name);
 	if (pid == self->pid) {

@@ -81,6 +81,15 @@ function T.register_other_pid_released_with_it()
 	t.eq(process.registry.lookup("test.reg.other2"), process.pid())
 end
 
+function T.register_dead_pid()
+	local pid = process.spawn_monitored("test.process:value", HOST, 1)
+	t.event(time, process.event.EXIT, pid)
+	local ok, err = process.registry.register("test.reg.dead", pid)
+	t.err(ok, err, errors.NOT_FOUND)
+	local got, err2 = process.registry.lookup("test.reg.dead")
+	t.err(got, err2, errors.NOT_FOUND)
+end
+
 function T.send_by_name()
 	local pid = process.spawn("test.process:registrar", HOST, process.pid(), "test.reg.dest")
 	t.msg(time, "registered")
