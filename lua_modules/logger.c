@@ -62,7 +62,24 @@ static void where(lua_State *L, char *buf, size_t size)
 		return;		/* a chunk from a string: no file to name */
 	src = ar.source + 1;
 	slash = strrchr(src, '/');
-	snprintf(buf, size, "%s:%d", slash ? slash + 1 : src, ar.currentline);
+	if (slash)
+		src = slash + 1;
+	/* By hand: snprintf cost as much as the rest of a log record. */
+	char digits[12];
+	int nd = 0;
+	unsigned line = (unsigned)ar.currentline;
+	size_t sl = strlen(src);
+	do {
+		digits[nd++] = (char)('0' + line % 10);
+		line /= 10;
+	} while (line && nd < (int)sizeof(digits));
+	if (sl + 1 + (size_t)nd + 1 > size)
+		sl = size - 2 - (size_t)nd;
+	memcpy(buf, src, sl);
+	buf[sl++] = ':';
+	while (nd > 0)
+		buf[sl++] = digits[--nd];
+	buf[sl] = '\0';
 }
 
 /* {==================================================================
