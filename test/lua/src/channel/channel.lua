@@ -232,6 +232,18 @@ function T.select_closed_channel()
 	t.eq(r.ok, false, "ok is false for a closed channel")
 end
 
+function T.select_closed_counts_as_ready()
+	local closed, ready = channel.new(), channel.new(1)
+	closed:close()
+	ready:send("v")
+	local r = channel.select{closed:case_receive(), ready:case_receive()}
+	t.ok(r.channel == closed, "a closed channel is ready, and first")
+	t.eq(r.ok, false)
+	r = channel.select{ready:case_receive(), closed:case_receive()}
+	t.ok(r.channel == ready, "array order decides")
+	t.eq(r.value, "v")
+end
+
 function T.select_send_case()
 	local a = channel.new(1)
 	local r = channel.select{a:case_send("sent")}

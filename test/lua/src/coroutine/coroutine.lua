@@ -17,6 +17,11 @@ function T.spawn_returns_thread()
 	t.eq(type(th), "thread")
 end
 
+function T.spawn_needs_a_function()
+	t.raises(function() coroutine.spawn(42) end, "")
+	t.raises(function() coroutine.spawn() end, "")
+end
+
 function T.spawned_coroutine_runs()
 	local ch = channel.new()
 	coroutine.spawn(function() ch:send("from coroutine") end)

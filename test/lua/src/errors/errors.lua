@@ -129,4 +129,12 @@ function T.module_errors_are_objects()
 	t.err(nil, e7, errors.INVALID)
 end
 
+function T.io_outside_terminal()
+	local io = require("io")
+	local ok, err = io.print("x")
+	t.err(ok, err, errors.UNAVAILABLE, "no terminal context")
+	ok, err = io.readline()
+	t.err(ok, err, errors.UNAVAILABLE, "no terminal context")
+end
+
 return T

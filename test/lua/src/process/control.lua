@@ -61,6 +61,13 @@ function T.terminate_reports_process_terminated()
 	t.eq(ev.result.error:message(), "process terminated")
 end
 
+function T.terminate_sleeping_process()
+	local pid = process.spawn_monitored("test.coroutine:no_deadlock_timer", HOST)
+	process.terminate(pid)
+	local ev = t.event(time, process.event.EXIT, pid)
+	t.eq(ev.result.error:message(), "process terminated")
+end
+
 function T.terminate_dead_process()
 	local pid = process.spawn_monitored("test.process:value", HOST, 1)
 	t.event(time, process.event.EXIT, pid)

@@ -130,6 +130,20 @@ function T.exit_value_error_in_table()
 	t.eq(ev.result.value.e:kind(), errors.INVALID, "error inside an exit value")
 end
 
+function T.cyclic_table_is_refused()
+	local a = {}
+	a.self = a
+	local ok, err = process.send(process.pid(), "copy", a)
+	t.err(ok, err, errors.INVALID, "cyclic")
+end
+
+function T.shared_subtable_copied()
+	local shared = {v = 1}
+	local got = roundtrip({a = shared, b = shared}):payload():data()
+	t.eq(got.a.v, 1)
+	t.eq(got.b.v, 1)
+end
+
 function T.big_payload()
 	local parts = {}
 	for i = 1, 10000 do parts[i] = i end

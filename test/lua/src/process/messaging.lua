@@ -86,10 +86,12 @@ function T.order_self_many()
 	end
 end
 
--- Several senders spread over the host's shards, each sending a long run:
--- each sender's messages arrive in order and none is lost.
+-- Many senders, each sending a run: each sender's messages arrive in
+-- order and none is lost. A spawn lands on the spawner's shard until that
+-- shard's run queue is long, then round robin over the host's shards, so
+-- a hundred spawns in one step spread the senders over every shard.
 function T.order_per_sender_across_shards()
-	local senders, n = 6, 400
+	local senders, n = 100, 40
 	local pids = {}
 	for s = 1, senders do
 		pids[s] = process.spawn("test.process:sender", HOST, process.pid(), "s" .. s, n)

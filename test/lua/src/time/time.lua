@@ -104,6 +104,14 @@ function T.timer_reset_after_stop()
 	t.eq(ok, true, "a stopped timer can be re-armed")
 end
 
+function T.timer_reset_after_fire()
+	local tm = time.timer("5ms")
+	t.recv(time, tm:channel(), "5s")
+	tm:reset("5ms")
+	local _, ok = t.recv(time, tm:channel(), "5s")
+	t.eq(ok, true, "a fired timer fires again after reset")
+end
+
 function T.timer_invalid()
 	local tm, err = time.timer(0)
 	t.err(tm, err, errors.INVALID)
