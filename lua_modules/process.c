@@ -116,7 +116,8 @@ static int do_spawn(lua_State *L, int how)
 	return 1;
 }
 
-/* The EXIT event of the exec'd process is on top: its result. */
+/* Continuation of process.exec: the EXIT event of the exec'd process is on
+** top; return its value, or nil and its error. [-0, +(1|2), m] */
 static int exec_k(lua_State *L, int status, lua_KContext ctx)
 {
 	(void)status; (void)ctx;

@@ -9,6 +9,9 @@
 **                               resume ready coroutines
 **   P_DONE                   -> out of the pid table, monitors and links
 **                               told, lua_close, last reference frees it
+**   P_UPGRADE (from P_LIVE)  -> process.upgrade: lua_close, then P_INIT with
+**                               the new entry; the struct, pid, mailbox,
+**                               queues, monitors, links and names stay
 **
 ** Scheduling flag (skynet's "in global queue" flag): `scheduled` is 1 while
 ** the process is queued or running. A sender pushes to the mailbox, then
