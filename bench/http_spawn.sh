@@ -5,7 +5,7 @@
 # Two pairs, each measured the same way, wippy first, then nginx:
 #   spawn  POST /api/tasks to a copy of examples/http-spawn (the body of
 #          examples/http-spawn/wrk.lua: each request validates the JSON,
-#          spawns a worker process that logs 5 lines and exits, answers
+#          spawns a worker process that logs its 3 steps and exits, answers
 #          202) against nginx's `return 202` of the same JSON body
 #   hello  GET /hello to a copy of examples/hello-http against nginx's
 #          `return 200 '{"message":"hello world"}'`
@@ -173,15 +173,15 @@ measure wippy "http://127.0.0.1:$WPORT/api/tasks" "$TMP/post.lua" "$WPID"
 W=$RPS
 sleep 1 # the last workers finish and log
 lines=$(wc -l <"$WLOG")
-started=$(grep -c 'task started' "$WLOG")
-finished=$(grep -c 'task finished' "$WLOG")
+started=$(grep -c 'step 1/3' "$WLOG")
+finished=$(grep -c 'step 3/3' "$WLOG")
 rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$WPID/status" 2>/dev/null)
 errs=$(grep -cE '^[^ ]+ +ERROR ' "$WLOG")
 wippy_stop
 measure nginx "http://127.0.0.1:$NPORT/api/tasks" "$TMP/post.lua" "$NGPID"
 N=$RPS
 echo "  ratio   wippy/nginx $(ratio "$W" "$N")"
-echo "  wippy log: $lines lines on stderr ($started tasks started, $finished finished, $errs ERROR lines); RSS at the end ${rss:-?} KB"
+echo "  wippy log: $lines lines on stderr ($started tasks at step 1/3, $finished at step 3/3, $errs ERROR lines); RSS at the end ${rss:-?} KB"
 
 # ---- hello: GET /hello ----------------------------------------------------
 wippy_start hello hello-http

@@ -308,10 +308,11 @@ want_in_body '"status":"spawned"'
 grep -qE "\"pid\":\"$PIDRE\"" "$TMP/spawn_ok.b" || fail_case "no pid of the form {app:processes|0x...}"
 pid=$(grep -oE "\"pid\":\"$PIDRE\"" "$TMP/spawn_ok.b" | cut -d'"' -f4)
 want_in_body "\"message\":\"Process $pid will run for 0 seconds\""
-wait_for_line 10 "$PID" "$ERR" 'task finished.*generate-report' ||
-	fail_case "the worker $pid did not log \"task finished\" within 10s"
+wait_for_line 10 "$PID" "$ERR" 'step 3/3.*generate-report' ||
+	fail_case "the worker $pid did not log \"step 3/3\" within 10s"
 for s in 1 2 3; do
-	grep -qE "task step.*\"step\": ?$s" "$ERR" || fail_case "no \"task step\" $s line from the worker"
+	grep -qE "step $s/3 .*\"task\": ?\"generate-report\".*$pid" "$ERR" ||
+		fail_case "no \"step $s/3\" line from the worker $pid"
 done
 ok_case
 

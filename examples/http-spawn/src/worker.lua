@@ -1,17 +1,18 @@
--- One task, one process: run the steps, log each, exit (memory freed).
+-- One task, one process: work through the steps, logging each, then exit
+-- (return 0: a clean exit, nothing restarts it, its memory is freed).
 local time = require("time")
 local logger = require("logger")
 
+local STEPS = 3
+
 local function main(task)
-    local steps = 3
-    logger:info("task started", {name = task.name, duration = task.duration})
-    for step = 1, steps do
-        if task.duration > 0 then
-            time.sleep(math.floor(task.duration * 1000 / steps) * time.MILLISECOND)
+    local pause = math.floor(task.duration * 1000 / STEPS) * time.MILLISECOND
+    for step = 1, STEPS do
+        if pause > 0 then
+            time.sleep(pause)
         end
-        logger:info("task step", {name = task.name, step = step, of = steps})
+        logger:info("step " .. step .. "/" .. STEPS, {task = task.name})
     end
-    logger:info("task finished", {name = task.name})
     return 0
 end
 
