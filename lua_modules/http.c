@@ -431,12 +431,19 @@ static int push_obj(lua_State *L, const char *meta, const luaL_Reg *methods)
 {
 	if (httpd_current(L) == NULL)
 		return errors_ret(L, ERRORS_UNAVAILABLE, "no HTTP request in this context");
+	/* The objects carry no state (they read the current call), so one of
+	** each per handler state serves every request. */
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, meta) != LUA_TNIL)
+		return 1;
+	lua_pop(L, 1);
 	lua_newuserdatauv(L, 1, 0);
 	if (luaL_newmetatable(L, meta)) {
 		lazylib_methods(L, methods);
 		lua_setfield(L, -2, "__index");
 	}
 	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, meta);
 	return 1;
 }
 

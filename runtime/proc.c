@@ -123,21 +123,35 @@ void proc_ref(struct proc *p)
 
 static void plink_free(struct plink *l) { free(l->v); l->v = NULL; l->n = l->cap = 0; }
 
+/* A copy of an encoded payload (results go to every monitor and link). */
+static void payload_dup(struct payload *dst, const struct payload *src)
+{
+	*dst = *src;
+	if (src->len > PAYLOAD_INLINE) {
+		dst->_u.heap = xmalloc(src->len);
+		memcpy(dst->_u.heap, src->_u.heap, src->len);
+	}
+}
+
 void proc_unref(struct proc *p)
 {
 	/* acq_rel: the last owner sees every write of the others. */
 	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	struct msg *m;
-	/* Messages that raced with the exit. A MONITOR that arrived too late
-	** still deserves its EXIT notice. */
+	/* Messages that raced with the exit (the process had finished, the
+	** result is final). A MONITOR that arrived too late still deserves
+	** its EXIT notice, and a LINK its LINK_DOWN if, and only if, the exit
+	** was an error (spec 4.7), both with the real result. */
 	while ((m = mbox_pop(&p->mbox)) != NULL) {
-		if (m->kind == MSG_MONITOR || m->kind == MSG_LINK) {
+		if (m->kind == MSG_MONITOR || (m->kind == MSG_LINK && p->exit_error)) {
 			struct msg *r = msg_new(m->kind == MSG_MONITOR ? MSG_EXIT : MSG_LINK_DOWN,
 						p->pid, NULL);
 			r->from_host = p->host->id;
 			r->at = (double)time(NULL);
-			/* empty payload: decoded as {error = "process not found"} */
+			/* an empty result (never started) decodes as
+			** {error = "process not found"} */
+			payload_dup(&r->payload, &p->result);
 			proc_send(p->rt, m->from, r);
 		}
 		msg_free(m);
@@ -665,7 +679,19 @@ static int step_protected(lua_State *L)
 			/* A call (proc_call): its end, good or bad, is the
 			** caller's business; the state lives on. */
 			co->done(L, co, st, st == LUA_OK ? nres : 1);
-			coro_release(p, co);
+			if (st == LUA_OK && p->pooled) {
+				/* A thread that returned is as good as new: keep it
+				** for the next call (no allocation per request). */
+				lua_settop(co->L, 0);
+				co->state = CO_DEAD;
+				co->done = NULL;
+				co->ctx = NULL;
+				co->next_ready = p->free_calls;
+				p->free_calls = co;
+				p->ncoros--;
+			} else {
+				coro_release(p, co);
+			}
 		} else if (st == LUA_OK) {
 			if (co->is_main) {
 				set_result(L, p, co->L, nres);
@@ -725,15 +751,6 @@ static int encode_result(lua_State *L)
 	if (rc < 0)
 		luaL_error(L, "cannot encode the exit result: %s", payload_strerror(rc));
 	return 0;
-}
-
-static void payload_dup(struct payload *dst, const struct payload *src)
-{
-	*dst = *src;
-	if (src->len > PAYLOAD_INLINE) {
-		dst->_u.heap = xmalloc(src->len);
-		memcpy(dst->_u.heap, src->_u.heap, src->len);
-	}
 }
 
 static void notify_all(struct proc *p, struct plink *l, enum msg_kind kind)
@@ -969,9 +986,15 @@ struct coro *proc_call(lua_State *L, struct proc *p,
 		       void (*done)(lua_State *L, struct coro *co, int status, int nres),
 		       void *ctx)
 {
-	struct coro *co;
+	struct coro *co = p->free_calls;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref);
-	co = coro_new(p, L, 0);
+	if (co) {
+		p->free_calls = co->next_ready;
+		lua_xmove(L, co->L, 1);
+		p->ncoros++;
+	} else {
+		co = coro_new(p, L, 0);
+	}
 	co->done = done;
 	co->ctx = ctx;
 	co->nargs = 0;

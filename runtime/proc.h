@@ -145,6 +145,7 @@ struct proc {
 	uint8_t pooled;                /* function state serving calls */
 	int fn_ref;                    /* pooled: the entry's function */
 	void *call_ctx;                /* pooled: context of the running call */
+	struct coro *free_calls;       /* pooled: finished call threads to reuse */
 	struct coro *main;             /* &main_co once started */
 	struct coro main_co;
 	struct coro *ready_head, *ready_tail;
