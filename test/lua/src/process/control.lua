@@ -107,6 +107,38 @@ function T.monitor_by_name()
 	t.is_nil(ev.result.error)
 end
 
+-- Monitors and links racing with clean exits: whenever monitor() or
+-- link() succeeds, the EXIT that follows carries the real result, and a
+-- clean exit never sends LINK_DOWN, however the race goes.
+function T.monitor_and_link_race_clean_exits()
+	process.set_options({trap_links = true})
+	local n = 150
+	local pids = {}
+	for i = 1, n do
+		pids[i] = process.spawn("test.process:value", HOST, i)
+	end
+	local monitored = {}
+	for i = 1, n do
+		if process.monitor(pids[i]) then
+			monitored[pids[i]] = i
+		end
+		process.link(pids[i])
+	end
+	local events = process.events()
+	local seen = 0
+	while next(monitored) do
+		local ev = t.recv(time, events)
+		t.eq(ev.kind, process.event.EXIT, "only EXIT events (no LINK_DOWN)")
+		local want = monitored[ev.from]
+		t.ok(want, "an EXIT for a monitored pid")
+		t.is_nil(ev.result.error, "EXIT of a clean exit has no error")
+		t.eq(ev.result.value, want, "the real result")
+		monitored[ev.from] = nil
+		seen = seen + 1
+	end
+	t.quiet(time, events, "100ms", "LINK_DOWN after clean exits")
+end
+
 function T.options_default()
 	local o = process.get_options()
 	t.eq(o.trap_links, false, "trap_links defaults to false")
