@@ -845,6 +845,19 @@ int httpd_init(struct rt *rt)
 				e->file, e->line, e->col, e->id, e->u.http.addr);
 			return -1;
 		}
+		/* SO_REUSEPORT lets a second runtime of the same user share the
+		** port silently; a plain bind first tells "in use" apart. */
+		int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int one = 1;
+		setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (probe >= 0 && bind(probe, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			fprintf(stderr, "%s: cannot listen on %s: %s\n", e->id,
+				e->u.http.addr, strerror(errno));
+			close(probe);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
 		for (int i = 0; i < nshards; i++) {
 			int fd = listen_socket(&sa);
 			if (fd < 0) {
