@@ -230,10 +230,11 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 		p->links.v[p->links.n++] = o->link_with;
 	}
 	/* Placement: on the spawner's own shard while it is not busy (the
-	** child's messages and exit stay local, and an HTTP handler's worker
-	** runs beside its connection: http-spawn p99 8 ms instead of 400 ms
-	** with round robin); round robin over the host once the local run
-	** queue is long, so a mass spawner spreads its children. */
+	** child's start, messages and exit stay on one thread and its cache,
+	** with no cross-shard post or wake-up; an HTTP handler's worker runs
+	** beside its connection), round robin over the host once the local
+	** run queue is long, so a mass spawner spreads its children. Idle
+	** shards also take spilled work from the global queue. */
 	struct shard *here = shard_self();
 	slot = atomic_fetch_add_explicit(&h->rr, 1, memory_order_relaxed);
 	if (o->shard)
