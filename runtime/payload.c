@@ -526,6 +526,15 @@ int payload_decode(lua_State *L, const struct payload *p)
 
 /* }====================================================================== */
 
+void payload_copy(struct payload *dst, const struct payload *src)
+{
+	*dst = *src;
+	if (src->len > PAYLOAD_INLINE) {
+		dst->_u.heap = xmalloc(src->len);
+		memcpy(dst->_u.heap, src->_u.heap, src->len);
+	}
+}
+
 void payload_free(struct payload *p)
 {
 	if (p->len > PAYLOAD_INLINE)

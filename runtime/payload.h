@@ -66,6 +66,10 @@ int payload_encode(lua_State *L, int first, int n, struct payload *out);
 */
 int payload_decode(lua_State *L, const struct payload *p);
 
+/* Make dst an independent copy of src (one allocation for a heap payload,
+** none for an inline one); dst's old contents are not freed. Never fails. */
+void payload_copy(struct payload *dst, const struct payload *src);
+
 /* Release p's buffer and reset it to the empty payload. Idempotent. */
 void payload_free(struct payload *p);
 

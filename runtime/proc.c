@@ -123,16 +123,6 @@ void proc_ref(struct proc *p)
 
 static void plink_free(struct plink *l) { free(l->v); l->v = NULL; l->n = l->cap = 0; }
 
-/* A copy of an encoded payload (results go to every monitor and link). */
-static void payload_dup(struct payload *dst, const struct payload *src)
-{
-	*dst = *src;
-	if (src->len > PAYLOAD_INLINE) {
-		dst->_u.heap = xmalloc(src->len);
-		memcpy(dst->_u.heap, src->_u.heap, src->len);
-	}
-}
-
 void proc_unref(struct proc *p)
 {
 	/* acq_rel: the last owner sees every write of the others. */
@@ -151,7 +141,7 @@ void proc_unref(struct proc *p)
 			r->at = (double)time(NULL);
 			/* an empty result (never started) decodes as
 			** {error = "process not found"} */
-			payload_dup(&r->payload, &p->result);
+			payload_copy(&r->payload, &p->result);
 			proc_send(p->rt, m->from, r);
 		}
 		msg_free(m);
@@ -760,7 +750,7 @@ static void notify_all(struct proc *p, struct plink *l, enum msg_kind kind)
 		struct msg *m = msg_new(kind, p->pid, NULL);
 		m->from_host = p->host->id;
 		m->at = (double)time(NULL);
-		payload_dup(&m->payload, &p->result);
+		payload_copy(&m->payload, &p->result);
 		proc_send(p->rt, l->v[i], m);
 	}
 }
@@ -974,11 +964,6 @@ static void proc_task(struct task *t)
 	if ((!mbox_empty(&p->mbox) || p->ext_head) &&
 	    atomic_exchange_explicit(&p->scheduled, 1, memory_order_seq_cst) == 0)
 		shard_schedule(&p->task);
-}
-
-int proc_fail(lua_State *L)
-{
-	return lua_error(L);
 }
 
 /* {==== Calls into pooled function states ====} */

@@ -251,9 +251,6 @@ int proc_upgrade(lua_State *L, const struct reg_entry *e, struct payload *args,
 ** proc_wait_exit(L, pid, k);`. */
 int proc_wait_exit(lua_State *L, uint64_t pid, lua_KFunction k);
 
-/* End the calling process with an error value on top of L's stack (an error
-** object or a string). Does not return: raises a Lua error. */
-int proc_fail(lua_State *L);
 
 /* Pid <-> string: "{host|0x00004}". proc_parse_pid returns 0 on a string
 ** that is not a pid. */

@@ -220,11 +220,7 @@ static void start(struct service *s)
 	o.on_exit = service_exited;
 	o.on_start = service_started;
 	o.on_exit_arg = s;
-	args = s->input;
-	if (s->input.len > PAYLOAD_INLINE) {
-		args._u.heap = xmalloc(s->input.len);
-		memcpy(args._u.heap, s->input._u.heap, s->input.len);
-	}
+	payload_copy(&args, &s->input);
 	s->started_ms = common_now_ms();
 	s->phase = SV_STARTING;
 	struct proc *p = proc_spawn(rt, &o, &args, &err);
