@@ -67,6 +67,7 @@ struct svc {
 	struct host host;            /* pids of handler states: {svc id|0x..} */
 	struct listener *ls;         /* one per shard */
 	struct pool *pools;          /* [shard * nroutes + route] */
+	struct conn **live;          /* [shard]: open connections, linked */
 	int nshards;
 	struct http1_limits limits;
 	uint64_t read_ms, write_ms, idle_ms;
@@ -92,6 +93,7 @@ struct httpd {
 
 struct conn {
 	struct engine_io rio, wio;
+	struct conn *next, *prev;    /* the shard's open connections */
 	struct svc *svc;
 	int fd, shard, state, refs;
 	int keep_alive;
@@ -114,6 +116,7 @@ struct conn {
 
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
+static void conn_free(struct conn *c);
 
 void hbuf_add(struct hbuf *b, const void *s, size_t n)
 {
@@ -133,6 +136,19 @@ static void conn_unref(struct conn *c)
 		return;
 	if (wheel_is_active(&c->timer))
 		shard_timer_cancel(&c->timer);
+	conn_free(c);
+}
+
+/* Unlink and free a connection (no I/O in flight, nobody holds it). */
+static void conn_free(struct conn *c)
+{
+	struct conn **head = &c->svc->live[c->shard];
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	close(c->fd);
 	free(c->buf);
 	free(c->out.p);
@@ -681,6 +697,10 @@ static void conn_new(struct svc *s, int fd)
 	c->buf = NULL;     /* allocated when the first bytes arrive */
 	c->state = C_HEAD;
 	c->refs = 1; /* dropped by conn_close */
+	c->next = s->live[c->shard];
+	if (c->next)
+		c->next->prev = c;
+	s->live[c->shard] = c;
 	http1_init(&c->req, c->hdrs, NHDRS, &s->limits);
 	wheel_timer_init(&c->timer, conn_timer);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -739,6 +759,15 @@ static void listener_stop(struct task *t)
 	l->stopped = 1;
 	/* Wakes the multishot accept with an error; no new connections. */
 	shutdown(l->fd, SHUT_RDWR);
+	/* Idle keep-alive connections are closed now; those with a request
+	** in progress finish it and then close (dispatch saw `stopping`). */
+	for (struct conn *c = s->live[l->shard], *n; c; c = n) {
+		n = c->next;
+		if (c->state == C_HEAD && c->len == 0)
+			conn_close(c);
+		else
+			c->keep_alive = 0;
+	}
 	/* Idle handler states of this shard have no work left. */
 	for (uint32_t i = 0; i < s->routes.n; i++) {
 		struct pool *pl = pool_of(s, l->shard, &s->routes.r[i]);
@@ -840,6 +869,7 @@ int httpd_init(struct rt *rt)
 		s->idle_ms = timeout_ms(e, "timeouts.idle", e->u.http.idle_timeout, 60000);
 		s->pools = xcalloc((size_t)nshards * (s->routes.n + 1), sizeof(*s->pools));
 		s->ls = xcalloc((size_t)nshards, sizeof(*s->ls));
+		s->live = xcalloc((size_t)nshards, sizeof(*s->live));
 		if (parse_addr(e->u.http.addr, &sa) < 0) {
 			fprintf(stderr, "%s:%d:%d: %s: invalid addr \"%s\" (want host:port or :port)\n",
 				e->file, e->line, e->col, e->id, e->u.http.addr);
@@ -902,13 +932,19 @@ void httpd_free(struct rt *rt)
 		return;
 	for (int i = 0; i < hd->n; i++) {
 		struct svc *s = &hd->svcs[i];
-		for (int j = 0; j < s->nshards; j++)
+		for (int j = 0; j < s->nshards; j++) {
 			if (s->ls && s->ls[j].fd > 0)
 				close(s->ls[j].fd);
+			/* The engine has stopped and its rings are gone: nothing can
+			** complete any more, so what is still open is freed here. */
+			while (s->live && s->live[j])
+				conn_free(s->live[j]);
+		}
 		for (size_t k = 0; s->pools && k < (size_t)s->nshards * (s->routes.n + 1); k++)
 			free(s->pools[k].idle);
 		free(s->pools);
 		free(s->ls);
+		free(s->live);
 		route_free(&s->routes);
 	}
 	free(hd->svcs);
