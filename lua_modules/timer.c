@@ -143,38 +143,30 @@ static int tm_sleep(lua_State *L)
 	return proc_sleep(L, to_ms(ns));
 }
 
-/* time.after(d) -> channel, err [-0, +1, m] */
+/* A timer object of `kind` for the duration at index 1, or nil, err.
+** [-0, +(1|2), m] */
+static int make(lua_State *L, int kind, const char *meta)
+{
+	int64_t ns;
+	int r = positive(L, 1, &ns);
+	if (r)
+		return r;
+	new_timer(L, kind, ns, meta);
+	return 1;
+}
+
+/* time.after(d) -> channel, err: the channel of a one-shot timer. */
 static int tm_after(lua_State *L)
 {
-	int64_t ns;
-	int r = positive(L, 1, &ns);
-	if (r)
-		return r;
-	new_timer(L, T_AFTER, ns, TIMER_META);
-	lua_getiuservalue(L, -1, 1);
-	return 1;
+	int r = make(L, T_AFTER, TIMER_META);
+	if (r == 1)
+		lua_getiuservalue(L, -1, 1);
+	return r;
 }
 
-/* time.timer(d) / time.ticker(d) -> object, err [-0, +1, m] */
-static int tm_timer(lua_State *L)
-{
-	int64_t ns;
-	int r = positive(L, 1, &ns);
-	if (r)
-		return r;
-	new_timer(L, T_TIMER, ns, "wippy.time.TimerObj");
-	return 1;
-}
-
-static int tm_ticker(lua_State *L)
-{
-	int64_t ns;
-	int r = positive(L, 1, &ns);
-	if (r)
-		return r;
-	new_timer(L, T_TICKER, ns, "wippy.time.TickerObj");
-	return 1;
-}
+/* time.timer(d) / time.ticker(d) -> object, err [-0, +(1|2), m] */
+static int tm_timer(lua_State *L) { return make(L, T_TIMER, "wippy.time.TimerObj"); }
+static int tm_ticker(lua_State *L) { return make(L, T_TICKER, "wippy.time.TickerObj"); }
 
 /* t:channel() / t:response() [-0, +1, -] */
 static int to_channel(lua_State *L)
