@@ -12,6 +12,8 @@
 */
 #include "preempt.h"
 
+#include <lauxlib.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -42,6 +44,7 @@ static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
 
 static __thread lua_State *volatile running;
 static __thread volatile sig_atomic_t took;
+static __thread volatile sig_atomic_t overdue; /* slices of this resume */
 
 static void hook(lua_State *L, lua_Debug *ar)
 {
@@ -52,7 +55,14 @@ static void hook(lua_State *L, lua_Debug *ar)
 		lua_yield(L, 0);
 	}
 	/* Inside a C boundary (a metamethod called from C, a sort
-	** comparator): try again a little later. */
+	** comparator) or a chunk's top level: no yield is possible. Past
+	** PREEMPT_KILL_SLICES the process is ended with an error; that costs
+	** one runaway process, where waiting would cost the whole shard. */
+	if (overdue >= PREEMPT_KILL_SLICES) {
+		lua_sethook(L, NULL, 0, 0);
+		luaL_error(L, "process ran %d ms without a point where it could "
+			   "yield (runaway loop?)", PREEMPT_KILL_SLICES * PREEMPT_SLICE_MS);
+	}
 	lua_sethook(L, hook, LUA_MASKCOUNT, 1000);
 }
 
@@ -60,8 +70,10 @@ static void on_signal(int sig)
 {
 	lua_State *L = running;
 	(void)sig;
-	if (L)
+	if (L) {
+		overdue++;
 		lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+	}
 }
 
 static void *watchdog(void *arg)
@@ -148,6 +160,7 @@ void preempt_enter(int shard, lua_State *co)
 {
 	struct slot *s = &slots[shard];
 	running = co;
+	overdue = 0;
 	atomic_store_explicit(&s->epoch,
 		atomic_load_explicit(&s->epoch, memory_order_relaxed) + 1,
 		memory_order_relaxed);

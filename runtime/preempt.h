@@ -19,6 +19,10 @@
 
 #define PREEMPT_SLICE_MS 10
 
+/* A resume that cannot yield (a chunk's top level, a C boundary) and runs
+** this many slices (5 s) ends its process with an error. */
+#define PREEMPT_KILL_SLICES 500
+
 /* Start the watchdog for n shards. Call once before the shards start. */
 void preempt_init(int nshards);
 
@@ -28,7 +32,8 @@ void preempt_shutdown(void);
 /* On shard i's thread, once, before it runs any process. */
 void preempt_register(int shard);
 
-/* Around every lua_resume of a process coroutine on shard `shard`. */
+/* Around every lua_resume of a process coroutine on shard `shard`, and
+** around running a process's chunk at start (co is then its main state). */
 void preempt_enter(int shard, lua_State *co);
 void preempt_leave(int shard);
 

@@ -908,7 +908,12 @@ static void proc_task(struct task *t)
 		lua_pushcfunction(p->L, start_protected);
 		lua_pushlightuserdata(p->L, p);
 		p->state = P_LIVE;
-		if (lua_pcall(p->L, 1, 0, 0) != LUA_OK)
+		/* The chunk's top level runs here, where nothing can yield: the
+		** watchdog still ends it if it never returns. */
+		preempt_enter(shard_id(shard_self()), p->L);
+		int st = lua_pcall(p->L, 1, 0, 0);
+		preempt_leave(shard_id(shard_self()));
+		if (st != LUA_OK)
 			fail_with_top(p->L, p);
 		/* Incremental at first: switching to generational mode runs a
 		** full collection, which a short-lived process (one request,

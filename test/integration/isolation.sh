@@ -6,7 +6,8 @@
 # that it and its own coroutines still get turns (preemption), that a Lua
 # error ends only the process that raised it (its monitor gets the error),
 # and that a process allocating past --proc-memory-limit fails with a memory
-# error while the runtime goes on. The runtime must then exit 0 and stop
+# error while the runtime goes on, and that a loop at a chunk's top level
+# (where nothing can yield) is ended by the watchdog's runaway limit. The runtime must then exit 0 and stop
 # the spinners (they ignore CANCEL, so they are terminated).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -33,4 +34,5 @@ expect_fixed "stdout" "$OUT" "tick 3"
 expect_fixed "stdout" "$OUT" "coroutine ticks ok"
 expect_regex "stdout" "$OUT" "^crasher error: .*crasher\.lua:1: boom$"
 expect_fixed "stdout" "$OUT" "hog error: not enough memory"
+expect_regex "stdout" "$OUT" "^stuck error: .*without a point where it could yield"
 note "ok: preemption, error isolation and memory limits"
