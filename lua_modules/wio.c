@@ -221,6 +221,9 @@ static int w_read(lua_State *L)
 static int w_args(lua_State *L)
 {
 	struct rt *rt = proc_of(L)->rt;
+	int nret = 0;
+	if (!check_terminal(L, &nret))
+		return nret;
 	lua_createtable(L, rt->nargs, 0);
 	for (int i = 0; i < rt->nargs; i++) {
 		lua_pushstring(L, rt->args[i]);
