@@ -46,6 +46,10 @@
 
 enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
 
+/* The Content-Type of the server's own answers (errors, 404, 405). */
+#define TEXT_PLAIN { "Content-Type", "text/plain; charset=utf-8", 12, 25 }
+static const struct http1_field text_plain = TEXT_PLAIN;
+
 struct svc;
 
 struct pool {
@@ -270,11 +274,10 @@ static void conn_write(struct conn *c, int status, const struct http1_field *f,
 /* An error found by the server itself: status, short text body, close. */
 static void conn_error(struct conn *c, int status, const char *text)
 {
-	static const struct http1_field ct = { "Content-Type", "text/plain; charset=utf-8", 12, 25 };
 	char body[256];
 	int n = snprintf(body, sizeof(body), "%s\n", text);
 	c->keep_alive = 0;
-	conn_write(c, status, &ct, 1, body, (size_t)n, 0);
+	conn_write(c, status, &text_plain, 1, body, (size_t)n, 0);
 }
 
 static void on_send(struct engine_io *io, int res, uint32_t flags)
@@ -486,8 +489,7 @@ static void finish_request(struct hreq *h, int status, const char *err_text)
 	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
 
 	if (err_text) {
-		static const struct http1_field ct = { "Content-Type", "text/plain; charset=utf-8", 12, 25 };
-		conn_write(c, status, &ct, 1, err_text, strlen(err_text),
+		conn_write(c, status, &text_plain, 1, err_text, strlen(err_text),
 			   c->req.method == HTTP1_HEAD);
 	} else {
 		while (q < end && nf < 64) {
@@ -597,8 +599,7 @@ static void dispatch(struct conn *c)
 	rc = route_find(&c->svc->routes, c->buf + q->method_off, q->method_len,
 			c->buf + q->path_off, q->path_len, &m, allow, sizeof(allow));
 	if (rc == 0) {
-		static const struct http1_field ct = { "Content-Type", "text/plain; charset=utf-8", 12, 25 };
-		conn_write(c, 404, &ct, 1, "not found\n", 10, q->method == HTTP1_HEAD);
+		conn_write(c, 404, &text_plain, 1, "not found\n", 10, q->method == HTTP1_HEAD);
 		return;
 	}
 	if (rc < 0) {
@@ -608,7 +609,7 @@ static void dispatch(struct conn *c)
 			strcat(allow, ", HEAD");
 		struct http1_field f[2] = {
 			{ "Allow", allow, 5, strlen(allow) },
-			{ "Content-Type", "text/plain; charset=utf-8", 12, 25 },
+			TEXT_PLAIN,
 		};
 		conn_write(c, 405, f, 2, "method not allowed\n", 19, q->method == HTTP1_HEAD);
 		return;
