@@ -7,6 +7,14 @@
 
 #include <string.h>
 
+const luaL_Reg *lazylib_find(const luaL_Reg *r, const char *k)
+{
+	for (; r && r->name; r++)
+		if (r->name[0] == k[0] && strcmp(r->name, k) == 0)
+			return r;
+	return NULL;
+}
+
 /* __index(t, k): upvalue 1 is the luaL_Reg list of functions, upvalue 2
 ** the list of makers (or NULL). [-0, +1, m] */
 static int lazy_index(lua_State *L)
@@ -17,20 +25,15 @@ static int lazy_index(lua_State *L)
 	if (lua_type(L, 2) != LUA_TSTRING)
 		return 0;
 	k = lua_tostring(L, 2);
-	for (; r->name; r++)
-		if (r->func && r->name[0] == k[0] && strcmp(r->name, k) == 0) {
-			lua_pushcfunction(L, r->func);
-			goto store;
-		}
-	for (; m && m->name; m++)
-		if (m->name[0] == k[0] && strcmp(m->name, k) == 0) {
-			lua_settop(L, 2);
-			m->func(L);
-			lua_settop(L, 3);
-			goto store;
-		}
-	return 0;
-store:
+	if ((r = lazylib_find(r, k)) != NULL && r->func) {
+		lua_pushcfunction(L, r->func);
+	} else if ((m = lazylib_find(m, k)) != NULL) {
+		lua_settop(L, 2);
+		m->func(L);
+		lua_settop(L, 3);
+	} else {
+		return 0;
+	}
 	lua_pushvalue(L, 2);
 	lua_pushvalue(L, -2);
 	lua_rawset(L, 1);
@@ -63,14 +66,11 @@ static int method_index(lua_State *L)
 {
 	const luaL_Reg *r = lua_touserdata(L, lua_upvalueindex(1));
 	const char *k = lua_tostring(L, 2);
-	if (k == NULL || lua_type(L, 2) != LUA_TSTRING)
+	if (k == NULL || lua_type(L, 2) != LUA_TSTRING ||
+	    (r = lazylib_find(r, k)) == NULL || r->func == NULL)
 		return 0;
-	for (; r->name; r++)
-		if (r->func && r->name[0] == k[0] && strcmp(r->name, k) == 0) {
-			lua_pushcfunction(L, r->func);
-			return 1;
-		}
-	return 0;
+	lua_pushcfunction(L, r->func);
+	return 1;
 }
 
 void lazylib_methods(lua_State *L, const luaL_Reg *funcs)

@@ -12,6 +12,9 @@
 
 #include <lauxlib.h>
 
+/* The entry of funcs named k (compared first byte first), or NULL. */
+const luaL_Reg *lazylib_find(const luaL_Reg *funcs, const char *k);
+
 /* Push a new lazy table over funcs (a static, NULL-terminated list of
 ** functions without upvalues). [-0, +1, m] */
 void lazylib_new(lua_State *L, const luaL_Reg *funcs);

@@ -282,14 +282,14 @@ static int fill_rest(lua_State *L)
 			lua_rawset(L, 1);
 			return 1;
 		}
-	for (const luaL_Reg *r = blocking; k && r->name; r++)
-		if (strcmp(r->name, k) == 0) {
-			lua_pushcfunction(L, r->func);
-			lua_pushvalue(L, 2);
-			lua_pushvalue(L, -2);
-			lua_rawset(L, 1);
-			return 1;
-		}
+	const luaL_Reg *r = k ? lazylib_find(blocking, k) : NULL;
+	if (r) {
+		lua_pushcfunction(L, r->func);
+		lua_pushvalue(L, 2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, 1);
+		return 1;
+	}
 	time_luaopen_base(L);
 	luaL_setfuncs(L, blocking, 0);
 	for (const char *const *f = failing; *f; f++) {

@@ -311,19 +311,18 @@ static int global_index(lua_State *L)
 		lua_pushliteral(L, LUA_VERSION);
 		return 1;
 	}
-	for (const luaL_Reg *r = libs.base; r->name; r++)
-		if (r->name[0] == k[0] && strcmp(r->name, k) == 0) {
-			lua_pushcfunction(L, r->func);
-			lua_pushvalue(L, 2);
-			lua_pushvalue(L, -2);
-			lua_rawset(L, 1);
-			return 1;
-		}
-	for (const luaL_Reg *r = lazy_globals; r->name; r++)
-		if (r->name[0] == k[0] && strcmp(r->name, k) == 0) {
-			luaL_requiref(L, r->name, r->func, 1);
-			return 1;
-		}
+	const luaL_Reg *r = lazylib_find(libs.base, k);
+	if (r) {
+		lua_pushcfunction(L, r->func);
+		lua_pushvalue(L, 2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, 1);
+		return 1;
+	}
+	if ((r = lazylib_find(lazy_globals, k)) != NULL) {
+		luaL_requiref(L, r->name, r->func, 1);
+		return 1;
+	}
 	return 0;
 }
 
