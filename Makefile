@@ -25,6 +25,16 @@ PKGS     := lua5.4 liburing libfyaml
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -luring -lfyaml)
 
+# Lua links statically when Debian's archive is there (liblua5.4-dev ships
+# one): the interpreter is most of a process's CPU, and the shared library
+# is position-independent code reached through the PLT. LUA_STATIC=0 links
+# the shared library instead.
+LUA_STATIC ?= 1
+LUA_A      := $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
+ifeq ($(LUA_STATIC)$(wildcard $(LUA_A)),1$(LUA_A))
+PKG_LIBS   := $(filter-out -llua5.4,$(PKG_LIBS)) $(LUA_A) -ldl
+endif
+
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings \
         -Wmissing-prototypes -Wstrict-prototypes -Wold-style-definition \
         -Wundef -Wformat=2 -Wvla -Wno-unused-parameter -Wdeclaration-after-statement \

@@ -17,6 +17,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,7 @@ static int sb_require(lua_State *L)
 */
 
 struct harvest {
-	luaL_Reg *base, *string, *table, *coroutine, *os;
+	luaL_Reg *base, *string, *table, *coroutine, *os, *math;
 };
 
 static struct harvest libs;
@@ -199,6 +200,10 @@ static const char *const removed_base[] = {
 	"load", "loadstring", "loadfile", "dofile", "collectgarbage", "rawlen",
 	"require", "print", NULL
 };
+
+/* Kept out of the harvested math list: random and randomseed share their
+** generator state through an upvalue, so they come from luaopen_math. */
+static const char *const removed_math[] = { "random", "randomseed", NULL };
 
 static const char *const removed_os[] = {
 	"execute", "exit", "remove", "rename", "tmpname", "getenv",
@@ -232,8 +237,10 @@ static luaL_Reg *collect(lua_State *T, const char *const *removed,
 	lua_pushnil(T);
 	while (lua_next(T, -2)) {
 		lua_CFunction f = lua_tocfunction(T, -1);
-		if (lua_type(T, -2) == LUA_TSTRING && f &&
-		    lua_getupvalue(T, -1, 1) == NULL &&
+		int upvalues = f && lua_getupvalue(T, -1, 1) != NULL;
+		if (upvalues)
+			lua_pop(T, 1);	/* lua_getupvalue pushed it */
+		if (lua_type(T, -2) == LUA_TSTRING && f && !upvalues &&
 		    !is_removed(removed, lua_tostring(T, -2))) {
 			if (n + 2 >= cap)
 				out = xrealloc(out, (cap *= 2) * sizeof(*out));
@@ -273,6 +280,8 @@ void sandbox_harvest(void)
 	libs.coroutine = collect(T, NULL, co_extra);
 	luaopen_os(T);
 	libs.os = collect(T, removed_os, NULL);
+	luaopen_math(T);
+	libs.math = collect(T, removed_math, NULL);
 	lua_close(T);
 }
 
@@ -288,10 +297,50 @@ static int open_coroutine(lua_State *L) { return open_lazy(L, libs.coroutine); }
 static int open_os(lua_State *L) { return open_lazy(L, libs.os); }
 static int open_errors(lua_State *L) { return errors_luaopen(L); }
 
+/* math's constants and its generator, made on first use. Stack: the lazy
+** table, the name. [-0, +1, m] */
+static int math_pi(lua_State *L) { lua_pushnumber(L, (lua_Number)3.141592653589793238462643383279502884); return 1; }
+static int math_huge(lua_State *L) { lua_pushnumber(L, (lua_Number)HUGE_VAL); return 1; }
+static int math_maxint(lua_State *L) { lua_pushinteger(L, LUA_MAXINTEGER); return 1; }
+static int math_minint(lua_State *L) { lua_pushinteger(L, LUA_MININTEGER); return 1; }
+
+/* random or randomseed: opens the real library once for its seeded
+** generator and stores both functions, which share it. */
+static int math_random(lua_State *L)
+{
+	luaopen_math(L);
+	lua_getfield(L, -1, "random");
+	lua_setfield(L, 1, "random");
+	lua_getfield(L, -1, "randomseed");
+	lua_setfield(L, 1, "randomseed");
+	lua_pop(L, 1);
+	lua_pushvalue(L, 2);
+	lua_rawget(L, 1);
+	return 1;
+}
+
+static const luaL_Reg math_makers[] = {
+	{"pi", math_pi},
+	{"huge", math_huge},
+	{"maxinteger", math_maxint},
+	{"mininteger", math_minint},
+	{"random", math_random},
+	{"randomseed", math_random},
+	{NULL, NULL}
+};
+
+/* Opening the whole of math costs a process 27 closures and interned
+** names; a lazy table pays for the names it is asked for. */
+static int open_math(lua_State *L)
+{
+	lazylib_new2(L, libs.math, math_makers);
+	return 1;
+}
+
 static const luaL_Reg lazy_globals[] = {
 	{LUA_STRLIBNAME, open_string},
 	{LUA_TABLIBNAME, open_table},
-	{LUA_MATHLIBNAME, luaopen_math},
+	{LUA_MATHLIBNAME, open_math},
 	{LUA_COLIBNAME, open_coroutine},
 	{LUA_OSLIBNAME, open_os},
 	{"errors", open_errors},
