@@ -6,7 +6,10 @@
 #   spawn  POST /api/tasks to a copy of examples/http-spawn (the body of
 #          examples/http-spawn/wrk.lua: each request validates the JSON,
 #          spawns a worker process that logs its 3 steps and exits, answers
-#          202) against nginx's `return 202` of the same JSON body
+#          202) against nginx's `return 202` of the same JSON body; and the
+#          floor of that design, bench/apps/spawn-floor: the same handler
+#          spawning a process whose main returns at once (a lua_State made
+#          and closed per request), against the same nginx figure
 #   hello  GET /hello to a copy of examples/hello-http against nginx's
 #          `return 200 '{"message":"hello world"}'`
 # nginx: bench/nginx/nginx.conf.in, worker_processes 2, access_log off, in
@@ -85,11 +88,11 @@ die() {
 	exit 1
 }
 
-# wippy_start NAME EXAMPLE: run a copy of examples/EXAMPLE on a free port.
-# Sets WPID, WPORT, WLOG.
+# wippy_start NAME DIR: run a copy of the app in DIR (under the repository
+# root) on a free port. Sets WPID, WPORT, WLOG.
 wippy_start() {
 	local name=$1 app=$TMP/$1
-	cp -R "$ROOT/examples/$2" "$app"
+	cp -R "$ROOT/$2" "$app"
 	rm -rf "$app/.wippy"
 	WPORT=$(free_port)
 	sed -i "s/\":8080\"/\"127.0.0.1:$WPORT\"/" "$app/src/_index.yaml"
@@ -166,7 +169,7 @@ make_script "$TMP/get.lua"
 echo "# wrk -t$THREADS -c$CONNS -d$DUR on 127.0.0.1, $(nproc) cpus; nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'), worker_processes 2, access_log off"
 
 # ---- spawn: POST /api/tasks -----------------------------------------------
-wippy_start spawn http-spawn
+wippy_start spawn examples/http-spawn
 echo
 echo "spawn: POST /api/tasks '$(sed -n "s/^wrk.body = '\(.*\)'/\1/p" "$ROOT/examples/http-spawn/wrk.lua")' (a worker process per request)"
 measure wippy "http://127.0.0.1:$WPORT/api/tasks" "$TMP/post.lua" "$WPID"
@@ -178,13 +181,18 @@ finished=$(grep -c 'step 3/3' "$WLOG")
 rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$WPID/status" 2>/dev/null)
 errs=$(grep -cE '^[^ ]+ +ERROR ' "$WLOG")
 wippy_stop
+# The floor: the same handler spawning a process that returns at once.
+wippy_start floor bench/apps/spawn-floor
+measure floor "http://127.0.0.1:$WPORT/api/tasks" "$TMP/post.lua" "$WPID"
+F=$RPS
+wippy_stop
 measure nginx "http://127.0.0.1:$NPORT/api/tasks" "$TMP/post.lua" "$NGPID"
 N=$RPS
-echo "  ratio   wippy/nginx $(ratio "$W" "$N")"
+echo "  ratio   wippy/nginx $(ratio "$W" "$N")   floor/nginx $(ratio "$F" "$N")"
 echo "  wippy log: $lines lines on stderr ($started tasks at step 1/3, $finished at step 3/3, $errs ERROR lines); RSS at the end ${rss:-?} KB"
 
 # ---- hello: GET /hello ----------------------------------------------------
-wippy_start hello hello-http
+wippy_start hello examples/hello-http
 echo
 echo "hello: GET /hello"
 measure wippy "http://127.0.0.1:$WPORT/hello" "$TMP/get.lua" "$WPID"

@@ -11,9 +11,11 @@
 ** Both are fixed when the child is made (with/named copy, never mutate), so
 ** children can share their parent's table.
 **
-** Every method's upvalues are (1) the module table and (2) the child
-** metatable, which makes the `self` check two pointer compares with no
-** string lookup.
+** The module table is a lazy table (lazylib.h): a process that logs with
+** `info` holds that one method, not the module's six closures. Methods
+** have no upvalues; the `self` check compares against the module table
+** kept in the registry under &root_key (a pointer key, no string lookup)
+** and the child metatable, which is made with the first child.
 **
 ** A log call formats its record straight into the thread's log buffer
 ** (runtime/log.h), with no Lua allocation of its own. Values that need Lua
@@ -33,9 +35,13 @@
 #include <lauxlib.h>
 
 #include "engine/common.h"
+#include "lua_modules/lazylib.h"
 #include "runtime/log.h"
 
 enum { UV_FIELDS = 1, UV_NAME = 2 };
+
+/* Registry key of the module table. */
+static const char root_key = 0;
 
 /* Shared by a log method and the protected emit() it calls. */
 struct emit {
@@ -259,14 +265,15 @@ static int push_pid(lua_State *L)
 ** module table itself. Raises a clear error for `logger.info("x")`. */
 static int checkself(lua_State *L, const char *method)
 {
-	int child;
+	int t = lua_type(L, 1);
 
-	if (lua_rawequal(L, 1, lua_upvalueindex(1)))
-		return 0;
-	child = lua_getmetatable(L, 1) &&
-		lua_rawequal(L, -1, lua_upvalueindex(2));
-	if (child) {
+	if (t == LUA_TTABLE) {
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &root_key);
+		int root = lua_rawequal(L, 1, -1);
 		lua_pop(L, 1);
+		if (root)
+			return 0;
+	} else if (t == LUA_TUSERDATA && luaL_testudata(L, 1, LOGGER_META)) {
 		return 1;
 	}
 	return luaL_error(L, "logger.%s: self is a %s, not a Logger "
@@ -351,11 +358,19 @@ static int l_info(lua_State *L) { return logat(L, LOG_LEVEL_INFO, "info"); }		/*
 static int l_warn(lua_State *L) { return logat(L, LOG_LEVEL_WARN, "warn"); }		/* [-0, +0, e] */
 static int l_error(lua_State *L) { return logat(L, LOG_LEVEL_ERROR, "error"); }	/* [-0, +0, e] */
 
-/* Push a new child Logger with no user values set. [-0, +1, m] */
+static int l_tostring(lua_State *L);
+
+/* Push a new child Logger with no user values set; the first one makes
+** the child metatable (__index = the module table). [-0, +1, m] */
 static void newchild(lua_State *L)
 {
 	lua_newuserdatauv(L, 0, 2);
-	lua_pushvalue(L, lua_upvalueindex(2));
+	if (luaL_newmetatable(L, LOGGER_META)) {
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &root_key);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, l_tostring);
+		lua_setfield(L, -2, "__tostring");
+	}
 	lua_setmetatable(L, -2);
 }
 
@@ -457,23 +472,14 @@ static const luaL_Reg methods[] = {
 	{NULL, NULL}
 };
 
-static const luaL_Reg metamethods[] = {
-	{"__tostring", l_tostring},
-	{NULL, NULL}
-};
 
 /* }================================================================== */
 
 int luaopen_logger(lua_State *L)
 {
-	luaL_newlibtable(L, methods);			/* M */
-	luaL_newmetatable(L, LOGGER_META);		/* M meta */
-	luaL_setfuncs(L, metamethods, 0);
-	lua_pushvalue(L, -2);
-	lua_setfield(L, -2, "__index");			/* meta.__index = M */
-	lua_pushvalue(L, -2);
-	lua_insert(L, -2);				/* M M meta */
-	luaL_setfuncs(L, methods, 2);			/* M */
+	lazylib_new(L, methods);
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &root_key);
 	return 1;
 }
 

@@ -565,7 +565,7 @@ static int start_protected(lua_State *L)
 	struct coro *co;
 	int nargs;
 
-	sandbox_open(L, p->entry);
+	sandbox_open(L);
 	/* The entry's function: its chunk returns a table of functions or a
 	** function (spec 1.4, extractMethod). */
 	sandbox_load_entry(L, p->entry);

@@ -138,11 +138,11 @@ static const struct reg_entry *find_import(const struct reg_entry *e, const char
 	return NULL;
 }
 
-/* require(name): listed modules, imports and the always-there globals.
-** Upvalue 1: light userdata, the entry. [-0, +1, e] */
+/* require(name): listed modules, imports and the always-there globals of
+** the running process's entry. [-0, +1, e] */
 static int sb_require(lua_State *L)
 {
-	const struct reg_entry *e = lua_touserdata(L, lua_upvalueindex(1));
+	const struct reg_entry *e = proc_of(L)->entry;
 	const char *name = luaL_checkstring(L, 1);
 	const struct reg_entry *lib;
 
@@ -349,6 +349,13 @@ static const luaL_Reg lazy_globals[] = {
 	{NULL, NULL}
 };
 
+/* Globals of the sandbox's own, beside the harvested base functions. */
+static const luaL_Reg own_globals[] = {
+	{"print", logger_print},
+	{"require", sb_require},
+	{NULL, NULL}
+};
+
 /* _G's __index: (t, k) -> a base function or a library, made now and
 ** stored in _G, or nil. [-0, +1, e] */
 static int global_index(lua_State *L)
@@ -356,11 +363,22 @@ static int global_index(lua_State *L)
 	const char *k = lua_tostring(L, 2);
 	if (k == NULL || lua_type(L, 2) != LUA_TSTRING)
 		return 0;
-	if (strcmp(k, "_VERSION") == 0) {
-		lua_pushliteral(L, LUA_VERSION);
-		return 1;
+	if (k[0] == '_') {
+		if (strcmp(k, "_VERSION") == 0) {
+			lua_pushliteral(L, LUA_VERSION);
+			return 1;
+		}
+		if (strcmp(k, LUA_GNAME) == 0) {
+			lua_pushvalue(L, 2);
+			lua_pushvalue(L, 1);
+			lua_rawset(L, 1);
+			lua_pushvalue(L, 1);
+			return 1;
+		}
 	}
 	const luaL_Reg *r = lazylib_find(libs.base, k);
+	if (r == NULL)
+		r = lazylib_find(own_globals, k);
 	if (r) {
 		lua_pushcfunction(L, r->func);
 		lua_pushvalue(L, 2);
@@ -389,16 +407,10 @@ static int string_index(lua_State *L)
 	return 1;
 }
 
-void sandbox_open(lua_State *L, const struct reg_entry *entry)
+void sandbox_open(lua_State *L)
 {
+	/* _G, print and require come through global_index like the rest. */
 	lua_pushglobaltable(L);
-	lua_pushvalue(L, -1);
-	lua_setfield(L, -2, LUA_GNAME);
-	lua_pushcfunction(L, logger_print);
-	lua_setfield(L, -2, "print");
-	lua_pushlightuserdata(L, (void *)entry);
-	lua_pushcclosure(L, sb_require, 1);
-	lua_setfield(L, -2, "require");
 	lua_createtable(L, 0, 1);
 	lua_pushcfunction(L, global_index);
 	lua_setfield(L, -2, "__index");

@@ -18,8 +18,9 @@ struct proc;
 ** boot before any process starts. */
 void sandbox_harvest(void);
 
-/* Open the globals of a process running `entry`. [-0, +0, e] */
-void sandbox_open(lua_State *L, const struct reg_entry *entry);
+/* Open the globals of the process running on L; `require` answers for
+** that process's entry. [-0, +0, e] */
+void sandbox_open(lua_State *L);
 
 /* Run entry's chunk and push the function its `method` names (or the
 ** function the chunk returns). Raises a Lua error naming the entry when
