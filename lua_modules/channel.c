@@ -582,6 +582,7 @@ static struct chan *new_chan(lua_State *L, int cap, int kind)
 	struct chan *c = lua_newuserdatauv(L, sizeof(*c), 1);
 	memset(c, 0, sizeof(*c));
 	c->p = proc_of(L);
+	proc_note_finalizer(L);
 	c->cap = cap;
 	c->kind = (uint8_t)kind;
 	c->ref = LUA_NOREF;

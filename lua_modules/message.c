@@ -160,6 +160,7 @@ void message_push(lua_State *L, struct msg *m)
 {
 	struct lmsg *u = lua_newuserdatauv(L, sizeof(*u), 0);
 	u->m = NULL;
+	proc_note_finalizer(L);
 	message_open(L);
 	luaL_setmetatable(L, MESSAGE_META);
 	u->m = m; /* owned from here: __gc frees it */

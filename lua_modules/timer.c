@@ -112,6 +112,7 @@ static struct ltimer *new_timer(lua_State *L, int kind, int64_t ns,
 	t->ref = LUA_NOREF;
 	t->kind = (uint8_t)kind;
 	t->p = proc_of(L);
+	proc_note_finalizer(L);
 	t->period_ms = to_ms(ns);
 	wheel_timer_init(&t->wt, fired);
 	t->ext.deliver = deliver;

@@ -55,27 +55,100 @@ static void proc_task(struct task *t);
 /* {==== Allocator ====} */
 
 /* The process's lua_Alloc: counts bytes and refuses past the limit, which
-** makes Lua raise a memory error that ends only this process. */
+** makes Lua raise a memory error that ends only this process.
+**
+** Blocks come from the shard's slab, or during the first step from the
+** process's arena when it has one (see arena_size below). An arena block
+** is never freed on its own: freeing it does nothing and shrinking it
+** keeps it in place; growing it moves it. Once the slab has handed out
+** one block (the arena was full, or the first step is over) the state is
+** no longer all in the arena and must be closed with lua_close. */
 static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	struct proc *p = ud;
+	void *q;
+
 	if (ptr == NULL)
 		osize = 0;
 	if (nsize == 0) {
-		slab_free(ptr, osize);
+		if (!arena_owns(&p->arena, ptr))
+			slab_free(ptr, osize);
 		p->mem_used -= osize;
 		return NULL;
 	}
 	if (p->mem_limit && nsize > osize &&
 	    p->mem_used + (nsize - osize) > p->mem_limit)
 		return NULL;
-	void *q = ptr ? slab_realloc(ptr, osize, nsize) : slab_alloc(nsize);
+	if (ptr != NULL && !arena_owns(&p->arena, ptr)) {
+		q = slab_realloc(ptr, osize, nsize);
+	} else if (ptr != NULL && nsize <= osize) {
+		q = ptr;
+	} else {
+		q = p->arena_open ? arena_alloc(&p->arena, nsize) : NULL;
+		if (q == NULL) {
+			q = slab_alloc(nsize);
+			p->arena_only = 0;
+		}
+		if (q != NULL && ptr != NULL)
+			memcpy(q, ptr, osize);
+	}
 	if (q == NULL)
 		return NULL;
+	if (p->nsteps == 0 && nsize > osize)
+		p->first_bytes += nsize - osize;
 	p->mem_used += nsize - osize;
 	if (p->mem_used > p->mem_peak)
 		p->mem_peak = p->mem_used;
 	return q;
+}
+
+/* The arena for a new state of p: as large as the last process of its
+** entry needed, if that one ran to its end in its first step (so this one
+** likely will, and is then dropped whole); none otherwise, nor for pooled
+** states, nor under AddressSanitizer (which must see every block). */
+#define ARENA_MAX (256 * 1024)
+#define ARENA_SLACK 1024
+
+static size_t arena_size(const struct proc *p)
+{
+#ifdef SLAB_BYPASS
+	(void)p;
+	return 0;
+#else
+	if (p->pooled || p->code == NULL)
+		return 0;
+	size_t hint = atomic_load_explicit(&p->code->arena_hint, memory_order_relaxed);
+	return hint ? hint + ARENA_SLACK : 0;
+#endif
+}
+
+/* Record how p's state went for the next process of its entry. */
+static void arena_learn(struct proc *p)
+{
+	size_t hint = 0;
+	if (p->code == NULL || p->pooled)
+		return;
+	if (p->nsteps <= 1 && p->first_bytes <= ARENA_MAX)
+		hint = p->first_bytes;
+	if (atomic_load_explicit(&p->code->arena_hint, memory_order_relaxed) != hint)
+		atomic_store_explicit(&p->code->arena_hint, (unsigned)hint,
+				      memory_order_relaxed);
+}
+
+/* Drop p's Lua state: at once when all of it is in the arena and nothing
+** in it has a finalizer to run; with lua_close otherwise. */
+static void drop_state(struct proc *p)
+{
+	if (p->arena.base == NULL || !p->arena_only || p->finalizers)
+		lua_close(p->L);
+	p->L = NULL;
+	arena_release(&p->arena);
+	p->arena_open = 0;
+}
+
+void proc_note_finalizer(lua_State *L)
+{
+	proc_of(L)->finalizers = 1;
 }
 
 /* {==== Pids ====} */
@@ -285,6 +358,7 @@ static struct coro *coro_new(struct proc *p, lua_State *L, int is_main)
 	co = lua_newuserdatauv(L, sizeof(*co), 1);
 	memset(co, 0, sizeof(*co));
 	co->p = p;
+	p->finalizers = 1;
 	co->ref = LUA_NOREF;
 	if (luaL_newmetatable(L, CORO_META)) {
 		lua_pushcfunction(L, coro_gc);
@@ -804,8 +878,8 @@ static void finish(struct proc *p)
 	if (p->main && wheel_is_active(&p->main->sleep))
 		proc_timer_cancel(p, &p->main->sleep);
 	if (p->L) {
-		lua_close(p->L); /* __gc cancels the timers still armed */
-		p->L = NULL;
+		arena_learn(p);
+		drop_state(p); /* __gc cancels the timers still armed */
 	}
 	release_msgs(p->q_head);
 	release_msgs(p->ev_head);
@@ -874,8 +948,7 @@ static void reload(struct proc *p)
 	** completions), which unpin p and unlink themselves. */
 	if (p->main && wheel_is_active(&p->main->sleep))
 		proc_timer_cancel(p, &p->main->sleep);
-	lua_close(p->L);
-	p->L = NULL;
+	drop_state(p);
 	p->cur = p->main = NULL;
 	p->ready_head = p->ready_tail = NULL;
 	p->ncoros = p->nblocked = p->nblocked_ext = 0;
@@ -895,8 +968,16 @@ static void proc_task(struct task *t)
 
 	atomic_store_explicit(&p->shard, shard_self(), memory_order_release);
 	if (p->state == P_INIT) {
+		p->code = rt_code(p->rt, p->entry);
+		p->first_bytes = 0;
+		p->finalizers = 0;
+		p->arena_only = 1;
+		p->arena_open = arena_init(&p->arena, arena_size(p)) == 0 &&
+				p->arena.base != NULL;
 		p->L = lua_newstate(palloc, p);
 		if (p->L == NULL) {
+			arena_release(&p->arena);
+			p->arena_open = 0;
 			p->state = P_DONE;
 			p->exit_error = 1;
 			p->exit_msg = xstrdup("not enough memory for a new process");
@@ -939,6 +1020,8 @@ static void proc_task(struct task *t)
 		** free everything at lua_close. That step's allocation is still
 		** bounded: past the memory limit Lua collects in emergency, and a
 		** long step is preempted, which ends it. */
+		/* The first step is over: what comes next is the slab's. */
+		p->arena_open = 0;
 		if (++p->nsteps == 1 && p->state == P_LIVE)
 			lua_gc(L, LUA_GCRESTART);
 		if (p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE)

@@ -26,6 +26,7 @@
 #include "engine/common.h"
 #include "engine/shard.h"
 #include "engine/wheel.h"
+#include "arena.h"
 #include "mailbox.h"
 
 struct rt;
@@ -106,6 +107,11 @@ static inline uint64_t proc_deadline_ms(uint64_t ms)
 void proc_timer_add(struct proc *p, struct wheel_timer *t, uint64_t expire_ms);
 void proc_timer_cancel(struct proc *p, struct wheel_timer *t);
 
+/* Mark the process on L as holding an object with a __gc metamethod: its
+** state then always ends with lua_close, which runs the finalizer. Every
+** C module that sets a metatable with __gc calls this. [-0, +0, -] */
+void proc_note_finalizer(lua_State *L);
+
 /* Count an outstanding I/O on p's ring: p stays on this shard until done. */
 void proc_io_begin(struct proc *p);
 void proc_io_end(struct proc *p);
@@ -136,6 +142,12 @@ struct proc {
 	struct coro root;              /* extraspace of L: finds p from any thread */
 	struct coro *cur;              /* coroutine being resumed */
 	size_t mem_used, mem_limit, mem_peak;
+	struct arena arena;            /* first-step memory (see palloc), or empty */
+	size_t first_bytes;            /* allocated in the first step */
+	struct code *code;             /* the entry's compiled code and hints */
+	uint8_t arena_open;            /* first step: allocate from the arena */
+	uint8_t arena_only;            /* nothing ever came from the slab */
+	uint8_t finalizers;            /* an object with __gc may exist */
 	uint8_t state;                 /* enum proc_state */
 	uint8_t trap_links;
 	uint8_t failed_kill;           /* a fatal notice arrived: end now */

@@ -35,6 +35,10 @@ struct code {
 	const struct reg_entry *entry;
 	char *bc;
 	size_t len;
+	/* Bytes the last process of this entry allocated, when it ran to its
+	** end in its first step; 0 when it lived on (or none ended yet). Read
+	** and written by any shard, relaxed: it is only a sizing hint. */
+	atomic_uint arena_hint;
 };
 
 #define PT_STRIPES 64
@@ -79,7 +83,7 @@ struct rt {
 };
 
 struct host *rt_host(struct rt *rt, const char *id);
-const struct code *rt_code(const struct rt *rt, const struct reg_entry *e);
+struct code *rt_code(const struct rt *rt, const struct reg_entry *e);
 
 /* pid table (runtime/ptable.c). */
 void pt_init(struct rt *rt);

@@ -87,6 +87,7 @@ int sandbox_compile_all(struct rt *rt)
 		rt->codes[rt->ncodes].entry = e;
 		rt->codes[rt->ncodes].bc = b.p;
 		rt->codes[rt->ncodes].len = b.len;
+		atomic_init(&rt->codes[rt->ncodes].arena_hint, 0);
 		rt->ncodes++;
 	}
 	qsort(rt->codes, (size_t)rt->ncodes, sizeof(*rt->codes), cmp_code);
@@ -103,7 +104,7 @@ void sandbox_free_codes(struct rt *rt)
 	rt->ncodes = 0;
 }
 
-const struct code *rt_code(const struct rt *rt, const struct reg_entry *e)
+struct code *rt_code(const struct rt *rt, const struct reg_entry *e)
 {
 	struct code key = { .entry = e };
 	return bsearch(&key, rt->codes, (size_t)rt->ncodes, sizeof(key), cmp_code);
@@ -198,8 +199,26 @@ static struct harvest libs;
 
 static const char *const removed_base[] = {
 	"load", "loadstring", "loadfile", "dofile", "collectgarbage", "rawlen",
-	"require", "print", NULL
+	"require", "print", "setmetatable", NULL
 };
+
+/* Lua's own setmetatable, called by the sandbox's. */
+static lua_CFunction base_setmetatable;
+
+/* setmetatable(t, mt): Lua's, telling the process when mt has a __gc
+** (a finalizer must run when the process ends: proc_note_finalizer).
+** Lua marks an object for finalization only if __gc is there when the
+** metatable is set, so this is the one place to look. [-0, +1, e] */
+static int sb_setmetatable(lua_State *L)
+{
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			proc_note_finalizer(L);
+		lua_pop(L, 1);
+	}
+	return base_setmetatable(L);
+}
 
 /* Kept out of the harvested math list: random and randomseed share their
 ** generator state through an upvalue, so they come from luaopen_math. */
@@ -271,6 +290,9 @@ void sandbox_harvest(void)
 		return;
 	T = luaL_newstate();
 	luaopen_base(T);
+	lua_getfield(T, -1, "setmetatable");
+	base_setmetatable = lua_tocfunction(T, -1);
+	lua_pop(T, 1);
 	libs.base = collect(T, removed_base, NULL);
 	luaopen_string(T);
 	libs.string = collect(T, NULL, NULL);
@@ -353,6 +375,7 @@ static const luaL_Reg lazy_globals[] = {
 static const luaL_Reg own_globals[] = {
 	{"print", logger_print},
 	{"require", sb_require},
+	{"setmetatable", sb_setmetatable},
 	{NULL, NULL}
 };
 

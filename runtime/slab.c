@@ -1,8 +1,8 @@
 /*
 ** runtime/slab.c: see slab.h. Thread-local state only; no locks.
 **
-** Under AddressSanitizer every call goes to malloc/free so that the
-** sanitizer still sees each Lua block (use after free, overflow).
+** Under AddressSanitizer (SLAB_BYPASS, slab.h) every call goes to
+** malloc/free so that the sanitizer still sees each Lua block.
 */
 #include "slab.h"
 
@@ -14,14 +14,6 @@
 
 #define CLASSES (SLAB_MAX / 8)
 #define CHUNK   (64 * 1024)
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SLAB_BYPASS 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SLAB_BYPASS 1
-#endif
-#endif
 
 struct freeblk { struct freeblk *next; };
 
