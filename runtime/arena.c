@@ -17,11 +17,14 @@ int arena_init(struct arena *a, size_t size)
 		return -ENOMEM;
 	a->cur = a->base;
 	a->end = a->base + size;
+	ARENA_POISON(a->base, size);
 	return 0;
 }
 
 void arena_release(struct arena *a)
 {
+	if (a->base)
+		ARENA_UNPOISON(a->base, (size_t)(a->end - a->base));
 	free(a->base);
 	a->base = a->cur = a->end = NULL;
 }

@@ -8,6 +8,10 @@
 ** stays lost until arena_release, and a state that lives only in its arena
 ** is dropped without lua_close walking its objects one by one.
 **
+** Under AddressSanitizer the arena poisons what it has not handed out, the
+** gap after each block, and what it is given back (arena_forget), so
+** overflows and uses after free inside it are caught as in malloc'd memory.
+**
 ** Not thread-safe; a process's arena is used by whichever thread runs the
 ** process, one at a time.
 */
@@ -16,6 +20,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "slab.h"
+
+#ifdef SLAB_BYPASS
+#include <sanitizer/asan_interface.h>
+#define ARENA_REDZONE 16
+#define ARENA_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_REDZONE 0
+#define ARENA_POISON(p, n)   ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 struct arena {
 	char *base;    /* NULL: no arena */
@@ -39,12 +56,20 @@ static inline int arena_owns(const struct arena *a, const void *p)
 /* n bytes (n > 0), or NULL when a is empty or has less room. */
 static inline void *arena_alloc(struct arena *a, size_t n)
 {
-	n = (n + 7) & ~(size_t)7;
-	if ((size_t)(a->end - a->cur) < n)
+	size_t sz = ((n + 7) & ~(size_t)7) + ARENA_REDZONE;
+	if ((size_t)(a->end - a->cur) < sz)
 		return NULL;
 	void *p = a->cur;
-	a->cur += n;
+	a->cur += sz;
+	ARENA_UNPOISON(p, n);
 	return p;
+}
+
+/* The n bytes at p, inside a block of a, are not to be touched again. */
+static inline void arena_forget(struct arena *a, void *p, size_t n)
+{
+	(void)a;
+	ARENA_POISON(p, n);
 }
 
 /* Bytes handed out so far. */

@@ -73,6 +73,8 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (nsize == 0) {
 		if (!arena_owns(&p->arena, ptr))
 			slab_free(ptr, osize);
+		else
+			arena_forget(&p->arena, ptr, osize);
 		p->mem_used -= osize;
 		return NULL;
 	}
@@ -83,14 +85,17 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		q = slab_realloc(ptr, osize, nsize);
 	} else if (ptr != NULL && nsize <= osize) {
 		q = ptr;
+		arena_forget(&p->arena, (char *)ptr + nsize, osize - nsize);
 	} else {
 		q = p->arena_open ? arena_alloc(&p->arena, nsize) : NULL;
 		if (q == NULL) {
 			q = slab_alloc(nsize);
 			p->arena_only = 0;
 		}
-		if (q != NULL && ptr != NULL)
+		if (q != NULL && ptr != NULL) {
 			memcpy(q, ptr, osize);
+			arena_forget(&p->arena, ptr, osize);
+		}
 	}
 	if (q == NULL)
 		return NULL;
@@ -105,21 +110,17 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 /* The arena for a new state of p: as large as the last process of its
 ** entry needed, if that one ran to its end in its first step (so this one
 ** likely will, and is then dropped whole); none otherwise, nor for pooled
-** states, nor under AddressSanitizer (which must see every block). */
+** states. */
 #define ARENA_MAX (256 * 1024)
 #define ARENA_SLACK 1024
 
 static size_t arena_size(const struct proc *p)
 {
-#ifdef SLAB_BYPASS
-	(void)p;
-	return 0;
-#else
 	if (p->pooled || p->code == NULL)
 		return 0;
 	size_t hint = atomic_load_explicit(&p->code->arena_hint, memory_order_relaxed);
-	return hint ? hint + ARENA_SLACK : 0;
-#endif
+	/* Under AddressSanitizer each block also takes a red zone. */
+	return hint ? hint * (ARENA_REDZONE ? 4 : 1) + ARENA_SLACK : 0;
 }
 
 /* Record how p's state went for the next process of its entry. */
