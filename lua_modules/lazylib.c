@@ -15,6 +15,16 @@ const luaL_Reg *lazylib_find(const luaL_Reg *r, const char *k)
 	return NULL;
 }
 
+int lazylib_next(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 2);
+	if (lua_next(L, 1))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
 /* __index(t, k): upvalue 1 is the luaL_Reg list of functions, upvalue 2
 ** the list of makers (or NULL). [-0, +1, m] */
 static int lazy_index(lua_State *L)
@@ -40,16 +50,59 @@ static int lazy_index(lua_State *L)
 	return 1;
 }
 
+/* __pairs(t): fill in every name not yet there, then iterate t as a
+** plain table, so copying a library with pairs sees all of it. Upvalues
+** as lazy_index's. [-0, +3, m] */
+static int lazy_pairs(lua_State *L)
+{
+	const luaL_Reg *r = lua_touserdata(L, lua_upvalueindex(1));
+	const luaL_Reg *m = lua_touserdata(L, lua_upvalueindex(2));
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	for (; r && r->name; r++) {
+		if (r->func == NULL)
+			continue;
+		lua_pushstring(L, r->name);
+		if (lua_rawget(L, 1) == LUA_TNIL) {
+			lua_pop(L, 1);
+			lua_pushstring(L, r->name);
+			lua_pushcfunction(L, r->func);
+			lua_rawset(L, 1);
+		}
+		lua_settop(L, 1);
+	}
+	for (; m && m->name; m++) {
+		lua_pushstring(L, m->name);
+		if (lua_rawget(L, 1) == LUA_TNIL) {
+			lua_settop(L, 1);
+			lua_pushstring(L, m->name);
+			m->func(L);
+			lua_settop(L, 3);
+			lua_rawset(L, 1);
+		}
+		lua_settop(L, 1);
+	}
+	lua_pushcfunction(L, lazylib_next);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
 void lazylib_new2(lua_State *L, const luaL_Reg *funcs, const luaL_Reg *makers)
 {
 	lua_newtable(L);
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, funcs) == LUA_TNIL) {
 		lua_pop(L, 1);
-		lua_createtable(L, 0, 1);
+		lua_createtable(L, 0, 2);
 		lua_pushlightuserdata(L, (void *)funcs);
 		lua_pushlightuserdata(L, (void *)makers);
 		lua_pushcclosure(L, lazy_index, 2);
 		lua_setfield(L, -2, "__index");
+		lua_pushlightuserdata(L, (void *)funcs);
+		lua_pushlightuserdata(L, (void *)makers);
+		lua_pushcclosure(L, lazy_pairs, 2);
+		lua_setfield(L, -2, "__pairs");
 		lua_pushvalue(L, -1);
 		lua_rawsetp(L, LUA_REGISTRYINDEX, funcs);
 	}

@@ -6,11 +6,17 @@
 ** table starts empty; its metatable's __index finds the name in the static
 ** luaL_Reg list, stores the (light, allocation-free) C function in the
 ** table and returns it. After first use a lookup is a plain table hit.
+** `pairs` fills in every name first, so iterating (copying a library,
+** listing a module) sees all of it; a bare `next` sees only what is there.
 */
 #ifndef LUA_MODULES_LAZYLIB_H
 #define LUA_MODULES_LAZYLIB_H
 
 #include <lauxlib.h>
+
+/* next(t, k) as a C function: the iterator a __pairs returns after it
+** has filled its table. [-1, +(2|1), e] */
+int lazylib_next(lua_State *L);
 
 /* The entry of funcs named k (compared first byte first), or NULL. */
 const luaL_Reg *lazylib_find(const luaL_Reg *funcs, const char *k);

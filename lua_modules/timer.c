@@ -322,12 +322,28 @@ static int fill_rest(lua_State *L)
 
 /* require("time"): the blocking calls and unit constants at once, the rest
 ** of the module on first use of any other field. [-0, +1, m] */
+/* __pairs: the whole module first, then a plain iteration. [-0, +3, m] */
+static int fill_pairs(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	lua_pushliteral(L, "");		/* no such name: fills everything */
+	fill_rest(L);
+	lua_settop(L, 1);
+	lua_pushcfunction(L, lazylib_next);
+	lua_insert(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
 int luaopen_time(lua_State *L)
 {
 	lua_createtable(L, 0, 4);
-	lua_createtable(L, 0, 1);
+	lua_createtable(L, 0, 2);
 	lua_pushcfunction(L, fill_rest);
 	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, fill_pairs);
+	lua_setfield(L, -2, "__pairs");
 	lua_setmetatable(L, -2);
 	return 1;
 }

@@ -71,6 +71,36 @@ function T.string_methods()
 	t.eq(#string.rep("ab", 3), 6)
 end
 
+-- pairs sees a whole library, used or not (copying string is common).
+function T.pairs_sees_everything()
+	local names = {}
+	for k, v in pairs(math) do
+		names[k] = type(v)
+	end
+	t.eq(names.floor, "function")
+	t.eq(names.random, "function")
+	t.eq(names.pi, "number")
+	t.eq(names.maxinteger, "number")
+	local copy = {}
+	for k, v in pairs(string) do copy[k] = v end
+	t.eq(copy.upper("a"), "A")
+	t.eq(copy.format("%03d", 7), "007")
+	local n = 0
+	for _ in pairs(table) do n = n + 1 end
+	t.ok(n >= 7, "table has its functions: " .. n)
+	local seen = {}
+	for k in pairs(os) do seen[k] = true end
+	t.ok(seen.time and seen.clock and not seen.exit, "os: the allowed ones")
+	local logger = require("logger")
+	seen = {}
+	for k in pairs(logger) do seen[k] = true end
+	t.ok(seen.info and seen.with and seen.named, "logger methods")
+	local time = require("time")
+	seen = {}
+	for k in pairs(time) do seen[k] = true end
+	t.ok(seen.sleep and seen.now and seen.parse_duration and seen.SECOND, "time")
+end
+
 function T.removed_globals()
 	t.is_nil(load, "load")
 	t.is_nil(loadfile, "loadfile")
