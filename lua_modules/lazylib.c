@@ -1,7 +1,7 @@
 /*
-** lua_modules/lazylib.c: see lazylib.h. The metatable for one luaL_Reg
-** list is shared by every lazy table over it in a state (kept in the
-** registry under the list's address).
+** lua_modules/lazylib.c: see lazylib.h. Each lazy table has its own small
+** metatable: a state opens each library once, so sharing one through the
+** registry would only cost a registry slot (and its rehashes).
 */
 #include "lazylib.h"
 
@@ -51,14 +51,22 @@ static int lazy_index(lua_State *L)
 }
 
 /* __pairs(t): fill in every name not yet there, then iterate t as a
-** plain table, so copying a library with pairs sees all of it. Upvalues
-** as lazy_index's. [-0, +3, m] */
+** plain table, so copying a library with pairs sees all of it. A plain
+** function (no closure to allocate per table): the lists come from the
+** upvalues of t's __index. [-0, +3, m] */
 static int lazy_pairs(lua_State *L)
 {
-	const luaL_Reg *r = lua_touserdata(L, lua_upvalueindex(1));
-	const luaL_Reg *m = lua_touserdata(L, lua_upvalueindex(2));
+	const luaL_Reg *r, *m;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	if (!lua_getmetatable(L, 1) || lua_getfield(L, 2, "__index") != LUA_TFUNCTION ||
+	    lua_tocfunction(L, 3) != lazy_index)
+		return luaL_error(L, "__pairs: not a lazy table");
+	lua_getupvalue(L, 3, 1);
+	lua_getupvalue(L, 3, 2);
+	r = lua_touserdata(L, 4);
+	m = lua_touserdata(L, 5);
 	lua_settop(L, 1);
 	for (; r && r->name; r++) {
 		if (r->func == NULL)
@@ -92,20 +100,13 @@ static int lazy_pairs(lua_State *L)
 void lazylib_new2(lua_State *L, const luaL_Reg *funcs, const luaL_Reg *makers)
 {
 	lua_newtable(L);
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, funcs) == LUA_TNIL) {
-		lua_pop(L, 1);
-		lua_createtable(L, 0, 2);
-		lua_pushlightuserdata(L, (void *)funcs);
-		lua_pushlightuserdata(L, (void *)makers);
-		lua_pushcclosure(L, lazy_index, 2);
-		lua_setfield(L, -2, "__index");
-		lua_pushlightuserdata(L, (void *)funcs);
-		lua_pushlightuserdata(L, (void *)makers);
-		lua_pushcclosure(L, lazy_pairs, 2);
-		lua_setfield(L, -2, "__pairs");
-		lua_pushvalue(L, -1);
-		lua_rawsetp(L, LUA_REGISTRYINDEX, funcs);
-	}
+	lua_createtable(L, 0, 2);
+	lua_pushlightuserdata(L, (void *)funcs);
+	lua_pushlightuserdata(L, (void *)makers);
+	lua_pushcclosure(L, lazy_index, 2);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, lazy_pairs);
+	lua_setfield(L, -2, "__pairs");
 	lua_setmetatable(L, -2);
 }
 

@@ -139,6 +139,8 @@ static const struct reg_entry *find_import(const struct reg_entry *e, const char
 	return NULL;
 }
 
+static int is_global_lib(const char *name);
+
 /* require(name): listed modules, imports and the always-there globals of
 ** the running process's entry. [-0, +1, e] */
 static int sb_require(lua_State *L)
@@ -151,9 +153,9 @@ static int sb_require(lua_State *L)
 	if (lua_getfield(L, -1, name) != LUA_TNIL)
 		return 1;
 	lua_pop(L, 1);
-	/* Globals that old apps list in modules: and require. */
-	if (strcmp(name, "process") == 0 || strcmp(name, "channel") == 0 ||
-	    strcmp(name, "errors") == 0) {
+	/* The global libraries (string, math, ..., process, channel,
+	** errors): old apps list some in modules: and require them. */
+	if (is_global_lib(name)) {
 		lua_getglobal(L, name);
 		return 1;
 	}
@@ -379,6 +381,11 @@ static const luaL_Reg own_globals[] = {
 	{NULL, NULL}
 };
 
+static int is_global_lib(const char *name)
+{
+	return lazylib_find(lazy_globals, name) != NULL;
+}
+
 /* _G's __index: (t, k) -> a base function or a library, made now and
 ** stored in _G, or nil. [-0, +1, e] */
 static int global_index(lua_State *L)
@@ -410,7 +417,13 @@ static int global_index(lua_State *L)
 		return 1;
 	}
 	if ((r = lazylib_find(lazy_globals, k)) != NULL) {
-		luaL_requiref(L, r->name, r->func, 1);
+		/* Straight into _G: no package.loaded entry (require hands
+		** these out from _G, sb_require). */
+		lua_pushcfunction(L, r->func);
+		lua_call(L, 0, 1);
+		lua_pushvalue(L, 2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, 1);
 		return 1;
 	}
 	return 0;
@@ -432,8 +445,11 @@ static int string_index(lua_State *L)
 
 void sandbox_open(lua_State *L)
 {
-	/* _G, print and require come through global_index like the rest. */
-	lua_pushglobaltable(L);
+	/* _G, print and require come through global_index like the rest;
+	** a _G with room for the first few saves their rehashes. */
+	lua_createtable(L, 0, 4);
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
 	lua_createtable(L, 0, 1);
 	lua_pushcfunction(L, global_index);
 	lua_setfield(L, -2, "__index");

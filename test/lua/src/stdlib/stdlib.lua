@@ -101,6 +101,17 @@ function T.pairs_sees_everything()
 	t.ok(seen.sleep and seen.now and seen.parse_duration and seen.SECOND, "time")
 end
 
+-- require hands out the global libraries themselves, used or not yet.
+function T.require_global_libraries()
+	t.eq(require("string"), string)
+	t.eq(require("table"), table)
+	local m = require("math")
+	t.eq(m, math)
+	t.eq(m.floor(2.5), 2)
+	t.eq(require("process"), process)
+	t.raises(function() require("debug") end, "not found")
+end
+
 function T.removed_globals()
 	t.is_nil(load, "load")
 	t.is_nil(loadfile, "loadfile")
