@@ -234,17 +234,37 @@ static int has_key(lua_State *L, int tidx, int kidx)
 	return found;
 }
 
+/* The automatic fields a caller's fields may already hold. */
+enum { SEEN_LOGGER = 1, SEEN_PID = 2, SEEN_LOCATION = 4 };
+
+static unsigned auto_key(const char *k, size_t len)
+{
+	switch (len) {
+	case 3: return memcmp(k, "pid", 3) == 0 ? SEEN_PID : 0;
+	case 6: return memcmp(k, "logger", 6) == 0 ? SEEN_LOGGER : 0;
+	case 8: return memcmp(k, "location", 8) == 0 ? SEEN_LOCATION : 0;
+	}
+	return 0;
+}
+
 /* The string-keyed fields of the table at `t`, skipping keys that the
-** table at `skip` (if a table) already wrote. */
-static void put_fields(lua_State *L, struct log_rec *r, int t, int skip)
+** table at `skip` (if a table) already wrote. Adds to *seen the automatic
+** fields written. */
+static void put_fields(lua_State *L, struct log_rec *r, int t, int skip,
+		       unsigned *seen)
 {
 	const void *anc[LOGGER_MAX_DEPTH];
 
 	lua_pushnil(L);
 	while (lua_next(L, t) != 0) {
 		if (lua_type(L, -2) == LUA_TSTRING &&
-		    !has_key(L, skip, lua_gettop(L) - 1))
-			put_value(L, r, lua_tostring(L, -2), lua_gettop(L), 0, anc);
+		    !has_key(L, skip, lua_gettop(L) - 1)) {
+			size_t len;
+			const char *k = lua_tolstring(L, -2, &len);
+
+			*seen |= auto_key(k, len);
+			put_value(L, r, k, lua_gettop(L), 0, anc);
+		}
 		lua_pop(L, 1);
 	}
 }
@@ -290,6 +310,8 @@ static int emit(lua_State *L)
 	size_t len;
 	struct log_rec *r;
 
+	unsigned seen = 0;
+
 	luaL_checkstack(L, 3 * LOGGER_MAX_DEPTH + 16, "logger fields");
 	if (e->child) {
 		lua_getiuservalue(L, 1, UV_FIELDS);	/* 5 */
@@ -298,27 +320,25 @@ static int emit(lua_State *L)
 		lua_pushnil(L);
 		lua_pushnil(L);
 	}
-	lua_pushliteral(L, "logger");			/* 7 */
-	lua_pushliteral(L, "pid");			/* 8 */
-	push_pid(L);					/* 9 */
-	lua_pushliteral(L, "location");			/* 10 */
+	push_pid(L);					/* 7 */
 
 	msg = lua_tolstring(L, 2, &len);
 	r = e->r = log_begin(e->level, msg, len);
 	if (lua_istable(L, 3))
-		put_fields(L, r, 3, 0);
+		put_fields(L, r, 3, 0, &seen);
 	if (lua_istable(L, 5))
-		put_fields(L, r, 5, 3);
-	if (lua_type(L, 6) == LUA_TSTRING && !has_key(L, 3, 7) && !has_key(L, 5, 7)) {
+		put_fields(L, r, 5, 3, &seen);
+	/* The automatic fields, unless the caller's fields have them. */
+	if (lua_type(L, 6) == LUA_TSTRING && !(seen & SEEN_LOGGER)) {
 		msg = lua_tolstring(L, 6, &len);
 		log_field_str(r, "logger", msg, len);
 	}
-	if (lua_type(L, 9) == LUA_TSTRING && !has_key(L, 3, 8) && !has_key(L, 5, 8)) {
-		msg = lua_tolstring(L, 9, &len);
+	if (lua_type(L, 7) == LUA_TSTRING && !(seen & SEEN_PID)) {
+		msg = lua_tolstring(L, 7, &len);
 		log_field_str(r, "pid", msg, len);
 	}
-	if (e->location[0] && lua_type(L, 9) == LUA_TSTRING &&
-	    !has_key(L, 3, 10) && !has_key(L, 5, 10))
+	if (e->location[0] && lua_type(L, 7) == LUA_TSTRING &&
+	    !(seen & SEEN_LOCATION))
 		log_field_str(r, "location", e->location, strlen(e->location));
 	e->r = NULL;
 	log_end(r);

@@ -141,13 +141,15 @@ struct proc {
 	lua_State *L;
 	struct coro root;              /* extraspace of L: finds p from any thread */
 	struct coro *cur;              /* coroutine being resumed */
+	/* The allocator's (palloc), together on one cache line. */
 	size_t mem_used, mem_limit, mem_peak;
 	struct arena arena;            /* first-step memory (see palloc), or empty */
 	size_t first_bytes;            /* allocated in the first step */
-	struct code *code;             /* the entry's compiled code and hints */
+	uint32_t nsteps;               /* steps run: first step, GC mode switch */
 	uint8_t arena_open;            /* first step: allocate from the arena */
 	uint8_t arena_only;            /* nothing ever came from the slab */
 	uint8_t finalizers;            /* an object with __gc may exist */
+	struct code *code;             /* the entry's compiled code and hints */
 	uint8_t state;                 /* enum proc_state */
 	uint8_t trap_links;
 	uint8_t failed_kill;           /* a fatal notice arrived: end now */
@@ -162,7 +164,6 @@ struct proc {
 	struct coro main_co;
 	struct coro *ready_head, *ready_tail;
 	int ncoros, nblocked, nblocked_ext;
-	uint32_t nsteps;               /* steps run, for the GC mode switch */
 	int ntimers, nio;
 	struct pext *ext_head, *ext_tail;
 	struct payload args;           /* spawn arguments, until started */
