@@ -113,6 +113,7 @@ struct conn {
 	                     ** handled or answered: c->buf must not move then,
 	                     ** the handler reads the request in place */
 	int armed;           /* a multishot receive is in flight */
+	int rx_direct;       /* ... a plain one, into buf + len */
 	int eof;             /* the peer shut its side: answer what is
 	                     ** buffered, then close */
 	char remote[64];
@@ -215,6 +216,7 @@ static void conn_recv(struct conn *c)
 			conn_close(c);
 			return;
 		}
+		c->rx_direct = 1;
 	}
 	c->armed = 1;
 	c->refs++;
@@ -341,7 +343,7 @@ static void on_recv(struct engine_io *io, int res, uint32_t flags)
 	/* The receive's reference is dropped at the end of this function; a
 	** multishot receive that goes on keeps it, so hold one more here. */
 	if (!(flags & RING_F_MORE))
-		c->armed = 0;
+		c->armed = c->rx_direct = 0;
 	else
 		c->refs++;
 	if (flags & RING_F_BUFFER) {
@@ -374,7 +376,7 @@ static void on_recv(struct engine_io *io, int res, uint32_t flags)
 		reserve(c, BUF_START / 2);
 		if (!c->armed && ring_recv(r, ud_make(UD_IO, &c->rio), c->fd, c->buf + c->len,
 					   c->cap - c->len, 0) == 0) {
-			c->armed = 1;
+			c->armed = c->rx_direct = 1;
 			c->refs++;
 		}
 		goto out;
@@ -670,6 +672,13 @@ static void conn_process(struct conn *c)
 				if (need > c->len)
 					reserve(c, need - c->len);
 			}
+			/* A chunked body keeps only its decoded bytes: its
+			** framing would otherwise count against the buffer
+			** cap (413) however small the body. Not while a plain
+			** receive writes at buf + len. */
+			if (c->req.body_kind == HTTP1_BODY_CHUNKED &&
+			    !(c->armed && c->rx_direct))
+				c->len = http1_body_compact(&c->req, c->buf, c->len);
 			conn_recv(c);
 			return;
 		}

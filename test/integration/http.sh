@@ -453,6 +453,26 @@ raw_status 1 200
 raw_has '"body":"hello chunks"'
 ok_case
 
+# 4000 decoded bytes (under max_body 4096) in 2000 chunks whose size lines
+# carry 60-byte extensions: 138 KB of framing, past the connection's buffer
+# cap (max_header + max_body + 64 KiB). Only the decoded bytes are kept,
+# so it is answered, and a pipelined GET behind it is too.
+python3 - "$TMP/framed.bin" <<'PY'
+import sys
+ext = ";x=" + "e" * 57
+body = b"".join(b"2" + ext.encode() + b"\r\nab\r\n" for _ in range(2000))
+req = (b"POST /echo/framed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+       + body + b"0\r\n\r\nGET /echo/after HTTP/1.1\r\nHost: x\r\n\r\n")
+open(sys.argv[1], "wb").write(req)
+PY
+raw fx_chunked_framing --responses 2 "sendfile:$TMP/framed.bin"
+raw_status 1 200
+raw_has '"body_len":4000'
+raw_status 2 200
+raw_has "\"id\":\"after\""
+raw_open
+ok_case
+
 # 3000 bytes: under the 4096 limit.
 head -c 3000 /dev/zero | tr '\0' 'y' >"$TMP/3k.txt"
 req fx_continue -H 'Expect: 100-continue' --data-binary "@$TMP/3k.txt" "$U/echo/big"
