@@ -7,9 +7,10 @@
 #          examples/http-spawn/wrk.lua: each request validates the JSON,
 #          spawns a worker process that logs its 3 steps and exits, answers
 #          202) against nginx's `return 202` of the same JSON body; and the
-#          floor of that design, bench/apps/spawn-floor: the same handler
-#          spawning a process whose main returns at once (a lua_State made
-#          and closed per request), against the same nginx figure
+#          floor of that design: the same app with
+#          bench/apps/spawn-floor/worker.lua as its worker, whose main
+#          returns at once with no module (a lua_State made and dropped per
+#          request), against the same nginx figure
 #   hello  GET /hello to a copy of examples/hello-http against nginx's
 #          `return 200 '{"message":"hello world"}'`
 # nginx: bench/nginx/nginx.conf.in, worker_processes 2, access_log off, in
@@ -88,11 +89,19 @@ die() {
 	exit 1
 }
 
-# wippy_start NAME DIR: run a copy of the app in DIR (under the repository
-# root) on a free port. Sets WPID, WPORT, WLOG.
+# wippy_start NAME DIR [WORKER]: run a copy of the app in DIR (under the
+# repository root) on a free port; with WORKER, that file replaces the
+# app's src/worker.lua and the worker entry opens no module. Sets WPID,
+# WPORT, WLOG.
 wippy_start() {
 	local name=$1 app=$TMP/$1
 	cp -R "$ROOT/$2" "$app"
+	if [ -n "${3:-}" ]; then
+		cp "$ROOT/$3" "$app/src/worker.lua"
+		sed -i '/^    modules: \[time, logger\]$/d' "$app/src/_index.yaml"
+		! grep -q 'modules: \[time, logger\]' "$app/src/_index.yaml" ||
+			die "$name: could not drop the worker's modules"
+	fi
 	rm -rf "$app/.wippy"
 	WPORT=$(free_port)
 	sed -i "s/\":8080\"/\"127.0.0.1:$WPORT\"/" "$app/src/_index.yaml"
@@ -181,8 +190,8 @@ finished=$(grep -c 'step 3/3' "$WLOG")
 rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$WPID/status" 2>/dev/null)
 errs=$(grep -cE '^[^ ]+ +ERROR ' "$WLOG")
 wippy_stop
-# The floor: the same handler spawning a process that returns at once.
-wippy_start floor bench/apps/spawn-floor
+# The floor: the same app, its worker returning at once.
+wippy_start floor examples/http-spawn bench/apps/spawn-floor/worker.lua
 measure floor "http://127.0.0.1:$WPORT/api/tasks" "$TMP/post.lua" "$WPID"
 F=$RPS
 wippy_stop
