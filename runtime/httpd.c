@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,18 +247,55 @@ static void conn_close(struct conn *c)
 	conn_unref(c); /* the connection's own reference, from conn_new */
 }
 
-/* Queue a complete response (head + body) and start sending it. */
+/* The Date field of this thread's responses (RFC 9110 6.6.1: an origin
+** server with a clock sends one), formatted once a second. */
+static __thread struct { time_t sec; char text[32]; size_t len; } date_cache;
+
+static struct http1_field date_field(void)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != date_cache.sec || date_cache.len == 0) {
+		gmtime_r(&now, &tm);
+		/* The C locale (the runtime never sets another): IMF-fixdate. */
+		date_cache.len = strftime(date_cache.text, sizeof(date_cache.text),
+					  "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		date_cache.sec = now;
+	}
+	return (struct http1_field){ "Date", date_cache.text, 4, date_cache.len };
+}
+
+static int has_field(const struct http1_field *f, size_t nf, const char *name,
+		     size_t len)
+{
+	for (size_t i = 0; i < nf; i++)
+		if (f[i].name_len == len && strncasecmp(f[i].name, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Queue a complete response (head + body) and start sending it. A Date
+** field goes first unless the handler set its own. */
 static void conn_write(struct conn *c, int status, const struct http1_field *f,
 		       size_t nf, const char *body, size_t blen, int head_only)
 {
 	char head[8192];
+	struct http1_field all[NHDRS + 2];
 	int keep = c->keep_alive ? (c->req.minor_version == 0 ? HTTP1_KEEP_EXPLICIT : HTTP1_KEEP)
 				 : HTTP1_CLOSE;
+	if (nf <= NHDRS && !has_field(f, nf, "Date", 4)) {
+		all[0] = date_field();
+		memcpy(all + 1, f, nf * sizeof(*f));
+		f = all;
+		nf++;
+	}
 	ssize_t n = http1_write_head(head, sizeof(head), status, NULL, f, nf,
 				     (int64_t)blen, keep);
 	if (n < 0) { /* bad header from the handler: never send it */
 		static const char msg[] = "invalid response header";
-		n = http1_write_head(head, sizeof(head), 500, NULL, NULL, 0,
+		struct http1_field d = date_field();
+		n = http1_write_head(head, sizeof(head), 500, NULL, &d, 1,
 				     sizeof(msg) - 1, keep);
 		body = msg;
 		blen = sizeof(msg) - 1;

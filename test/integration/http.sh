@@ -503,6 +503,31 @@ want_header 'X-Custom: yes'
 want_body 'status 418'
 ok_case
 
+# Date (RFC 9110 6.6.1): one IMF-fixdate field, within a minute of now, on
+# handler answers and the server's own; a handler's own Date replaces it.
+date_ok() {
+	local n d
+	n=$(tr -d '\r' <"$TMP/$CASE.h" | grep -ci '^Date: ') || true
+	[ "$n" = 1 ] || fail_case "expected one Date header, got $n"
+	d=$(tr -d '\r' <"$TMP/$CASE.h" | grep -i '^Date: ' | cut -d' ' -f2-)
+	echo "$d" | grep -qE '^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$' ||
+		fail_case "Date '$d' is not an IMF-fixdate"
+	d=$(( $(date -u -d "$d" +%s) - $(date -u +%s) ))
+	[ "${d#-}" -le 60 ] || fail_case "Date is ${d}s away from now"
+}
+req fx_date "$U/status/201"
+want_code 201
+date_ok
+req fx_date_404 "$U/nowhere"
+want_code 404
+date_ok
+req fx_date_own "$U/status/200?date=Mon,%2001%20Jan%202001%2000:00:00%20GMT"
+want_code 200
+want_header 'Date: Mon, 01 Jan 2001 00:00:00 GMT'
+n=$(tr -d '\r' <"$TMP/fx_date_own.h" | grep -ci '^Date: ') || true
+[ "$n" = 1 ] || fail_case "expected only the handler's Date, got $n"
+ok_case
+
 req fx_405 -X DELETE "$U/echo/1"
 want_code 405
 grep -qiE '^Allow: .*GET' "$TMP/fx_405.h" && grep -qiE '^Allow: .*POST' "$TMP/fx_405.h" ||
