@@ -385,7 +385,7 @@ static struct coro *coro_new(struct proc *p, lua_State *L, int is_main)
 	co = lua_newuserdatauv(L, sizeof(*co), 1);
 	memset(co, 0, sizeof(*co));
 	co->p = p;
-	p->finalizers = 1;
+	p->finalizers = 1;	/* coro_gc below: see proc_note_finalizer */
 	co->ref = LUA_NOREF;
 	if (luaL_newmetatable(L, CORO_META)) {
 		lua_pushcfunction(L, coro_gc);
@@ -1046,8 +1046,8 @@ static void proc_task(struct task *t)
 		** work in one step (a task, a request) would pay for it only to
 		** free everything at lua_close. That step's allocation is still
 		** bounded: past the memory limit Lua collects in emergency, and a
-		** long step is preempted, which ends it. */
-		/* The first step is over: what comes next is the slab's. */
+		** long step is preempted, which ends it. The arena, if any,
+		** served only this first step: what comes next is the slab's. */
 		p->arena_open = 0;
 		if (++p->nsteps == 1 && p->state == P_LIVE)
 			lua_gc(L, LUA_GCRESTART);
