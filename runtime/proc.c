@@ -8,8 +8,10 @@
 **   P_LIVE                   -> steps: take messages, deliver completions,
 **                               resume ready coroutines
 **   P_DONE                   -> out of the pid table, monitors and links
-**                               told, lua_close, last reference frees it
-**   P_UPGRADE (from P_LIVE)  -> process.upgrade: lua_close, then P_INIT with
+**                               told, state dropped (lua_close, or its
+**                               arena freed whole: drop_state), last
+**                               reference frees it
+**   P_UPGRADE (from P_LIVE)  -> process.upgrade: state dropped, then P_INIT with
 **                               the new entry; the struct, pid, mailbox,
 **                               queues, monitors, links and names stay
 **
