@@ -811,21 +811,47 @@ static int step_protected(lua_State *L)
 }
 
 /* Error value on top of L -> the process's error result. */
-static void fail_with_top(lua_State *L, struct proc *p)
+/* fail_with_top's Lua half: (error value, p) -> the exit message and the
+** result {error = value}. [-0, +0, m] */
+static int record_failure(lua_State *L)
 {
-	const char *msg;
-	p->exit_error = 1;
-	p->state = P_DONE;
-	msg = luaL_tolstring(L, -1, NULL);
+	struct proc *p = lua_touserdata(L, 2);
+	const char *msg = luaL_tolstring(L, 1, NULL);
+
 	free(p->exit_msg);
 	p->exit_msg = xstrdup(msg ? msg : "error");
 	lua_pop(L, 1);
-	if (lua_checkstack(L, 4)) {
-		lua_createtable(L, 0, 1);
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, 1);
+	lua_setfield(L, -2, "error");
+	lua_setfield(L, LUA_REGISTRYINDEX, "wippy.result");
+	return 0;
+}
+
+/* End p with the error value on top of L (popped). Lua may raise here
+** (out of memory, a __tostring that fails), and nothing outside would
+** catch it, so the work runs protected; a process that failed at its
+** memory limit is also let past it, since recording why takes a little
+** memory and the limit no longer protects anything. If even that fails,
+** the message is kept in C. */
+static void fail_with_top(lua_State *L, struct proc *p)
+{
+	p->exit_error = 1;
+	p->state = P_DONE;
+	p->mem_limit = 0;
+	int st = LUA_ERRMEM;
+	if (lua_checkstack(L, 3)) {
+		lua_pushcfunction(L, record_failure);
 		lua_insert(L, -2);
-		lua_setfield(L, -2, "error");
-		lua_setfield(L, LUA_REGISTRYINDEX, "wippy.result");
+		lua_pushlightuserdata(L, p);
+		st = lua_pcall(L, 2, 0, 0);
+		if (st == LUA_OK)
+			return;
 	}
+	lua_pop(L, 1);
+	if (p->exit_msg == NULL)
+		p->exit_msg = xstrdup(st == LUA_ERRMEM ? "not enough memory" :
+				      "the error could not be turned into text");
 }
 
 static int encode_result(lua_State *L)
@@ -920,10 +946,11 @@ static void finish(struct proc *p)
 
 /* {==== Upgrade ====} */
 
-/* raise_kind(kind, message): raise a new error object. [-0, +0, e] */
+/* raise_kind(p): raise p's upgrade error as an error object. [-0, +0, e] */
 static int raise_kind(lua_State *L)
 {
-	errors_push(L, lua_tostring(L, 1), "%s", lua_tostring(L, 2));
+	struct proc *p = lua_touserdata(L, 1);
+	errors_push(L, p->upgrade_kind, "%s", p->upgrade_err);
 	return lua_error(L);
 }
 
@@ -963,12 +990,13 @@ static void reload(struct proc *p)
 	}
 	if (p->upgrade_err) {
 		p->state = P_LIVE;
+		/* Everything that allocates runs protected, in raise_kind. */
 		lua_pushcfunction(p->L, raise_kind);
-		lua_pushstring(p->L, p->upgrade_kind);
-		lua_pushstring(p->L, p->upgrade_err);
+		lua_pushlightuserdata(p->L, p);
+		int st = lua_pcall(p->L, 1, 0, 0);
 		free(p->upgrade_err);
 		p->upgrade_err = NULL;
-		if (lua_pcall(p->L, 2, 0, 0) != LUA_OK)
+		if (st != LUA_OK)
 			fail_with_top(p->L, p);
 		return;
 	}
