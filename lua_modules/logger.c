@@ -309,7 +309,6 @@ static int emit(lua_State *L)
 	const char *msg;
 	size_t len;
 	struct log_rec *r;
-
 	unsigned seen = 0;
 
 	luaL_checkstack(L, 3 * LOGGER_MAX_DEPTH + 16, "logger fields");
@@ -491,7 +490,6 @@ static const luaL_Reg methods[] = {
 	{"named", l_named},
 	{NULL, NULL}
 };
-
 
 /* }================================================================== */
 

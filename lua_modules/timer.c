@@ -320,8 +320,6 @@ static int fill_rest(lua_State *L)
 	return 1;
 }
 
-/* require("time"): the blocking calls and unit constants at once, the rest
-** of the module on first use of any other field. [-0, +1, m] */
 /* __pairs: the whole module first, then a plain iteration. [-0, +3, m] */
 static int fill_pairs(lua_State *L)
 {
@@ -336,6 +334,8 @@ static int fill_pairs(lua_State *L)
 	return 3;
 }
 
+/* require("time"): the blocking calls and unit constants at once, the rest
+** of the module on first use of any other field. [-0, +1, m] */
 int luaopen_time(lua_State *L)
 {
 	lua_createtable(L, 0, 4);

@@ -59,8 +59,8 @@ static void proc_task(struct task *t);
 /* The process's lua_Alloc: counts bytes and refuses past the limit, which
 ** makes Lua raise a memory error that ends only this process.
 **
-** Blocks come from the shard's slab, or during the first step from the
-** process's arena when it has one (see arena_size below). An arena block
+** Blocks come from the shard's slab, or during the first step (nsteps is
+** 0) from the process's arena when it has one (see arena_size below). An arena block
 ** is never freed on its own: freeing it does nothing and shrinking it
 ** keeps it in place; growing it moves it. Once the slab has handed out
 ** one block (the arena was full, or the first step is over) the state is
@@ -89,7 +89,7 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		q = ptr;
 		arena_forget(&p->arena, (char *)ptr + nsize, osize - nsize);
 	} else {
-		q = p->arena_open ? arena_alloc(&p->arena, nsize) : NULL;
+		q = p->nsteps == 0 ? arena_alloc(&p->arena, nsize) : NULL;
 		if (q == NULL) {
 			q = slab_alloc(nsize);
 			p->arena_only = 0;
@@ -146,7 +146,6 @@ static void drop_state(struct proc *p)
 		lua_close(p->L);
 	p->L = NULL;
 	arena_release(&p->arena);
-	p->arena_open = 0;
 }
 
 void proc_note_finalizer(lua_State *L)
@@ -671,7 +670,7 @@ static int start_protected(lua_State *L)
 	sandbox_open(L);
 	/* The entry's function: its chunk returns a table of functions or a
 	** function (spec 1.4, extractMethod). */
-	sandbox_load_entry(L, p->entry);
+	sandbox_load_entry(L, p->entry, p->code);
 	if (p->pooled) {
 		/* A pooled function state: no main; each call is a coroutine
 		** of the function kept here (proc_call). */
@@ -1029,12 +1028,11 @@ static void proc_task(struct task *t)
 		p->first_bytes = 0;
 		p->finalizers = 0;
 		p->arena_only = 1;
-		p->arena_open = arena_init(&p->arena, arena_size(p)) == 0 &&
-				p->arena.base != NULL;
+		/* An arena that cannot be had is none: the slab serves. */
+		(void)arena_init(&p->arena, arena_size(p));
 		p->L = lua_newstate(palloc, p);
 		if (p->L == NULL) {
 			arena_release(&p->arena);
-			p->arena_open = 0;
 			p->state = P_DONE;
 			p->exit_error = 1;
 			p->exit_msg = xstrdup("not enough memory for a new process");
@@ -1077,8 +1075,7 @@ static void proc_task(struct task *t)
 		** free everything at lua_close. That step's allocation is still
 		** bounded: past the memory limit Lua collects in emergency, and a
 		** long step is preempted, which ends it. The arena, if any,
-		** served only this first step: what comes next is the slab's. */
-		p->arena_open = 0;
+		** serves only this first step (palloc: nsteps == 0). */
 		if (++p->nsteps == 1 && p->state == P_LIVE)
 			lua_gc(L, LUA_GCRESTART);
 		if (p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE)

@@ -146,7 +146,6 @@ struct proc {
 	struct arena arena;            /* first-step memory (see palloc), or empty */
 	size_t first_bytes;            /* allocated in the first step */
 	uint32_t nsteps;               /* steps run: first step, GC mode switch */
-	uint8_t arena_open;            /* first step: allocate from the arena */
 	uint8_t arena_only;            /* nothing ever came from the slab */
 	uint8_t finalizers;            /* an object with __gc may exist */
 	struct code *code;             /* the entry's compiled code and hints */

@@ -161,7 +161,7 @@ static int sb_require(lua_State *L)
 	}
 	lib = find_import(e, name);
 	if (lib) {
-		sandbox_load_entry(L, lib);
+		sandbox_load_entry(L, lib, NULL);
 	} else if (listed(e, name)) {
 		const luaL_Reg *r;
 		for (r = loadable; r->name; r++)
@@ -386,47 +386,35 @@ static int is_global_lib(const char *name)
 	return lazylib_find(lazy_globals, name) != NULL;
 }
 
-/* _G's __index: (t, k) -> a base function or a library, made now and
-** stored in _G, or nil. [-0, +1, e] */
+/* _G's __index: (t, k) -> a base function, a library or _G itself, made
+** now and stored in _G, or nil. [-0, +1, e] */
 static int global_index(lua_State *L)
 {
+	const luaL_Reg *r;
 	const char *k = lua_tostring(L, 2);
 	if (k == NULL || lua_type(L, 2) != LUA_TSTRING)
 		return 0;
-	if (k[0] == '_') {
-		if (strcmp(k, "_VERSION") == 0) {
-			lua_pushliteral(L, LUA_VERSION);
-			return 1;
-		}
-		if (strcmp(k, LUA_GNAME) == 0) {
-			lua_pushvalue(L, 2);
-			lua_pushvalue(L, 1);
-			lua_rawset(L, 1);
-			lua_pushvalue(L, 1);
-			return 1;
-		}
-	}
-	const luaL_Reg *r = lazylib_find(libs.base, k);
-	if (r == NULL)
-		r = lazylib_find(own_globals, k);
-	if (r) {
-		lua_pushcfunction(L, r->func);
-		lua_pushvalue(L, 2);
-		lua_pushvalue(L, -2);
-		lua_rawset(L, 1);
+	if (k[0] == '_' && strcmp(k, "_VERSION") == 0) {
+		lua_pushliteral(L, LUA_VERSION);
 		return 1;
 	}
-	if ((r = lazylib_find(lazy_globals, k)) != NULL) {
-		/* Straight into _G: no package.loaded entry (require hands
-		** these out from _G, sb_require). */
+	if (k[0] == '_' && strcmp(k, LUA_GNAME) == 0) {
+		lua_pushvalue(L, 1);
+	} else if ((r = lazylib_find(libs.base, k)) != NULL ||
+		   (r = lazylib_find(own_globals, k)) != NULL) {
+		lua_pushcfunction(L, r->func);
+	} else if ((r = lazylib_find(lazy_globals, k)) != NULL) {
+		/* No package.loaded entry: require hands these out from _G
+		** (sb_require). */
 		lua_pushcfunction(L, r->func);
 		lua_call(L, 0, 1);
-		lua_pushvalue(L, 2);
-		lua_pushvalue(L, -2);
-		lua_rawset(L, 1);
-		return 1;
+	} else {
+		return 0;
 	}
-	return 0;
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, 1);
+	return 1;
 }
 
 /* The string metatable's __index until the string library exists: makes
@@ -469,9 +457,11 @@ void sandbox_open(lua_State *L)
 	lua_setfield(L, LUA_REGISTRYINDEX, "wippy.pid");
 }
 
-void sandbox_load_entry(lua_State *L, const struct reg_entry *e)
+void sandbox_load_entry(lua_State *L, const struct reg_entry *e,
+			const struct code *c)
 {
-	const struct code *c = rt_code(proc_of(L)->rt, e);
+	if (c == NULL)
+		c = rt_code(proc_of(L)->rt, e);
 	if (c == NULL)
 		luaL_error(L, "%s: no compiled code", e->id);
 	if (luaL_loadbufferx(L, c->bc, c->len, e->u.lua.source, "b") != LUA_OK)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct code;
 struct reg_entry;
 struct rt;
 struct proc;
@@ -23,9 +24,12 @@ void sandbox_harvest(void);
 void sandbox_open(lua_State *L);
 
 /* Run entry's chunk and push the function its `method` names (or the
-** function the chunk returns). Raises a Lua error naming the entry when
-** the chunk does not provide it. [-0, +1, e] */
-void sandbox_load_entry(lua_State *L, const struct reg_entry *entry);
+** function the chunk returns). `code` is entry's compiled code when the
+** caller has it (rt_code), else NULL to look it up. Raises a Lua error
+** naming the entry when there is no code or the chunk does not provide
+** the method. [-0, +1, e] */
+void sandbox_load_entry(lua_State *L, const struct reg_entry *entry,
+			const struct code *code);
 
 /* Compile every Lua entry of the registry once (process.lua,
 ** function.lua, library.lua) into rt->codes. Returns the number of
