@@ -21,9 +21,9 @@ else
 BUILD    := build-$(SANITIZER)
 endif
 
-PKGS     := lua5.4 liburing libfyaml
+PKGS     := lua5.4 liburing libfyaml uuid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -luring -lfyaml)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -luring -lfyaml -luuid)
 
 # Lua links statically when Debian's archive is there (liblua5.4-dev ships
 # one): the interpreter is most of a process's CPU, and the shared library

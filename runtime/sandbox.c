@@ -120,6 +120,7 @@ static const luaL_Reg loadable[] = {
 	{"env", luaopen_env},
 	{"io", luaopen_wio},
 	{"http", luaopen_http},
+	{"uuid", luaopen_uuid},
 	{NULL, NULL}
 };
 
@@ -384,6 +385,16 @@ static const luaL_Reg own_globals[] = {
 static int is_global_lib(const char *name)
 {
 	return lazylib_find(lazy_globals, name) != NULL;
+}
+
+int sandbox_provides(const char *name)
+{
+	if (is_global_lib(name))
+		return 1;
+	for (const luaL_Reg *r = loadable; r->name; r++)
+		if (strcmp(r->name, name) == 0)
+			return 1;
+	return 0;
 }
 
 /* _G's __index: (t, k) -> a base function, a library or _G itself, made

@@ -31,6 +31,12 @@ void sandbox_open(lua_State *L);
 void sandbox_load_entry(lua_State *L, const struct reg_entry *entry,
 			const struct code *code);
 
+/* 1 when require(name) can be answered for an entry that lists name in
+** its modules: one of the loadable modules or a global library (string,
+** errors, process, channel, ...); else 0. Reads the sandbox's own tables,
+** so a module added there is known here. Any thread. */
+int sandbox_provides(const char *name);
+
 /* Compile every Lua entry of the registry once (process.lua,
 ** function.lua, library.lua) into rt->codes. Returns the number of
 ** entries that failed (each reported on stderr with file:line). */
