@@ -15,6 +15,7 @@
 */
 #include "sandbox.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <math.h>
@@ -31,6 +32,7 @@
 #include "lua_modules/message.h"
 #include "lua_modules/modules.h"
 #include "lua_modules/time.h"
+#include "erase.h"
 #include "proc.h"
 #include "registry.h"
 #include "rt.h"
@@ -58,6 +60,75 @@ static int cmp_code(const void *a, const void *b)
 	return x->entry < y->entry ? -1 : x->entry > y->entry;
 }
 
+/* Read a whole file; NULL with errno set on failure. */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, r;
+	if (f == NULL)
+		return NULL;
+	do {
+		if (n == cap)
+			buf = xrealloc(buf, (cap = cap ? cap * 2 : 8192) + 1);
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+	} while (r > 0);
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/* Compile entry e's source: erase its type annotations (runtime/erase.c)
+** and load the plain Lua that remains, under the chunk name "@source" so
+** messages and tracebacks name the user's file; every line and column of
+** the erased text is where the user wrote it. A malformed annotation is
+** reported as "source:line:col: message". A source the eraser refuses but
+** Lua itself compiles is plain Lua and is loaded as written, so no valid
+** Lua program is ever refused. Pushes the function or an error message.
+** [-0, +1, m] */
+static int load_source(lua_State *L, const struct reg_entry *e)
+{
+	const char *path = e->u.lua.source;
+	size_t len, skip = 0;
+	struct erase_err err;
+	char *src, *out;
+	int rc, erc;
+
+	if ((src = read_file(path, &len)) == NULL) {
+		lua_pushfstring(L, "cannot read %s: %s", path, strerror(errno));
+		return LUA_ERRFILE;
+	}
+	/* A UTF-8 byte-order mark is skipped, as luaL_loadfile does. */
+	if (len >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0)
+		skip = 3;
+	out = xmalloc(len - skip + 1);
+	erc = erase_source(src + skip, len - skip, out, &err);
+	if (erc < 0)
+		memcpy(out, src + skip, len - skip);
+	/* A '#' first line (a shebang) is skipped as luaL_loadfile does; the
+	** newline stays so lines keep their numbers. */
+	if (len > skip && out[0] == '#')
+		for (size_t i = 0; i < len - skip && out[i] != '\n' && out[i] != '\r'; i++)
+			out[i] = ' ';
+	lua_pushfstring(L, "@%s", path);
+	rc = luaL_loadbufferx(L, out, len - skip, lua_tostring(L, -1), "t");
+	lua_remove(L, -2);
+	if (rc != LUA_OK && erc < 0) {
+		/* Neither reads it: the eraser's message has the column. */
+		lua_pop(L, 1);
+		lua_pushfstring(L, "%s:%d:%d: %s", path, err.line, err.col, err.msg);
+	}
+	free(out);
+	free(src);
+	return rc;
+}
+
 int sandbox_compile_all(struct rt *rt)
 {
 	lua_State *L = luaL_newstate();
@@ -70,7 +141,7 @@ int sandbox_compile_all(struct rt *rt)
 		if (e->k != REG_K_PROCESS_LUA && e->k != REG_K_FUNCTION_LUA &&
 		    e->k != REG_K_LIBRARY_LUA)
 			continue;
-		if (luaL_loadfilex(L, e->u.lua.source, "t") != LUA_OK) {
+		if (load_source(L, e) != LUA_OK) {
 			fprintf(stderr, "%s: %s: %s\n", e->file, e->id, lua_tostring(L, -1));
 			lua_pop(L, 1);
 			nfail++;
