@@ -2,17 +2,37 @@
 ** lua_modules/errors.c: the error object type and the global `errors`.
 **
 ** An error object is a full userdata holding only its retryable flag; its
-** strings and tables live in five user values so that the garbage collector
+** strings and tables live in six user values so that the garbage collector
 ** owns them (no __gc is needed):
 **
 **   1 message  string, always present ("" at worst)
-**   2 kind     string, always present ("UNKNOWN" by default)
-**   3 details  table or nil
-**   4 stack    string (a luaL_traceback) or nil
+**   2 kind     string, always present ("" is the unknown kind)
+**   3 details  table with string keys, or nil (never an empty table)
+**   4 stack    the captured Lua stack in transport form (below), or nil
 **   5 cause    the wrapped error object or nil
+**   6 context  the wrap context string or nil
 **
 ** Error objects are immutable after creation, which is what lets the
-** accessors hand out string pointers anchored by the object itself.
+** accessors hand out string pointers anchored by the object itself. The
+** details table is a private copy: errors.new copies the caller's table and
+** err:details() hands out a fresh copy each time, as the original (which
+** keeps details as a Go map) does, so no caller can change an error.
+**
+** Semantics follow the original runtime's go-lua Error: message() and
+** tostring() are the message alone; errors.wrap(e, ctx) keeps e's message,
+** kind, retryable flag and details and holds ctx apart, and the context
+** shows in the message of a later wrap ("ctx: message", the Go Error()
+** text) and in err:stack(), which lists each error of the chain as its
+** context line and its frames.
+**
+** The stack is captured from level 0 (the errors function itself) when an
+** error is made from Lua, at most MAXFRAMES frames. Its transport form is
+** a string, so the payload codec can carry it between processes: the
+** thread id ("0x..."), then one line per frame:
+**
+**   LEVEL \t LINE \t WHAT \t NAME \t SOURCE \n
+**
+** SOURCE is last because it is the only field that may hold a tab.
 **
 ** The metatable is registered under the name ERRORS_META (so luaL_checkudata
 ** works) and also under the address of meta_key, which gives
@@ -20,17 +40,15 @@
 ** created lazily by the first error made in a state, so C modules may report
 ** errors even in a state where errors_luaopen was never called.
 **
-** Kinds are open strings: the eleven of the spec are exported as constants,
-** and errors.new({kind = "X"}) accepts any other string unchanged.
-**
-** Thread affinity: none; everything lives inside the given lua_State.
+** Thread affinity: none; everything lives inside the given lua_State. The
+** string library wrappers' table of originals is written once at boot.
 */
 #include "lua_modules/errors.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include <lauxlib.h>
 
 #include "engine/common.h"
 
@@ -40,17 +58,31 @@ enum {
 	UV_DETAILS,
 	UV_STACK,
 	UV_CAUSE,
-	UV_COUNT = UV_CAUSE
+	UV_CONTEXT,
+	UV_COUNT = UV_CONTEXT
 };
+
+#define MAXFRAMES 64            /* frames captured per error */
+#define MAXDETAILDEPTH 32       /* nested tables in details */
 
 struct error {
-	int retryable;
+	int retryable;          /* ERRORS_RETRY_* */
 };
 
-static const char *const kind_names[] = {
-	ERRORS_UNKNOWN, ERRORS_INVALID, ERRORS_NOT_FOUND, ERRORS_ALREADY_EXISTS,
-	ERRORS_PERMISSION_DENIED, ERRORS_TIMEOUT, ERRORS_CANCELED,
-	ERRORS_UNAVAILABLE, ERRORS_INTERNAL, ERRORS_CONFLICT, ERRORS_RATE_LIMITED,
+static const struct {
+	const char *name, *kind;
+} kinds[] = {
+	{"UNKNOWN", ERRORS_UNKNOWN},
+	{"INVALID", ERRORS_INVALID},
+	{"NOT_FOUND", ERRORS_NOT_FOUND},
+	{"ALREADY_EXISTS", ERRORS_ALREADY_EXISTS},
+	{"PERMISSION_DENIED", ERRORS_PERMISSION_DENIED},
+	{"TIMEOUT", ERRORS_TIMEOUT},
+	{"CANCELED", ERRORS_CANCELED},
+	{"UNAVAILABLE", ERRORS_UNAVAILABLE},
+	{"INTERNAL", ERRORS_INTERNAL},
+	{"CONFLICT", ERRORS_CONFLICT},
+	{"RATE_LIMITED", ERRORS_RATE_LIMITED},
 };
 
 /* Its address is the allocation-free registry key of the metatable. */
@@ -67,11 +99,6 @@ static void pushmeta(lua_State *L)
 	createmeta(L);
 }
 
-static struct error *checkerror(lua_State *L, int idx)
-{
-	return luaL_checkudata(L, idx, ERRORS_META);
-}
-
 /* Push user value `uv` of the error at idx. [-0, +1, -] */
 static int getuv(lua_State *L, int idx, int uv)
 {
@@ -79,12 +106,26 @@ static int getuv(lua_State *L, int idx, int uv)
 }
 
 /*
-** Push a traceback of the caller of the running C function, the stack an
-** error created from Lua reports. [-0, +1, m]
+** Push the captured stack of the running thread, from level 0 (the C
+** function running now) outwards, in transport form. [-0, +1, m]
 */
-static void pushtraceback(lua_State *L)
+static void pushstack(lua_State *L)
 {
-	luaL_traceback(L, L, NULL, 1);
+	luaL_Buffer b;
+	lua_Debug ar;
+	int level;
+
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "%p\n", (void *)L);
+	luaL_addvalue(&b);
+	for (level = 0; level < MAXFRAMES && lua_getstack(L, level, &ar);
+	     level++) {
+		lua_getinfo(L, "Sln", &ar);
+		lua_pushfstring(L, "%d\t%d\t%s\t%s\t%s\n", level, ar.currentline,
+				ar.what, ar.name ? ar.name : "", ar.short_src);
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
 }
 
 /* {======================================================================
@@ -104,16 +145,18 @@ int errors_is_error(lua_State *L, int idx)
 }
 
 /*
-** The five parts sit at top-4..top. The new userdata is made first (all
+** The six parts sit at top-5..top. The new userdata is made first (all
 ** its user values start as nil) and filled from the parts, then moved down
 ** over the first part and the rest dropped.
 */
 void errors_create(lua_State *L, int retryable)
 {
-	int base = lua_absindex(L, -5);
+	int base = lua_absindex(L, -6);
 	struct error *e = lua_newuserdatauv(L, sizeof *e, UV_COUNT);
 
-	e->retryable = retryable != 0;
+	e->retryable = retryable == ERRORS_RETRY_NO ||
+		       retryable == ERRORS_RETRY_YES ? retryable
+						     : ERRORS_RETRY_UNSET;
 	pushmeta(L);
 	lua_setmetatable(L, -2);
 	if (lua_type(L, base) == LUA_TSTRING)
@@ -138,6 +181,10 @@ void errors_create(lua_State *L, int retryable)
 		lua_pushvalue(L, base + 4);
 		lua_setiuservalue(L, -2, UV_CAUSE);
 	}
+	if (lua_type(L, base + 5) == LUA_TSTRING) {
+		lua_pushvalue(L, base + 5);
+		lua_setiuservalue(L, -2, UV_CONTEXT);
+	}
 	lua_replace(L, base);
 	lua_settop(L, base);
 }
@@ -149,13 +196,14 @@ static void pushv(lua_State *L, const char *kind, const char *fmt, va_list ap)
 	lua_pushnil(L);
 	lua_pushnil(L);
 	lua_pushnil(L);
-	errors_create(L, 0);
+	lua_pushnil(L);
+	errors_create(L, ERRORS_RETRY_NO);
 }
 
 /*
-** Errors made from C carry no traceback: C modules return them on ordinary
-** control paths (timeouts, closed channels), where a traceback per call
-** would cost more than the call.
+** Errors made from C carry no stack: C modules return them on ordinary
+** control paths (timeouts, closed channels), where capturing the stack
+** per call would cost more than the call.
 */
 void errors_push(lua_State *L, const char *kind, const char *fmt, ...)
 {
@@ -205,12 +253,7 @@ const char *errors_kind(lua_State *L, int idx, size_t *len)
 {
 	const char *s = uvstring(L, idx, UV_KIND, len);
 
-	if (!s) {
-		s = ERRORS_UNKNOWN;
-		if (len)
-			*len = strlen(s);
-	}
-	return s;
+	return s ? s : ERRORS_UNKNOWN;
 }
 
 const char *errors_stack(lua_State *L, int idx, size_t *len)
@@ -218,11 +261,16 @@ const char *errors_stack(lua_State *L, int idx, size_t *len)
 	return uvstring(L, idx, UV_STACK, len);
 }
 
+const char *errors_context(lua_State *L, int idx, size_t *len)
+{
+	return uvstring(L, idx, UV_CONTEXT, len);
+}
+
 int errors_retryable(lua_State *L, int idx)
 {
 	struct error *e = lua_touserdata(L, idx);
 
-	return e ? e->retryable : 0;
+	return e ? e->retryable : ERRORS_RETRY_UNSET;
 }
 
 int errors_push_details(lua_State *L, int idx)
@@ -238,45 +286,195 @@ int errors_push_cause(lua_State *L, int idx)
 /* }====================================================================== */
 
 /* {======================================================================
+** Details and the Go error text
+** ======================================================================= */
+
+/*
+** Push a copy of the table at idx holding only its string keys, the way
+** the original turns details into a Go map and back: strings, numbers and
+** booleans are kept, tables are copied the same way, an error becomes its
+** message and any other value its tostring text. Raises on tables nested
+** past MAXDETAILDEPTH (which is also how a cycle ends). Returns the number
+** of keys copied. [-0, +1, e]
+*/
+static int copydetails(lua_State *L, int idx, int depth)
+{
+	int n = 0;
+
+	if (depth > MAXDETAILDEPTH)
+		luaL_error(L, "error details nested too deeply");
+	luaL_checkstack(L, 4, "error details");
+	idx = lua_absindex(L, idx);
+	lua_newtable(L);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			lua_pop(L, 1);
+			continue;
+		}
+		switch (lua_type(L, -1)) {
+		case LUA_TSTRING:
+		case LUA_TNUMBER:
+		case LUA_TBOOLEAN:
+			break;
+		case LUA_TTABLE:
+			copydetails(L, -1, depth + 1);
+			lua_remove(L, -2);
+			break;
+		default:
+			if (errors_is_error(L, -1))
+				getuv(L, -1, UV_MESSAGE);
+			else
+				luaL_tolstring(L, -1, NULL);
+			lua_remove(L, -2);
+			break;
+		}
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -4);
+		n++;
+	}
+	return n;
+}
+
+/*
+** Push the Go Error() text of the error at idx: "context: message", or the
+** message when it was never wrapped. [-0, +1, m]
+*/
+static void pushtext(lua_State *L, int idx)
+{
+	if (getuv(L, idx, UV_CONTEXT) == LUA_TSTRING) {
+		lua_pushliteral(L, ": ");
+		getuv(L, idx, UV_MESSAGE);
+		lua_concat(L, 3);
+	} else {
+		lua_pop(L, 1);
+		getuv(L, idx, UV_MESSAGE);
+	}
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
 ** Methods and metamethods
 ** ======================================================================= */
+
+/*
+** The methods answer for any receiver, as the original's do: a value
+** that is not an error gets the empty answer ("" or nil) rather than an
+** argument error.
+*/
 
 /* err:message() -> string  [-0, +1, -] */
 static int e_message(lua_State *L)
 {
-	checkerror(L, 1);
-	getuv(L, 1, UV_MESSAGE);
+	if (errors_is_error(L, 1))
+		getuv(L, 1, UV_MESSAGE);
+	else
+		lua_pushliteral(L, "");
 	return 1;
 }
 
 /* err:kind() -> string  [-0, +1, -] */
 static int e_kind(lua_State *L)
 {
-	checkerror(L, 1);
-	getuv(L, 1, UV_KIND);
+	if (errors_is_error(L, 1))
+		getuv(L, 1, UV_KIND);
+	else
+		lua_pushliteral(L, ERRORS_UNKNOWN);
 	return 1;
 }
 
-/* err:retryable() -> boolean  [-0, +1, -] */
+/* err:retryable() -> boolean | nil (unset)  [-0, +1, -] */
 static int e_retryable(lua_State *L)
 {
-	lua_pushboolean(L, checkerror(L, 1)->retryable);
+	int r = errors_is_error(L, 1) ? errors_retryable(L, 1)
+				      : ERRORS_RETRY_UNSET;
+
+	if (r == ERRORS_RETRY_UNSET)
+		lua_pushnil(L);
+	else
+		lua_pushboolean(L, r == ERRORS_RETRY_YES);
 	return 1;
 }
 
-/* err:details() -> table | nil  [-0, +1, -] */
+/* err:details() -> a fresh copy of the details, or nil  [-0, +1, e] */
 static int e_details(lua_State *L)
 {
-	checkerror(L, 1);
-	getuv(L, 1, UV_DETAILS);
+	if (!errors_is_error(L, 1) || getuv(L, 1, UV_DETAILS) != LUA_TTABLE) {
+		lua_pushnil(L);
+		return 1;
+	}
+	copydetails(L, -1, 0);
 	return 1;
 }
 
-/* err:stack() -> string | nil  [-0, +1, -] */
+/*
+** Add the frames of one transport-form stack as "  source:line (name)"
+** lines. [-0, +0, m]
+*/
+static void addframes(luaL_Buffer *b, const char *s, size_t len)
+{
+	const char *end = s + len, *nl, *f[5];
+	int i;
+
+	nl = memchr(s, '\n', len);
+	s = nl ? nl + 1 : end;                  /* skip the thread id */
+	for (; s < end; s = nl + 1) {
+		nl = memchr(s, '\n', (size_t)(end - s));
+		if (!nl)
+			nl = end;
+		f[0] = s;
+		for (i = 1; i < 5; i++) {
+			f[i] = memchr(f[i - 1], '\t', (size_t)(nl - f[i - 1]));
+			if (!f[i])
+				break;
+			f[i]++;
+		}
+		if (i < 5)
+			continue;               /* not a frame line */
+		luaL_addstring(b, "  ");
+		luaL_addlstring(b, f[4], (size_t)(nl - f[4]));
+		luaL_addchar(b, ':');
+		luaL_addlstring(b, f[1], (size_t)(f[2] - 1 - f[1]));
+		luaL_addstring(b, " (");
+		luaL_addlstring(b, f[3], (size_t)(f[4] - 1 - f[3]));
+		luaL_addstring(b, ")\n");
+	}
+}
+
+/*
+** err:stack() -> string: for the error and each error it wraps, its
+** context line (when wrapped) and its frames. "" when none of them
+** captured a stack (errors made by C modules).  [-0, +1, m]
+*/
 static int e_stack(lua_State *L)
 {
-	checkerror(L, 1);
-	getuv(L, 1, UV_STACK);
+	luaL_Buffer b;
+	const char *s;
+	size_t len;
+	int depth = 0;
+
+	if (!errors_is_error(L, 1)) {
+		lua_pushliteral(L, "");
+		return 1;
+	}
+	lua_settop(L, 1);
+	lua_pushvalue(L, 1);                    /* 2: current error */
+	luaL_buffinit(L, &b);                   /* may take slot 3 */
+	/* Each wrap is a new object, so the chain is finite and acyclic;
+	** the depth bound only guards against a corrupt decoded chain. */
+	while (errors_is_error(L, 2) && depth++ < 1000) {
+		if ((s = errors_context(L, 2, &len)) != NULL) {
+			luaL_addlstring(&b, s, len);
+			luaL_addchar(&b, '\n');
+		}
+		if ((s = errors_stack(L, 2, &len)) != NULL)
+			addframes(&b, s, len);
+		getuv(L, 2, UV_CAUSE);
+		lua_replace(L, 2);
+	}
+	luaL_pushresult(&b);
 	return 1;
 }
 
@@ -338,122 +536,128 @@ static void createmeta(lua_State *L)
 
 /*
 ** errors.new(msg) / errors.new({message, kind, retryable, details})
-** -> error. An error passed in is returned as is.  [-0, +1, m]
+** -> error, with the stack captured here. The table form needs a string
+** message; a kind that is not a string, a retryable that is not a boolean
+** and details that are not a table are ignored, as in the original, and
+** details without string keys give none. Fields are read raw.
+** [-0, +1, e]
 */
 static int l_new(lua_State *L)
 {
-	int retryable = 0;
+	int retryable = ERRORS_RETRY_UNSET;
 
 	switch (lua_type(L, 1)) {
 	case LUA_TSTRING:
-	case LUA_TNUMBER:
 		lua_settop(L, 1);
-		lua_tostring(L, 1);
 		lua_pushnil(L);             /* kind */
 		lua_pushnil(L);             /* details */
 		break;
 	case LUA_TTABLE:
 		lua_settop(L, 1);
-		lua_getfield(L, 1, "message");
-		if (!lua_isstring(L, 2)) {
-			lua_pop(L, 1);
-			lua_pushliteral(L, "");
+		lua_pushliteral(L, "message");
+		switch (lua_rawget(L, 1)) {
+		case LUA_TSTRING:
+			break;
+		case LUA_TNIL:
+			return luaL_argerror(L, 1, "message field is required");
+		default:
+			return luaL_argerror(L, 1, "message must be a string");
 		}
-		lua_tostring(L, 2);
-		if (lua_getfield(L, 1, "kind") != LUA_TSTRING &&
-		    !lua_isnil(L, 3))
-			return luaL_error(L, "errors.new: kind must be a string");
-		lua_getfield(L, 1, "retryable");
-		retryable = lua_toboolean(L, -1);
+		lua_pushliteral(L, "kind");
+		if (lua_rawget(L, 1) != LUA_TSTRING) {
+			lua_pop(L, 1);
+			lua_pushnil(L);
+		}
+		lua_pushliteral(L, "retryable");
+		if (lua_rawget(L, 1) == LUA_TBOOLEAN)
+			retryable = lua_toboolean(L, -1) ? ERRORS_RETRY_YES
+							 : ERRORS_RETRY_NO;
 		lua_pop(L, 1);
-		if (lua_getfield(L, 1, "details") != LUA_TTABLE &&
-		    !lua_isnil(L, 4))
-			return luaL_error(L, "errors.new: details must be a table");
+		lua_pushliteral(L, "details");
+		if (lua_rawget(L, 1) == LUA_TTABLE &&
+		    copydetails(L, -1, 0) > 0) {
+			lua_remove(L, -2);
+		} else {
+			lua_settop(L, 3);
+			lua_pushnil(L);
+		}
 		lua_remove(L, 1);
 		break;
-	case LUA_TUSERDATA:
-		if (errors_is_error(L, 1)) {
-			lua_settop(L, 1);
-			return 1;
-		}
-		/* fall through */
 	default:
-		return luaL_typeerror(L, 1, "string or table");
+		return luaL_argerror(L, 1, "expected string or table");
 	}
-	pushtraceback(L);
+	pushstack(L);
 	lua_pushnil(L);                     /* cause */
+	lua_pushnil(L);                     /* context */
 	errors_create(L, retryable);
 	return 1;
 }
 
 /*
-** errors.wrap(err, ctx) -> error whose message is "ctx: <err message>",
-** with err's kind, retryable flag, details and stack, and err as its cause.
-** A non-error err (a string, say) becomes an UNKNOWN error with a fresh
-** stack. wrap(nil, ...) is nil and a nil ctx returns err unchanged, so
-** `return nil, errors.wrap(err, "...")` is safe on every path.  [-0, +1, m]
+** errors.wrap(err, ctx) -> a new error with its own stack that keeps
+** err's message, kind, retryable flag and details, holds ctx as its
+** context and err as its cause. err may be a string (the message of an
+** unknown-kind error); ctx a string or an error (its message). When err
+** was itself wrapped, the new message is err's "context: message" text,
+** as the original's Go error chain gives. Anything else raises.
+** [-0, +1, e]
 */
 static int l_wrap(lua_State *L)
 {
-	const char *ctx;
-	int retryable = 0;
+	int retryable = ERRORS_RETRY_UNSET, iserr;
 
-	if (lua_isnoneornil(L, 1)) {
-		lua_pushnil(L);
-		return 1;
-	}
-	ctx = luaL_optstring(L, 2, NULL);
+	luaL_checkany(L, 1);
+	luaL_checkany(L, 2);
 	lua_settop(L, 2);
-	if (!ctx) {
-		lua_settop(L, 1);
-		return 1;
-	}
-	lua_pushfstring(L, "%s: ", ctx);        /* 3 */
-	tostr(L, 1);                            /* 4 */
-	lua_concat(L, 2);                       /* 3: message */
-	if (errors_is_error(L, 1)) {
+	iserr = errors_is_error(L, 1);
+	if (!iserr && lua_type(L, 1) != LUA_TSTRING)
+		return luaL_argerror(L, 1, "expected string or error object");
+	if (errors_is_error(L, 2))
+		getuv(L, 2, UV_MESSAGE);
+	else if (lua_type(L, 2) == LUA_TSTRING)
+		lua_pushvalue(L, 2);
+	else
+		return luaL_argerror(L, 2, "expected string or error object");
+	lua_replace(L, 2);                      /* 2: context */
+	if (iserr) {
 		retryable = errors_retryable(L, 1);
-		getuv(L, 1, UV_KIND);
-		getuv(L, 1, UV_DETAILS);
-		if (getuv(L, 1, UV_STACK) != LUA_TSTRING) {
-			lua_pop(L, 1);
-			pushtraceback(L);
-		}
-		lua_pushvalue(L, 1);            /* cause */
+		pushtext(L, 1);                 /* 3: message */
+		getuv(L, 1, UV_KIND);           /* 4 */
+		getuv(L, 1, UV_DETAILS);        /* 5 */
+		pushstack(L);                   /* 6 */
+		lua_pushvalue(L, 1);            /* 7: cause */
 	} else {
+		lua_pushvalue(L, 1);
 		lua_pushnil(L);
 		lua_pushnil(L);
-		pushtraceback(L);
+		pushstack(L);
 		lua_pushnil(L);
 	}
+	lua_pushvalue(L, 2);                    /* 8: context */
 	errors_create(L, retryable);
 	return 1;
 }
 
 /*
-** errors.is(err, target) -> boolean. A string target matches the kind of
-** err or of any error it wraps; an error target matches by identity along
-** the chain. Anything that is not an error object is never matched.
-** [-0, +1, -]
+** errors.is(err, kind) -> boolean: err is an error of that kind. A kind
+** given as an error reads as its message (the string coercion the
+** original applies); a missing or non-string kind raises. A non-error err
+** is never matched. [-0, +1, e]
 */
 static int l_is(lua_State *L)
 {
-	int found = 0, bykind = lua_type(L, 2) == LUA_TSTRING;
-
-	lua_settop(L, 2);
-	lua_pushvalue(L, 1);
-	while (!found && errors_is_error(L, -1)) {
-		if (bykind) {
-			getuv(L, -1, UV_KIND);
-			found = lua_rawequal(L, -1, 2);
-			lua_pop(L, 1);
-		} else {
-			found = lua_rawequal(L, -1, 2);
-		}
-		getuv(L, -1, UV_CAUSE);
-		lua_remove(L, -2);
+	luaL_checkany(L, 1);
+	if (errors_is_error(L, 2)) {
+		getuv(L, 2, UV_MESSAGE);
+		lua_replace(L, 2);
 	}
-	lua_pushboolean(L, found);
+	luaL_checkstring(L, 2);
+	if (!errors_is_error(L, 1)) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	getuv(L, 1, UV_KIND);
+	lua_pushboolean(L, lua_rawequal(L, -1, 2));
 	return 1;
 }
 
@@ -467,78 +671,67 @@ static int l_unwrap(lua_State *L)
 	return 1;
 }
 
-/*
-** Parse one traceback line "\tSRC:LINE: in WHAT" (LINE may be absent) into
-** a frame table {source, line, name}. Lines of another shape ("(...tail
-** calls...)", "...(skipping N levels)") return 0 and push nothing.
-** [-0, +(0|1), m]
-*/
-static int pushframe(lua_State *L, const char *s, size_t n)
+/* Parse a decimal (maybe negative) field of a frame line. */
+static lua_Integer field_int(const char *s, const char *end)
 {
-	const char *in = NULL, *colon, *p;
-	size_t i;
+	lua_Integer v = 0;
+	int neg = s < end && *s == '-';
 
-	for (i = 0; i + 5 <= n; i++) {
-		if (memcmp(s + i, ": in ", 5) == 0) {
-			in = s + i;
-			break;
-		}
-	}
-	if (!in)
-		return 0;
-	lua_createtable(L, 0, 3);
-	lua_pushlstring(L, in + 5, (size_t)(s + n - in - 5));
-	lua_setfield(L, -2, "name");
-	/* A trailing ":digits" before ": in " is the line number. */
-	colon = NULL;
-	for (p = in; p > s; p--) {
-		if (p[-1] == ':') {
-			colon = p - 1;
-			break;
-		}
-		if (p[-1] < '0' || p[-1] > '9')
-			break;
-	}
-	if (colon && colon + 1 < in) {
-		lua_Integer line = 0;
-
-		for (p = colon + 1; p < in; p++)
-			line = line * 10 + (*p - '0');
-		lua_pushinteger(L, line);
-		lua_setfield(L, -2, "line");
-		in = colon;
-	}
-	lua_pushlstring(L, s, (size_t)(in - s));
-	lua_setfield(L, -2, "source");
-	return 1;
+	for (s += neg; s < end && *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (*s - '0');
+	return neg ? -v : v;
 }
 
 /*
-** errors.call_stack(err) -> {{source=, line=, name=}, ...} or nil: the
-** frames, innermost first, of the stack captured when err (or the error it
-** wraps) was created from Lua. Errors made by C modules have none.
-** [-0, +1, m]
+** errors.call_stack(err) -> {thread = "0x...", frames = {{level, source,
+** line, name, type}, ...}} or nil: the stack captured where err was made
+** (level 0 is the errors function itself). Errors made by C modules and
+** non-errors give nil. [-0, +1, m]
 */
 static int l_call_stack(lua_State *L)
 {
-	const char *s, *end, *nl;
+	const char *s, *end, *nl, *f[5];
 	size_t len;
 	lua_Integer n = 0;
+	int i;
 
-	if (!errors_is_error(L, 1) || !(s = errors_stack(L, 1, &len))) {
+	if (!errors_is_error(L, 1) || !(s = errors_stack(L, 1, &len)) ||
+	    !(nl = memchr(s, '\n', len)) || nl + 1 >= s + len) {
 		lua_pushnil(L);
 		return 1;
 	}
 	end = s + len;
+	lua_createtable(L, 0, 2);
+	lua_pushlstring(L, s, (size_t)(nl - s));
+	lua_setfield(L, -2, "thread");
 	lua_newtable(L);
-	while (s < end) {
+	for (s = nl + 1; s < end; s = nl + 1) {
 		nl = memchr(s, '\n', (size_t)(end - s));
 		if (!nl)
 			nl = end;
-		if (*s == '\t' && pushframe(L, s + 1, (size_t)(nl - s - 1)))
-			lua_rawseti(L, -2, ++n);
-		s = nl + 1;
+		f[0] = s;
+		for (i = 1; i < 5; i++) {
+			f[i] = memchr(f[i - 1], '\t', (size_t)(nl - f[i - 1]));
+			if (!f[i])
+				break;
+			f[i]++;
+		}
+		if (i < 5)
+			continue;
+		lua_createtable(L, 0, 5);
+		lua_pushinteger(L, field_int(f[0], f[1]));
+		lua_setfield(L, -2, "level");
+		lua_pushinteger(L, field_int(f[1], f[2]));
+		lua_setfield(L, -2, "line");
+		lua_pushlstring(L, f[2], (size_t)(f[3] - 1 - f[2]));
+		lua_setfield(L, -2, "type");
+		lua_pushlstring(L, f[3], (size_t)(f[4] - 1 - f[3]));
+		lua_setfield(L, -2, "name");
+		lua_pushlstring(L, f[4], (size_t)(nl - f[4]));
+		lua_setfield(L, -2, "source");
+		lua_rawseti(L, -2, ++n);
 	}
+	lua_setfield(L, -2, "frames");
 	return 1;
 }
 
@@ -557,15 +750,71 @@ int errors_luaopen(lua_State *L)
 
 	pushmeta(L);
 	lua_pop(L, 1);
-	lua_createtable(L, 0, (int)(countof(funcs) + countof(kind_names)));
+	lua_createtable(L, 0, (int)(countof(funcs) + countof(kinds)));
 	luaL_setfuncs(L, funcs, 0);
-	for (i = 0; i < countof(kind_names); i++) {
-		lua_pushstring(L, kind_names[i]);
-		lua_setfield(L, -2, kind_names[i]);
+	for (i = 0; i < countof(kinds); i++) {
+		lua_pushstring(L, kinds[i].kind);
+		lua_setfield(L, -2, kinds[i].name);
 	}
 	lua_pushvalue(L, -1);
 	lua_setglobal(L, "errors");
 	return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+** String library coercion
+** ======================================================================= */
+
+/*
+** Each wrapper replaces its error arguments by their messages and then
+** calls the original C function directly, in the same frame: no extra
+** Lua call, and the original's argument errors and debug name stay. A
+** non-error argument costs one type test. The originals are recorded
+** once, at boot, before any state runs (errors_wrap_strlib).
+*/
+#define NWRAP 24
+
+static lua_CFunction strorig[NWRAP];
+
+static void coerce(lua_State *L)
+{
+	int i, n = lua_gettop(L);
+
+	for (i = 1; i <= n; i++) {
+		if (lua_type(L, i) == LUA_TUSERDATA && errors_is_error(L, i)) {
+			luaL_checkstack(L, 1, NULL);
+			getuv(L, i, UV_MESSAGE);
+			lua_replace(L, i);
+		}
+	}
+}
+
+#define WRAP(i) static int sw##i(lua_State *L) { coerce(L); return strorig[i](L); }
+WRAP(0) WRAP(1) WRAP(2) WRAP(3) WRAP(4) WRAP(5) WRAP(6) WRAP(7)
+WRAP(8) WRAP(9) WRAP(10) WRAP(11) WRAP(12) WRAP(13) WRAP(14) WRAP(15)
+WRAP(16) WRAP(17) WRAP(18) WRAP(19) WRAP(20) WRAP(21) WRAP(22) WRAP(23)
+#undef WRAP
+
+static const lua_CFunction strwrap[NWRAP] = {
+	sw0, sw1, sw2, sw3, sw4, sw5, sw6, sw7, sw8, sw9, sw10, sw11,
+	sw12, sw13, sw14, sw15, sw16, sw17, sw18, sw19, sw20, sw21, sw22, sw23,
+};
+
+void errors_wrap_strlib(luaL_Reg *list)
+{
+	int i;
+
+	for (i = 0; list[i].name; i++) {
+		if (i >= NWRAP) {
+			fprintf(stderr, "errors_wrap_strlib: more than %d functions\n",
+				NWRAP);
+			abort();
+		}
+		strorig[i] = list[i].func;
+		list[i].func = strwrap[i];
+	}
 }
 
 /* }====================================================================== */

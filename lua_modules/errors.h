@@ -3,11 +3,14 @@
 **
 ** An error object is a full userdata whose metatable is registered once per
 ** lua_State under the registry name "wippy.error" (ERRORS_META). It carries
-** a message, a kind (a string such as "NOT_FOUND"; "UNKNOWN" by default), a
-** retryable flag, optional details (a Lua table), an optional stack
-** traceback string and an optional wrapped cause (another error object).
+** a message, a kind (one of the strings below, "" when unknown), a
+** three-state retryable flag (unset, true, false), optional details (a
+** table with string keys), an optional captured Lua stack, an optional
+** wrapped cause (another error object) and an optional wrap context.
 ** Lua code sees it through `errors.new/wrap/is/unwrap/call_stack` and the
 ** methods err:message() / :kind() / :retryable() / :details() / :stack().
+** The kinds and the semantics follow the original runtime's go-lua Error
+** type (kinds are its CamelCase strings, Unknown is "").
 **
 ** C modules report failures in the `return nil, err` convention with
 ** errors_ret(); the payload codec reads and rebuilds errors through the
@@ -20,21 +23,30 @@
 #include <stddef.h>
 
 #include <lua.h>
+#include <lauxlib.h>
 
 #define ERRORS_META "wippy.error"
 
-/* The kinds of the spec (section 3), as the strings err:kind() returns. */
-#define ERRORS_UNKNOWN           "UNKNOWN"
-#define ERRORS_INVALID           "INVALID"
-#define ERRORS_NOT_FOUND         "NOT_FOUND"
-#define ERRORS_ALREADY_EXISTS    "ALREADY_EXISTS"
-#define ERRORS_PERMISSION_DENIED "PERMISSION_DENIED"
-#define ERRORS_TIMEOUT           "TIMEOUT"
-#define ERRORS_CANCELED          "CANCELED"
-#define ERRORS_UNAVAILABLE       "UNAVAILABLE"
-#define ERRORS_INTERNAL          "INTERNAL"
-#define ERRORS_CONFLICT          "CONFLICT"
-#define ERRORS_RATE_LIMITED      "RATE_LIMITED"
+/*
+** The kinds, as the strings err:kind() returns and errors.<NAME> holds
+** (errors.NOT_FOUND == "NotFound"): the original runtime's values.
+*/
+#define ERRORS_UNKNOWN           ""
+#define ERRORS_INVALID           "Invalid"
+#define ERRORS_NOT_FOUND         "NotFound"
+#define ERRORS_ALREADY_EXISTS    "AlreadyExists"
+#define ERRORS_PERMISSION_DENIED "PermissionDenied"
+#define ERRORS_TIMEOUT           "Timeout"
+#define ERRORS_CANCELED          "Canceled"
+#define ERRORS_UNAVAILABLE       "Unavailable"
+#define ERRORS_INTERNAL          "Internal"
+#define ERRORS_CONFLICT          "Conflict"
+#define ERRORS_RATE_LIMITED      "RateLimited"
+
+/* The retryable flag: err:retryable() is false, true or nil (unset). */
+#define ERRORS_RETRY_NO    0
+#define ERRORS_RETRY_YES   1
+#define ERRORS_RETRY_UNSET 2
 
 /*
 ** Open the module: create the error metatable if this state lacks it, build
@@ -45,9 +57,10 @@
 int errors_luaopen(lua_State *L);
 
 /*
-** Push a new error object with the given kind (NULL means "UNKNOWN") and a
-** message formatted like lua_pushfstring (%s %d %I %f %p %c %U %%), no
-** stack traceback and not retryable. Raises only memory errors. [-0, +1, m]
+** Push a new error object with the given kind (NULL means ERRORS_UNKNOWN)
+** and a message formatted like lua_pushfstring (%s %d %I %f %p %c %U %%),
+** no captured stack and retryable false. Raises only memory errors.
+** [-0, +1, m]
 */
 void errors_push(lua_State *L, const char *kind, const char *fmt, ...);
 
@@ -67,12 +80,16 @@ int errors_is_error(lua_State *L, int idx);
 /*
 ** Accessors for the error object at idx (the caller has checked it with
 ** errors_is_error). The returned strings belong to the error object and
-** stay valid while it is reachable. errors_stack returns NULL when the
-** error has no traceback. None of them allocates. [-0, +0, -]
+** stay valid while it is reachable. errors_stack returns the captured
+** stack in its opaque transport form (for the payload codec; err:stack()
+** renders it) or NULL when there is none; errors_context returns the wrap
+** context or NULL. errors_retryable returns one of ERRORS_RETRY_*. None of
+** them allocates. [-0, +0, -]
 */
 const char *errors_message(lua_State *L, int idx, size_t *len);
 const char *errors_kind(lua_State *L, int idx, size_t *len);
 const char *errors_stack(lua_State *L, int idx, size_t *len);
+const char *errors_context(lua_State *L, int idx, size_t *len);
 int errors_retryable(lua_State *L, int idx);
 
 /*
@@ -86,11 +103,25 @@ int errors_push_cause(lua_State *L, int idx);
 
 /*
 ** Build an error object from parts on the stack, for decoders. Expects, from
-** bottom to top: message (string), kind (string, or nil for "UNKNOWN"),
-** details (table or nil), stack (string or nil), cause (error or nil). Pops
-** the five values and pushes the error. Parts of the wrong type are
-** treated as nil (a non-string message as ""). [-5, +1, m]
+** bottom to top: message (string), kind (string, or nil for ERRORS_UNKNOWN),
+** details (table or nil), stack (a string from errors_stack, or nil), cause
+** (error or nil), context (string or nil). Pops the six values and pushes
+** the error; the details table is used as is. Parts of the wrong type are
+** treated as nil (a non-string message as ""); a retryable value other
+** than ERRORS_RETRY_NO/YES means unset. [-6, +1, m]
 */
 void errors_create(lua_State *L, int retryable);
+
+/*
+** Make the string library functions in `funcs` (a NULL-terminated list of
+** harvested lstrlib functions) accept error objects wherever they take a
+** string, by reading such an argument as its message, as the original's
+** string library does (string.find(err, "x"), ("x"):rep(2, err)). Rewrites
+** the list in place, once, at boot, before any state uses it; the
+** replacement functions run the originals in the same call frame, so
+** argument errors still name the original function. Aborts if the list
+** is longer than the wrappers available.
+*/
+void errors_wrap_strlib(luaL_Reg *funcs);
 
 #endif

@@ -28,6 +28,8 @@
 
 #include <lauxlib.h>
 
+#include "lua_modules/errors.h"
+
 #define NS_PER_SEC   1000000000LL
 #define SECS_PER_DAY 86400LL
 /* Seconds from Go's zero time (0001-01-01 UTC) to the unix epoch. */
@@ -759,16 +761,12 @@ static const struct loc *optloc(lua_State *L, int i, const struct loc *dflt)
 }
 
 /*
-** Push nil and an error message of the given kind; returns 2.
-** The kind is carried for when errors become structured objects.
+** Push nil and an error object of the given kind with message msg (a
+** string that may be on the stack; it is copied first). Returns 2.
 */
 static int ret_error(lua_State *L, const char *kind, const char *msg)
 {
-	/* becomes errors_ret() once lua_modules/errors.h lands */
-	(void)kind;
-	lua_pushnil(L);
-	lua_pushstring(L, msg);
-	return 2;
+	return errors_ret(L, kind, "%s", msg);
 }
 
 /* }================================================================== */
@@ -2345,7 +2343,7 @@ static int m_parse(lua_State *L)
 	struct zinfo z;
 
 	if ((msg = parse_fields(L, lay, ln, val, vn, &ps)) != NULL)
-		return ret_error(L, "INVALID", msg);
+		return ret_error(L, ERRORS_INVALID, msg);
 	if (ps.is_utc) {
 		sec = date_unix(L, ps.year, ps.month, ps.day, ps.hour, ps.min,
 				ps.sec, ps.nsec, &loc_utc, &ns);
@@ -2406,7 +2404,7 @@ static int m_parse_duration(lua_State *L)
 		if (lua_type(L, 1) == LUA_TSTRING)
 			why = lua_pushfstring(L, "time: %s \"%s\"", why,
 					      lua_tostring(L, 1));
-		return ret_error(L, "INVALID", why);
+		return ret_error(L, ERRORS_INVALID, why);
 	}
 	time_push_duration(L, d);
 	return 1;
@@ -2450,9 +2448,9 @@ static int m_load_location(lua_State *L)
 	if ((rc = zone_load(L, name)) == 0)
 		return 1;
 	if (rc == -ENOENT)
-		return ret_error(L, "NOT_FOUND", lua_pushfstring(L,
+		return ret_error(L, ERRORS_NOT_FOUND, lua_pushfstring(L,
 			"unknown time zone %s", name));
-	return ret_error(L, "INVALID", lua_pushfstring(L,
+	return ret_error(L, ERRORS_INVALID, lua_pushfstring(L,
 		"malformed time zone information for %s", name));
 }
 

@@ -10,9 +10,10 @@
 **   STR                varint length, then the bytes
 **   TABLE              u32 narr, u32 nhash, narr values (t[1..narr]),
 **                      then nhash key/value pairs
-**   ERROR              u8 retryable, then five values: message (STR), kind
-**                      (STR), details (TABLE or NIL), stack (STR or NIL),
-**                      cause (ERROR or NIL)
+**   ERROR              u8 retryable (ERRORS_RETRY_*), then six values:
+**                      message (STR), kind (STR), details (TABLE or NIL),
+**                      stack (STR or NIL), cause (ERROR or NIL), context
+**                      (STR or NIL)
 **
 ** Table counts are fixed-width so they can be patched after the table is
 ** walked, and they let the decoder presize with lua_createtable. The bare
@@ -232,6 +233,9 @@ static int enc_error(struct wbuf *w, int idx)
 	lua_pop(L, 1);
 	if (r)
 		return r;
+	s = errors_context(L, idx, &len);
+	if ((r = s ? putstr(w, s, len) : puttag(w, T_NIL)))
+		return r;
 	w->depth--;
 	return 0;
 }
@@ -429,7 +433,7 @@ static int expect(struct rbuf *r, int type1, int type2)
 }
 
 /*
-** The five parts are decoded onto the stack in errors_create's order and
+** The six parts are decoded onto the stack in errors_create's order and
 ** type-checked (a part of the wrong type means a corrupt buffer, never a
 ** silently different error), then turned into the receiver's error object.
 */
@@ -438,7 +442,7 @@ static int dec_error(struct rbuf *r)
 	lua_State *L = r->L;
 	int retryable, e;
 
-	if (r->p == r->end || *r->p > 1)
+	if (r->p == r->end || *r->p > ERRORS_RETRY_UNSET)
 		return -EINVAL;
 	retryable = *r->p++;
 	if ((e = enter_dec(r)) ||
@@ -450,6 +454,8 @@ static int dec_error(struct rbuf *r)
 		return e;
 	if (!lua_isnil(L, -1) && !errors_is_error(L, -1))
 		return -EINVAL;
+	if ((e = expect(r, LUA_TSTRING, LUA_TNIL)))
+		return e;
 	errors_create(L, retryable);
 	r->depth--;
 	return 0;

@@ -370,6 +370,7 @@ void sandbox_harvest(void)
 	libs.base = collect(T, removed_base, NULL);
 	luaopen_string(T);
 	libs.string = collect(T, NULL, NULL);
+	errors_wrap_strlib(libs.string);	/* error objects read as strings */
 	luaopen_table(T);
 	libs.table = collect(T, NULL, NULL);
 	luaopen_coroutine(T);

@@ -6,6 +6,7 @@
 */
 #include "lua_modules/errors.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -34,34 +35,50 @@ static int c_fail(lua_State *L)
 
 static void test_lua_api(lua_State *L)
 {
-	check(L, "kind constants", "return errors.NOT_FOUND == 'NOT_FOUND' and "
-	      "errors.UNKNOWN == 'UNKNOWN' and errors.INVALID == 'INVALID' and "
-	      "errors.ALREADY_EXISTS == 'ALREADY_EXISTS' and "
-	      "errors.PERMISSION_DENIED == 'PERMISSION_DENIED' and "
-	      "errors.TIMEOUT == 'TIMEOUT' and errors.CANCELED == 'CANCELED' and "
-	      "errors.UNAVAILABLE == 'UNAVAILABLE' and "
-	      "errors.INTERNAL == 'INTERNAL' and errors.CONFLICT == 'CONFLICT' "
-	      "and errors.RATE_LIMITED == 'RATE_LIMITED'");
+	check(L, "kind constants are the original's strings",
+	      "return errors.NOT_FOUND == 'NotFound' and errors.UNKNOWN == '' and "
+	      "errors.INVALID == 'Invalid' and "
+	      "errors.ALREADY_EXISTS == 'AlreadyExists' and "
+	      "errors.PERMISSION_DENIED == 'PermissionDenied' and "
+	      "errors.TIMEOUT == 'Timeout' and errors.CANCELED == 'Canceled' and "
+	      "errors.UNAVAILABLE == 'Unavailable' and "
+	      "errors.INTERNAL == 'Internal' and errors.CONFLICT == 'Conflict' "
+	      "and errors.RATE_LIMITED == 'RateLimited'");
 	check(L, "new(string) defaults",
 	      "local e = errors.new('boom') return e:message() == 'boom' and "
-	      "e:kind() == errors.UNKNOWN and e:retryable() == false and "
+	      "e:kind() == '' and e:retryable() == nil and "
 	      "e:details() == nil and type(e:stack()) == 'string'");
-	check(L, "new(table) keeps every field",
-	      "local d = {id = 7} local e = errors.new{message = 'gone', "
-	      "kind = errors.NOT_FOUND, retryable = true, details = d} "
-	      "return e:message() == 'gone' and e:kind() == 'NOT_FOUND' and "
-	      "e:retryable() == true and e:details() == d and e:details().id == 7");
-	check(L, "new(table) with only a kind",
-	      "local e = errors.new{kind = errors.TIMEOUT} "
-	      "return e:message() == '' and e:kind() == 'TIMEOUT'");
+	check(L, "new(table) keeps every field, details as a copy",
+	      "local d = {id = 7, sub = {a = 1, [2] = 'x'}, [1] = 'gone'} "
+	      "local e = errors.new{message = 'gone', "
+	      "kind = errors.NOT_FOUND, retryable = false, details = d} "
+	      "local got = e:details() "
+	      "return e:message() == 'gone' and e:kind() == 'NotFound' and "
+	      "e:retryable() == false and got ~= d and got.id == 7 and "
+	      "got[1] == nil and got.sub.a == 1 and got.sub[2] == nil and "
+	      "e:details() ~= got");
+	check(L, "new(table) ignores odd kind/retryable/details",
+	      "local e = errors.new{message = 'm', kind = 5, retryable = 1, "
+	      "details = 'x'} return e:kind() == '' and e:retryable() == nil "
+	      "and e:details() == nil");
+	check(L, "empty details are nil",
+	      "return errors.new{message = 'm', details = {}}:details() == nil and "
+	      "errors.new{message = 'm', details = {1}}:details() == nil");
 	check(L, "new(table) accepts a custom kind",
 	      "return errors.new{message='x', kind='MY_KIND'}:kind() == 'MY_KIND'");
-	check(L, "new(err) returns the same error",
-	      "local e = errors.new('a') return errors.new(e) == e");
 	check(L, "new rejects bad arguments",
-	      "return not pcall(errors.new) "
-	      "and not pcall(errors.new, {kind = 5}) and "
-	      "not pcall(errors.new, {details = 'x'}) and not pcall(errors.new, true)");
+	      "local function msg(...) local ok, e = pcall(errors.new, ...) "
+	      "return not ok and e end "
+	      "return msg():find('expected string or table') and "
+	      "msg(true):find('expected string or table') and "
+	      "msg(3):find('expected string or table') and "
+	      "msg(errors.new('e')):find('expected string or table') and "
+	      "msg({}):find('message field is required') and "
+	      "msg({message = {}}):find('message must be a string')");
+	check(L, "details cycles are refused",
+	      "local t = {} t.t = t local ok, e = pcall(errors.new, "
+	      "{message = 'm', details = t}) return not ok and "
+	      "e:find('nested too deeply') ~= nil");
 	check(L, "tostring gives the message",
 	      "return tostring(errors.new('hello')) == 'hello'");
 	check(L, "concatenation uses the message",
@@ -70,46 +87,96 @@ static void test_lua_api(lua_State *L)
 	      "local e = errors.new{message='m', kind=errors.CONFLICT} "
 	      "local okk, got = pcall(error, e) return not okk and got == e and "
 	      "errors.is(got, errors.CONFLICT)");
-	check(L, "stack names the creating function",
+	check(L, "stack lists source:line (name) frames",
 	      "local function maker() return errors.new('s') end "
-	      "local s = maker():stack() return s:find('maker') ~= nil");
-	check(L, "wrap prefixes the message and keeps kind/retryable/details",
-	      "local d = {} local e = errors.new{message='inner', "
-	      "kind=errors.UNAVAILABLE, retryable=true, details=d} "
-	      "local w = errors.wrap(e, 'ctx') return w:message() == 'ctx: inner' "
-	      "and w:kind() == 'UNAVAILABLE' and w:retryable() and w:details() == d "
-	      "and w:stack() == e:stack() and errors.unwrap(w) == e");
-	check(L, "wrap of a wrap",
+	      "local s = maker():stack() return s:find('^  %[C%]:%-1 %(new%)\\n') "
+	      "~= nil and s:find('\\n  [^\\n]+:%d+ %(maker%)\\n') ~= nil");
+	check(L, "wrap keeps message/kind/retryable/details, context apart",
+	      "local e = errors.new{message='inner', "
+	      "kind=errors.UNAVAILABLE, retryable=true, details={k = 1}} "
+	      "local w = errors.wrap(e, 'ctx') return w:message() == 'inner' "
+	      "and tostring(w) == 'inner' and w:kind() == 'Unavailable' and "
+	      "w:retryable() == true and w:details().k == 1 and "
+	      "w:stack():find('^ctx\\n') ~= nil and errors.unwrap(w) == e");
+	check(L, "wrap of a wrap takes the inner Go error text",
 	      "local e = errors.new{message='x', kind=errors.NOT_FOUND} "
 	      "local w = errors.wrap(errors.wrap(e, 'b'), 'a') "
-	      "return w:message() == 'a: b: x' and errors.is(w, errors.NOT_FOUND) "
-	      "and errors.is(w, e) and not errors.is(w, errors.INVALID)");
-	check(L, "wrap(nil) is nil, wrap(err) without context is err",
-	      "local e = errors.new('q') return errors.wrap(nil, 'ctx') == nil and "
-	      "errors.wrap(e) == e");
-	check(L, "wrap of a string makes an UNKNOWN error",
+	      "return w:message() == 'b: x' and errors.is(w, errors.NOT_FOUND) "
+	      "and not errors.is(w, errors.INVALID) and "
+	      "w:stack():find('^a\\n.*\\nb\\n') ~= nil");
+	check(L, "wrap refuses what is not a string or an error",
+	      "local e = errors.new('q') return not pcall(errors.wrap, nil, 'c') "
+	      "and not pcall(errors.wrap, e) and not pcall(errors.wrap, e, 1) "
+	      "and not pcall(errors.wrap, {}, 'c')");
+	check(L, "wrap of a string makes an unknown-kind error",
 	      "local w = errors.wrap('plain', 'ctx') return w:message() == "
-	      "'ctx: plain' and w:kind() == errors.UNKNOWN and errors.unwrap(w) == nil");
-	check(L, "is() on non-errors is false",
-	      "return errors.is('NOT_FOUND', 'NOT_FOUND') == false and "
-	      "errors.is(nil, 'X') == false and errors.is({}, 'X') == false");
-	check(L, "is() by identity does not match a different error",
-	      "return not errors.is(errors.new('a'), errors.new('a'))");
-	check(L, "call_stack returns frames",
+	      "'plain' and w:kind() == errors.UNKNOWN and w:retryable() == nil "
+	      "and errors.unwrap(w) == nil");
+	check(L, "is() on non-errors is false, a missing kind raises",
+	      "return errors.is('NotFound', 'NotFound') == false and "
+	      "errors.is(nil, 'X') == false and errors.is({}, 'X') == false and "
+	      "not pcall(errors.is, errors.new('a')) and "
+	      "not pcall(errors.is, errors.new('a'), {})");
+	check(L, "is() reads an error kind argument as its message",
+	      "local e = errors.new{message='m', kind='Timeout'} "
+	      "return errors.is(e, errors.new('Timeout')) and "
+	      "not errors.is(e, e)");
+	check(L, "call_stack returns thread and frames",
 	      "local function deep() return errors.new('s') end "
-	      "local f = errors.call_stack(deep()) local found = false "
-	      "for _, fr in ipairs(f) do if fr.name:find('deep') and "
-	      "type(fr.line) == 'number' and type(fr.source) == 'string' then "
-	      "found = true end end return #f >= 2 and found");
+	      "local cs = errors.call_stack(deep()) local f = cs.frames "
+	      "return cs.thread:find('^0x') and f[1].level == 0 and "
+	      "f[1].type == 'C' and f[1].name == 'new' and f[1].line == -1 and "
+	      "f[2].level == 1 and f[2].name == 'deep' and f[2].type == 'Lua' and "
+	      "f[2].line > 0 and type(f[2].source) == 'string'");
 	check(L, "call_stack of a non-error is nil",
-	      "return errors.call_stack('x') == nil");
-	check(L, "methods reject non-errors",
-	      "local e = errors.new('x') return not pcall(e.message, {}) and "
-	      "not pcall(e.kind, 'x')");
+	      "return errors.call_stack('x') == nil and errors.call_stack() == nil");
+	check(L, "methods answer non-errors with empty values",
+	      "local e = errors.new('x') return e.message({}) == '' and "
+	      "e.kind('x') == '' and e.retryable(1) == nil and "
+	      "e.details() == nil and e.stack(2) == ''");
 	check(L, "C errors_ret gives nil, err",
 	      "local v, e = c_fail('k') return v == nil and e:kind() == "
-	      "'NOT_FOUND' and e:message() == 'no such key k (42)' and "
-	      "e:stack() == nil and errors.is(e, errors.NOT_FOUND)");
+	      "'NotFound' and e:message() == 'no such key k (42)' and "
+	      "e:stack() == '' and e:retryable() == false and "
+	      "errors.call_stack(e) == nil and errors.is(e, errors.NOT_FOUND)");
+}
+
+/* Lua's string functions wrapped by errors_wrap_strlib, as the sandbox
+** does; errors convert, other values go through untouched. */
+static void test_strlib(lua_State *L)
+{
+	static luaL_Reg list[32];
+	int n = 0, i;
+
+	luaL_requiref(L, "string", luaopen_string, 0);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		if (lua_tocfunction(L, -1) && lua_getupvalue(L, -1, 1) == NULL &&
+		    n < 31) {
+			list[n].name = strdup(lua_tostring(L, -2));
+			list[n].func = lua_tocfunction(L, -1);
+			n++;
+		} else if (lua_tocfunction(L, -1)) {
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	errors_wrap_strlib(list);
+	lua_newtable(L);
+	luaL_setfuncs(L, list, 0);
+	lua_setglobal(L, "wstring");
+	lua_settop(L, 0);
+	check(L, "wrapped string functions read errors as their message",
+	      "local e = errors.new('not found here') "
+	      "return wstring.find(e, 'found', 1, true) == 5 and "
+	      "wstring.len(e) == 14 and wstring.upper(e) == 'NOT FOUND HERE' and "
+	      "wstring.rep('ab', 2, errors.new('-')) == 'ab-ab' and "
+	      "wstring.format('%s', e) == 'not found here'");
+	check(L, "wrapped functions keep their own argument errors",
+	      "local ok, m = pcall(function() return wstring.find({}, 'x') end) "
+	      "return not ok and m:find(\"bad argument #1 to 'find'\") ~= nil");
+	for (i = 0; i < n; i++)
+		free((void *)list[i].name);
 }
 
 static void test_c_api(lua_State *L)
@@ -122,9 +189,10 @@ static void test_c_api(lua_State *L)
 	s = errors_message(L, -1, &len);
 	ok(len == 9 && strcmp(s, "plain msg") == 0, "errors_message");
 	s = errors_kind(L, -1, &len);
-	ok(strcmp(s, "UNKNOWN") == 0 && len == 7, "NULL kind is UNKNOWN");
+	ok(strcmp(s, "") == 0 && len == 0, "NULL kind is the unknown kind");
 	ok(errors_stack(L, -1, &len) == NULL && len == 0, "no stack from C");
-	ok(errors_retryable(L, -1) == 0, "not retryable");
+	ok(errors_context(L, -1, &len) == NULL && len == 0, "no context from C");
+	ok(errors_retryable(L, -1) == ERRORS_RETRY_NO, "not retryable");
 	ok(errors_push_details(L, -1) == LUA_TNIL, "no details");
 	lua_pop(L, 1);
 	ok(errors_push_cause(L, -1) == LUA_TNIL, "no cause");
@@ -139,11 +207,14 @@ static void test_c_api(lua_State *L)
 	lua_setfield(L, -2, "n");
 	lua_pushliteral(L, "stack text");
 	lua_pushvalue(L, 1);
-	errors_create(L, 1);
-	ok(lua_gettop(L) == 2 && errors_is_error(L, 2), "errors_create pops 5 pushes 1");
-	ok(strcmp(errors_kind(L, 2, NULL), "RATE_LIMITED") == 0, "kind from parts");
-	ok(errors_retryable(L, 2) == 1, "retryable from parts");
+	lua_pushliteral(L, "while testing");
+	errors_create(L, ERRORS_RETRY_YES);
+	ok(lua_gettop(L) == 2 && errors_is_error(L, 2), "errors_create pops 6 pushes 1");
+	ok(strcmp(errors_kind(L, 2, NULL), "RateLimited") == 0, "kind from parts");
+	ok(errors_retryable(L, 2) == ERRORS_RETRY_YES, "retryable from parts");
 	ok(strcmp(errors_stack(L, 2, NULL), "stack text") == 0, "stack from parts");
+	ok(strcmp(errors_context(L, 2, NULL), "while testing") == 0,
+	   "context from parts");
 	ok(errors_push_details(L, 2) == LUA_TTABLE &&
 	   lua_getfield(L, -1, "n") == LUA_TNUMBER && lua_tointeger(L, -1) == 3,
 	   "details from parts");
@@ -158,10 +229,14 @@ static void test_c_api(lua_State *L)
 	lua_pushliteral(L, "not a table");
 	lua_pushinteger(L, 2);
 	lua_pushliteral(L, "not an error");
-	errors_create(L, 0);
+	lua_pushboolean(L, 0);
+	errors_create(L, 7);
 	ok(strcmp(errors_message(L, -1, NULL), "") == 0 &&
-	   strcmp(errors_kind(L, -1, NULL), "UNKNOWN") == 0 &&
-	   errors_stack(L, -1, NULL) == NULL, "bad parts become defaults");
+	   strcmp(errors_kind(L, -1, NULL), "") == 0 &&
+	   errors_stack(L, -1, NULL) == NULL &&
+	   errors_context(L, -1, NULL) == NULL, "bad parts become defaults");
+	ok(errors_retryable(L, -1) == ERRORS_RETRY_UNSET,
+	   "an out-of-range retryable is unset");
 	ok(errors_push_details(L, -1) == LUA_TNIL, "bad details dropped");
 	lua_pop(L, 1);
 	ok(errors_push_cause(L, -1) == LUA_TNIL, "bad cause dropped");
@@ -201,6 +276,7 @@ int main(void)
 
 	test_lua_api(L);
 	test_c_api(L);
+	test_strlib(L);
 	test_without_module();
 	lua_close(L);
 	return tap_done();

@@ -111,8 +111,11 @@ end
 function T.wrapped_error_survives()
 	local inner = errors.new({message = "root", kind = errors.TIMEOUT})
 	local got = roundtrip(errors.wrap(inner, "outer")):payload():data()
-	t.eq(got:message(), "outer: root")
+	t.eq(got:message(), "root", "a wrap keeps the inner message")
 	t.ok(errors.is(got, errors.TIMEOUT), "kind of the wrapped chain")
+	t.contains(got:stack(), "outer\n", "the wrap context survives the copy")
+	t.eq(errors.wrap(got, "again"):message(), "outer: root", "context in a rewrap")
+	t.eq(errors.unwrap(got):message(), "root", "the cause survives")
 end
 
 function T.spawn_args_are_copies()
