@@ -1,13 +1,15 @@
 local io = require("io")
 local time = require("time")
 
-local reset = "\027[0m"
-local function dim(s) return "\027[2m" .. s .. reset end
-local function green(s) return "\027[32m" .. s .. reset end
-local function yellow(s) return "\027[33m" .. s .. reset end
-local function cyan(s) return "\027[36m" .. s .. reset end
+type EchoResponse = {data: string, worker: string}
 
-local function main()
+local reset <const>: string = "\027[0m"
+local function dim(s: string): string return "\027[2m" .. s .. reset end
+local function green(s: string): string return "\027[32m" .. s .. reset end
+local function yellow(s: string): string return "\027[33m" .. s .. reset end
+local function cyan(s: string): string return "\027[36m" .. s .. reset end
+
+local function main(): integer
     local inbox = process.inbox()
 
     -- Wait for relay to register
@@ -18,7 +20,7 @@ local function main()
 
     while true do
         io.write(yellow("> "))
-        local input = io.readline()
+        local input: string? = io.readline()
 
         if not input or #input == 0 then
             break
@@ -43,7 +45,7 @@ local function main()
             else
                 local msg = r.value
                 if msg:topic() == "echo_response" then
-                    local resp = msg:payload():data()
+                    local resp = msg:payload():data() :: EchoResponse
                     io.print(green("  " .. resp.data))
                     io.print(dim("  from worker: " .. resp.worker))
                 end

@@ -1,12 +1,15 @@
 local logger = require("logger")
 local time = require("time")
 
-local stats = {
+type Stats = {messages: integer, workers_spawned: integer}
+type EchoRequest = {sender: string, data: string}
+
+local stats: Stats = {
     messages = 0,
     workers_spawned = 0
 }
 
-local function stats_reporter()
+local function stats_reporter(): ()
     while true do
         time.sleep("5s")
         logger:info("stats", {
@@ -16,7 +19,7 @@ local function stats_reporter()
     end
 end
 
-local function main()
+local function main(): ()
     local inbox = process.inbox()
     local events = process.events()
 
@@ -42,7 +45,7 @@ local function main()
         else
             local msg = r.value
             if msg:topic() == "echo" then
-                local echo = msg:payload():data()
+                local echo = msg:payload():data() :: EchoRequest
                 stats.messages = stats.messages + 1
 
                 local worker_pid, err = process.spawn_monitored(

@@ -1,6 +1,6 @@
 local time = require("time")
 
-local function main(sender_pid, data)
+local function main(sender_pid: string, data: string): integer
     time.sleep("100ms")
 
     local response = {

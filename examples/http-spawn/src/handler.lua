@@ -2,25 +2,28 @@
 -- worker process for the task, answer 202 with its pid.
 local http = require("http")
 
-local function handler()
+type TaskRequest = {name: string?, duration: number?}
+
+local function handler(): ()
     local req = http.request()
     local res = http.response()
 
-    local task, err = req:body_json()
-    if err or type(task) ~= "table" then
+    local body, err = req:body_json()
+    if err or type(body) ~= "table" then
         res:set_status(http.STATUS.BAD_REQUEST)
         res:write_json({error = "invalid JSON body"})
         return
     end
+    local task = body :: TaskRequest
     if type(task.name) ~= "string" or task.name == "" then
         res:set_status(http.STATUS.BAD_REQUEST)
         res:write_json({error = "name is required"})
         return
     end
-    local duration = tonumber(task.duration) or 3
+    local duration: number = tonumber(task.duration) or 3
     if duration < 0 then duration = 0 end
 
-    local pid, serr = process.spawn("app:task_worker", "app:processes",
+    local pid: string?, serr = process.spawn("app:task_worker", "app:processes",
                                     {name = task.name, duration = duration})
     if not pid then
         res:set_status(http.STATUS.INTERNAL_ERROR)

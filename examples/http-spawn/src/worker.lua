@@ -3,10 +3,12 @@
 local time = require("time")
 local logger = require("logger")
 
-local STEPS = 3
+type Task = {name: string, duration: number}
 
-local function main(task)
-    local pause = math.floor(task.duration * 1000 / STEPS) * time.MILLISECOND
+local STEPS <const>: integer = 3
+
+local function main(task: Task): integer
+    local pause: integer = math.floor(task.duration * 1000 / STEPS) * time.MILLISECOND
     for step = 1, STEPS do
         if pause > 0 then
             time.sleep(pause)

@@ -8,7 +8,7 @@ local env = require("env")
 
 -- Returns the string value of an env.variable (its default applies when
 -- the OS variable is unset); a missing variable is a configuration error.
-local function knob(name)
+local function knob(name: string): string
     local v, err = env.get(name)
     if v == nil then
         error("env " .. name .. ": " .. tostring(err))
@@ -18,7 +18,7 @@ end
 
 -- Returns a duration knob ("500ms", "2s", ...) in whole milliseconds, >= 1:
 -- tickers reject a zero duration.
-local function knob_ms(name)
+local function knob_ms(name: string): integer
     local d, err = time.parse_duration(knob(name))
     if d == nil then
         error("env " .. name .. ": " .. tostring(err))
@@ -26,8 +26,8 @@ local function knob_ms(name)
     return math.max(1, math.floor(d:milliseconds()))
 end
 
-local function main()
-    local num_workers = tonumber(knob("NUM_WORKERS"))
+local function main(): integer
+    local num_workers: number? = tonumber(knob("NUM_WORKERS"))
     if num_workers == nil or num_workers < 0 then
         error("env NUM_WORKERS: not a non-negative number: " .. knob("NUM_WORKERS"))
     end
@@ -53,7 +53,7 @@ local function main()
     local me = process.pid()
 
     local started = time.now()
-    local spawned = 0
+    local spawned: integer = 0
     for i = 1, num_workers do
         local interval_ms = math.random(tick_min_ms, tick_max_ms)
         local pid, err = process.spawn_monitored("app:worker", "app:processes",
@@ -73,8 +73,8 @@ local function main()
     local ticker = assert(time.ticker(stats_interval_ms * time.MILLISECOND))
     local stats = ticker:response()
     local interval_s = stats_interval_ms / 1000
-    local alive = spawned
-    local total_ticks, reported_ticks = 0, 0
+    local alive: integer = spawned
+    local total_ticks: integer, reported_ticks: integer = 0, 0
 
     -- select takes the first ready case in array order: events come first
     -- so CANCEL is never stuck behind a flood of ticks, and the stats
@@ -96,7 +96,7 @@ local function main()
                 tick_rate = math.floor(new_ticks / interval_s + 0.5),
             })
         else
-            local ev = r.value
+            local ev = r.value :: {kind: string}
             if ev.kind == process.event.EXIT then
                 alive = alive - 1
             elseif ev.kind == process.event.CANCEL then

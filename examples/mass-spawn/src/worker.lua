@@ -6,7 +6,7 @@
 -- here beyond the message itself.
 local time = require("time")
 
-local function main(parent, id, interval_ms)
+local function main(parent: string, id: integer, interval_ms: integer): integer
     local ticker = assert(time.ticker(interval_ms * time.MILLISECOND))
     local ticks = ticker:response()
     local events = process.events()
