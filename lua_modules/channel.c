@@ -172,24 +172,11 @@ static void complete_send(struct waiter *w, int ok)
 
 /* {==== Subscription sources ====} */
 
-/* Glob match with '*' (any run of characters). */
-static int topic_match(const char *pat, const char *s)
+/* Subscriptions match a message's topic exactly, as the original's
+** subscribeContext.match does (no patterns). */
+static int topic_match(const char *topic, const char *s)
 {
-	while (*pat) {
-		if (*pat == '*') {
-			pat++;
-			if (*pat == '\0')
-				return 1;
-			for (; *s; s++)
-				if (topic_match(pat, s))
-					return 1;
-			return 0;
-		}
-		if (*pat != *s)
-			return 0;
-		pat++, s++;
-	}
-	return *s == '\0';
+	return strcmp(topic, s) == 0;
 }
 
 static struct msg *mnext(struct msg *m)
@@ -206,7 +193,7 @@ static struct msg **find_item(struct proc *p, struct chan *c)
 	for (pp = &p->q_head; *pp; pp = (struct msg **)&(*pp)->_next) {
 		struct chan *l;
 		struct msg *m = *pp;
-		if (c->kind == CH_LISTEN) {
+		if (c->topic) { /* listen, or a channel given to subscribe() */
 			if (topic_match(c->topic, m->topic))
 				return pp;
 			continue;
@@ -299,7 +286,8 @@ static int try_recv(lua_State *L, int ci)
 {
 	struct chan *c = lua_touserdata(L, ci);
 	if (c->kind != CH_PLAIN) {
-		struct msg **pp = find_item(c->p, c);
+		/* an unlistened channel takes nothing more */
+		struct msg **pp = c->closed ? NULL : find_item(c->p, c);
 		if (pp) {
 			take_item(L, c->p, c, pp);
 			lua_pushboolean(L, 1);
@@ -321,6 +309,13 @@ static int try_recv(lua_State *L, int ci)
 		complete_send(w, 1);
 		lua_pushboolean(L, 1);
 		return 1;
+	} else if (c->topic && !c->closed) { /* subscribe(): queued messages */
+		struct msg **pp = find_item(c->p, c);
+		if (pp) {
+			take_item(L, c->p, c, pp);
+			lua_pushboolean(L, 1);
+			return 1;
+		}
 	}
 	if (c->closed) {
 		lua_pushnil(L);
@@ -431,7 +426,7 @@ static int ch_receive(lua_State *L)
 		return 2;
 	s = sel_new(L, proc_coro(L), 1);
 	wait_on(s, 0, c, 0, 0);
-	return proc_block(L, c->kind != CH_PLAIN, NULL, 0);
+	return proc_block(L, c->kind != CH_PLAIN || c->topic != NULL, NULL, 0);
 }
 
 /* Wake everyone blocked on c: receivers get nil, false; senders fail. */
@@ -498,11 +493,27 @@ static int select_k(lua_State *L, int status, lua_KContext ctx)
 	return 1;
 }
 
+/* The channel of the case at stack slot idx, pushed, or 0 and nothing
+** pushed if the value is not a case made by case_send/case_receive. */
+static int push_case(lua_State *L, int idx)
+{
+	if (lua_type(L, idx) != LUA_TTABLE)
+		return 0;
+	lua_geti(L, idx, 1);
+	if (luaL_testudata(L, -1, CHAN_META))
+		return 1;
+	lua_pop(L, 1);
+	return 0;
+}
+
 /* channel.select{cases..., default = true} or select(cases, true).
-** The first ready case in array order wins. [-0, +1, e] */
+** The first ready case in array order wins. Entries that are not cases
+** are skipped, as the original does; with no case and no default the
+** coroutine blocks for good (a deadlock the scheduler reports if nothing
+** else can run). [-0, +1, e] */
 static int ch_select(lua_State *L)
 {
-	int n, has_default, ext = 0;
+	int n, ncases = 0, has_default, ext = 0, w;
 	struct sel *s;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -511,16 +522,15 @@ static int ch_select(lua_State *L)
 		has_default = has_default || lua_toboolean(L, -1);
 	lua_settop(L, 1);
 	n = (int)luaL_len(L, 1);
-	if (n == 0 && !has_default)
-		return luaL_error(L, "select with no cases would block forever");
 	for (int i = 1; i <= n; i++) {
-		int ci, is_send;
-		if (lua_geti(L, 1, i) != LUA_TTABLE)
-			return luaL_error(L, "select: case %d is not a channel case", i);
-		int cs = lua_gettop(L);
-		lua_geti(L, cs, 1);
-		if (!luaL_testudata(L, -1, CHAN_META))
-			return luaL_error(L, "select: case %d is not a channel case", i);
+		int ci, cs, is_send;
+		lua_geti(L, 1, i);
+		cs = lua_gettop(L);
+		if (!push_case(L, cs)) {
+			lua_settop(L, 1);
+			continue;
+		}
+		ncases++;
 		ci = lua_gettop(L);
 		lua_geti(L, cs, 2);
 		is_send = lua_toboolean(L, -1);
@@ -559,17 +569,21 @@ static int ch_select(lua_State *L)
 		lua_setfield(L, -2, "ok");
 		return 1;
 	}
-	s = sel_new(L, proc_coro(L), n);
+	s = sel_new(L, proc_coro(L), ncases);
 	s->is_select = 1;
 	s->cases_idx = 1;
+	w = 0;
 	for (int i = 1; i <= n; i++) {
 		struct chan *c;
 		lua_geti(L, 1, i);
-		lua_geti(L, -1, 1);
+		if (!push_case(L, -1)) {
+			lua_pop(L, 1);
+			continue;
+		}
 		c = lua_touserdata(L, -1);
 		lua_geti(L, -2, 2);
-		wait_on(s, i - 1, c, lua_toboolean(L, -1), i);
-		ext |= c->kind != CH_PLAIN;
+		wait_on(s, w++, c, lua_toboolean(L, -1), i);
+		ext |= c->kind != CH_PLAIN || c->topic != NULL;
 		lua_pop(L, 3);
 	}
 	return proc_block(L, ext, select_k, 0);
@@ -600,6 +614,25 @@ struct chan *chan_push_new(lua_State *L, int cap)
 	return new_chan(L, cap, CH_PLAIN);
 }
 
+/* The channel subscribed to exactly topic (listen or subscribe), or NULL. */
+static struct chan *find_listen(struct proc *p, const char *topic)
+{
+	for (struct chan *c = p->listens; c; c = c->next_listen)
+		if (strcmp(c->topic, topic) == 0)
+			return c;
+	return NULL;
+}
+
+/* Take c off its process's subscription list. */
+static void unlink_listen(struct chan *c)
+{
+	for (struct chan **pp = &c->p->listens; *pp; pp = &(*pp)->next_listen)
+		if (*pp == c) {
+			*pp = c->next_listen;
+			break;
+		}
+}
+
 struct chan *chan_push_special(lua_State *L, enum chan_kind kind,
 			       const char *topic, int want_msg)
 {
@@ -610,6 +643,10 @@ struct chan *chan_push_special(lua_State *L, enum chan_kind kind,
 	if (slot && *slot) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, (*slot)->ref);
 		return *slot;
+	}
+	if (slot == NULL && (c = find_listen(p, topic)) != NULL) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+		return c;
 	}
 	c = new_chan(L, 0, kind);
 	c->want_msg = (uint8_t)want_msg;
@@ -631,14 +668,69 @@ void chan_unlisten(lua_State *L, int idx)
 	struct proc *p = c->p;
 	if (c->kind != CH_LISTEN)
 		luaL_error(L, "not a listen channel");
-	for (struct chan **pp = &p->listens; *pp; pp = &(*pp)->next_listen)
-		if (*pp == c) {
-			*pp = c->next_listen;
-			break;
-		}
+	(void)p;
+	unlink_listen(c);
 	close_chan(L, c);
 	luaL_unref(L, LUA_REGISTRYINDEX, c->ref);
 	c->ref = LUA_NOREF;
+}
+
+/* subscribe(topic, ch) -> true | nil, err: messages sent to this process
+** on exactly topic go to ch, a channel of this process made with
+** channel.new (its receivers get the message's payload value, as from
+** process.listen). Subscribing a channel to the topic it already has is a
+** no-op; a topic another channel has (listen or subscribe) is refused.
+** [-0, +(1|2), e] */
+int chan_subscribe(lua_State *L)
+{
+	const char *topic = luaL_checkstring(L, 1);
+	struct chan *c = chan_check(L, 2), *other;
+	struct proc *p = proc_of(L);
+	if (c->p != p)
+		return luaL_argerror(L, 2, "channel of another process");
+	other = find_listen(p, topic);
+	if (other == c)
+		goto ok;
+	if (other)
+		return errors_ret(L, ERRORS_ALREADY_EXISTS,
+				  "topic already subscribed: %s", topic);
+	if (c->kind != CH_PLAIN)
+		return errors_ret(L, ERRORS_INVALID,
+				  "cannot subscribe a process channel");
+	if (c->topic)
+		return errors_ret(L, ERRORS_INVALID,
+				  "channel already subscribed to %s", c->topic);
+	if (c->closed)
+		return errors_ret(L, ERRORS_INVALID, "channel is closed");
+	c->topic = xstrdup(topic);
+	c->next_listen = p->listens;
+	p->listens = c;
+	lua_pushvalue(L, 2);  /* anchored while subscribed */
+	c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+ok:
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* unsubscribe(ch) -> true | nil, err: stop routing to ch. A channel from
+** process.listen is closed as by process.unlisten; one given to
+** subscribe() stays open and keeps what it buffered. [-0, +(1|2), e] */
+int chan_unsubscribe(lua_State *L)
+{
+	struct chan *c = chan_check(L, 1);
+	if (c->p != proc_of(L) || c->topic == NULL || find_listen(c->p, c->topic) != c)
+		return errors_ret(L, ERRORS_NOT_FOUND, "channel not found");
+	if (c->kind == CH_LISTEN) {
+		chan_unlisten(L, 1);
+	} else {
+		unlink_listen(c);
+		free(c->topic);
+		c->topic = NULL;
+		luaL_unref(L, LUA_REGISTRYINDEX, c->ref);
+		c->ref = LUA_NOREF;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
 }
 
 /* channel.new([size]). [-0, +1, m] */

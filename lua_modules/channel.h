@@ -25,8 +25,10 @@ int luaopen_channel(lua_State *L);
 struct chan *chan_push_new(lua_State *L, int cap);
 
 /* Push the process's subscription channel of this kind, creating it on
-** first use (inbox and events are one per process; listen makes a new one
-** per call for `topic`, with Message objects when want_msg). [-0, +1, m] */
+** first use (inbox and events are one per process; listen has one per
+** exact topic, made by its first call, with Message objects when
+** want_msg; a later call for the topic returns it, or the channel given
+** to subscribe() for it). [-0, +1, m] */
 struct chan *chan_push_special(lua_State *L, enum chan_kind kind,
 			       const char *topic, int want_msg);
 
@@ -42,6 +44,12 @@ int chan_offer(lua_State *L, int ci);
 /* Hand queued messages and events to coroutines waiting on the process's
 ** subscription channels. Runs in the process step. [-0, +0, m] */
 void chan_pump(lua_State *L, struct proc *p);
+
+/* The globals subscribe(topic, ch) and unsubscribe(ch) (the original's
+** core bindings): route the process's messages on topic to a channel of
+** its own, and stop. [-0, +(1|2), e] */
+int chan_subscribe(lua_State *L);
+int chan_unsubscribe(lua_State *L);
 
 /* The channel userdata at idx, or raises. */
 struct chan *chan_check(lua_State *L, int idx);

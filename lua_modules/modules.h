@@ -22,6 +22,9 @@ int luaopen_wio(lua_State *L);
 /* require("http"): request/response of the running endpoint call. */
 int luaopen_http(lua_State *L);
 
+/* require("ctx"): get/all over the running process's context values. */
+int luaopen_ctx(lua_State *L);
+
 /* require("uuid"): v1 v3 v4 v5 v7 validate version variant parse format. */
 int luaopen_uuid(lua_State *L);
 

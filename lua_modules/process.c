@@ -10,6 +10,7 @@
 */
 #include <errno.h>
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,7 +66,52 @@ static const struct reg_entry *find_entry(lua_State *L, const char *id)
 
 enum { SP_MONITOR = 1, SP_LINK = 2 };
 
-static int do_spawn(lua_State *L, int how)
+/* Send each queued spawner message (entries {topic, n, v1..vn} of the
+** array at mi) to pid. A message that cannot be encoded is dropped, as
+** the original's host drops one it cannot deliver. [-0, +0, m] */
+static void send_queued(lua_State *L, int mi, uint64_t to)
+{
+	struct proc *self = proc_of(L);
+	lua_Integer n = mi ? luaL_len(L, mi) : 0;
+	for (lua_Integer i = 1; i <= n; i++) {
+		int top = lua_gettop(L), nv;
+		struct msg *m;
+		lua_geti(L, mi, i);
+		lua_geti(L, -1, 1);
+		lua_geti(L, -2, 2);
+		nv = (int)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+		m = msg_new(MSG_USER, self->pid, lua_tostring(L, -1));
+		m->from_host = self->host->id;
+		for (int k = 1; k <= nv; k++)
+			lua_geti(L, top + 1, 2 + k);
+		if (payload_encode(L, top + 3, nv, &m->payload) < 0)
+			msg_free(m);
+		else
+			proc_send(self->rt, to, m);
+		lua_settop(L, top);
+	}
+}
+
+/* Push the pid string of a live pid, or nil, err. [-0, +(1|2), m] */
+static int push_pid(lua_State *L, uint64_t pid)
+{
+	struct proc *p = proc_find(proc_of(L)->rt, pid);
+	if (p == NULL)
+		return errors_ret(L, ERRORS_NOT_FOUND, "process not found");
+	lua_pushlstring(L, p->pidstr, p->pidlen);
+	proc_unref(p);
+	return 1;
+}
+
+/* Spawn the entry named at stack slot base on the host at base+1 with the
+** values above as arguments. ctx: the child's context values (copied);
+** name, mi: register the child under name and send it the messages of
+** the array at mi (0: none). When name is held by a live process nothing
+** is spawned: the messages go to the holder and its pid is returned, with
+** no monitor or link (the original's spawn-or-signal). [-0, +(1|2), m] */
+static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx,
+		      const char *name, int mi)
 {
 	struct proc *self = proc_of(L), *child;
 	const struct reg_entry *e;
@@ -73,13 +119,11 @@ static int do_spawn(lua_State *L, int how)
 	struct spawn_opts o;
 	struct payload args;
 	const char *err = NULL;
+	uint64_t holder = 0;
 	int n = lua_gettop(L), rc;
 
-	if (n < 2)
-		return errors_ret(L, ERRORS_INVALID,
-				  "spawn requires at least id and host arguments");
-	const char *id = luaL_checkstring(L, 1);
-	const char *hid = luaL_checkstring(L, 2);
+	const char *id = luaL_checkstring(L, base);
+	const char *hid = luaL_checkstring(L, base + 1);
 	e = find_entry(L, id);
 	if (e == NULL || e->k != REG_K_PROCESS_LUA)
 		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s", id);
@@ -87,13 +131,16 @@ static int do_spawn(lua_State *L, int how)
 	if (h == NULL)
 		return errors_ret(L, ERRORS_NOT_FOUND, "host not found: %s", hid);
 	memset(&args, 0, sizeof(args));
-	rc = payload_encode(L, 3, n - 2, &args);
+	rc = payload_encode(L, base + 2, n - base - 1, &args);
 	if (rc < 0)
 		return errors_ret(L, ERRORS_INVALID, "cannot pass arguments: %s",
 				  payload_strerror(rc));
 	memset(&o, 0, sizeof(o));
 	o.entry = e;
 	o.host = h;
+	o.ctx = ctx;
+	o.name = name;
+	o.name_holder = &holder;
 	if (how & SP_MONITOR)
 		o.monitor_by = self->pid;
 	if (how & SP_LINK)
@@ -101,6 +148,10 @@ static int do_spawn(lua_State *L, int how)
 	child = proc_spawn(self->rt, &o, &args, &err);
 	if (child == NULL) {
 		payload_free(&args);
+		if (holder != 0) {
+			send_queued(L, mi, holder);
+			return push_pid(L, holder);
+		}
 		return errors_ret(L, ERRORS_UNAVAILABLE, "%s", err);
 	}
 	if (how & SP_LINK) {
@@ -111,9 +162,22 @@ static int do_spawn(lua_State *L, int how)
 		}
 		l->v[l->n++] = child->pid;
 	}
+	send_queued(L, mi, child->pid);
 	lua_pushlstring(L, child->pidstr, child->pidlen);
 	proc_unref(child);
 	return 1;
+}
+
+/* process.spawn*(id, host, ...): the child inherits the caller's context
+** values, as the original propagates its inheritable frame keys. */
+static int do_spawn(lua_State *L, int how)
+{
+	static const char *const fn[] = {"spawn", "spawn_monitored", "spawn_linked",
+					 "spawn_linked_monitored"};
+	if (lua_gettop(L) < 2)
+		return errors_ret(L, ERRORS_INVALID,
+				  "%s requires at least id and host arguments", fn[how]);
+	return spawn_core(L, how, 1, &proc_of(L)->ctx, NULL, 0);
 }
 
 /* Continuation of process.exec: the EXIT event of the exec'd process is on
@@ -151,6 +215,296 @@ static int p_spawn(lua_State *L) { return do_spawn(L, 0); }
 static int p_spawn_monitored(lua_State *L) { return do_spawn(L, SP_MONITOR); }
 static int p_spawn_linked(lua_State *L) { return do_spawn(L, SP_LINK); }
 static int p_spawn_linked_monitored(lua_State *L) { return do_spawn(L, SP_LINK | SP_MONITOR); }
+
+/* {==== Spawner: process.with_context / with_options ====}
+**
+** A Spawner is an immutable builder: every with_* returns a new one and
+** leaves its receiver as it was, so one base can be shared and extended.
+** Its parts live in the userdata's user values: 1 the context values
+** (a string-keyed table, started from the caller's own context), 2 the
+** spawn options (table or nil), 3 the queued messages (array of
+** {topic, n, v1..vn} or nil), 4 the name (string or nil). The tables are
+** never changed once the spawner holds them.
+**
+** Actor and scope: with_actor/with_scope check their arguments as the
+** original does, but this runtime has no security module yet, so no value
+** is an Actor or a Scope and both always refuse; nothing is carried.
+*/
+
+#define SPAWNER_META "process.Spawner"
+#define ACTOR_META "security.Actor"
+#define SCOPE_META "security.Scope"
+
+enum { SV_CTX = 1, SV_OPTS, SV_MSGS, SV_NAME, SV_N = SV_NAME };
+
+/* Push a new table with the pairs of the table at idx (or empty when idx
+** holds nil). [-0, +1, m] */
+static void copy_table(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	lua_newtable(L);
+	if (!lua_istable(L, idx))
+		return;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -4);
+	}
+}
+
+/* Push the caller's context values as a new table. [-0, +1, m] */
+static void push_own_ctx(lua_State *L)
+{
+	struct proc *p = proc_of(L);
+	int top = lua_gettop(L);
+	/* Written by proc_spawn from one encoded table: anything else is
+	** treated as no context. */
+	if (p->ctx.len > 0 && payload_decode(L, &p->ctx) == 1 && lua_istable(L, -1))
+		return;
+	lua_settop(L, top);
+	lua_newtable(L);
+}
+
+/* Set the string-keyed pairs of the table at src into the table at dst;
+** with strict, any other key raises an argument error on arg `arg`.
+** [-0, +0, e] */
+static void merge_keys(lua_State *L, int dst, int src, int strict, int arg,
+		       const char *what)
+{
+	dst = lua_absindex(L, dst);
+	src = lua_absindex(L, src);
+	lua_pushnil(L);
+	while (lua_next(L, src)) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			if (strict)
+				luaL_argerror(L, arg, what);
+			lua_pop(L, 1);
+			continue;
+		}
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, dst);
+	}
+}
+
+static void spawner_meta(lua_State *L);
+
+/* Push a new spawner whose parts are the values at the SV_N slots
+** starting at first (nil for an absent part). [-0, +1, m] */
+static void push_spawner(lua_State *L, int first)
+{
+	first = lua_absindex(L, first);
+	lua_newuserdatauv(L, 1, SV_N);
+	for (int i = 0; i < SV_N; i++) {
+		lua_pushvalue(L, first + i);
+		lua_setiuservalue(L, -2, i + 1);
+	}
+	spawner_meta(L);
+	lua_setmetatable(L, -2);
+}
+
+/* The spawner at 1, or raises "Spawner expected". Pushes its SV_N parts
+** at slots top+1.. and returns the index of the first. [-0, +4, e] */
+static int check_spawner(lua_State *L)
+{
+	int first;
+	if (luaL_testudata(L, 1, SPAWNER_META) == NULL)
+		luaL_argerror(L, 1, "Spawner expected");
+	first = lua_gettop(L) + 1;
+	for (int i = 1; i <= SV_N; i++)
+		lua_getiuservalue(L, 1, i);
+	return first;
+}
+
+/* process.with_context(values) -> Spawner: the caller's context values
+** overlaid with values (string keys only). [-0, +1, e] */
+static int p_with_context(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	push_own_ctx(L);                      /* 2 */
+	merge_keys(L, 2, 1, 1, 1, "context keys must be strings");
+	lua_pushnil(L);                       /* 3 options */
+	lua_pushnil(L);                       /* 4 messages */
+	lua_pushnil(L);                       /* 5 name */
+	push_spawner(L, 2);
+	return 1;
+}
+
+/* process.with_options(options) -> Spawner with the caller's context.
+** The options are kept as given (string keys only); the original passes
+** them to its host, where only `network` means something, and this
+** runtime has no networks: nothing reads them. [-0, +1, e] */
+static int p_with_options(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	push_own_ctx(L);                      /* 2 */
+	lua_newtable(L);                      /* 3 */
+	merge_keys(L, 3, 1, 1, 1, "options keys must be strings");
+	lua_pushnil(L);
+	lua_pushnil(L);
+	push_spawner(L, 2);
+	return 1;
+}
+
+/* sp:with_context(values): non-string keys are skipped (the original
+** checks them only in process.with_context). [-0, +1, e] */
+static int s_with_context(lua_State *L)
+{
+	int f;
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	f = check_spawner(L);
+	copy_table(L, f + SV_CTX - 1);
+	merge_keys(L, -1, 2, 0, 2, NULL);
+	lua_replace(L, f + SV_CTX - 1);
+	push_spawner(L, f);
+	return 1;
+}
+
+/* sp:with_options(options): merged over the options so far. */
+static int s_with_options(lua_State *L)
+{
+	int f;
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	f = check_spawner(L);
+	copy_table(L, f + SV_OPTS - 1);
+	merge_keys(L, -1, 2, 1, 2, "options keys must be strings");
+	lua_replace(L, f + SV_OPTS - 1);
+	push_spawner(L, f);
+	return 1;
+}
+
+static int with_security(lua_State *L, const char *meta, const char *nilmsg,
+			 const char *expected)
+{
+	lua_settop(L, 2);   /* a missing argument reads as nil */
+	check_spawner(L);
+	if (lua_isnoneornil(L, 2))
+		return luaL_argerror(L, 2, nilmsg);
+	luaL_checktype(L, 2, LUA_TUSERDATA);
+	if (luaL_testudata(L, 2, meta) == NULL)
+		return luaL_argerror(L, 2, expected);
+	/* Unreachable until a security module makes these objects. */
+	return luaL_error(L, "%s: not supported by this runtime", expected);
+}
+
+static int s_with_actor(lua_State *L)
+{
+	return with_security(L, ACTOR_META, "actor cannot be nil", "Actor expected");
+}
+
+static int s_with_scope(lua_State *L)
+{
+	return with_security(L, SCOPE_META, "scope cannot be nil", "Scope expected");
+}
+
+/* sp:with_name(name): spawn registered under name, or signal its holder. */
+static int s_with_name(lua_State *L)
+{
+	int f;
+	size_t len;
+	luaL_checklstring(L, 2, &len);
+	if (len == 0)
+		return luaL_argerror(L, 2, "name cannot be empty");
+	lua_settop(L, 2);
+	f = check_spawner(L);
+	lua_pushvalue(L, 2);
+	lua_replace(L, f + SV_NAME - 1);
+	push_spawner(L, f);
+	return 1;
+}
+
+/* sp:with_message(topic, ...): sent to the child after it is spawned, or
+** to the name's holder when the name is taken. [-0, +1, e] */
+static int s_with_message(lua_State *L)
+{
+	int n = lua_gettop(L), f, entry;
+	const char *topic = luaL_checkstring(L, 2);
+	if (topic[0] == '@')
+		return luaL_argerror(L, 2, "cannot send to @ topics");
+	f = check_spawner(L);
+	lua_createtable(L, n, 0);
+	entry = lua_gettop(L);
+	lua_pushvalue(L, 2);
+	lua_seti(L, entry, 1);
+	lua_pushinteger(L, n - 2);
+	lua_seti(L, entry, 2);
+	for (int i = 3; i <= n; i++) {
+		lua_pushvalue(L, i);
+		lua_seti(L, entry, i);
+	}
+	copy_table(L, f + SV_MSGS - 1);
+	lua_pushvalue(L, entry);
+	lua_seti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+	lua_replace(L, f + SV_MSGS - 1);
+	lua_pop(L, 1);
+	push_spawner(L, f);
+	return 1;
+}
+
+/* sp:spawn*(id, host, ...) -> pid | nil, err. Arity errors raise, as the
+** original's do. [-0, +(1|2), e] */
+static int spawner_spawn(lua_State *L, int how)
+{
+	struct payload ctx;
+	const char *name;
+	int n = lua_gettop(L), r, rc, mi;
+
+	if (n < 3)
+		return luaL_error(L, "spawn requires at least id and host arguments");
+	luaL_checkstring(L, 2);
+	luaL_checkstring(L, 3);
+	check_spawner(L);
+	/* Move the parts below the arguments so spawn_core sees id at 2. */
+	for (int i = 0; i < SV_N; i++)
+		lua_insert(L, 2);
+	memset(&ctx, 0, sizeof(ctx));
+	lua_pushnil(L);
+	if (lua_next(L, 2 + SV_CTX - 1)) {
+		lua_pop(L, 2);
+		rc = payload_encode(L, 2 + SV_CTX - 1, 1, &ctx);
+		if (rc < 0)
+			return errors_ret(L, ERRORS_INVALID, "cannot pass context: %s",
+					  payload_strerror(rc));
+	}
+	name = lua_tostring(L, 2 + SV_NAME - 1);
+	mi = lua_istable(L, 2 + SV_MSGS - 1) ? 2 + SV_MSGS - 1 : 0;
+	r = spawn_core(L, how, 2 + SV_N, &ctx, name, mi);
+	payload_free(&ctx);
+	return r;
+}
+
+static int s_spawn(lua_State *L) { return spawner_spawn(L, 0); }
+static int s_spawn_monitored(lua_State *L) { return spawner_spawn(L, SP_MONITOR); }
+static int s_spawn_linked(lua_State *L) { return spawner_spawn(L, SP_LINK); }
+static int s_spawn_linked_monitored(lua_State *L) { return spawner_spawn(L, SP_LINK | SP_MONITOR); }
+
+static const luaL_Reg spawner_methods[] = {
+	{"with_context", s_with_context},
+	{"with_options", s_with_options},
+	{"with_actor", s_with_actor},
+	{"with_scope", s_with_scope},
+	{"with_name", s_with_name},
+	{"with_message", s_with_message},
+	{"spawn", s_spawn},
+	{"spawn_monitored", s_spawn_monitored},
+	{"spawn_linked", s_spawn_linked},
+	{"spawn_linked_monitored", s_spawn_linked_monitored},
+	{NULL, NULL}
+};
+
+/* Push the Spawner metatable, made on first use. [-0, +1, m] */
+static void spawner_meta(lua_State *L)
+{
+	if (luaL_newmetatable(L, SPAWNER_META)) {
+		luaL_newlib(L, spawner_methods);
+		lua_setfield(L, -2, "__index");
+	}
+}
 
 /* Send a system notice of kind to dest. [-0, +(1|2), m] */
 static int notice(lua_State *L, enum msg_kind kind, const char *topic)
@@ -204,11 +558,15 @@ static int p_send(lua_State *L)
 static int p_inbox(lua_State *L) { chan_push_special(L, CH_INBOX, NULL, 1); return 1; }
 static int p_events(lua_State *L) { chan_push_special(L, CH_EVENTS, NULL, 1); return 1; }
 
-/* process.listen(topic [, {message = true}]) [-0, +1, m] */
+/* process.listen(topic [, {message = true}]): messages whose topic is
+** exactly `topic`. Listening again to a topic returns the channel it
+** already has (the options of the first call stay). [-0, +(1|2), m] */
 static int p_listen(lua_State *L)
 {
 	const char *topic = luaL_checkstring(L, 1);
 	int want = 0;
+	if (topic[0] == '\0')
+		return errors_ret(L, ERRORS_INVALID, "topic cannot be empty");
 	if (topic[0] == '@')
 		return errors_ret(L, ERRORS_INVALID, "cannot listen to @ topics");
 	if (lua_istable(L, 2)) {
@@ -293,30 +651,57 @@ static int p_upgrade(lua_State *L)
 /* process.get_options() [-0, +1, m] */
 static int p_get_options(lua_State *L)
 {
-	lua_createtable(L, 0, 1);
-	lua_pushboolean(L, proc_of(L)->trap_links);
+	struct proc *p = proc_of(L);
+	lua_createtable(L, 0, 2);
+	lua_pushboolean(L, p->trap_links);
 	lua_setfield(L, -2, "trap_links");
+	lua_pushboolean(L, p->upgradable);
+	lua_setfield(L, -2, "upgradable");
 	return 1;
 }
 
-/* process.set_options{trap_links = bool} -> true | false, err */
+/* process.set_options{trap_links = bool, upgradable = bool} -> true, nil
+** | false, err. As in the original every valid option is applied even
+** when another is refused; the error names the first problem (a wrong
+** type, else the first unsupported name); non-string keys are ignored.
+** [-0, +2, m] */
 static int p_set_options(lua_State *L)
 {
 	struct proc *p = proc_of(L);
-	luaL_checktype(L, 1, LUA_TTABLE);
+	char bad[128] = "";
+	if (!lua_istable(L, 1)) {
+		lua_pushboolean(L, 0);
+		errors_push(L, ERRORS_INVALID, "options parameter must be a table");
+		return 2;
+	}
+	lua_settop(L, 1);
 	lua_pushnil(L);
 	while (lua_next(L, 1)) {
-		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-		if (strcmp(k, "trap_links") != 0) {
-			lua_pushboolean(L, 0);
-			errors_push(L, ERRORS_INVALID, "option %s is not supported", k);
-			return 2;
+		const char *k;
+		uint8_t *flag = NULL;
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			lua_pop(L, 1);
+			continue;
 		}
-		p->trap_links = (uint8_t)lua_toboolean(L, -1);
+		k = lua_tostring(L, -2);
+		if (strcmp(k, "trap_links") == 0)
+			flag = &p->trap_links;
+		else if (strcmp(k, "upgradable") == 0)
+			flag = &p->upgradable;
+		if (flag && lua_isboolean(L, -1))
+			*flag = (uint8_t)lua_toboolean(L, -1);
+		else if (flag)
+			snprintf(bad, sizeof(bad), "%s must be a boolean", k);
+		else if (bad[0] == '\0')
+			snprintf(bad, sizeof(bad), "option %s is not supported", k);
 		lua_pop(L, 1);
 	}
-	lua_pushboolean(L, 1);
-	return 1;
+	lua_pushboolean(L, bad[0] == '\0');
+	if (bad[0])
+		errors_push(L, ERRORS_INVALID, "%s", bad);
+	else
+		lua_pushnil(L);
+	return 2;
 }
 
 /* {==== process.registry ====} */
@@ -405,6 +790,8 @@ static const luaL_Reg funcs[] = {
 	{"unmonitor", p_unmonitor},
 	{"link", p_link},
 	{"unlink", p_unlink},
+	{"with_context", p_with_context},
+	{"with_options", p_with_options},
 	{"get_options", p_get_options},
 	{"set_options", p_set_options},
 	{"upgrade", p_upgrade},
@@ -414,10 +801,11 @@ static const luaL_Reg funcs[] = {
 /* process.registry, made on first use. [-0, +1, m] */
 static int make_registry(lua_State *L)
 {
+	/* The original's topology.RegistrationMode values. */
 	static const char *const scopes[] = {"LOCAL", "EVENTUAL", "CONSISTENT", "STRONG"};
 	lazylib_new(L, reg_funcs);
 	for (int i = 0; i < 4; i++) {
-		lua_pushstring(L, scopes[i]);
+		lua_pushinteger(L, i);
 		lua_setfield(L, -2, scopes[i]);
 	}
 	return 1;

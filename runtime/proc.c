@@ -249,6 +249,7 @@ void proc_unref(struct proc *p)
 	}
 	payload_free(&p->result);
 	payload_free(&p->args);
+	payload_free(&p->ctx);
 	free(p->exit_msg);
 	free(p->upgrade_err);
 	free(p);
@@ -310,6 +311,8 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 		p->args = *args;
 		memset(args, 0, sizeof(*args));
 	}
+	if (o->ctx && o->ctx->len > 0)
+		payload_copy(&p->ctx, o->ctx);
 	if (o->monitor_by) {
 		p->monitors.v = xmalloc(4 * sizeof(uint64_t));
 		p->monitors.cap = 4;
@@ -337,6 +340,25 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	else
 		atomic_init(&p->shard, engine_shard(rt->engine, h->first + (int)(slot % (unsigned)h->n)));
 	pt_insert(rt, p);
+	if (o->name && names_register(rt, o->name, p->pid) < 0) {
+		/* Taken: the child never ran and nothing else has seen it
+		** except through the pid table (a send to it is freed with
+		** it; `scheduled` is still 1, so a send never posts its task).
+		** Both references go. */
+		pt_remove(rt, p);
+		if (o->name_holder)
+			*o->name_holder = names_lookup(rt, o->name);
+		*err = "name already registered";
+		proc_unref(p);
+		proc_unref(p);
+		return NULL;
+	}
+	if (o->name) {
+		/* Released with the process, like a name it registers itself. */
+		p->names = xmalloc(sizeof(char *));
+		p->names[0] = xstrdup(o->name);
+		p->nnames = 1;
+	}
 	shard_post(atomic_load(&p->shard), &p->task);
 	return p;
 }

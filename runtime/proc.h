@@ -151,6 +151,8 @@ struct proc {
 	struct code *code;             /* the entry's compiled code and hints */
 	uint8_t state;                 /* enum proc_state */
 	uint8_t trap_links;
+	uint8_t upgradable;            /* process.set_options{upgradable}: kept
+	                               ** and reported, nothing reads it yet */
 	uint8_t failed_kill;           /* a fatal notice arrived: end now */
 	uint8_t is_terminal;
 	uint8_t supervised;            /* run by a process.service: shutdown's
@@ -166,6 +168,9 @@ struct proc {
 	int ntimers, nio;
 	struct pext *ext_head, *ext_tail;
 	struct payload args;           /* spawn arguments, until started */
+	struct payload ctx;            /* context values (ctx module): one
+	                               ** string-keyed table, or empty; read
+	                               ** only, for the process's life */
 	const struct reg_entry *upgrade_to; /* P_UPGRADE: the new definition */
 	char *upgrade_err;             /* P_UPGRADE failed before it began */
 	const char *upgrade_kind;      /* its error kind (static) */
@@ -213,6 +218,10 @@ struct spawn_opts {
 	                               ** stays on its first shard */
 	struct shard *shard;           /* start here (NULL: host round robin) */
 	int supervised;                /* a service's process (see struct proc) */
+	const struct payload *ctx;     /* context values, copied (NULL: none) */
+	const char *name;              /* register the child under this name
+	                               ** before it runs (spawn-or-signal) */
+	uint64_t *name_holder;         /* name taken: set to its holder's pid */
 	void (*on_exit)(struct proc *p, void *arg);
 	void (*on_start)(struct proc *p, void *arg);
 	void *on_exit_arg;
@@ -221,7 +230,10 @@ struct spawn_opts {
 /* Create a process that will run entry's method with the encoded args (the
 ** payload is moved into the process). Any thread. Returns the new process
 ** with one reference held for the caller (proc_unref it), or NULL and sets
-** *err to a static message. The process starts on a shard of its host. */
+** *err to a static message. The process starts on a shard of its host.
+** With o->name the child holds that name before any of its code runs; if
+** a live process already holds it, nothing is spawned: NULL, *err set and
+** *o->name_holder (when given) set to the holder's pid. */
 struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 			struct payload *args, const char **err);
 

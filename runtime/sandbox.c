@@ -192,6 +192,7 @@ static const luaL_Reg loadable[] = {
 	{"io", luaopen_wio},
 	{"http", luaopen_http},
 	{"uuid", luaopen_uuid},
+	{"ctx", luaopen_ctx},
 	{NULL, NULL}
 };
 
@@ -451,6 +452,8 @@ static const luaL_Reg own_globals[] = {
 	{"print", logger_print},
 	{"require", sb_require},
 	{"setmetatable", sb_setmetatable},
+	{"subscribe", chan_subscribe},
+	{"unsubscribe", chan_unsubscribe},
 	{NULL, NULL}
 };
 

@@ -301,9 +301,91 @@ function T.select_mixed_send_and_receive()
 	t.eq(r.value, "in")
 end
 
-function T.select_invalid_case_raises()
-	t.raises(function() channel.select{42} end, "")
-	t.raises(function() channel.select{{}} end, "")
+-- Entries that are not cases are skipped, as the original does.
+function T.select_skips_non_cases()
+	local a = channel.new(1)
+	a:send("v")
+	local r = channel.select{42, {}, "x", {a}, a:case_receive()}
+	t.ok(r.channel == a, "the real case is taken")
+	t.eq(r.value, "v")
+	r = channel.select{42, {}, default = true}
+	t.eq(r.default, true, "only non-cases: the default")
+	t.raises(function() channel.select(42) end, "")
+	t.raises(function() channel.select() end, "")
+end
+
+-- select{} with no default blocks for good: with nothing else to run the
+-- process ends as deadlocked instead of raising at the call.
+function T.select_empty_blocks()
+	local pid = process.spawn_monitored("test.process:select_empty", "test:procs")
+	local ev = t.event(time, process.event.EXIT, pid)
+	t.is_nil(ev.result.value)
+	t.contains(ev.result.error:message(), "all coroutines blocked with no pending operations")
+	local done = channel.new(1)
+	coroutine.spawn(function()
+		channel.select{42}
+		done:send("unreachable")
+	end)
+	t.quiet(time, done, "30ms", "select of non-cases only")
+end
+
+-- subscribe(topic, ch): this process's messages on topic go to ch.
+function T.subscribe_routes_topic()
+	local ch = channel.new()
+	t.eq(subscribe("sub.topic", ch), true)
+	process.send(process.pid(), "sub.topic", "one")
+	process.send(process.pid(), "sub.other", "two")
+	t.eq(t.recv(time, ch), "one", "value on the subscribed topic")
+	t.eq(t.msg(time, "sub.other"):payload():data(), "two", "others go to the inbox")
+	-- queued before anyone receives, and with a buffer
+	process.send(process.pid(), "sub.topic", "three")
+	time.sleep("10ms")
+	t.eq(t.recv(time, ch), "three", "queued message")
+	t.eq(subscribe("sub.topic", ch), true, "again: no-op")
+	t.ok(process.listen("sub.topic") == ch, "listen returns the subscribed channel")
+	t.eq(unsubscribe(ch), true)
+	process.send(process.pid(), "sub.topic", "four")
+	t.eq(t.msg(time, "sub.topic"):payload():data(), "four", "back to the inbox")
+	local bch = channel.new(2)
+	t.eq(subscribe("sub.buf", bch), true)
+	process.send(process.pid(), "sub.buf", 1)
+	process.send(process.pid(), "sub.buf", 2)
+	local r = channel.select{bch:case_receive(), time.after("5s"):case_receive()}
+	t.eq(r.value, 1, "select on a subscribed channel")
+	t.eq(t.recv(time, bch), 2)
+	t.eq(unsubscribe(bch), true)
+end
+
+function T.subscribe_errors()
+	local a, b = channel.new(), channel.new()
+	t.eq(subscribe("sub.dup", a), true)
+	local ok, err = subscribe("sub.dup", b)
+	t.err(ok, err, errors.ALREADY_EXISTS, "topic already subscribed")
+	ok, err = subscribe("sub.dup2", a)
+	t.err(ok, err, errors.INVALID, "channel already subscribed")
+	local l = process.listen("sub.listened")
+	ok, err = subscribe("sub.listened", b)
+	t.err(ok, err, errors.ALREADY_EXISTS, "topic already subscribed")
+	ok, err = subscribe("sub.inbox", process.inbox())
+	t.err(ok, err, errors.INVALID, "cannot subscribe a process channel")
+	local c = channel.new()
+	c:close()
+	ok, err = subscribe("sub.closed", c)
+	t.err(ok, err, errors.INVALID, "channel is closed")
+	t.raises(function() subscribe(nil, a) end, "")
+	t.raises(function() subscribe("x", 42) end, "")
+	t.raises(function() subscribe("x") end, "")
+	t.raises(function() unsubscribe({}) end, "")
+	t.eq(unsubscribe(a), true)
+	ok, err = unsubscribe(a)
+	t.err(ok, err, errors.NOT_FOUND, "channel not found")
+	ok, err = unsubscribe(b)
+	t.err(ok, err, errors.NOT_FOUND, "channel not found")
+	-- a listen channel: unsubscribe closes it, like unlisten
+	t.eq(unsubscribe(l), true)
+	local v, okr = l:receive()
+	t.is_nil(v)
+	t.eq(okr, false, "closed")
 end
 
 function T.select_with_timer()

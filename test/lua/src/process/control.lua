@@ -154,10 +154,40 @@ function T.options_set_and_get()
 end
 
 function T.options_unknown_key()
-	local ok, err = process.set_options({upgradable = true})
+	local ok, err = process.set_options({bogus = true})
 	t.eq(ok, false, "unknown option result")
-	t.contains(tostring(err), "option upgradable is not supported")
+	t.err(nil, err, errors.INVALID, "option bogus is not supported")
 	t.eq(process.get_options().trap_links, false, "nothing changed")
+end
+
+function T.options_bad_values()
+	local ok, err = process.set_options({trap_links = "yes"})
+	t.eq(ok, false)
+	t.err(nil, err, errors.INVALID, "trap_links must be a boolean")
+	t.eq(process.get_options().trap_links, false, "not applied")
+	ok, err = process.set_options("trap_links")
+	t.eq(ok, false)
+	t.err(nil, err, errors.INVALID, "options parameter must be a table")
+	ok, err = process.set_options()
+	t.eq(ok, false)
+	t.err(nil, err, errors.INVALID, "options parameter must be a table")
+	-- valid options apply even beside a refused one, as in the original
+	ok, err = process.set_options({trap_links = true, bogus = 1})
+	t.eq(ok, false)
+	t.err(nil, err, errors.INVALID, "option bogus is not supported")
+	t.eq(process.get_options().trap_links, true, "trap_links applied")
+	ok, err = process.set_options({trap_links = false, [1] = "ignored"})
+	t.eq(ok, true, "non-string keys are ignored")
+	t.is_nil(err)
+end
+
+function T.options_upgradable()
+	t.eq(process.get_options().upgradable, false, "defaults to false")
+	local ok, err = process.set_options({upgradable = true})
+	t.eq(ok, true)
+	t.is_nil(err)
+	t.eq(process.get_options().upgradable, true)
+	process.set_options({upgradable = false})
 end
 
 function T.trap_links_link_down_fields()

@@ -141,10 +141,10 @@ function h.registrar(parent, name, linger)
 	while inbox:receive():topic() ~= "stop" do end
 end
 
--- Listen on "upd.*", then report what went where: listener gets update
--- messages, the inbox everything else.
+-- Listen on "upd", then report what went where: the listener gets
+-- messages on exactly that topic, the inbox everything else.
 function h.router(parent)
-	local upd = process.listen("upd.*")
+	local upd = process.listen("upd")
 	local inbox = process.inbox()
 	process.send(parent, "ready")
 	local got = {}
@@ -207,6 +207,41 @@ function h.upgrade_v2(parent, carried)
 			return "v2 done"
 		end
 	end
+end
+
+-- Return this process's context values (ctx.all()).
+function h.ctx_reader()
+	local vals, err = require("ctx").all()
+	assert(err == nil, tostring(err))
+	return vals
+end
+
+-- Run ctx_reader with a plain process.exec and return what it saw: a
+-- plain spawn passes the spawner's context on.
+function h.ctx_exec()
+	local v, err = process.exec("test.process:ctx_reader", "test:procs")
+	assert(err == nil, tostring(err))
+	return v
+end
+
+-- Report every inbox message to parent as "seen" {topic, data}; "stop"
+-- ends it.
+function h.named_worker(parent)
+	local inbox = process.inbox()
+	process.send(parent, "worker_up", process.pid())
+	while true do
+		local m = inbox:receive()
+		if m:topic() == "stop" then
+			return "stopped"
+		end
+		process.send(parent, "seen", {m:topic(), m:payload():data()})
+	end
+end
+
+-- A select with no cases and no default never returns.
+function h.select_empty()
+	channel.select{}
+	return "unreachable"
 end
 
 return h

@@ -138,12 +138,12 @@ end
 function T.listen_vs_inbox_routing()
 	local pid = process.spawn("test.process:router", HOST, process.pid())
 	t.msg(time, "ready")
-	process.send(pid, "upd.one", "u1")
-	process.send(pid, "other", "o1")
-	process.send(pid, "upd.two", "u2")
+	process.send(pid, "upd", "u1")
+	process.send(pid, "upd.two", "o1")
+	process.send(pid, "upd", "u2")
 	local got = t.msg(time, "routed"):payload():data()
 	table.sort(got)
-	t.deq(got, {"inbox:other", "listen:u1", "listen:u2"}, "routing")
+	t.deq(got, {"inbox:upd.two", "listen:u1", "listen:u2"}, "routing")
 end
 
 function T.listen_plain_values()
@@ -176,15 +176,35 @@ function T.listen_queued_before()
 	process.unlisten(ch)
 end
 
-function T.listen_glob()
+-- Topics match exactly: a '*' is an ordinary character (the original
+-- has no patterns).
+function T.listen_exact_topic()
 	local ch = process.listen("evt.*")
 	process.send(process.pid(), "evt.a", 1)
-	process.send(process.pid(), "evx", 2)
-	process.send(process.pid(), "evt.b.c", 3)
-	t.eq(t.recv(time, ch), 1)
-	t.eq(t.recv(time, ch), 3)
-	t.eq(t.msg(time, "evx"):payload():data(), 2, "non-matching topic goes to the inbox")
+	process.send(process.pid(), "evt.*", 2)
+	t.eq(t.recv(time, ch), 2, "only the exact topic")
+	t.eq(t.msg(time, "evt.a"):payload():data(), 1, "evt.a goes to the inbox")
 	process.unlisten(ch)
+end
+
+function T.listen_twice_same_channel()
+	local a = process.listen("twice")
+	local b = process.listen("twice", {message = true})
+	t.ok(a == b, "one channel per topic")
+	t.ok(process.listen("twice.other") ~= a, "another topic, another channel")
+	process.send(process.pid(), "twice", "v")
+	t.eq(t.recv(time, a), "v", "the first call's options stay")
+	process.unlisten(a)
+	process.unlisten(process.listen("twice.other"))
+end
+
+function T.listen_empty_topic()
+	local ch, err = process.listen("")
+	t.err(ch, err, errors.INVALID, "topic cannot be empty")
+	ch, err = process.listen("@inbox")
+	t.err(ch, err, errors.INVALID, "cannot listen to @ topics")
+	t.raises(function() process.listen() end, "")
+	t.raises(function() process.listen({}) end, "")
 end
 
 function T.unlisten_returns_to_inbox()

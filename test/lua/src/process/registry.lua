@@ -97,11 +97,13 @@ function T.send_by_name()
 	t.ok(pid)
 end
 
+-- The original's topology.RegistrationMode numbers.
 function T.scopes_exist()
-	t.ok(process.registry.LOCAL ~= nil, "LOCAL")
-	t.ok(process.registry.EVENTUAL ~= nil, "EVENTUAL")
-	t.ok(process.registry.CONSISTENT ~= nil, "CONSISTENT")
-	t.ok(process.registry.STRONG ~= nil, "STRONG")
+	t.eq(process.registry.LOCAL, 0, "LOCAL")
+	t.eq(process.registry.EVENTUAL, 1, "EVENTUAL")
+	t.eq(process.registry.CONSISTENT, 2, "CONSISTENT")
+	t.eq(process.registry.STRONG, 3, "STRONG")
+	t.eq(math.type(process.registry.STRONG), "integer")
 end
 
 function T.register_with_scope()
