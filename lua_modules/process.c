@@ -125,7 +125,7 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 	const char *id = luaL_checkstring(L, base);
 	const char *hid = luaL_checkstring(L, base + 1);
 	e = find_entry(L, id);
-	if (e == NULL || e->k != REG_K_PROCESS_LUA)
+	if (e == NULL || !reg_kind_is_process(e->k))
 		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s", id);
 	h = rt_host(self->rt, hid);
 	if (h == NULL)
@@ -635,7 +635,7 @@ static int p_upgrade(lua_State *L)
 	if (n >= 1 && !lua_isnil(L, 1)) {
 		const char *id = luaL_checkstring(L, 1);
 		e = find_entry(L, id);
-		if (e == NULL || e->k != REG_K_PROCESS_LUA)
+		if (e == NULL || !reg_kind_is_process(e->k))
 			return proc_upgrade(L, NULL, NULL, ERRORS_NOT_FOUND,
 					    lua_pushfstring(L, "upgrade: process not found: %s", id));
 	}

@@ -207,6 +207,30 @@ static void on_shard_exit(struct shard *s, void *arg)
 
 /* {==== Boot ====} */
 
+/* Log each line of a warning list once, at WARN. */
+static void log_lines(const struct reg_error *w)
+{
+	const char *p = w->msg;
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		log_warn("%.*s", len, p);
+		p += len + (nl != NULL);
+	}
+}
+
+/* What `wippy lint` warns about, said once at boot: entries of kinds this
+** runtime ignores, and modules: names require will not find. */
+static void warn_registry(const struct registry *reg)
+{
+	struct reg_error mods;
+
+	log_lines(reg_warnings(reg));
+	reg_check_modules(reg, sandbox_provides, &mods);
+	log_lines(&mods);
+	reg_error_free(&mods);
+}
+
 struct rt *rt_boot(const struct boot_opts *o)
 {
 	struct registry *reg;
@@ -214,6 +238,7 @@ struct rt *rt_boot(const struct boot_opts *o)
 
 	if (rt_load_registry("wippy.lock", &reg) < 0)
 		return NULL;
+	warn_registry(reg);
 	rt = xcalloc(1, sizeof(*rt));
 	rt->reg = reg;
 	rt->stop_timeout_ns = o->stop_timeout_ns ? o->stop_timeout_ns : 10000000000LL;

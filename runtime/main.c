@@ -88,12 +88,33 @@ static int cmd_init(int argc, char **argv)
 	return 0;
 }
 
+/* Print each line of a warning list to stderr as "warning: LINE". */
+static void print_warnings(const struct reg_error *w)
+{
+	const char *p = w->msg;
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		fprintf(stderr, "warning: %.*s\n", len, p);
+		p += len + (nl != NULL);
+	}
+}
+
+/* wippy lint: load and compile everything, start nothing. Errors exit 1;
+** warnings (kinds this runtime ignores, modules: names it does not
+** provide) are printed and counted but the exit stays 0, as in the
+** original's lint. */
 static int cmd_lint(void)
 {
 	struct registry *reg;
+	struct reg_error mods;
 	struct rt rt;
 	if (rt_load_registry("wippy.lock", &reg) < 0)
 		return 1;
+	int nwarn = reg_warnings(reg)->count + reg_check_modules(reg, sandbox_provides, &mods);
+	print_warnings(reg_warnings(reg));
+	print_warnings(&mods);
+	reg_error_free(&mods);
 	memset(&rt, 0, sizeof(rt));
 	rt.reg = reg;
 	int bad = sandbox_compile_all(&rt);
@@ -104,7 +125,10 @@ static int cmd_lint(void)
 		fprintf(stderr, "wippy: %d Lua source%s failed to compile\n", bad, bad == 1 ? "" : "s");
 		return 1;
 	}
-	printf("ok: %zu entries\n", n);
+	if (nwarn)
+		printf("ok: %zu entries, %d warning%s\n", n, nwarn, nwarn == 1 ? "" : "s");
+	else
+		printf("ok: %zu entries\n", n);
 	return 0;
 }
 
@@ -191,7 +215,7 @@ static int resolve_exec(struct rt *rt, const char *spec, const char *host_opt,
 		return -1;
 	}
 	*entry = reg_find(rt->reg, proc_id);
-	if (*entry == NULL || (*entry)->k != REG_K_PROCESS_LUA) {
+	if (*entry == NULL || !reg_kind_is_process((*entry)->k)) {
 		fprintf(stderr, "wippy: %s: no process.lua entry with that id\n", proc_id);
 		return -1;
 	}

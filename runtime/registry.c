@@ -45,9 +45,13 @@
 
 #include "engine/common.h"
 #include "runtime/env.h"
+#include "runtime/sha256.h"
 
 /* Directory nesting we follow before assuming a symlink loop. */
 #define MAX_DIR_DEPTH 32
+
+/* Largest process.lua.bc bytecode file read to check its hash. */
+#define MAX_BYTECODE (64u << 20)
 
 /* {====================================================================
 ** Arena: all registry memory, freed at once
@@ -134,12 +138,14 @@ struct registry {
 	size_t n, cap;
 	struct reg_entry **hash;	/* open addressing, hcap a power of 2 */
 	size_t hcap;
+	struct reg_error warn;		/* reg_warnings() */
 };
 
 /* State of one reg_load() call. */
 struct loader {
 	struct registry *reg;
 	struct reg_error err;
+	struct reg_error warn;	/* handed to the registry on success */
 	const char *root;	/* realpath of the source root */
 	struct env *env;	/* pass 4 only; NULL if env entries failed */
 	struct anchor {
@@ -197,18 +203,17 @@ static void err_finish(struct reg_error *err)
 }
 
 /*
-** Record an error about entry e (may be NULL) at node v (may be NULL; then
-** at e's own position). Prefix is "file:line:col: id: ".
+** Add one line about entry e (may be NULL) at node v (may be NULL; then at
+** e's own position) to list. Prefix is "file:line:col: id: ".
 */
-static void errat(struct loader *L, const struct reg_entry *e,
-		  const struct reg_value *v, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void errat(struct loader *L, const struct reg_entry *e,
-		  const struct reg_value *v, const char *fmt, ...)
+static void vreport(struct reg_error *list, const struct reg_entry *e,
+		    const struct reg_value *v, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+static void vreport(struct reg_error *list, const struct reg_entry *e,
+		    const struct reg_value *v, const char *fmt, va_list ap)
 {
 	char buf[1024];
 	size_t n = 0;
-	va_list ap;
 
 	if (v != NULL && v->file != NULL)
 		n = (size_t)snprintf(buf, sizeof(buf), "%s:%d:%d: ",
@@ -218,12 +223,37 @@ static void errat(struct loader *L, const struct reg_entry *e,
 				     e->file, e->line, e->col);
 	if (e != NULL && n < sizeof(buf))
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s: ", e->id);
-	if (n < sizeof(buf)) {
-		va_start(ap, fmt);
+	if (n < sizeof(buf))
 		vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
-		va_end(ap);
-	}
-	err_line(&L->err, buf);
+	err_line(list, buf);
+}
+
+/* An error (the load fails) about e at v, as vreport. */
+static void errat(struct loader *L, const struct reg_entry *e,
+		  const struct reg_value *v, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void errat(struct loader *L, const struct reg_entry *e,
+		  const struct reg_value *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(&L->err, e, v, fmt, ap);
+	va_end(ap);
+}
+
+/* A warning (kept in the registry, the load goes on) about e at v. */
+static void warnat(struct reg_error *list, const struct reg_entry *e,
+		   const struct reg_value *v, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void warnat(struct reg_error *list, const struct reg_entry *e,
+		   const struct reg_value *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(list, e, v, fmt, ap);
+	va_end(ap);
 }
 
 /* A short printable form of v for messages: "\"text\"" or "a mapping". */
@@ -920,16 +950,24 @@ static const struct kind_desc {
 	{ "http.router",	REG_K_HTTP_ROUTER,	dec_router,	  false },
 	{ "http.endpoint",	REG_K_HTTP_ENDPOINT,	dec_endpoint,	  false },
 	{ "registry.entry",	REG_K_REGISTRY_ENTRY,	NULL,		  false },
+	{ "process.lua.bc",	REG_K_PROCESS_LUA_BC,	dec_lua,	  false },
 };
 
-/* Spec 1.4 "Other kinds": accepted and kept as generic data. A trailing
- * '.' or '*' in the table means "prefix". */
+/*
+** Kinds the original documents (spec 1.4 "other kinds", and the entry-kind
+** reference of its docs) that this runtime does not run: they load, are
+** kept as generic data, and each such entry gets a warning naming it, so
+** an app written for the original still boots and says what is inert. A
+** trailing '.' or '*' in the table means "prefix". Any other kind is an
+** error: a typo must not pass as an ignored entry.
+*/
 static const char *const other_kinds[] = {
-	"http.static", "workflow.lua", "module.lua", "pg.scope",
+	"http.static", "workflow.lua", "module.lua", "btea.app.lua", "pg.scope",
 	"function.wasm", "function.wat", "process.wasm",
 	"ns.definition", "ns.requirement", "ns.dependency",
-	"db.sql.", "store.", "queue.", "temporal.", "fs.", "exec.",
-	"security.policy*", "contract.", "template.", "network.",
+	"db.sql.", "db.cdc.", "store.", "queue.", "temporal.", "fs.", "exec.",
+	"security.policy*", "security.token_store", "contract.", "template.",
+	"network", "network.", "cloudstorage.", "config.",
 };
 
 static bool is_other_kind(const char *kind)
@@ -975,7 +1013,7 @@ static bool classify(struct loader *L, struct reg_entry *e)
 		}
 	}
 	if (is_other_kind(e->kind)) {
-		e->k = REG_K_OTHER;
+		e->k = REG_K_OTHER;	/* warned about after decoding */
 		return true;
 	}
 	errat(L, e, reg_value_get(e->data, "kind"), "unknown kind \"%s\"", e->kind);
@@ -1539,6 +1577,119 @@ static const char *resolve_source(struct loader *L, struct reg_entry *e)
 	return path;
 }
 
+/* The whole of file path in a malloc'd buffer (*len bytes), or NULL with
+** errno set; files past MAX_BYTECODE fail with EFBIG. */
+static unsigned char *read_all(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	unsigned char *buf;
+	size_t got = 0;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || (st.st_size > MAX_BYTECODE && (errno = EFBIG))) {
+		close(fd);
+		return NULL;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r <= 0) {
+			if (r == 0)
+				break;	/* shrank under us: hash what is there */
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	*len = got;
+	return buf;
+}
+
+/*
+** process.lua.bc (the original's precompiled process): fs names an
+** fs.directory entry, path a file under its directory, hash that file's
+** "sha256:<hex>". The file is read here, its hash checked and its header
+** too: only Lua 5.4 bytecode (luac5.4 output) can run on this runtime.
+** The original's own `wippy pack --bytecode` writes go-lua bytecode (magic
+** "CAUL", a different instruction set), which stock Lua cannot load; such
+** a file is an error that says so, at load, not a crash at spawn. Returns
+** the absolute path of the file or NULL (error recorded).
+*/
+static const char *bc_source(struct loader *L, struct reg_entry *e)
+{
+	struct reg_value *fv = field(e, "fs"), *hv = field(e, "hash");
+	const char *fsid = get_str(L, e, "fs", true);
+	const char *rel = get_str(L, e, "path", true);
+	const char *hash = get_str(L, e, "hash", true);
+	const char *dir;
+	struct reg_entry *fs;
+	unsigned char *data;
+	char hex[65], *path;
+	size_t len;
+
+	if (fsid == NULL || rel == NULL || hash == NULL)
+		return NULL;
+	fs = reg_find(L->reg, strchr(fsid, ':') ? fsid :
+		      aprintf(&L->reg->arena, "%s:%s", e->ns, fsid));
+	if (fs == NULL || fs->kind == NULL || strcmp(fs->kind, "fs.directory") != 0) {
+		errat(L, e, fv, "fs \"%s\" must name an fs.directory entry (%s)",
+		      fsid, fs ? fs->kind : "no such entry");
+		return NULL;
+	}
+	fs->_used = true;	/* it serves this entry: not "ignored" */
+	dir = reg_value_str(fs->data, "directory");
+	if (dir == NULL || dir[0] == '\0') {
+		errat(L, fs, field(fs, "directory"), "fs.directory needs a "
+		      "\"directory\" string (used by %s)", e->id);
+		return NULL;
+	}
+	if (rel[0] == '/' || !strcmp(rel, "..") || !strncmp(rel, "../", 3) ||
+	    strstr(rel, "/../") || (strlen(rel) >= 3 && !strcmp(rel + strlen(rel) - 3, "/.."))) {
+		errat(L, e, field(e, "path"), "path \"%s\" must stay inside the "
+		      "directory of %s", rel, fs->id);
+		return NULL;
+	}
+	if (dir[0] == '/') {
+		path = aprintf(&L->reg->arena, "%s/%s", dir, rel);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+		path = aprintf(&L->reg->arena, "%s/%s/%s", cwd ? cwd : ".", dir, rel);
+		free(cwd);
+	}
+	normalize(path);
+	if ((data = read_all(path, &len)) == NULL) {
+		errat(L, e, field(e, "path"), "cannot read bytecode \"%s\" (%s: %s)",
+		      rel, path, strerror(errno));
+		return NULL;
+	}
+	sha256_hex(data, len, hex);
+	if (strncmp(hash, "sha256:", 7) != 0) {
+		errat(L, e, hv, "hash must be \"sha256:<64 hex digits>\", got \"%s\"", hash);
+		path = NULL;
+	} else if (strcasecmp(hash + 7, hex) != 0) {
+		errat(L, e, hv, "hash mismatch for %s: the file is sha256:%s", rel, hex);
+		path = NULL;
+	} else if (len >= 4 && !memcmp(data, "CAUL", 4)) {
+		errat(L, e, field(e, "path"), "%s is go-lua bytecode (the original "
+		      "runtime's `wippy pack --bytecode`), which Lua 5.4 cannot load; "
+		      "use the process.lua entry with its source, or luac5.4 output", rel);
+		path = NULL;
+	} else if (len < 5 || memcmp(data, "\x1bLua", 4) != 0) {
+		errat(L, e, field(e, "path"), "%s is not Lua bytecode", rel);
+		path = NULL;
+	} else if (data[4] != 0x54) {
+		errat(L, e, field(e, "path"), "%s is bytecode of Lua %d.%d; this "
+		      "runtime runs Lua 5.4", rel, data[4] >> 4, data[4] & 15);
+		path = NULL;
+	}
+	free(data);
+	return path;
+}
+
 /*
 ** process.lua / library.lua / function.lua: source must exist (it is
 ** compiled later, by the process code, not here); method is required
@@ -1552,7 +1703,8 @@ static void dec_lua(struct loader *L, struct reg_entry *e)
 	char buf[160];
 	size_t i;
 
-	lua->source = resolve_source(L, e);
+	lua->source = e->k == REG_K_PROCESS_LUA_BC ? bc_source(L, e)
+						     : resolve_source(L, e);
 	if (e->k != REG_K_LIBRARY_LUA) {
 		lua->method = get_str(L, e, "method", true);
 		if (lua->method && lua->method[0] == '\0')
@@ -1594,7 +1746,7 @@ static void dec_service(struct loader *L, struct reg_entry *e)
 {
 	struct reg_value *h = field(e, "host");
 
-	e->u.service.process = get_ref(L, e, "process", true, KMASK(REG_K_PROCESS_LUA));
+	e->u.service.process = get_ref(L, e, "process", true, KMASK(REG_K_PROCESS_LUA) | KMASK(REG_K_PROCESS_LUA_BC));
 	if (h && h->type == REG_STR && !strcmp(h->str, "node:control"))
 		errat(L, e, h, "host \"node:control\" cannot run services");
 	else
@@ -1905,14 +2057,25 @@ struct registry *reg_load(const char *src_dir, struct reg_error *err)
 	L.env = NULL;
 	if (reg_service_order(reg, &order, &n, &L.err) == 0)	/* pass 5 */
 		free(order);
+	for (i = 0; i < reg->n; i++) {
+		struct reg_entry *e = reg->entries[i];
+
+		if (e->kind != NULL && e->k == REG_K_OTHER && !e->_used)
+			warnat(&L.warn, e, reg_value_get(e->data, "kind"),
+			       "kind \"%s\" is not supported by this runtime; "
+			       "entry ignored", e->kind);
+	}
 	if (L.err.count > 0)
 		goto fail;
 	free(L.anchors);
+	err_finish(&L.warn);
+	reg->warn = L.warn;
 	if (err)
 		memset(err, 0, sizeof(*err));
 	return reg;
 fail:
 	err_finish(&L.err);
+	reg_error_free(&L.warn);
 	free(L.anchors);
 	reg_free(reg);
 	if (err)
@@ -1929,7 +2092,54 @@ void reg_free(struct registry *reg)
 	arena_free(&reg->arena);
 	free(reg->entries);
 	free(reg->hash);
+	reg_error_free(&reg->warn);
 	free(reg);
+}
+
+const struct reg_error *reg_warnings(const struct registry *reg)
+{
+	return &reg->warn;
+}
+
+/* The node of e's modules: list that holds name (for its position). */
+static const struct reg_value *module_node(const struct reg_entry *e,
+					   const char *name)
+{
+	const struct reg_value *mods = reg_value_get(e->data, "modules");
+
+	for (size_t i = 0; mods && mods->type == REG_SEQ && i < mods->n; i++)
+		if (mods->items[i]->str && !strcmp(mods->items[i]->str, name))
+			return mods->items[i];
+	return NULL;
+}
+
+int reg_check_modules(const struct registry *reg,
+		      int (*provides)(const char *name), struct reg_error *out)
+{
+	int n = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < reg->n; i++) {
+		const struct reg_entry *e = reg->entries[i];
+
+		if (!reg_kind_is_lua(e->k))
+			continue;
+		for (size_t j = 0; j < e->u.lua.nmodules; j++) {
+			const char *m = e->u.lua.modules[j];
+			bool imported = false;
+
+			for (size_t k = 0; k < e->u.lua.nimports; k++)
+				imported |= !strcmp(e->u.lua.imports[k].name, m);
+			if (imported || provides(m))
+				continue;
+			warnat(out, e, module_node(e, m), "module \"%s\" is not "
+			       "provided by this runtime; require(\"%s\") will fail",
+			       m, m);
+			n++;
+		}
+	}
+	err_finish(out);
+	return n;
 }
 
 struct reg_entry *reg_find(const struct registry *reg, const char *id)

@@ -131,7 +131,22 @@ enum reg_kind {
 	REG_K_HTTP_ROUTER,
 	REG_K_HTTP_ENDPOINT,
 	REG_K_REGISTRY_ENTRY,
+	REG_K_PROCESS_LUA_BC,	/* process.lua.bc: Lua 5.4 bytecode in an fs.directory */
 };
+
+/* process.lua, library.lua, function.lua and process.lua.bc: the kinds
+** whose entry holds a struct reg_lua. */
+static inline bool reg_kind_is_lua(enum reg_kind k)
+{
+	return k == REG_K_PROCESS_LUA || k == REG_K_LIBRARY_LUA ||
+	       k == REG_K_FUNCTION_LUA || k == REG_K_PROCESS_LUA_BC;
+}
+
+/* The kinds process.spawn, process.service and `run -x` accept. */
+static inline bool reg_kind_is_process(enum reg_kind k)
+{
+	return k == REG_K_PROCESS_LUA || k == REG_K_PROCESS_LUA_BC;
+}
 
 struct reg_entry;
 
@@ -165,9 +180,11 @@ struct reg_import {
 	struct reg_entry *entry;
 };
 
-/* process.lua, library.lua (method NULL), function.lua. */
+/* process.lua, library.lua (method NULL), function.lua, process.lua.bc. */
 struct reg_lua {
-	const char *source;	/* absolute path of the Lua file (it exists) */
+	const char *source;	/* absolute path of the Lua file (it exists);
+				** for process.lua.bc the bytecode file, whose
+				** hash and Lua 5.4 header were checked */
 	const char *method;	/* NULL for library.lua */
 	const char **modules;	/* names without ':' */
 	size_t nmodules;
@@ -253,6 +270,8 @@ struct reg_entry {
 		struct reg_http_endpoint endpoint;
 	} u;
 	size_t _index;		/* position in file order */
+	bool _used;		/* an inert kind another entry reads (fs.directory
+				** of a process.lua.bc): no "ignored" warning */
 	const char *_dir;	/* absolute directory of the YAML file */
 };
 
@@ -274,6 +293,27 @@ struct registry *reg_load(const char *src_dir, struct reg_error *err);
 
 /* Free the registry and everything reachable from it. NULL is a no-op. */
 void reg_free(struct registry *reg);
+
+/*
+** What the load found worth saying that is not an error, in the format of
+** reg_error: one line per entry of a kind the original documents but this
+** runtime does not run ("kind \"security.token_store\" is not supported by
+** this runtime; entry ignored"). count is 0 when there is none. Owned by
+** the registry.
+*/
+const struct reg_error *reg_warnings(const struct registry *reg);
+
+/*
+** Check every Lua entry's modules: list against provides(name) (the
+** sandbox's sandbox_provides), which says whether require(name) can be
+** answered. Fills out (zeroed first; free with reg_error_free) with one
+** line per entry and module that cannot, "file:line:col: id: module \"sql\"
+** is not provided by this runtime; require(\"sql\") will fail", at the
+** module's position in the list. A name that is also an import is not
+** reported: require finds the import. Returns the number of lines.
+*/
+int reg_check_modules(const struct registry *reg,
+		      int (*provides)(const char *name), struct reg_error *out);
 
 /* The entry with full id "ns:name", or NULL. */
 struct reg_entry *reg_find(const struct registry *reg, const char *id);

@@ -129,6 +129,45 @@ static int load_source(lua_State *L, const struct reg_entry *e)
 	return rc;
 }
 
+/*
+** Add the process.lua.bc entries to the cache: their files are Lua 5.4
+** bytecode (the registry checked hash and header), loaded in binary mode
+** and dumped again like compiled sources. No eraser: there is no source.
+** Lua does not verify bytecode, so a crafted file could misbehave where a
+** source could not; the file is the deployer's own, pinned by its hash.
+** Returns the number that failed to load (each reported on stderr).
+*/
+static int compile_bytecode(struct rt *rt, lua_State *L, int *cap)
+{
+	const struct reg_entry *e = NULL;
+	int nfail = 0;
+
+	while ((e = reg_next(rt->reg, e)) != NULL) {
+		struct dumpbuf b = {0};
+
+		if (e->k != REG_K_PROCESS_LUA_BC)
+			continue;
+		if (luaL_loadfilex(L, e->u.lua.source, "b") != LUA_OK) {
+			fprintf(stderr, "%s: %s: %s\n", e->file, e->id, lua_tostring(L, -1));
+			lua_pop(L, 1);
+			nfail++;
+			continue;
+		}
+		lua_dump(L, dump_writer, &b, 0);
+		lua_pop(L, 1);
+		if (rt->ncodes == *cap) {
+			*cap *= 2;
+			rt->codes = xrealloc(rt->codes, (size_t)*cap * sizeof(*rt->codes));
+		}
+		rt->codes[rt->ncodes].entry = e;
+		rt->codes[rt->ncodes].bc = b.p;
+		rt->codes[rt->ncodes].len = b.len;
+		atomic_init(&rt->codes[rt->ncodes].arena_hint, 0);
+		rt->ncodes++;
+	}
+	return nfail;
+}
+
 int sandbox_compile_all(struct rt *rt)
 {
 	lua_State *L = luaL_newstate();
@@ -161,6 +200,7 @@ int sandbox_compile_all(struct rt *rt)
 		atomic_init(&rt->codes[rt->ncodes].arena_hint, 0);
 		rt->ncodes++;
 	}
+	nfail += compile_bytecode(rt, L, &cap);
 	qsort(rt->codes, (size_t)rt->ncodes, sizeof(*rt->codes), cmp_code);
 	lua_close(L);
 	return nfail;

@@ -9,7 +9,11 @@
 #           case's `expect` file must match stderr. Patterns are extended
 #           regexes (grep -E), one per line; blank and '#' lines are notes.
 #   good-*  `wippy lint` must exit 0; `wippy run` must start the services
-#           and exit 0 on SIGINT.
+#           and exit 0 on SIGINT. Patterns of the case's `expect` file (it
+#           may have none) must match the stderr of both: that is where
+#           warnings go (lint prints them, run logs them at boot).
+#
+# A pattern starting with '!' must match no line instead.
 #
 # "Nothing starts" is checked with a canary: test/fixtures/apps/_canary is
 # copied into every case as src/zz_canary/, a valid file in its own
@@ -43,6 +47,26 @@ prepare() {
 patterns() {
 	[ -f "$FIX/$1/expect" ] || die "fixture $1 has no expect file"
 	grep -vE '^[[:space:]]*(#|$)' "$FIX/$1/expect" || true
+}
+
+# match_all WHAT OUT ERR CASE PATTERN...: every pattern matches ERR (a '!'
+# pattern: no line of ERR), else show both files and fail.
+match_all() {
+	local what=$1 out=$2 err=$3 name=$4 pat
+	shift 4
+	for pat in "$@"; do
+		if [ "${pat#!}" != "$pat" ]; then
+			grep -qE -- "${pat#!}" "$err" || continue
+			show "$what stdout" "$out"
+			show "$what stderr" "$err"
+			die "$what: stderr matches /${pat#!}/, which it must not (from $FIX/$name/expect)"
+		fi
+		if ! grep -qE -- "$pat" "$err"; then
+			show "$what stdout" "$out"
+			show "$what stderr" "$err"
+			die "$what: stderr does not match /$pat/ (from $FIX/$name/expect)"
+		fi
+	done
 }
 
 # check_no_start WHAT OUT ERR: the canary and the fixture worker never ran.
@@ -82,13 +106,7 @@ check_bad() {
 		fi
 		check_failed "$what" "$rc"
 		check_no_start "$what" "$out" "$err"
-		for pat in "${pats[@]}"; do
-			if ! grep -qE -- "$pat" "$err"; then
-				show "$what stdout" "$out"
-				show "$what stderr" "$err"
-				die "$what: stderr does not match /$pat/ (from $FIX/$name/expect)"
-			fi
-		done
+		match_all "$what" "$out" "$err" "$name" "${pats[@]}"
 	done
 	note "$name: lint and run rejected it (exit $rc): $(head -n1 "$err")"
 }
@@ -97,6 +115,8 @@ check_bad() {
 check_good() {
 	local name=$1 rc pid
 	local out=$TMP/$name.lint.out err=$TMP/$name.lint.err
+	local -a pats
+	mapfile -t pats < <(patterns "$name")
 	prepare "$name"
 	set +e
 	(cd "$APP" && timeout -k 5 "$RUN_LIMIT" "$WIPPY" lint </dev/null >"$out" 2>"$err")
@@ -108,6 +128,7 @@ check_good() {
 		show "$name: wippy lint stderr" "$err"
 	fi
 	check_exit "$name: wippy lint (valid registry)" "$rc" 0
+	match_all "$name: wippy lint" "$out" "$err" "$name" "${pats[@]}"
 
 	out=$TMP/$name.run.out
 	err=$TMP/$name.run.err
@@ -134,6 +155,7 @@ check_good() {
 	check_no_sanitizer "$name: wippy run stderr" "$err"
 	[ "$rc" -eq 0 ] || show "$name: wippy run stderr" "$err"
 	check_exit "$name: wippy run, stopped by SIGINT" "$rc" 0
+	match_all "$name: wippy run" "$out" "$err" "$name" "${pats[@]}"
 	note "$name: lint ok, run started and stopped"
 }
 
@@ -149,5 +171,5 @@ for dir in "$FIX"/*/; do
 	esac
 done
 [ "$nbad" -ge 7 ] || die "expected at least 7 bad-* fixtures under $FIX, found $nbad"
-[ "$ngood" -ge 1 ] || die "expected a good-* fixture under $FIX, found none"
-echo "ok: $nbad invalid registries rejected by lint and run, $ngood valid one accepted"
+[ "$ngood" -ge 4 ] || die "expected at least 4 good-* fixtures under $FIX, found $ngood"
+echo "ok: $nbad invalid registries rejected by lint and run, $ngood valid ones accepted"

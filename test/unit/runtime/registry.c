@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "runtime/env.h"
+#include "runtime/sha256.h"
 #include "tap.h"
 
 #define SEC 1000000000ll
@@ -460,6 +461,201 @@ static void test_generated(void)
 	rmdir(dir);
 }
 
+/* Write text to dir/name. */
+static void put(const char *dir, const char *name, const void *text, size_t len)
+{
+	char path[PATH_MAX + 64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fwrite(text, 1, len, f);
+	fclose(f);
+}
+
+#define PUTS(dir, name, text) put(dir, name, text, strlen(text))
+
+static int provides_time(const char *name) { return !strcmp(name, "time"); }
+
+/* Warnings: documented kinds this runtime ignores, and modules: names
+ * the sandbox does not provide; unknown kinds stay errors. */
+static void test_warnings(void)
+{
+	char dir[] = "/tmp/wippy-regw-XXXXXX";
+	struct reg_error err = { 0 }, mods;
+	const struct reg_error *w;
+	struct registry *reg;
+
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	PUTS(dir, "m.lua", "return {main = function() end}\n");
+	PUTS(dir, "a.yaml", "namespace: app\nentries:\n"
+	     "  - {name: tok, kind: security.token_store}\n"
+	     "  - {name: aws, kind: config.aws}\n"
+	     "  - {name: s3, kind: cloudstorage.s3}\n"
+	     "  - {name: cdc, kind: db.cdc.postgres}\n"
+	     "  - {name: net, kind: network}\n"
+	     "  - name: p\n    kind: process.lua\n    source: file://m.lua\n"
+	     "    method: main\n    modules: [time, sql, helper]\n"
+	     "    imports: {helper: app:lib}\n"
+	     "  - {name: lib, kind: library.lua, source: file://m.lua, modules: [ctx]}\n");
+	reg = reg_load(dir, &err);
+	ok(reg != NULL && err.count == 0, "documented kinds load (%s)", err.msg ? err.msg : "");
+	if (reg == NULL)
+		goto out;
+	w = reg_warnings(reg);
+	ok(w->count == 5, "one warning per ignored entry (%d)", w->count);
+	ok(has(w->msg, "a.yaml:3:23: app:tok: kind \"security.token_store\" is not "
+	       "supported by this runtime; entry ignored"), "warning names file:line:col, id, kind");
+	ok(has(w->msg, "app:aws: kind \"config.aws\"") && has(w->msg, "app:s3: kind \"cloudstorage.s3\"") &&
+	   has(w->msg, "app:cdc: kind \"db.cdc.postgres\"") && has(w->msg, "app:net: kind \"network\""),
+	   "config.aws, cloudstorage.s3, db.cdc.postgres, network warned");
+	ok(!has(w->msg, "app:p:") && !has(w->msg, "app:lib:"), "typed kinds are not warned");
+	ok(reg_check_modules(reg, provides_time, &mods) == 2, "two modules not provided (%d)", mods.count);
+	ok(has(mods.msg, "a.yaml:12:21: app:p: module \"sql\" is not provided by this runtime; "
+	       "require(\"sql\") will fail"), "module warning at the list item");
+	ok(has(mods.msg, "app:lib: module \"ctx\"") && !has(mods.msg, "\"time\"") &&
+	   !has(mods.msg, "\"helper\""), "provided and imported names are not reported");
+	reg_error_free(&mods);
+	reg_free(reg);
+
+	PUTS(dir, "a.yaml", "namespace: app\nentries:\n  - {name: x, kind: network.bogus.thing}\n");
+	reg = reg_load(dir, &err);
+	ok(reg != NULL, "network.* is a documented prefix");
+	reg_free(reg);
+	PUTS(dir, "a.yaml", "namespace: app\nentries:\n  - {name: y, kind: netwrk}\n");
+	reg = reg_load(dir, &err);
+	ok(reg == NULL && has(err.msg, "app:y: unknown kind \"netwrk\""), "a near miss is still an error");
+	reg_error_free(&err);
+out:
+	unlink(strcat(strcpy((char[PATH_MAX]){0}, dir), "/a.yaml"));
+	unlink(strcat(strcpy((char[PATH_MAX]){0}, dir), "/m.lua"));
+	rmdir(dir);
+}
+
+/* process.lua.bc: fs.directory + path + sha256 hash; Lua 5.4 bytecode
+ * only; go-lua bytecode and bad hashes are load errors that say so. */
+static void test_bytecode(void)
+{
+	char dir[] = "/tmp/wippy-regb-XXXXXX", yaml[PATH_MAX + 4096], hex[65], bc[PATH_MAX + 8];
+	static const unsigned char lua54[] = "\x1bLua\x54\x00 rest of a chunk";
+	static const unsigned char golua[] = "CAUL\x02\x00\x00";
+	static const unsigned char lua53[] = "\x1bLua\x53\x00";
+	struct reg_error err = { 0 };
+	struct registry *reg;
+	struct reg_entry *e;
+
+	sha256_hex("abc", 3, hex);
+	ok(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+	   "sha256(\"abc\")");
+	sha256_hex("", 0, hex);
+	ok(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+	   "sha256 of nothing");
+	{
+		char m[112];
+		memset(m, 'a', sizeof(m));
+		sha256_hex(m, 56, hex);	/* padding spills into a second block */
+		ok(!strcmp(hex, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"),
+		   "sha256 of 56 bytes");
+	}
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(bc, sizeof(bc), "%s/bc", dir);
+	mkdir(bc, 0755);
+#define BCYAML(file, hash) snprintf(yaml, sizeof(yaml), "namespace: app\nentries:\n" \
+	"  - {name: code, kind: fs.directory, directory: %s}\n" \
+	"  - {name: p, kind: process.lua.bc, fs: code, path: %s, hash: \"%s\", method: main," \
+	" modules: [time]}\n" \
+	"  - {name: svc, kind: process.service, process: p, host: h}\n" \
+	"  - {name: h, kind: process.host}\n", bc, file, hash)
+
+	put(bc, "ok.luac", lua54, sizeof(lua54) - 1);
+	sha256_hex(lua54, sizeof(lua54) - 1, hex);
+	{
+		char h[80];
+		snprintf(h, sizeof(h), "sha256:%s", hex);
+		BCYAML("ok.luac", h);
+	}
+	PUTS(dir, "a.yaml", yaml);
+	reg = reg_load(dir, &err);
+	ok(reg != NULL, "process.lua.bc loads (%s)", err.msg ? err.msg : "");
+	e = reg ? reg_find(reg, "app:p") : NULL;
+	ok(e && e->k == REG_K_PROCESS_LUA_BC && reg_kind_is_lua(e->k) && reg_kind_is_process(e->k) &&
+	   ends_with(e->u.lua.source, "/bc/ok.luac") && !strcmp(e->u.lua.method, "main") &&
+	   e->u.lua.nmodules == 1, "decoded like process.lua, source is the bytecode file");
+	ok(reg && reg_find(reg, "app:svc")->u.service.process == e, "a service may run it");
+	ok(reg && reg_warnings(reg)->count == 0, "its fs.directory is not warned as ignored");
+	reg_free(reg);
+
+	BCYAML("ok.luac", "sha256:0000000000000000000000000000000000000000000000000000000000000000");
+	PUTS(dir, "a.yaml", yaml);
+	reg = reg_load(dir, &err);
+	ok(reg == NULL && has(err.msg, "app:p: hash mismatch for ok.luac: the file is sha256:"),
+	   "wrong hash is an error naming the real one");
+	reg_error_free(&err);
+	BCYAML("ok.luac", "md5:abc");
+	PUTS(dir, "a.yaml", yaml);
+	reg = reg_load(dir, &err);
+	ok(reg == NULL && has(err.msg, "hash must be \"sha256:"), "other hash algorithms refused");
+	reg_error_free(&err);
+
+	put(bc, "go.luac", golua, sizeof(golua) - 1);
+	sha256_hex(golua, sizeof(golua) - 1, hex);
+	{
+		char h[80];
+		snprintf(h, sizeof(h), "sha256:%s", hex);
+		BCYAML("go.luac", h);
+	}
+	PUTS(dir, "a.yaml", yaml);
+	reg = reg_load(dir, &err);
+	ok(reg == NULL && has(err.msg, "go.luac is go-lua bytecode"), "go-lua bytecode refused clearly");
+	reg_error_free(&err);
+
+	put(bc, "53.luac", lua53, sizeof(lua53) - 1);
+	sha256_hex(lua53, sizeof(lua53) - 1, hex);
+	{
+		char h[80];
+		snprintf(h, sizeof(h), "sha256:%s", hex);
+		BCYAML("53.luac", h);
+	}
+	PUTS(dir, "a.yaml", yaml);
+	reg = reg_load(dir, &err);
+	ok(reg == NULL && has(err.msg, "bytecode of Lua 5.3"), "other Lua versions refused");
+	reg_error_free(&err);
+
+	BCYAML("../a.yaml", "sha256:00");
+	PUTS(dir, "a.yaml", yaml);
+	reg = reg_load(dir, &err);
+	ok(reg == NULL && has(err.msg, "must stay inside the directory of app:code"),
+	   "path may not leave the fs directory");
+	reg_error_free(&err);
+	BCYAML("none.luac", "sha256:00");
+	PUTS(dir, "a.yaml", yaml);
+	reg = reg_load(dir, &err);
+	ok(reg == NULL && has(err.msg, "cannot read bytecode \"none.luac\""), "missing file");
+	reg_error_free(&err);
+
+	PUTS(dir, "a.yaml", "namespace: app\nentries:\n"
+	     "  - {name: p, kind: process.lua.bc, fs: nope, path: x, hash: h, method: main}\n"
+	     "  - {name: q, kind: process.lua.bc, path: x, hash: h}\n");
+	reg = reg_load(dir, &err);
+	ok(reg == NULL && has(err.msg, "fs \"nope\" must name an fs.directory entry (no such entry)") &&
+	   has(err.msg, "app:q: missing required field \"fs\"") &&
+	   has(err.msg, "app:q: missing required field \"method\""), "missing fs, method");
+	reg_error_free(&err);
+
+	unlink(strcat(strcpy((char[PATH_MAX]){0}, bc), "/ok.luac"));
+	unlink(strcat(strcpy((char[PATH_MAX]){0}, bc), "/go.luac"));
+	unlink(strcat(strcpy((char[PATH_MAX]){0}, bc), "/53.luac"));
+	unlink(strcat(strcpy((char[PATH_MAX]){0}, dir), "/a.yaml"));
+	rmdir(bc);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	find_fixtures();
@@ -470,5 +666,7 @@ int main(void)
 	test_interp();
 	test_errors();
 	test_generated();
+	test_warnings();
+	test_bytecode();
 	return tap_done();
 }
