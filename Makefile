@@ -5,7 +5,7 @@
 #   make test SANITIZER=thread   (or address, undefined) in build-<san>/
 #   make bench                benchmarks under bench/, ratios against baselines
 #   make run                  run the mass-spawn example (Ctrl+C to stop)
-#   make fuzz                 fuzz the HTTP parser for FUZZ_SECONDS (60)
+#   make fuzz                 fuzz the HTTP parser and the eraser, FUZZ_SECONDS (60) each
 #
 # Every source under engine/, runtime/ and lua_modules/ goes into one static
 # library; runtime/main.c is the binary; test/unit/<dir>/<name>.c and
@@ -116,10 +116,11 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory $(BIN)
 	$(Q)cd examples/mass-spawn && ../../$(BIN) run
 
-# libFuzzer on the HTTP parser (clang); FUZZ_SECONDS bounds the run.
+# libFuzzer (clang) on each of FUZZ_TARGETS; FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= http1 erase
 fuzz: deps
-	$(Q)bash test/fuzz/run.sh $(FUZZ_SECONDS)
+	$(Q)for t in $(FUZZ_TARGETS); do bash test/fuzz/run.sh $(FUZZ_SECONDS) $$t || exit 1; done
 
 clean:
 	rm -rf build build-address build-thread build-undefined

@@ -71,6 +71,7 @@ struct parser {
 	uint32_t len;
 	struct tok *t;
 	int nt, tcap;
+	int *stack;       /* the lexer's open brackets */
 	int p;            /* current token */
 	uint32_t prev_end; /* end of the last token consumed */
 	struct span *sp;
@@ -385,17 +386,16 @@ static int closer_of(int k)
 }
 
 /* Tokenise the whole source, ending with one TK_EOF, and pair brackets.
-** `stack` has room for every token. */
+** P->stack has room for every token; erase_source frees it. */
 static void lex(struct parser *P)
 {
 	struct lexer X = { P, 0, 1, 0 };
-	int *stack, nstack = 0;
+	int *stack = P->stack, nstack = 0;
 
 	/* A first line starting with '#' is skipped, as luaL_loadfile does. */
 	if (at(&X, 0) == '#')
 		while (at(&X, X.i) >= 0 && at(&X, X.i) != '\n' && at(&X, X.i) != '\r')
 			X.i++;
-	stack = xmalloc(((size_t)P->len + 1) * sizeof(int));
 	for (;;) {
 		int c = at(&X, X.i);
 		struct tok *t;
@@ -440,7 +440,6 @@ static void lex(struct parser *P)
 			t->match = o;
 		}
 	}
-	free(stack);
 }
 
 /* {==== Parser plumbing ====} */
@@ -1412,6 +1411,7 @@ int erase_source(const char *src, size_t len, char *out, struct erase_err *err)
 	P->len = (uint32_t)len;
 	P->err = err;
 	P->attr_tok = -1;
+	P->stack = xmalloc(((size_t)len + 1) * sizeof(int));
 	if (setjmp(P->jb) == 0) {
 		lex(P);
 		block(P);
@@ -1431,6 +1431,7 @@ int erase_source(const char *src, size_t len, char *out, struct erase_err *err)
 	} else {
 		rc = -1;
 	}
+	free(P->stack);
 	free(P->t);
 	free(P->sp);
 	free(P);

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# test/fuzz/run.sh [seconds]: build the HTTP/1 parser fuzzer with clang
+# test/fuzz/run.sh [seconds] [target]: build a fuzzer with clang
 # (-fsanitize=fuzzer,address,undefined) and run it for `seconds` (default 60)
-# on a scratch copy of test/fuzz/corpus/http1.
+# on a scratch corpus seeded from the target's seed directory. Targets:
+#   http1   the HTTP/1 parser (test/fuzz/http1_fuzz.c), seeds test/fuzz/corpus/http1
+#   erase   the typed-Lua eraser (test/fuzz/erase_fuzz.c), seeds the eraser's
+#           conformance corpus test/fixtures/typed-lua and the Lua conformance app
 #
 # Exit 0 when no crash was found, 1 on a crash or a build error, 77 when
 # clang or libFuzzer is missing. Crash inputs are left in $FUZZ_DIR
-# (default /tmp/wippy-fuzz-http1) as crash-* files; replay one with
-#   $FUZZ_DIR/http1_fuzz $FUZZ_DIR/crash-<hash>
+# (default /tmp/wippy-fuzz-<target>) as crash-* files; replay one with
+#   $FUZZ_DIR/<target>_fuzz $FUZZ_DIR/crash-<hash>
 set -u
 secs=${1:-60}
+target=${2:-http1}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-dir=${FUZZ_DIR:-/tmp/wippy-fuzz-http1}
+dir=${FUZZ_DIR:-/tmp/wippy-fuzz-$target}
 cc=${CLANG:-clang}
 jobs=${FUZZ_JOBS:-1}
 
@@ -25,14 +29,17 @@ if ! "$cc" -fsanitize=fuzzer "$dir/probe.c" -o "$dir/probe" >/dev/null 2>&1; the
 	exit 77
 fi
 
-"$cc" -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-fno-omit-frame-pointer \
-	"$root/test/fuzz/http1_fuzz.c" "$root/engine/http1.c" "$root/engine/common.c" \
-	-o "$dir/http1_fuzz" || exit 1
-
-# Tokens that let the mutator reach deep states quickly.
-cat >"$dir/http1.dict" <<'DICT'
+flags="-std=gnu11 -g -O1 -D_GNU_SOURCE -I$root -fsanitize=fuzzer,address,undefined
+       -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+case $target in
+http1)
+	# shellcheck disable=SC2086
+	"$cc" $flags "$root/test/fuzz/http1_fuzz.c" "$root/engine/http1.c" \
+		"$root/engine/common.c" -o "$dir/fuzz" || exit 1
+	seeds=("$root/test/fuzz/corpus/http1")
+	maxlen=12000
+	# Tokens that let the mutator reach deep states quickly.
+	cat >"$dir/dict" <<'DICT'
 "GET"
 "POST"
 "OPTIONS"
@@ -53,13 +60,66 @@ cat >"$dir/http1.dict" <<'DICT'
 "0\x0d\x0a\x0d\x0a"
 ";ext=1"
 DICT
+	;;
+erase)
+	# shellcheck disable=SC2086
+	"$cc" $flags $(pkg-config --cflags lua5.4) "$root/test/fuzz/erase_fuzz.c" \
+		"$root/runtime/erase.c" "$root/engine/common.c" \
+		$(pkg-config --libs lua5.4) -lm -o "$dir/fuzz" || exit 1
+	mkdir -p "$dir/seeds"
+	find "$root/test/fixtures/typed-lua" "$root/test/lua/src" "$root/examples" \
+		-name '*.lua' -size -12k -exec cp -t "$dir/seeds" {} + 2>/dev/null
+	seeds=("$dir/seeds")
+	maxlen=4096
+	cat >"$dir/dict" <<'DICT'
+"local "
+"function"
+"end"
+"return "
+": "
+"::"
+" as "
+"type "
+"interface "
+"->"
+"<"
+">"
+">>"
+">="
+"{"
+"}"
+"("
+")"
+"?"
+"!"
+"@"
+"|"
+"&"
+"[["
+"]]"
+"--"
+"\x0a"
+"string"
+"integer"
+"fun("
+"typeof("
+"readonly"
+"extends"
+"asserts"
+DICT
+	;;
+*)
+	echo "test/fuzz/run.sh: unknown target '$target' (http1, erase)" >&2
+	exit 1
+	;;
+esac
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-"$dir/http1_fuzz" -max_total_time="$secs" -max_len=12000 -timeout=10 \
+"$dir/fuzz" -max_total_time="$secs" -max_len="$maxlen" -timeout=10 \
 	-rss_limit_mb=2048 -print_final_stats=1 $([ "$jobs" -gt 1 ] && echo -jobs="$jobs" -workers="$jobs") \
-	-dict="$dir/http1.dict" -artifact_prefix="$dir/" \
-	"$dir/corpus" "$root/test/fuzz/corpus/http1"
+	-dict="$dir/dict" -artifact_prefix="$dir/" \
+	"$dir/corpus" "${seeds[@]}"
 rc=$?
 [ $rc -eq 0 ] || { echo "fuzzer found a problem (exit $rc); inputs in $dir"; exit 1; }
 exit 0

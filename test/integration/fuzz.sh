@@ -1,44 +1,50 @@
 #!/usr/bin/env bash
-# test/integration/http_fuzz.sh: the libFuzzer driver of the HTTP/1 request
-# parser (test/fuzz/run.sh) for a bounded time as part of `make test`.
+# test/integration/fuzz.sh: the libFuzzer drivers (test/fuzz/run.sh) for a
+# bounded time each as part of `make test`: the HTTP/1 request parser
+# (HTTP_FUZZ_SECONDS, default 60) and the typed-Lua eraser
+# (ERASE_FUZZ_SECONDS, default 30), one after the other.
 #
-# test/fuzz/run.sh builds test/fuzz/http1_fuzz.c with clang
-# (-fsanitize=fuzzer,address,undefined) and runs it on a copy of the seed
+# test/fuzz/run.sh builds each driver with clang
+# (-fsanitize=fuzzer,address,undefined) and runs it on a copy of its seed
 # corpus. Its exit code passes through: 0 no crash, 1 a crash or a build
-# error (the crash input is kept in $FUZZ_DIR), 77 clang or libFuzzer
-# missing (reported as a skip). HTTP_FUZZ_SECONDS (default 60) sets the
-# time; each test run uses its own scratch FUZZ_DIR unless one is given, so
-# parallel runs do not share a corpus.
+# error (the crash input is kept, see below), 77 clang or libFuzzer missing
+# (reported as a skip). Each test run uses its own scratch FUZZ_DIR per
+# target, so parallel runs do not share a corpus.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-SECS=${HTTP_FUZZ_SECONDS:-60}
 RUN=$LIB_ROOT/test/fuzz/run.sh
 [ -f "$RUN" ] || die "missing $RUN"
-if [ -z "${FUZZ_DIR:-}" ]; then
-	lib_tmpdir
-	export FUZZ_DIR=$TMP/fuzz
-	# A crash input is worth keeping: copy it out before the cleanup.
-	keep_crashes() {
-		local f
-		for f in "$FUZZ_DIR"/crash-* "$FUZZ_DIR"/leak-* "$FUZZ_DIR"/timeout-* "$FUZZ_DIR"/oom-*; do
+lib_tmpdir
+
+# A crash input is worth keeping: copy it out before the cleanup.
+keep_crashes() {
+	local f t
+	for t in http1 erase; do
+		for f in "$TMP/$t"/crash-* "$TMP/$t"/leak-* "$TMP/$t"/timeout-* "$TMP/$t"/oom-*; do
 			[ -e "$f" ] || continue
-			mkdir -p /tmp/wippy-fuzz-http1-crashes
-			cp "$f" /tmp/wippy-fuzz-http1-crashes/
-			echo "# kept $(basename "$f") in /tmp/wippy-fuzz-http1-crashes/"
+			mkdir -p "/tmp/wippy-fuzz-$t-crashes"
+			cp "$f" "/tmp/wippy-fuzz-$t-crashes/"
+			echo "# kept $(basename "$f") in /tmp/wippy-fuzz-$t-crashes/"
 		done
-		lib_cleanup
-	}
-	trap keep_crashes EXIT
-fi
-note "test/fuzz/run.sh $SECS (FUZZ_DIR=$FUZZ_DIR)"
-# The fuzzer's own limit plus time to build; bounded independently of it.
-timeout -k 10 $((SECS + 180)) bash "$RUN" "$SECS"
-rc=$?
-case $rc in
-0)  echo "ok: HTTP/1 parser fuzzed for ${SECS}s, no crash" ;;
-77) echo "SKIP: test/fuzz/run.sh could not run here (clang or libFuzzer missing)" ;;
-124) echo "FAIL: test/fuzz/run.sh did not finish within $((SECS + 180))s" ;;
-*)  echo "FAIL: test/fuzz/run.sh exited $rc (a crash or a build error, see above)" ;;
-esac
+	done
+	lib_cleanup
+}
+trap keep_crashes EXIT
+
+rc=0
+for spec in "http1:${HTTP_FUZZ_SECONDS:-60}:HTTP/1 parser" "erase:${ERASE_FUZZ_SECONDS:-30}:typed-Lua eraser"; do
+	target=${spec%%:*} rest=${spec#*:}
+	secs=${rest%%:*} what=${rest#*:}
+	note "test/fuzz/run.sh $secs $target (FUZZ_DIR=$TMP/$target)"
+	# The fuzzer's own limit plus time to build; bounded independently of it.
+	FUZZ_DIR=$TMP/$target timeout -k 10 $((secs + 180)) bash "$RUN" "$secs" "$target"
+	r=$?
+	case $r in
+	0)   echo "ok: $what fuzzed for ${secs}s, no crash" ;;
+	77)  echo "SKIP: test/fuzz/run.sh could not run here (clang or libFuzzer missing)"; exit 77 ;;
+	124) echo "FAIL: test/fuzz/run.sh $target did not finish within $((secs + 180))s"; rc=1 ;;
+	*)   echo "FAIL: test/fuzz/run.sh $target exited $r (a crash or a build error, see above)"; rc=1 ;;
+	esac
+done
 exit $rc
