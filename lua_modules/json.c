@@ -22,6 +22,7 @@
 #include "lua_modules/json.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,24 +111,96 @@ static void putint(struct enc *e, lua_Integer v)
 }
 
 /*
-** The shortest of %.15g, %.16g and %.17g that reads back as the same
-** double; %.17g always does. Non-finite values have no JSON form.
+** The shortest decimal digits that read back as d (d finite, not 0):
+** writes them to dig without sign or point and returns their count, with
+** the decimal exponent of the first digit in *exp (d = 0.DIG * 10^(exp+1)).
 */
-static void putfloat(struct enc *e, double d)
+static int shortest(double d, char *dig, int *exp)
 {
-	char tmp[32];
-	int prec, len = 0;
+	char tmp[40], *p, *q;
+	int prec, n = 0;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+		if (prec == 17 || strtod(tmp, NULL) == d)
+			break;
+	}
+	for (p = tmp; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9')
+			dig[n++] = *p;
+	*exp = (int)strtol(p + 1, NULL, 10);
+	for (q = dig + n; n > 1 && q[-1] == '0'; q--)
+		n--;
+	return n;
+}
+
+/*
+** Floats as the original writes them (Go's strconv with precision -1, the
+** shortest digits that read back). Inside a table (nested) an integral
+** value within the int64 range is written as an integer and any other in
+** plain 'f' notation, never with an exponent: 1e20 is 100000000000000000000
+** and 1e-7 is 0.0000001. At the top level Go's encoding/json rules apply:
+** 'f' notation, but exponent notation below 1e-6 and from 1e21 up ("1e+21",
+** "1e-7"), and -0 keeps its sign. Non-finite values are null.
+*/
+static void putfloat(struct enc *e, double d, int nested)
+{
+	char dig[24], out[400];
+	int nd, exp, n = 0, i;
 
 	if (!isfinite(d)) {
 		putlit(e, "null");
 		return;
 	}
-	for (prec = 15; prec <= 17; prec++) {
-		len = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-		if (prec == 17 || strtod(tmp, NULL) == d)
-			break;
+	if (nested && d == floor(d) && d >= -9223372036854775808.0 &&
+	    d <= 9223372036854775808.0) {
+		/* Go's int64(f) of 2^63 is the minimum on amd64. */
+		putint(e, d == 9223372036854775808.0 ? LUA_MININTEGER
+						     : (lua_Integer)d);
+		return;
 	}
-	put(e, tmp, (size_t)len);
+	if (d == 0) {
+		if (signbit(d))
+			putlit(e, "-0");
+		else
+			putch(e, '0');
+		return;
+	}
+	nd = shortest(d, dig, &exp);
+	if (d < 0)
+		out[n++] = '-';
+	if (!nested && (fabs(d) < 1e-6 || fabs(d) >= 1e21)) {
+		out[n++] = dig[0];
+		if (nd > 1) {
+			out[n++] = '.';
+			memcpy(out + n, dig + 1, (size_t)nd - 1);
+			n += nd - 1;
+		}
+		/* Go writes at least two exponent digits, then trims e-0X. */
+		n += snprintf(out + n, sizeof out - (size_t)n, "e%c%s%d",
+			      exp < 0 ? '-' : '+',
+			      exp > -10 && exp < 0 ? "" : (exp >= 0 && exp < 10 ? "0" : ""),
+			      exp < 0 ? -exp : exp);
+	} else if (exp >= nd - 1) {             /* integral: digits, zeros */
+		memcpy(out + n, dig, (size_t)nd);
+		n += nd;
+		for (i = 0; i < exp - (nd - 1); i++)
+			out[n++] = '0';
+	} else if (exp >= 0) {                  /* point inside the digits */
+		memcpy(out + n, dig, (size_t)exp + 1);
+		n += exp + 1;
+		out[n++] = '.';
+		memcpy(out + n, dig + exp + 1, (size_t)(nd - exp - 1));
+		n += nd - exp - 1;
+	} else {                                /* 0.000ddd */
+		out[n++] = '0';
+		out[n++] = '.';
+		for (i = 0; i < -exp - 1; i++)
+			out[n++] = '0';
+		memcpy(out + n, dig, (size_t)nd);
+		n += nd;
+	}
+	put(e, out, (size_t)n);
 }
 
 /*
@@ -216,6 +289,87 @@ static void putstring(struct enc *e, const char *str, size_t len)
 
 static int encode(struct enc *e, int idx);
 
+/*
+** An error object is written as the original's Go Error() text: its
+** message, after "context: " when it was wrapped. [-0, +0, m]
+*/
+static void puterror(struct enc *e, int idx)
+{
+	lua_State *L = e->L;
+	size_t n, cn;
+	const char *msg = errors_message(L, idx, &n);
+	const char *ctx = errors_context(L, idx, &cn);
+
+	if (!ctx) {
+		putstring(e, msg, n);
+		return;
+	}
+	lua_pushlstring(L, ctx, cn);
+	lua_pushliteral(L, ": ");
+	lua_pushlstring(L, msg, n);
+	lua_concat(L, 3);
+	msg = lua_tolstring(L, -1, &n);
+	putstring(e, msg, n);
+	lua_pop(L, 1);
+}
+
+/*
+** Lua 5.4.4's Table header (lobject.h), read only to learn whether a
+** table has a hash part: the original writes a table without entries as
+** {} when it ever held a non-array key (go-lua keeps the emptied key map)
+** and as [] otherwise, and a PUC Lua table likewise keeps its hash part,
+** once made, until it is resized. The layout is checked once against
+** live tables (hashpart_usable) before it is trusted; when the check
+** fails every empty table is [].
+*/
+struct table_header {
+	void *next;
+	unsigned char tt, marked, flags, lsizenode;
+	unsigned int alimit;
+	void *array, *node, *lastfree;  /* lastfree is NULL: no hash part */
+};
+
+static int hashpart_ok;
+static pthread_once_t hashpart_once = PTHREAD_ONCE_INIT;
+
+static int has_hashpart(lua_State *L, int idx)
+{
+	return ((const struct table_header *)lua_topointer(L, idx))->lastfree
+	       != NULL;
+}
+
+static void hashpart_check(void)
+{
+	lua_State *L = luaL_newstate();
+	int good;
+
+	if (!L)
+		return;
+	lua_createtable(L, 0, 0);
+	lua_createtable(L, 4, 0);
+	lua_createtable(L, 0, 1);
+	lua_createtable(L, 0, 0);
+	lua_pushinteger(L, 1);
+	lua_setfield(L, -2, "k");
+	lua_pushnil(L);
+	lua_setfield(L, -2, "k");
+	good = !has_hashpart(L, 1) && !has_hashpart(L, 2) &&
+	       has_hashpart(L, 3) && has_hashpart(L, 4);
+	lua_close(L);
+	hashpart_ok = good;
+}
+
+/* Whether the empty table at idx is written as {}. */
+static int empty_is_object(lua_State *L, int idx)
+{
+	pthread_once(&hashpart_once, hashpart_check);
+	return hashpart_ok && has_hashpart(L, idx);
+}
+
+/* The original's texts for the errors it shares with us. */
+#define MIXED "cannot encode mixed-key table: table has both numeric and " \
+	      "non-numeric keys"
+
 static int fail(struct enc *e, const char *msg)
 {
 	if (!e->err)
@@ -254,8 +408,8 @@ static int encode_object(struct enc *e, int idx, int slot)
 	first = e->n;
 	do {
 		if (lua_type(L, -2) != LUA_TSTRING)
-			return fail(e, lua_isinteger(L, -2) ?
-				    "cannot encode a table with mixed keys" :
+			return fail(e, lua_isinteger(L, -2) &&
+				    lua_tointeger(L, -2) > 0 ? MIXED :
 				    "cannot encode a table key that is not a "
 				    "string or a positive integer");
 		if (nkeys == cap) {             /* userdata: GC frees it */
@@ -335,14 +489,14 @@ slow:
 			if (lua_tointeger(L, -1) > maxk)
 				maxk = lua_tointeger(L, -1);
 		} else {
-			return fail(e, lua_type(L, -1) == LUA_TSTRING ?
-				    "cannot encode a table with mixed keys" :
+			return fail(e, lua_type(L, -1) == LUA_TSTRING ? MIXED :
 				    "cannot encode a table key that is not a "
 				    "string or a positive integer");
 		}
 	}
 	if ((lua_Unsigned)maxk != nint)
-		return fail(e, "cannot encode a sparse array");
+		return fail(e, "cannot encode sparse array: non-contiguous "
+			    "numeric keys found");
 	putch(e, '[');
 	for (i = 1; i <= maxk && r == 0; i++) {
 		if (i > 1)
@@ -368,9 +522,11 @@ static int encode_table(struct enc *e, int idx)
 
 	for (d = 0; d < e->depth; d++)
 		if (e->path[d] == self)
-			return fail(e, "cannot encode a cyclic table");
+			return fail(e, "cannot encode recursively nested tables "
+				    "to JSON");
 	if (e->depth == JSON_MAXDEPTH)
-		return fail(e, "nesting deeper than 128 levels");
+		return fail(e, "exceeded maximum nesting depth for JSON "
+			    "encoding");
 	if (!lua_checkstack(L, 8))
 		return fail(e, "out of Lua stack space");
 	e->path[e->depth++] = self;
@@ -379,7 +535,10 @@ static int encode_table(struct enc *e, int idx)
 	slot = lua_gettop(L);
 	lua_pushnil(L);
 	if (!lua_next(L, idx)) {
-		putlit(e, "[]");
+		if (empty_is_object(L, idx))
+			putlit(e, "{}");
+		else
+			putlit(e, "[]");
 		r = 0;
 	} else if (lua_type(L, -2) == LUA_TSTRING) {
 		r = encode_object(e, idx, slot);
@@ -413,7 +572,7 @@ static int encode(struct enc *e, int idx)
 		if (lua_isinteger(L, idx))
 			putint(e, lua_tointeger(L, idx));
 		else
-			putfloat(e, lua_tonumber(L, idx));
+			putfloat(e, lua_tonumber(L, idx), e->depth > 0);
 		return 0;
 	case LUA_TSTRING:
 		s = lua_tolstring(L, idx, &len);
@@ -423,17 +582,16 @@ static int encode(struct enc *e, int idx)
 		return encode_table(e, idx);
 	case LUA_TUSERDATA:
 		if (errors_is_error(L, idx)) {
-			s = errors_message(L, idx, &len);
-			putstring(e, s, len);
+			puterror(e, idx);
 			return 0;
 		}
-		return fail(e, "cannot encode a userdata");
-	case LUA_TFUNCTION:
-		return fail(e, "cannot encode a function");
-	case LUA_TTHREAD:
-		return fail(e, "cannot encode a thread");
+		/* other userdata are null, like functions */
+		/* fall through */
 	default:
-		return fail(e, "cannot encode a light userdata");
+		/* Functions, threads and userdata have no JSON form; the
+		** original writes null for them rather than failing. */
+		putlit(e, "null");
+		return 0;
 	}
 }
 
@@ -467,6 +625,25 @@ static const char *encode_push(lua_State *L, int idx)
 	return NULL;
 }
 
+/*
+** Push nil and an error of `kind` with message msg and wrap context ctx
+** (the original wraps its Go encoder and decoder errors so), not
+** retryable. Returns 2. [-0, +2, m]
+*/
+static int ret_wrapped(lua_State *L, const char *kind, const char *msg,
+		       const char *ctx)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, msg);
+	lua_pushstring(L, kind);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushstring(L, ctx);
+	errors_create(L, ERRORS_RETRY_NO);
+	return 2;
+}
+
 const char *json_encode_value(lua_State *L, int idx, luaL_Buffer *b)
 {
 	const char *err = encode_push(L, idx);
@@ -482,7 +659,7 @@ int json_encode_push(lua_State *L, int idx)
 
 	if (!err)
 		return 1;
-	return errors_ret(L, ERRORS_INTERNAL, "json encode: %s", err);
+	return ret_wrapped(L, ERRORS_INTERNAL, err, "encode failed");
 }
 
 /* }====================================================================== */
@@ -923,9 +1100,10 @@ int json_decode_push(lua_State *L, const char *s, size_t len)
 	int top = lua_gettop(L);
 
 	if (len == 0)
-		return errors_ret(L, ERRORS_INVALID, "json decode: empty input");
+		return errors_ret(L, ERRORS_INVALID, "empty string is not valid JSON");
 	if (!lua_checkstack(L, 8))
-		return errors_ret(L, ERRORS_INTERNAL, "json decode: out of Lua stack space");
+		return ret_wrapped(L, ERRORS_INTERNAL, "out of Lua stack space",
+				   "decode failed");
 	d.L = L;
 	d.s = d.p = s;
 	d.end = s + len;
@@ -940,11 +1118,14 @@ int json_decode_push(lua_State *L, const char *s, size_t len)
 	lua_settop(L, top);
 	if (d.errat < d.end && (unsigned char)*d.errat >= 0x20 &&
 	    (unsigned char)*d.errat < 0x7F)
-		return errors_ret(L, ERRORS_INTERNAL,
-				  "json decode: %s '%c' at position %I", d.err,
-				  *d.errat, (lua_Integer)(d.errat - s + 1));
-	return errors_ret(L, ERRORS_INTERNAL, "json decode: %s at position %I",
-			  d.err, (lua_Integer)(d.errat - s + 1));
+		lua_pushfstring(L, "%s '%c' at position %I", d.err, *d.errat,
+				(lua_Integer)(d.errat - s + 1));
+	else
+		lua_pushfstring(L, "%s at position %I", d.err,
+				(lua_Integer)(d.errat - s + 1));
+	ret_wrapped(L, ERRORS_INTERNAL, lua_tostring(L, -1), "decode failed");
+	lua_remove(L, -3);
+	return 2;
 }
 
 /* }====================================================================== */
@@ -953,24 +1134,28 @@ int json_decode_push(lua_State *L, const char *s, size_t len)
 ** Module
 ** ======================================================================= */
 
-/* json.encode(v) -> string | nil, err  [-0, +(1|2), m] */
+/* json.encode(v) -> string, nil | nil, err  [-0, +2, m] */
 static int l_encode(lua_State *L)
 {
-	return json_encode_push(L, 1);
+	if (json_encode_push(L, 1) == 2)
+		return 2;
+	lua_pushnil(L);
+	return 2;
 }
 
-/* json.decode(s) -> value | nil, err  [-0, +(1|2), m] */
+/* json.decode(s) -> value, nil | nil, err  [-0, +2, m] */
 static int l_decode(lua_State *L)
 {
 	size_t len;
 	const char *s;
 
 	if (lua_type(L, 1) != LUA_TSTRING)
-		return errors_ret(L, ERRORS_INVALID,
-				  "json decode: expected a string, got %s",
-				  luaL_typename(L, 1));
+		return errors_ret(L, ERRORS_INVALID, "string expected");
 	s = lua_tolstring(L, 1, &len);
-	return json_decode_push(L, s, len);
+	if (json_decode_push(L, s, len) == 2)
+		return 2;
+	lua_pushnil(L);
+	return 2;
 }
 
 static const luaL_Reg funcs[] = {

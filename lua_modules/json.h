@@ -2,13 +2,19 @@
 ** lua_modules/json.h: the `json` module (spec section 8) and its C entry
 ** points for other modules (HTTP bodies, logger fields).
 **
-** Encoding: nil -> null, booleans, integers as integers, floats in the
-** shortest form that reads back to the same double (inf/nan -> null),
-** strings escaped (invalid UTF-8 bytes become U+FFFD), tables with keys
-** 1..n -> arrays, tables with string keys -> objects with sorted keys, the
-** empty table -> [], error objects -> their message. Mixed keys, sparse
-** arrays, other key types, cycles, nesting deeper than JSON_MAXDEPTH and
-** functions/threads/other userdata are errors. Metatables are ignored.
+** Encoding follows the original runtime's encoder: nil -> null, booleans,
+** integers as integers; floats in Go's shortest form (inf/nan -> null):
+** inside a table an integral float within int64 is an integer and nothing
+** uses an exponent, at the top level encoding/json's rules (exponent below
+** 1e-6 and from 1e21 up, -0 kept). Strings are escaped (invalid UTF-8
+** bytes become U+FFFD). Tables with keys 1..n -> arrays, tables with string
+** keys -> objects with sorted keys (the original's order is Go map order,
+** random); an empty table is [] unless it ever had a hash part ({} after
+** its string keys were removed). Error objects -> their "context: message"
+** text; functions, threads and other userdata -> null. Mixed keys, sparse
+** arrays, other key types, cycles and nesting deeper than JSON_MAXDEPTH
+** are errors (kind Internal, context "encode failed"). Metatables are
+** ignored.
 **
 ** Decoding: one pass, strict RFC 8259 grammar. null -> nil; integers that
 ** fit in 64 bits -> Lua integers (but -0 -> float -0.0), other numbers ->

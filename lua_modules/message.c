@@ -1,9 +1,10 @@
 /*
-** lua_modules/message.c: Message and Payload objects and event tables.
+** lua_modules/message.c: Message objects and event tables.
 **
-** A Message userdata owns its struct msg (freed by __gc). Payload values are
-** decoded from the message's bytes each time :data() is called, so a
-** message that is only routed by topic is never decoded.
+** A Message userdata owns its struct msg (freed by __gc). msg:payload()
+** hands out Payload objects (lua_modules/payload.c) that decode the
+** message's bytes on their first :data(), so a message that is only routed
+** by topic is never decoded.
 */
 #include "message.h"
 
@@ -12,11 +13,11 @@
 
 #include "errors.h"
 #include "lazylib.h"
+#include "payload.h"
 #include "runtime/mailbox.h"
 #include "runtime/proc.h"
 
 struct lmsg { struct msg *m; };
-struct lpayload { int index; }; /* uservalue 1: the Message */
 
 static struct lmsg *check_msg(lua_State *L, int i)
 {
@@ -51,15 +52,6 @@ static int msg_from(lua_State *L)
 	return 1;
 }
 
-static void push_payload_obj(lua_State *L, int msgidx, int index)
-{
-	struct lpayload *pl = lua_newuserdatauv(L, sizeof(*pl), 1);
-	pl->index = index;
-	lua_pushvalue(L, msgidx);
-	lua_setiuservalue(L, -2, 1);
-	luaL_setmetatable(L, PAYLOAD_META);
-}
-
 /* msg:payload(): one Payload, a table of them, or nil. [-0, +1, m] */
 static int msg_payload(lua_State *L)
 {
@@ -68,11 +60,11 @@ static int msg_payload(lua_State *L)
 	if (n == 0) {
 		lua_pushnil(L);
 	} else if (n == 1) {
-		push_payload_obj(L, 1, 1);
+		lpayload_push_message(L, 1, 1);
 	} else {
 		lua_createtable(L, (int)n, 0);
 		for (uint32_t i = 1; i <= n; i++) {
-			push_payload_obj(L, 1, (int)i);
+			lpayload_push_message(L, 1, (int)i);
 			lua_seti(L, -2, i);
 		}
 	}
@@ -96,45 +88,10 @@ static int msg_tostring(lua_State *L)
 	return 1;
 }
 
-/* payload:data() -> value, err [-0, +(1|2), m] */
-static int pl_data(lua_State *L)
-{
-	struct lpayload *pl = luaL_checkudata(L, 1, PAYLOAD_META);
-	struct lmsg *u;
-	int n, top;
-	lua_getiuservalue(L, 1, 1);
-	u = check_msg(L, -1);
-	top = lua_gettop(L);
-	n = payload_decode(L, &u->m->payload);
-	if (n < 0)
-		return errors_ret(L, ERRORS_INTERNAL, "cannot decode payload: %s",
-				  payload_strerror(n));
-	if (pl->index > n) {
-		lua_settop(L, top);
-		lua_pushnil(L);
-		return 1;
-	}
-	lua_pushvalue(L, top + pl->index);
-	return 1;
-}
-
-static int pl_format(lua_State *L)
-{
-	lua_pushliteral(L, "lua/any");
-	return 1;
-}
-
 static const luaL_Reg msg_methods[] = {
 	{"topic", msg_topic},
 	{"from", msg_from},
 	{"payload", msg_payload},
-	{NULL, NULL}
-};
-
-static const luaL_Reg pl_methods[] = {
-	{"data", pl_data},
-	{"unmarshal", pl_data},
-	{"get_format", pl_format},
 	{NULL, NULL}
 };
 
@@ -149,11 +106,11 @@ void message_open(lua_State *L)
 		lua_setfield(L, -2, "__tostring");
 	}
 	lua_pop(L, 1);
-	if (luaL_newmetatable(L, PAYLOAD_META)) {
-		lazylib_methods(L, pl_methods);
-		lua_setfield(L, -2, "__index");
-	}
-	lua_pop(L, 1);
+}
+
+const struct payload *message_payload(lua_State *L, int idx)
+{
+	return &check_msg(L, idx)->m->payload;
 }
 
 void message_push(lua_State *L, struct msg *m)

@@ -1,6 +1,7 @@
 /*
 ** lua_modules/message.h: the Lua forms of what arrives in a process:
-** Message objects (spec 4.5), Payload objects, and event tables (4.6).
+** Message objects (spec 4.5) and event tables (4.6). Payload objects are
+** lua_modules/payload.h.
 */
 #ifndef LUA_MODULES_MESSAGE_H
 #define LUA_MODULES_MESSAGE_H
@@ -8,12 +9,16 @@
 #include <lua.h>
 
 struct msg;
+struct payload;
 
 #define MESSAGE_META "wippy.message"
-#define PAYLOAD_META "wippy.payload"
 
-/* Register the metatables (once per state). [-0, +0, m] */
+/* Register the Message metatable (once per state). [-0, +0, m] */
 void message_open(lua_State *L);
+
+/* The encoded values of the Message object at idx; raises if idx is not a
+** live Message. Valid while the Message is reachable. [-0, +0, v] */
+const struct payload *message_payload(lua_State *L, int idx);
 
 /* Push a Message object that takes ownership of m. [-0, +1, m] */
 void message_push(lua_State *L, struct msg *m);

@@ -31,6 +31,7 @@
 #include "lua_modules/logger.h"
 #include "lua_modules/message.h"
 #include "lua_modules/modules.h"
+#include "lua_modules/payload.h"
 #include "lua_modules/time.h"
 #include "erase.h"
 #include "proc.h"
@@ -484,6 +485,7 @@ static const luaL_Reg lazy_globals[] = {
 	{"errors", open_errors},
 	{"process", luaopen_process},
 	{"channel", luaopen_channel},
+	{"payload", luaopen_payload},
 	{NULL, NULL}
 };
 

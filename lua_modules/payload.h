@@ -1,0 +1,30 @@
+/*
+** lua_modules/payload.h: Payload objects and the global `payload`
+** (rt:runtime/lua/modules/payload/spec.md).
+**
+** A Payload is a value tagged with a format. `payload.new(v)` makes a
+** "lua/any" payload holding v itself (an error object makes a
+** "golang/error" one); `msg:payload()` makes "lua/any" payloads over the
+** values of a received message, decoded on first :data(). Transcoding runs
+** through the Lua value, as the original's transcoder graph does: bytes
+** formats (JSON, YAML, STRING, BYTES, MSGPACK) hold a Lua string.
+**
+** Not to be confused with runtime/payload.h, the byte codec that copies
+** values between processes; the C names here carry the prefix lpayload_.
+*/
+#ifndef LUA_MODULES_PAYLOAD_H
+#define LUA_MODULES_PAYLOAD_H
+
+#include <lua.h>
+
+#define PAYLOAD_META "wippy.payload"
+
+/* The global `payload`: {new, format}. [-0, +1, m] */
+int luaopen_payload(lua_State *L);
+
+/* Push a "lua/any" Payload over value number `index` (1-based) of the
+** Message object at msgidx; it keeps the Message alive until it has
+** decoded its value. [-0, +1, m] */
+void lpayload_push_message(lua_State *L, int msgidx, int index);
+
+#endif
