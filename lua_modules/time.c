@@ -2020,6 +2020,19 @@ static int t_equal(lua_State *L)
 	return 1;
 }
 
+/*
+** t:is_zero() -> boolean: t is Go's zero Time, 0001-01-01 00:00:00 UTC
+** (whatever its location), as time.date(1, 1, 1, 0, 0, 0, 0, time.utc)
+** gives.  [-0, +1, -]
+*/
+static int t_is_zero(lua_State *L)
+{
+	struct tval *t = checktime(L, 1);
+
+	lua_pushboolean(L, t->sec == -ABS_TO_UNIX && t->nsec == 0);
+	return 1;
+}
+
 /* t == u: same instant; false (never an error) for a non-Time  [-0, +1, -] */
 static int t_eq(lua_State *L)
 {
@@ -2429,9 +2442,10 @@ static int m_fixed_zone(lua_State *L)
 }
 
 /*
-** time.load_location(name) -> Location | nil, err. "" and "UTC" give UTC,
+** time.load_location(name) -> Location | nil, err. "UTC" gives UTC,
 ** "Local" gives Local, anything else is read from the zoneinfo database.
-** [-0, +(1|2), m]
+** "" is an Invalid error, as in the original (Go itself would read it as
+** UTC); a zone the database lacks is NotFound. [-0, +(1|2), m]
 */
 static int m_load_location(lua_State *L)
 {
@@ -2439,8 +2453,9 @@ static int m_load_location(lua_State *L)
 	struct loc *l;
 	int rc;
 
-	if (name[0] == 0 || strcmp(name, "UTC") == 0 ||
-	    strcmp(name, "Local") == 0) {
+	if (name[0] == 0)
+		return ret_error(L, ERRORS_INVALID, "empty location name");
+	if (strcmp(name, "UTC") == 0 || strcmp(name, "Local") == 0) {
 		l = newloc(L, 0);
 		*l = strcmp(name, "Local") == 0 ? loc_local : loc_utc;
 		return 1;
@@ -2499,6 +2514,7 @@ static const luaL_Reg time_methods[] = {
 	{ "before", t_before },
 	{ "after", t_after },
 	{ "equal", t_equal },
+	{ "is_zero", t_is_zero },
 	{ "format", t_format },
 	{ "format_rfc3339", t_format_rfc3339 },
 	{ "string", t_tostring },

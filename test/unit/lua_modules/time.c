@@ -614,8 +614,18 @@ static void test_local(void)
 	   "Local");
 	is("time.parse(time.UNIX_DATE, 'Thu Feb  4 21:00:57 EST 2010'):unix()",
 	   "1265335257");
-	is("time.load_location('Local'):string(), time.load_location('UTC'):string(), "
-	   "time.load_location(''):string()", "Local|UTC|UTC");
+	is("time.load_location('Local'):string(), time.load_location('UTC'):string()",
+	   "Local|UTC");
+	is("time.load_location('')", "nil|empty location name");
+	is("select(2, time.load_location('')):kind()", "Invalid");
+	is("select(2, time.load_location('Nowhere/Zone')):kind()", "NotFound");
+	is("time.date(1, 1, 1, 0, 0, 0, 0, time.utc):is_zero(), "
+	   "time.unix(0):is_zero(), "
+	   "time.date(1, 1, 1, 0, 0, 0, 1, time.utc):is_zero(), "
+	   "time.date(1, 1, 1, 5, 0, 0, 0, time.fixed_zone('X', 5 * 3600)):is_zero()",
+	   "true|false|false|true");
+	is("pcall(time.unix(0).is_zero, 5)", "false|bad argument #1 to '?' "
+	   "(wippy.time.Time expected, got number)");
 	is("time.unix(0):in_location(time.load_location('Local')):hour()", "19");
 	is("time.unix(0):in_location(time.load_location('UTC')):hour()", "0");
 }

@@ -209,4 +209,30 @@ function T.time_add()
 	t.ok(later:equal(time.unix(1060, 0)))
 end
 
+-- t:is_zero() is Go's IsZero: the zero Time is 0001-01-01 00:00:00 UTC.
+function T.time_is_zero()
+	t.eq(time.date(1, 1, 1, 0, 0, 0, 0, time.utc):is_zero(), true, "Go's zero time")
+	t.eq(time.unix(0, 0):is_zero(), false, "the unix epoch is not zero")
+	t.eq(time.now():is_zero(), false)
+	t.eq(time.date(1, 1, 1, 0, 0, 0, 1, time.utc):is_zero(), false, "one nanosecond later")
+	t.eq(time.date(1, 1, 1, 0, 0, 0, 0, time.utc):in_location(time.fixed_zone("P", 3600)):is_zero(),
+		true, "the same instant in another zone")
+	t.raises(function() return time.now().is_zero("x") end, "bad argument #1")
+end
+
+-- load_location(""): the original's Invalid error, where Go alone would
+-- give UTC; an unknown zone is NotFound. Neither is retryable.
+function T.load_location_errors()
+	local l, err = time.load_location("")
+	t.err(l, err, errors.INVALID, "empty location name")
+	t.eq(err:message(), "empty location name")
+	t.eq(err:retryable(), false)
+	l, err = time.load_location("Invalid/Location")
+	t.err(l, err, errors.NOT_FOUND, "unknown time zone Invalid/Location")
+	t.eq(err:retryable(), false)
+	t.eq(time.load_location("UTC"):string(), "UTC")
+	t.raises(function() time.load_location() end, "bad argument #1")
+	t.raises(function() time.load_location({}) end, "bad argument #1")
+end
+
 return T
