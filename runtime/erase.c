@@ -285,10 +285,17 @@ static void skip_number(struct lexer *X)
 		X->i++;
 }
 
+/* Lengths of the reserved words, in tk_names order. */
+static const unsigned char kw_len[NRESERVED] = {
+	3, 5, 2, 4, 6, 3, 5, 3, 8, 4, 2, 2, 5, 3, 3, 2, 6, 6, 4, 4, 5, 5
+};
+
 static int keyword(const char *s, uint32_t n)
 {
+	if (n < 2 || n > 8)
+		return TK_NAME;
 	for (int k = 0; k < NRESERVED; k++)
-		if (strlen(tk_names[k]) == n && memcmp(tk_names[k], s, n) == 0)
+		if (kw_len[k] == n && tk_names[k][0] == s[0] && memcmp(tk_names[k], s, n) == 0)
 			return TK_AND + k;
 	return TK_NAME;
 }
