@@ -35,6 +35,7 @@
 #include <lauxlib.h>
 
 #include "engine/common.h"
+#include "lua_modules/errors.h"
 #include "lua_modules/lazylib.h"
 #include "runtime/log.h"
 
@@ -514,9 +515,14 @@ int logger_print(lua_State *L)
 	luaL_buffinit(L, &b);
 	for (i = 1; i <= n; i++) {
 		if (i > 1)
-			luaL_addchar(&b, '\t');
-		luaL_tolstring(L, i, NULL);
-		luaL_addvalue(&b);
+			luaL_addchar(&b, ' ');
+		if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER) {
+			luaL_tolstring(L, i, NULL);
+			luaL_addvalue(&b);
+		} else if (errors_is_error(L, i)) {
+			luaL_addstring(&b, errors_message(L, i, NULL));
+		}
+		/* anything else prints as "": go-lua's ToString */
 	}
 	push_pid(L);
 	where(L, loc, sizeof(loc));

@@ -42,9 +42,11 @@
 int luaopen_logger(lua_State *L);
 
 /*
-** The global `print`: converts every argument with tostring (so __tostring
-** and __name apply), joins them with tabs and logs the result at INFO with
-** the `pid` field. Returns 0. [-0, +0, e] (a __tostring may raise)
+** The global `print`, as the original's: strings and numbers print as
+** themselves, error objects as their message, anything else (nil,
+** booleans, tables, functions) as "" (go-lua's ToString), joined with
+** single spaces; logs the result at INFO with the `pid` and `location`
+** fields. Returns 0. [-0, +0, m]
 */
 int logger_print(lua_State *L);
 

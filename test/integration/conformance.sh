@@ -44,6 +44,7 @@ note "$n tests passed"
 # logger: message, fields, child fields, the logger name, an error field
 # formatted as its message, and the automatic pid and location.
 expect_regex "stderr" "$ERR" 'INFO  conformance marker .*"n": 7'
+expect_regex "stderr" "$ERR" 'INFO  print marker 7    as message end '
 marker=$(grep -F 'conformance marker' "$ERR")
 for f in '"error": "bad thing"' '"suite": "logger"' '"logger": "conf"' \
 	'"s": "text"' '"pid": "{wippy:tests|0x' '"location": "logger.lua:'; do

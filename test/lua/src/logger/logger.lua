@@ -50,4 +50,11 @@ function T.print_goes_to_log()
 	t.eq(count(print("printed from a test", 1)), 0)
 end
 
+-- The original's print: single spaces between the parts, strings and
+-- numbers as themselves, errors as their message, anything else as "".
+-- conformance.sh reads the record from stderr.
+function T.print_marker()
+	print("print marker", 7, nil, true, {}, errors.new("as message"), "end")
+end
+
 return T
