@@ -433,7 +433,11 @@ static int open_lazy(lua_State *L, const luaL_Reg *funcs)
 static int open_string(lua_State *L) { return open_lazy(L, libs.string); }
 static int open_table(lua_State *L) { return open_lazy(L, libs.table); }
 static int open_coroutine(lua_State *L) { return open_lazy(L, libs.coroutine); }
-static int open_os(lua_State *L) { return open_lazy(L, libs.os); }
+/* os is the original's table: clock, date, difftime, time and
+** platform = "wippy" (the rest of Lua's os is removed above). */
+static int os_platform(lua_State *L) { lua_pushliteral(L, "wippy"); return 1; }
+static const luaL_Reg os_makers[] = {{"platform", os_platform}, {NULL, NULL}};
+static int open_os(lua_State *L) { lazylib_new2(L, libs.os, os_makers); return 1; }
 static int open_errors(lua_State *L) { return errors_luaopen(L); }
 
 /* math's constants and its generator, made on first use. Stack: the lazy

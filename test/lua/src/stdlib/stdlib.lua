@@ -123,4 +123,23 @@ function T.removed_globals()
 	t.eq(type(os.time()), "number")
 end
 
+-- os is the original's table (ostime/module.go): time, date, clock,
+-- difftime and platform = "wippy", nothing else.
+function T.os_table()
+	t.eq(os.platform, "wippy", "os.platform")
+	t.eq(os.platform, "wippy", "the same on a second read")
+	local names = {}
+	for k, v in pairs(os) do names[#names + 1] = k .. ":" .. type(v) end
+	table.sort(names)
+	t.eq(table.concat(names, ","),
+		"clock:function,date:function,difftime:function,platform:string,time:function")
+	t.eq(os.difftime(10, 4), 6.0)
+	t.eq(type(os.clock()), "number")
+	t.eq(os.date("!%Y-%m-%d", 0), "1970-01-01")
+	t.eq(os.date("!*t", 86400).day, 2)
+	t.is_nil(os.remove, "os.remove")
+	t.is_nil(os.tmpname, "os.tmpname")
+	t.raises(function() os.difftime("x") end, "bad argument #1")
+end
+
 return T
