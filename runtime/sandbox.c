@@ -29,6 +29,7 @@
 #include "lua_modules/json.h"
 #include "lua_modules/lazylib.h"
 #include "lua_modules/logger.h"
+#include "lua_modules/ltype.h"
 #include "lua_modules/message.h"
 #include "lua_modules/modules.h"
 #include "lua_modules/payload.h"
@@ -430,7 +431,14 @@ static int open_lazy(lua_State *L, const luaL_Reg *funcs)
 	return 1;
 }
 
-static int open_string(lua_State *L) { return open_lazy(L, libs.string); }
+/* string is also the `string` type value: string(v) validates. */
+static int open_string(lua_State *L)
+{
+	open_lazy(L, libs.string);
+	ltype_callable_string(L, -1);
+	return 1;
+}
+
 static int open_table(lua_State *L) { return open_lazy(L, libs.table); }
 static int open_coroutine(lua_State *L) { return open_lazy(L, libs.coroutine); }
 /* os is the original's table: clock, date, difftime, time and
@@ -487,6 +495,13 @@ static const luaL_Reg lazy_globals[] = {
 	{LUA_COLIBNAME, open_coroutine},
 	{LUA_OSLIBNAME, open_os},
 	{"errors", open_errors},
+	/* type names as values (lua_modules/ltype.c) */
+	{"integer", ltype_open_integer},
+	{"number", ltype_open_number},
+	{"boolean", ltype_open_boolean},
+	{"any", ltype_open_any},
+	{"unknown", ltype_open_unknown},
+	{"never", ltype_open_never},
 	{"process", luaopen_process},
 	{"channel", luaopen_channel},
 	{"payload", luaopen_payload},
