@@ -90,7 +90,9 @@ static char *read_file(const char *path, size_t *len)
 ** and load the plain Lua that remains, under the chunk name "@source" so
 ** messages and tracebacks name the user's file; every line and column of
 ** the erased text is where the user wrote it. A malformed annotation is
-** reported as "source:line:col: message". A source the eraser refuses but
+** reported as "source:line:col: error[P0001]: message". Annotations are
+** only erased, never checked: a type checker for `wippy lint` would take
+** the typed source here, before erasing. A source the eraser refuses but
 ** Lua itself compiles is plain Lua and is loaded as written, so no valid
 ** Lua program is ever refused. Pushes the function or an error message.
 ** [-0, +1, m] */
@@ -122,9 +124,10 @@ static int load_source(lua_State *L, const struct reg_entry *e)
 	rc = luaL_loadbufferx(L, out, len - skip, lua_tostring(L, -1), "t");
 	lua_remove(L, -2);
 	if (rc != LUA_OK && erc < 0) {
-		/* Neither reads it: the eraser's message has the column. */
+		/* Neither reads it: the eraser's message has the column. P0001
+		** is the original lint's code for a parse error. */
 		lua_pop(L, 1);
-		lua_pushfstring(L, "%s:%d:%d: %s", path, err.line, err.col, err.msg);
+		lua_pushfstring(L, "%s:%d:%d: error[P0001]: %s", path, err.line, err.col, err.msg);
 	}
 	free(out);
 	free(src);
