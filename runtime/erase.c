@@ -42,7 +42,8 @@ enum {
 	TK_IDIV, TK_CONCAT, TK_DOTS, TK_EQ, TK_GE, TK_LE, TK_NE, TK_SHL,
 	TK_SHR, TK_DBCOLON, TK_ARROW, TK_BANGEQ,
 	/* the rest */
-	TK_EOF, TK_NUMBER, TK_NAME, TK_STRING
+	TK_EOF, TK_NUMBER, TK_NAME, TK_STRING,
+	TK_LEXERR         /* where the lexer stopped on an error */
 };
 
 static const char *const tk_names[] = {
@@ -50,7 +51,7 @@ static const char *const tk_names[] = {
 	"function", "goto", "if", "in", "local", "nil", "not", "or",
 	"repeat", "return", "then", "true", "until", "while",
 	"//", "..", "...", "==", ">=", "<=", "~=", "<<", ">>", "::", "->",
-	"!=", "<eof>", "<number>", "<name>", "<string>"
+	"!=", "<eof>", "<number>", "<name>", "<string>", "<error>"
 };
 #define NRESERVED (TK_WHILE - TK_AND + 1)
 
@@ -72,6 +73,7 @@ struct parser {
 	struct tok *t;
 	int nt, tcap;
 	int *stack;       /* the lexer's open brackets */
+	int nt_done;      /* tokens the lexer finished (the rest is partial) */
 	int p;            /* current token */
 	uint32_t prev_end; /* end of the last token consumed */
 	struct span *sp;
@@ -82,6 +84,12 @@ struct parser {
 	uint32_t attr_end; /* prev_end just after them */
 	struct erase_err *err;
 	jmp_buf jb;
+	/* A lexical error stops the lexer with a TK_LEXERR token; it is
+	** reported when the parser reaches that token, as Lua's on-demand
+	** lexer would, so an earlier syntax error is still the first. */
+	int lexing;
+	struct erase_err lexerr;
+	jmp_buf ljb;
 };
 
 /* {==== Errors ====} */
@@ -115,12 +123,13 @@ static void fail_at(struct parser *P, int line, int col, const char *fmt, ...)
 static void fail_at(struct parser *P, int line, int col, const char *fmt, ...)
 {
 	va_list ap;
+	struct erase_err *e = P->lexing ? &P->lexerr : P->err;
 	va_start(ap, fmt);
-	P->err->line = line;
-	P->err->col = col;
-	vsnprintf(P->err->msg, sizeof(P->err->msg), fmt, ap);
+	e->line = line;
+	e->col = col;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
-	longjmp(P->jb, 1);
+	longjmp(P->lexing ? P->ljb : P->jb, 1);
 }
 
 #define FAIL_TOK(P, tk, ...) fail_at((P), (tk)->line, (tk)->col, __VA_ARGS__)
@@ -290,6 +299,47 @@ static const unsigned char kw_len[NRESERVED] = {
 	3, 5, 2, 4, 6, 3, 5, 3, 8, 4, 2, 2, 5, 3, 3, 2, 6, 6, 4, 4, 5, 5
 };
 
+/* Is s[0..n) a numeral Lua reads (luaO_str2num's forms: decimal or hex,
+** with a fraction and an exponent)? */
+static int numeral_ok(const char *s, uint32_t n)
+{
+	uint32_t i = 0;
+	int hex = n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'), digits = 0;
+	int (*dig)(int) = hex ? is_xdigit : is_digit;
+	if (hex)
+		i = 2;
+	for (; i < n && dig((unsigned char)s[i]); i++)
+		digits++;
+	if (i < n && s[i] == '.')
+		for (i++; i < n && dig((unsigned char)s[i]); i++)
+			digits++;
+	if (digits == 0)
+		return 0;
+	if (i < n && (hex ? (s[i] == 'p' || s[i] == 'P') : (s[i] == 'e' || s[i] == 'E'))) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i == n || !is_digit((unsigned char)s[i]))
+			return 0;
+		while (i < n && is_digit((unsigned char)s[i]))
+			i++;
+	}
+	return i == n;
+}
+
+/* Read a numeral at X->i, refusing one Lua would call malformed. */
+static void lex_number(struct lexer *X)
+{
+	uint32_t s = X->i;
+	skip_number(X);
+	if (!numeral_ok(X->P->src + s, X->i - s)) {
+		struct tok t = { TK_NUMBER, s, X->i, X->line, (int)(s - X->bol) + 1, -1 };
+		char nb[64];
+		near(X->P, &t, nb, sizeof(nb));
+		FAIL_TOK(X->P, &t, "malformed number near %s", nb);
+	}
+}
+
 static int keyword(const char *s, uint32_t n)
 {
 	if (n < 2 || n > 8)
@@ -355,11 +405,11 @@ static int lex_one(struct lexer *X)
 			X->i++;
 			return '.';
 		}
-		skip_number(X);
+		lex_number(X);
 		return TK_NUMBER;
 	default:
 		if (is_digit(c)) {
-			skip_number(X);
+			lex_number(X);
 			return TK_NUMBER;
 		}
 		if (is_alpha(c)) {
@@ -397,7 +447,10 @@ static int closer_of(int k)
 static void lex(struct parser *P)
 {
 	struct lexer X = { P, 0, 1, 0 };
-	int *stack = P->stack, nstack = 0;
+	int *stack = P->stack;
+	int nstack = 0;
+	struct tok *t;
+
 
 	/* A first line starting with '#' is skipped, as luaL_loadfile does. */
 	if (at(&X, 0) == '#')
@@ -405,7 +458,6 @@ static void lex(struct parser *P)
 			X.i++;
 	for (;;) {
 		int c = at(&X, X.i);
-		struct tok *t;
 		if (c == '\n' || c == '\r') {
 			newline(&X);
 			continue;
@@ -446,7 +498,26 @@ static void lex(struct parser *P)
 			P->t[o].match = P->nt - 1;
 			t->match = o;
 		}
+		P->nt_done = P->nt;
 	}
+}
+
+/* lex, stopping at a lexical error with a TK_LEXERR token (then TK_EOF)
+** that the parser reports when it gets there. */
+static void lex_all(struct parser *P)
+{
+	struct tok *t;
+	P->lexing = 1;
+	if (setjmp(P->ljb) == 0) {
+		lex(P);
+	} else {
+		P->nt = P->nt_done; /* drop a token the error cut short */
+		t = push_tok(P);
+		*t = (struct tok){ TK_LEXERR, P->len, P->len, P->lexerr.line, P->lexerr.col, -1 };
+		t = push_tok(P);
+		*t = (struct tok){ TK_EOF, P->len, P->len, P->lexerr.line, P->lexerr.col, -1 };
+	}
+	P->lexing = 0;
 }
 
 /* {==== Parser plumbing ====} */
@@ -483,11 +554,21 @@ static int name_is(const struct parser *P, const char *w)
 	return name_is_at(P, P->p, w);
 }
 
+/* Report the lexical error the parser has reached. */
+static void lexerr_reached(struct parser *P)
+{
+	if (P->t[P->p].k == TK_LEXERR) {
+		*P->err = P->lexerr;
+		longjmp(P->jb, 1);
+	}
+}
+
 static void next(struct parser *P)
 {
 	P->prev_end = P->t[P->p].e;
 	if (P->p < P->nt - 1)
 		P->p++;
+	lexerr_reached(P);
 }
 
 static int accept(struct parser *P, int k)
@@ -743,10 +824,10 @@ static void paren_type(struct parser *P)
 		next(P);
 		fail_near(P, P->p, "'->' expected after '()'");
 	}
+	if (has_top_comma(P, P->p))
+		FAIL_TOK(P, &P->t[open], "a parenthesised type list is only allowed as a return type");
 	next(P);
 	type(P);
-	if (kind(P) == ',')
-		FAIL_TOK(P, &P->t[open], "a parenthesised type list is only allowed as a return type");
 	expect_match(P, ')', '(', line);
 }
 
@@ -1420,7 +1501,8 @@ int erase_source(const char *src, size_t len, char *out, struct erase_err *err)
 	P->attr_tok = -1;
 	P->stack = xmalloc(((size_t)len + 1) * sizeof(int));
 	if (setjmp(P->jb) == 0) {
-		lex(P);
+		lex_all(P);
+		lexerr_reached(P);
 		block(P);
 		if (kind(P) != TK_EOF)
 			fail_near(P, P->p, "'<eof>' expected");

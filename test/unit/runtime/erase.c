@@ -265,6 +265,26 @@ static void edges(void)
 	   strcmp(out, "x = (f       )(1)") == 0, "a parenthesised cast can be called");
 	ok(erase_str("local v = x\nas.f = 1", out, &err) == 0, "'as' then '.': two statements");
 
+	/* Numerals Lua calls malformed are refused, not passed on. */
+	ok(erase_str("local a: integer = 3x", out, &err) == -1 && err.col == 20 &&
+	   strcmp(err.msg, "malformed number near '3x'") == 0, "3x: %s", err.msg);
+	ok(erase_str("x = 1..2", out, &err) == -1 && strstr(err.msg, "malformed number") != NULL,
+	   "1..2: %s", err.msg);
+	ok(erase_str("x = 0x", out, &err) == -1 && strstr(err.msg, "malformed number") != NULL,
+	   "0x: %s", err.msg);
+	ok(erase_str("x = 0x1p4 + .5 + 0x.8 + 1e5 + 3e-2 + 0xA", out, &err) == 0,
+	   "every numeral form Lua reads");
+	/* A lexical error is reported when the parser reaches it: an earlier
+	** syntax error comes first, as with Lua's own lexer. */
+	ok(erase_str("local a = f(y+) \"", out, &err) == -1 && err.col == 15 &&
+	   strcmp(err.msg, "unexpected symbol near ')'") == 0,
+	   "syntax error before an unfinished string: %d:%d %s", err.line, err.col, err.msg);
+	ok(erase_str("x = 1 $", out, &err) == -1 && err.col == 7 &&
+	   strcmp(err.msg, "unexpected symbol near '$'") == 0, "stray byte: %s", err.msg);
+	ok(erase_str("local cb: (msg: string, n: integer) boolean = nil", out, &err) == -1 &&
+	   err.col == 11 && strstr(err.msg, "only allowed as a return type") != NULL,
+	   "named list without ->: %d:%d %s", err.line, err.col, err.msg);
+
 	/* Nesting far past the limit is an error, never a stack overflow. */
 	n = 100000;
 	deep = malloc(n * 2 + 16);
