@@ -1,11 +1,10 @@
 /*
 ** runtime/erase.c: the typed-Lua eraser (spec/typed-lua.md).
 **
-** Two passes over a source. The lexer is Lua 5.4's (llex.c) plus the
-** dialect's tokens `->`, `?`, `!`, `@` (and `!=`, lexed only to refuse it);
-** it also pairs brackets, so the one decision that needs to see past a
-** bracket (is `(...)` a function type? rules T2/T3) is a table lookup. The
-** parser is a recursive descent over Lua 5.4's whole grammar with the
+** Two passes over a source. The lexer (runtime/tlex.c) is Lua 5.4's plus
+** the dialect's tokens; it also pairs brackets, so the one decision that
+** needs to see past a bracket (is `(...)` a function type? rules T2/T3) is
+** a table lookup. The parser is a recursive descent over Lua 5.4's whole grammar with the
 ** dialect's additions; it builds nothing, it only records the byte spans
 ** of annotations, which erase_source then blanks in place.
 **
@@ -15,7 +14,7 @@
 ** stand in the grammar (spec section 4).
 **
 ** Errors unwind with longjmp from the point of detection: the parser holds
-** no resource but the two arrays in struct parser, freed by erase_source.
+** no resource but the token and span arrays, freed by erase_source.
 */
 #include "erase.h"
 
@@ -27,40 +26,12 @@
 #include <string.h>
 
 #include "engine/common.h"
+#include "tlex.h"
 
 /* Nesting of statements, expressions and types, as Lua's LUAI_MAXCCALLS
 ** bounds its own parser: at least as deep as Lua accepts, so a plain Lua
 ** source Lua compiles is never refused for depth. */
 #define MAXDEPTH 200
-
-/* Token kinds: single characters stand for themselves (< 256). */
-enum {
-	TK_AND = 257, TK_BREAK, TK_DO, TK_ELSE, TK_ELSEIF, TK_END, TK_FALSE,
-	TK_FOR, TK_FUNCTION, TK_GOTO, TK_IF, TK_IN, TK_LOCAL, TK_NIL, TK_NOT,
-	TK_OR, TK_REPEAT, TK_RETURN, TK_THEN, TK_TRUE, TK_UNTIL, TK_WHILE,
-	/* multi-character symbols */
-	TK_IDIV, TK_CONCAT, TK_DOTS, TK_EQ, TK_GE, TK_LE, TK_NE, TK_SHL,
-	TK_SHR, TK_DBCOLON, TK_ARROW, TK_BANGEQ,
-	/* the rest */
-	TK_EOF, TK_NUMBER, TK_NAME, TK_STRING,
-	TK_LEXERR         /* where the lexer stopped on an error */
-};
-
-static const char *const tk_names[] = {
-	"and", "break", "do", "else", "elseif", "end", "false", "for",
-	"function", "goto", "if", "in", "local", "nil", "not", "or",
-	"repeat", "return", "then", "true", "until", "while",
-	"//", "..", "...", "==", ">=", "<=", "~=", "<<", ">>", "::", "->",
-	"!=", "<eof>", "<number>", "<name>", "<string>", "<error>"
-};
-#define NRESERVED (TK_WHILE - TK_AND + 1)
-
-struct tok {
-	int k;
-	uint32_t s, e;   /* source bytes [s, e) */
-	int line, col;
-	int match;       /* index of the paired bracket, or -1 */
-};
 
 struct span {
 	uint32_t s, e;
@@ -68,12 +39,10 @@ struct span {
 };
 
 struct parser {
-	const char *src;
-	uint32_t len;
-	struct tok *t;
-	int nt, tcap;
-	int *stack;       /* the lexer's open brackets */
-	int nt_done;      /* tokens the lexer finished (the rest is partial) */
+	struct tlex lx;
+	const char *src;  /* lx's, for short */
+	struct tlex_tok *t;
+	int nt;
 	int p;            /* current token */
 	uint32_t prev_end; /* end of the last token consumed */
 	struct span *sp;
@@ -84,38 +53,10 @@ struct parser {
 	uint32_t attr_end; /* prev_end just after them */
 	struct erase_err *err;
 	jmp_buf jb;
-	/* A lexical error stops the lexer with a TK_LEXERR token; it is
-	** reported when the parser reaches that token, as Lua's on-demand
-	** lexer would, so an earlier syntax error is still the first. */
-	int lexing;
-	struct erase_err lexerr;
-	jmp_buf ljb;
 };
 
 /* {==== Errors ====} */
 
-/* The token as Lua's messages quote it: 'text', or <eof>. */
-static void near(const struct parser *P, const struct tok *t, char *buf, size_t n)
-{
-	size_t w = 0, len;
-	if (t->k == TK_EOF) {
-		snprintf(buf, n, "<eof>");
-		return;
-	}
-	len = t->e - t->s;
-	if (len > 40)
-		len = 40;
-	buf[w++] = '\'';
-	for (size_t i = 0; i < len && w + 8 < n; i++) {
-		unsigned char c = (unsigned char)P->src[t->s + i];
-		if (c < 32 || c == 127)
-			w += (size_t)snprintf(buf + w, n - w, "<\\%u>", c);
-		else
-			buf[w++] = (char)c;
-	}
-	buf[w++] = '\'';
-	buf[w] = '\0';
-}
 
 static void fail_at(struct parser *P, int line, int col, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 4, 5)));
@@ -123,13 +64,12 @@ static void fail_at(struct parser *P, int line, int col, const char *fmt, ...)
 static void fail_at(struct parser *P, int line, int col, const char *fmt, ...)
 {
 	va_list ap;
-	struct erase_err *e = P->lexing ? &P->lexerr : P->err;
 	va_start(ap, fmt);
-	e->line = line;
-	e->col = col;
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	P->err->line = line;
+	P->err->col = col;
+	vsnprintf(P->err->msg, sizeof(P->err->msg), fmt, ap);
 	va_end(ap);
-	longjmp(P->lexing ? P->ljb : P->jb, 1);
+	longjmp(P->jb, 1);
 }
 
 #define FAIL_TOK(P, tk, ...) fail_at((P), (tk)->line, (tk)->col, __VA_ARGS__)
@@ -141,388 +81,23 @@ static void fail_near(struct parser *P, int i, const char *what)
 static void fail_near(struct parser *P, int i, const char *what)
 {
 	char nb[64];
-	near(P, &P->t[i], nb, sizeof(nb));
+	tlex_near(&P->lx, &P->t[i], nb, sizeof(nb));
 	FAIL_TOK(P, &P->t[i], "%s near %s", what, nb);
 }
 
-/* {==== Lexer ====} */
-
-static int is_alpha(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int is_xdigit(int c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int is_space(int c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-}
-
-struct lexer {
-	struct parser *P;
-	uint32_t i;
-	int line;
-	uint32_t bol;     /* offset where the current line starts */
-};
-
-static int at(const struct lexer *X, uint32_t i)
-{
-	return i < X->P->len ? (unsigned char)X->P->src[i] : -1;
-}
-
-/* Consume one line ending at X->i: \n, \r, \r\n or \n\r (Lua's rule). */
-static void newline(struct lexer *X)
-{
-	int c = at(X, X->i);
-	X->i++;
-	if ((at(X, X->i) == '\n' || at(X, X->i) == '\r') && at(X, X->i) != c)
-		X->i++;
-	X->line++;
-	X->bol = X->i;
-}
-
-/* At '[': the level of a long bracket `[==[` (number of '='), -1 for a
-** plain '[', -2 for '[=' not followed by '[' (invalid as a string). */
-static int long_level(const struct lexer *X, uint32_t i)
-{
-	uint32_t j = i + 1;
-	while (at(X, j) == '=')
-		j++;
-	if (at(X, j) == '[')
-		return (int)(j - i - 1);
-	return j == i + 1 ? -1 : -2;
-}
-
-static void lex_fail(struct lexer *X, const char *what)
-{
-	fail_at(X->P, X->line, (int)(X->i - X->bol) + 1, "%s near <eof>", what);
-}
-
-/* Skip a long string or comment whose opening bracket of `level` starts
-** at X->i. */
-static void skip_long(struct lexer *X, int level, const char *what)
-{
-	X->i += (uint32_t)level + 2;
-	for (;;) {
-		int c = at(X, X->i);
-		if (c < 0) {
-			lex_fail(X, what);
-		} else if (c == ']') {
-			uint32_t j = X->i + 1;
-			while (at(X, j) == '=')
-				j++;
-			if (at(X, j) == ']' && (int)(j - X->i - 1) == level) {
-				X->i = j + 1;
-				return;
-			}
-			X->i++;
-		} else if (c == '\n' || c == '\r') {
-			newline(X);
-		} else {
-			X->i++;
-		}
-	}
-}
-
-static void skip_string(struct lexer *X, int quote, const struct tok *t)
-{
-	X->i++;
-	for (;;) {
-		int c = at(X, X->i);
-		if (c < 0)
-			lex_fail(X, "unfinished string");
-		if (c == '\n' || c == '\r') {
-			char nb[64];
-			struct tok tt = *t;
-			tt.e = X->i;
-			near(X->P, &tt, nb, sizeof(nb));
-			FAIL_TOK(X->P, t, "unfinished string near %s", nb);
-		}
-		X->i++;
-		if (c == quote)
-			return;
-		if (c != '\\')
-			continue;
-		c = at(X, X->i);
-		if (c == '\n' || c == '\r') {
-			newline(X);
-		} else if (c == 'z') {
-			X->i++;
-			while (is_space(at(X, X->i))) {
-				if (at(X, X->i) == '\n' || at(X, X->i) == '\r')
-					newline(X);
-				else
-					X->i++;
-			}
-		} else if (c >= 0) {
-			X->i++;  /* \x, \u, \ddd: the rest are ordinary bytes */
-		}
-	}
-}
-
-/* Lua's read_numeral: digits, '.', exponents with signs, and one letter
-** touching the end (which makes Lua report a malformed number). */
-static void skip_number(struct lexer *X)
-{
-	const char *expo = "Ee";
-	if (at(X, X->i) == '0' && (at(X, X->i + 1) == 'x' || at(X, X->i + 1) == 'X')) {
-		X->i += 2;
-		expo = "Pp";
-	}
-	for (;;) {
-		int c = at(X, X->i);
-		if (c == expo[0] || c == expo[1]) {
-			X->i++;
-			if (at(X, X->i) == '+' || at(X, X->i) == '-')
-				X->i++;
-		} else if (is_xdigit(c) || c == '.') {
-			X->i++;
-		} else {
-			break;
-		}
-	}
-	if (is_alpha(at(X, X->i)))
-		X->i++;
-}
-
-/* Lengths of the reserved words, in tk_names order. */
-static const unsigned char kw_len[NRESERVED] = {
-	3, 5, 2, 4, 6, 3, 5, 3, 8, 4, 2, 2, 5, 3, 3, 2, 6, 6, 4, 4, 5, 5
-};
-
-/* Is s[0..n) a numeral Lua reads (luaO_str2num's forms: decimal or hex,
-** with a fraction and an exponent)? */
-static int numeral_ok(const char *s, uint32_t n)
-{
-	uint32_t i = 0;
-	int hex = n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'), digits = 0;
-	int (*dig)(int) = hex ? is_xdigit : is_digit;
-	if (hex)
-		i = 2;
-	for (; i < n && dig((unsigned char)s[i]); i++)
-		digits++;
-	if (i < n && s[i] == '.')
-		for (i++; i < n && dig((unsigned char)s[i]); i++)
-			digits++;
-	if (digits == 0)
-		return 0;
-	if (i < n && (hex ? (s[i] == 'p' || s[i] == 'P') : (s[i] == 'e' || s[i] == 'E'))) {
-		i++;
-		if (i < n && (s[i] == '+' || s[i] == '-'))
-			i++;
-		if (i == n || !is_digit((unsigned char)s[i]))
-			return 0;
-		while (i < n && is_digit((unsigned char)s[i]))
-			i++;
-	}
-	return i == n;
-}
-
-/* Read a numeral at X->i, refusing one Lua would call malformed. */
-static void lex_number(struct lexer *X)
-{
-	uint32_t s = X->i;
-	skip_number(X);
-	if (!numeral_ok(X->P->src + s, X->i - s)) {
-		struct tok t = { TK_NUMBER, s, X->i, X->line, (int)(s - X->bol) + 1, -1 };
-		char nb[64];
-		near(X->P, &t, nb, sizeof(nb));
-		FAIL_TOK(X->P, &t, "malformed number near %s", nb);
-	}
-}
-
-static int keyword(const char *s, uint32_t n)
-{
-	if (n < 2 || n > 8)
-		return TK_NAME;
-	for (int k = 0; k < NRESERVED; k++)
-		if (kw_len[k] == n && tk_names[k][0] == s[0] && memcmp(tk_names[k], s, n) == 0)
-			return TK_AND + k;
-	return TK_NAME;
-}
-
-/* One token at X->i (after blanks and comments). */
-static int lex_one(struct lexer *X)
-{
-	int c = at(X, X->i), d = at(X, X->i + 1);
-	switch (c) {
-	case '-':
-		X->i += d == '>' ? 2 : 1;
-		return d == '>' ? TK_ARROW : '-';
-	case '[':
-		switch (long_level(X, X->i)) {
-		case -1:
-			X->i++;
-			return '[';
-		case -2:
-			fail_at(X->P, X->line, (int)(X->i - X->bol) + 1,
-				"invalid long string delimiter near '[='");
-		default:
-			skip_long(X, long_level(X, X->i), "unfinished long string");
-			return TK_STRING;
-		}
-	case '=': X->i += d == '=' ? 2 : 1; return d == '=' ? TK_EQ : '=';
-	case '<':
-		if (d == '=' || d == '<') {
-			X->i += 2;
-			return d == '=' ? TK_LE : TK_SHL;
-		}
-		X->i++;
-		return '<';
-	case '>':
-		if (d == '=' || d == '>') {
-			X->i += 2;
-			return d == '=' ? TK_GE : TK_SHR;
-		}
-		X->i++;
-		return '>';
-	case '/': X->i += d == '/' ? 2 : 1; return d == '/' ? TK_IDIV : '/';
-	case '~': X->i += d == '=' ? 2 : 1; return d == '=' ? TK_NE : '~';
-	case ':': X->i += d == ':' ? 2 : 1; return d == ':' ? TK_DBCOLON : ':';
-	case '!': X->i += d == '=' ? 2 : 1; return d == '=' ? TK_BANGEQ : '!';
-	case '"':
-	case '\'':
-		return TK_STRING; /* skipped by the caller, which has the token */
-	case '.':
-		if (d == '.') {
-			if (at(X, X->i + 2) == '.') {
-				X->i += 3;
-				return TK_DOTS;
-			}
-			X->i += 2;
-			return TK_CONCAT;
-		}
-		if (!is_digit(d)) {
-			X->i++;
-			return '.';
-		}
-		lex_number(X);
-		return TK_NUMBER;
-	default:
-		if (is_digit(c)) {
-			lex_number(X);
-			return TK_NUMBER;
-		}
-		if (is_alpha(c)) {
-			uint32_t s = X->i;
-			while (is_alpha(at(X, X->i)) || is_digit(at(X, X->i)))
-				X->i++;
-			return keyword(X->P->src + s, X->i - s);
-		}
-		X->i++;
-		return c;
-	}
-}
-
-static struct tok *push_tok(struct parser *P)
-{
-	if (P->nt == P->tcap) {
-		P->tcap = P->tcap ? P->tcap * 2 : 256;
-		P->t = xrealloc(P->t, (size_t)P->tcap * sizeof(*P->t));
-	}
-	return &P->t[P->nt++];
-}
+/* {==== Parser plumbing ====} */
 
 static int is_open(int k)
 {
 	return k == '(' || k == '[' || k == '{';
 }
 
-static int closer_of(int k)
+static int space(int c)
 {
-	return k == '(' ? ')' : k == '[' ? ']' : '}';
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
-/* Tokenise the whole source, ending with one TK_EOF, and pair brackets.
-** P->stack has room for every token; erase_source frees it. */
-static void lex(struct parser *P)
-{
-	struct lexer X = { P, 0, 1, 0 };
-	int *stack = P->stack;
-	int nstack = 0;
-	struct tok *t;
-
-
-	/* A first line starting with '#' is skipped, as luaL_loadfile does. */
-	if (at(&X, 0) == '#')
-		while (at(&X, X.i) >= 0 && at(&X, X.i) != '\n' && at(&X, X.i) != '\r')
-			X.i++;
-	for (;;) {
-		int c = at(&X, X.i);
-		if (c == '\n' || c == '\r') {
-			newline(&X);
-			continue;
-		}
-		if (c == ' ' || c == '\t' || c == '\f' || c == '\v') {
-			X.i++;
-			continue;
-		}
-		if (c == '-' && at(&X, X.i + 1) == '-') {
-			X.i += 2;
-			if (at(&X, X.i) == '[' && long_level(&X, X.i) >= 0) {
-				skip_long(&X, long_level(&X, X.i), "unfinished long comment");
-			} else {
-				while (at(&X, X.i) >= 0 && at(&X, X.i) != '\n' && at(&X, X.i) != '\r')
-					X.i++;
-			}
-			continue;
-		}
-		t = push_tok(P);
-		t->s = X.i;
-		t->line = X.line;
-		t->col = (int)(X.i - X.bol) + 1;
-		t->match = -1;
-		if (c < 0) {
-			t->k = TK_EOF;
-			t->e = X.i;
-			break;
-		}
-		t->k = lex_one(&X);
-		if (c == '"' || c == '\'')
-			skip_string(&X, c, t);
-		t->e = X.i;
-		if (is_open(t->k)) {
-			stack[nstack++] = P->nt - 1;
-		} else if ((t->k == ')' || t->k == ']' || t->k == '}') && nstack > 0 &&
-			   closer_of(P->t[stack[nstack - 1]].k) == t->k) {
-			int o = stack[--nstack];
-			P->t[o].match = P->nt - 1;
-			t->match = o;
-		}
-		P->nt_done = P->nt;
-	}
-}
-
-/* lex, stopping at a lexical error with a TK_LEXERR token (then TK_EOF)
-** that the parser reports when it gets there. */
-static void lex_all(struct parser *P)
-{
-	struct tok *t;
-	P->lexing = 1;
-	if (setjmp(P->ljb) == 0) {
-		lex(P);
-	} else {
-		P->nt = P->nt_done; /* drop a token the error cut short */
-		t = push_tok(P);
-		*t = (struct tok){ TK_LEXERR, P->len, P->len, P->lexerr.line, P->lexerr.col, -1 };
-		t = push_tok(P);
-		*t = (struct tok){ TK_EOF, P->len, P->len, P->lexerr.line, P->lexerr.col, -1 };
-	}
-	P->lexing = 0;
-}
-
-/* {==== Parser plumbing ====} */
-
-static const struct tok *cur(const struct parser *P)
+static const struct tlex_tok *cur(const struct parser *P)
 {
 	return &P->t[P->p];
 }
@@ -541,7 +116,7 @@ static int peek(const struct parser *P, int n)
 
 static int name_is_at(const struct parser *P, int i, const char *w)
 {
-	const struct tok *t;
+	const struct tlex_tok *t;
 	if (i >= P->nt)
 		return 0;
 	t = &P->t[i];
@@ -558,7 +133,7 @@ static int name_is(const struct parser *P, const char *w)
 static void lexerr_reached(struct parser *P)
 {
 	if (P->t[P->p].k == TK_LEXERR) {
-		*P->err = P->lexerr;
+		*P->err = P->lx.err;
 		longjmp(P->jb, 1);
 	}
 }
@@ -579,20 +154,13 @@ static int accept(struct parser *P, int k)
 	return 1;
 }
 
-static void tkstr(int k, char *buf, size_t n)
-{
-	if (k < 256)
-		snprintf(buf, n, "'%c'", k);
-	else
-		snprintf(buf, n, k >= TK_EOF ? "%s" : "'%s'", tk_names[k - TK_AND]);
-}
 
 static void expect(struct parser *P, int k)
 {
 	char what[40];
 	if (accept(P, k))
 		return;
-	tkstr(k, what, sizeof(what) - 10);
+	tlex_kind(k, what, sizeof(what) - 10);
 	strcat(what, " expected");
 	fail_near(P, P->p, what);
 }
@@ -606,8 +174,8 @@ static void expect_match(struct parser *P, int what, int who, int line)
 	if (line == cur(P)->line) {
 		expect(P, what);
 	}
-	tkstr(what, w1, sizeof(w1));
-	tkstr(who, w2, sizeof(w2));
+	tlex_kind(what, w1, sizeof(w1));
+	tlex_kind(who, w2, sizeof(w2));
 	snprintf(msg, sizeof(msg), "%s expected (to close %s at line %d)", w1, w2, line);
 	fail_near(P, P->p, msg);
 }
@@ -661,7 +229,7 @@ static int starts_type(int k)
 ** `>=` does, and the rest stays a token (rule T4). */
 static void close_angle(struct parser *P)
 {
-	struct tok *t = &P->t[P->p];
+	struct tlex_tok *t = &P->t[P->p];
 	if (t->k == '>') {
 		next(P);
 	} else if (t->k == TK_SHR || t->k == TK_GE) {
@@ -712,7 +280,7 @@ static void validator(struct parser *P)
 /* Record fields up to (not including) the closing '}'. */
 static int field_start(const struct parser *P)
 {
-	const struct tok *t = cur(P);
+	const struct tlex_tok *t = cur(P);
 	if (t->k != TK_NAME)
 		return 0;
 	if (peek(P, 1) == ':')
@@ -1252,7 +820,7 @@ static void localstat(struct parser *P)
 			P->attr_tok = -1;
 			annotation(P, type);
 			if (P->attr_tok >= 0 && P->attr_end == P->prev_end) {
-				const struct tok *lt = &P->t[P->attr_tok];
+				const struct tlex_tok *lt = &P->t[P->attr_tok];
 				FAIL_TOK(P, lt, "attribute '<%.*s>' must come before the ':' of the annotation",
 					 (int)(lt[1].e - lt[1].s), P->src + lt[1].s);
 			}
@@ -1495,13 +1063,13 @@ int erase_source(const char *src, size_t len, char *out, struct erase_err *err)
 		return -1;
 	}
 	P = xcalloc(1, sizeof(*P));
-	P->src = src;
-	P->len = (uint32_t)len;
 	P->err = err;
 	P->attr_tok = -1;
-	P->stack = xmalloc(((size_t)len + 1) * sizeof(int));
+	tlex_run(&P->lx, src, (uint32_t)len);
+	P->src = src;
+	P->t = P->lx.t;
+	P->nt = P->lx.nt;
 	if (setjmp(P->jb) == 0) {
-		lex_all(P);
 		lexerr_reached(P);
 		block(P);
 		if (kind(P) != TK_EOF)
@@ -1511,7 +1079,7 @@ int erase_source(const char *src, size_t len, char *out, struct erase_err *err)
 		for (int i = 0; i < P->nsp; i++) {
 			const struct span *s = &P->sp[i];
 			for (uint32_t b = s->s; b < s->e; b++)
-				if (!is_space((unsigned char)out[b]))
+				if (!space((unsigned char)out[b]))
 					out[b] = ' ';
 			if (s->sep)
 				out[s->s] = s->sep;
@@ -1520,8 +1088,7 @@ int erase_source(const char *src, size_t len, char *out, struct erase_err *err)
 	} else {
 		rc = -1;
 	}
-	free(P->stack);
-	free(P->t);
+	tlex_free(&P->lx);
 	free(P->sp);
 	free(P);
 	return rc;

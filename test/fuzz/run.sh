@@ -64,7 +64,7 @@ DICT
 erase)
 	# shellcheck disable=SC2086
 	"$cc" $flags $(pkg-config --cflags lua5.4) "$root/test/fuzz/erase_fuzz.c" \
-		"$root/runtime/erase.c" "$root/engine/common.c" \
+		"$root/runtime/erase.c" "$root/runtime/tlex.c" "$root/engine/common.c" \
 		$(pkg-config --libs lua5.4) -lm -o "$dir/fuzz" || exit 1
 	mkdir -p "$dir/seeds"
 	find "$root/test/fixtures/typed-lua" "$root/test/lua/src" "$root/examples" \
