@@ -726,44 +726,65 @@ static int yaml_node_entry(lua_State *L)
 ** -1. The document is built outside Lua, so the conversion runs under
 ** lua_pcall to free it on any error; a memory error is raised again after.
 */
+/* libfyaml's diagnostic output: keep the first error's text. (Collecting
+** errors instead leaks them in libfyaml 0.7.12 when the document builder
+** reports one, as on a depth limit.) */
+struct yaml_err { char msg[200]; int have; };
+
+static void yaml_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+	struct yaml_err *ye = user;
+	(void)diag;
+	if (ye->have)
+		return;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	snprintf(ye->msg, sizeof(ye->msg), "%.*s", (int)len, buf);
+	ye->have = 1;
+}
+
 static int from_yaml(lua_State *L, const char *s, size_t len)
 {
 	struct fy_diag_cfg dcfg;
 	struct fy_parse_cfg pcfg;
 	struct fy_diag *diag;
+	struct fy_parser *fyp;
 	struct fy_document *fyd;
+	struct yaml_err ye = { "", 0 };
 	int r;
 
 	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;         /* collect, never print */
-	dcfg.output_fn = NULL;
+	dcfg.fp = NULL;
+	dcfg.output_fn = yaml_diag;
+	dcfg.user = &ye;
+	dcfg.level = FYET_ERROR;
 	dcfg.colorize = false;
+	dcfg.show_source = false;
 	diag = fy_diag_create(&dcfg);
 	if (diag == NULL)
 		abort();        /* libfyaml allocation failure, like xmalloc */
-	fy_diag_set_collect_errors(diag, true);
 	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_RESOLVE_DOCUMENT;
+	pcfg.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT;
 	pcfg.diag = diag;
-	fyd = fy_document_build_from_string(&pcfg, s, len);
+	/* An explicit parser, destroyed on every path. */
+	fyp = fy_parser_create(&pcfg);
+	if (fyp == NULL)
+		abort();
+	fyd = fy_parser_set_string(fyp, s, len) == 0 ? fy_parse_load_document(fyp) : NULL;
 	if (fyd == NULL) {
-		struct fy_diag_error *de;
-		void *it = NULL;
-		while ((de = fy_diag_errors_iterate(diag, &it)) != NULL &&
-		       de->type < FYET_ERROR)
-			;
-		if (de)
-			lua_pushfstring(L, "failed to unmarshal YAML: %d:%d: %s",
-					de->line, de->column, de->msg);
+		if (ye.have)
+			lua_pushfstring(L, "failed to unmarshal YAML: %s", ye.msg);
 		else
 			lua_pushliteral(L, "failed to unmarshal YAML: syntax error");
+		fy_parser_destroy(fyp);
 		fy_diag_unref(diag);
 		return -1;
 	}
 	lua_pushcfunction(L, yaml_node_entry);
 	lua_pushlightuserdata(L, fy_document_root(fyd));
 	r = lua_pcall(L, 1, 1, 0);
-	fy_document_destroy(fyd);
+	fy_parse_document_destroy(fyp, fyd);
+	fy_parser_destroy(fyp);
 	fy_diag_unref(diag);
 	if (r == LUA_ERRMEM)
 		lua_error(L);

@@ -250,6 +250,10 @@ struct rt *rt_boot(const struct boot_opts *o)
 	sandbox_harvest();
 	if (sandbox_compile_all(rt) > 0) {
 		fprintf(stderr, "wippy: Lua sources failed to compile; nothing started\n");
+		sandbox_free_codes(rt);
+		pt_destroy(rt);
+		reg_free(reg);
+		free(rt);
 		return NULL;
 	}
 	rt->env = env_create(reg);
