@@ -739,6 +739,14 @@ static void yaml_diag(struct fy_diag *diag, void *user, const char *buf, size_t 
 		return;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 		len--;
+	/* "<memory-@0x...>:3:1: error: ..." names no file: keep "3:1: ...". */
+	if (len > 0 && buf[0] == '<') {
+		const char *gt = memchr(buf, '>', len);
+		if (gt != NULL && gt + 1 < buf + len && gt[1] == ':') {
+			len -= (size_t)(gt + 2 - buf);
+			buf = gt + 2;
+		}
+	}
 	snprintf(ye->msg, sizeof(ye->msg), "%.*s", (int)len, buf);
 	ye->have = 1;
 }
