@@ -16,7 +16,7 @@
 #include "lazylib.h"
 #include "modules.h"
 #include "runtime/proc.h"
-#include "runtime/sandbox.h"
+#include "runtime/proc.h"
 #include "time.h"
 
 #define TIMER_META "wippy.time.Timer"

@@ -25,7 +25,7 @@
 #include "proc.h"
 #include "registry.h"
 #include "rt.h"
-#include "sandbox.h"
+#include "code.h"
 #include "service.h"
 
 /* {==== Hosts ====} */
@@ -226,7 +226,7 @@ static void warn_registry(const struct registry *reg)
 	struct reg_error mods;
 
 	log_lines(reg_warnings(reg));
-	reg_check_modules(reg, sandbox_provides, &mods);
+	reg_check_modules(reg, code_provides, &mods);
 	log_lines(&mods);
 	reg_error_free(&mods);
 }
@@ -247,10 +247,9 @@ struct rt *rt_boot(const struct boot_opts *o)
 	rt->args = o->args;
 	rt->nargs = o->nargs;
 	pt_init(rt);
-	sandbox_harvest();
-	if (sandbox_compile_all(rt) > 0) {
+	if (code_compile_all(rt) > 0) {
 		fprintf(stderr, "wippy: Lua sources failed to compile; nothing started\n");
-		sandbox_free_codes(rt);
+		code_free_all(rt);
 		pt_destroy(rt);
 		reg_free(reg);
 		free(rt);
@@ -296,7 +295,7 @@ int rt_wait_and_free(struct rt *rt)
 		httpd_free(rt);
 		service_free_all(rt);
 		env_destroy(rt->env);
-		sandbox_free_codes(rt);
+		code_free_all(rt);
 		pt_destroy(rt);
 		free(rt->hosts);
 		free(rt->term_in.buf);

@@ -37,7 +37,8 @@
 #include "runtime/proc.h"
 #include "runtime/registry.h"
 #include "runtime/rt.h"
-#include "runtime/sandbox.h"
+#include "lua_modules/linit.h"
+#include "runtime/code.h"
 #include "runtime/service.h"
 #include "runtime/boot.h"
 #include "runtime/testrun.h"
@@ -111,14 +112,14 @@ static int cmd_lint(void)
 	struct rt rt;
 	if (rt_load_registry("wippy.lock", &reg) < 0)
 		return 1;
-	int nwarn = reg_warnings(reg)->count + reg_check_modules(reg, sandbox_provides, &mods);
+	int nwarn = reg_warnings(reg)->count + reg_check_modules(reg, code_provides, &mods);
 	print_warnings(reg_warnings(reg));
 	print_warnings(&mods);
 	reg_error_free(&mods);
 	memset(&rt, 0, sizeof(rt));
 	rt.reg = reg;
-	int bad = sandbox_compile_all(&rt);
-	sandbox_free_codes(&rt);
+	int bad = code_compile_all(&rt);
+	code_free_all(&rt);
 	size_t n = reg_count(reg);
 	reg_free(reg);
 	if (bad) {
@@ -377,6 +378,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* The runtime names no Lua library: hand it ours, as lua.c calls
+	** luaL_openlibs. */
+	linit_init();
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "init") == 0)

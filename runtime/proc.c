@@ -43,7 +43,7 @@
 #include "log.h"
 #include "registry.h"
 #include "rt.h"
-#include "sandbox.h"
+#include "code.h"
 #include "slab.h"
 #include "preempt.h"
 
@@ -557,7 +557,7 @@ static void sleep_fired(struct wheel_timer *t)
 	proc_notify(co->p);
 }
 
-/* Exposed to the time module through sandbox.h. */
+/* Exposed to the time module through proc.h. */
 int proc_sleep(lua_State *L, uint64_t ms)
 {
 	struct coro *co = proc_coro(L);
@@ -689,10 +689,10 @@ static int start_protected(lua_State *L)
 	struct coro *co;
 	int nargs;
 
-	sandbox_open(L);
+	code_open_libs(L);
 	/* The entry's function: its chunk returns a table of functions or a
 	** function (spec 1.4, extractMethod). */
-	sandbox_load_entry(L, p->entry, p->code);
+	code_load_entry(L, p->entry, p->code);
 	if (p->pooled) {
 		/* A pooled function state: no main; each call is a coroutine
 		** of the function kept here (proc_call). */
@@ -1046,7 +1046,7 @@ static void proc_task(struct task *t)
 
 	atomic_store_explicit(&p->shard, shard_self(), memory_order_release);
 	if (p->state == P_INIT) {
-		p->code = rt_code(p->rt, p->entry);
+		p->code = code_find(p->rt, p->entry);
 		p->first_bytes = 0;
 		p->finalizers = 0;
 		p->arena_only = 1;

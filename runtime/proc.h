@@ -294,4 +294,9 @@ int names_unregister(struct rt *rt, const char *name, uint64_t pid_or_0);
 /* Live processes (any thread, approximate). */
 long proc_count(struct rt *rt);
 
+/* time.sleep support for lua_modules/timer.c: park the running thread for
+** ms (yields; [-0, +0, e]), and resume it when its timer fires. */
+int proc_sleep(lua_State *L, uint64_t ms);
+void proc_timer_fired(struct proc *p);
+
 #endif

@@ -305,7 +305,7 @@ const struct reg_error *reg_warnings(const struct registry *reg);
 
 /*
 ** Check every Lua entry's modules: list against provides(name) (the
-** sandbox's sandbox_provides), which says whether require(name) can be
+** code_provides), which says whether require(name) can be
 ** answered. Fills out (zeroed first; free with reg_error_free) with one
 ** line per entry and module that cannot, "file:line:col: id: module \"sql\"
 ** is not provided by this runtime; require(\"sql\") will fail", at the

@@ -83,7 +83,6 @@ struct rt {
 };
 
 struct host *rt_host(struct rt *rt, const char *id);
-struct code *rt_code(const struct rt *rt, const struct reg_entry *e);
 
 /* pid table (runtime/ptable.c). */
 void pt_init(struct rt *rt);

@@ -1,21 +1,20 @@
 /*
-** runtime/sandbox.c: the globals a process sees, its `require`, and the
-** bytecode cache.
+** lua_modules/linit.c: the globals a process sees and its `require` (the
+** name is Lua's, whose linit.c keeps the table of library openers).
 **
 ** Allow-list (spec 3): base functions minus load/loadfile/dofile/
 ** collectgarbage/rawlen, and `print` going to the logger; string, table,
-** math, coroutine (+ spawn), a restricted os, errors, process, channel.
-** Everything else comes from `require`, which only hands out the modules
-** the entry lists in `modules:` and the libraries in `imports:` (listing
-** the globals `process`/`channel` there is accepted, as old apps do).
+** math, coroutine (+ spawn), a restricted os, errors, process, channel,
+** payload and the primitive type values. Everything else comes from
+** `require`, which only hands out the modules the entry lists in
+** `modules:` and the libraries in `imports:` (listing the globals
+** `process`/`channel` there is accepted, as old apps do).
 **
-** Each Lua source is compiled once at boot (sandbox_compile_all) and every
-** process loads the dumped bytecode: no parsing on the spawn path, and a
-** syntax error is reported before anything starts.
+** main() calls linit_init once; it hands linit_open to the runtime
+** (code_set_libs), which opens it in every new process state.
 */
-#include "sandbox.h"
+#include "linit.h"
 
-#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <math.h>
@@ -23,208 +22,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "engine/common.h"
-#include "lua_modules/channel.h"
-#include "lua_modules/errors.h"
-#include "lua_modules/json.h"
-#include "lua_modules/lazylib.h"
-#include "lua_modules/logger.h"
-#include "lua_modules/ltype.h"
-#include "lua_modules/message.h"
-#include "lua_modules/modules.h"
-#include "lua_modules/payload.h"
-#include "lua_modules/time.h"
-#include "erase.h"
-#include "proc.h"
-#include "registry.h"
-#include "rt.h"
-
-/* {==== Bytecode cache ====} */
-
-struct dumpbuf { char *p; size_t len, cap; };
-
-static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
-{
-	struct dumpbuf *b = ud;
-	(void)L;
-	if (b->len + sz > b->cap) {
-		b->cap = (b->len + sz) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, p, sz);
-	b->len += sz;
-	return 0;
-}
-
-static int cmp_code(const void *a, const void *b)
-{
-	const struct code *x = a, *y = b;
-	return x->entry < y->entry ? -1 : x->entry > y->entry;
-}
-
-/* Read a whole file; NULL with errno set on failure. */
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0, r;
-	if (f == NULL)
-		return NULL;
-	do {
-		if (n == cap)
-			buf = xrealloc(buf, (cap = cap ? cap * 2 : 8192) + 1);
-		r = fread(buf + n, 1, cap - n, f);
-		n += r;
-	} while (r > 0);
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
-/* Compile entry e's source: erase its type annotations (runtime/erase.c)
-** and load the plain Lua that remains, under the chunk name "@source" so
-** messages and tracebacks name the user's file; every line and column of
-** the erased text is where the user wrote it. A malformed annotation is
-** reported as "source:line:col: error[P0001]: message". Annotations are
-** only erased, never checked: a type checker for `wippy lint` would take
-** the typed source here, before erasing. A source the eraser refuses but
-** Lua itself compiles is plain Lua and is loaded as written, so no valid
-** Lua program is ever refused. Pushes the function or an error message.
-** [-0, +1, m] */
-static int load_source(lua_State *L, const struct reg_entry *e)
-{
-	const char *path = e->u.lua.source;
-	size_t len, skip = 0;
-	struct erase_err err;
-	char *src, *out;
-	int rc, erc;
-
-	if ((src = read_file(path, &len)) == NULL) {
-		lua_pushfstring(L, "cannot read %s: %s", path, strerror(errno));
-		return LUA_ERRFILE;
-	}
-	/* A UTF-8 byte-order mark is skipped, as luaL_loadfile does. */
-	if (len >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0)
-		skip = 3;
-	out = xmalloc(len - skip + 1);
-	erc = erase_source(src + skip, len - skip, out, &err);
-	if (erc < 0)
-		memcpy(out, src + skip, len - skip);
-	/* A '#' first line (a shebang) is skipped as luaL_loadfile does; the
-	** newline stays so lines keep their numbers. */
-	if (len > skip && out[0] == '#')
-		for (size_t i = 0; i < len - skip && out[i] != '\n' && out[i] != '\r'; i++)
-			out[i] = ' ';
-	lua_pushfstring(L, "@%s", path);
-	rc = luaL_loadbufferx(L, out, len - skip, lua_tostring(L, -1), "t");
-	lua_remove(L, -2);
-	if (rc != LUA_OK && erc < 0) {
-		/* Neither reads it: the eraser's message has the column. P0001
-		** is the original lint's code for a parse error. */
-		lua_pop(L, 1);
-		lua_pushfstring(L, "%s:%d:%d: error[P0001]: %s", path, err.line, err.col, err.msg);
-	}
-	free(out);
-	free(src);
-	return rc;
-}
-
-/*
-** Add the process.lua.bc entries to the cache: their files are Lua 5.4
-** bytecode (the registry checked hash and header), loaded in binary mode
-** and dumped again like compiled sources. No eraser: there is no source.
-** Lua does not verify bytecode, so a crafted file could misbehave where a
-** source could not; the file is the deployer's own, pinned by its hash.
-** Returns the number that failed to load (each reported on stderr).
-*/
-static int compile_bytecode(struct rt *rt, lua_State *L, int *cap)
-{
-	const struct reg_entry *e = NULL;
-	int nfail = 0;
-
-	while ((e = reg_next(rt->reg, e)) != NULL) {
-		struct dumpbuf b = {0};
-
-		if (e->k != REG_K_PROCESS_LUA_BC)
-			continue;
-		if (luaL_loadfilex(L, e->u.lua.source, "b") != LUA_OK) {
-			fprintf(stderr, "%s: %s: %s\n", e->file, e->id, lua_tostring(L, -1));
-			lua_pop(L, 1);
-			nfail++;
-			continue;
-		}
-		lua_dump(L, dump_writer, &b, 0);
-		lua_pop(L, 1);
-		if (rt->ncodes == *cap) {
-			*cap *= 2;
-			rt->codes = xrealloc(rt->codes, (size_t)*cap * sizeof(*rt->codes));
-		}
-		rt->codes[rt->ncodes].entry = e;
-		rt->codes[rt->ncodes].bc = b.p;
-		rt->codes[rt->ncodes].len = b.len;
-		atomic_init(&rt->codes[rt->ncodes].arena_hint, 0);
-		rt->ncodes++;
-	}
-	return nfail;
-}
-
-int sandbox_compile_all(struct rt *rt)
-{
-	lua_State *L = luaL_newstate();
-	int nfail = 0, cap = 16;
-	const struct reg_entry *e = NULL;
-
-	rt->codes = xcalloc((size_t)cap, sizeof(*rt->codes));
-	rt->ncodes = 0;
-	while ((e = reg_next(rt->reg, e)) != NULL) {
-		if (e->k != REG_K_PROCESS_LUA && e->k != REG_K_FUNCTION_LUA &&
-		    e->k != REG_K_LIBRARY_LUA)
-			continue;
-		if (load_source(L, e) != LUA_OK) {
-			fprintf(stderr, "%s: %s: %s\n", e->file, e->id, lua_tostring(L, -1));
-			lua_pop(L, 1);
-			nfail++;
-			continue;
-		}
-		struct dumpbuf b = {0};
-		/* Keep debug info: error messages and tracebacks name lines. */
-		lua_dump(L, dump_writer, &b, 0);
-		lua_pop(L, 1);
-		if (rt->ncodes == cap) {
-			cap *= 2;
-			rt->codes = xrealloc(rt->codes, (size_t)cap * sizeof(*rt->codes));
-		}
-		rt->codes[rt->ncodes].entry = e;
-		rt->codes[rt->ncodes].bc = b.p;
-		rt->codes[rt->ncodes].len = b.len;
-		atomic_init(&rt->codes[rt->ncodes].arena_hint, 0);
-		rt->ncodes++;
-	}
-	nfail += compile_bytecode(rt, L, &cap);
-	qsort(rt->codes, (size_t)rt->ncodes, sizeof(*rt->codes), cmp_code);
-	lua_close(L);
-	return nfail;
-}
-
-void sandbox_free_codes(struct rt *rt)
-{
-	for (int i = 0; i < rt->ncodes; i++)
-		free(rt->codes[i].bc);
-	free(rt->codes);
-	rt->codes = NULL;
-	rt->ncodes = 0;
-}
-
-struct code *rt_code(const struct rt *rt, const struct reg_entry *e)
-{
-	struct code key = { .entry = e };
-	return bsearch(&key, rt->codes, (size_t)rt->ncodes, sizeof(key), cmp_code);
-}
+#include "errors.h"
+#include "json.h"
+#include "lazylib.h"
+#include "logger.h"
+#include "ltype.h"
+#include "modules.h"
+#include "payload.h"
+#include "runtime/code.h"
+#include "runtime/proc.h"
+#include "runtime/registry.h"
+#include "runtime/rt.h"
 
 /* {==== Globals ====} */
 
@@ -279,7 +89,7 @@ static int sb_require(lua_State *L)
 	}
 	lib = find_import(e, name);
 	if (lib) {
-		sandbox_load_entry(L, lib, NULL);
+		code_load_entry(L, lib, NULL);
 	} else if (listed(e, name)) {
 		const luaL_Reg *r;
 		for (r = loadable; r->name; r++)
@@ -308,7 +118,7 @@ static int sb_require(lua_State *L)
 ** Lua's standard libraries keep their luaL_Reg lists private, so the boot
 ** harvests them once from a scratch state: every function without
 ** upvalues (all but math.random/randomseed) is a plain lua_CFunction that
-** any state can use. The lists are immutable after sandbox_harvest().
+** any state can use. The lists are immutable after linit_harvest().
 */
 
 struct harvest {
@@ -402,7 +212,7 @@ static luaL_Reg *collect(lua_State *T, const char *const *removed,
 	return out;
 }
 
-void sandbox_harvest(void)
+void linit_harvest(void)
 {
 	static const luaL_Reg co_extra[] = {{"spawn", co_spawn}, {NULL, NULL}};
 	lua_State *T;
@@ -526,7 +336,7 @@ static int is_global_lib(const char *name)
 	return lazylib_find(lazy_globals, name) != NULL;
 }
 
-int sandbox_provides(const char *name)
+int linit_provides(const char *name)
 {
 	if (is_global_lib(name))
 		return 1;
@@ -581,7 +391,7 @@ static int string_index(lua_State *L)
 	return 1;
 }
 
-void sandbox_open(lua_State *L)
+void linit_open(lua_State *L)
 {
 	/* _G, print and require come through global_index like the rest;
 	** a _G with room for the first few saves their rehashes. */
@@ -607,26 +417,11 @@ void sandbox_open(lua_State *L)
 	lua_setfield(L, LUA_REGISTRYINDEX, "wippy.pid");
 }
 
-void sandbox_load_entry(lua_State *L, const struct reg_entry *e,
-			const struct code *c)
+
+static const struct code_libs linit_libs = { linit_open, linit_provides };
+
+void linit_init(void)
 {
-	if (c == NULL)
-		c = rt_code(proc_of(L)->rt, e);
-	if (c == NULL)
-		luaL_error(L, "%s: no compiled code", e->id);
-	if (luaL_loadbufferx(L, c->bc, c->len, e->u.lua.source, "b") != LUA_OK)
-		lua_error(L);
-	lua_call(L, 0, 1);
-	if (e->k == REG_K_LIBRARY_LUA)
-		return;
-	if (lua_istable(L, -1)) {
-		const char *m = e->u.lua.method ? e->u.lua.method : "main";
-		if (lua_getfield(L, -1, m) != LUA_TFUNCTION)
-			luaL_error(L, "%s: method '%s' not found in %s", e->id, m,
-				   e->u.lua.source);
-		lua_remove(L, -2);
-	} else if (!lua_isfunction(L, -1)) {
-		luaL_error(L, "%s: %s must return a table of functions or a function",
-			   e->id, e->u.lua.source);
-	}
+	linit_harvest();
+	code_set_libs(&linit_libs);
 }
