@@ -11,6 +11,11 @@
 ** Subscription channels have no buffer: their items are the process's
 ** queued messages and events, which stay queued in arrival order until a
 ** receiver takes them (so nothing is dropped and order holds, spec 10.3).
+** The queues are the process core's (struct mlist in struct proc): this
+** file only takes from them, through mlist_take. A process's subscriptions
+** (struct subs) are made on its first one and registered as its pump
+** (proc_set_pump), which the core calls in each step while any exists;
+** a process that never subscribes pays nothing for them.
 **
 ** Ready-case choice in select follows the code of the original: the first
 ** ready case in array order wins, no random choice.
@@ -46,6 +51,16 @@ struct sel {
 	int n;
 	struct waiter w[];
 };
+
+/* A process's subscription channels: one record per Lua state, made on
+** the first subscription, in a userdata anchored in the registry (so it
+** goes with the state) and kept as the process's pump data. */
+struct subs {
+	struct chan *inbox, *events; /* NULL until asked */
+	struct chan *listens;        /* listen() and subscribe() channels */
+};
+
+#define SUBS_KEY "wippy.subs"
 
 struct chan {
 	struct proc *p;
@@ -179,77 +194,77 @@ static int topic_match(const char *topic, const char *s)
 	return strcmp(topic, s) == 0;
 }
 
-static struct msg *mnext(struct msg *m)
+/* Whether the user message m is for channel c (arg): a topic channel
+** takes its topic, the inbox what no topic channel takes. */
+static int for_chan(const struct msg *m, void *arg)
 {
-	return atomic_load_explicit(&m->_next, memory_order_relaxed);
+	struct chan *c = arg;
+	struct subs *s = c->p->pump_data;
+	if (c->topic) /* listen, or a channel given to subscribe() */
+		return topic_match(c->topic, m->topic);
+	for (struct chan *l = s ? s->listens : NULL; l; l = l->next_listen)
+		if (topic_match(l->topic, m->topic))
+			return 0;
+	return 1;
 }
 
-/* The link pointing at the first queued item for channel c, or NULL. */
-static struct msg **find_item(struct proc *p, struct chan *c)
+/* Take the first queued item for the subscription channel c and push its
+** Lua form onto L: 1, or 0 (nothing pushed) when there is none.
+** [-0, +(0|1), m] */
+static int take_item(lua_State *L, struct chan *c)
 {
-	struct msg **pp;
-	if (c->kind == CH_EVENTS)
-		return p->ev_head ? &p->ev_head : NULL;
-	for (pp = &p->q_head; *pp; pp = (struct msg **)&(*pp)->_next) {
-		struct chan *l;
-		struct msg *m = *pp;
-		if (c->topic) { /* listen, or a channel given to subscribe() */
-			if (topic_match(c->topic, m->topic))
-				return pp;
-			continue;
-		}
-		/* inbox: a message no listen subscription takes */
-		for (l = p->listens; l; l = l->next_listen)
-			if (topic_match(l->topic, m->topic))
-				break;
-		if (l == NULL)
-			return pp;
-	}
-	return NULL;
-}
-
-/* Unlink the item *pp from its queue and push its Lua form onto L. */
-static void take_item(lua_State *L, struct proc *p, struct chan *c, struct msg **pp)
-{
-	struct msg *m = *pp, *prev = NULL;
-	struct msg **head = c->kind == CH_EVENTS ? &p->ev_head : &p->q_head;
-	struct msg **tail = c->kind == CH_EVENTS ? &p->ev_tail : &p->q_tail;
-
-	if (pp != head)
-		prev = container_of((_Atomic(struct msg *) *)pp, struct msg, _next);
-	*pp = mnext(m);
-	if (*tail == m)
-		*tail = prev;
-	atomic_store_explicit(&m->_next, NULL, memory_order_relaxed);
+	struct proc *p = c->p;
+	struct msg *m = c->kind == CH_EVENTS ? mlist_take(&p->events, NULL, NULL)
+					     : mlist_take(&p->msgs, for_chan, c);
+	if (m == NULL)
+		return 0;
 	if (c->kind == CH_EVENTS)
 		message_push_event(L, m);        /* frees m */
 	else if (c->kind == CH_INBOX || c->want_msg)
 		message_push(L, m);              /* the Message owns m */
 	else
 		message_push_payload_values(L, m); /* frees m */
+	return 1;
 }
 
-void chan_pump(lua_State *L, struct proc *p)
+/* The pump (see proc_set_pump): hand queued items to the receivers
+** blocked on the process's subscription channels. [-0, +0, m] */
+static void pump(lua_State *L, struct proc *p, void *data)
 {
-	struct chan *chans[3];
+	struct subs *s = data;
+	struct chan *chans[2];
 	int n = 0;
-	if (p->inbox) chans[n++] = p->inbox;
-	if (p->events) chans[n++] = p->events;
+	(void)p;
+	if (s->inbox) chans[n++] = s->inbox;
+	if (s->events) chans[n++] = s->events;
 	for (int i = 0; i < n; i++) {
 		struct chan *c = chans[i];
-		struct msg **pp;
-		while (c->rq && (pp = find_item(p, c)) != NULL) {
-			take_item(L, p, c, pp);
+		while (c->rq && take_item(L, c))
 			complete_recv(c->rq, L, 1);
-		}
 	}
-	for (struct chan *c = p->listens; c; c = c->next_listen) {
-		struct msg **pp;
-		while (c->rq && (pp = find_item(p, c)) != NULL) {
-			take_item(L, p, c, pp);
+	for (struct chan *c = s->listens; c; c = c->next_listen)
+		while (c->rq && take_item(L, c))
 			complete_recv(c->rq, L, 1);
-		}
+}
+
+/* p's subscriptions, made (and anchored) on first use. [-0, +0, m] */
+static struct subs *subs_get(lua_State *L, struct proc *p)
+{
+	struct subs *s = p->pump_data;
+	if (s == NULL) {
+		s = lua_newuserdatauv(L, sizeof(*s), 0);
+		memset(s, 0, sizeof(*s));
+		lua_setfield(L, LUA_REGISTRYINDEX, SUBS_KEY);
+		proc_set_pump(p, NULL, s);
 	}
+	return s;
+}
+
+/* Register the pump while p has a subscription, clear it when the last
+** one goes (so the deadlock check and the step see none). */
+static void subs_update(struct proc *p, struct subs *s)
+{
+	proc_set_pump(p, s->inbox || s->events || s->listens ? pump : NULL, s);
 }
 
 /* {==== Operations ====} */
@@ -287,9 +302,7 @@ static int try_recv(lua_State *L, int ci)
 	struct chan *c = lua_touserdata(L, ci);
 	if (c->kind != CH_PLAIN) {
 		/* an unlistened channel takes nothing more */
-		struct msg **pp = c->closed ? NULL : find_item(c->p, c);
-		if (pp) {
-			take_item(L, c->p, c, pp);
+		if (!c->closed && take_item(L, c)) {
 			lua_pushboolean(L, 1);
 			return 1;
 		}
@@ -309,13 +322,10 @@ static int try_recv(lua_State *L, int ci)
 		complete_send(w, 1);
 		lua_pushboolean(L, 1);
 		return 1;
-	} else if (c->topic && !c->closed) { /* subscribe(): queued messages */
-		struct msg **pp = find_item(c->p, c);
-		if (pp) {
-			take_item(L, c->p, c, pp);
-			lua_pushboolean(L, 1);
-			return 1;
-		}
+	} else if (c->topic && !c->closed && take_item(L, c)) {
+		/* subscribe(): queued messages */
+		lua_pushboolean(L, 1);
+		return 1;
 	}
 	if (c->closed) {
 		lua_pushnil(L);
@@ -617,28 +627,41 @@ struct chan *chan_push_new(lua_State *L, int cap)
 /* The channel subscribed to exactly topic (listen or subscribe), or NULL. */
 static struct chan *find_listen(struct proc *p, const char *topic)
 {
-	for (struct chan *c = p->listens; c; c = c->next_listen)
+	struct subs *s = p->pump_data;
+	for (struct chan *c = s ? s->listens : NULL; c; c = c->next_listen)
 		if (strcmp(c->topic, topic) == 0)
 			return c;
 	return NULL;
 }
 
-/* Take c off its process's subscription list. */
+/* Put the topic channel c on its process's subscription list. */
+static void link_listen(lua_State *L, struct chan *c)
+{
+	struct subs *s = subs_get(L, c->p);
+	c->next_listen = s->listens;
+	s->listens = c;
+	subs_update(c->p, s);
+}
+
+/* Take c off its process's subscription list (c is on it). */
 static void unlink_listen(struct chan *c)
 {
-	for (struct chan **pp = &c->p->listens; *pp; pp = &(*pp)->next_listen)
+	struct subs *s = c->p->pump_data;
+	for (struct chan **pp = &s->listens; *pp; pp = &(*pp)->next_listen)
 		if (*pp == c) {
 			*pp = c->next_listen;
 			break;
 		}
+	subs_update(c->p, s);
 }
 
 struct chan *chan_push_special(lua_State *L, enum chan_kind kind,
 			       const char *topic, int want_msg)
 {
 	struct proc *p = proc_of(L);
-	struct chan **slot = kind == CH_INBOX ? &p->inbox :
-			     kind == CH_EVENTS ? &p->events : NULL;
+	struct subs *s = subs_get(L, p);
+	struct chan **slot = kind == CH_INBOX ? &s->inbox :
+			     kind == CH_EVENTS ? &s->events : NULL;
 	struct chan *c;
 	if (slot && *slot) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, (*slot)->ref);
@@ -654,10 +677,10 @@ struct chan *chan_push_special(lua_State *L, enum chan_kind kind,
 	c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	if (slot) {
 		*slot = c;
+		subs_update(p, s);
 	} else {
 		c->topic = xstrdup(topic);
-		c->next_listen = p->listens;
-		p->listens = c;
+		link_listen(L, c);
 	}
 	return c;
 }
@@ -665,10 +688,8 @@ struct chan *chan_push_special(lua_State *L, enum chan_kind kind,
 void chan_unlisten(lua_State *L, int idx)
 {
 	struct chan *c = chan_check(L, idx);
-	struct proc *p = c->p;
 	if (c->kind != CH_LISTEN)
 		luaL_error(L, "not a listen channel");
-	(void)p;
 	unlink_listen(c);
 	close_chan(L, c);
 	luaL_unref(L, LUA_REGISTRYINDEX, c->ref);
@@ -703,8 +724,7 @@ int chan_subscribe(lua_State *L)
 	if (c->closed)
 		return errors_ret(L, ERRORS_INVALID, "channel is closed");
 	c->topic = xstrdup(topic);
-	c->next_listen = p->listens;
-	p->listens = c;
+	link_listen(L, c);
 	lua_pushvalue(L, 2);  /* anchored while subscribed */
 	c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 ok:

@@ -3,14 +3,16 @@
 ** (spec 5), and the subscription channels fed by the process's message and
 ** event queues (process.inbox, process.events, process.listen).
 **
-** A channel belongs to one process and is used only on its thread.
+** A channel belongs to one process and is used only on its thread. The
+** first subscription registers the process's pump (proc_set_pump), through
+** which the process step hands its queued messages and events to the
+** receivers waiting here; the process core never calls this module.
 */
 #ifndef LUA_MODULES_CHANNEL_H
 #define LUA_MODULES_CHANNEL_H
 
 #include <lua.h>
 
-struct proc;
 struct chan;
 
 #define CHAN_META "wippy.channel"
@@ -40,10 +42,6 @@ void chan_unlisten(lua_State *L, int idx);
 ** channel was full or closed (the value is dropped, as a ticker drops
 ** ticks). [-1, +0, m] */
 int chan_offer(lua_State *L, int ci);
-
-/* Hand queued messages and events to coroutines waiting on the process's
-** subscription channels. Runs in the process step. [-0, +0, m] */
-void chan_pump(lua_State *L, struct proc *p);
 
 /* The globals subscribe(topic, ch) and unsubscribe(ch) (the original's
 ** core bindings): route the process's messages on topic to a channel of

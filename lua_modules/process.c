@@ -17,6 +17,7 @@
 
 #include "channel.h"
 #include "lazylib.h"
+#include "message.h"
 #include "errors.h"
 #include "modules.h"
 #include "runtime/payload.h"
@@ -154,14 +155,8 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 		}
 		return errors_ret(L, ERRORS_UNAVAILABLE, "%s", err);
 	}
-	if (how & SP_LINK) {
-		struct plink *l = &self->links;
-		if (l->n == l->cap) {
-			l->cap = l->cap ? l->cap * 2 : 4;
-			l->v = xrealloc(l->v, l->cap * sizeof(uint64_t));
-		}
-		l->v[l->n++] = child->pid;
-	}
+	if (how & SP_LINK)
+		proc_link_add(self, child->pid);
 	send_queued(L, mi, child->pid);
 	lua_pushlstring(L, child->pidstr, child->pidlen);
 	proc_unref(child);
@@ -207,7 +202,7 @@ static int p_exec(lua_State *L)
 	if (n != 1)
 		return n;
 	pid = lua_tolstring(L, -1, &len);
-	return proc_wait_exit(L, proc_parse_pid(pid, len), exec_k);
+	return proc_wait_exit(L, proc_parse_pid(pid, len), message_push_event, exec_k);
 }
 
 /* process.spawn*(id, host, ...) -> pid | nil, err [-0, +(1|2), m] */
@@ -602,19 +597,10 @@ static int link_op(lua_State *L, int add)
 	uint64_t to = resolve(L, 1, &nret);
 	if (to == 0)
 		return nret;
-	struct plink *l = &self->links;
-	uint32_t i;
-	for (i = 0; i < l->n && l->v[i] != to; i++)
-		;
-	if (add && i == l->n) {
-		if (l->n == l->cap) {
-			l->cap = l->cap ? l->cap * 2 : 4;
-			l->v = xrealloc(l->v, l->cap * sizeof(uint64_t));
-		}
-		l->v[l->n++] = to;
-	} else if (!add && i < l->n) {
-		l->v[i] = l->v[--l->n];
-	}
+	if (add)
+		proc_link_add(self, to);
+	else
+		proc_link_del(self, to);
 	return notice(L, add ? MSG_LINK : MSG_UNLINK, NULL);
 }
 
@@ -722,16 +708,11 @@ static int r_register(lua_State *L)
 					  lua_tostring(L, 2));
 		proc_unref(p);
 	}
-	if (names_register(self->rt, name, pid) < 0)
+	/* A name of our own is released when we exit; one registered for
+	** another pid is released lazily once that pid is gone (ptable.c). */
+	if ((pid == self->pid ? proc_name_register(self, name)
+			      : names_register(self->rt, name, pid)) < 0)
 		return errors_ret(L, ERRORS_ALREADY_EXISTS, "name already registered: %s", name);
-	if (pid == self->pid) {
-		for (uint32_t i = 0; i < self->nnames; i++)
-			if (strcmp(self->names[i], name) == 0)
-				goto done;
-		self->names = xrealloc(self->names, (self->nnames + 1) * sizeof(char *));
-		self->names[self->nnames++] = xstrdup(name);
-	}
-done:
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -754,12 +735,7 @@ static int r_unregister(lua_State *L)
 	struct proc *self = proc_of(L);
 	const char *name = luaL_checkstring(L, 1);
 	int removed = names_unregister(self->rt, name, 0);
-	for (uint32_t i = 0; i < self->nnames; i++)
-		if (strcmp(self->names[i], name) == 0) {
-			free(self->names[i]);
-			self->names[i] = self->names[--self->nnames];
-			break;
-		}
+	proc_name_forget(self, name);
 	lua_pushboolean(L, removed);
 	return 1;
 }

@@ -7,6 +7,9 @@
 ** prev->next = m. Between the exchange and the link the queue looks empty
 ** from that point on; the consumer stops there and the producer's wake-up
 ** brings it back.
+**
+** The message lists (mlist_*) below reuse the same _next link for the
+** queues a process keeps after popping; they never see a concurrent writer.
 */
 #include "mailbox.h"
 
@@ -91,4 +94,51 @@ int mbox_empty(struct mbox *b)
 		return next == NULL &&
 		       atomic_load_explicit(&b->head, memory_order_acquire) == &b->stub;
 	return 0;
+}
+
+/* {==== Message lists ====} */
+
+static struct msg *next_of(const struct msg *m)
+{
+	return atomic_load_explicit(&m->_next, memory_order_relaxed);
+}
+
+void mlist_append(struct mlist *l, struct msg *m)
+{
+	atomic_store_explicit(&m->_next, NULL, memory_order_relaxed);
+	if (l->tail)
+		atomic_store_explicit(&l->tail->_next, m, memory_order_relaxed);
+	else
+		l->head = m;
+	l->tail = m;
+}
+
+struct msg *mlist_take(struct mlist *l, int (*match)(const struct msg *m, void *arg),
+		       void *arg)
+{
+	struct msg *prev = NULL, *m;
+	for (m = l->head; m; prev = m, m = next_of(m))
+		if (match == NULL || match(m, arg))
+			break;
+	if (m == NULL)
+		return NULL;
+	if (prev)
+		atomic_store_explicit(&prev->_next, next_of(m), memory_order_relaxed);
+	else
+		l->head = next_of(m);
+	if (l->tail == m)
+		l->tail = prev;
+	atomic_store_explicit(&m->_next, NULL, memory_order_relaxed);
+	return m;
+}
+
+void mlist_clear(struct mlist *l)
+{
+	struct msg *m = l->head;
+	while (m) {
+		struct msg *n = next_of(m);
+		msg_free(m);
+		m = n;
+	}
+	l->head = l->tail = NULL;
 }

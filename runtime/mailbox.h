@@ -1,11 +1,16 @@
 /*
 ** runtime/mailbox.h: a process's mailbox, an unbounded intrusive MPSC queue
-** (Vyukov's node queue) of struct msg.
+** (Vyukov's node queue) of struct msg, and the message list (struct mlist)
+** where a process keeps what it took from the mailbox and has not yet
+** handed to Lua.
 **
 ** Any thread pushes (wait-free: one exchange); only the thread currently
 ** running the process pops. Per-producer order holds: a producer's pushes
 ** are linked in the order it made them. The queue never fills: the process
 ** queue is unbounded by specification (spec 4.4).
+**
+** A message is in at most one of them at a time: both link it through its
+** one _next field.
 */
 #ifndef RUNTIME_MAILBOX_H
 #define RUNTIME_MAILBOX_H
@@ -78,5 +83,28 @@ struct msg *mbox_pop(struct mbox *b);
 
 /* True if nothing is queued (a snapshot). Consumer only. */
 int mbox_empty(struct mbox *b);
+
+/* {==== Message lists ====}
+**
+** A singly linked FIFO of messages owned by one thread (the process's), so
+** no atomics beyond the relaxed accesses the shared _next field needs.
+** Zero-initialised is empty. Every walk over a process's received messages
+** goes through these, so the list's links are handled in one place. */
+
+struct mlist {
+	struct msg *head, *tail;
+};
+
+/* Append m at the tail; the list owns it from now on. */
+void mlist_append(struct mlist *l, struct msg *m);
+
+/* Unlink and return the oldest message for which match(m, arg) is true
+** (every message when match is NULL), or NULL if none; the caller owns
+** it. The order of the others is kept. */
+struct msg *mlist_take(struct mlist *l, int (*match)(const struct msg *m, void *arg),
+		       void *arg);
+
+/* Free every message in l and leave it empty. */
+void mlist_clear(struct mlist *l);
 
 #endif

@@ -21,6 +21,10 @@
 ** when it runs out of work, stores 0 and then re-checks its mailbox (both
 ** seq_cst): a message pushed in between is seen by one side or the other.
 **
+** What it does not know: the Lua forms of messages and the channels that
+** deliver them. A subscription module registers a pump (proc_set_pump) and
+** this file only calls it; an exit waiter brings its own push function.
+**
 ** Every step runs under lua_pcall on the main state. Anything fatal (a
 ** coroutine error, a TERMINATE, a linked failure, out of memory) raises a
 ** Lua error there and the process ends with it; the runtime goes on.
@@ -37,9 +41,7 @@
 #include <time.h>
 
 #include "engine/common.h"
-#include "lua_modules/channel.h"
 #include "lua_modules/errors.h"
-#include "lua_modules/message.h"
 #include "log.h"
 #include "registry.h"
 #include "rt.h"
@@ -215,14 +217,81 @@ uint64_t proc_parse_pid(const char *s, size_t len)
 	return v;
 }
 
+/* {==== Links, monitors and names ====} */
+
+/* A set of pids, as a small unordered array: a process has few links and
+** monitors, and a linear scan of them is cheaper than any index. */
+static void plink_add(struct plink *l, uint64_t pid)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		if (l->v[i] == pid)
+			return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 4;
+		l->v = xrealloc(l->v, l->cap * sizeof(uint64_t));
+	}
+	l->v[l->n++] = pid;
+}
+
+static void plink_del(struct plink *l, uint64_t pid)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		if (l->v[i] == pid) {
+			l->v[i] = l->v[--l->n];
+			return;
+		}
+}
+
+static void plink_free(struct plink *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+void proc_link_add(struct proc *p, uint64_t pid) { plink_add(&p->links, pid); }
+void proc_link_del(struct proc *p, uint64_t pid) { plink_del(&p->links, pid); }
+
+int proc_name_register(struct proc *p, const char *name)
+{
+	if (names_register(p->rt, name, p->pid) < 0)
+		return -EEXIST;
+	for (uint32_t i = 0; i < p->nnames; i++)
+		if (strcmp(p->names[i], name) == 0)
+			return 0;
+	p->names = xrealloc(p->names, (p->nnames + 1) * sizeof(char *));
+	p->names[p->nnames++] = xstrdup(name);
+	return 0;
+}
+
+void proc_name_forget(struct proc *p, const char *name)
+{
+	for (uint32_t i = 0; i < p->nnames; i++)
+		if (strcmp(p->names[i], name) == 0) {
+			free(p->names[i]);
+			p->names[i] = p->names[--p->nnames];
+			return;
+		}
+}
+
+/* Release every name p registered for itself (its exit). */
+static void names_release(struct proc *p)
+{
+	for (uint32_t i = 0; i < p->nnames; i++) {
+		names_unregister(p->rt, p->names[i], p->pid);
+		free(p->names[i]);
+	}
+	free(p->names);
+	p->names = NULL;
+	p->nnames = 0;
+}
+
 /* {==== References and wake-ups ====} */
 
 void proc_ref(struct proc *p)
 {
 	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
 }
-
-static void plink_free(struct plink *l) { free(l->v); l->v = NULL; l->n = l->cap = 0; }
 
 void proc_unref(struct proc *p)
 {
@@ -313,16 +382,10 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	}
 	if (o->ctx && o->ctx->len > 0)
 		payload_copy(&p->ctx, o->ctx);
-	if (o->monitor_by) {
-		p->monitors.v = xmalloc(4 * sizeof(uint64_t));
-		p->monitors.cap = 4;
-		p->monitors.v[p->monitors.n++] = o->monitor_by;
-	}
-	if (o->link_with) {
-		p->links.v = xmalloc(4 * sizeof(uint64_t));
-		p->links.cap = 4;
-		p->links.v[p->links.n++] = o->link_with;
-	}
+	if (o->monitor_by)
+		plink_add(&p->monitors, o->monitor_by);
+	if (o->link_with)
+		plink_add(&p->links, o->link_with);
 	/* Placement: on the spawner's own shard while it is not busy (the
 	** child's start, messages and exit stay on one thread and its cache,
 	** with no cross-shard post or wake-up; an HTTP handler's worker runs
@@ -340,7 +403,9 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	else
 		atomic_init(&p->shard, engine_shard(rt->engine, h->first + (int)(slot % (unsigned)h->n)));
 	pt_insert(rt, p);
-	if (o->name && names_register(rt, o->name, p->pid) < 0) {
+	/* Released with the process, like a name it registers itself. Its
+	** list is the owner's, and until the task is posted that is us. */
+	if (o->name && proc_name_register(p, o->name) < 0) {
 		/* Taken: the child never ran and nothing else has seen it
 		** except through the pid table (a send to it is freed with
 		** it; `scheduled` is still 1, so a send never posts its task).
@@ -352,12 +417,6 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 		proc_unref(p);
 		proc_unref(p);
 		return NULL;
-	}
-	if (o->name) {
-		/* Released with the process, like a name it registers itself. */
-		p->names = xmalloc(sizeof(char *));
-		p->names[0] = xstrdup(o->name);
-		p->nnames = 1;
 	}
 	shard_post(atomic_load(&p->shard), &p->task);
 	return p;
@@ -570,35 +629,11 @@ void proc_timer_fired(struct proc *p) { timer_fired(p); }
 
 /* {==== Messages in ====} */
 
-static void plink_add(struct plink *l, uint64_t pid)
+void proc_set_pump(struct proc *p, void (*fn)(lua_State *L, struct proc *p, void *data),
+		   void *data)
 {
-	for (uint32_t i = 0; i < l->n; i++)
-		if (l->v[i] == pid)
-			return;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 4;
-		l->v = xrealloc(l->v, l->cap * sizeof(uint64_t));
-	}
-	l->v[l->n++] = pid;
-}
-
-static void plink_del(struct plink *l, uint64_t pid)
-{
-	for (uint32_t i = 0; i < l->n; i++)
-		if (l->v[i] == pid) {
-			l->v[i] = l->v[--l->n];
-			return;
-		}
-}
-
-static void q_append(struct msg **head, struct msg **tail, struct msg *m)
-{
-	atomic_store_explicit(&m->_next, NULL, memory_order_relaxed);
-	if (*tail)
-		atomic_store_explicit(&(*tail)->_next, m, memory_order_relaxed);
-	else
-		*head = m;
-	*tail = m;
+	p->pump = fn;
+	p->pump_data = data;
 }
 
 /* A coroutine waiting in proc_wait_exit: a userdata on its own stack, so
@@ -607,14 +642,17 @@ struct exit_wait {
 	struct exit_wait *next;
 	uint64_t pid;
 	struct coro *co;
+	void (*push)(lua_State *L, struct msg *m); /* the EXIT's Lua form */
 };
 
-int proc_wait_exit(lua_State *L, uint64_t pid, lua_KFunction k)
+int proc_wait_exit(lua_State *L, uint64_t pid,
+		   void (*push)(lua_State *L, struct msg *m), lua_KFunction k)
 {
 	struct coro *co = proc_coro(L);
 	struct exit_wait *w = lua_newuserdatauv(L, sizeof(*w), 0);
 	w->pid = pid;
 	w->co = co;
+	w->push = push;
 	w->next = co->p->exit_waits;
 	co->p->exit_waits = w;
 	return proc_block(L, 1, k, 0);
@@ -629,7 +667,7 @@ static int exit_to_waiter(lua_State *L, struct proc *p, struct msg *m)
 		if (w->pid != m->from)
 			continue;
 		*pp = w->next;
-		message_push_event(L, m);
+		w->push(L, m);
 		lua_xmove(L, w->co->L, 1);
 		proc_ready(w->co, 1);
 		return 1;
@@ -642,7 +680,7 @@ static void intake(lua_State *L, struct proc *p, struct msg *m)
 {
 	switch (m->kind) {
 	case MSG_USER:
-		q_append(&p->q_head, &p->q_tail, m);
+		mlist_append(&p->msgs, m);
 		return;
 	case MSG_CANCEL:
 		/* A service hears shutdown from its supervisor, which stops
@@ -650,17 +688,17 @@ static void intake(lua_State *L, struct proc *p, struct msg *m)
 		** runtime's broadcast (from no process) is not for it. */
 		if (p->supervised && m->from == 0 && !(m->flags & MSGF_SUPERVISOR))
 			break;
-		q_append(&p->ev_head, &p->ev_tail, m);
+		mlist_append(&p->events, m);
 		return;
 	case MSG_EXIT:
 		if (p->exit_waits && exit_to_waiter(L, p, m))
 			return;
-		q_append(&p->ev_head, &p->ev_tail, m);
+		mlist_append(&p->events, m);
 		return;
 	case MSG_LINK_DOWN:
 		plink_del(&p->links, m->from);
 		if (p->trap_links) {
-			q_append(&p->ev_head, &p->ev_tail, m);
+			mlist_append(&p->events, m);
 			return;
 		}
 		msg_free(m);
@@ -767,7 +805,8 @@ static int step_protected(lua_State *L)
 		x->queued = 0;
 		x->deliver(L, x);
 	}
-	chan_pump(L, p);
+	if (p->pump)
+		p->pump(L, p, p->pump_data);
 
 	while (p->ready_head && budget-- > 0 && p->state == P_LIVE) {
 		struct coro *co = p->ready_head;
@@ -819,11 +858,11 @@ static int step_protected(lua_State *L)
 		}
 	}
 	/* Deadlock (spec 4.9): every coroutine blocked, nothing pending that
-	** could wake one, and no subscription a message could arrive on. */
+	** could wake one, and no subscription a message could arrive on (no
+** pump). */
 	if (p->state == P_LIVE && p->ready_head == NULL && p->ncoros > 0 &&
 	    p->nblocked == p->ncoros && p->nblocked_ext == 0 &&
-	    p->ntimers == 0 && p->nio == 0 &&
-	    !p->inbox && !p->events && !p->listens) {
+	    p->ntimers == 0 && p->nio == 0 && p->pump == NULL) {
 		errors_push(L, ERRORS_INTERNAL,
 			    "all coroutines blocked with no pending operations");
 		lua_error(L);
@@ -905,28 +944,13 @@ static void notify_all(struct proc *p, struct plink *l, enum msg_kind kind)
 	}
 }
 
-static void release_msgs(struct msg *m)
-{
-	while (m) {
-		struct msg *n = atomic_load_explicit(&m->_next, memory_order_relaxed);
-		msg_free(m);
-		m = n;
-	}
-}
-
 /* Dispose of a finished process: on its shard, once. */
 static void finish(struct proc *p)
 {
 	struct rt *rt = p->rt;
 
 	pt_remove(rt, p);
-	for (uint32_t i = 0; i < p->nnames; i++) {
-		names_unregister(rt, p->names[i], p->pid);
-		free(p->names[i]);
-	}
-	free(p->names);
-	p->names = NULL;
-	p->nnames = 0;
+	names_release(p);
 
 	if (p->L) {
 		lua_settop(p->L, 0);
@@ -957,9 +981,10 @@ static void finish(struct proc *p)
 		arena_learn(p);
 		drop_state(p); /* __gc cancels the timers still armed */
 	}
-	release_msgs(p->q_head);
-	release_msgs(p->ev_head);
-	p->q_head = p->q_tail = p->ev_head = p->ev_tail = NULL;
+	p->pump = NULL;
+	p->pump_data = NULL;
+	mlist_clear(&p->msgs);
+	mlist_clear(&p->events);
 	plink_free(&p->monitors);
 	plink_free(&p->links);
 	proc_unref(p); /* the pid table's reference */
@@ -1031,7 +1056,8 @@ static void reload(struct proc *p)
 	p->ready_head = p->ready_tail = NULL;
 	p->ncoros = p->nblocked = p->nblocked_ext = 0;
 	p->ext_head = p->ext_tail = NULL;
-	p->inbox = p->events = p->listens = NULL;
+	p->pump = NULL;         /* its data lived in the state */
+	p->pump_data = NULL;
 	p->exit_waits = NULL;
 	p->nsteps = 0;
 	p->entry = p->upgrade_to;

@@ -15,6 +15,12 @@
 ** External completions (timers, I/O) arrive outside Lua, on the shard; they
 ** queue a struct pext with proc_ext_post() and its deliver() runs inside the
 ** next protected step, where it may touch Lua.
+**
+** Received messages: the step moves what arrives in the mailbox to the
+** process's two message lists (user messages, events); whoever hands them
+** to Lua (the channel module's subscriptions) registers a pump with
+** proc_set_pump and takes them with mlist_take. The process core never
+** names that module: it only calls the pump, and only while one is set.
 */
 #ifndef RUNTIME_PROC_H
 #define RUNTIME_PROC_H
@@ -32,7 +38,6 @@
 struct rt;
 struct host;
 struct reg_entry;
-struct chan;
 struct proc;
 struct exit_wait;
 
@@ -177,10 +182,13 @@ struct proc {
 	uint64_t parent;               /* spawner pid (for links at spawn) */
 
 	/* Received, not yet consumed: user messages and events, in order. */
-	struct msg *q_head, *q_tail;   /* user messages (inbox / listen) */
-	struct msg *ev_head, *ev_tail; /* EXIT, LINK_DOWN, CANCEL */
-	struct chan *inbox, *events;   /* subscriptions, NULL until asked */
-	struct chan *listens;          /* listen() channels, linked */
+	struct mlist msgs;             /* user messages (inbox / listen) */
+	struct mlist events;           /* EXIT, LINK_DOWN, CANCEL */
+	/* The subscription pump (proc_set_pump): NULL while nothing in the
+	** process subscribes to its messages. pump_data belongs to whoever
+	** set it and lives in the Lua state: both go when the state does. */
+	void (*pump)(lua_State *L, struct proc *p, void *data);
+	void *pump_data;
 
 	struct exit_wait *exit_waits;  /* coroutines in process.exec */
 	struct plink monitors;         /* pids monitoring me */
@@ -270,10 +278,37 @@ int proc_upgrade(lua_State *L, const struct reg_entry *e, struct payload *args,
 
 /* Park the calling coroutine until the EXIT notice of pid arrives (the
 ** caller must monitor pid). That EXIT goes to this coroutine instead of
-** process.events(): it resumes with the event table ({kind, from, at,
-** result}) as the one value passed to k. Use as `return
-** proc_wait_exit(L, pid, k);`. */
-int proc_wait_exit(lua_State *L, uint64_t pid, lua_KFunction k);
+** process.events(): push(L, m) turns it into its Lua form (and takes m),
+** which becomes the one value passed to k. Use as `return
+** proc_wait_exit(L, pid, push, k);`. */
+int proc_wait_exit(lua_State *L, uint64_t pid,
+		   void (*push)(lua_State *L, struct msg *m), lua_KFunction k);
+
+/* Register fn as p's subscription pump, or clear it (fn NULL). While set,
+** each step calls fn(L, p, data) after taking in the mailbox, to hand
+** queued messages and events to coroutines waiting for them; and since a
+** message could then still wake a blocked coroutine, the step does not
+** report a deadlock. data stays p->pump_data after fn is cleared, for its
+** owner to find again; both are reset when the Lua state is dropped
+** (exit, upgrade). Owner thread only. */
+void proc_set_pump(struct proc *p, void (*fn)(lua_State *L, struct proc *p, void *data),
+		   void *data);
+
+/* {==== Links and names of a process (owner thread only) ====} */
+
+/* Add pid to p's links (no duplicate) or remove it. Only the list: the
+** caller sends the LINK / UNLINK notice to pid. */
+void proc_link_add(struct proc *p, uint64_t pid);
+void proc_link_del(struct proc *p, uint64_t pid);
+
+/* Register name for p in the name registry and remember it, so that it is
+** released when p exits. 0 (also when p already holds it), or -EEXIST if
+** a live process holds it. */
+int proc_name_register(struct proc *p, const char *name);
+
+/* Forget name in p's own list, if there (the registry entry is the
+** caller's: names_unregister). */
+void proc_name_forget(struct proc *p, const char *name);
 
 
 /* Pid <-> string: "{host|0x00004}". proc_parse_pid returns 0 on a string
