@@ -132,4 +132,19 @@ function T.string_library_stays_the_string_library()
     t.ok(names > 10)
 end
 
+function T.upgrade_into_typed_code()
+    local time = require("time")
+    local pid = process.spawn_monitored("test.types:typed_v1", "test:procs", process.pid(), 1)
+    local r = t.msg(time, "typed v1"):payload():data()
+    t.eq(r.version, "v1"); t.eq(r.n, 1)
+    process.send(pid, "upgrade")
+    local m = t.msg(time, "typed v2")
+    t.eq(m:from(), pid, "same pid after the upgrade")
+    t.eq(m:payload():data().n, 2)
+    process.send(pid, "fail")
+    local ev = t.event(time, process.event.EXIT, pid)
+    -- the upgraded code runs from the cache, erased: its lines are the user's
+    t.contains(ev.result.error:message(), "workers.lua:17: v2 fails here")
+end
+
 return T
