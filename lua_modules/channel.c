@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "engine/common.h"
-#include "errors.h"
+#include "runtime/errors.h"
 #include "lazylib.h"
 #include "message.h"
 #include "runtime/proc.h"

@@ -12,7 +12,7 @@
 */
 #include <lauxlib.h>
 
-#include "errors.h"
+#include "runtime/errors.h"
 #include "lazylib.h"
 #include "modules.h"
 #include "runtime/payload.h"

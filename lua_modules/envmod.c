@@ -5,7 +5,7 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 
-#include "errors.h"
+#include "runtime/errors.h"
 #include "modules.h"
 #include "runtime/env.h"
 #include "runtime/proc.h"

@@ -1,73 +1,29 @@
 /*
-** lua_modules/errors.c: the error object type and the global `errors`.
+** lua_modules/errors.c: the global `errors`, the Lua library that makes
+** and inspects error objects (errors.new/wrap/is/unwrap/call_stack and one
+** string constant per kind), and the string library's coercion of error
+** arguments. The error object itself (its layout, constructor, accessors
+** and methods) is runtime/errors.c, a floor below: this file reads and
+** makes errors only through runtime/errors.h and never touches their user
+** values.
 **
-** An error object is a full userdata holding only its retryable flag; its
-** strings and tables live in six user values so that the garbage collector
-** owns them (no __gc is needed):
-**
-**   1 message  string, always present ("" at worst)
-**   2 kind     string, always present ("" is the unknown kind)
-**   3 details  table with string keys, or nil (never an empty table)
-**   4 stack    the captured Lua stack in transport form (below), or nil
-**   5 cause    the wrapped error object or nil
-**   6 context  the wrap context string or nil
-**
-** Error objects are immutable after creation, which is what lets the
-** accessors hand out string pointers anchored by the object itself. The
-** details table is a private copy: errors.new copies the caller's table and
-** err:details() hands out a fresh copy each time, as the original (which
-** keeps details as a Go map) does, so no caller can change an error.
-**
-** Semantics follow the original runtime's go-lua Error: message() and
-** tostring() are the message alone; errors.wrap(e, ctx) keeps e's message,
-** kind, retryable flag and details and holds ctx apart, and the context
-** shows in the message of a later wrap ("ctx: message", the Go Error()
-** text) and in err:stack(), which lists each error of the chain as its
-** context line and its frames.
-**
-** The stack is captured from level 0 (the errors function itself) when an
-** error is made from Lua, at most MAXFRAMES frames. Its transport form is
-** a string, so the payload codec can carry it between processes: the
-** thread id ("0x..."), then one line per frame:
-**
-**   LEVEL \t LINE \t WHAT \t NAME \t SOURCE \n
-**
-** SOURCE is last because it is the only field that may hold a tab.
-**
-** The metatable is registered under the name ERRORS_META (so luaL_checkudata
-** works) and also under the address of meta_key, which gives
-** errors_is_error an identity test that neither allocates nor raises. It is
-** created lazily by the first error made in a state, so C modules may report
-** errors even in a state where errors_luaopen was never called.
+** Semantics follow the original runtime's go-lua Error: errors.wrap(e, ctx)
+** keeps e's message, kind, retryable flag and details and holds ctx apart,
+** and the context shows in the message of a later wrap ("ctx: message",
+** the Go Error() text). An error made from Lua captures the stack from
+** level 0 (the errors function itself).
 **
 ** Thread affinity: none; everything lives inside the given lua_State. The
 ** string library wrappers' table of originals is written once at boot.
 */
 #include "lua_modules/errors.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/common.h"
-
-enum {
-	UV_MESSAGE = 1,
-	UV_KIND,
-	UV_DETAILS,
-	UV_STACK,
-	UV_CAUSE,
-	UV_CONTEXT,
-	UV_COUNT = UV_CONTEXT
-};
-
-#define MAXFRAMES 64            /* frames captured per error */
-#define MAXDETAILDEPTH 32       /* nested tables in details */
-
-struct error {
-	int retryable;          /* ERRORS_RETRY_* */
-};
+#include "runtime/errors.h"
 
 static const struct {
 	const char *name, *kind;
@@ -85,257 +41,6 @@ static const struct {
 	{"RATE_LIMITED", ERRORS_RATE_LIMITED},
 };
 
-/* Its address is the allocation-free registry key of the metatable. */
-static const char meta_key = 0;
-
-static void createmeta(lua_State *L);
-
-/* Push the error metatable, creating it on first use. [-0, +1, m] */
-static void pushmeta(lua_State *L)
-{
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &meta_key) == LUA_TTABLE)
-		return;
-	lua_pop(L, 1);
-	createmeta(L);
-}
-
-/* Push user value `uv` of the error at idx. [-0, +1, -] */
-static int getuv(lua_State *L, int idx, int uv)
-{
-	return lua_getiuservalue(L, idx, uv);
-}
-
-/*
-** Push the captured stack of the running thread, from level 0 (the C
-** function running now) outwards, in transport form. [-0, +1, m]
-*/
-static void pushstack(lua_State *L)
-{
-	luaL_Buffer b;
-	lua_Debug ar;
-	int level;
-
-	luaL_buffinit(L, &b);
-	lua_pushfstring(L, "%p\n", (void *)L);
-	luaL_addvalue(&b);
-	for (level = 0; level < MAXFRAMES && lua_getstack(L, level, &ar);
-	     level++) {
-		lua_getinfo(L, "Sln", &ar);
-		lua_pushfstring(L, "%d\t%d\t%s\t%s\t%s\n", level, ar.currentline,
-				ar.what, ar.name ? ar.name : "", ar.short_src);
-		luaL_addvalue(&b);
-	}
-	luaL_pushresult(&b);
-}
-
-/* {======================================================================
-** C API
-** ======================================================================= */
-
-int errors_is_error(lua_State *L, int idx)
-{
-	int r;
-
-	if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
-		return 0;
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &meta_key);
-	r = lua_rawequal(L, -1, -2);
-	lua_pop(L, 2);
-	return r;
-}
-
-/*
-** The six parts sit at top-5..top. The new userdata is made first (all
-** its user values start as nil) and filled from the parts, then moved down
-** over the first part and the rest dropped.
-*/
-void errors_create(lua_State *L, int retryable)
-{
-	int base = lua_absindex(L, -6);
-	struct error *e = lua_newuserdatauv(L, sizeof *e, UV_COUNT);
-
-	e->retryable = retryable == ERRORS_RETRY_NO ||
-		       retryable == ERRORS_RETRY_YES ? retryable
-						     : ERRORS_RETRY_UNSET;
-	pushmeta(L);
-	lua_setmetatable(L, -2);
-	if (lua_type(L, base) == LUA_TSTRING)
-		lua_pushvalue(L, base);
-	else
-		lua_pushliteral(L, "");
-	lua_setiuservalue(L, -2, UV_MESSAGE);
-	if (lua_type(L, base + 1) == LUA_TSTRING)
-		lua_pushvalue(L, base + 1);
-	else
-		lua_pushliteral(L, ERRORS_UNKNOWN);
-	lua_setiuservalue(L, -2, UV_KIND);
-	if (lua_type(L, base + 2) == LUA_TTABLE) {
-		lua_pushvalue(L, base + 2);
-		lua_setiuservalue(L, -2, UV_DETAILS);
-	}
-	if (lua_type(L, base + 3) == LUA_TSTRING) {
-		lua_pushvalue(L, base + 3);
-		lua_setiuservalue(L, -2, UV_STACK);
-	}
-	if (errors_is_error(L, base + 4)) {
-		lua_pushvalue(L, base + 4);
-		lua_setiuservalue(L, -2, UV_CAUSE);
-	}
-	if (lua_type(L, base + 5) == LUA_TSTRING) {
-		lua_pushvalue(L, base + 5);
-		lua_setiuservalue(L, -2, UV_CONTEXT);
-	}
-	lua_replace(L, base);
-	lua_settop(L, base);
-}
-
-static void pushv(lua_State *L, const char *kind, const char *fmt, va_list ap)
-{
-	lua_pushvfstring(L, fmt, ap);
-	lua_pushstring(L, kind ? kind : ERRORS_UNKNOWN);
-	lua_pushnil(L);
-	lua_pushnil(L);
-	lua_pushnil(L);
-	lua_pushnil(L);
-	errors_create(L, ERRORS_RETRY_NO);
-}
-
-/*
-** Errors made from C carry no stack: C modules return them on ordinary
-** control paths (timeouts, closed channels), where capturing the stack
-** per call would cost more than the call.
-*/
-void errors_push(lua_State *L, const char *kind, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pushv(L, kind, fmt, ap);
-	va_end(ap);
-}
-
-int errors_ret(lua_State *L, const char *kind, const char *fmt, ...)
-{
-	va_list ap;
-
-	lua_pushnil(L);
-	va_start(ap, fmt);
-	pushv(L, kind, fmt, ap);
-	va_end(ap);
-	return 2;
-}
-
-/*
-** The strings are anchored by the error's user values, and Lua 5.4 never
-** moves a string, so the pointer outlives the pop below for as long as the
-** (immutable) error object is reachable.
-*/
-static const char *uvstring(lua_State *L, int idx, int uv, size_t *len)
-{
-	const char *s = NULL;
-
-	if (getuv(L, idx, uv) == LUA_TSTRING)
-		s = lua_tolstring(L, -1, len);
-	else if (len)
-		*len = 0;
-	lua_pop(L, 1);
-	return s;
-}
-
-const char *errors_message(lua_State *L, int idx, size_t *len)
-{
-	const char *s = uvstring(L, idx, UV_MESSAGE, len);
-
-	return s ? s : "";
-}
-
-const char *errors_kind(lua_State *L, int idx, size_t *len)
-{
-	const char *s = uvstring(L, idx, UV_KIND, len);
-
-	return s ? s : ERRORS_UNKNOWN;
-}
-
-const char *errors_stack(lua_State *L, int idx, size_t *len)
-{
-	return uvstring(L, idx, UV_STACK, len);
-}
-
-const char *errors_context(lua_State *L, int idx, size_t *len)
-{
-	return uvstring(L, idx, UV_CONTEXT, len);
-}
-
-int errors_retryable(lua_State *L, int idx)
-{
-	struct error *e = lua_touserdata(L, idx);
-
-	return e ? e->retryable : ERRORS_RETRY_UNSET;
-}
-
-int errors_push_details(lua_State *L, int idx)
-{
-	return getuv(L, idx, UV_DETAILS);
-}
-
-int errors_push_cause(lua_State *L, int idx)
-{
-	return getuv(L, idx, UV_CAUSE);
-}
-
-/* }====================================================================== */
-
-/* {======================================================================
-** Details and the Go error text
-** ======================================================================= */
-
-/*
-** Push a copy of the table at idx holding only its string keys, the way
-** the original turns details into a Go map and back: strings, numbers and
-** booleans are kept, tables are copied the same way, an error becomes its
-** message and any other value its tostring text. Raises on tables nested
-** past MAXDETAILDEPTH (which is also how a cycle ends). Returns the number
-** of keys copied. [-0, +1, e]
-*/
-static int copydetails(lua_State *L, int idx, int depth)
-{
-	int n = 0;
-
-	if (depth > MAXDETAILDEPTH)
-		luaL_error(L, "error details nested too deeply");
-	luaL_checkstack(L, 4, "error details");
-	idx = lua_absindex(L, idx);
-	lua_newtable(L);
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		if (lua_type(L, -2) != LUA_TSTRING) {
-			lua_pop(L, 1);
-			continue;
-		}
-		switch (lua_type(L, -1)) {
-		case LUA_TSTRING:
-		case LUA_TNUMBER:
-		case LUA_TBOOLEAN:
-			break;
-		case LUA_TTABLE:
-			copydetails(L, -1, depth + 1);
-			lua_remove(L, -2);
-			break;
-		default:
-			if (errors_is_error(L, -1))
-				getuv(L, -1, UV_MESSAGE);
-			else
-				luaL_tolstring(L, -1, NULL);
-			lua_remove(L, -2);
-			break;
-		}
-		lua_pushvalue(L, -2);
-		lua_insert(L, -2);
-		lua_rawset(L, -4);
-		n++;
-	}
-	return n;
-}
 
 /*
 ** Push the Go Error() text of the error at idx: "context: message", or the
@@ -343,192 +48,18 @@ static int copydetails(lua_State *L, int idx, int depth)
 */
 static void pushtext(lua_State *L, int idx)
 {
-	if (getuv(L, idx, UV_CONTEXT) == LUA_TSTRING) {
+	size_t len;
+	const char *ctx = errors_context(L, idx, &len);
+
+	if (ctx) {
+		lua_pushlstring(L, ctx, len);
 		lua_pushliteral(L, ": ");
-		getuv(L, idx, UV_MESSAGE);
+		errors_push_message(L, idx);
 		lua_concat(L, 3);
 	} else {
-		lua_pop(L, 1);
-		getuv(L, idx, UV_MESSAGE);
+		errors_push_message(L, idx);
 	}
 }
-
-/* }====================================================================== */
-
-/* {======================================================================
-** Methods and metamethods
-** ======================================================================= */
-
-/*
-** The methods answer for any receiver, as the original's do: a value
-** that is not an error gets the empty answer ("" or nil) rather than an
-** argument error.
-*/
-
-/* err:message() -> string  [-0, +1, -] */
-static int e_message(lua_State *L)
-{
-	if (errors_is_error(L, 1))
-		getuv(L, 1, UV_MESSAGE);
-	else
-		lua_pushliteral(L, "");
-	return 1;
-}
-
-/* err:kind() -> string  [-0, +1, -] */
-static int e_kind(lua_State *L)
-{
-	if (errors_is_error(L, 1))
-		getuv(L, 1, UV_KIND);
-	else
-		lua_pushliteral(L, ERRORS_UNKNOWN);
-	return 1;
-}
-
-/* err:retryable() -> boolean | nil (unset)  [-0, +1, -] */
-static int e_retryable(lua_State *L)
-{
-	int r = errors_is_error(L, 1) ? errors_retryable(L, 1)
-				      : ERRORS_RETRY_UNSET;
-
-	if (r == ERRORS_RETRY_UNSET)
-		lua_pushnil(L);
-	else
-		lua_pushboolean(L, r == ERRORS_RETRY_YES);
-	return 1;
-}
-
-/* err:details() -> a fresh copy of the details, or nil  [-0, +1, e] */
-static int e_details(lua_State *L)
-{
-	if (!errors_is_error(L, 1) || getuv(L, 1, UV_DETAILS) != LUA_TTABLE) {
-		lua_pushnil(L);
-		return 1;
-	}
-	copydetails(L, -1, 0);
-	return 1;
-}
-
-/*
-** Add the frames of one transport-form stack as "  source:line (name)"
-** lines. [-0, +0, m]
-*/
-static void addframes(luaL_Buffer *b, const char *s, size_t len)
-{
-	const char *end = s + len, *nl, *f[5];
-	int i;
-
-	nl = memchr(s, '\n', len);
-	s = nl ? nl + 1 : end;                  /* skip the thread id */
-	for (; s < end; s = nl + 1) {
-		nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			nl = end;
-		f[0] = s;
-		for (i = 1; i < 5; i++) {
-			f[i] = memchr(f[i - 1], '\t', (size_t)(nl - f[i - 1]));
-			if (!f[i])
-				break;
-			f[i]++;
-		}
-		if (i < 5)
-			continue;               /* not a frame line */
-		luaL_addstring(b, "  ");
-		luaL_addlstring(b, f[4], (size_t)(nl - f[4]));
-		luaL_addchar(b, ':');
-		luaL_addlstring(b, f[1], (size_t)(f[2] - 1 - f[1]));
-		luaL_addstring(b, " (");
-		luaL_addlstring(b, f[3], (size_t)(f[4] - 1 - f[3]));
-		luaL_addstring(b, ")\n");
-	}
-}
-
-/*
-** err:stack() -> string: for the error and each error it wraps, its
-** context line (when wrapped) and its frames. "" when none of them
-** captured a stack (errors made by C modules).  [-0, +1, m]
-*/
-static int e_stack(lua_State *L)
-{
-	luaL_Buffer b;
-	const char *s;
-	size_t len;
-	int depth = 0;
-
-	if (!errors_is_error(L, 1)) {
-		lua_pushliteral(L, "");
-		return 1;
-	}
-	lua_settop(L, 1);
-	lua_pushvalue(L, 1);                    /* 2: current error */
-	luaL_buffinit(L, &b);                   /* may take slot 3 */
-	/* Each wrap is a new object, so the chain is finite and acyclic;
-	** the depth bound only guards against a corrupt decoded chain. */
-	while (errors_is_error(L, 2) && depth++ < 1000) {
-		if ((s = errors_context(L, 2, &len)) != NULL) {
-			luaL_addlstring(&b, s, len);
-			luaL_addchar(&b, '\n');
-		}
-		if ((s = errors_stack(L, 2, &len)) != NULL)
-			addframes(&b, s, len);
-		getuv(L, 2, UV_CAUSE);
-		lua_replace(L, 2);
-	}
-	luaL_pushresult(&b);
-	return 1;
-}
-
-/* Push the string form of any value, errors by message. [-0, +1, e] */
-static void tostr(lua_State *L, int idx)
-{
-	if (errors_is_error(L, idx))
-		getuv(L, idx, UV_MESSAGE);
-	else
-		luaL_tolstring(L, idx, NULL);
-}
-
-/* "x" .. err and err .. "x" concatenate the message.  [-0, +1, e] */
-static int e_concat(lua_State *L)
-{
-	tostr(L, 1);
-	tostr(L, 2);
-	lua_concat(L, 2);
-	return 1;
-}
-
-static const luaL_Reg meth[] = {
-	{"message", e_message},
-	{"kind", e_kind},
-	{"retryable", e_retryable},
-	{"details", e_details},
-	{"stack", e_stack},
-	{NULL, NULL}
-};
-
-static const luaL_Reg metameth[] = {
-	{"__index", NULL},       /* placeholder, set to the method table */
-	{"__tostring", e_message},
-	{"__concat", e_concat},
-	{NULL, NULL}
-};
-
-/*
-** luaL_newmetatable reuses a table already registered under the name (for
-** instance when only the name survived), so the two registry entries always
-** point at the same table. [-0, +1, m]
-*/
-static void createmeta(lua_State *L)
-{
-	luaL_newmetatable(L, ERRORS_META);
-	luaL_setfuncs(L, metameth, 0);
-	luaL_newlibtable(L, meth);
-	luaL_setfuncs(L, meth, 0);
-	lua_setfield(L, -2, "__index");
-	lua_pushvalue(L, -1);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &meta_key);
-}
-
-/* }====================================================================== */
 
 /* {======================================================================
 ** The `errors` table
@@ -575,7 +106,7 @@ static int l_new(lua_State *L)
 		lua_pop(L, 1);
 		lua_pushliteral(L, "details");
 		if (lua_rawget(L, 1) == LUA_TTABLE &&
-		    copydetails(L, -1, 0) > 0) {
+		    errors_copy_details(L, -1) > 0) {
 			lua_remove(L, -2);
 		} else {
 			lua_settop(L, 3);
@@ -586,7 +117,7 @@ static int l_new(lua_State *L)
 	default:
 		return luaL_argerror(L, 1, "expected string or table");
 	}
-	pushstack(L);
+	errors_push_stack(L);
 	lua_pushnil(L);                     /* cause */
 	lua_pushnil(L);                     /* context */
 	errors_create(L, retryable);
@@ -613,7 +144,7 @@ static int l_wrap(lua_State *L)
 	if (!iserr && lua_type(L, 1) != LUA_TSTRING)
 		return luaL_argerror(L, 1, "expected string or error object");
 	if (errors_is_error(L, 2))
-		getuv(L, 2, UV_MESSAGE);
+		errors_push_message(L, 2);
 	else if (lua_type(L, 2) == LUA_TSTRING)
 		lua_pushvalue(L, 2);
 	else
@@ -622,15 +153,15 @@ static int l_wrap(lua_State *L)
 	if (iserr) {
 		retryable = errors_retryable(L, 1);
 		pushtext(L, 1);                 /* 3: message */
-		getuv(L, 1, UV_KIND);           /* 4 */
-		getuv(L, 1, UV_DETAILS);        /* 5 */
-		pushstack(L);                   /* 6 */
+		errors_push_kind(L, 1);         /* 4 */
+		errors_push_details(L, 1);      /* 5 */
+		errors_push_stack(L);                   /* 6 */
 		lua_pushvalue(L, 1);            /* 7: cause */
 	} else {
 		lua_pushvalue(L, 1);
 		lua_pushnil(L);
 		lua_pushnil(L);
-		pushstack(L);
+		errors_push_stack(L);
 		lua_pushnil(L);
 	}
 	lua_pushvalue(L, 2);                    /* 8: context */
@@ -648,7 +179,7 @@ static int l_is(lua_State *L)
 {
 	luaL_checkany(L, 1);
 	if (errors_is_error(L, 2)) {
-		getuv(L, 2, UV_MESSAGE);
+		errors_push_message(L, 2);
 		lua_replace(L, 2);
 	}
 	luaL_checkstring(L, 2);
@@ -656,7 +187,7 @@ static int l_is(lua_State *L)
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	getuv(L, 1, UV_KIND);
+	errors_push_kind(L, 1);
 	lua_pushboolean(L, lua_rawequal(L, -1, 2));
 	return 1;
 }
@@ -665,7 +196,7 @@ static int l_is(lua_State *L)
 static int l_unwrap(lua_State *L)
 {
 	if (errors_is_error(L, 1))
-		getuv(L, 1, UV_CAUSE);
+		errors_push_cause(L, 1);
 	else
 		lua_pushnil(L);
 	return 1;
@@ -748,8 +279,7 @@ int errors_luaopen(lua_State *L)
 {
 	size_t i;
 
-	pushmeta(L);
-	lua_pop(L, 1);
+	errors_register(L);
 	lua_createtable(L, 0, (int)(countof(funcs) + countof(kinds)));
 	luaL_setfuncs(L, funcs, 0);
 	for (i = 0; i < countof(kinds); i++) {
@@ -785,7 +315,7 @@ static void coerce(lua_State *L)
 	for (i = 1; i <= n; i++) {
 		if (lua_type(L, i) == LUA_TUSERDATA && errors_is_error(L, i)) {
 			luaL_checkstack(L, 1, NULL);
-			getuv(L, i, UV_MESSAGE);
+			errors_push_message(L, i);
 			lua_replace(L, i);
 		}
 	}

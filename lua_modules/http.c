@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "errors.h"
+#include "runtime/errors.h"
 #include "json.h"
 #include "lazylib.h"
 #include "modules.h"

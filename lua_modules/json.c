@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "engine/common.h"
-#include "lua_modules/errors.h"
+#include "runtime/errors.h"
 
 /* {======================================================================
 ** Encoder

@@ -35,7 +35,7 @@
 #include <lauxlib.h>
 
 #include "engine/common.h"
-#include "lua_modules/errors.h"
+#include "runtime/errors.h"
 #include "lua_modules/lazylib.h"
 #include "runtime/log.h"
 

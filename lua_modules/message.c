@@ -11,7 +11,7 @@
 #include <lauxlib.h>
 #include <string.h>
 
-#include "errors.h"
+#include "runtime/errors.h"
 #include "lazylib.h"
 #include "payload.h"
 #include "runtime/mailbox.h"

@@ -37,7 +37,7 @@
 #include <lauxlib.h>
 #include <libfyaml.h>
 
-#include "errors.h"
+#include "runtime/errors.h"
 #include "json.h"
 #include "lazylib.h"
 #include "message.h"

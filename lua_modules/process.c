@@ -18,7 +18,7 @@
 #include "channel.h"
 #include "lazylib.h"
 #include "message.h"
-#include "errors.h"
+#include "runtime/errors.h"
 #include "modules.h"
 #include "runtime/payload.h"
 #include "runtime/proc.h"

@@ -28,7 +28,7 @@
 
 #include <lauxlib.h>
 
-#include "lua_modules/errors.h"
+#include "runtime/errors.h"
 
 #define NS_PER_SEC   1000000000LL
 #define SECS_PER_DAY 86400LL

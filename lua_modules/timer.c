@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "channel.h"
-#include "errors.h"
+#include "runtime/errors.h"
 #include "lazylib.h"
 #include "modules.h"
 #include "runtime/proc.h"

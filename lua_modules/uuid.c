@@ -37,7 +37,7 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
-#include "lua_modules/errors.h"
+#include "runtime/errors.h"
 
 /* 100 ns ticks between 1582-10-15 (the v1 epoch) and 1970-01-01. */
 #define G1582_TICKS 122192928000000000LL

@@ -20,7 +20,7 @@
 
 #include "engine/ring.h"
 #include "engine/ud.h"
-#include "errors.h"
+#include "runtime/errors.h"
 #include "modules.h"
 #include "runtime/proc.h"
 #include "runtime/rt.h"

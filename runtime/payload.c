@@ -42,7 +42,7 @@
 #include <string.h>
 
 #include "engine/common.h"
-#include "lua_modules/errors.h"
+#include "runtime/errors.h"
 
 enum {
 	T_NIL, T_FALSE, T_TRUE, T_INT, T_FLOAT, T_STR, T_TABLE, T_ERROR

@@ -41,7 +41,7 @@
 #include <time.h>
 
 #include "engine/common.h"
-#include "lua_modules/errors.h"
+#include "runtime/errors.h"
 #include "log.h"
 #include "registry.h"
 #include "rt.h"

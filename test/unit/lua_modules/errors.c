@@ -5,6 +5,7 @@
 ** directly against the same objects.
 */
 #include "lua_modules/errors.h"
+#include "runtime/errors.h"
 
 #include <stdlib.h>
 #include <string.h>

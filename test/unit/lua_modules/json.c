@@ -17,6 +17,7 @@
 #include <lualib.h>
 
 #include "lua_modules/errors.h"
+#include "runtime/errors.h"
 #include "tap.h"
 
 /* Run chunk `code`; ok only if it returns true itself (the helpers

@@ -7,6 +7,7 @@
 ** each field instead of the whole line.
 */
 #include "lua_modules/logger.c"
+#include "lua_modules/errors.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>

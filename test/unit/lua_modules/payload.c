@@ -7,6 +7,7 @@
 ** random bytes (it must fail cleanly, never read past the end or crash).
 */
 #include "lua_modules/payload.c"
+#include "lua_modules/errors.h"
 
 #include <lualib.h>
 

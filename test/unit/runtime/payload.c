@@ -18,6 +18,7 @@
 #include <lualib.h>
 
 #include "lua_modules/errors.h"
+#include "runtime/errors.h"
 #include "tap.h"
 
 static lua_State *S, *R;        /* sender, receiver */
