@@ -29,9 +29,10 @@
 #include <lauxlib.h>
 
 #include "runtime/errors.h"
+#include "runtime/gotime.h"
 
-#define NS_PER_SEC   1000000000LL
-#define SECS_PER_DAY 86400LL
+#define NS_PER_SEC   GOTIME_NS_PER_SEC
+#define SECS_PER_DAY GOTIME_SECS_PER_DAY
 /* Seconds from Go's zero time (0001-01-01 UTC) to the unix epoch. */
 #define ABS_TO_UNIX  62135596800LL
 /* Years beyond this are refused so day and second counts fit in int64. */
@@ -51,83 +52,6 @@ static const char *const long_days[7] = {
 	"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
 	"Saturday"
 };
-
-static int64_t floordiv(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-	if ((a % b) != 0 && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
-static int64_t floormod(int64_t a, int64_t b)
-{
-	return a - floordiv(a, b) * b;
-}
-
-static int is_leap(int64_t y)
-{
-	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-}
-
-static int days_in(int m, int64_t y)
-{
-	static const unsigned char dm[12] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-	};
-	return m == 2 && is_leap(y) ? 29 : dm[m - 1];
-}
-
-/* Days from 1970-01-01 to y-m-d, m in 1..12 (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (unsigned)((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1);
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-/* A broken-down wall clock reading. */
-struct civil {
-	int64_t year;
-	int mon, day, hour, min, sec;
-	int wday;       /* 0 = Sunday */
-	int yday;       /* 1..366 */
-};
-
-static void civil_of(int64_t local, struct civil *c)
-{
-	int64_t days = floordiv(local, SECS_PER_DAY);
-	int rem = (int)(local - days * SECS_PER_DAY);
-
-	c->hour = rem / 3600;
-	c->min = rem / 60 % 60;
-	c->sec = rem % 60;
-	c->wday = (int)floormod(days + 4, 7);     /* 1970-01-01 was a Thursday */
-	civil_from_days(days, &c->year, &c->mon, &c->day);
-	c->yday = (int)(days - days_from_civil(c->year, 1, 1)) + 1;
-}
 
 /* }================================================================== */
 
@@ -194,23 +118,23 @@ static int64_t rule_time(const struct rulept *r, int64_t y)
 
 	if (r->kind == 'J') {
 		d = r->day - 1;
-		if (is_leap(y) && r->day >= 60)
+		if (gotime_is_leap(y) && r->day >= 60)
 			d++;
 	} else if (r->kind == 'N') {
 		d = r->day;
 	} else {
 		/* Mm.w.d: weekday d of week w (5 = last) of month m. */
-		int64_t first = days_from_civil(y, r->mon, 1);
-		int wd1 = (int)floormod(first + 4, 7);
+		int64_t first = gotime_days_from_civil(y, r->mon, 1);
+		int wd1 = (int)gotime_floormod(first + 4, 7);
 		int day = r->day - wd1, i;
 		if (day < 0)
 			day += 7;
 		for (i = 1; i < r->week; i++) {
-			if (day + 7 >= days_in(r->mon, y))
+			if (day + 7 >= gotime_days_in(r->mon, y))
 				break;
 			day += 7;
 		}
-		d = first - days_from_civil(y, 1, 1) + day;
+		d = first - gotime_days_from_civil(y, 1, 1) + day;
 	}
 	return d * SECS_PER_DAY + r->time;
 }
@@ -225,8 +149,8 @@ static void rule_lookup(const struct tzrule *r, int64_t t, struct zinfo *z)
 		setabbr(z, r->std);
 		return;
 	}
-	civil_from_days(floordiv(t + r->stdoff, SECS_PER_DAY), &y, &m, &d);
-	ystart = days_from_civil(y, 1, 1) * SECS_PER_DAY;
+	gotime_civil_from_days(gotime_floordiv(t + r->stdoff, SECS_PER_DAY), &y, &m, &d);
+	ystart = gotime_days_from_civil(y, 1, 1) * SECS_PER_DAY;
 	/* The start is written in standard time, the end in daylight time. */
 	start = ystart + rule_time(&r->start, y) - r->stdoff;
 	end = ystart + rule_time(&r->end, y) - r->dstoff;
@@ -725,8 +649,8 @@ static struct tval *pushtime(lua_State *L, int64_t sec, int64_t nsec,
 	anchor = anchor ? lua_absindex(L, anchor) : 0;
 	if (is_static(loc))
 		loc = loc->kind == LOC_UTC ? &loc_utc : &loc_local;
-	sec += floordiv(nsec, NS_PER_SEC);
-	nsec = floormod(nsec, NS_PER_SEC);
+	sec += gotime_floordiv(nsec, NS_PER_SEC);
+	nsec = gotime_floormod(nsec, NS_PER_SEC);
 	t = lua_newuserdatauv(L, sizeof *t, 1);
 	t->sec = sec;
 	t->nsec = (int32_t)nsec;
@@ -776,118 +700,13 @@ static int ret_error(lua_State *L, const char *kind, const char *msg)
 ** =================================================================== */
 
 /*
-** Go's ParseDuration. Returns NULL on success or the Go error text prefix
-** ("invalid duration", "missing unit in duration", "unknown unit").
-*/
-static const char *dur_parse(const char *s, size_t len, int64_t *out)
-{
-	static const struct { const char *u; uint64_t ns; } units[] = {
-		{ "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 },
-		{ "\xce\xbcs", 1000 }, { "ms", 1000000 },
-		{ "s", 1000000000ULL }, { "m", 60000000000ULL },
-		{ "h", 3600000000000ULL },
-	};
-	const uint64_t lim = 1ULL << 63;
-	const char *p = s, *e = s + len;
-	uint64_t d = 0;
-	int neg = 0;
-
-	/*
-	 * Grammar: [-+]?([0-9]*(\.[0-9]*)?unit)+ or a lone "0". The magnitude
-	 * accumulates unsigned up to 2^63 so that "-9223372036854775808ns"
-	 * (INT64_MIN) parses while its positive twin overflows.
-	 */
-	if (p < e && (*p == '-' || *p == '+'))
-		neg = *p++ == '-';
-	if (e - p == 1 && *p == '0') {
-		*out = 0;
-		return NULL;
-	}
-	if (p == e)
-		return "invalid duration";
-	while (p < e) {
-		uint64_t v = 0, f = 0, unit = 0;
-		double scale = 1;
-		int pre = 0, post = 0, of = 0;
-		const char *u;
-		size_t i;
-
-		if (!(*p == '.' || (*p >= '0' && *p <= '9')))
-			return "invalid duration";
-		for (; p < e && *p >= '0' && *p <= '9'; p++, pre = 1) {
-			if (v > lim / 10)
-				return "invalid duration";
-			v = v * 10 + (uint64_t)(*p - '0');
-			if (v > lim)
-				return "invalid duration";
-		}
-		if (p < e && *p == '.') {
-			/* Fraction digits past int64 precision are ignored. */
-			for (p++; p < e && *p >= '0' && *p <= '9'; p++) {
-				uint64_t y;
-				post = 1;
-				if (of)
-					continue;
-				if (f > (lim - 1) / 10) {
-					of = 1;
-					continue;
-				}
-				y = f * 10 + (uint64_t)(*p - '0');
-				if (y > lim) {
-					of = 1;
-					continue;
-				}
-				f = y;
-				scale *= 10;
-			}
-		}
-		if (!pre && !post)
-			return "invalid duration";
-		for (u = p; p < e && *p != '.' && !(*p >= '0' && *p <= '9'); p++)
-			;
-		if (p == u)
-			return "missing unit in duration";
-		for (i = 0; i < sizeof units / sizeof units[0]; i++)
-			if (strlen(units[i].u) == (size_t)(p - u) &&
-			    memcmp(units[i].u, u, (size_t)(p - u)) == 0)
-				unit = units[i].ns;
-		if (unit == 0)
-			return "unknown unit";
-		if (v > lim / unit)
-			return "invalid duration";
-		v *= unit;
-		if (f > 0) {
-			/* double keeps a fraction of an hour exact to the ns */
-			v += (uint64_t)((double)f * ((double)unit / scale));
-			if (v > lim)
-				return "invalid duration";
-		}
-		if (v > lim - d)
-			return "invalid duration";
-		d += v;
-	}
-	if (neg) {
-		*out = (int64_t)(0 - d);        /* d == 2^63 gives INT64_MIN */
-		return NULL;
-	}
-	if (d > lim - 1)
-		return "invalid duration";
-	*out = (int64_t)d;
-	return NULL;
-}
-
-int time_parse_duration(const char *s, size_t len, int64_t *ns)
-{
-	return dur_parse(s, len, ns) == NULL ? 0 : -EINVAL;
-}
-
-/*
 ** Read a duration without raising; NULL or a Go-style error reason.
 ** Strings are never coerced to numbers: "1000" is a missing unit, as in
 ** Go, not 1000 ns.
 */
 static const char *dur_read(lua_State *L, int idx, int64_t *out)
 {
+	const char *why;
 	int64_t *d;
 
 	switch (lua_type(L, idx)) {
@@ -906,7 +725,7 @@ static const char *dur_read(lua_State *L, int idx, int64_t *out)
 	case LUA_TSTRING: {
 		size_t len;
 		const char *s = lua_tolstring(L, idx, &len);
-		return dur_parse(s, len, out);
+		return gotime_parse_duration(s, len, out, &why) < 0 ? why : NULL;
 	}
 	case LUA_TUSERDATA:
 		if ((d = luaL_testudata(L, idx, TIME_DURATION_META)) != NULL) {
@@ -944,74 +763,11 @@ void time_push_duration(lua_State *L, int64_t ns)
 	setmeta(L, TIME_DURATION_META);
 }
 
-/* Go's fmtFrac: write v's prec low digits as ".ddd" minus trailing zeros. */
-static char *fmt_frac(char *w, uint64_t *v, int prec)
-{
-	int i, print = 0;
-
-	for (i = 0; i < prec; i++) {
-		int digit = (int)(*v % 10);
-		print = print || digit != 0;
-		if (print)
-			*--w = (char)('0' + digit);
-		*v /= 10;
-	}
-	if (print)
-		*--w = '.';
-	return w;
-}
-
 static char *fmt_int(char *w, uint64_t v)
 {
 	do
 		*--w = (char)('0' + v % 10);
 	while ((v /= 10) != 0);
-	return w;
-}
-
-/* Go's Duration.String into buf[32]; returns the start of the text. */
-static const char *dur_format(int64_t d, char buf[32])
-{
-	char *w = buf + 31;
-	uint64_t u = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
-
-	*w = 0;
-	if (u < (uint64_t)NS_PER_SEC) {
-		int prec;
-		*--w = 's';
-		if (u == 0) {
-			*--w = '0';
-			return w;
-		} else if (u < 1000) {
-			prec = 0;
-			*--w = 'n';
-		} else if (u < 1000000) {
-			prec = 3;
-			w -= 2;
-			memcpy(w, "\xc2\xb5", 2);       /* U+00B5 micro sign */
-		} else {
-			prec = 6;
-			*--w = 'm';
-		}
-		w = fmt_frac(w, &u, prec);
-		w = fmt_int(w, u);
-	} else {
-		*--w = 's';
-		w = fmt_frac(w, &u, 9);
-		w = fmt_int(w, u % 60);
-		u /= 60;
-		if (u > 0) {
-			*--w = 'm';
-			w = fmt_int(w, u % 60);
-			u /= 60;
-			if (u > 0) {
-				*--w = 'h';
-				w = fmt_int(w, u);
-			}
-		}
-	}
-	if (d < 0)
-		*--w = '-';
 	return w;
 }
 
@@ -1066,8 +822,8 @@ static int d_nanoseconds(lua_State *L)
 /* tostring(d) -> "1h30m0s"  [-0, +1, m] */
 static int d_tostring(lua_State *L)
 {
-	char buf[32];
-	lua_pushstring(L, dur_format(*checkdur(L, 1), buf));
+	char buf[GOTIME_DURATION_BUF];
+	lua_pushstring(L, gotime_format_duration(*checkdur(L, 1), buf));
 	return 1;
 }
 
@@ -1333,11 +1089,11 @@ static void format_time(luaL_Buffer *b, const struct tval *t,
 			const char *lay, size_t n)
 {
 	struct zinfo z;
-	struct civil c;
+	struct gotime_civil c;
 	struct chunk ch;
 
 	loc_lookup(t->loc, t->sec, &z);
-	civil_of(t->sec + z.off, &c);
+	gotime_civil_of(t->sec + z.off, &c);
 	while (n > 0) {
 		int h12;
 		next_chunk(lay, n, &ch);
@@ -1864,10 +1620,10 @@ static const char *parse_fields(lua_State *L, const char *lay, size_t ln,
 		ps->hour = 0;
 	if (ps->yday >= 0) {
 		int m, d;
-		if (ps->yday < 1 || ps->yday > 365 + is_leap(ps->year))
+		if (ps->yday < 1 || ps->yday > 365 + gotime_is_leap(ps->year))
 			return lua_pushfstring(L, "parsing time \"%s\": day-of-"
 					       "year out of range", val);
-		civil_from_days(days_from_civil(ps->year, 1, 1) + ps->yday - 1,
+		gotime_civil_from_days(gotime_days_from_civil(ps->year, 1, 1) + ps->yday - 1,
 				&(int64_t){ 0 }, &m, &d);
 		if ((ps->month >= 0 && ps->month != m) ||
 		    (ps->day >= 0 && ps->day != d))
@@ -1883,7 +1639,7 @@ static const char *parse_fields(lua_State *L, const char *lay, size_t ln,
 		if (ps->day < 0)
 			ps->day = 1;
 	}
-	if (ps->day < 1 || ps->day > days_in(ps->month, ps->year))
+	if (ps->day < 1 || ps->day > gotime_days_in(ps->month, ps->year))
 		return lua_pushfstring(L, "parsing time \"%s\": day out of "
 				       "range", val);
 	return NULL;
@@ -1900,11 +1656,11 @@ static const char *parse_fields(lua_State *L, const char *lay, size_t ln,
 ** them (a zone lookup plus integer calendar math, well under a
 ** microsecond) rather than caching, which keeps a Time 24 bytes.
 */
-static void time_civil(const struct tval *t, struct civil *c)
+static void time_civil(const struct tval *t, struct gotime_civil *c)
 {
 	struct zinfo z;
 	loc_lookup(t->loc, t->sec, &z);
-	civil_of(t->sec + z.off, c);
+	gotime_civil_of(t->sec + z.off, c);
 }
 
 /*
@@ -1920,16 +1676,16 @@ static int64_t date_unix(lua_State *L, int64_t y, int64_t mo, int64_t d,
 	__int128 yy, secs;
 	int64_t m0;
 
-	m0 = floormod(mo - 1, 12);
-	yy = (__int128)y + floordiv(mo - 1, 12);
+	m0 = gotime_floormod(mo - 1, 12);
+	yy = (__int128)y + gotime_floordiv(mo - 1, 12);
 	if (yy > MAX_YEAR || yy < -MAX_YEAR)
 		luaL_error(L, "time: year out of range");
-	secs = (__int128)days_from_civil((int64_t)yy, (int)m0 + 1, 1);
+	secs = (__int128)gotime_days_from_civil((int64_t)yy, (int)m0 + 1, 1);
 	secs = (secs + (__int128)d - 1) * SECS_PER_DAY + (__int128)h * 3600 +
-	       (__int128)mi * 60 + s + floordiv(ns, NS_PER_SEC);
+	       (__int128)mi * 60 + s + gotime_floordiv(ns, NS_PER_SEC);
 	if (secs > MAX_SEC || secs < -MAX_SEC)
 		luaL_error(L, "time: date out of range");
-	*nsec_out = (int32_t)floormod(ns, NS_PER_SEC);
+	*nsec_out = (int32_t)gotime_floormod(ns, NS_PER_SEC);
 	return loc_unix(loc, (int64_t)secs);
 }
 
@@ -1978,7 +1734,7 @@ static int t_add_date(lua_State *L)
 	struct tval *t = checktime(L, 1);
 	lua_Integer y = luaL_checkinteger(L, 2), m = luaL_checkinteger(L, 3);
 	lua_Integer d = luaL_checkinteger(L, 4);
-	struct civil c;
+	struct gotime_civil c;
 	int32_t ns;
 	int64_t sec;
 
@@ -2115,7 +1871,7 @@ static int t_unix_milli(lua_State *L)
 #define FIELD_GETTER(fname, expr)                       \
 	static int fname(lua_State *L)                  \
 	{                                               \
-		struct civil c;                         \
+		struct gotime_civil c;                         \
 		time_civil(checktime(L, 1), &c);        \
 		lua_pushinteger(L, (expr));             \
 		return 1;                               \
@@ -2139,7 +1895,7 @@ static int t_nanosecond(lua_State *L)
 /* t:date() -> year, month, day  [-0, +3, -] */
 static int t_date(lua_State *L)
 {
-	struct civil c;
+	struct gotime_civil c;
 	time_civil(checktime(L, 1), &c);
 	lua_pushinteger(L, c.year);
 	lua_pushinteger(L, c.mon);
@@ -2150,7 +1906,7 @@ static int t_date(lua_State *L)
 /* t:clock() -> hour, minute, second  [-0, +3, -] */
 static int t_clock(lua_State *L)
 {
-	struct civil c;
+	struct gotime_civil c;
 	time_civil(checktime(L, 1), &c);
 	lua_pushinteger(L, c.hour);
 	lua_pushinteger(L, c.min);
@@ -2279,7 +2035,7 @@ int64_t time_now_unix_ns(void)
 
 void time_push_time(lua_State *L, int64_t unix_ns)
 {
-	pushtime(L, floordiv(unix_ns, NS_PER_SEC), floormod(unix_ns, NS_PER_SEC),
+	pushtime(L, gotime_floordiv(unix_ns, NS_PER_SEC), gotime_floormod(unix_ns, NS_PER_SEC),
 		 &loc_local, 0);
 }
 

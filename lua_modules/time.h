@@ -27,15 +27,6 @@
 #define TIME_LOCATION_META "wippy.time.Location"
 
 /*
-** Parse a Go duration string of len bytes ("1h30m45s500ms", "1.5s", "-2m",
-** "2us", "2µs", "0"; units ns us µs μs ms s m h, an optional leading sign,
-** fractions allowed on every element) into *ns. Returns 0, or -EINVAL on
-** a syntax error, a missing or unknown unit, or a value outside int64
-** nanoseconds (about +-292 years); *ns is untouched on error.
-*/
-int time_parse_duration(const char *s, size_t len, int64_t *ns);
-
-/*
 ** Read a duration argument: a number of nanoseconds (floats are truncated
 ** toward zero), a Go duration string, or a Duration object. Raises a Lua
 ** argument error naming idx for anything else, for a bad string, or for a

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "engine/common.h"
+#include "runtime/gotime.h"
 
 #define NEST_MAX     4			/* records open at once per thread */
 #define RESERVE      64			/* tail bytes kept for log_end */
@@ -400,24 +401,6 @@ static void put_qstr(struct log_rec *r, const char *s, size_t n)
 	PUTS(r, "\"");
 }
 
-/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm);
-** gmtime_r would take glibc's time zone lock. */
-static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d)
-{
-	int64_t era;
-	unsigned doe, yoe, doy, mp;
-
-	days += 719468;
-	era = (days >= 0 ? days : days - 146096) / 146097;
-	doe = (unsigned)(days - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 /* Write v as exactly n decimal digits, zero-padded. */
 static void digits(char *b, unsigned v, int n)
 {
@@ -438,14 +421,15 @@ static void put_ts(struct log_rec *r)
 
 	if (sec != t->ts_sec) {
 		int64_t y;
-		unsigned mo, d, s = (unsigned)(sec % 86400);
+		int mo, d;
+		unsigned s = (unsigned)(sec % 86400);
 
-		civil(sec / 86400, &y, &mo, &d);
+		gotime_civil_from_days(sec / 86400, &y, &mo, &d);
 		digits(t->ts_date, (unsigned)y % 10000, 4);
 		t->ts_date[4] = '-';
-		digits(t->ts_date + 5, mo, 2);
+		digits(t->ts_date + 5, (unsigned)mo, 2);
 		t->ts_date[7] = '-';
-		digits(t->ts_date + 8, d, 2);
+		digits(t->ts_date + 8, (unsigned)d, 2);
 		t->ts_date[10] = 'T';
 		digits(t->ts_date + 11, s / 3600, 2);
 		t->ts_date[13] = ':';

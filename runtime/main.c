@@ -30,7 +30,7 @@
 #include "engine/common.h"
 #include "engine/shard.h"
 #include "lua_modules/errors.h"
-#include "lua_modules/time.h"
+#include "runtime/gotime.h"
 #include "runtime/env.h"
 #include "runtime/log.h"
 #include "runtime/preempt.h"
@@ -334,7 +334,7 @@ static int cmd_run(int argc, char **argv)
 			else { fprintf(stderr, "wippy: --log-format text|json\n"); return 2; }
 			break;
 		case 't':
-			if (time_parse_duration(optarg, strlen(optarg), &stop_ns) < 0 || stop_ns < 0) {
+			if (gotime_parse_duration(optarg, strlen(optarg), &stop_ns, NULL) < 0 || stop_ns < 0) {
 				fprintf(stderr, "wippy: invalid --stop-timeout '%s'\n", optarg);
 				return 2;
 			}

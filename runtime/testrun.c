@@ -25,7 +25,7 @@
 #include "boot.h"
 #include "engine/common.h"
 #include "engine/shard.h"
-#include "lua_modules/time.h"
+#include "runtime/gotime.h"
 #include "proc.h"
 #include "registry.h"
 #include "rt.h"
@@ -122,7 +122,7 @@ static int64_t test_timeout(const struct trun *r, const struct reg_entry *e)
 {
 	const char *s = reg_value_text(e->meta, "timeout");
 	int64_t ns;
-	if (s && time_parse_duration(s, strlen(s), &ns) == 0 && ns > 0)
+	if (s && gotime_parse_duration(s, strlen(s), &ns, NULL) == 0 && ns > 0)
 		return ns;
 	return r->timeout_ns;
 }
@@ -194,7 +194,7 @@ int testrun_main(int argc, char **argv)
 		case 'f': filter = optarg; break;
 		case 'n': nshards = atoi(optarg); break;
 		case 't':
-			if (time_parse_duration(optarg, strlen(optarg), &timeout) < 0 || timeout <= 0) {
+			if (gotime_parse_duration(optarg, strlen(optarg), &timeout, NULL) < 0 || timeout <= 0) {
 				fprintf(stderr, "wippy: invalid --timeout '%s'\n", optarg);
 				return 2;
 			}

@@ -61,67 +61,6 @@ static void run(const char *chunk)
 	}
 }
 
-static void test_parse_duration_c(void)
-{
-	static const struct { const char *s; int64_t ns; } good[] = {
-		{ "0", 0 }, { "5s", 5000000000LL }, { "30s", 30000000000LL },
-		{ "1478s", 1478000000000LL }, { "-5s", -5000000000LL },
-		{ "+5s", 5000000000LL }, { "-0", 0 }, { "+0", 0 },
-		{ "5.0s", 5000000000LL }, { "5.6s", 5600000000LL },
-		{ "5.s", 5000000000LL }, { ".5s", 500000000LL },
-		{ "1.004s", 1004000000LL }, { "100.00100s", 100001000000LL },
-		{ "10ns", 10 }, { "11us", 11000 }, { "12\xc2\xb5s", 12000 },
-		{ "12\xce\xbcs", 12000 }, { "13ms", 13000000 },
-		{ "15m", 900000000000LL }, { "16h", 57600000000000LL },
-		{ "3h30m", 12600000000000LL }, { "10.5s4m", 250500000000LL },
-		{ "-2m3.4s", -123400000000LL }, { "2us", 2000 },
-		{ "1h2m3s4ms5us6ns", 3723004005006LL },
-		{ "39h9m14.425s", 140954425000000LL },
-		{ "52763797000ns", 52763797000LL },
-		{ "0.3333333333333333333h", 1200000000000LL },
-		{ "9007199254740993ns", 9007199254740993LL },
-		{ "9223372036854775807ns", INT64_MAX },
-		{ "9223372036854775.807us", INT64_MAX },
-		{ "9223372036.854775807s", INT64_MAX },
-		{ "9223372036854ms775807ns", INT64_MAX },
-		{ "-9223372036854775808ns", INT64_MIN },
-		{ "-9223372036854775807ns", INT64_MIN + 1 },
-		{ "0.100000000000000000000h", 360000000000LL },
-		{ "0.830103483285477580700h", 2988372539827LL },
-		{ "1h30m45s500ms", 5445500000000LL },
-	};
-	static const char *const bad[] = {
-		"", "3", "-", "s", ".", "-.", ".s", "+.s", "1d", "1.5", "5s3",
-		"\x85\x85", "\xff\xff", "hello \xff\xff world", "1sm", "1 s",
-		"9223372036854775808ns", "9223372036854775.808us",
-		"9223372036854ms775808ns", "-9223372036854775809ns",
-		"2562048h", "99999999999999999999s",
-	};
-	size_t i;
-
-	for (i = 0; i < countof(good); i++) {
-		int64_t ns = -1;
-		int rc = time_parse_duration(good[i].s, strlen(good[i].s), &ns);
-		ok(rc == 0 && ns == good[i].ns, "parse_duration(\"%s\") = %lld "
-		   "(rc %d, got %lld)", good[i].s, (long long)good[i].ns, rc,
-		   (long long)ns);
-	}
-	for (i = 0; i < countof(bad); i++) {
-		int64_t ns = 42;
-		int rc = time_parse_duration(bad[i], strlen(bad[i]), &ns);
-		ok(rc == -EINVAL && ns == 42, "parse_duration(\"%s\") fails",
-		   bad[i]);
-	}
-	/* Length is honoured: no reading past len, embedded NUL rejected. */
-	{
-		int64_t ns = 0;
-		ok(time_parse_duration("5s7", 2, &ns) == 0 && ns == 5000000000LL,
-		   "parse_duration respects len");
-		ok(time_parse_duration("5s\0", 3, &ns) == -EINVAL,
-		   "embedded NUL is not a unit");
-	}
-}
-
 static void test_duration_lua(void)
 {
 	static const struct { const char *v, *s; } str[] = {
@@ -737,7 +676,6 @@ int main(void)
 	lua_setglobal(L, "time");
 	run("function D(v) return assert(time.parse_duration(v)) end");
 
-	test_parse_duration_c();
 	test_duration_lua();
 	test_duration_c_api();
 	test_format();
