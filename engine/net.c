@@ -1,0 +1,325 @@
+/*
+** engine/net.c: listeners, streams and one-shot reads over the ring API.
+**
+** Owns: the listening socket's multishot accept, each shard's provided
+** receive buffers, and a stream's receive/send/close life. It may not know
+** any protocol (HTTP lives above, in runtime/httpd.c) and never includes
+** liburing.h: it calls ring_* (engine/ring.h) with user_data built by
+** engine/ud.h, and every completion comes back through the shard's one
+** switch as a UD_IO engine_io.
+**
+** Lifetime invariant: `_inflight` counts the completions still to come for
+** a stream, including the one whose callback is running (it is released
+** only after the callback returns). A stream is finished, its fd closed
+** and on_close called, only when it is closing and `_inflight` is zero, so
+** neither a CQE nor a callback ever sees a freed stream (STYLE habit 6).
+**
+** Thread affinity: everything runs on the owning shard's thread; the
+** provided-buffer state is per thread, i.e. per shard.
+*/
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "ring.h"
+#include "ud.h"
+
+#define BGID 1
+
+/* The calling shard's buffer group. `ring` tells which ring it was
+** registered on, so a thread that somehow outlived its shard's ring can
+** never use stale buffers. */
+static __thread struct {
+	struct ring *ring;
+	char *base;
+	int rc;
+} bufs;
+
+static struct ring *my_ring(void) { return shard_ring(shard_self()); }
+
+/* {==== Listening sockets ====} */
+
+int net_listen_socket(const struct sockaddr *sa, socklen_t salen, int backlog)
+{
+	int one = 1;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, sa, salen) < 0 || listen(fd, backlog) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int net_bind_probe(const struct sockaddr *sa, socklen_t salen)
+{
+	int one = 1, rc = 0;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* cannot probe: let the real bind report */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, sa, salen) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static void on_accept(struct engine_io *io, int res, uint32_t flags)
+{
+	struct net_listener *l = container_of(io, struct net_listener, _io);
+	if (res >= 0) {
+		if (l->_stopped)
+			close(res);
+		else
+			l->on_accept(l, res);
+	}
+	if (!(flags & RING_F_MORE)) {
+		/* The multishot ended: stopped (EBADF/EINVAL after shutdown),
+		** or an error such as EMFILE. Re-arm unless stopped: a full
+		** descriptor table is transient. */
+		l->_armed = 0;
+		if (!l->_stopped && res != -EBADF &&
+		    ring_accept_multishot(my_ring(), ud_make(UD_IO, &l->_io), l->fd) == 0)
+			l->_armed = 1;
+	}
+}
+
+void net_listener_init(struct net_listener *l, int fd, net_accept_cb cb)
+{
+	l->fd = fd;
+	l->on_accept = cb;
+	l->_io.done = on_accept;
+	l->_armed = l->_stopped = 0;
+}
+
+int net_listener_start(struct net_listener *l)
+{
+	int rc = ring_accept_multishot(my_ring(), ud_make(UD_IO, &l->_io), l->fd);
+	if (rc == 0)
+		l->_armed = 1;
+	return rc;
+}
+
+void net_listener_stop(struct net_listener *l)
+{
+	l->_stopped = 1;
+	/* Wakes the multishot accept with an error; no new connections. */
+	shutdown(l->fd, SHUT_RDWR);
+}
+
+void net_listener_close(struct net_listener *l)
+{
+	if (l->fd > 0)
+		close(l->fd);
+	l->fd = -1;
+}
+
+/* {==== Provided receive buffers ====} */
+
+int net_bufs_setup(void)
+{
+	struct ring *r = my_ring();
+	if (bufs.ring == r)
+		return bufs.rc;
+	bufs.ring = r;
+	bufs.base = NULL;
+	bufs.rc = ring_buf_setup(r, BGID, NET_NBUFS, NET_BUFSZ, &bufs.base);
+	return bufs.rc;
+}
+
+int net_bufs_ready(void)
+{
+	return bufs.ring != NULL && bufs.ring == my_ring() && bufs.rc == 0;
+}
+
+/* {==== Streams ====} */
+
+/* The stream is closing and nothing is in flight: close the fd, tell the
+** owner. The owner may free s in on_close, so s is not touched after. */
+static void maybe_finish(struct net_stream *s)
+{
+	if (!s->_closing || s->_inflight > 0 || s->fd < 0)
+		return;
+	close(s->fd);
+	s->fd = -1;
+	s->cb->on_close(s);
+}
+
+/* A plain receive into the owner's memory. 0 when armed or when the owner
+** has no room now, a negative errno when no SQE could be had. */
+static int recv_direct(struct net_stream *s)
+{
+	size_t cap = 0;
+	char *p = s->cb->alloc(s, &cap);
+	int rc;
+	if (p == NULL || cap == 0)
+		return 0;
+	rc = ring_recv(my_ring(), ud_make(UD_IO, &s->_rio), s->fd, p, cap, 0);
+	if (rc < 0)
+		return rc;
+	s->_dst = p;
+	s->_armed = s->_direct = 1;
+	s->_inflight++;
+	return 0;
+}
+
+static void on_recv(struct engine_io *io, int res, uint32_t flags)
+{
+	struct net_stream *s = container_of(io, struct net_stream, _rio);
+	int more = (flags & RING_F_MORE) != 0, in_place = s->_direct;
+	unsigned bid = 0;
+	const char *data = in_place ? s->_dst : NULL;
+
+	if (!more)
+		s->_armed = s->_direct = 0;
+	if (flags & RING_F_BUFFER) {
+		bid = flags >> RING_BUF_SHIFT;
+		data = bufs.base + (size_t)bid * NET_BUFSZ;
+		in_place = 0;
+	}
+	if (s->_closing) {
+		/* Nothing is delivered after close. */
+	} else if (res == -ENOBUFS) {
+		/* The shard's buffers are all in use: read this stream into
+		** its owner's memory once, then go back to the shared ones. */
+		if (!s->_armed && recv_direct(s) < 0)
+			s->cb->on_read(s, -EBUSY, NULL, 0);
+	} else {
+		s->cb->on_read(s, res, data, in_place);
+	}
+	if (flags & RING_F_BUFFER)
+		ring_buf_recycle(my_ring(), BGID, bid);
+	if (!more)
+		s->_inflight--;
+	maybe_finish(s);
+}
+
+static int send_rest(struct net_stream *s)
+{
+	int rc = ring_send(my_ring(), ud_make(UD_IO, &s->_wio), s->fd,
+			   s->_tx + s->_tx_done, s->_tx_len - s->_tx_done, MSG_NOSIGNAL);
+	if (rc == 0)
+		s->_inflight++;
+	return rc;
+}
+
+static void on_send(struct engine_io *io, int res, uint32_t flags)
+{
+	struct net_stream *s = container_of(io, struct net_stream, _wio);
+	(void)flags;
+	if (!s->_closing) {
+		if (res > 0)
+			s->_tx_done += (size_t)res;
+		if (res <= 0)
+			s->cb->on_sent(s, res < 0 ? res : -EPIPE);
+		else if (s->_tx_done < s->_tx_len) {
+			int rc = send_rest(s);
+			if (rc < 0)
+				s->cb->on_sent(s, rc);
+		} else
+			s->cb->on_sent(s, 0);
+	}
+	s->_inflight--;
+	maybe_finish(s);
+}
+
+void net_stream_init(struct net_stream *s, int fd, const struct net_stream_cb *cb)
+{
+	int one = 1;
+	s->cb = cb;
+	s->fd = fd;
+	s->_rio.done = on_recv;
+	s->_wio.done = on_send;
+	s->_inflight = s->_armed = s->_direct = s->_closing = 0;
+	s->_dst = NULL;
+	s->_tx = NULL;
+	s->_tx_len = s->_tx_done = 0;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int net_stream_recv(struct net_stream *s)
+{
+	int rc;
+	if (s->_armed || s->_closing)
+		return 0;
+	if (!net_bufs_ready())
+		return recv_direct(s);
+	rc = ring_recv_multishot(my_ring(), ud_make(UD_IO, &s->_rio), s->fd, BGID);
+	if (rc < 0)
+		return rc;
+	s->_armed = 1;
+	s->_inflight++;
+	return 0;
+}
+
+int net_stream_recv_in_place(const struct net_stream *s)
+{
+	return s->_armed && s->_direct;
+}
+
+int net_stream_send(struct net_stream *s, const void *buf, size_t len)
+{
+	if (s->_closing)
+		return -EPIPE;
+	s->_tx = buf;
+	s->_tx_len = len;
+	s->_tx_done = 0;
+	return send_rest(s);
+}
+
+ssize_t net_stream_try_send(struct net_stream *s, const void *buf, size_t len)
+{
+	ssize_t w = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return w < 0 ? -errno : w;
+}
+
+void net_stream_peer(const struct net_stream *s, char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (cap)
+		buf[0] = '\0';
+	if (getpeername(s->fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(buf, cap, "%s:%u", ip, ntohs(in->sin_port));
+	}
+}
+
+void net_stream_close(struct net_stream *s)
+{
+	if (s->_closing)
+		return;
+	s->_closing = 1;
+	/* Wakes a pending receive (it completes with 0) and fails a pending
+	** send; the fd itself is closed once nothing is in flight. */
+	shutdown(s->fd, SHUT_RDWR);
+	maybe_finish(s);
+}
+
+void net_stream_drop(struct net_stream *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->_closing = 1;
+}
+
+/* {==== Other descriptors ====} */
+
+int net_read(struct engine_io *io, int fd, void *buf, unsigned len)
+{
+	/* offset -1: read at the file position (pipes, terminals). */
+	return ring_read(my_ring(), ud_make(UD_IO, io), fd, buf, len, (uint64_t)-1);
+}

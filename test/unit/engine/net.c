@@ -1,0 +1,275 @@
+/*
+** test/unit/engine/net.c: a listener accepts real loopback connections, a
+** stream echoes what it receives (with the shard's provided buffers and
+** with plain receives), large sends go out whole, the peer's close reaches
+** the reader, on_close comes after the last completion, and net_read reads
+** a pipe.
+*/
+#include "engine/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/common.h"
+#include "tap.h"
+
+#define NCLIENTS 8
+#define BIG (1 << 20) /* bytes each client sends: many receives, short sends */
+
+static struct engine *E;
+static struct net_listener L;
+static int use_bufs;
+static atomic_int closed, accepted, setup_rc;
+static atomic_int bufs_used; /* receives delivered from a shard buffer */
+static atomic_int in_place_used;
+static atomic_int misplaced; /* in-place data not where alloc said */
+
+#define ok_(c) do { if (!(c)) atomic_fetch_add(&misplaced, 1); } while (0)
+
+/* One server side connection: echo everything back. Bytes received while
+** a send is in flight wait in `pend` (a multishot receive stays armed). */
+struct echo {
+	struct net_stream st;
+	char *pend, *out;
+	size_t plen, pcap, ocap;
+	int sending;
+};
+
+static void grow(char **p, size_t *cap, size_t need)
+{
+	if (need > *cap) {
+		*cap = need * 2;
+		*p = xrealloc(*p, *cap);
+	}
+}
+
+/* Send what is pending, if nothing is being sent. */
+static void flush(struct echo *e)
+{
+	char *t;
+	size_t tc;
+	if (e->sending || e->plen == 0)
+		return;
+	t = e->out, e->out = e->pend, e->pend = t;
+	tc = e->ocap, e->ocap = e->pcap, e->pcap = tc;
+	e->sending = 1;
+	if (net_stream_send(&e->st, e->out, e->plen) < 0)
+		net_stream_close(&e->st);
+	e->plen = 0;
+}
+
+static char *e_alloc(struct net_stream *st, size_t *cap)
+{
+	struct echo *e = container_of(st, struct echo, st);
+	if (e->sending) /* flush would swap the buffer we would receive into */
+		return NULL;
+	grow(&e->pend, &e->pcap, e->plen + NET_BUFSZ);
+	*cap = e->pcap - e->plen;
+	return e->pend + e->plen;
+}
+
+static void e_read(struct net_stream *st, ssize_t res, const char *data, int in_place)
+{
+	struct echo *e = container_of(st, struct echo, st);
+	if (res <= 0) {
+		net_stream_close(st);
+		return;
+	}
+	if (in_place) {
+		atomic_fetch_add(&in_place_used, 1);
+		ok_(data == e->pend + e->plen);
+	} else {
+		atomic_fetch_add(&bufs_used, 1);
+		grow(&e->pend, &e->pcap, e->plen + (size_t)res);
+		memcpy(e->pend + e->plen, data, (size_t)res);
+	}
+	e->plen += (size_t)res;
+	flush(e);
+}
+
+static void e_sent(struct net_stream *st, int res)
+{
+	struct echo *e = container_of(st, struct echo, st);
+	e->sending = 0;
+	if (res < 0) {
+		net_stream_close(st);
+		return;
+	}
+	flush(e);
+	if (!e->sending && net_stream_recv(st) < 0)
+		net_stream_close(st);
+}
+
+static void e_close(struct net_stream *st)
+{
+	struct echo *e = container_of(st, struct echo, st);
+	free(e->pend);
+	free(e->out);
+	free(e);
+	if (atomic_fetch_add(&closed, 1) + 1 == NCLIENTS)
+		engine_stop(E);
+}
+
+static const struct net_stream_cb echo_cb = { e_alloc, e_read, e_sent, e_close };
+
+static void on_accept(struct net_listener *l, int fd)
+{
+	struct echo *e = xcalloc(1, sizeof(*e));
+	(void)l;
+	atomic_fetch_add(&accepted, 1);
+	net_stream_init(&e->st, fd, &echo_cb);
+	if (net_stream_recv(&e->st) < 0)
+		net_stream_close(&e->st);
+}
+
+static void start_run(struct task *t)
+{
+	(void)t;
+	if (use_bufs)
+		atomic_store(&setup_rc, net_bufs_setup());
+	net_listener_start(&L);
+}
+
+static int port;
+
+static void *client(void *arg)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char *out = xmalloc(BIG), *in = xmalloc(BIG);
+	size_t got = 0, sent = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	long bad = 0;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (size_t i = 0; i < BIG; i++)
+		out[i] = (char)(i * 7 + (uintptr_t)arg);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return (void *)1;
+	/* Interleave: the server echoes one receive at a time. */
+	while (got < BIG) {
+		if (sent < BIG) {
+			ssize_t w = send(fd, out + sent, BIG - sent < 65536 ? BIG - sent : 65536, 0);
+			if (w <= 0)
+				break;
+			sent += (size_t)w;
+		}
+		while (got < sent) {
+			ssize_t r = recv(fd, in + got, sent - got, 0);
+			if (r <= 0)
+				goto end;
+			got += (size_t)r;
+		}
+	}
+end:
+	if (got != BIG || memcmp(in, out, BIG) != 0)
+		bad = 1;
+	close(fd);
+	free(in);
+	free(out);
+	return (void *)bad;
+}
+
+static void test_echo(int bufs, const char *name)
+{
+	struct engine_config cfg = { .nshards = 1 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct task start = { .run = start_run, .flags = TASK_PINNED };
+	pthread_t th[NCLIENTS];
+	long bad = 0;
+	int fd;
+
+	use_bufs = bufs;
+	atomic_store(&closed, 0);
+	atomic_store(&accepted, 0);
+	atomic_store(&bufs_used, 0);
+	atomic_store(&in_place_used, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = net_listen_socket((struct sockaddr *)&sa, sizeof(sa), 128);
+	ok(fd >= 0, "%s: listening socket (%d)", name, fd);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	port = ntohs(sa.sin_port);
+	ok(net_bind_probe((struct sockaddr *)&sa, sizeof(sa)) == -EADDRINUSE,
+	   "%s: the probe sees the port in use", name);
+	net_listener_init(&L, fd, on_accept);
+
+	E = engine_create(&cfg);
+	ok(engine_start(E) == 0, "%s: engine starts", name);
+	shard_post(engine_shard(E, 0), &start);
+	for (long i = 0; i < NCLIENTS; i++)
+		pthread_create(&th[i], NULL, client, (void *)i);
+	for (int i = 0; i < NCLIENTS; i++) {
+		void *r;
+		pthread_join(th[i], &r);
+		bad += (long)r;
+	}
+	engine_wait(E);
+	engine_destroy(E);
+	net_listener_close(&L);
+	ok(bad == 0, "%s: %d clients got their %d bytes back", name, NCLIENTS, BIG);
+	ok(atomic_load(&accepted) == NCLIENTS, "%s: %d accepted", name, atomic_load(&accepted));
+	ok(atomic_load(&closed) == NCLIENTS, "%s: every stream closed once", name);
+	ok(atomic_load(&misplaced) == 0, "%s: in-place data at alloc's memory", name);
+	if (bufs && atomic_load(&setup_rc) == 0)
+		ok(atomic_load(&bufs_used) > 0, "%s: receives came in shard buffers (%d, %d in place)",
+		   name, atomic_load(&bufs_used), atomic_load(&in_place_used));
+	else
+		ok(atomic_load(&bufs_used) == 0 && atomic_load(&in_place_used) > 0,
+		   "%s: plain receives in place (%d)", name, atomic_load(&in_place_used));
+}
+
+/* {==== net_read on a pipe ====} */
+
+struct rd {
+	struct engine_io io;
+	char buf[64];
+	int res;
+};
+
+static struct rd RD;
+static int pipefd[2];
+
+static void rd_done(struct engine_io *io, int res, uint32_t flags)
+{
+	struct rd *r = container_of(io, struct rd, io);
+	(void)flags;
+	r->res = res;
+	engine_stop(E);
+}
+
+static void rd_run(struct task *t)
+{
+	(void)t;
+	RD.io.done = rd_done;
+	if (net_read(&RD.io, pipefd[0], RD.buf, sizeof(RD.buf)) < 0)
+		engine_stop(E);
+}
+
+static void test_read(void)
+{
+	struct engine_config cfg = { .nshards = 1 };
+	struct task t = { .run = rd_run, .flags = TASK_PINNED };
+	ok(pipe(pipefd) == 0, "read: pipe");
+	E = engine_create(&cfg);
+	ok(engine_start(E) == 0, "read: engine starts");
+	shard_post(engine_shard(E, 0), &t);
+	ok(write(pipefd[1], "line\n", 5) == 5, "read: writer");
+	engine_wait(E);
+	engine_destroy(E);
+	ok(RD.res == 5 && memcmp(RD.buf, "line\n", 5) == 0, "read: net_read got the bytes (%d)", RD.res);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+int main(void)
+{
+	test_echo(1, "provided buffers");
+	test_echo(0, "plain receives");
+	test_read();
+	return tap_done();
+}
