@@ -17,7 +17,7 @@
 #include "modules.h"
 #include "runtime/proc.h"
 #include "runtime/proc.h"
-#include "time.h"
+#include "ltime.h"
 
 #define TIMER_META "wippy.time.Timer"
 

@@ -5,7 +5,10 @@
 ** Local is pinned with TZ to a POSIX rule so no check depends on the
 ** machine's zone; IANA checks skip themselves if zoneinfo is missing.
 */
-#include "lua_modules/time.c"
+/* timezone.c for its statics (tz_parse, rule_lookup, zone_build); the
+** other files of the module come from the archive. */
+#include "lua_modules/timezone.c"
+#include "lua_modules/ltime.h"
 
 #include <lualib.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 /*
-** lua_modules/time.h: the non-blocking half of the Lua `time` module.
+** lua_modules/ltime.h: the non-blocking half of the Lua `time` module.
 **
 ** Owns three userdata types, each with a metatable registered once per
 ** lua_State under the names below:
@@ -10,12 +10,14 @@
 **             zoneinfo files (TZif, including the POSIX rule footer).
 ** Everything here is pure computation on one lua_State: no global state,
 ** no yields, so any shard thread may call it on the state it runs.
-** The blocking calls (sleep, after, timer, ticker) live with the process
-** runtime, which builds them from time_check_duration() and
+** The implementation is four files sharing lua_modules/ltime_impl.h:
+** ltime.c (bindings), duration.c, timefmt.c (Go layouts) and timezone.c.
+** The name is not time.h so that it cannot be taken for <time.h>.
+** The blocking calls (sleep, after, timer, ticker) live in timer.c, which builds them from time_check_duration() and
 ** time_push_time() and adds them to the table time_luaopen_base() returns.
 */
-#ifndef LUA_MODULES_TIME_H
-#define LUA_MODULES_TIME_H
+#ifndef LUA_MODULES_LTIME_H
+#define LUA_MODULES_LTIME_H
 
 #include <stddef.h>
 #include <stdint.h>
