@@ -5,11 +5,17 @@
 #   make test SANITIZER=thread   (or address, undefined) in build-<san>/
 #   make bench                benchmarks under bench/, ratios against baselines
 #   make run                  run the mass-spawn example (Ctrl+C to stop)
+#   make layers               check the floors' includes (make test runs it)
 #   make fuzz                 fuzz the HTTP parser and the eraser, FUZZ_SECONDS (60) each
 #
-# Every source under engine/, runtime/ and lua_modules/ goes into one static
-# library; runtime/main.c is the binary; test/unit/<dir>/<name>.c and
-# bench/<name>.c are one program each, linked against the library.
+# The three floors are three static archives, linked in this order:
+# lua_modules/ (libmodules.a), runtime/ (libruntime.a), engine/
+# (libengine.a). A call up a floor does not resolve at link time, as Lua's
+# makefile keeps CORE_O and LIB_O apart; `make layers` checks the includes.
+# runtime/main.c and runtime/testrun.c sit on top (they hand the Lua
+# libraries to the runtime) and go into the binary itself.
+# test/unit/<dir>/<name>.c and bench/<name>.c are one program each, linked
+# against the three archives.
 
 CC       ?= cc
 SANITIZER ?=
@@ -17,6 +23,8 @@ V        ?= 0
 
 ifeq ($(SANITIZER),)
 BUILD    := build
+else ifneq ($(filter-out address thread undefined,$(SANITIZER)),)
+$(error SANITIZER=$(SANITIZER): use address, thread or undefined)
 else
 BUILD    := build-$(SANITIZER)
 endif
@@ -37,8 +45,8 @@ endif
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings \
         -Wmissing-prototypes -Wstrict-prototypes -Wold-style-definition \
-        -Wundef -Wformat=2 -Wvla -Wno-unused-parameter -Wdeclaration-after-statement \
-        -Wno-declaration-after-statement -Werror=implicit-function-declaration
+        -Wundef -Wformat=2 -Wvla -Wno-unused-parameter \
+        -Werror=implicit-function-declaration
 
 OPT      ?= -O2
 CFLAGS   := -std=gnu11 -g $(OPT) $(WARN) -pthread -D_GNU_SOURCE \
@@ -59,18 +67,20 @@ Q =
 E = @true
 endif
 
-LIB_SRC   := $(sort $(wildcard engine/*.c runtime/*.c lua_modules/*.c))
-LIB_SRC   := $(filter-out runtime/main.c,$(LIB_SRC))
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-MAIN_OBJ  := $(BUILD)/obj/runtime/main.o
+TOP_SRC   := runtime/main.c runtime/testrun.c
+ENG_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard engine/*.c)))
+RT_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(TOP_SRC),$(sort $(wildcard runtime/*.c))))
+MOD_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard lua_modules/*.c)))
+LIB_OBJ   := $(MOD_OBJ) $(RT_OBJ) $(ENG_OBJ)
+MAIN_OBJ  := $(TOP_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(sort $(wildcard test/unit/*/*.c))
 TEST_BIN  := $(TEST_SRC:test/unit/%.c=$(BUILD)/test/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-LIB       := $(BUILD)/libwippy.a
+LIBS      := $(BUILD)/libmodules.a $(BUILD)/libruntime.a $(BUILD)/libengine.a
 BIN       := $(BUILD)/wippy
 
-.PHONY: all deps test unit bench run clean fuzz
+.PHONY: all deps test unit bench run clean fuzz layers
 
 all: $(BIN)
 
@@ -82,31 +92,38 @@ $(BUILD)/obj/%.o: %.c
 	$(E) "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+$(BUILD)/libmodules.a: $(MOD_OBJ)
+$(BUILD)/libruntime.a: $(RT_OBJ)
+$(BUILD)/libengine.a: $(ENG_OBJ)
+$(LIBS):
 	$(E) "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(MAIN_OBJ) $(LIB)
+$(BIN): $(MAIN_OBJ) $(LIBS)
 	$(E) "  LINK    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	$(Q)[ "$(BUILD)" = build ] || ln -sf ../$(BIN) build/wippy-$(SANITIZER) 2>/dev/null || true
 
-# A unit test may #include the .c it tests; the archive supplies the rest.
-$(BUILD)/test/%: test/unit/%.c $(LIB)
+# A unit test may #include the .c it tests; the archives supply the rest.
+$(BUILD)/test/%: test/unit/%.c $(LIBS)
 	$(Q)mkdir -p $(dir $@)
 	$(E) "  TEST    $<"
-	$(Q)$(CC) $(CFLAGS) -Itest -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Itest -o $@ $< $(LIBS) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB)
+$(BUILD)/bench/%: bench/%.c $(LIBS)
 	$(Q)mkdir -p $(dir $@)
 	$(E) "  BENCH   $<"
-	$(Q)$(CC) $(CFLAGS) -O2 -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -O2 -o $@ $< $(LIBS) $(LDFLAGS) $(LDLIBS)
 
 unit: $(TEST_BIN) $(BIN)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)BUILD=$(BUILD) SANITIZER=$(SANITIZER) bash test/run.sh
+
+# The floors, by includes (scripts/layers.sh); the archives check the calls.
+layers:
+	$(Q)bash scripts/layers.sh
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BENCH_BIN) $(BIN)
