@@ -221,44 +221,31 @@ static lua_Integer field_int(const char *s, const char *end)
 */
 static int l_call_stack(lua_State *L)
 {
-	const char *s, *end, *nl, *f[5];
-	size_t len;
+	struct errors_frame fr;
+	const char *s, *nl;
+	size_t len, pos = 0;
 	lua_Integer n = 0;
-	int i;
 
 	if (!errors_is_error(L, 1) || !(s = errors_stack(L, 1, &len)) ||
 	    !(nl = memchr(s, '\n', len)) || nl + 1 >= s + len) {
 		lua_pushnil(L);
 		return 1;
 	}
-	end = s + len;
 	lua_createtable(L, 0, 2);
 	lua_pushlstring(L, s, (size_t)(nl - s));
 	lua_setfield(L, -2, "thread");
 	lua_newtable(L);
-	for (s = nl + 1; s < end; s = nl + 1) {
-		nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			nl = end;
-		f[0] = s;
-		for (i = 1; i < 5; i++) {
-			f[i] = memchr(f[i - 1], '\t', (size_t)(nl - f[i - 1]));
-			if (!f[i])
-				break;
-			f[i]++;
-		}
-		if (i < 5)
-			continue;
+	while (errors_next_frame(s, len, &pos, &fr)) {
 		lua_createtable(L, 0, 5);
-		lua_pushinteger(L, field_int(f[0], f[1]));
+		lua_pushinteger(L, field_int(fr.level, fr.line));
 		lua_setfield(L, -2, "level");
-		lua_pushinteger(L, field_int(f[1], f[2]));
+		lua_pushinteger(L, field_int(fr.line, fr.type));
 		lua_setfield(L, -2, "line");
-		lua_pushlstring(L, f[2], (size_t)(f[3] - 1 - f[2]));
+		lua_pushlstring(L, fr.type, (size_t)(fr.name - 1 - fr.type));
 		lua_setfield(L, -2, "type");
-		lua_pushlstring(L, f[3], (size_t)(f[4] - 1 - f[3]));
+		lua_pushlstring(L, fr.name, (size_t)(fr.source - 1 - fr.name));
 		lua_setfield(L, -2, "name");
-		lua_pushlstring(L, f[4], (size_t)(nl - f[4]));
+		lua_pushlstring(L, fr.source, (size_t)(fr.end - fr.source));
 		lua_setfield(L, -2, "source");
 		lua_rawseti(L, -2, ++n);
 	}

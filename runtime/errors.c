@@ -383,22 +383,21 @@ static int e_details(lua_State *L)
 	return 1;
 }
 
-/*
-** Add the frames of one transport-form stack as "  source:line (name)"
-** lines. [-0, +0, m]
-*/
-static void addframes(luaL_Buffer *b, const char *s, size_t len)
+int errors_next_frame(const char *s, size_t len, size_t *pos, struct errors_frame *fr)
 {
-	const char *end = s + len, *nl, *f[5];
+	const char *end = s + len, *p, *nl, *f[5];
 	int i;
 
-	nl = memchr(s, '\n', len);
-	s = nl ? nl + 1 : end;                  /* skip the thread id */
-	for (; s < end; s = nl + 1) {
-		nl = memchr(s, '\n', (size_t)(end - s));
+	if (*pos == 0) {                        /* skip the thread id */
+		nl = memchr(s, '\n', len);
+		*pos = nl ? (size_t)(nl + 1 - s) : len;
+	}
+	for (p = s + *pos; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
 			nl = end;
-		f[0] = s;
+		*pos = (size_t)(nl - s) + (nl < end);
+		f[0] = p;
 		for (i = 1; i < 5; i++) {
 			f[i] = memchr(f[i - 1], '\t', (size_t)(nl - f[i - 1]));
 			if (!f[i])
@@ -407,12 +406,29 @@ static void addframes(luaL_Buffer *b, const char *s, size_t len)
 		}
 		if (i < 5)
 			continue;               /* not a frame line */
+		*fr = (struct errors_frame){ f[0], f[1], f[2], f[3], f[4], nl };
+		return 1;
+	}
+	*pos = len;
+	return 0;
+}
+
+/*
+** Add the frames of one transport-form stack as "  source:line (name)"
+** lines. [-0, +0, m]
+*/
+static void addframes(luaL_Buffer *b, const char *s, size_t len)
+{
+	struct errors_frame fr;
+	size_t pos = 0;
+
+	while (errors_next_frame(s, len, &pos, &fr)) {
 		luaL_addstring(b, "  ");
-		luaL_addlstring(b, f[4], (size_t)(nl - f[4]));
+		luaL_addlstring(b, fr.source, (size_t)(fr.end - fr.source));
 		luaL_addchar(b, ':');
-		luaL_addlstring(b, f[1], (size_t)(f[2] - 1 - f[1]));
+		luaL_addlstring(b, fr.line, (size_t)(fr.type - 1 - fr.line));
 		luaL_addstring(b, " (");
-		luaL_addlstring(b, f[3], (size_t)(f[4] - 1 - f[3]));
+		luaL_addlstring(b, fr.name, (size_t)(fr.source - 1 - fr.name));
 		luaL_addstring(b, ")\n");
 	}
 }

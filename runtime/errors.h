@@ -146,4 +146,15 @@ void errors_push_stack(lua_State *L);
 */
 void errors_create(lua_State *L, int retryable);
 
+/*
+** The frames of a transport-form stack (errors_stack): the first line is
+** the thread id, then one line per frame, "level\tline\ttype\tname\tsource".
+** Start with *pos = 0; each call fills fr with the next frame's fields (each
+** field runs up to the tab before the next; source up to end) and returns
+** 1, or returns 0 when none is left. Lines that are not frames are
+** skipped. Pure.
+*/
+struct errors_frame { const char *level, *line, *type, *name, *source, *end; };
+int errors_next_frame(const char *s, size_t len, size_t *pos, struct errors_frame *fr);
+
 #endif
