@@ -4,13 +4,15 @@
 ** CONTENT, TRANSFER constants.
 **
 ** Request methods read straight from the connection buffer of the call
-** running in this state (runtime/httpd.h); nothing is copied until Lua
-** asks for a string. The response is buffered in C and sent by the server
-** when the handler returns; "headers sent" means a write happened, after
-** which status and headers can no longer change (they return an INVALID
-** error, as the original does).
+** running in this state through hreq_* (runtime/httpd.h); nothing is
+** copied until Lua asks for a string. The response belongs to the server:
+** this file only calls hreq_set_status, hreq_set_header and hreq_write, and
+** httpd.c sends it when the handler returns. "Headers sent" means a write happened, after which
+** status and headers can no longer change (they return an INVALID error,
+** as the original does).
 */
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +21,7 @@
 #include "json.h"
 #include "lazylib.h"
 #include "modules.h"
+#include "engine/common.h"
 #include "runtime/httpd.h"
 
 #define REQ_META "wippy.http.Request"
@@ -65,18 +68,17 @@ static void push_decoded(lua_State *L, const char *s, size_t n, int form)
 
 static int rq_method(lua_State *L)
 {
-	struct hreq *h = cur(L);
-	lua_pushlstring(L, h->buf + h->req->method_off, h->req->method_len);
+	size_t n;
+	const char *s = hreq_method(cur(L), &n);
+	lua_pushlstring(L, s, n);
 	return 1;
 }
 
 static int rq_path(lua_State *L)
 {
-	struct hreq *h = cur(L);
-	if (h->req->path_len == 0)
-		lua_pushliteral(L, "/");
-	else
-		lua_pushlstring(L, h->buf + h->req->path_off, h->req->path_len);
+	size_t n;
+	const char *s = hreq_path(cur(L), &n);
+	lua_pushlstring(L, s, n);
 	return 1;
 }
 
@@ -85,7 +87,8 @@ static void each_query(lua_State *L, struct hreq *h,
 		       int (*fn)(lua_State *L, const char *k, size_t kl,
 				 const char *v, size_t vl, void *ud), void *ud)
 {
-	const char *q = h->buf + h->req->query_off, *end = q + h->req->query_len;
+	size_t qlen;
+	const char *q = hreq_query(h, &qlen), *end = q + qlen;
 	while (q < end) {
 		const char *amp = memchr(q, '&', (size_t)(end - q));
 		const char *e = amp ? amp : end;
@@ -159,11 +162,11 @@ static int rq_query_params(lua_State *L)
 
 static int push_header(lua_State *L, struct hreq *h, const char *name, size_t nl)
 {
-	int i = http1_find_header(h->req, h->buf, name, nl);
-	if (i < 0)
+	size_t vl;
+	const char *v = hreq_header(h, name, nl, &vl);
+	if (v == NULL)
 		return 0;
-	const struct http1_header *x = &h->req->headers[i];
-	lua_pushlstring(L, h->buf + x->value_off, x->value_len);
+	lua_pushlstring(L, v, vl);
 	return 1;
 }
 
@@ -186,18 +189,16 @@ static int rq_content_type(lua_State *L)
 
 static int rq_content_length(lua_State *L)
 {
-	struct hreq *h = cur(L);
-	lua_pushinteger(L, (lua_Integer)(h->req->body_kind == HTTP1_BODY_NONE ? 0 :
-					 h->req->body_kind == HTTP1_BODY_LENGTH ?
-					 h->req->content_length : h->body_len));
+	lua_pushinteger(L, (lua_Integer)hreq_content_length(cur(L)));
 	return 1;
 }
 
 static int rq_host(lua_State *L)
 {
-	struct hreq *h = cur(L);
-	if (h->req->flags & HTTP1_F_HAS_HOST)
-		lua_pushlstring(L, h->buf + h->req->host_off, h->req->host_len);
+	size_t n;
+	const char *s = hreq_host(cur(L), &n);
+	if (s)
+		lua_pushlstring(L, s, n);
 	else
 		lua_pushliteral(L, "");
 	return 1;
@@ -205,18 +206,18 @@ static int rq_host(lua_State *L)
 
 static int rq_remote_addr(lua_State *L)
 {
-	lua_pushstring(L, cur(L)->remote);
+	lua_pushstring(L, hreq_remote(cur(L)));
 	return 1;
 }
 
 /* req:param(name) -> string? ({name...} tails are not exposed) */
 static int rq_param(lua_State *L)
 {
-	struct hreq *h = cur(L);
+	const struct route_match *m = hreq_match(cur(L));
 	size_t nl;
 	const char *name = luaL_checklstring(L, 2, &nl);
-	for (uint32_t i = 0; i < h->match.nparams; i++) {
-		const struct route_param *p = &h->match.params[i];
+	for (uint32_t i = 0; i < m->nparams; i++) {
+		const struct route_param *p = &m->params[i];
 		if (!p->tail && p->name_len == nl && memcmp(p->name, name, nl) == 0) {
 			push_decoded(L, p->value, p->value_len, 0);
 			return 1;
@@ -228,10 +229,10 @@ static int rq_param(lua_State *L)
 
 static int rq_params(lua_State *L)
 {
-	struct hreq *h = cur(L);
-	lua_createtable(L, 0, (int)h->match.nparams);
-	for (uint32_t i = 0; i < h->match.nparams; i++) {
-		const struct route_param *p = &h->match.params[i];
+	const struct route_match *m = hreq_match(cur(L));
+	lua_createtable(L, 0, (int)m->nparams);
+	for (uint32_t i = 0; i < m->nparams; i++) {
+		const struct route_param *p = &m->params[i];
 		if (p->tail)
 			continue;
 		lua_pushlstring(L, p->name, p->name_len);
@@ -243,25 +244,29 @@ static int rq_params(lua_State *L)
 
 static int rq_has_body(lua_State *L)
 {
-	lua_pushboolean(L, cur(L)->body_len > 0);
+	size_t n;
+	hreq_body(cur(L), &n);
+	lua_pushboolean(L, n > 0);
 	return 1;
 }
 
 /* req:body() -> string, err [-0, +(1|2), m] */
 static int rq_body(lua_State *L)
 {
-	struct hreq *h = cur(L);
-	lua_pushlstring(L, h->body, h->body_len);
+	size_t n;
+	const char *s = hreq_body(cur(L), &n);
+	lua_pushlstring(L, s, n);
 	return 1;
 }
 
 /* req:body_json() -> value, err. No body or bad JSON: INVALID. */
 static int rq_body_json(lua_State *L)
 {
-	struct hreq *h = cur(L);
-	if (h->body_len == 0)
+	size_t blen;
+	const char *body = hreq_body(cur(L), &blen);
+	if (blen == 0)
 		return errors_ret(L, ERRORS_INVALID, "request has no body");
-	int n = json_decode_push(L, h->body, h->body_len);
+	int n = json_decode_push(L, body, blen);
 	if (n == 2) {
 		const char *msg = lua_tostring(L, -1);
 		if (msg == NULL && errors_is_error(L, -1))
@@ -273,33 +278,28 @@ static int rq_body_json(lua_State *L)
 
 static int rq_is_content_type(lua_State *L)
 {
-	struct hreq *h = cur(L);
-	size_t tl;
+	size_t tl, vl = 0;
 	const char *t = luaL_checklstring(L, 2, &tl);
-	int i = http1_find_header(h->req, h->buf, "Content-Type", 12);
+	const char *v = hreq_header(cur(L), "Content-Type", 12, &vl);
 	int yes = 0;
-	if (i >= 0) {
-		const struct http1_header *x = &h->req->headers[i];
-		yes = x->value_len >= tl && strncasecmp(h->buf + x->value_off, t, tl) == 0 &&
-		      (x->value_len == tl || h->buf[x->value_off + tl] == ';' ||
-		       h->buf[x->value_off + tl] == ' ');
-	}
+	if (v)
+		yes = vl >= tl && strncasecmp(v, t, tl) == 0 &&
+		      (vl == tl || v[tl] == ';' || v[tl] == ' ');
 	lua_pushboolean(L, yes);
 	return 1;
 }
 
 static int rq_accepts(lua_State *L)
 {
-	struct hreq *h = cur(L);
+	size_t vl;
 	const char *t = luaL_checkstring(L, 2);
-	int i = http1_find_header(h->req, h->buf, "Accept", 6);
-	if (i < 0) {
+	const char *v = hreq_header(cur(L), "Accept", 6, &vl);
+	if (v == NULL) {
 		lua_pushboolean(L, 1);
 		return 1;
 	}
-	const struct http1_header *x = &h->req->headers[i];
-	lua_pushlstring(L, h->buf + x->value_off, x->value_len);
-	const char *v = lua_tostring(L, -1);
+	lua_pushlstring(L, v, vl);
+	v = lua_tostring(L, -1);
 	lua_pushboolean(L, strstr(v, t) != NULL || strstr(v, "*/*") != NULL);
 	return 1;
 }
@@ -312,36 +312,24 @@ static int sent_error(lua_State *L)
 	return 1;
 }
 
+/* An hreq_* result as the method's return: nothing, or an INVALID error. */
+static int result(lua_State *L, int rc, const char *invalid)
+{
+	if (rc == HREQ_SENT)
+		return sent_error(L);
+	if (rc == HREQ_INVALID)
+		return errors_push(L, ERRORS_INVALID, "%s", invalid), 1;
+	return 0;
+}
+
 /* res:set_status(code) -> err? */
 static int rs_set_status(lua_State *L)
 {
 	struct hreq *h = cur(L);
 	lua_Integer code = luaL_checkinteger(L, 2);
-	if (h->headers_sent)
-		return sent_error(L);
-	if (code < 100 || code > 999)
-		return errors_push(L, ERRORS_INVALID, "invalid status code %d", (int)code), 1;
-	h->status = (int)code;
-	return 0;
-}
-
-/* Replace or add a response header. */
-static void set_header(struct hreq *h, const char *k, size_t kl, const char *v, size_t vl)
-{
-	struct hbuf nb = {0};
-	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
-	while (q < end) {
-		size_t a = strlen(q), b = strlen(q + a + 1);
-		if (!(a == kl && strncasecmp(q, k, kl) == 0))
-			hbuf_add(&nb, q, a + b + 2);
-		q += a + b + 2;
-	}
-	hbuf_add(&nb, k, kl);
-	hbuf_add(&nb, "", 1);
-	hbuf_add(&nb, v, vl);
-	hbuf_add(&nb, "", 1);
-	free(h->headers.p);
-	h->headers = nb;
+	char msg[64];
+	snprintf(msg, sizeof(msg), "invalid status code %d", (int)code);
+	return result(L, hreq_set_status(h, code < 0 || code > 99999 ? 0 : (int)code), msg);
 }
 
 static int rs_set_header(lua_State *L)
@@ -350,14 +338,7 @@ static int rs_set_header(lua_State *L)
 	size_t kl, vl;
 	const char *k = luaL_checklstring(L, 2, &kl);
 	const char *v = luaL_checklstring(L, 3, &vl);
-	if (h->headers_sent)
-		return sent_error(L);
-	if (memchr(k, 0, kl) || memchr(v, 0, vl))
-		return errors_push(L, ERRORS_INVALID, "header contains NUL"), 1;
-	if (kl == 12 && strncasecmp(k, "Content-Type", 12) == 0)
-		h->has_content_type = 1;
-	set_header(h, k, kl, v, vl);
-	return 0;
+	return result(L, hreq_set_header(h, k, kl, v, vl), "header contains NUL");
 }
 
 static int rs_set_content_type(lua_State *L)
@@ -365,11 +346,8 @@ static int rs_set_content_type(lua_State *L)
 	struct hreq *h = cur(L);
 	size_t vl;
 	const char *v = luaL_checklstring(L, 2, &vl);
-	if (h->headers_sent)
-		return sent_error(L);
-	h->has_content_type = 1;
-	set_header(h, "Content-Type", 12, v, vl);
-	return 0;
+	return result(L, hreq_set_header(h, "Content-Type", 12, v, vl),
+		      "header contains NUL");
 }
 
 /* res:write(s) -> err? */
@@ -378,9 +356,7 @@ static int rs_write(lua_State *L)
 	struct hreq *h = cur(L);
 	size_t n;
 	const char *s = luaL_checklstring(L, 2, &n);
-	h->headers_sent = 1;
-	h->wrote = 1;
-	hbuf_add(&h->out, s, n);
+	hreq_write(h, s, n);
 	return 0;
 }
 
@@ -391,15 +367,10 @@ static int rs_write_json(lua_State *L)
 	luaL_checkany(L, 2);
 	if (json_encode_push(L, 2) == 2)
 		return 1; /* nil, err: return the err */
-	if (!h->headers_sent && !h->has_content_type) {
-		h->has_content_type = 1;
-		set_header(h, "Content-Type", 12, "application/json", 16);
-	}
+	hreq_default_type(h, "application/json");
 	size_t n;
 	const char *s = lua_tolstring(L, -1, &n);
-	h->headers_sent = 1;
-	h->wrote = 1;
-	hbuf_add(&h->out, s, n);
+	hreq_write(h, s, n);
 	return 0;
 }
 

@@ -5,12 +5,15 @@
 ** receive, parse, route, the handler call (a pooled function.lua state
 ** pinned to the same shard), send, timers. No locks.
 **
+** Sockets, accept, provided buffers and sends are engine/net.c's; this
+** file speaks only HTTP over its streams.
+**
 ** Connection life: C_HEAD (reading a request head; idle keep-alive when
 ** nothing is buffered) -> C_BODY -> C_HANDLING (the handler runs; nothing
 ** is read, pipelined bytes wait in the buffer) -> C_WRITING -> C_HEAD again
-** for keep-alive, or closed. A connection is freed only when no receive or
-** send is in flight and no handler holds it (`refs`), so no CQE and no
-** handler ever sees freed memory (STYLE habit 5).
+** for keep-alive, or closed. A connection is freed only when its stream has
+** closed (engine/net.h: after the last completion) and no handler holds it
+** (`refs`), so no CQE and no handler ever sees freed memory (STYLE habit 5).
 **
 ** Timeouts (one wheel timer per connection): idle keep-alive (no byte of a
 ** next request yet: close silently), read (a request started but not
@@ -21,22 +24,18 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <lauxlib.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "engine/common.h"
-#include "engine/ring.h"
+#include "engine/http1.h"
+#include "engine/net.h"
 #include "engine/shard.h"
-#include "engine/ud.h"
 #include "log.h"
 #include "registry.h"
 #include "rt.h"
@@ -53,16 +52,42 @@ static const struct http1_field text_plain = TEXT_PLAIN;
 
 struct svc;
 
+/* A growable byte buffer (malloc'd). */
+struct hbuf {
+	char *p;
+	size_t len, cap;
+};
+
+/* One request as its handler sees it. Lives from dispatch until the
+** handler's call ends and the response is handed to the connection. */
+struct hreq {
+	struct pext ext;             /* starts the call in the pooled state */
+	struct conn *conn;           /* owner; keeps buf alive until done */
+	struct proc *proc;           /* the pooled state running the call */
+	const char *buf;             /* the request bytes (conn buffer) */
+	const struct http1_request *req;
+	struct route_match match;
+	const char *body;            /* decoded body */
+	size_t body_len;
+	char remote[64];             /* "ip:port" */
+	/* Response, written only through hreq_set_* and hreq_write. */
+	int status;                  /* 0 until set */
+	int wrote;                   /* a write happened: headers are final */
+	int has_content_type;
+	struct hbuf headers;         /* "Name\0value\0" pairs */
+	struct hbuf out;             /* body */
+};
+
 struct pool {
 	struct proc **idle;
 	uint32_t n, cap;
 };
 
 struct listener {
-	struct engine_io io;
+	struct net_listener nl;
 	struct task start, stop;
 	struct svc *svc;
-	int fd, shard, armed, stopped;
+	int shard;
 };
 
 struct svc {
@@ -78,29 +103,17 @@ struct svc {
 	uint64_t read_ms, write_ms, idle_ms;
 };
 
-/* Per-shard receive buffers: a provided-buffer group shared by all the
-** shard's connections, so an idle keep-alive connection holds no buffer
-** (the kernel picks one only when data arrives; we copy it out at once). */
-#define BGID   1
-#define NBUFS  1024
-#define BUFSZ  4096
-
-struct shbufs {
-	char *base;
-	int ready;     /* 1: registered; -1: not available (plain recv) */
-};
-
 struct httpd {
 	struct svc *svcs;
 	int n;
-	struct shbufs *sb;  /* [shard] */
 };
 
 struct conn {
-	struct engine_io rio, wio;
+	struct net_stream st;
 	struct conn *next, *prev;    /* the shard's open connections */
 	struct svc *svc;
-	int fd, shard, state, refs;
+	int shard, state;
+	int refs;            /* the stream until on_close, and the handler */
 	int keep_alive;
 	char *buf;
 	size_t len, cap, req_total;
@@ -108,13 +121,10 @@ struct conn {
 	struct http1_header hdrs[NHDRS];
 	struct wheel_timer timer;
 	struct hbuf out;
-	size_t out_sent;
 	struct hreq *h;
 	struct hbuf pend;    /* bytes that arrived while a request was being
 	                     ** handled or answered: c->buf must not move then,
 	                     ** the handler reads the request in place */
-	int armed;           /* a multishot receive is in flight */
-	int rx_direct;       /* ... a plain one, into buf + len */
 	int eof;             /* the peer shut its side: answer what is
 	                     ** buffered, then close */
 	char remote[64];
@@ -124,7 +134,7 @@ static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
 static void conn_free(struct conn *c);
 
-void hbuf_add(struct hbuf *b, const void *s, size_t n)
+static void hbuf_add(struct hbuf *b, const void *s, size_t n)
 {
 	if (b->len + n > b->cap) {
 		b->cap = (b->len + n) * 2 + 64;
@@ -138,14 +148,14 @@ void hbuf_add(struct hbuf *b, const void *s, size_t n)
 
 static void conn_unref(struct conn *c)
 {
-	if (--c->refs > 0 || c->state != C_CLOSED)
+	if (--c->refs > 0)
 		return;
 	if (wheel_is_active(&c->timer))
 		shard_timer_cancel(&c->timer);
 	conn_free(c);
 }
 
-/* Unlink and free a connection (no I/O in flight, nobody holds it). */
+/* Unlink and free a connection (its stream closed, nobody holds it). */
 static void conn_free(struct conn *c)
 {
 	struct conn **head = &c->svc->live[c->shard];
@@ -155,7 +165,6 @@ static void conn_free(struct conn *c)
 		*head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	close(c->fd);
 	free(c->buf);
 	free(c->out.p);
 	free(c->pend.p);
@@ -174,9 +183,6 @@ static void arm_timer(struct conn *c, uint64_t ms)
 	shard_timer_add(&c->timer, shard_now_ms(shard_self()) + ms);
 }
 
-static void on_recv(struct engine_io *io, int res, uint32_t flags);
-static void on_send(struct engine_io *io, int res, uint32_t flags);
-
 /* Make room for n more bytes in the request buffer. */
 static void reserve(struct conn *c, size_t n)
 {
@@ -188,50 +194,24 @@ static void reserve(struct conn *c, size_t n)
 	c->buf = xrealloc(c->buf, c->cap);
 }
 
-static struct shbufs *shard_bufs(struct conn *c)
-{
-	return &((struct httpd *)c->svc->rt->httpd)->sb[c->shard];
-}
-
-/* Keep a receive armed: multishot from the shard's buffer group, or a
-** plain receive into the connection buffer where the kernel has no buffer
-** rings (or the group ran dry). */
+/* Keep a receive armed (engine/net.c picks the shard's provided buffers,
+** or a plain receive into the connection buffer: see conn_alloc). */
 static void conn_recv(struct conn *c)
 {
-	struct ring *r = shard_ring(shard_self());
-	if (c->armed || c->state == C_CLOSED)
+	if (c->state == C_CLOSED)
 		return;
 	if (c->eof) { /* nothing more will come: a partial request never ends */
 		conn_close(c);
 		return;
 	}
-	if (shard_bufs(c)->ready > 0) {
-		if (ring_recv_multishot(r, ud_make(UD_IO, &c->rio), c->fd, BGID) < 0) {
-			conn_close(c);
-			return;
-		}
-	} else {
-		reserve(c, BUF_START / 2);
-		if (ring_recv(r, ud_make(UD_IO, &c->rio), c->fd, c->buf + c->len,
-			      c->cap - c->len, 0) < 0) {
-			conn_close(c);
-			return;
-		}
-		c->rx_direct = 1;
-	}
-	c->armed = 1;
-	c->refs++;
+	if (net_stream_recv(&c->st) < 0)
+		conn_close(c);
 }
 
 static void conn_send(struct conn *c)
 {
-	if (ring_send(shard_ring(shard_self()), ud_make(UD_IO, &c->wio), c->fd,
-		      c->out.p + c->out_sent, c->out.len - c->out_sent,
-		      MSG_NOSIGNAL) < 0) {
+	if (net_stream_send(&c->st, c->out.p, c->out.len) < 0)
 		conn_close(c);
-		return;
-	}
-	c->refs++;
 }
 
 static void conn_close(struct conn *c)
@@ -241,10 +221,8 @@ static void conn_close(struct conn *c)
 	c->state = C_CLOSED;
 	if (wheel_is_active(&c->timer))
 		shard_timer_cancel(&c->timer);
-	/* Wakes a pending receive (it completes with 0); the fd is closed
-	** once nothing is in flight. */
-	shutdown(c->fd, SHUT_RDWR);
-	conn_unref(c); /* the connection's own reference, from conn_new */
+	/* The stream's reference goes in on_close, after its last completion. */
+	net_stream_close(&c->st);
 }
 
 /* The Date field of this thread's responses (RFC 9110 6.6.1: an origin
@@ -302,7 +280,6 @@ static void conn_write(struct conn *c, int status, const struct http1_field *f,
 		head_only = 0;
 	}
 	c->out.len = 0;
-	c->out_sent = 0;
 	hbuf_add(&c->out, head, (size_t)n);
 	if (!head_only && blen)
 		hbuf_add(&c->out, body, blen);
@@ -320,24 +297,12 @@ static void conn_error(struct conn *c, int status, const char *text)
 	conn_write(c, status, &text_plain, 1, body, (size_t)n, 0);
 }
 
-static void on_send(struct engine_io *io, int res, uint32_t flags)
+/* The response went out (or could not). */
+static void on_sent(struct net_stream *st, int res)
 {
-	struct conn *c = container_of(io, struct conn, wio);
-	(void)flags;
-	if (c->state == C_CLOSED || res <= 0) {
+	struct conn *c = container_of(st, struct conn, st);
+	if (res < 0 || !c->keep_alive) {
 		conn_close(c);
-		conn_unref(c);
-		return;
-	}
-	c->out_sent += (size_t)res;
-	if (c->out_sent < c->out.len) {
-		conn_send(c);
-		conn_unref(c);
-		return;
-	}
-	if (!c->keep_alive) {
-		conn_close(c);
-		conn_unref(c);
 		return;
 	}
 	/* Next request: keep the bytes after this one (pipelining) and what
@@ -361,7 +326,7 @@ static void on_send(struct engine_io *io, int res, uint32_t flags)
 	} else if (c->eof) {
 		conn_close(c);
 	} else {
-		if (shard_bufs(c)->ready > 0) {
+		if (net_bufs_ready()) {
 			free(c->buf);
 			c->buf = NULL;
 			c->cap = 0;
@@ -369,28 +334,27 @@ static void on_send(struct engine_io *io, int res, uint32_t flags)
 		arm_timer(c, c->svc->idle_ms);
 		conn_recv(c);
 	}
-	conn_unref(c);
 }
 
-static void on_recv(struct engine_io *io, int res, uint32_t flags)
+/* Room for a plain receive: at the end of the request buffer, and only
+** while reading a request (the handler reads c->buf in place, so it must
+** not move while a request is handled or answered). */
+static char *conn_alloc(struct net_stream *st, size_t *cap)
 {
-	struct conn *c = container_of(io, struct conn, rio);
-	const char *data = NULL;
-	unsigned bid = 0;
+	struct conn *c = container_of(st, struct conn, st);
+	if (c->state != C_HEAD && c->state != C_BODY)
+		return NULL;
+	reserve(c, BUF_START / 2);
+	*cap = c->cap - c->len;
+	return c->buf + c->len;
+}
 
-	/* The receive's reference is dropped at the end of this function; a
-	** multishot receive that goes on keeps it, so hold one more here. */
-	if (!(flags & RING_F_MORE))
-		c->armed = c->rx_direct = 0;
-	else
-		c->refs++;
-	if (flags & RING_F_BUFFER) {
-		bid = flags >> RING_BUF_SHIFT;
-		data = shard_bufs(c)->base + (size_t)bid * BUFSZ;
-	} else if (res > 0) {
-		data = c->buf + c->len; /* a plain receive wrote in place */
-	}
-	if (res == 0 && c->state != C_CLOSED) {
+static void on_read(struct net_stream *st, ssize_t res, const char *data,
+		    int in_place)
+{
+	struct conn *c = container_of(st, struct conn, st);
+
+	if (res == 0) {
 		/* End of stream. A client may half-close after its last request
 		** (nc -N, some HTTP/1.0 clients): answer what is buffered and
 		** in progress, then close, as nginx does. */
@@ -401,37 +365,21 @@ static void on_recv(struct engine_io *io, int res, uint32_t flags)
 			conn_process(c);
 		goto out;
 	}
-	if (c->state == C_CLOSED || (res < 0 && res != -ENOBUFS)) {
-		if (flags & RING_F_BUFFER)
-			ring_buf_recycle(shard_ring(shard_self()), BGID, bid);
+	if (res < 0) {
 		conn_close(c);
-		goto out;
-	}
-	if (res == -ENOBUFS) {
-		/* The shard's buffers are all in use: read this connection into
-		** its own buffer once, then go back to the shared ones. */
-		struct ring *r = shard_ring(shard_self());
-		reserve(c, BUF_START / 2);
-		if (!c->armed && ring_recv(r, ud_make(UD_IO, &c->rio), c->fd, c->buf + c->len,
-					   c->cap - c->len, 0) == 0) {
-			c->armed = c->rx_direct = 1;
-			c->refs++;
-		}
 		goto out;
 	}
 	if (c->state == C_HEAD && c->len == 0)
 		arm_timer(c, c->svc->read_ms); /* a request has started */
 	if (c->state == C_HANDLING || c->state == C_WRITING) {
 		hbuf_add(&c->pend, data, (size_t)res);
-	} else if (flags & RING_F_BUFFER) {
+	} else if (!in_place) {
 		reserve(c, (size_t)res);
 		memcpy(c->buf + c->len, data, (size_t)res);
 		c->len += (size_t)res;
 	} else {
 		c->len += (size_t)res;
 	}
-	if (flags & RING_F_BUFFER)
-		ring_buf_recycle(shard_ring(shard_self()), BGID, bid);
 	if (c->len + c->pend.len > (size_t)c->svc->limits.max_head +
 				   c->svc->limits.max_body + 65536) {
 		conn_error(c, 413, "too much data");
@@ -439,14 +387,23 @@ static void on_recv(struct engine_io *io, int res, uint32_t flags)
 	}
 	if (c->state == C_HEAD || c->state == C_BODY)
 		conn_process(c);
-	else if (!c->armed && c->state != C_CLOSED && shard_bufs(c)->ready > 0)
+	else if (c->state != C_CLOSED && net_bufs_ready())
 		conn_recv(c);
 out:
-	if (!c->armed && c->state != C_CLOSED && c->state != C_HANDLING &&
+	if (c->state != C_CLOSED && c->state != C_HANDLING &&
 	    c->state != C_WRITING)
 		conn_recv(c);
-	conn_unref(c);
 }
+
+/* The stream closed after its last completion: drop its reference. */
+static void on_close(struct net_stream *st)
+{
+	conn_unref(container_of(st, struct conn, st));
+}
+
+static const struct net_stream_cb conn_cb = {
+	conn_alloc, on_read, on_sent, on_close,
+};
 
 static void conn_timer(struct wheel_timer *t)
 {
@@ -576,10 +533,8 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 		size_t len = 0;
 		const char *v = lua_type(co->L, -nres) == LUA_TSTRING ?
 				lua_tolstring(co->L, -nres, &len) : NULL;
-		if (!h->has_content_type) {
-			hbuf_add(&h->headers, "Content-Type", 13);
-			hbuf_add(&h->headers, "application/json", 17);
-		}
+		/* A returned value is the body: JSON unless the handler said. */
+		hreq_default_type(h, "application/json");
 		if (v)
 			hbuf_add(&h->out, v, len);
 		finish_request(h, 200, NULL);
@@ -696,9 +651,7 @@ static void conn_process(struct conn *c)
 			/* Tiny and first on an otherwise idle socket: a direct
 			** non-blocking send either takes it whole or the client
 			** sends the body anyway after its own timeout. */
-			ssize_t w = send(c->fd, cont, sizeof(cont) - 1,
-					 MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void)w;
+			(void)net_stream_try_send(&c->st, cont, sizeof(cont) - 1);
 		}
 	}
 	if (c->state == C_BODY) {
@@ -715,7 +668,7 @@ static void conn_process(struct conn *c)
 			** cap (413) however small the body. Not while a plain
 			** receive writes at buf + len. */
 			if (c->req.body_kind == HTTP1_BODY_CHUNKED &&
-			    !(c->armed && c->rx_direct))
+			    !net_stream_recv_in_place(&c->st))
 				c->len = http1_body_compact(&c->req, c->buf, c->len);
 			conn_recv(c);
 			return;
@@ -732,81 +685,50 @@ static void conn_process(struct conn *c)
 static void conn_new(struct svc *s, int fd)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int one = 1;
 
 	c->svc = s;
-	c->fd = fd;
 	c->shard = shard_id(shard_self());
-	c->rio.done = on_recv;
-	c->wio.done = on_send;
 	c->cap = 0;
 	c->buf = NULL;     /* allocated when the first bytes arrive */
 	c->state = C_HEAD;
-	c->refs = 1; /* dropped by conn_close */
+	c->refs = 1; /* the stream's, dropped by on_close */
 	c->next = s->live[c->shard];
 	if (c->next)
 		c->next->prev = c;
 	s->live[c->shard] = c;
+	net_stream_init(&c->st, fd, &conn_cb);
 	http1_init(&c->req, c->hdrs, NHDRS, &s->limits);
 	wheel_timer_init(&c->timer, conn_timer);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-		char ip[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(c->remote, sizeof(c->remote), "%s:%u", ip, ntohs(in->sin_port));
-	}
+	net_stream_peer(&c->st, c->remote, sizeof(c->remote));
 	arm_timer(c, s->idle_ms);
 	conn_recv(c);
-	/* conn_close drops the initial reference; until then the connection
-	** is alive even with nothing in flight (a handler holds its own). */
+	/* The stream's reference keeps the connection alive even with nothing
+	** in flight, until conn_close (a handler holds its own). */
 }
 
 /* {==== Listeners ====} */
 
-static void on_accept(struct engine_io *io, int res, uint32_t flags)
+static void on_accept(struct net_listener *nl, int fd)
 {
-	struct listener *l = container_of(io, struct listener, io);
-	if (res >= 0) {
-		if (l->stopped)
-			close(res);
-		else
-			conn_new(l->svc, res);
-	}
-	if (!(flags & RING_F_MORE)) {
-		l->armed = 0;
-		if (!l->stopped && res != -EBADF &&
-		    ring_accept_multishot(shard_ring(shard_self()),
-					  ud_make(UD_IO, &l->io), l->fd) == 0)
-			l->armed = 1;
-	}
+	struct listener *l = container_of(nl, struct listener, nl);
+	conn_new(l->svc, fd);
 }
 
 static void listener_start(struct task *t)
 {
 	struct listener *l = container_of(t, struct listener, start);
-	struct shbufs *sb = &((struct httpd *)l->svc->rt->httpd)->sb[l->shard];
-	if (sb->ready == 0) {
-		int rc = ring_buf_setup(shard_ring(shard_self()), BGID, NBUFS, BUFSZ, &sb->base);
-		sb->ready = rc == 0 ? 1 : -1;
-		if (rc < 0)
-			log_printf(LOG_LEVEL_DEBUG, NULL, "http: no provided buffers (%s), "
-				   "plain receives", strerror(-rc));
-	}
-	l->io.done = on_accept;
-	if (ring_accept_multishot(shard_ring(shard_self()), ud_make(UD_IO, &l->io), l->fd) == 0)
-		l->armed = 1;
+	int rc = net_bufs_setup();
+	if (rc < 0)
+		log_printf(LOG_LEVEL_DEBUG, NULL, "http: no provided buffers (%s), "
+			   "plain receives", strerror(-rc));
+	net_listener_start(&l->nl);
 }
 
 static void listener_stop(struct task *t)
 {
 	struct listener *l = container_of(t, struct listener, stop);
 	struct svc *s = l->svc;
-	l->stopped = 1;
-	/* Wakes the multishot accept with an error; no new connections. */
-	shutdown(l->fd, SHUT_RDWR);
+	net_listener_stop(&l->nl);
 	/* Idle keep-alive connections are closed now; those with a request
 	** in progress finish it and then close (dispatch saw `stopping`). */
 	for (struct conn *c = s->live[l->shard], *n; c; c = n) {
@@ -857,23 +779,6 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
-static int listen_socket(const struct sockaddr_in *sa)
-{
-	int one = 1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ||
-	    listen(fd, 4096) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 /* A timeout in ms: the configured value, 0 when configured as 0 (no
 ** timeout), the default when absent. */
 static uint64_t timeout_ms(const struct reg_entry *e, const char *key,
@@ -894,7 +799,6 @@ int httpd_init(struct rt *rt)
 		if (e->k == REG_K_HTTP_SERVICE)
 			n++;
 	hd->svcs = xcalloc((size_t)n + 1, sizeof(*hd->svcs));
-	hd->sb = xcalloc((size_t)nshards, sizeof(*hd->sb));
 	rt->httpd = hd;
 	while ((e = reg_next(rt->reg, e)) != NULL) {
 		struct sockaddr_in sa;
@@ -925,25 +829,20 @@ int httpd_init(struct rt *rt)
 		}
 		/* SO_REUSEPORT lets a second runtime of the same user share the
 		** port silently; a plain bind first tells "in use" apart. */
-		int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int one = 1;
-		setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (probe >= 0 && bind(probe, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int rc = net_bind_probe((struct sockaddr *)&sa, sizeof(sa));
+		if (rc < 0) {
 			fprintf(stderr, "%s: cannot listen on %s: %s\n", e->id,
-				e->u.http.addr, strerror(errno));
-			close(probe);
+				e->u.http.addr, strerror(-rc));
 			return -1;
 		}
-		if (probe >= 0)
-			close(probe);
 		for (int i = 0; i < nshards; i++) {
-			int fd = listen_socket(&sa);
+			int fd = net_listen_socket((struct sockaddr *)&sa, sizeof(sa), 4096);
 			if (fd < 0) {
 				fprintf(stderr, "%s: cannot listen on %s: %s\n", e->id,
 					e->u.http.addr, strerror(-fd));
 				return -1;
 			}
-			s->ls[i].fd = fd;
+			net_listener_init(&s->ls[i].nl, fd, on_accept);
 			s->ls[i].svc = s;
 			s->ls[i].shard = i;
 			s->ls[i].start.run = listener_start;
@@ -981,12 +880,14 @@ void httpd_free(struct rt *rt)
 	for (int i = 0; i < hd->n; i++) {
 		struct svc *s = &hd->svcs[i];
 		for (int j = 0; j < s->nshards; j++) {
-			if (s->ls && s->ls[j].fd > 0)
-				close(s->ls[j].fd);
+			if (s->ls && s->ls[j].nl.fd > 0)
+				net_listener_close(&s->ls[j].nl);
 			/* The engine has stopped and its rings are gone: nothing can
 			** complete any more, so what is still open is freed here. */
-			while (s->live && s->live[j])
+			while (s->live && s->live[j]) {
+				net_stream_drop(&s->live[j]->st);
 				conn_free(s->live[j]);
+			}
 		}
 		for (size_t k = 0; s->pools && k < (size_t)s->nshards * (s->routes.n + 1); k++)
 			free(s->pools[k].idle);
@@ -996,7 +897,6 @@ void httpd_free(struct rt *rt)
 		route_free(&s->routes);
 	}
 	free(hd->svcs);
-	free(hd->sb);
 	free(hd);
 	rt->httpd = NULL;
 }
@@ -1004,4 +904,125 @@ void httpd_free(struct rt *rt)
 struct hreq *httpd_current(lua_State *L)
 {
 	return proc_of(L)->call_ctx;
+}
+
+/* {==== The request ====} */
+
+const char *hreq_method(const struct hreq *h, size_t *len)
+{
+	*len = h->req->method_len;
+	return h->buf + h->req->method_off;
+}
+
+const char *hreq_path(const struct hreq *h, size_t *len)
+{
+	if (h->req->path_len == 0) {
+		*len = 1;
+		return "/";
+	}
+	*len = h->req->path_len;
+	return h->buf + h->req->path_off;
+}
+
+const char *hreq_query(const struct hreq *h, size_t *len)
+{
+	*len = h->req->query_len;
+	return h->buf + h->req->query_off;
+}
+
+const char *hreq_header(const struct hreq *h, const char *name, size_t nl,
+			size_t *len)
+{
+	int i = http1_find_header(h->req, h->buf, name, nl);
+	if (i < 0)
+		return NULL;
+	*len = h->req->headers[i].value_len;
+	return h->buf + h->req->headers[i].value_off;
+}
+
+const char *hreq_host(const struct hreq *h, size_t *len)
+{
+	if (!(h->req->flags & HTTP1_F_HAS_HOST))
+		return NULL;
+	*len = h->req->host_len;
+	return h->buf + h->req->host_off;
+}
+
+const char *hreq_remote(const struct hreq *h) { return h->remote; }
+
+const char *hreq_body(const struct hreq *h, size_t *len)
+{
+	*len = h->body_len;
+	return h->body;
+}
+
+uint64_t hreq_content_length(const struct hreq *h)
+{
+	switch (h->req->body_kind) {
+	case HTTP1_BODY_NONE:
+		return 0;
+	case HTTP1_BODY_LENGTH:
+		return h->req->content_length;
+	default:
+		return h->body_len;
+	}
+}
+
+const struct route_match *hreq_match(const struct hreq *h) { return &h->match; }
+
+/* {==== The response ====} */
+
+int hreq_set_status(struct hreq *h, int code)
+{
+	if (h->wrote)
+		return HREQ_SENT;
+	if (code < 100 || code > 999)
+		return HREQ_INVALID;
+	h->status = code;
+	return 0;
+}
+
+/* Replace or add a header (no checks). */
+static void set_header(struct hreq *h, const char *k, size_t kl, const char *v,
+		       size_t vl)
+{
+	struct hbuf nb = {0};
+	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
+	while (q < end) {
+		size_t a = strlen(q), b = strlen(q + a + 1);
+		if (!(a == kl && strncasecmp(q, k, kl) == 0))
+			hbuf_add(&nb, q, a + b + 2);
+		q += a + b + 2;
+	}
+	hbuf_add(&nb, k, kl);
+	hbuf_add(&nb, "", 1);
+	hbuf_add(&nb, v, vl);
+	hbuf_add(&nb, "", 1);
+	free(h->headers.p);
+	h->headers = nb;
+	if (kl == 12 && strncasecmp(k, "Content-Type", 12) == 0)
+		h->has_content_type = 1;
+}
+
+int hreq_set_header(struct hreq *h, const char *k, size_t kl, const char *v,
+		    size_t vl)
+{
+	if (h->wrote)
+		return HREQ_SENT;
+	if (memchr(k, 0, kl) || memchr(v, 0, vl))
+		return HREQ_INVALID;
+	set_header(h, k, kl, v, vl);
+	return 0;
+}
+
+void hreq_default_type(struct hreq *h, const char *type)
+{
+	if (!h->wrote && !h->has_content_type)
+		set_header(h, "Content-Type", 12, type, strlen(type));
+}
+
+void hreq_write(struct hreq *h, const void *s, size_t n)
+{
+	h->wrote = 1;
+	hbuf_add(&h->out, s, n);
 }

@@ -1,12 +1,14 @@
 /*
 ** runtime/httpd.h: the HTTP/1.1 server of http.service entries, built on
-** the shards' rings, and the request context its Lua handlers see.
+** engine/net streams, and the request and response its Lua handlers see.
 **
 ** Each shard listens on its own SO_REUSEPORT socket with a multishot
 ** accept; a connection lives on the shard that accepted it. A request is
 ** parsed in the connection buffer (engine/http1.c), routed, and run as a
 ** call (proc_call) of a pooled function.lua state on the same shard. The
-** response is buffered and sent when the handler returns.
+** response is buffered and sent when the handler returns; the handler's
+** library (lua_modules/http.c) reads the request and builds the response
+** through the hreq_* functions only.
 */
 #ifndef RUNTIME_HTTPD_H
 #define RUNTIME_HTTPD_H
@@ -14,41 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/http1.h"
 #include "proc.h"
 #include "route.h"
 
 struct rt;
-struct conn;
-
-/* A growable byte buffer (malloc'd). */
-struct hbuf {
-	char *p;
-	size_t len, cap;
-};
-
-void hbuf_add(struct hbuf *b, const void *s, size_t n);
-
-/* One request as its handler sees it. Lives from dispatch until the
-** handler's call ends and the response is handed to the connection. */
-struct hreq {
-	struct pext ext;             /* starts the call in the pooled state */
-	struct conn *conn;           /* owner; keeps buf alive until done */
-	struct proc *proc;           /* the pooled state running the call */
-	const char *buf;             /* the request bytes (conn buffer) */
-	const struct http1_request *req;
-	struct route_match match;
-	const char *body;            /* decoded body */
-	size_t body_len;
-	char remote[64];             /* "ip:port" */
-	/* Response. */
-	int status;                  /* 0 until set */
-	int headers_sent;            /* a write happened: headers are final */
-	int wrote;
-	struct hbuf headers;         /* "Name: value\r\n" lines */
-	struct hbuf out;             /* body */
-	int has_content_type;
-};
+struct hreq; /* opaque: one request and its response, owned by httpd.c */
 
 /* Boot: compile the routes of every http.service and bind their sockets
 ** (one per shard, SO_REUSEPORT). Prints and returns -1 on a bind error. */
@@ -65,5 +37,56 @@ void httpd_free(struct rt *rt);
 
 /* The request of the call running in L's process, or NULL. */
 struct hreq *httpd_current(lua_State *L);
+
+/* {==== The request, as its handler reads it ====}
+**
+** A request lives from dispatch until its handler's call ends. Strings
+** point into the connection's buffer, which does not move meanwhile; they
+** are not NUL-terminated and are valid only while the call runs. */
+
+/* The method token ("GET"). */
+const char *hreq_method(const struct hreq *h, size_t *len);
+/* The path without the query ("/" when the request line had none). */
+const char *hreq_path(const struct hreq *h, size_t *len);
+/* The raw query string after '?' (len 0 when none). */
+const char *hreq_query(const struct hreq *h, size_t *len);
+/* The value of the first header `name` (case-insensitive), or NULL. */
+const char *hreq_header(const struct hreq *h, const char *name, size_t nl,
+			size_t *len);
+/* The Host of the request, or NULL when it had none. */
+const char *hreq_host(const struct hreq *h, size_t *len);
+/* "ip:port" of the client (NUL-terminated; empty when unknown). */
+const char *hreq_remote(const struct hreq *h);
+/* The decoded body (chunked framing removed; len 0 when none). */
+const char *hreq_body(const struct hreq *h, size_t *len);
+/* Content-Length as sent, the decoded length of a chunked body, or 0. */
+uint64_t hreq_content_length(const struct hreq *h);
+/* The route that matched and its captured parameters. */
+const struct route_match *hreq_match(const struct hreq *h);
+
+/* {==== The response ====}
+**
+** Buffered here and sent by the server when the handler's call ends; this
+** file alone decides what goes out (status, headers, defaults, the 500s of
+** a failed call). The first write fixes status and headers: after it they
+** can no longer change. */
+
+#define HREQ_SENT    (-1) /* headers already sent (a write happened) */
+#define HREQ_INVALID (-2) /* a status outside 100..999, a NUL in a header */
+
+/* Set the status. Returns 0, HREQ_SENT or HREQ_INVALID. */
+int hreq_set_status(struct hreq *h, int code);
+
+/* Replace (case-insensitively) or add a header. Returns 0, HREQ_SENT or
+** HREQ_INVALID. */
+int hreq_set_header(struct hreq *h, const char *k, size_t kl, const char *v,
+		    size_t vl);
+
+/* Set Content-Type to `type` unless a write happened or the handler set
+** one: the default of a typed write (write_json). */
+void hreq_default_type(struct hreq *h, const char *type);
+
+/* Append to the body; status and headers are final from now on. */
+void hreq_write(struct hreq *h, const void *s, size_t n);
 
 #endif
