@@ -970,10 +970,8 @@ static void finish(struct proc *p)
 		p->on_exit(p, p->on_exit_arg);
 	/* A read in flight outlives us. Only the terminal process touches the
 	** reader, so others must not even look (another shard owns it). */
-	if (p->is_terminal && rt->term_in.p == p) {
-		rt->term_in.p = NULL;
-		rt->term_in.waiter = NULL;
-	}
+	if (p->is_terminal)
+		term_forget(&rt->term_in, p);
 	/* The main coroutine has no __gc: cancel its sleep here. */
 	if (p->main && wheel_is_active(&p->main->sleep))
 		proc_timer_cancel(p, &p->main->sleep);
