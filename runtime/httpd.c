@@ -789,6 +789,25 @@ static uint64_t timeout_ms(const struct reg_entry *e, const char *key,
 	return reg_value_get(e->data, key) ? 0 : def_ms;
 }
 
+/* The routes of the http.service svc: its routers' endpoints, prefixed. */
+static void build_routes(const struct registry *reg, const struct reg_entry *svc,
+			 struct route_table *t)
+{
+	const struct reg_entry *e = NULL;
+	route_init(t);
+	while ((e = reg_next(reg, e)) != NULL) {
+		const struct reg_entry *router;
+		if (e->k != REG_K_HTTP_ENDPOINT)
+			continue;
+		router = e->u.endpoint.router;
+		if (router == NULL || router->u.router.server != svc)
+			continue;
+		route_add(t, e->u.endpoint.method, router->u.router.prefix,
+			  e->u.endpoint.path, e, e->u.endpoint.func);
+	}
+	route_finish(t);
+}
+
 int httpd_init(struct rt *rt)
 {
 	struct httpd *hd = xcalloc(1, sizeof(*hd));
@@ -809,7 +828,7 @@ int httpd_init(struct rt *rt)
 		s->rt = rt;
 		s->e = e;
 		s->nshards = nshards;
-		route_build(rt->reg, e, &s->routes);
+		build_routes(rt->reg, e, &s->routes);
 		s->host.entry = e;
 		s->host.id = e->id;
 		s->host.n = nshards;

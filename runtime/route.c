@@ -1,5 +1,7 @@
 /*
-** runtime/route.c: route compilation and matching.
+** runtime/route.c: the route pattern grammar, route compilation and
+** matching (route_*). May not include the registry or anything above it:
+** it is a leaf that the registry's check and the HTTP server both use.
 **
 ** A pattern is split at '/' into literal segments, {name} parameters and
 ** one final {name...} tail. Matching walks the routes in registry order
@@ -11,11 +13,43 @@
 */
 #include "route.h"
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/common.h"
-#include "registry.h"
+
+const char *route_check_path(const char *path)
+{
+	const char *p = path, *seg, *end;
+
+	if (path[0] != '/')
+		return "must start with '/'";
+	while (*p) {
+		seg = ++p;
+		end = strchr(seg, '/');
+		if (end == NULL)
+			end = seg + strlen(seg);
+		if (memchr(seg, '{', (size_t)(end - seg)) ||
+		    memchr(seg, '}', (size_t)(end - seg))) {
+			const char *q;
+			bool wild;
+
+			if (seg[0] != '{' || end[-1] != '}' || end - seg < 3)
+				return "a {param} must be a whole path segment";
+			wild = end - seg > 5 && !strncmp(end - 4, "...}", 4);
+			for (q = seg + 1; q < end - (wild ? 4 : 1); q++)
+				if (!isalnum((unsigned char)*q) && *q != '_')
+					return "a {param} name may only contain "
+					       "A-Z, a-z, 0-9 and _";
+			if (wild && *end != '\0')
+				return "a {name...} wildcard must be the last segment";
+		}
+		p = end;
+	}
+	return NULL;
+}
 
 static void split(struct route *r)
 {
@@ -65,51 +99,51 @@ static int cmp_route(const void *a, const void *b)
 	return 0;
 }
 
-int route_build(const struct registry *reg, const struct reg_entry *svc,
-		struct route_table *t)
+void route_init(struct route_table *t)
 {
-	const struct reg_entry *e = NULL;
-	uint32_t cap = 8;
-	t->r = xcalloc(cap, sizeof(*t->r));
+	t->r = NULL;
 	t->n = 0;
-	while ((e = reg_next(reg, e)) != NULL) {
-		const struct reg_entry *router;
-		const char *prefix;
-		size_t pl, ql;
-		if (e->k != REG_K_HTTP_ENDPOINT)
-			continue;
-		router = e->u.endpoint.router;
-		if (router == NULL || router->u.router.server != svc)
-			continue;
-		if (t->n == cap)
-			t->r = xrealloc(t->r, (cap *= 2) * sizeof(*t->r));
-		struct route *r = &t->r[t->n];
-		memset(r, 0, sizeof(*r));
-		r->endpoint = e;
-		r->func = e->u.endpoint.func;
-		r->method = e->u.endpoint.method;
-		prefix = router->u.router.prefix ? router->u.router.prefix : "";
-		pl = strlen(prefix);
-		while (pl > 0 && prefix[pl - 1] == '/')
-			pl--;
-		ql = strlen(e->u.endpoint.path);
-		r->pattern = xmalloc(pl + ql + 2);
-		memcpy(r->pattern, prefix, pl);
-		memcpy(r->pattern + pl, e->u.endpoint.path, ql + 1);
-		r->index = t->n;
-		split(r);
-		t->n++;
-	}
-	qsort(t->r, t->n, sizeof(*t->r), cmp_route);
+}
+
+void route_add(struct route_table *t, const char *method, const char *prefix,
+	       const char *path, const struct reg_entry *endpoint,
+	       const struct reg_entry *func)
+{
+	size_t pl, ql;
+	/* Grow at powers of two from 8. */
+	if (t->n == 0 || (t->n >= 8 && (t->n & (t->n - 1)) == 0))
+		t->r = xrealloc(t->r, (t->n ? t->n * 2 : 8) * sizeof(*t->r));
+	struct route *r = &t->r[t->n];
+	memset(r, 0, sizeof(*r));
+	r->endpoint = endpoint;
+	r->func = func;
+	r->method = xstrdup(method);
+	prefix = prefix ? prefix : "";
+	pl = strlen(prefix);
+	while (pl > 0 && prefix[pl - 1] == '/')
+		pl--;
+	ql = strlen(path);
+	r->pattern = xmalloc(pl + ql + 2);
+	memcpy(r->pattern, prefix, pl);
+	memcpy(r->pattern + pl, path, ql + 1);
+	r->index = t->n;
+	split(r);
+	t->n++;
+}
+
+void route_finish(struct route_table *t)
+{
+	if (t->n)
+		qsort(t->r, t->n, sizeof(*t->r), cmp_route);
 	for (uint32_t i = 0; i < t->n; i++)
 		t->r[i].index = i;
-	return 0;
 }
 
 void route_free(struct route_table *t)
 {
 	for (uint32_t i = 0; i < t->n; i++) {
 		free(t->r[i].pattern);
+		free(t->r[i].method);
 		free(t->r[i].segs);
 	}
 	free(t->r);

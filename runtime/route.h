@@ -1,7 +1,13 @@
 /*
-** runtime/route.h: the route table of one http.service, compiled at boot
-** from its http.router (prefix) and http.endpoint (method, path) entries.
-** Read-only after route_build(); any thread may match.
+** runtime/route.h: route patterns and the route table of one http.service.
+**
+** The one owner of the pattern grammar: "/" then segments separated by
+** '/'; a segment is literal text, a whole-segment {name} parameter, or, as
+** the last segment only, a {name...} tail that takes the rest of the path
+** (names: A-Z, a-z, 0-9 and _). A leaf: it knows no registry; the caller
+** hands it each route's method, prefix and path (httpd.c, from the
+** http.router and http.endpoint entries). Read-only after route_finish();
+** any thread may match.
 */
 #ifndef RUNTIME_ROUTE_H
 #define RUNTIME_ROUTE_H
@@ -9,8 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct registry;
-struct reg_entry;
+struct reg_entry; /* opaque here: the caller's, carried along */
 
 #define ROUTE_MAX_PARAMS 16
 
@@ -25,7 +30,7 @@ struct route_seg {
 struct route {
 	const struct reg_entry *endpoint;
 	const struct reg_entry *func;   /* function.lua */
-	const char *method;             /* "GET", ... */
+	char *method;                   /* "GET", ... */
 	char *pattern;                  /* prefix + path, for messages */
 	struct route_seg *segs;
 	uint32_t nsegs;
@@ -51,9 +56,25 @@ struct route_match {
 	uint32_t nparams;
 };
 
-/* Build the table of the http.service `svc`. Returns 0. */
-int route_build(const struct registry *reg, const struct reg_entry *svc,
-		struct route_table *t);
+/* Whether path follows the grammar above. Returns NULL, or a short text
+** saying what is wrong ("must start with '/'", ...) for a message that
+** names the path. The registry's load-time check uses the same rules. */
+const char *route_check_path(const char *path);
+
+/* An empty table. */
+void route_init(struct route_table *t);
+
+/* Add the route prefix + path for method (prefix may be NULL; trailing
+** '/' of the prefix are dropped). path must pass route_check_path. The
+** strings are copied; endpoint and func are only carried along. */
+void route_add(struct route_table *t, const char *method, const char *prefix,
+	       const char *path, const struct reg_entry *endpoint,
+	       const struct reg_entry *func);
+
+/* Order the table for matching (after the last route_add). */
+void route_finish(struct route_table *t);
+
+/* Free what the table holds; it is empty afterwards. */
 void route_free(struct route_table *t);
 
 /* Match method + path (no query). Returns 1 with *m filled, 0 when the
