@@ -150,30 +150,12 @@ int ring_timeout_update(struct ring *r, uint64_t ud, uint64_t target_ud,
 	return 0;
 }
 
-int ring_cancel(struct ring *r, uint64_t ud, uint64_t target_ud)
-{
-	GET_SQE(r, sqe);
-	io_uring_prep_cancel64(sqe, target_ud, 0);
-	io_uring_sqe_set_data64(sqe, ud);
-	return 0;
-}
-
 int ring_read(struct ring *r, uint64_t ud, int fd, void *buf, unsigned len,
 	      uint64_t off)
 {
 	GET_SQE(r, sqe);
 	CHECK_BUF(buf, len);
 	io_uring_prep_read(sqe, fd, buf, len, off);
-	io_uring_sqe_set_data64(sqe, ud);
-	return 0;
-}
-
-int ring_write(struct ring *r, uint64_t ud, int fd, const void *buf,
-	       unsigned len, uint64_t off)
-{
-	GET_SQE(r, sqe);
-	CHECK_BUF(buf, len);
-	io_uring_prep_write(sqe, fd, buf, len, off);
 	io_uring_sqe_set_data64(sqe, ud);
 	return 0;
 }
@@ -194,23 +176,6 @@ int ring_send(struct ring *r, uint64_t ud, int fd, const void *buf,
 	GET_SQE(r, sqe);
 	CHECK_BUF(buf, len);
 	io_uring_prep_send(sqe, fd, buf, len, flags);
-	io_uring_sqe_set_data64(sqe, ud);
-	return 0;
-}
-
-int ring_writev(struct ring *r, uint64_t ud, int fd, const struct iovec *iov,
-		unsigned n)
-{
-	GET_SQE(r, sqe);
-	io_uring_prep_writev(sqe, fd, iov, n, 0);
-	io_uring_sqe_set_data64(sqe, ud);
-	return 0;
-}
-
-int ring_close(struct ring *r, uint64_t ud, int fd)
-{
-	GET_SQE(r, sqe);
-	io_uring_prep_close(sqe, fd);
 	io_uring_sqe_set_data64(sqe, ud);
 	return 0;
 }

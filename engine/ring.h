@@ -66,20 +66,15 @@ int ring_timeout(struct ring *r, uint64_t ud, uint64_t abs_ns);
 int ring_timeout_update(struct ring *r, uint64_t ud, uint64_t target_ud,
 			uint64_t abs_ns);
 
-/* Cancel the operation whose user_data is target_ud; completes under ud. */
-int ring_cancel(struct ring *r, uint64_t ud, uint64_t target_ud);
-
+/* One read, receive or send: the result is the byte count, like read(2),
+** recv(2) and send(2); buf must stay valid until the completion. off -1
+** reads at the file position. */
 int ring_read(struct ring *r, uint64_t ud, int fd, void *buf, unsigned len,
 	      uint64_t off);
-int ring_write(struct ring *r, uint64_t ud, int fd, const void *buf,
-	       unsigned len, uint64_t off);
 int ring_recv(struct ring *r, uint64_t ud, int fd, void *buf, size_t len,
 	      int flags);
 int ring_send(struct ring *r, uint64_t ud, int fd, const void *buf,
 	      size_t len, int flags);
-int ring_writev(struct ring *r, uint64_t ud, int fd, const struct iovec *iov,
-		unsigned n);
-int ring_close(struct ring *r, uint64_t ud, int fd);
 
 /* Multishot accept: one CQE per accepted connection (res = new fd) while
 ** RING_F_MORE is set in the flags; re-arm when a CQE comes without it. */

@@ -631,7 +631,6 @@ void engine_destroy(struct engine *e)
 
 int engine_nshards(const struct engine *e) { return e->n; }
 struct shard *engine_shard(struct engine *e, int i) { return e->shards[i]; }
-enum engine_wake engine_wake_method(const struct engine *e) { return e->wake; }
 
 struct shard *shard_self(void) { return self; }
 int shard_id(const struct shard *s) { return s->id; }

@@ -88,7 +88,6 @@ void engine_destroy(struct engine *e);
 
 int engine_nshards(const struct engine *e);
 struct shard *engine_shard(struct engine *e, int i);
-enum engine_wake engine_wake_method(const struct engine *e);
 
 /* The calling thread's shard, or NULL off a shard thread. */
 struct shard *shard_self(void);
