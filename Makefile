@@ -117,7 +117,7 @@ $(BUILD)/bench/%: bench/%.c $(LIBS)
 
 unit: $(TEST_BIN) $(BIN)
 
-test: deps
+test: deps layers
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)BUILD=$(BUILD) SANITIZER=$(SANITIZER) bash test/run.sh
 
