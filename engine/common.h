@@ -19,8 +19,6 @@
 /* Cross-file internal symbols of the runtime; never exported from a .so. */
 #define HIDDEN __attribute__((visibility("internal")))
 
-#define WARN_UNUSED __attribute__((warn_unused_result))
-
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 

@@ -66,11 +66,6 @@ static inline void list_init(struct wheel_timer *h)
 	h->_next = h->_prev = h;
 }
 
-static inline int list_empty(const struct wheel_timer *h)
-{
-	return h->_next == h;
-}
-
 static inline void list_append(struct wheel_timer *h, struct wheel_timer *t)
 {
 	t->_prev = h->_prev;

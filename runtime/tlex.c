@@ -18,7 +18,6 @@ static const char *const tk_names[] = {
 	"//", "..", "...", "==", ">=", "<=", "~=", "<<", ">>", "::", "->",
 	"!=", "<eof>", "<number>", "<name>", "<string>", "<error>"
 };
-#define NRESERVED (TK_WHILE - TK_AND + 1)
 
 void tlex_kind(int k, char *buf, size_t n)
 {
