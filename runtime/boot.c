@@ -71,7 +71,7 @@ static void build_hosts(struct rt *rt, int nshards)
 	t->n = nshards;
 }
 
-int rt_load_registry(const char *lock, struct registry **out)
+int rt_load_registry(const char *lock, struct registry **out, struct env **env)
 {
 	char *src = NULL, *mods = NULL;
 	struct reg_error err = {0};
@@ -83,7 +83,7 @@ int rt_load_registry(const char *lock, struct registry **out)
 		fprintf(stderr, "wippy: %s: invalid lock file\n", lock);
 		return -1;
 	}
-	*out = reg_load(src, &err);
+	env_load(src, out, env, &err);
 	if (*out == NULL) {
 		fprintf(stderr, "%s", err.msg ? err.msg : "wippy: cannot load registry\n");
 		if (err.msg && err.msg[strlen(err.msg) - 1] != '\n')
@@ -234,9 +234,10 @@ static void warn_registry(const struct registry *reg)
 struct rt *rt_boot(const struct boot_opts *o)
 {
 	struct registry *reg;
+	struct env *env;
 	struct rt *rt;
 
-	if (rt_load_registry("wippy.lock", &reg) < 0)
+	if (rt_load_registry("wippy.lock", &reg, &env) < 0)
 		return NULL;
 	warn_registry(reg);
 	rt = xcalloc(1, sizeof(*rt));
@@ -251,11 +252,12 @@ struct rt *rt_boot(const struct boot_opts *o)
 		fprintf(stderr, "wippy: Lua sources failed to compile; nothing started\n");
 		code_free_all(rt);
 		pt_destroy(rt);
+		env_destroy(env);
 		reg_free(reg);
 		free(rt);
 		return NULL;
 	}
-	rt->env = env_create(reg);
+	rt->env = env;
 
 	struct engine_config cfg = {
 		.nshards = o->nshards, .pin = 1, .signals = 1,

@@ -24,9 +24,11 @@ struct boot_opts {
 	int nargs;
 };
 
-/* Read wippy.lock (default src ./src) and load the registry; prints the
+/* Read wippy.lock (default src ./src) and load the registry with its env
+** (env_load; env may be NULL when only the registry is wanted); prints the
 ** errors and returns -1 when it has any. */
-int rt_load_registry(const char *lock, struct registry **out);
+struct env;
+int rt_load_registry(const char *lock, struct registry **out, struct env **env);
 
 /* Load, validate and compile the app in the current directory and create
 ** the engine (not started). Prints errors and returns NULL on failure. */

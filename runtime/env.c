@@ -15,6 +15,10 @@
 **
 ** Variables whose storage key is looked up: the public `variable` name, or
 ** the entry's name when it has none.
+**
+** The env depends on the registry (it is built from decoded entries), never
+** the other way: the registry reads env values through the struct
+** reg_lookup that env_load() hands to reg_decode().
 */
 #include "runtime/env.h"
 
@@ -461,6 +465,36 @@ int env_get_all(struct env *env,
 	}
 	pthread_mutex_unlock(&env->lock);
 	return rc;
+}
+
+/* reg_lookup's get: env_get on an opaque env. */
+static int lookup_get(void *ud, const char *key, char **out)
+{
+	return env_get(ud, key, out);
+}
+
+int env_load(const char *src_dir, struct registry **regp, struct env **envp,
+	     struct reg_error *err)
+{
+	bool env_ok;
+	struct registry *reg = reg_parse(src_dir, &env_ok);
+	/* With broken env entries, interpolation would only add noise. */
+	struct env *env = env_ok ? env_create(reg) : NULL;
+	struct reg_lookup lookup = { lookup_get, env_strerror, env };
+	int rc = reg_decode(reg, env ? &lookup : NULL, err);
+
+	if (rc < 0 || envp == NULL) {
+		env_destroy(env);
+		env = NULL;
+	}
+	if (rc < 0) {
+		reg_free(reg);
+		reg = NULL;
+	}
+	*regp = reg;
+	if (envp)
+		*envp = env;
+	return rc < 0 ? -1 : 0;
 }
 
 const char *env_strerror(int code)

@@ -22,6 +22,7 @@
 #include <errno.h>
 
 struct registry;
+struct reg_error;
 struct env;	/* opaque */
 
 #define ENV_NOT_FOUND		(-ENOENT)
@@ -29,10 +30,23 @@ struct env;	/* opaque */
 #define ENV_PERMISSION_DENIED	(-EACCES)
 
 /*
+** Load the registry under src_dir with its env, the env built once
+** between the registry's two phases: reg_parse() reads the files and
+** decodes the env.* entries, env_create() builds the env from them, and
+** reg_decode() decodes every other entry with ${env:...} read from it.
+** Returns 0 with *reg and *env set (destroy the env before reg_free), or
+** -1 with both NULL and err (may be NULL) holding every error. env may be
+** NULL when only the registry is wanted (lint): the env is then destroyed
+** before return.
+*/
+int env_load(const char *src_dir, struct registry **reg, struct env **env,
+	     struct reg_error *err);
+
+/*
 ** Build the env from the registry's env.storage.* and env.variable
-** entries, which must already be decoded (reg_load() does this before it
-** decodes the other kinds, so it can call env_create() on a registry that
-** is still loading). File storages with auto_create get their file (and
+** entries, which must already be decoded (reg_parse() decodes them first,
+** so env_load() can call this on a registry that is still loading). File
+** storages with auto_create get their file (and
 ** directory) created here if missing; failures are left for env_set() to
 ** report. The env keeps pointers into reg: destroy it before reg_free().
 ** Never returns NULL.

@@ -110,7 +110,7 @@ static int cmd_lint(void)
 	struct registry *reg;
 	struct reg_error mods;
 	struct rt rt;
-	if (rt_load_registry("wippy.lock", &reg) < 0)
+	if (rt_load_registry("wippy.lock", &reg, NULL) < 0)
 		return 1;
 	int nwarn = reg_warnings(reg)->count + reg_check_modules(reg, code_provides, &mods);
 	print_warnings(reg_warnings(reg));

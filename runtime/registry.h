@@ -2,11 +2,17 @@
 ** runtime/registry.h: the registry, i.e. every entry of a Wippy application
 ** loaded from the YAML files of its source tree (spec section 1).
 **
-** reg_load() walks a source directory, parses every definition file,
-** validates each entry against its kind, resolves references between
-** entries to pointers, and expands ${env:...} interpolation. The result is
-** immutable: after reg_load() returns, nothing in it changes until
-** reg_free(), so any thread may read it without locking.
+** Loading has two phases, because interpolation needs env values and env
+** values come from entries. reg_parse() walks a source directory, reads
+** every definition file into a value tree (runtime/yaml.c), indexes the
+** ids and decodes the env.* entries, which are never interpolated; the
+** caller builds its env from them; reg_decode() then expands ${env:...}
+** through the caller's lookup, validates every other entry against its
+** kind and resolves references between entries to pointers. The registry
+** does not know the env: runtime/env.c builds one from a registry, and
+** env_load() runs the phases with it. Once reg_decode() returns nothing in
+** the registry changes until reg_free(), so any thread may read it
+** without locking.
 **
 ** Ownership: the registry owns every entry, every value tree and every
 ** string reachable from it (ids, paths, scalar text). Pointers stay valid
@@ -26,7 +32,7 @@ struct registry;	/* opaque */
 ** ===================================================================== */
 
 /*
-** What reg_load() reports when it fails. msg is one error per line, each
+** What reg_decode() reports when a load fails. msg is one error per line, each
 ** of the form "file:line:col: entry-id: what is wrong (offending value)",
 ** with the location or the id left out where it does not exist. At most
 ** REG_ERROR_MAX lines are kept; count is the real total. Free with
@@ -80,6 +86,8 @@ struct reg_value {
 	struct reg_value **items;	/* seq/map: the values */
 	const char **keys;		/* map: the keys */
 	bool _plain;			/* plain scalar: retyped after interpolation */
+	bool _unset;			/* interpolation failed (reported): the
+					** decoders take the default silently */
 };
 
 /*
@@ -153,13 +161,12 @@ struct reg_entry;
 /*
 ** The lifecycle block (spec 1.3), present on every service-like kind
 ** (process.host, process.service, terminal.host, http.service). Durations
-** are nanoseconds; absent fields hold the spec defaults. requires is
+** are nanoseconds; absent fields hold the spec defaults, written once, in
+** the kind tables of runtime/reg_kinds.c. requires is
 ** "requires" and "depends_on" merged, de-duplicated, in file order.
 */
 struct reg_lifecycle {
 	bool auto_start;		/* false */
-	bool startup_optional;		/* startup: optional (default required) */
-	int64_t start_timeout;		/* 10s */
 	int64_t stop_timeout;		/* 10s */
 	int64_t stable_threshold;	/* 5s */
 	struct reg_entry **requires;
@@ -171,7 +178,8 @@ struct reg_lifecycle {
 		double jitter;		/* 0.1 */
 		int max_attempts;	/* 0 = infinite */
 	} restart;
-	const struct reg_value *security;	/* raw block or NULL */
+	/* startup, start_timeout and security are checked at load and not
+	** kept: nothing here acts on them yet. */
 };
 
 /* imports: require(name) loads the library.lua entry. */
@@ -192,20 +200,16 @@ struct reg_lua {
 	size_t nimports;
 };
 
+/* queue_size and local_queue_size are checked, not kept: run queues here
+** are per shard and grow. */
 struct reg_process_host {
 	int workers;		/* 0 = not given: one per CPU */
-	int queue_size;		/* 1024 */
-	int local_queue_size;	/* 256 */
 };
 
 struct reg_service {
 	struct reg_entry *process;	/* a process.lua */
 	struct reg_entry *host;		/* a process.host */
 	const struct reg_value *input;	/* sequence of args, or NULL */
-};
-
-struct reg_terminal_host {
-	bool hide_logs;
 };
 
 /* All env.storage.* kinds; each uses only its own fields. */
@@ -225,9 +229,13 @@ struct reg_env_variable {
 	bool readonly;
 };
 
+/* addr is "host:port" or ":port" (checked at load, parsed by the
+** listener); a timeout of 0 is none. */
 struct reg_http_service {
 	const char *addr;
-	int64_t read_timeout, write_timeout, idle_timeout;	/* ns, 0 = none */
+	int64_t read_timeout, write_timeout, idle_timeout;	/* ns: 10s 30s 60s */
+	int64_t max_header_bytes;	/* limits: 8192 */
+	int64_t max_body_bytes;		/* limits: 10 MiB */
 };
 
 struct reg_http_router {
@@ -262,7 +270,6 @@ struct reg_entry {
 		struct reg_lua lua;
 		struct reg_process_host host;
 		struct reg_service service;
-		struct reg_terminal_host terminal;
 		struct reg_env_storage storage;
 		struct reg_env_variable var;
 		struct reg_http_service http;
@@ -282,14 +289,40 @@ struct reg_entry {
 ** ===================================================================== */
 
 /*
-** Load every .yaml, .yml and .json file under src_dir, recursively, in
-** byte-wise sorted order (names starting with '.' are skipped). Returns
-** the registry, or NULL with err filled with every problem found (syntax,
-** field types, unknown kinds, missing fields, bad references, missing
-** source files, duplicate ids, unset env variables, dependency cycles).
-** err may be NULL; on success err->count stays 0. Free with reg_free().
+** How reg_decode() expands ${env:NAME}: get(ud, NAME, &out) returns 0 with
+** *out a malloc'd value the registry frees, or a negative errno;
+** strerror(rc) names that errno in the message of an unset variable (NULL:
+** strerror(3)). runtime/env.h's env_get and env_strerror fit.
 */
-struct registry *reg_load(const char *src_dir, struct reg_error *err);
+struct reg_lookup {
+	int (*get)(void *ud, const char *key, char **out);
+	const char *(*strerror)(int rc);
+	void *ud;
+};
+
+/*
+** Phase 1. Read every .yaml, .yml and .json file under src_dir,
+** recursively, in byte-wise sorted order (names starting with '.' are
+** skipped), index the entries by id and decode the env.storage.* and
+** env.variable entries. Never returns NULL: what is wrong (syntax, field
+** types, unknown kinds, duplicate ids, a missing directory) is kept and
+** reported by reg_decode(). *env_ok says whether the env entries decoded
+** without error, i.e. whether an env built from them (env_create) can
+** serve phase 2; without one, interpolation is skipped rather than adding
+** errors about values that could not be looked up.
+*/
+struct registry *reg_parse(const char *src_dir, bool *env_ok);
+
+/*
+** Phase 2. Interpolate every other entry through lookup (NULL: none),
+** decode and check it against its kind, resolve references, and check
+** what spans entries (unique variable names, no requires cycles). Returns
+** 0, or -EINVAL with err (may be NULL) holding every error of both phases;
+** on success err->count is 0. Either way the registry stays the caller's
+** to reg_free(), after the env built from it is destroyed. Call once.
+*/
+int reg_decode(struct registry *reg, const struct reg_lookup *lookup,
+	       struct reg_error *err);
 
 /* Free the registry and everything reachable from it. NULL is a no-op. */
 void reg_free(struct registry *reg);
@@ -337,7 +370,7 @@ struct reg_entry *reg_next_kind(const struct registry *reg, const char *kind,
 ** after its host; otherwise file order. *out is an xmalloc'd array of *n
 ** pointers, freed by the caller. Returns 0, or -ELOOP when requires form a
 ** cycle; then *out is NULL and err (may be NULL) names the cycle as
-** "a -> b -> a". reg_load() already rejects cycles, so on a loaded
+** "a -> b -> a". reg_decode() already rejects cycles, so on a loaded
 ** registry this cannot fail.
 */
 int reg_service_order(const struct registry *reg, struct reg_entry ***out,

@@ -158,11 +158,10 @@ int main(void)
 	unsetenv("WIPPY_T_NONE");
 
 	snprintf(path, sizeof(path), "%s/src", dir);
-	reg = reg_load(path, &err);
+	env_load(path, &reg, &env, &err);
 	ok(reg != NULL, "registry loads (%s)", err.msg ? err.msg : "");
 	if (reg == NULL)
 		return tap_done();
-	env = env_create(reg);
 
 	/* os storage */
 	ok(is(get(env, "WIPPY_T_OS", NULL), "from_os"), "os value by variable name");

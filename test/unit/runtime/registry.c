@@ -41,12 +41,22 @@ static void find_fixtures(void)
 	free(dir);
 }
 
+/* The registry as the runtime loads it: both phases, the env between
+ * them (env_load), the env itself not kept. */
+static struct registry *load_dir(const char *path, struct reg_error *err)
+{
+	struct registry *reg;
+
+	env_load(path, &reg, NULL, err);
+	return reg;
+}
+
 static struct registry *load(const char *name, struct reg_error *err)
 {
 	char path[PATH_MAX + 64];
 
 	snprintf(path, sizeof(path), "%s/%s", fixtures, name);
-	return reg_load(path, err);
+	return load_dir(path, err);
 }
 
 static bool has(const char *hay, const char *needle)
@@ -116,20 +126,18 @@ static void test_echo(void)
 	ok(svc && svc->u.service.host == host, "service.host resolved to app:processes");
 	ok(svc && svc->u.service.input == NULL, "no input");
 	ok(svc && svc->has_lifecycle && svc->lifecycle.auto_start, "auto_start true");
-	ok(svc && svc->lifecycle.start_timeout == 10 * SEC &&
-	   svc->lifecycle.stop_timeout == 10 * SEC &&
+	ok(svc && svc->lifecycle.stop_timeout == 10 * SEC &&
 	   svc->lifecycle.stable_threshold == 5 * SEC, "lifecycle duration defaults");
 	ok(svc && svc->lifecycle.restart.initial_delay == SEC &&
 	   svc->lifecycle.restart.max_delay == 90 * SEC &&
 	   svc->lifecycle.restart.backoff_factor == 2.0 &&
 	   fabs(svc->lifecycle.restart.jitter - 0.1) < 1e-9 &&
 	   svc->lifecycle.restart.max_attempts == 0 &&
-	   !svc->lifecycle.startup_optional && svc->lifecycle.nrequires == 0,
+	   svc->lifecycle.nrequires == 0,
 	   "restart defaults");
-	ok(host && host->u.host.workers == 0 && host->u.host.queue_size == 1024 &&
-	   host->u.host.local_queue_size == 256, "process.host defaults");
-	ok(term && term->k == REG_K_TERMINAL_HOST && term->lifecycle.auto_start &&
-	   !term->u.terminal.hide_logs, "terminal.host");
+	ok(host && host->u.host.workers == 0, "process.host defaults");
+	ok(term && term->k == REG_K_TERMINAL_HOST && term->lifecycle.auto_start,
+	   "terminal.host");
 	for (e = reg_next_kind(reg, "process.lua", NULL); e;
 	     e = reg_next_kind(reg, "process.lua", e))
 		lua++;
@@ -170,8 +178,7 @@ static void test_mass_spawn(void)
 	host = reg_find(reg, "app:processes");
 	svc = reg_find(reg, "app:spawner");
 	var = reg_find(reg, "app:num_workers");
-	ok(host && host->u.host.workers == 32 && host->u.host.queue_size == 4096 &&
-	   host->u.host.local_queue_size == 256, "host: 32 workers, queue 4096");
+	ok(host && host->u.host.workers == 32, "host: 32 workers");
 	ok(svc && svc->u.service.process == reg_find(reg, "app:spawner_process"),
 	   "spawner process resolved");
 	ok(svc && svc->lifecycle.restart.initial_delay == SEC / 2 &&
@@ -237,19 +244,18 @@ static void test_mixed(void)
 	gw = reg_find(reg, "app.api.v1:gateway");
 	h1 = reg_find(reg, "app:processes");
 	h2 = reg_find(reg, "app:other_host");
-	ok(h2 && h2->u.host.workers == 2 && h2->u.host.local_queue_size == 64,
+	ok(h2 && h2->u.host.workers == 2,
 	   "alias *hostcfg copied the anchored mapping");
 	lc = gw ? &gw->lifecycle : NULL;
-	ok(lc && lc->start_timeout == 90 * SEC && lc->stop_timeout == SEC / 4 &&
-	   lc->stable_threshold == 3 * SEC / 2 && lc->startup_optional,
-	   "lifecycle durations 1m30s 250ms 1.5s, startup optional");
+	ok(lc && lc->stop_timeout == SEC / 4 && lc->stable_threshold == 3 * SEC / 2,
+	   "lifecycle durations 250ms 1.5s");
 	ok(lc && lc->nrequires == 2 && lc->requires[0] == h1 && lc->requires[1] == h2,
 	   "requires + depends_on merged without duplicates");
 	ok(lc && lc->restart.initial_delay == 2 * SEC && lc->restart.max_delay == 3600 * SEC &&
 	   lc->restart.backoff_factor == 1.5 && lc->restart.jitter == 0.25 &&
 	   lc->restart.max_attempts == 7, "restart fields");
-	ok(lc && lc->security && !strcmp(reg_value_str(lc->security, "actor.id"), "svc"),
-	   "security kept as a raw block");
+	ok(gw && !strcmp(reg_value_str(gw->data, "lifecycle.security.actor.id"), "svc"),
+	   "security readable from the raw tree");
 	st = reg_find(reg, "app:settings");
 	vals = st ? reg_value_get(st->data, "values") : NULL;
 	ok(vals && vals->type == REG_SEQ && vals->n == 8, "free data sequence");
@@ -290,7 +296,8 @@ static void test_mixed(void)
 	   !strcmp(reg_find(reg, "app.api.v1:router")->u.router.prefix, ""),
 	   "bare meta.server resolves in the router's namespace");
 	cli = reg_find(reg, "app.single:cli");
-	ok(cli && cli->k == REG_K_TERMINAL_HOST && cli->u.terminal.hide_logs &&
+	ok(cli && cli->k == REG_K_TERMINAL_HOST &&
+	   reg_value_bool(cli->data, "hide_logs", false) &&
 	   cli->line == 1 && cli->col == 1, "top-level name+kind file");
 	other = reg_next(reg, cli);
 	ok(other == gw, "file order: api/single.yaml before api/v1/handlers.yml");
@@ -402,7 +409,7 @@ static void test_generated(void)
 	fprintf(f, "namespace: app\nentries:\n  - name: w\n    kind: process.lua\n"
 		"    source: file://%s/abs.lua\n    method: main\n", dir);
 	fclose(f);
-	reg = reg_load(src, &err);
+	reg = load_dir(src, &err);
 	ok(reg && reg_find(reg, "app:w") &&
 	   !strncmp(reg_find(reg, "app:w")->u.lua.source, dir, strlen(dir)),
 	   "file:///abs accepted outside the source root");
@@ -414,7 +421,7 @@ static void test_generated(void)
 	for (i = 0; i < REG_ERROR_MAX + 50; i++)
 		fprintf(f, "  - {name: e%d, kind: no.such.kind}\n", i);
 	fclose(f);
-	reg = reg_load(src, &err);
+	reg = load_dir(src, &err);
 	ok(reg == NULL && err.count == REG_ERROR_MAX + 50, "all %d errors counted (%d)",
 	   REG_ERROR_MAX + 50, err.count);
 	ok(has(err.msg, "... and 50 more errors"), "message capped with a summary line");
@@ -501,7 +508,7 @@ static void test_warnings(void)
 	     "    method: main\n    modules: [time, sql, helper]\n"
 	     "    imports: {helper: app:lib}\n"
 	     "  - {name: lib, kind: library.lua, source: file://m.lua, modules: [ctx]}\n");
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg != NULL && err.count == 0, "documented kinds load (%s)", err.msg ? err.msg : "");
 	if (reg == NULL)
 		goto out;
@@ -522,11 +529,11 @@ static void test_warnings(void)
 	reg_free(reg);
 
 	PUTS(dir, "a.yaml", "namespace: app\nentries:\n  - {name: x, kind: network.bogus.thing}\n");
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg != NULL, "network.* is a documented prefix");
 	reg_free(reg);
 	PUTS(dir, "a.yaml", "namespace: app\nentries:\n  - {name: y, kind: netwrk}\n");
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg == NULL && has(err.msg, "app:y: unknown kind \"netwrk\""), "a near miss is still an error");
 	reg_error_free(&err);
 out:
@@ -581,7 +588,7 @@ static void test_bytecode(void)
 		BCYAML("ok.luac", h);
 	}
 	PUTS(dir, "a.yaml", yaml);
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg != NULL, "process.lua.bc loads (%s)", err.msg ? err.msg : "");
 	e = reg ? reg_find(reg, "app:p") : NULL;
 	ok(e && e->k == REG_K_PROCESS_LUA_BC && reg_kind_is_lua(e->k) && reg_kind_is_process(e->k) &&
@@ -593,13 +600,13 @@ static void test_bytecode(void)
 
 	BCYAML("ok.luac", "sha256:0000000000000000000000000000000000000000000000000000000000000000");
 	PUTS(dir, "a.yaml", yaml);
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg == NULL && has(err.msg, "app:p: hash mismatch for ok.luac: the file is sha256:"),
 	   "wrong hash is an error naming the real one");
 	reg_error_free(&err);
 	BCYAML("ok.luac", "md5:abc");
 	PUTS(dir, "a.yaml", yaml);
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg == NULL && has(err.msg, "hash must be \"sha256:"), "other hash algorithms refused");
 	reg_error_free(&err);
 
@@ -611,7 +618,7 @@ static void test_bytecode(void)
 		BCYAML("go.luac", h);
 	}
 	PUTS(dir, "a.yaml", yaml);
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg == NULL && has(err.msg, "go.luac is go-lua bytecode"), "go-lua bytecode refused clearly");
 	reg_error_free(&err);
 
@@ -623,26 +630,26 @@ static void test_bytecode(void)
 		BCYAML("53.luac", h);
 	}
 	PUTS(dir, "a.yaml", yaml);
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg == NULL && has(err.msg, "bytecode of Lua 5.3"), "other Lua versions refused");
 	reg_error_free(&err);
 
 	BCYAML("../a.yaml", "sha256:00");
 	PUTS(dir, "a.yaml", yaml);
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg == NULL && has(err.msg, "must stay inside the directory of app:code"),
 	   "path may not leave the fs directory");
 	reg_error_free(&err);
 	BCYAML("none.luac", "sha256:00");
 	PUTS(dir, "a.yaml", yaml);
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg == NULL && has(err.msg, "cannot read bytecode \"none.luac\""), "missing file");
 	reg_error_free(&err);
 
 	PUTS(dir, "a.yaml", "namespace: app\nentries:\n"
 	     "  - {name: p, kind: process.lua.bc, fs: nope, path: x, hash: h, method: main}\n"
 	     "  - {name: q, kind: process.lua.bc, path: x, hash: h}\n");
-	reg = reg_load(dir, &err);
+	reg = load_dir(dir, &err);
 	ok(reg == NULL && has(err.msg, "fs \"nope\" must name an fs.directory entry (no such entry)") &&
 	   has(err.msg, "app:q: missing required field \"fs\"") &&
 	   has(err.msg, "app:q: missing required field \"method\""), "missing fs, method");

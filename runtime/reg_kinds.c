@@ -1,0 +1,624 @@
+/*
+** runtime/reg_kinds.c: the kinds the runtime runs, and every key of each.
+**
+** Owns: the kind names (which are run, which are documented but inert,
+** which are errors), and for each kind its table of keys (struct
+** reg_field rows, decoded by reg_field.c) with the checks that go beyond
+** a key's type. A key of a kind is decoded here and only here, with its
+** default in its row: readers take the decoded member of struct
+** reg_entry, not the raw tree. It may not resolve sources (reg_source.c)
+** nor know how env values are looked up (reg_interp.c).
+*/
+#include "runtime/reg_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEC 1000000000ll
+
+#define AT(member) offsetof(struct reg_entry, member)
+
+/* {====================================================================
+** Setters: what a key's type does not say
+** ===================================================================== */
+
+/*
+** process.host workers: absent means "not given" and is left 0 for the
+** scheduler to turn into the CPU count; an explicit 0 or negative is an
+** error, as in the Go config's Validate. The upper bound only catches
+** typos.
+*/
+static void set_workers(struct loader *L, struct reg_entry *e,
+			const struct reg_field *f, struct reg_value *w, void *dst)
+{
+	char buf[160];
+
+	if (w != NULL && (w->type != REG_INT || w->i <= 0 || w->i > 65536))
+		reg__errat(L, e, w, "field \"host.workers\" must be an integer > 0, got %s",
+			   reg__show(w, buf, sizeof(buf)));
+	else if (w != NULL)
+		*(int *)dst = (int)w->i;
+}
+
+static void set_lua_source(struct loader *L, struct reg_entry *e,
+			   const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	*(const char **)dst = reg__lua_source(L, e);
+}
+
+static void set_bc_source(struct loader *L, struct reg_entry *e,
+			  const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	*(const char **)dst = reg__bc_source(L, e);
+}
+
+/* modules: bare names, the allow-list for require. */
+static void set_modules(struct loader *L, struct reg_entry *e,
+			const struct reg_field *f, struct reg_value *mods, void *dst)
+{
+	struct reg_lua *lua = &e->u.lua;
+	char buf[160];
+
+	if (mods->n == 0)
+		return;
+	lua->modules = reg__alloc(&L->reg->arena, mods->n * sizeof(char *));
+	for (size_t i = 0; i < mods->n; i++) {
+		struct reg_value *m = mods->items[i];
+
+		if (m->type != REG_STR || m->str[0] == '\0')
+			reg__errat(L, e, m, "modules: a module name must be a "
+				   "string, got %s", reg__show(m, buf, sizeof(buf)));
+		else if (strchr(m->str, ':'))
+			reg__errat(L, e, m, "modules: module name \"%s\" must not "
+				   "contain a namespace", m->str);
+		else
+			lua->modules[lua->nmodules++] = m->str;
+	}
+}
+
+/* imports: a require() name -> a library.lua entry. */
+static void set_imports(struct loader *L, struct reg_entry *e,
+			const struct reg_field *f, struct reg_value *imps, void *dst)
+{
+	struct reg_lua *lua = &e->u.lua;
+
+	if (imps->n == 0)
+		return;
+	lua->imports = reg__alloc(&L->reg->arena, imps->n * sizeof(*lua->imports));
+	for (size_t i = 0; i < imps->n; i++) {
+		struct reg_entry *t = reg__ref_at(L, e, imps->items[i], "imports",
+						  KMASK(REG_K_LIBRARY_LUA));
+		if (t == NULL)
+			continue;
+		lua->imports[lua->nimports].name = imps->keys[i];
+		lua->imports[lua->nimports++].entry = t;
+	}
+}
+
+/* process.service host: a process.host, never the control node. */
+static void set_service_host(struct loader *L, struct reg_entry *e,
+			     const struct reg_field *f, struct reg_value *h, void *dst)
+{
+	if (h && h->type == REG_STR && !strcmp(h->str, "node:control")) {
+		reg__errat(L, e, h, "host \"node:control\" cannot run services");
+		return;
+	}
+	if (h == NULL) {
+		reg__errat(L, e, NULL, "missing required field \"host\"");
+		return;
+	}
+	*(struct reg_entry **)dst = reg__ref_at(L, e, h, "host",
+						KMASK(REG_K_PROCESS_HOST));
+}
+
+/* env.storage.static values: a mapping KEY -> scalar. */
+static void set_static_values(struct loader *L, struct reg_entry *e,
+			      const struct reg_field *f, struct reg_value *vals, void *dst)
+{
+	char buf[160];
+
+	for (size_t i = 0; i < vals->n; i++)
+		if (vals->items[i]->type == REG_SEQ || vals->items[i]->type == REG_MAP)
+			reg__errat(L, e, vals->items[i], "values.%s must be a scalar, "
+				   "got %s", vals->keys[i],
+				   reg__show(vals->items[i], buf, sizeof(buf)));
+}
+
+/* env.storage.router storages: other storages (routers too; env.c bounds
+ * the depth), in order, but not the router itself. */
+static void set_storages(struct loader *L, struct reg_entry *e,
+			 const struct reg_field *f, struct reg_value *list, void *dst)
+{
+	struct reg_env_storage *st = &e->u.storage;
+
+	st->storages = reg__alloc(&L->reg->arena, (list->n + 1) * sizeof(*st->storages));
+	for (size_t i = 0; i < list->n; i++) {
+		struct reg_entry *t = reg__ref_at(L, e, list->items[i], "storages",
+						  MASK_STORAGE);
+		if (t == e)
+			reg__errat(L, e, list->items[i], "storages: a router "
+				   "cannot contain itself");
+		else if (t)
+			st->storages[st->nstorages++] = t;
+	}
+}
+
+/* env.variable variable: a public name of [A-Za-z0-9_]+; its uniqueness
+ * is checked once every variable is decoded (reg__check_variables). */
+static void set_variable_name(struct loader *L, struct reg_entry *e,
+			      const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	const char *p;
+
+	for (p = v->str; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			break;
+	if (*p || p == v->str) {
+		reg__errat(L, e, v, "variable name \"%s\" may only contain A-Z, "
+			   "a-z, 0-9 and _", v->str);
+		*(const char **)dst = NULL;
+	}
+}
+
+/* env.variable default: any scalar, kept as its text. */
+static void set_variable_default(struct loader *L, struct reg_entry *e,
+				 const struct reg_field *f, struct reg_value *d, void *dst)
+{
+	char buf[160];
+
+	if (d && (d->type == REG_SEQ || d->type == REG_MAP))
+		reg__errat(L, e, d, "field \"default\" must be a scalar, got %s",
+			   reg__show(d, buf, sizeof(buf)));
+	else if (d)
+		*(const char **)dst = d->str;
+}
+
+/*
+** http.service addr: "host:port" or ":port", checked here so that `wippy
+** lint` reports a bad one at its line. The host is empty (every
+** interface), "localhost" or an IPv4 address, which is what the listener
+** (runtime/httpd.c) binds; port 0 is the form's "any port".
+*/
+static void set_http_addr(struct loader *L, struct reg_entry *e,
+			  const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	const char *addr = v->str, *colon = strrchr(addr, ':');
+	char host[64], *end = NULL;
+	struct in_addr in;
+	long port = -1;
+	size_t hl;
+
+	if (addr[0] == '\0')
+		return;		/* already reported as empty */
+	if (colon != NULL && colon[1] != '\0' && isdigit((unsigned char)colon[1]))
+		port = strtol(colon + 1, &end, 10);
+	if (port < 0 || *end != '\0' || port > 65535) {
+		reg__errat(L, e, v, "field \"addr\" must be \"host:port\" or "
+			   "\":port\" with a port in 0..65535, got \"%s\"", addr);
+		return;
+	}
+	hl = (size_t)(colon - addr);
+	if (hl == 0)
+		return;
+	if (hl < sizeof(host)) {
+		memcpy(host, addr, hl);
+		host[hl] = '\0';
+		if (!strcmp(host, "localhost") || inet_pton(AF_INET, host, &in) == 1)
+			return;
+	}
+	reg__errat(L, e, v, "field \"addr\": host \"%.*s\" must be empty, "
+		   "localhost or an IPv4 address", (int)hl, addr);
+}
+
+/* http.router / http.endpoint parents are named in meta (spec 1.4); the
+ * Go validator's own wording "missing metadata: server" is kept. */
+static void set_meta_server(struct loader *L, struct reg_entry *e,
+			    const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	if (v == NULL)
+		reg__errat(L, e, NULL, "missing metadata: server (meta.server must "
+			   "name an http.service)");
+	else
+		*(struct reg_entry **)dst = reg__ref_at(L, e, v, f->key,
+							KMASK(REG_K_HTTP_SERVICE));
+}
+
+static void set_meta_router(struct loader *L, struct reg_entry *e,
+			    const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	if (v == NULL)
+		reg__errat(L, e, NULL, "missing metadata: router (meta.router must "
+			   "name an http.router)");
+	else
+		*(struct reg_entry **)dst = reg__ref_at(L, e, v, f->key,
+							KMASK(REG_K_HTTP_ROUTER));
+}
+
+static void set_prefix(struct loader *L, struct reg_entry *e,
+		       const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	if (v->str[0] != '/' && v->str[0] != '\0')
+		reg__errat(L, e, v, "field \"prefix\" must start with '/', got \"%s\"",
+			   v->str);
+}
+
+/*
+** An endpoint path: "/" then segments; "{name}" is a whole segment,
+** "{name...}" only as the last one. Returns NULL or what is wrong.
+**
+** The same grammar as runtime/route.c's; the registry should call the
+** route module's check once it has one, so the grammar is written once.
+*/
+static const char *check_path(const char *path)
+{
+	const char *p = path, *seg, *end;
+
+	if (path[0] != '/')
+		return "must start with '/'";
+	while (*p) {
+		seg = ++p;
+		end = strchr(seg, '/');
+		if (end == NULL)
+			end = seg + strlen(seg);
+		if (memchr(seg, '{', (size_t)(end - seg)) ||
+		    memchr(seg, '}', (size_t)(end - seg))) {
+			const char *q;
+			bool wild;
+
+			if (seg[0] != '{' || end[-1] != '}' || end - seg < 3)
+				return "a {param} must be a whole path segment";
+			wild = end - seg > 5 && !strncmp(end - 4, "...}", 4);
+			for (q = seg + 1; q < end - (wild ? 4 : 1); q++)
+				if (!isalnum((unsigned char)*q) && *q != '_')
+					return "a {param} name may only contain "
+					       "A-Z, a-z, 0-9 and _";
+			if (wild && *end != '\0')
+				return "a {name...} wildcard must be the last segment";
+		}
+		p = end;
+	}
+	return NULL;
+}
+
+static void set_endpoint_path(struct loader *L, struct reg_entry *e,
+			      const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	const char *why = check_path(v->str);
+
+	if (why != NULL) {
+		reg__errat(L, e, v, "path \"%s\": %s", v->str, why);
+		*(const char **)dst = NULL;
+	}
+}
+
+/* requires and depends_on merged, de-duplicated, in file order. Any
+ * service-like entry may be required (a service can wait for an
+ * http.service or a host as well as for another process.service). */
+static void set_requires(struct loader *L, struct reg_entry *e,
+			 const struct reg_field *f, struct reg_value *unused, void *dst)
+{
+	static const char *const lists[] = { "lifecycle.requires",
+					     "lifecycle.depends_on" };
+	struct reg_lifecycle *lc = &e->lifecycle;
+	struct reg_value *seq;
+	size_t i, j, k, total = 0;
+
+	for (i = 0; i < countof(lists); i++)
+		if ((seq = reg__field(e, lists[i])) != NULL && seq->type == REG_SEQ)
+			total += seq->n;
+	if (total == 0)
+		return;
+	lc->requires = reg__alloc(&L->reg->arena, total * sizeof(*lc->requires));
+	for (i = 0; i < countof(lists); i++) {
+		if ((seq = reg__field(e, lists[i])) == NULL || seq->type != REG_SEQ)
+			continue;
+		for (j = 0; j < seq->n; j++) {
+			struct reg_entry *t = reg__ref_at(L, e, seq->items[j], lists[i],
+							  MASK_SERVICE);
+			if (t == NULL)
+				continue;
+			for (k = 0; k < lc->nrequires && lc->requires[k] != t; k++)
+				;
+			if (k == lc->nrequires)
+				lc->requires[lc->nrequires++] = t;
+		}
+	}
+}
+
+/* }==================================================================== */
+
+/* {====================================================================
+** Tables: one row per key
+** ===================================================================== */
+
+#define LC(m) AT(lifecycle.m)
+
+static const char *const startup_values[] = { "required", "optional", NULL };
+static const char *const http_methods[] = { "GET", "POST", "PUT", "DELETE",
+	"PATCH", "HEAD", "OPTIONS", "TRACE", NULL };
+
+/*
+** The lifecycle block (spec 1.3) of every service-like kind. Absent keys,
+** and an absent block, take the spec defaults written here. startup,
+** start_timeout and security are checked but not kept: nothing in this
+** runtime acts on them yet (a supervisor that honours them would decode
+** them into struct reg_lifecycle again).
+*/
+static const struct reg_field lifecycle_fields[] = {
+	{ .key = "lifecycle", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "lifecycle.auto_start", .type = RF_BOOL, .off = LC(auto_start), .def = { .b = false } },
+	{ .key = "lifecycle.start_timeout", .type = RF_DUR, .off = RF_NOWHERE, .def = { .i = 10 * SEC } },
+	{ .key = "lifecycle.stop_timeout", .type = RF_DUR, .off = LC(stop_timeout), .def = { .i = 10 * SEC } },
+	{ .key = "lifecycle.stable_threshold", .type = RF_DUR, .off = LC(stable_threshold), .def = { .i = 5 * SEC } },
+	{ .key = "lifecycle.startup", .type = RF_STR, .off = RF_NOWHERE, .oneof = startup_values },
+	{ .key = "lifecycle.security", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "lifecycle.restart", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "lifecycle.restart.initial_delay", .type = RF_DUR, .off = LC(restart.initial_delay), .def = { .i = SEC } },
+	{ .key = "lifecycle.restart.max_delay", .type = RF_DUR, .off = LC(restart.max_delay), .def = { .i = 90 * SEC } },
+	{ .key = "lifecycle.restart.backoff_factor", .type = RF_NUM, .off = LC(restart.backoff_factor), .def = { .f = 2.0 } },
+	{ .key = "lifecycle.restart.jitter", .type = RF_NUM, .off = LC(restart.jitter), .def = { .f = 0.1 } },
+	{ .key = "lifecycle.restart.max_attempts", .type = RF_INT, .off = LC(restart.max_attempts), .def = { .i = 0 }, .min = 0 },
+	{ .key = "lifecycle.requires", .type = RF_SEQ, .off = RF_NOWHERE },
+	{ .key = "lifecycle.depends_on", .type = RF_SEQ, .off = RF_NOWHERE },
+	{ .key = "lifecycle.requires", .type = RF_FN, .off = RF_NOWHERE, .set = set_requires },
+};
+
+/* process.host: queue_size and local_queue_size size the original's
+ * queues; this runtime's run queues are per shard and grow, so they are
+ * checked, not kept. */
+static const struct reg_field host_fields[] = {
+	{ .key = "host", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "host.workers", .type = RF_FN, .off = AT(u.host.workers), .set = set_workers },
+	{ .key = "host.queue_size", .type = RF_INT, .off = RF_NOWHERE, .def = { .i = 1024 }, .min = 1 },
+	{ .key = "host.local_queue_size", .type = RF_INT, .off = RF_NOWHERE, .def = { .i = 256 }, .min = 1 },
+};
+
+#define LUA_SOURCE { .key = "source", .type = RF_FN, .off = AT(u.lua.source), .set = set_lua_source }
+#define LUA_METHOD { .key = "method", .type = RF_STR, .flags = RF_REQUIRED | RF_NONEMPTY, .off = AT(u.lua.method) }
+#define LUA_MODULES \
+	{ .key = "modules", .type = RF_SEQ, .off = RF_NOWHERE, .set = set_modules }, \
+	{ .key = "imports", .type = RF_MAP, .off = RF_NOWHERE, .set = set_imports }
+
+/* Sources are resolved here but compiled later, by runtime/code.c. */
+static const struct reg_field process_lua_fields[] = {
+	LUA_SOURCE, LUA_METHOD, LUA_MODULES,
+};
+
+static const struct reg_field library_lua_fields[] = {
+	LUA_SOURCE, LUA_MODULES,
+};
+
+/* pool is accepted: function pools are this runtime's to size. */
+static const struct reg_field function_lua_fields[] = {
+	LUA_SOURCE, LUA_METHOD,
+	{ .key = "pool", .type = RF_MAP, .off = RF_NOWHERE },
+	LUA_MODULES,
+};
+
+/* fs, path and hash are read together by reg__bc_source. */
+static const struct reg_field process_lua_bc_fields[] = {
+	{ .key = "fs", .type = RF_FN, .off = AT(u.lua.source), .set = set_bc_source },
+	LUA_METHOD, LUA_MODULES,
+};
+
+/* input stays a raw sequence: its items are passed to Lua as they are. */
+static const struct reg_field service_fields[] = {
+	{ .key = "process", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.service.process), .kinds = KMASK(REG_K_PROCESS_LUA) | KMASK(REG_K_PROCESS_LUA_BC) },
+	{ .key = "host", .type = RF_FN, .off = AT(u.service.host), .set = set_service_host },
+	{ .key = "input", .type = RF_SEQ, .off = AT(u.service.input) },
+};
+
+/* hide_logs suppresses the original's log stream to the terminal's event
+ * bus, which this runtime does not have: checked, not kept. */
+static const struct reg_field terminal_fields[] = {
+	{ .key = "hide_logs", .type = RF_BOOL, .off = RF_NOWHERE, .def = { .b = false } },
+};
+
+static const struct reg_field static_fields[] = {
+	{ .key = "values", .type = RF_MAP, .off = AT(u.storage.values), .set = set_static_values },
+};
+
+static const struct reg_field file_fields[] = {
+	{ .key = "file_path", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.storage.file_path) },
+	{ .key = "auto_create", .type = RF_BOOL, .off = AT(u.storage.auto_create), .def = { .b = false } },
+	{ .key = "file_mode", .type = RF_MODE, .off = AT(u.storage.file_mode), .def = { .i = 0644 } },
+	{ .key = "dir_mode", .type = RF_MODE, .off = AT(u.storage.dir_mode), .def = { .i = 0755 } },
+};
+
+static const struct reg_field router_storage_fields[] = {
+	{ .key = "storages", .type = RF_SEQ, .flags = RF_REQUIRED, .off = RF_NOWHERE, .set = set_storages },
+};
+
+static const struct reg_field variable_fields[] = {
+	{ .key = "variable", .type = RF_STR, .off = AT(u.var.variable), .set = set_variable_name },
+	{ .key = "storage", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.var.storage), .kinds = MASK_STORAGE },
+	{ .key = "default", .type = RF_FN, .off = AT(u.var.def), .set = set_variable_default },
+	{ .key = "readonly", .type = RF_BOOL, .off = AT(u.var.readonly), .def = { .b = false } },
+};
+
+/*
+** http.service: the listener's knobs. An explicit 0 timeout disables it.
+** The defaults are the ones the original's http.service documents.
+*/
+static const struct reg_field http_service_fields[] = {
+	{ .key = "addr", .type = RF_STR, .flags = RF_REQUIRED | RF_NONEMPTY, .off = AT(u.http.addr), .set = set_http_addr },
+	{ .key = "timeouts", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "timeouts.read", .type = RF_DUR, .off = AT(u.http.read_timeout), .def = { .i = 10 * SEC } },
+	{ .key = "timeouts.write", .type = RF_DUR, .off = AT(u.http.write_timeout), .def = { .i = 30 * SEC } },
+	{ .key = "timeouts.idle", .type = RF_DUR, .off = AT(u.http.idle_timeout), .def = { .i = 60 * SEC } },
+	{ .key = "limits", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "limits.max_header_bytes", .type = RF_I64, .off = AT(u.http.max_header_bytes), .def = { .i = 8192 }, .min = 1, .max = UINT32_MAX },
+	{ .key = "limits.max_body_bytes", .type = RF_I64, .off = AT(u.http.max_body_bytes), .def = { .i = 10 << 20 }, .min = 0 },
+};
+
+static const struct reg_field http_router_fields[] = {
+	{ .key = "meta.server", .type = RF_FN, .off = AT(u.router.server), .set = set_meta_server },
+	{ .key = "prefix", .type = RF_STR, .off = AT(u.router.prefix), .def = { .s = "" }, .set = set_prefix },
+};
+
+/* method is upper case as in the Go validator; the path is checked here
+ * so the route table never sees a bad one. */
+static const struct reg_field http_endpoint_fields[] = {
+	{ .key = "meta.router", .type = RF_FN, .off = AT(u.endpoint.router), .set = set_meta_router },
+	{ .key = "method", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.endpoint.method), .oneof = http_methods },
+	{ .key = "path", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.endpoint.path), .set = set_endpoint_path },
+	{ .key = "func", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.endpoint.func), .kinds = KMASK(REG_K_FUNCTION_LUA) },
+};
+
+#define TABLE(t) t, countof(t)
+
+/* The kinds with typed fields; lifecycle marks service-like kinds. */
+static const struct kind_desc {
+	const char *name;
+	enum reg_kind k;
+	const struct reg_field *fields;
+	size_t nfields;
+	bool lifecycle;
+} kinds[] = {
+	{ "process.host",	REG_K_PROCESS_HOST,	TABLE(host_fields),	   true },
+	{ "process.lua",	REG_K_PROCESS_LUA,	TABLE(process_lua_fields),  false },
+	{ "library.lua",	REG_K_LIBRARY_LUA,	TABLE(library_lua_fields),  false },
+	{ "function.lua",	REG_K_FUNCTION_LUA,	TABLE(function_lua_fields), false },
+	{ "process.service",	REG_K_PROCESS_SERVICE,	TABLE(service_fields),	   true },
+	{ "terminal.host",	REG_K_TERMINAL_HOST,	TABLE(terminal_fields),	   true },
+	{ "env.storage.os",	REG_K_ENV_OS,		NULL, 0,		   false },
+	{ "env.storage.static",	REG_K_ENV_STATIC,	TABLE(static_fields),	   false },
+	{ "env.storage.memory",	REG_K_ENV_MEMORY,	NULL, 0,		   false },
+	{ "env.storage.file",	REG_K_ENV_FILE,		TABLE(file_fields),	   false },
+	{ "env.storage.router",	REG_K_ENV_ROUTER,	TABLE(router_storage_fields), false },
+	{ "env.variable",	REG_K_ENV_VARIABLE,	TABLE(variable_fields),	   false },
+	{ "http.service",	REG_K_HTTP_SERVICE,	TABLE(http_service_fields), true },
+	{ "http.router",	REG_K_HTTP_ROUTER,	TABLE(http_router_fields),  false },
+	{ "http.endpoint",	REG_K_HTTP_ENDPOINT,	TABLE(http_endpoint_fields), false },
+	{ "registry.entry",	REG_K_REGISTRY_ENTRY,	NULL, 0,		   false },
+	{ "process.lua.bc",	REG_K_PROCESS_LUA_BC,	TABLE(process_lua_bc_fields), false },
+};
+
+/* }==================================================================== */
+
+/* {====================================================================
+** Kinds
+** ===================================================================== */
+
+/*
+** Kinds the original documents (spec 1.4 "other kinds", and the entry-kind
+** reference of its docs) that this runtime does not run: they load, are
+** kept as generic data, and each such entry gets a warning naming it, so
+** an app written for the original still boots and says what is inert. A
+** trailing '.' or '*' in the table means "prefix". Any other kind is an
+** error: a typo must not pass as an ignored entry.
+*/
+static const char *const other_kinds[] = {
+	"http.static", "workflow.lua", "module.lua", "btea.app.lua", "pg.scope",
+	"function.wasm", "function.wat", "process.wasm",
+	"ns.definition", "ns.requirement", "ns.dependency",
+	"db.sql.", "db.cdc.", "store.", "queue.", "temporal.", "fs.", "exec.",
+	"security.policy*", "security.token_store", "contract.", "template.",
+	"network", "network.", "cloudstorage.", "config.",
+};
+
+static bool is_other_kind(const char *kind)
+{
+	size_t i, len, klen = strlen(kind);
+
+	if (klen > 7 && !strcmp(kind + klen - 7, ".lua.bc"))
+		return true;	/* process.lua.bc, function.lua.bc, ... */
+	for (i = 0; i < countof(other_kinds); i++) {
+		const char *o = other_kinds[i];
+
+		len = strlen(o);
+		if (o[len - 1] == '.' && !strncmp(kind, o, len))
+			return true;
+		if (o[len - 1] == '*' && !strncmp(kind, o, len - 1))
+			return true;
+		if (!strcmp(kind, o))
+			return true;
+	}
+	return false;
+}
+
+static const struct kind_desc *find_kind(enum reg_kind k)
+{
+	size_t i;
+
+	for (i = 0; i < countof(kinds); i++)
+		if (kinds[i].k == k)
+			return &kinds[i];
+	return NULL;
+}
+
+bool reg__classify(struct loader *L, struct reg_entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < countof(kinds); i++) {
+		if (!strcmp(kinds[i].name, e->kind)) {
+			e->k = kinds[i].k;
+			e->has_lifecycle = kinds[i].lifecycle;
+			return true;
+		}
+	}
+	if (is_other_kind(e->kind)) {
+		e->k = REG_K_OTHER;	/* warned about after decoding */
+		return true;
+	}
+	reg__errat(L, e, reg_value_get(e->data, "kind"), "unknown kind \"%s\"", e->kind);
+	return false;
+}
+
+bool reg__is_env_kind(enum reg_kind k)
+{
+	return k >= REG_K_ENV_OS && k <= REG_K_ENV_VARIABLE;
+}
+
+const char *reg__kind_list(unsigned mask, char *buf, size_t size)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < countof(kinds) && n < size; i++)
+		if (mask & KMASK(kinds[i].k))
+			n += (size_t)snprintf(buf + n, size - n, "%s%s",
+					      n ? " or " : "", kinds[i].name);
+	return buf;
+}
+
+void reg__decode_entry(struct loader *L, struct reg_entry *e)
+{
+	const struct kind_desc *kd = find_kind(e->k);
+
+	if (kd && kd->nfields)
+		reg__decode_fields(L, e, kd->fields, kd->nfields);
+	if (e->has_lifecycle)
+		reg__decode_fields(L, e, lifecycle_fields, countof(lifecycle_fields));
+}
+
+void reg__check_variables(struct loader *L)
+{
+	struct registry *reg = L->reg;
+	size_t i, j;
+
+	for (i = 0; i < reg->n; i++) {
+		struct reg_entry *a = reg->entries[i];
+
+		if (a->k != REG_K_ENV_VARIABLE || a->u.var.variable == NULL)
+			continue;
+		for (j = 0; j < i; j++) {
+			struct reg_entry *b = reg->entries[j];
+
+			if (b->k == REG_K_ENV_VARIABLE && b->u.var.variable &&
+			    !strcmp(a->u.var.variable, b->u.var.variable)) {
+				reg__errat(L, a, reg__field(a, "variable"), "variable name "
+					   "\"%s\" is already used by %s (%s:%d:%d)",
+					   a->u.var.variable, b->id, b->file, b->line,
+					   b->col);
+				break;
+			}
+		}
+	}
+}
+
+/* }==================================================================== */
