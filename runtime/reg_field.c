@@ -19,13 +19,14 @@
 */
 #include "runtime/reg_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "runtime/gotime.h"
 
 /* {====================================================================
 ** Values of one type
@@ -57,55 +58,16 @@ const char *reg__get_str(struct loader *L, struct reg_entry *e,
 	return v->str;
 }
 
-/*
-** Parse a Go duration ("1.5s", "2h15m", "300ms", "0") into nanoseconds.
-** Returns -1 for malformed or negative input or overflow.
-**
-** A copy of the one in runtime/gotime.c (gotime_parse_duration), kept
-** until that lands; the registry should then call it instead.
-*/
+/* A Go duration as Go's ParseDuration reads it (runtime/gotime.c, the
+ * project's one parser), in nanoseconds; -1 when malformed, out of range
+ * or negative (no registry duration may be). */
 static int64_t parse_duration(const char *s)
 {
-	static const struct { const char *u; double ns; } units[] = {
-		{ "ns", 1 }, { "us", 1e3 }, { "\xc2\xb5s", 1e3 }, { "\xce\xbcs", 1e3 },
-		{ "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 },
-	};
-	double total = 0;
-	size_t i;
+	int64_t ns;
 
-	if (*s == '+')
-		s++;
-	if (!strcmp(s, "0"))
-		return 0;
-	if (*s == '\0')
+	if (gotime_parse_duration(s, strlen(s), &ns, NULL) < 0 || ns < 0)
 		return -1;
-	while (*s) {
-		char *end;
-		double x;
-		size_t best = countof(units), blen = 0;
-
-		if (!isdigit((unsigned char)*s) && *s != '.')
-			return -1;
-		x = strtod(s, &end);
-		if (end == s)
-			return -1;
-		s = end;
-		/* Longest unit match, so "ms" is not read as "m" + "s". */
-		for (i = 0; i < countof(units); i++) {
-			size_t ul = strlen(units[i].u);
-			if (ul > blen && !strncmp(s, units[i].u, ul)) {
-				best = i;
-				blen = ul;
-			}
-		}
-		if (best == countof(units))
-			return -1;
-		total += x * units[best].ns;
-		s += blen;
-	}
-	if (total >= 9.2e18)
-		return -1;
-	return (int64_t)total;
+	return ns;
 }
 
 /* file_mode: 0644 in YAML 1.2 is decimal 644, so the text is re-read as
