@@ -779,16 +779,6 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
-/* A timeout in ms: the configured value, 0 when configured as 0 (no
-** timeout), the default when absent. */
-static uint64_t timeout_ms(const struct reg_entry *e, const char *key,
-			   int64_t ns, uint64_t def_ms)
-{
-	if (ns > 0)
-		return (uint64_t)ns / 1000000u;
-	return reg_value_get(e->data, key) ? 0 : def_ms;
-}
-
 /* The routes of the http.service svc: its routers' endpoints, prefixed. */
 static void build_routes(const struct registry *reg, const struct reg_entry *svc,
 			 struct route_table *t)
@@ -833,11 +823,13 @@ int httpd_init(struct rt *rt)
 		s->host.id = e->id;
 		s->host.n = nshards;
 		s->limits = (struct http1_limits)HTTP1_LIMITS_DEFAULT;
-		s->limits.max_head = (uint32_t)reg_value_int(e->data, "limits.max_header_bytes", 8192);
-		s->limits.max_body = (uint64_t)reg_value_int(e->data, "limits.max_body_bytes", 10 << 20);
-		s->read_ms = timeout_ms(e, "timeouts.read", e->u.http.read_timeout, 10000);
-		s->write_ms = timeout_ms(e, "timeouts.write", e->u.http.write_timeout, 30000);
-		s->idle_ms = timeout_ms(e, "timeouts.idle", e->u.http.idle_timeout, 60000);
+		/* Limits and timeouts are decoded, checked and defaulted by
+		** the registry (runtime/reg_kinds.c); 0 is no timeout. */
+		s->limits.max_head = (uint32_t)e->u.http.max_header_bytes;
+		s->limits.max_body = (uint64_t)e->u.http.max_body_bytes;
+		s->read_ms = (uint64_t)e->u.http.read_timeout / 1000000u;
+		s->write_ms = (uint64_t)e->u.http.write_timeout / 1000000u;
+		s->idle_ms = (uint64_t)e->u.http.idle_timeout / 1000000u;
 		s->pools = xcalloc((size_t)nshards * (s->routes.n + 1), sizeof(*s->pools));
 		s->ls = xcalloc((size_t)nshards, sizeof(*s->ls));
 		s->live = xcalloc((size_t)nshards, sizeof(*s->live));
