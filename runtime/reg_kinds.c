@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/route.h"
+
 #define SEC 1000000000ll
 
 #define AT(member) offsetof(struct reg_entry, member)
@@ -245,48 +247,10 @@ static void set_prefix(struct loader *L, struct reg_entry *e,
 			   v->str);
 }
 
-/*
-** An endpoint path: "/" then segments; "{name}" is a whole segment,
-** "{name...}" only as the last one. Returns NULL or what is wrong.
-**
-** The same grammar as runtime/route.c's; the registry should call the
-** route module's check once it has one, so the grammar is written once.
-*/
-static const char *check_path(const char *path)
-{
-	const char *p = path, *seg, *end;
-
-	if (path[0] != '/')
-		return "must start with '/'";
-	while (*p) {
-		seg = ++p;
-		end = strchr(seg, '/');
-		if (end == NULL)
-			end = seg + strlen(seg);
-		if (memchr(seg, '{', (size_t)(end - seg)) ||
-		    memchr(seg, '}', (size_t)(end - seg))) {
-			const char *q;
-			bool wild;
-
-			if (seg[0] != '{' || end[-1] != '}' || end - seg < 3)
-				return "a {param} must be a whole path segment";
-			wild = end - seg > 5 && !strncmp(end - 4, "...}", 4);
-			for (q = seg + 1; q < end - (wild ? 4 : 1); q++)
-				if (!isalnum((unsigned char)*q) && *q != '_')
-					return "a {param} name may only contain "
-					       "A-Z, a-z, 0-9 and _";
-			if (wild && *end != '\0')
-				return "a {name...} wildcard must be the last segment";
-		}
-		p = end;
-	}
-	return NULL;
-}
-
 static void set_endpoint_path(struct loader *L, struct reg_entry *e,
 			      const struct reg_field *f, struct reg_value *v, void *dst)
 {
-	const char *why = check_path(v->str);
+	const char *why = route_check_path(v->str);	/* the route grammar */
 
 	if (why != NULL) {
 		reg__errat(L, e, v, "path \"%s\": %s", v->str, why);
@@ -349,21 +313,32 @@ static const char *const http_methods[] = { "GET", "POST", "PUT", "DELETE",
 */
 static const struct reg_field lifecycle_fields[] = {
 	{ .key = "lifecycle", .type = RF_MAP, .off = RF_NOWHERE },
-	{ .key = "lifecycle.auto_start", .type = RF_BOOL, .off = LC(auto_start), .def = { .b = false } },
-	{ .key = "lifecycle.start_timeout", .type = RF_DUR, .off = RF_NOWHERE, .def = { .i = 10 * SEC } },
-	{ .key = "lifecycle.stop_timeout", .type = RF_DUR, .off = LC(stop_timeout), .def = { .i = 10 * SEC } },
-	{ .key = "lifecycle.stable_threshold", .type = RF_DUR, .off = LC(stable_threshold), .def = { .i = 5 * SEC } },
-	{ .key = "lifecycle.startup", .type = RF_STR, .off = RF_NOWHERE, .oneof = startup_values },
+	{ .key = "lifecycle.auto_start", .type = RF_BOOL, .off = LC(auto_start),
+	  .def = { .b = false } },
+	{ .key = "lifecycle.start_timeout", .type = RF_DUR, .off = RF_NOWHERE,
+	  .def = { .i = 10 * SEC } },
+	{ .key = "lifecycle.stop_timeout", .type = RF_DUR, .off = LC(stop_timeout),
+	  .def = { .i = 10 * SEC } },
+	{ .key = "lifecycle.stable_threshold", .type = RF_DUR, .off = LC(stable_threshold),
+	  .def = { .i = 5 * SEC } },
+	{ .key = "lifecycle.startup", .type = RF_STR, .off = RF_NOWHERE,
+	  .oneof = startup_values },
 	{ .key = "lifecycle.security", .type = RF_MAP, .off = RF_NOWHERE },
 	{ .key = "lifecycle.restart", .type = RF_MAP, .off = RF_NOWHERE },
-	{ .key = "lifecycle.restart.initial_delay", .type = RF_DUR, .off = LC(restart.initial_delay), .def = { .i = SEC } },
-	{ .key = "lifecycle.restart.max_delay", .type = RF_DUR, .off = LC(restart.max_delay), .def = { .i = 90 * SEC } },
-	{ .key = "lifecycle.restart.backoff_factor", .type = RF_NUM, .off = LC(restart.backoff_factor), .def = { .f = 2.0 } },
-	{ .key = "lifecycle.restart.jitter", .type = RF_NUM, .off = LC(restart.jitter), .def = { .f = 0.1 } },
-	{ .key = "lifecycle.restart.max_attempts", .type = RF_INT, .off = LC(restart.max_attempts), .def = { .i = 0 }, .min = 0 },
+	{ .key = "lifecycle.restart.initial_delay", .type = RF_DUR, .off = LC(restart.initial_delay),
+	  .def = { .i = SEC } },
+	{ .key = "lifecycle.restart.max_delay", .type = RF_DUR, .off = LC(restart.max_delay),
+	  .def = { .i = 90 * SEC } },
+	{ .key = "lifecycle.restart.backoff_factor", .type = RF_NUM, .off = LC(restart.backoff_factor),
+	  .def = { .f = 2.0 } },
+	{ .key = "lifecycle.restart.jitter", .type = RF_NUM, .off = LC(restart.jitter),
+	  .def = { .f = 0.1 } },
+	{ .key = "lifecycle.restart.max_attempts", .type = RF_INT, .off = LC(restart.max_attempts),
+	  .def = { .i = 0 }, .min = 0 },
 	{ .key = "lifecycle.requires", .type = RF_SEQ, .off = RF_NOWHERE },
 	{ .key = "lifecycle.depends_on", .type = RF_SEQ, .off = RF_NOWHERE },
-	{ .key = "lifecycle.requires", .type = RF_FN, .off = RF_NOWHERE, .set = set_requires },
+	{ .key = "lifecycle.requires", .type = RF_FN, .off = RF_NOWHERE,
+	  .set = set_requires },
 };
 
 /* process.host: queue_size and local_queue_size size the original's
@@ -371,13 +346,18 @@ static const struct reg_field lifecycle_fields[] = {
  * checked, not kept. */
 static const struct reg_field host_fields[] = {
 	{ .key = "host", .type = RF_MAP, .off = RF_NOWHERE },
-	{ .key = "host.workers", .type = RF_FN, .off = AT(u.host.workers), .set = set_workers },
-	{ .key = "host.queue_size", .type = RF_INT, .off = RF_NOWHERE, .def = { .i = 1024 }, .min = 1 },
-	{ .key = "host.local_queue_size", .type = RF_INT, .off = RF_NOWHERE, .def = { .i = 256 }, .min = 1 },
+	{ .key = "host.workers", .type = RF_FN, .off = AT(u.host.workers),
+	  .set = set_workers },
+	{ .key = "host.queue_size", .type = RF_INT, .off = RF_NOWHERE,
+	  .def = { .i = 1024 }, .min = 1 },
+	{ .key = "host.local_queue_size", .type = RF_INT, .off = RF_NOWHERE,
+	  .def = { .i = 256 }, .min = 1 },
 };
 
-#define LUA_SOURCE { .key = "source", .type = RF_FN, .off = AT(u.lua.source), .set = set_lua_source }
-#define LUA_METHOD { .key = "method", .type = RF_STR, .flags = RF_REQUIRED | RF_NONEMPTY, .off = AT(u.lua.method) }
+#define LUA_SOURCE { .key = "source", .type = RF_FN, .off = AT(u.lua.source), \
+		     .set = set_lua_source }
+#define LUA_METHOD { .key = "method", .type = RF_STR, \
+		     .flags = RF_REQUIRED | RF_NONEMPTY, .off = AT(u.lua.method) }
 #define LUA_MODULES \
 	{ .key = "modules", .type = RF_SEQ, .off = RF_NOWHERE, .set = set_modules }, \
 	{ .key = "imports", .type = RF_MAP, .off = RF_NOWHERE, .set = set_imports }
@@ -406,8 +386,10 @@ static const struct reg_field process_lua_bc_fields[] = {
 
 /* input stays a raw sequence: its items are passed to Lua as they are. */
 static const struct reg_field service_fields[] = {
-	{ .key = "process", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.service.process), .kinds = KMASK(REG_K_PROCESS_LUA) | KMASK(REG_K_PROCESS_LUA_BC) },
-	{ .key = "host", .type = RF_FN, .off = AT(u.service.host), .set = set_service_host },
+	{ .key = "process", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.service.process),
+	  .kinds = KMASK(REG_K_PROCESS_LUA) | KMASK(REG_K_PROCESS_LUA_BC) },
+	{ .key = "host", .type = RF_FN, .off = AT(u.service.host),
+	  .set = set_service_host },
 	{ .key = "input", .type = RF_SEQ, .off = AT(u.service.input) },
 };
 
@@ -418,25 +400,34 @@ static const struct reg_field terminal_fields[] = {
 };
 
 static const struct reg_field static_fields[] = {
-	{ .key = "values", .type = RF_MAP, .off = AT(u.storage.values), .set = set_static_values },
+	{ .key = "values", .type = RF_MAP, .off = AT(u.storage.values),
+	  .set = set_static_values },
 };
 
 static const struct reg_field file_fields[] = {
 	{ .key = "file_path", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.storage.file_path) },
-	{ .key = "auto_create", .type = RF_BOOL, .off = AT(u.storage.auto_create), .def = { .b = false } },
-	{ .key = "file_mode", .type = RF_MODE, .off = AT(u.storage.file_mode), .def = { .i = 0644 } },
-	{ .key = "dir_mode", .type = RF_MODE, .off = AT(u.storage.dir_mode), .def = { .i = 0755 } },
+	{ .key = "auto_create", .type = RF_BOOL, .off = AT(u.storage.auto_create),
+	  .def = { .b = false } },
+	{ .key = "file_mode", .type = RF_MODE, .off = AT(u.storage.file_mode),
+	  .def = { .i = 0644 } },
+	{ .key = "dir_mode", .type = RF_MODE, .off = AT(u.storage.dir_mode),
+	  .def = { .i = 0755 } },
 };
 
 static const struct reg_field router_storage_fields[] = {
-	{ .key = "storages", .type = RF_SEQ, .flags = RF_REQUIRED, .off = RF_NOWHERE, .set = set_storages },
+	{ .key = "storages", .type = RF_SEQ, .flags = RF_REQUIRED, .off = RF_NOWHERE,
+	  .set = set_storages },
 };
 
 static const struct reg_field variable_fields[] = {
-	{ .key = "variable", .type = RF_STR, .off = AT(u.var.variable), .set = set_variable_name },
-	{ .key = "storage", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.var.storage), .kinds = MASK_STORAGE },
-	{ .key = "default", .type = RF_FN, .off = AT(u.var.def), .set = set_variable_default },
-	{ .key = "readonly", .type = RF_BOOL, .off = AT(u.var.readonly), .def = { .b = false } },
+	{ .key = "variable", .type = RF_STR, .off = AT(u.var.variable),
+	  .set = set_variable_name },
+	{ .key = "storage", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.var.storage),
+	  .kinds = MASK_STORAGE },
+	{ .key = "default", .type = RF_FN, .off = AT(u.var.def),
+	  .set = set_variable_default },
+	{ .key = "readonly", .type = RF_BOOL, .off = AT(u.var.readonly),
+	  .def = { .b = false } },
 };
 
 /*
@@ -444,28 +435,40 @@ static const struct reg_field variable_fields[] = {
 ** The defaults are the ones the original's http.service documents.
 */
 static const struct reg_field http_service_fields[] = {
-	{ .key = "addr", .type = RF_STR, .flags = RF_REQUIRED | RF_NONEMPTY, .off = AT(u.http.addr), .set = set_http_addr },
+	{ .key = "addr", .type = RF_STR, .flags = RF_REQUIRED | RF_NONEMPTY, .off = AT(u.http.addr),
+	  .set = set_http_addr },
 	{ .key = "timeouts", .type = RF_MAP, .off = RF_NOWHERE },
-	{ .key = "timeouts.read", .type = RF_DUR, .off = AT(u.http.read_timeout), .def = { .i = 10 * SEC } },
-	{ .key = "timeouts.write", .type = RF_DUR, .off = AT(u.http.write_timeout), .def = { .i = 30 * SEC } },
-	{ .key = "timeouts.idle", .type = RF_DUR, .off = AT(u.http.idle_timeout), .def = { .i = 60 * SEC } },
+	{ .key = "timeouts.read", .type = RF_DUR, .off = AT(u.http.read_timeout),
+	  .def = { .i = 10 * SEC } },
+	{ .key = "timeouts.write", .type = RF_DUR, .off = AT(u.http.write_timeout),
+	  .def = { .i = 30 * SEC } },
+	{ .key = "timeouts.idle", .type = RF_DUR, .off = AT(u.http.idle_timeout),
+	  .def = { .i = 60 * SEC } },
 	{ .key = "limits", .type = RF_MAP, .off = RF_NOWHERE },
-	{ .key = "limits.max_header_bytes", .type = RF_I64, .off = AT(u.http.max_header_bytes), .def = { .i = 8192 }, .min = 1, .max = UINT32_MAX },
-	{ .key = "limits.max_body_bytes", .type = RF_I64, .off = AT(u.http.max_body_bytes), .def = { .i = 10 << 20 }, .min = 0 },
+	{ .key = "limits.max_header_bytes", .type = RF_I64, .off = AT(u.http.max_header_bytes),
+	  .def = { .i = 8192 }, .min = 1, .max = UINT32_MAX },
+	{ .key = "limits.max_body_bytes", .type = RF_I64, .off = AT(u.http.max_body_bytes),
+	  .def = { .i = 10 << 20 }, .min = 0 },
 };
 
 static const struct reg_field http_router_fields[] = {
-	{ .key = "meta.server", .type = RF_FN, .off = AT(u.router.server), .set = set_meta_server },
-	{ .key = "prefix", .type = RF_STR, .off = AT(u.router.prefix), .def = { .s = "" }, .set = set_prefix },
+	{ .key = "meta.server", .type = RF_FN, .off = AT(u.router.server),
+	  .set = set_meta_server },
+	{ .key = "prefix", .type = RF_STR, .off = AT(u.router.prefix),
+	  .def = { .s = "" }, .set = set_prefix },
 };
 
 /* method is upper case as in the Go validator; the path is checked here
  * so the route table never sees a bad one. */
 static const struct reg_field http_endpoint_fields[] = {
-	{ .key = "meta.router", .type = RF_FN, .off = AT(u.endpoint.router), .set = set_meta_router },
-	{ .key = "method", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.endpoint.method), .oneof = http_methods },
-	{ .key = "path", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.endpoint.path), .set = set_endpoint_path },
-	{ .key = "func", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.endpoint.func), .kinds = KMASK(REG_K_FUNCTION_LUA) },
+	{ .key = "meta.router", .type = RF_FN, .off = AT(u.endpoint.router),
+	  .set = set_meta_router },
+	{ .key = "method", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.endpoint.method),
+	  .oneof = http_methods },
+	{ .key = "path", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.endpoint.path),
+	  .set = set_endpoint_path },
+	{ .key = "func", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.endpoint.func),
+	  .kinds = KMASK(REG_K_FUNCTION_LUA) },
 };
 
 #define TABLE(t) t, countof(t)
