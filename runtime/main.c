@@ -40,7 +40,6 @@
 #include "lua_modules/linit.h"
 #include "runtime/code.h"
 #include "runtime/service.h"
-#include "runtime/boot.h"
 #include "runtime/testrun.h"
 
 #define VERSION "0.1.0"
@@ -312,8 +311,8 @@ static int cmd_run(int argc, char **argv)
 	enum log_level level = LOG_LEVEL_INFO;
 	enum log_format fmt = LOG_FORMAT_TEXT;
 	int nshards = 0, c, code, stop_set = 0;
-	int64_t stop_ns = 10LL * 1000000000LL;
-	size_t memlimit = BOOT_PROC_MEM_DEFAULT;
+	int64_t stop_ns = 0;  /* 0: RT_STOP_TIMEOUT_DEFAULT_NS */
+	size_t memlimit = RT_PROC_MEM_DEFAULT;
 	struct rt *rt;
 	const struct reg_entry *xentry = NULL;
 	struct host *xhost = NULL;
@@ -352,7 +351,7 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	log_configure(level, fmt, 2);
-	struct boot_opts bo = {
+	struct rt_opts bo = {
 		.nshards = nshards, .stop_timeout_ns = stop_ns,
 		.stop_timeout_set = stop_set, .proc_mem_limit = memlimit,
 		.args = argv + optind, .nargs = argc - optind,
@@ -368,7 +367,8 @@ static int cmd_run(int argc, char **argv)
 		rt_begin_shutdown(rt, "boot failed", 1000000000LL);
 		atomic_store(&rt->exit_code, 1);
 	}
-	code = rt_wait_and_free(rt);
+	code = rt_wait(rt);
+	rt_free(rt);
 	return code;
 }
 

@@ -1,9 +1,16 @@
 /*
-** runtime/rt.h: the runtime, i.e. what one `wippy run` owns: the registry,
-** env, engine, hosts, the compiled code cache, the pid table and names.
+** runtime/rt.h: the runtime object, i.e. what one `wippy run` (or `wippy
+** test`) owns: the registry, env, engine, hosts, the compiled code cache,
+** the pid table and names, the shutdown state and the supervisor hook;
+** and its lifecycle, implemented in runtime/rt.c: rt_boot, rt_start,
+** rt_begin_shutdown, rt_wait, rt_free.
 **
 ** Built once at boot before any shard starts and read-only afterwards,
 ** except the fields marked otherwise (atomics and the locked tables).
+** rt.c owns the object and the hosts; codes belong to code.c, the pid
+** table and names to ptable.c and proc.c, httpd to httpd.c. The supervisor
+** (runtime/service.c) sits above: the rt knows it only through struct
+** rt_supervisor, and names neither its type nor its calls.
 */
 #ifndef RUNTIME_RT_H
 #define RUNTIME_RT_H
@@ -20,6 +27,24 @@ struct reg_entry;
 struct env;
 struct engine;
 struct proc;
+struct rt;
+
+/* Default Lua heap limit per process: a runaway process fails with a
+** memory error long before it can take the machine (and the runtime) down.
+** --proc-memory-limit 0 removes it. */
+#define RT_PROC_MEM_DEFAULT ((size_t)512 << 20)
+
+/* Default grace between shutdown's CANCEL and terminating what is left
+** (--stop-timeout); the one place it is written. */
+#define RT_STOP_TIMEOUT_DEFAULT_NS (10LL * 1000000000LL)
+
+/* rt->stopping: shutdown only moves forward. proc.c refuses to spawn past
+** RT_CANCELLING. */
+enum rt_stopping {
+	RT_RUNNING = 0,
+	RT_CANCELLING = 1,     /* CANCEL sent to every process */
+	RT_TERMINATING = 2,    /* the grace ran out: TERMINATE sent */
+};
 
 /* A process.host or terminal.host: a scheduling domain over shards. */
 struct host {
@@ -69,10 +94,24 @@ struct rt {
 
 	/* Shutdown and exit status: written by the terminal process's exit,
 	** the signal handler and the supervisor (atomics). */
-	atomic_int stopping;
+	atomic_int stopping;    /* enum rt_stopping */
 	atomic_int exit_code;
 	int64_t stop_timeout_ns;
 	int stop_timeout_set;   /* given on the command line */
+
+	/* The shutdown poller (runtime/rt.c): posted to shard 0 once, when
+	** shutdown begins, and only touched there afterwards. */
+	struct rt_stopper {
+		struct task t;
+		struct wheel_timer w;
+		uint64_t deadline_ms;   /* terminate what is left */
+		uint64_t hard_ms;       /* stop the engine regardless */
+		int supervisor_done;
+	} stopper;
+
+	/* The supervisor of process.service entries, once service_start_all
+	** set it (release; the poller reads it with acquire), else NULL. */
+	_Atomic(struct rt_supervisor *) supervisor;
 
 	void *httpd;            /* runtime/httpd.c state, or NULL */
 
@@ -82,6 +121,67 @@ struct rt {
 	int nargs;
 };
 
+/*
+** The supervisor as the runtime sees it: runtime/service.c embeds one in
+** its own state and hands it over with rt_set_supervisor(), so that the
+** runtime drives the services' shutdown without knowing service.c (which
+** depends on rt.c, never the reverse).
+*/
+struct rt_supervisor {
+	/* On shard 0, at every tick of the shutdown poller from the first one
+	** (right after shutdown began) until it returns 1: move the services'
+	** ordered stop on. Returns 1 once no service is left to stop. */
+	int (*stop_tick)(struct rt_supervisor *sv, uint64_t now_ms);
+	/* After the engine stopped, from rt_free: free the supervisor. */
+	void (*destroy)(struct rt_supervisor *sv);
+};
+
+/* What rt_boot takes from the command line. */
+struct rt_opts {
+	int nshards;             /* 0: one per CPU */
+	int64_t stop_timeout_ns; /* 0: RT_STOP_TIMEOUT_DEFAULT_NS */
+	int stop_timeout_set;    /* given explicitly (--stop-timeout) */
+	size_t proc_mem_limit;   /* bytes per process, 0: none */
+	char **args;             /* for io.args(); must outlive the rt */
+	int nargs;
+};
+
+/* Read the lock file (a missing one means src ./src) and load the
+** registry into *out and its env into *env (env_load; env may be NULL
+** when only the registry is wanted). Prints the errors and returns -1 when
+** it has any; the caller frees *out with reg_free and *env with
+** env_destroy. */
+int rt_load_registry(const char *lock, struct registry **out, struct env **env);
+
+/* Load, validate and compile the app in the current directory, and create
+** the engine (not started), its hosts and the HTTP listeners. Returns the
+** runtime, or NULL when any step failed: the error was printed and
+** everything built so far freed. */
+struct rt *rt_boot(const struct rt_opts *o);
+
+/* Start the shards and the HTTP listeners. Returns 0, or -1 (printed)
+** with the engine stopped again; rt_free still has to be called. */
+int rt_start(struct rt *rt);
+
+/* Begin shutdown, from any thread: every process gets a CANCEL event,
+** the supervisor stops the services in order, and after grace_ns what is
+** left is terminated; the engine stops once no process is left. A second
+** call stops the engine at once. */
+void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns);
+
+/* Hand the supervisor to rt (once, by service_start_all): rt_free destroys
+** it. Any thread. */
+void rt_set_supervisor(struct rt *rt, struct rt_supervisor *sv);
+
+/* Block until the engine stopped. Returns the exit code (rt->exit_code). */
+int rt_wait(struct rt *rt);
+
+/* Free the runtime: after rt_wait, after a failed rt_start, or instead of
+** rt_start. Processes still alive after a forced stop live on shards that
+** no longer run; then nothing is freed and the OS takes it back. */
+void rt_free(struct rt *rt);
+
+/* The host with that id, or NULL. Any thread (hosts are read-only). */
 struct host *rt_host(struct rt *rt, const char *id);
 
 /* pid table (runtime/ptable.c). */

@@ -2,12 +2,19 @@
 ** runtime/service.c: the supervisor of process.service entries (spec 1.3,
 ** 1.4).
 **
+** Owns: struct supervisor (one per runtime, made by service_start_all and
+** handed to the rt as its struct rt_supervisor hooks) and the records of
+** the services. May not touch: the rt's shutdown state other than reading
+** rt->stopping (the rt's poller calls stop_tick; this file runs no poller
+** of its own), a process's fields past its pid and exit status, or any Lua
+** module (it builds `input:` values with the plain Lua API).
+**
 ** Each service has one record, in start order (every service after the
-** services it requires). All records are guarded by one mutex: supervisor
-** events (a start, an exit, a restart timer, a shutdown tick) are rare and
-** come from whichever shard ran the process, so a lock is simpler than
-** handing records between threads, and it is never held across anything
-** that blocks. Lock order: the supervisor lock, then the pid table's
+** services it requires). All records are guarded by the supervisor's
+** mutex: supervisor events (a start, an exit, a restart timer, a shutdown
+** tick) are rare and come from whichever shard ran the process, so a lock
+** is simpler than handing records between threads, and it is never held
+** across anything that blocks. Lock order: the supervisor lock, then the pid table's
 ** stripe locks (proc_spawn, proc_send); never the other way round.
 **
 ** Start: a service starts once every service it requires is up. "Up"
@@ -22,8 +29,10 @@
 ** up after max_attempts retries and logs the last error. A run longer than
 ** stable_threshold resets the attempt count.
 **
-** Shutdown (service_stop_all): services stop in reverse dependency order.
-** A service is sent a CANCEL event (reason "service stopping") once every
+** Shutdown: from the moment rt->stopping leaves RT_RUNNING nothing is
+** started or restarted, and the rt's shutdown poller calls stop_tick on
+** shard 0 until it reports every service stopped. Services stop in
+** reverse dependency order. A service is sent a CANCEL event (reason "service stopping") once every
 ** service that requires it has stopped; one that is still alive after its
 ** stop_timeout is terminated. Services independent of each other stop in
 ** parallel. The runtime's own shutdown CANCEL broadcast does not reach
@@ -47,7 +56,6 @@
 #include "registry.h"
 #include "rt.h"
 
-#define STOP_TICK_MS 10          /* shutdown poll period */
 #define TERMINATE_WAIT_MS 1000   /* after a terminate, wait this long at most */
 
 enum run_phase {
@@ -66,8 +74,10 @@ enum stop_phase {
 	ST_DONE,        /* no process left */
 };
 
+struct supervisor;
+
 struct service {
-	struct rt *rt;
+	struct supervisor *sv;
 	const struct reg_entry *e;
 	struct service **requires;  /* the process.service entries it requires */
 	size_t nrequires;
@@ -83,17 +93,21 @@ struct service {
 	uint8_t stop;               /* enum stop_phase */
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct service *services;
-static size_t nservices;
-static int stopping;            /* under lock */
-
-static struct {
-	struct task t;
-	struct wheel_timer w;
-} stopper;
+struct supervisor {
+	struct rt_supervisor base;  /* the hooks the rt calls; first member */
+	struct rt *rt;
+	pthread_mutex_t lock;
+	struct service *services;   /* start order */
+	size_t n;
+};
 
 static void start(struct service *s);
+
+/* Shutdown has begun: nothing starts or restarts any more. */
+static int stopping(const struct supervisor *sv)
+{
+	return atomic_load(&sv->rt->stopping) != RT_RUNNING;
+}
 
 /* {==== Start and restart ====} */
 
@@ -108,10 +122,10 @@ static int deps_up(const struct service *s)
 /* Start every wanted service that is idle and whose requirements are up.
 ** Caller holds the lock. Services are in start order, so one pass starts
 ** a whole chain whose members come up synchronously. */
-static void start_ready(void)
+static void start_ready(struct supervisor *sv)
 {
-	for (size_t i = 0; i < nservices; i++) {
-		struct service *s = &services[i];
+	for (size_t i = 0; i < sv->n; i++) {
+		struct service *s = &sv->services[i];
 		if (s->wanted && s->phase == SV_IDLE && deps_up(s))
 			start(s);
 	}
@@ -121,28 +135,30 @@ static void start_ready(void)
 static void service_started(struct proc *p, void *arg)
 {
 	struct service *s = arg;
-	pthread_mutex_lock(&lock);
+	struct supervisor *sv = s->sv;
+	pthread_mutex_lock(&sv->lock);
 	if (s->pid == p->pid && s->phase == SV_STARTING) {
 		s->phase = SV_RUNNING;
 		if (!s->up) {
 			s->up = 1;
-			if (!stopping)
-				start_ready();
+			if (!stopping(sv))
+				start_ready(sv);
 		}
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&sv->lock);
 }
 
 static void restart_fired(struct wheel_timer *t)
 {
 	struct service *s = container_of(t, struct service, restart);
-	pthread_mutex_lock(&lock);
+	struct supervisor *sv = s->sv;
+	pthread_mutex_lock(&sv->lock);
 	if (s->phase == SV_BACKOFF) {
 		s->phase = SV_IDLE;
-		if (!stopping)
+		if (!stopping(sv))
 			start(s);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&sv->lock);
 }
 
 /* Delay before restart number `attempt` (1-based), in ms. */
@@ -161,15 +177,16 @@ static uint64_t backoff_ms(const struct reg_lifecycle *lc, int attempt)
 static void service_exited(struct proc *p, void *arg)
 {
 	struct service *s = arg;
+	struct supervisor *sv = s->sv;
 	const struct reg_lifecycle *lc = &s->e->lifecycle;
 	const char *why = p->exit_msg ? p->exit_msg : "error";
 	uint64_t now = common_now_ms();
 
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&sv->lock);
 	if (s->pid != p->pid)
 		goto out;
 	s->pid = 0;
-	if (stopping) {
+	if (stopping(sv)) {
 		s->stop = ST_DONE;
 		s->phase = p->exit_error ? SV_GAVE_UP : SV_EXITED;
 		goto out;
@@ -179,7 +196,7 @@ static void service_exited(struct proc *p, void *arg)
 		s->phase = SV_EXITED;
 		if (!s->up) {
 			s->up = 1;
-			start_ready();
+			start_ready(sv);
 		}
 		goto out;
 	}
@@ -200,14 +217,14 @@ static void service_exited(struct proc *p, void *arg)
 	wheel_timer_init(&s->restart, restart_fired);
 	shard_timer_add(&s->restart, proc_deadline_ms(ms));
 out:
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&sv->lock);
 }
 
 /* Spawn the next incarnation of s with its input arguments. Caller holds
 ** the lock. */
 static void start(struct service *s)
 {
-	struct rt *rt = s->rt;
+	struct rt *rt = s->sv->rt;
 	struct spawn_opts o;
 	struct payload args;
 	const char *err = NULL;
@@ -288,57 +305,66 @@ static int encode_input(struct service *s)
 	return rc;
 }
 
-static struct service *find(const struct reg_entry *e)
+static struct service *find(struct supervisor *sv, const struct reg_entry *e)
 {
-	for (size_t i = 0; i < nservices; i++)
-		if (services[i].e == e)
-			return &services[i];
+	for (size_t i = 0; i < sv->n; i++)
+		if (sv->services[i].e == e)
+			return &sv->services[i];
 	return NULL;
 }
+
+static int stop_tick(struct rt_supervisor *base, uint64_t now_ms);
+static void destroy(struct rt_supervisor *base);
 
 int service_start_all(struct rt *rt)
 {
 	struct reg_entry **order = NULL;
 	size_t n = 0;
 	struct reg_error err = {0};
+	struct supervisor *sv;
 
 	if (reg_service_order(rt->reg, &order, &n, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg ? err.msg : "service order error");
 		reg_error_free(&err);
 		return -1;
 	}
-	services = xcalloc(n + 1, sizeof(*services));
-	nservices = 0;
+	sv = xcalloc(1, sizeof(*sv));
+	sv->base.stop_tick = stop_tick;
+	sv->base.destroy = destroy;
+	sv->rt = rt;
+	pthread_mutex_init(&sv->lock, NULL);
+	sv->services = xcalloc(n + 1, sizeof(*sv->services));
 	for (size_t i = 0; i < n; i++) {
 		struct reg_entry *e = order[i];
 		if (e->k != REG_K_PROCESS_SERVICE)
 			continue;
-		struct service *s = &services[nservices++];
-		s->rt = rt;
+		struct service *s = &sv->services[sv->n++];
+		s->sv = sv;
 		s->e = e;
 		if (encode_input(s) < 0) {
 			fprintf(stderr, "%s: cannot encode input\n", e->id);
 			free(order);
+			destroy(&sv->base);
 			return -1;
 		}
 	}
 	free(order);
 	/* Requirements among services (others, hosts say, are always up). A
 	** required service comes earlier in the order, so it is found. */
-	for (size_t i = 0; i < nservices; i++) {
-		struct service *s = &services[i];
+	for (size_t i = 0; i < sv->n; i++) {
+		struct service *s = &sv->services[i];
 		const struct reg_lifecycle *lc = &s->e->lifecycle;
 		s->requires = xcalloc(lc->nrequires + 1, sizeof(*s->requires));
 		for (size_t j = 0; j < lc->nrequires; j++) {
-			struct service *d = find(lc->requires[j]);
+			struct service *d = find(sv, lc->requires[j]);
 			if (d)
 				s->requires[s->nrequires++] = d;
 		}
 	}
 	/* Wanted: auto_start, or required by something wanted (walk from the
 	** end: dependents come after what they require). */
-	for (size_t i = nservices; i-- > 0;) {
-		struct service *s = &services[i];
+	for (size_t i = sv->n; i-- > 0;) {
+		struct service *s = &sv->services[i];
 		if (s->e->lifecycle.auto_start)
 			s->wanted = 1;
 		if (s->wanted)
@@ -346,20 +372,23 @@ int service_start_all(struct rt *rt)
 				s->requires[j]->wanted = 1;
 	}
 	srand48((long)common_now_ns());
-	pthread_mutex_lock(&lock);
-	stopping = 0;
-	start_ready();
-	pthread_mutex_unlock(&lock);
+	/* Handed over before anything starts, so that a shutdown beginning
+	** from here on finds every service it must stop. */
+	rt_set_supervisor(rt, &sv->base);
+	pthread_mutex_lock(&sv->lock);
+	if (!stopping(sv))
+		start_ready(sv);
+	pthread_mutex_unlock(&sv->lock);
 	return 0;
 }
 
 /* {==== Shutdown ====} */
 
 /* Whether a service that requires s has not stopped yet. */
-static int dependents_left(const struct service *s)
+static int dependents_left(const struct supervisor *sv, const struct service *s)
 {
-	for (size_t i = 0; i < nservices; i++) {
-		const struct service *d = &services[i];
+	for (size_t i = 0; i < sv->n; i++) {
+		const struct service *d = &sv->services[i];
 		if (d->stop == ST_DONE)
 			continue;
 		for (size_t j = 0; j < d->nrequires; j++)
@@ -375,16 +404,16 @@ static void stop_send(struct service *s, enum msg_kind kind)
 	m->flags = MSGF_SUPERVISOR;
 	m->at = (double)time(NULL);
 	/* -ESRCH: it is exiting; its exit callback marks it done. */
-	proc_send(s->rt, s->pid, m);
+	proc_send(s->sv->rt, s->pid, m);
 }
 
 /* One pass over the services, dependents first. Returns 1 when every
 ** service has stopped. Caller holds the lock. */
-static int stop_pass(uint64_t now)
+static int stop_pass(struct supervisor *sv, uint64_t now)
 {
 	int done = 1;
-	for (size_t i = nservices; i-- > 0;) {
-		struct service *s = &services[i];
+	for (size_t i = sv->n; i-- > 0;) {
+		struct service *s = &sv->services[i];
 		switch (s->stop) {
 		case ST_NONE:
 			if (s->pid == 0) {
@@ -392,7 +421,7 @@ static int stop_pass(uint64_t now)
 				break;
 			}
 			done = 0;
-			if (dependents_left(s))
+			if (dependents_left(sv, s))
 				break;
 			log_printf(LOG_LEVEL_DEBUG, NULL, "service %s: stopping", s->e->id);
 			s->stop = ST_CANCELLED;
@@ -422,49 +451,30 @@ static int stop_pass(uint64_t now)
 	return done;
 }
 
-/* On shard 0 every STOP_TICK_MS until every service has stopped. */
-static void stop_tick(struct wheel_timer *w)
+/* The rt's hook: on shard 0, at each tick of the shutdown poller until it
+** returns 1 (every service stopped). */
+static int stop_tick(struct rt_supervisor *base, uint64_t now_ms)
 {
+	struct supervisor *sv = container_of(base, struct supervisor, base);
 	int done;
-	pthread_mutex_lock(&lock);
-	done = stop_pass(common_now_ms());
-	pthread_mutex_unlock(&lock);
-	if (done)
+	pthread_mutex_lock(&sv->lock);
+	done = stop_pass(sv, now_ms);
+	pthread_mutex_unlock(&sv->lock);
+	if (done && sv->n > 0)
 		log_printf(LOG_LEVEL_DEBUG, NULL, "services stopped");
-	else
-		shard_timer_add(w, shard_now_ms(shard_self()) + STOP_TICK_MS);
+	return done;
 }
 
-static void stop_run(struct task *t)
+/* The rt's hook, after the engine stopped (or a failed start): free the
+** records. */
+static void destroy(struct rt_supervisor *base)
 {
-	(void)t;
-	wheel_timer_init(&stopper.w, stop_tick);
-	stop_tick(&stopper.w);
-}
-
-void service_stop_all(struct rt *rt)
-{
-	pthread_mutex_lock(&lock);
-	if (stopping || nservices == 0) {
-		stopping = 1;
-		pthread_mutex_unlock(&lock);
-		return;
+	struct supervisor *sv = container_of(base, struct supervisor, base);
+	for (size_t i = 0; i < sv->n; i++) {
+		payload_free(&sv->services[i].input);
+		free(sv->services[i].requires);
 	}
-	stopping = 1;
-	pthread_mutex_unlock(&lock);
-	stopper.t.run = stop_run;
-	stopper.t.flags = TASK_PINNED;
-	shard_post(engine_shard(rt->engine, 0), &stopper.t);
-}
-
-void service_free_all(struct rt *rt)
-{
-	(void)rt;
-	for (size_t i = 0; i < nservices; i++) {
-		payload_free(&services[i].input);
-		free(services[i].requires);
-	}
-	free(services);
-	services = NULL;
-	nservices = 0;
+	free(sv->services);
+	pthread_mutex_destroy(&sv->lock);
+	free(sv);
 }

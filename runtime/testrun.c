@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot.h"
 #include "engine/common.h"
 #include "engine/shard.h"
 #include "runtime/gotime.h"
@@ -185,7 +184,7 @@ int testrun_main(int argc, char **argv)
 	const char *filter = NULL;
 	int64_t timeout = 30LL * 1000000000LL;
 	int nshards = 0, c;
-	struct boot_opts bo;
+	struct rt_opts bo;
 	const struct reg_entry *e = NULL;
 
 	optind = 1;
@@ -206,7 +205,7 @@ int testrun_main(int argc, char **argv)
 	}
 	memset(&bo, 0, sizeof(bo));
 	bo.nshards = nshards;
-	bo.proc_mem_limit = BOOT_PROC_MEM_DEFAULT;
+	bo.proc_mem_limit = RT_PROC_MEM_DEFAULT;
 	run.rt = rt_boot(&bo);
 	if (run.rt == NULL)
 		return 1;
@@ -229,7 +228,8 @@ int testrun_main(int argc, char **argv)
 	if (service_start_all(run.rt) < 0)
 		atomic_store(&run.rt->exit_code, 1);
 	shard_post(engine_shard(run.rt->engine, 0), &run.task);
-	int code = rt_wait_and_free(run.rt);
+	int code = rt_wait(run.rt);
+	rt_free(run.rt);
 	free(run.tests);
 	return code;
 }

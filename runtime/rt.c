@@ -1,13 +1,24 @@
 /*
-** runtime/boot.c: building, starting, stopping and freeing a runtime
-** (struct rt). Shared by `wippy run` and `wippy test`.
+** runtime/rt.c: the runtime object (struct rt) and its lifecycle: boot
+** (load, compile, create the engine, hosts and listeners), start, shutdown,
+** wait, free. Shared by `wippy run` and `wippy test`.
 **
-** Shutdown: rt_begin_shutdown() (any thread) sends every live process a
-** CANCEL event, then a poller on shard 0 stops the engine once no process
-** is left, or terminates what is left when the grace period ends (and
-** stops the engine regardless two seconds later).
+** Owns: the struct rt allocation, its hosts, the engine's callbacks
+** (signals, shard start and exit), and the one shutdown poller. May not
+** touch: the supervisor's state (runtime/service.c hands over a struct
+** rt_supervisor and rt.c calls only its two hooks), the HTTP server's state
+** (only the httpd_* calls), any Lua module (lua_modules/ is above this
+** floor), or a process's fields (it sends messages through the mailbox).
+**
+** Shutdown: rt_begin_shutdown() (any thread) stops the listeners, sends
+** every live process a CANCEL event (proc.c drops it for services, whose
+** order is the supervisor's), and posts the poller to shard 0. The poller
+** ticks every STOP_TICK_MS: it moves the supervisor's ordered stop on,
+** stops the engine once no process is left, terminates what is left when
+** the grace period ends, and stops the engine regardless HARD_STOP_MS
+** later.
 */
-#include "boot.h"
+#include "rt.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -16,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "code.h"
 #include "engine/common.h"
 #include "engine/shard.h"
 #include "env.h"
@@ -24,9 +36,9 @@
 #include "preempt.h"
 #include "proc.h"
 #include "registry.h"
-#include "rt.h"
-#include "code.h"
-#include "service.h"
+
+#define STOP_TICK_MS 10     /* shutdown poll period */
+#define HARD_STOP_MS 2000   /* after the grace: stop whatever is left */
 
 /* {==== Hosts ====} */
 
@@ -38,6 +50,7 @@ struct host *rt_host(struct rt *rt, const char *id)
 	return NULL;
 }
 
+/* One host per process.host and terminal.host entry, plus wippy:tests. */
 static void build_hosts(struct rt *rt, int nshards)
 {
 	const struct reg_entry *e = NULL;
@@ -71,45 +84,7 @@ static void build_hosts(struct rt *rt, int nshards)
 	t->n = nshards;
 }
 
-int rt_load_registry(const char *lock, struct registry **out, struct env **env)
-{
-	char *src = NULL, *mods = NULL;
-	struct reg_error err = {0};
-	int rc = reg_lock_read(lock, &src, &mods);
-
-	if (rc == -ENOENT) {
-		src = xstrdup("./src");
-	} else if (rc < 0) {
-		fprintf(stderr, "wippy: %s: invalid lock file\n", lock);
-		return -1;
-	}
-	env_load(src, out, env, &err);
-	if (*out == NULL) {
-		fprintf(stderr, "%s", err.msg ? err.msg : "wippy: cannot load registry\n");
-		if (err.msg && err.msg[strlen(err.msg) - 1] != '\n')
-			fputc('\n', stderr);
-		fprintf(stderr, "wippy: registry has %d error%s\n", err.count,
-			err.count == 1 ? "" : "s");
-	}
-	reg_error_free(&err);
-	free(src);
-	free(mods);
-	return *out ? 0 : -1;
-}
-
 /* {==== Shutdown ====} */
-
-enum { RUNNING = 0, CANCELLING = 1, TERMINATING = 2 };
-
-struct stopper {
-	struct task t;
-	struct wheel_timer w;
-	struct rt *rt;
-	uint64_t deadline_ms, hard_ms;
-	int armed;
-};
-
-static struct stopper stopper;
 
 static void cancel_one(struct proc *p, void *arg)
 {
@@ -127,56 +102,63 @@ static void terminate_one(struct proc *p, void *arg)
 	proc_notify(p);
 }
 
-/* Polls every 20 ms while shutting down: stop when nothing is left, or
-** terminate what is left once the stop timeout passed. */
+/* The one shutdown poller, on shard 0: the supervisor's ordered stop,
+** then the end of the engine once nothing is left, or the terminate once
+** the stop timeout passed. */
 static void stopper_tick(struct wheel_timer *w)
 {
-	struct stopper *s = container_of(w, struct stopper, w);
-	struct rt *rt = s->rt;
+	struct rt_stopper *s = container_of(w, struct rt_stopper, w);
+	struct rt *rt = container_of(s, struct rt, stopper);
+	struct rt_supervisor *sv;
 	uint64_t now = common_now_ms();
 
+	sv = atomic_load_explicit(&rt->supervisor, memory_order_acquire);
+	if (sv && !s->supervisor_done)
+		s->supervisor_done = sv->stop_tick(sv, now);
 	if (proc_count(rt) == 0 || now >= s->hard_ms) {
 		engine_stop(rt->engine);
 		return;
 	}
 	if (now >= s->deadline_ms &&
-	    atomic_exchange(&rt->stopping, TERMINATING) == CANCELLING) {
+	    atomic_exchange(&rt->stopping, RT_TERMINATING) == RT_CANCELLING) {
 		log_printf(LOG_LEVEL_WARN, NULL, "stop timeout: terminating %ld processes",
 			   proc_count(rt));
 		pt_each(rt, terminate_one, NULL);
 	}
-	shard_timer_add(w, shard_now_ms(shard_self()) + 20);
+	shard_timer_add(w, shard_now_ms(shard_self()) + STOP_TICK_MS);
 }
 
 static void stopper_run(struct task *t)
 {
-	struct stopper *s = container_of(t, struct stopper, t);
+	struct rt_stopper *s = container_of(t, struct rt_stopper, t);
 	wheel_timer_init(&s->w, stopper_tick);
-	shard_timer_add(&s->w, shard_now_ms(shard_self()) + 1);
+	stopper_tick(&s->w);
 }
 
-/* Begin shutdown: any thread. A second call forces an immediate stop.
-** grace_ns bounds the wait for processes to end after their CANCEL. */
 void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
 {
-	int was = atomic_exchange(&rt->stopping, CANCELLING);
-	if (was != RUNNING) {
-		if (was == CANCELLING)
-			atomic_store(&rt->stopping, was);
+	int was = RT_RUNNING;
+	if (!atomic_compare_exchange_strong(&rt->stopping, &was, RT_CANCELLING)) {
 		engine_stop(rt->engine);
 		return;
 	}
-	service_stop_all(rt);
+	/* From here on the supervisor restarts nothing: it reads rt->stopping. */
 	httpd_stop(rt);
 	log_printf(LOG_LEVEL_DEBUG, NULL, "shutting down: %s", reason);
 	pt_each(rt, cancel_one, (void *)reason);
-	stopper.rt = rt;
-	stopper.deadline_ms = common_now_ms() + (uint64_t)(grace_ns / 1000000);
-	stopper.hard_ms = stopper.deadline_ms + 2000;
-	stopper.t.run = stopper_run;
-	stopper.t.flags = TASK_PINNED;
-	shard_post(engine_shard(rt->engine, 0), &stopper.t);
+	rt->stopper.deadline_ms = common_now_ms() + (uint64_t)(grace_ns / 1000000);
+	rt->stopper.hard_ms = rt->stopper.deadline_ms + HARD_STOP_MS;
+	rt->stopper.t.run = stopper_run;
+	rt->stopper.t.flags = TASK_PINNED;
+	shard_post(engine_shard(rt->engine, 0), &rt->stopper.t);
 }
+
+void rt_set_supervisor(struct rt *rt, struct rt_supervisor *sv)
+{
+	atomic_store_explicit(&rt->supervisor, sv, memory_order_release);
+}
+
+/* {==== Engine callbacks ====} */
 
 static void on_signal(struct engine *e, int signo, void *arg)
 {
@@ -207,6 +189,32 @@ static void on_shard_exit(struct shard *s, void *arg)
 
 /* {==== Boot ====} */
 
+int rt_load_registry(const char *lock, struct registry **out, struct env **env)
+{
+	char *src = NULL, *mods = NULL;
+	struct reg_error err = {0};
+	int rc = reg_lock_read(lock, &src, &mods);
+
+	if (rc == -ENOENT) {
+		src = xstrdup("./src");
+	} else if (rc < 0) {
+		fprintf(stderr, "wippy: %s: invalid lock file\n", lock);
+		return -1;
+	}
+	env_load(src, out, env, &err);
+	if (*out == NULL) {
+		fprintf(stderr, "%s", err.msg ? err.msg : "wippy: cannot load registry\n");
+		if (err.msg && err.msg[strlen(err.msg) - 1] != '\n')
+			fputc('\n', stderr);
+		fprintf(stderr, "wippy: registry has %d error%s\n", err.count,
+			err.count == 1 ? "" : "s");
+	}
+	reg_error_free(&err);
+	free(src);
+	free(mods);
+	return *out ? 0 : -1;
+}
+
 /* Log each line of a warning list once, at WARN. */
 static void log_lines(const struct reg_error *w)
 {
@@ -231,7 +239,29 @@ static void warn_registry(const struct registry *reg)
 	reg_error_free(&mods);
 }
 
-struct rt *rt_boot(const struct boot_opts *o)
+/* Free what rt_boot built, in reverse order; every step tolerates the
+** later ones never having run (their fields are still zero). */
+static void destroy(struct rt *rt)
+{
+	struct rt_supervisor *sv = atomic_load(&rt->supervisor);
+
+	if (sv)
+		sv->destroy(sv);
+	/* The rings go first: nothing can complete any more, so httpd_free
+	** may free the connections still open. */
+	if (rt->engine)
+		engine_destroy(rt->engine);
+	httpd_free(rt);
+	free(rt->hosts);
+	env_destroy(rt->env);
+	code_free_all(rt);
+	pt_destroy(rt);
+	term_free(&rt->term_in);
+	reg_free(rt->reg);
+	free(rt);
+}
+
+struct rt *rt_boot(const struct rt_opts *o)
 {
 	struct registry *reg;
 	struct env *env;
@@ -242,7 +272,9 @@ struct rt *rt_boot(const struct boot_opts *o)
 	warn_registry(reg);
 	rt = xcalloc(1, sizeof(*rt));
 	rt->reg = reg;
-	rt->stop_timeout_ns = o->stop_timeout_ns ? o->stop_timeout_ns : 10000000000LL;
+	rt->env = env;
+	rt->stop_timeout_ns = o->stop_timeout_ns ? o->stop_timeout_ns
+						 : RT_STOP_TIMEOUT_DEFAULT_NS;
 	rt->stop_timeout_set = o->stop_timeout_set;
 	rt->proc_mem_limit = o->proc_mem_limit;
 	rt->args = o->args;
@@ -250,14 +282,8 @@ struct rt *rt_boot(const struct boot_opts *o)
 	pt_init(rt);
 	if (code_compile_all(rt) > 0) {
 		fprintf(stderr, "wippy: Lua sources failed to compile; nothing started\n");
-		code_free_all(rt);
-		pt_destroy(rt);
-		env_destroy(env);
-		reg_free(reg);
-		free(rt);
-		return NULL;
+		goto err;
 	}
-	rt->env = env;
 
 	struct engine_config cfg = {
 		.nshards = o->nshards, .pin = 1, .signals = 1,
@@ -267,10 +293,16 @@ struct rt *rt_boot(const struct boot_opts *o)
 	rt->engine = engine_create(&cfg);
 	build_hosts(rt, engine_nshards(rt->engine));
 	if (httpd_init(rt) < 0)
-		return NULL;
+		goto err;
 	log_flush(); /* this thread's boot records, before the shards log */
 	return rt;
+err:
+	destroy(rt);
+	log_flush();
+	return NULL;
 }
+
+/* {==== Start, wait, free ====} */
 
 int rt_start(struct rt *rt)
 {
@@ -283,26 +315,21 @@ int rt_start(struct rt *rt)
 	return 0;
 }
 
-int rt_wait_and_free(struct rt *rt)
+int rt_wait(struct rt *rt)
 {
-	int code;
 	engine_wait(rt->engine);
 	preempt_shutdown();
 	log_flush();
-	code = atomic_load(&rt->exit_code);
+	return atomic_load(&rt->exit_code);
+}
+
+void rt_free(struct rt *rt)
+{
+	/* Both are no-ops when rt_wait ran or the engine never started. */
+	engine_wait(rt->engine);
+	preempt_shutdown();
 	/* Processes still alive at a forced stop are left to the OS: their
 	** states live on shards that no longer run. */
-	if (proc_count(rt) == 0) {
-		engine_destroy(rt->engine);
-		httpd_free(rt);
-		service_free_all(rt);
-		env_destroy(rt->env);
-		code_free_all(rt);
-		pt_destroy(rt);
-		free(rt->hosts);
-		free(rt->term_in.buf);
-		reg_free(rt->reg);
-		free(rt);
-	}
-	return code;
+	if (proc_count(rt) == 0)
+		destroy(rt);
 }
