@@ -203,6 +203,8 @@ int route_find(const struct route_table *t, const char *method, size_t mlen,
 	int path_hit = 0;
 	int head = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
 
+	if (allow && allow_cap)
+		allow[0] = '\0'; /* read by the duplicate check below */
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct route *r = &t->r[i];
 		if (!match_path(r, path, plen, m))
