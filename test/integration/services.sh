@@ -8,6 +8,10 @@
 # only after the services requiring it have exited, stubborn is terminated
 # after its own 300 ms stop_timeout (not the runtime's 10 s), and db stops
 # last. The runtime then exits 0, well before the 10 s stop timeout.
+#
+# Last, a boot that fails after the engine exists (an http.service whose
+# port is taken) exits 1 with the bind error, and under a sanitizer with no
+# report: rt_boot frees what it built before it returns.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -75,3 +79,24 @@ reject_fixed "stderr" "$ERR" "stop timeout: terminating"
 # stubborn's own stop_timeout, not the runtime's 10 s, bounds the wait.
 [ "$ms" -lt 8000 ] || die "shutdown took $ms ms: per-service stop_timeout not applied"
 note "ok: start order, reverse stop order, per-service stop_timeout"
+
+# {==== a boot that fails after the engine exists ====}
+
+HOLD_PORT=$TMP/held_port
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "$HOLD_PORT" &
+HOLD=$!
+lib_track "$HOLD"
+wait_for 10 "" "the port holder" test -s "$HOLD_PORT" || die "the port holder did not start"
+PORT=$(cat "$HOLD_PORT")
+BAPP=$TMP/busy
+lib_copy_app "$LIB_ROOT/test/fixtures/http/app" "$BAPP"
+sed -i "s/__PORT__/$PORT/" "$BAPP/src/_index.yaml"
+rc=0
+(cd "$BAPP" && exec timeout 20 "$WIPPY" run >"$TMP/busy.out" 2>"$TMP/busy.err") || rc=$?
+kill "$HOLD" 2>/dev/null || true
+check_no_sanitizer "wippy run (port taken) stderr" "$TMP/busy.err"
+check_exit "wippy run (port taken)" "$rc" 1
+expect_fixed "wippy run (port taken) stderr" "$TMP/busy.err" "Address already in use"
+note "ok: a boot failing on a taken port exits 1 and frees what it built"
