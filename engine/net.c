@@ -24,6 +24,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -322,4 +324,32 @@ int net_read(struct engine_io *io, int fd, void *buf, unsigned len)
 {
 	/* offset -1: read at the file position (pipes, terminals). */
 	return ring_read(my_ring(), ud_make(UD_IO, io), fd, buf, len, (uint64_t)-1);
+}
+
+int net_parse_addr(const char *addr, struct sockaddr_in *sa)
+{
+	const char *colon = strrchr(addr, ':');
+	char host[64], *end = NULL;
+	long port = -1;
+	size_t hl;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	if (colon != NULL && colon[1] >= '0' && colon[1] <= '9')
+		port = strtol(colon + 1, &end, 10);
+	if (port < 0 || *end != '\0' || port > 65535)
+		return -EINVAL;
+	sa->sin_port = htons((uint16_t)port);
+	hl = (size_t)(colon - addr);
+	if (hl == 0) {
+		sa->sin_addr.s_addr = htonl(INADDR_ANY);
+		return 0;
+	}
+	if (hl >= sizeof(host))
+		return -EAFNOSUPPORT;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -EAFNOSUPPORT;
 }

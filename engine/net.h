@@ -36,6 +36,12 @@ int net_listen_socket(const struct sockaddr *sa, socklen_t salen, int backlog);
 ** tells "in use" apart first. Any thread. Returns 0 or a negative errno. */
 int net_bind_probe(const struct sockaddr *sa, socklen_t salen);
 
+/* Parse a listen address, "host:port" or ":port" (every interface), the
+** host being "localhost" or an IPv4 address, the port 0..65535 (0: any).
+** Returns 0 and fills sa; -EINVAL when the shape or the port is wrong;
+** -EAFNOSUPPORT when the host is not one of those. Pure. */
+int net_parse_addr(const char *addr, struct sockaddr_in *sa);
+
 struct net_listener;
 
 /* Called for each accepted connection; the callee owns fd. */

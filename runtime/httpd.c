@@ -750,35 +750,6 @@ static void listener_stop(struct task *t)
 	}
 }
 
-static int parse_addr(const char *addr, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(addr, ':');
-	char host[64];
-	long port;
-	char *end;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	if (colon == NULL)
-		return -1;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port <= 0 || port > 65535)
-		return -1;
-	sa->sin_port = htons((uint16_t)port);
-	size_t hl = (size_t)(colon - addr);
-	if (hl == 0) {
-		sa->sin_addr.s_addr = htonl(INADDR_ANY);
-		return 0;
-	}
-	if (hl >= sizeof(host))
-		return -1;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
 /* The routes of the http.service svc: its routers' endpoints, prefixed. */
 static void build_routes(const struct registry *reg, const struct reg_entry *svc,
 			 struct route_table *t)
@@ -833,7 +804,7 @@ int httpd_init(struct rt *rt)
 		s->pools = xcalloc((size_t)nshards * (s->routes.n + 1), sizeof(*s->pools));
 		s->ls = xcalloc((size_t)nshards, sizeof(*s->ls));
 		s->live = xcalloc((size_t)nshards, sizeof(*s->live));
-		if (parse_addr(e->u.http.addr, &sa) < 0) {
+		if (net_parse_addr(e->u.http.addr, &sa) < 0 || sa.sin_port == 0) {
 			fprintf(stderr, "%s:%d:%d: %s: invalid addr \"%s\" (want host:port or :port)\n",
 				e->file, e->line, e->col, e->id, e->u.http.addr);
 			return -1;

@@ -13,10 +13,12 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/net.h"
 #include "runtime/route.h"
 
 #define SEC 1000000000ll
@@ -188,31 +190,18 @@ static void set_http_addr(struct loader *L, struct reg_entry *e,
 			  const struct reg_field *f, struct reg_value *v, void *dst)
 {
 	const char *addr = v->str, *colon = strrchr(addr, ':');
-	char host[64], *end = NULL;
-	struct in_addr in;
-	long port = -1;
-	size_t hl;
+	struct sockaddr_in sa;
+	int rc;
 
 	if (addr[0] == '\0')
 		return;		/* already reported as empty */
-	if (colon != NULL && colon[1] != '\0' && isdigit((unsigned char)colon[1]))
-		port = strtol(colon + 1, &end, 10);
-	if (port < 0 || *end != '\0' || port > 65535) {
+	rc = net_parse_addr(addr, &sa);
+	if (rc == -EINVAL)
 		reg__errat(L, e, v, "field \"addr\" must be \"host:port\" or "
 			   "\":port\" with a port in 0..65535, got \"%s\"", addr);
-		return;
-	}
-	hl = (size_t)(colon - addr);
-	if (hl == 0)
-		return;
-	if (hl < sizeof(host)) {
-		memcpy(host, addr, hl);
-		host[hl] = '\0';
-		if (!strcmp(host, "localhost") || inet_pton(AF_INET, host, &in) == 1)
-			return;
-	}
-	reg__errat(L, e, v, "field \"addr\": host \"%.*s\" must be empty, "
-		   "localhost or an IPv4 address", (int)hl, addr);
+	else if (rc < 0)
+		reg__errat(L, e, v, "field \"addr\": host \"%.*s\" must be empty, "
+			   "localhost or an IPv4 address", (int)(colon - addr), addr);
 }
 
 /* http.router / http.endpoint parents are named in meta (spec 1.4); the
