@@ -266,8 +266,29 @@ static void test_read(void)
 	close(pipefd[1]);
 }
 
+/* Listen addresses: the forms the registry accepts and the listener binds. */
+static void test_parse_addr(void)
+{
+	struct sockaddr_in sa;
+	ok(net_parse_addr(":8080", &sa) == 0 && ntohs(sa.sin_port) == 8080 &&
+	   sa.sin_addr.s_addr == htonl(INADDR_ANY), ":port is every interface");
+	ok(net_parse_addr("127.0.0.1:80", &sa) == 0 && sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
+	   "an IPv4 host");
+	ok(net_parse_addr("localhost:1", &sa) == 0 && sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
+	   "localhost is the loopback address");
+	ok(net_parse_addr(":0", &sa) == 0 && sa.sin_port == 0, "port 0 parses (any port)");
+	ok(net_parse_addr("8080", &sa) == -EINVAL, "no colon");
+	ok(net_parse_addr(":", &sa) == -EINVAL, "no port");
+	ok(net_parse_addr(":65536", &sa) == -EINVAL, "port past 65535");
+	ok(net_parse_addr(":80x", &sa) == -EINVAL, "junk after the port");
+	ok(net_parse_addr(":-1", &sa) == -EINVAL, "a negative port");
+	ok(net_parse_addr("example.com:80", &sa) == -EAFNOSUPPORT, "a host name");
+	ok(net_parse_addr("1.2.3:80", &sa) == -EAFNOSUPPORT, "a short IPv4 address");
+}
+
 int main(void)
 {
+	test_parse_addr();
 	test_echo(1, "provided buffers");
 	test_echo(0, "plain receives");
 	test_read();
