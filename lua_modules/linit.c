@@ -31,6 +31,7 @@
 #include "ltype.h"
 #include "modules.h"
 #include "payload.h"
+#include "security.h"
 #include "runtime/code.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
@@ -48,6 +49,7 @@ static const luaL_Reg loadable[] = {
 	{"http", luaopen_http},
 	{"uuid", luaopen_uuid},
 	{"ctx", luaopen_ctx},
+	{"security", luaopen_security},
 	{NULL, NULL}
 };
 

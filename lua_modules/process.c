@@ -20,6 +20,7 @@
 #include "message.h"
 #include "runtime/errors.h"
 #include "modules.h"
+#include "security.h"
 #include "runtime/payload.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
@@ -106,13 +107,13 @@ static int push_pid(lua_State *L, uint64_t pid)
 }
 
 /* Spawn the entry named at stack slot base on the host at base+1 with the
-** values above as arguments. ctx: the child's context values (copied);
-** name, mi: register the child under name and send it the messages of
+** values above as arguments. ctx, sec: the child's context values and
+** security context (both copied; NULL or empty: none); name, mi: register the child under name and send it the messages of
 ** the array at mi (0: none). When name is held by a live process nothing
 ** is spawned: the messages go to the holder and its pid is returned, with
 ** no monitor or link (the original's spawn-or-signal). [-0, +(1|2), m] */
 static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx,
-		      const char *name, int mi)
+		      const struct payload *sec, const char *name, int mi)
 {
 	struct proc *self = proc_of(L), *child;
 	const struct reg_entry *e;
@@ -140,6 +141,7 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 	o.entry = e;
 	o.host = h;
 	o.ctx = ctx;
+	o.sec = sec;
 	o.name = name;
 	o.name_holder = &holder;
 	if (how & SP_MONITOR)
@@ -164,7 +166,8 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 }
 
 /* process.spawn*(id, host, ...): the child inherits the caller's context
-** values, as the original propagates its inheritable frame keys. */
+** values and its actor and scope, as the original's spawn passes them on
+** (buildSecurityContext in its module.go). */
 static int do_spawn(lua_State *L, int how)
 {
 	static const char *const fn[] = {"spawn", "spawn_monitored", "spawn_linked",
@@ -172,7 +175,8 @@ static int do_spawn(lua_State *L, int how)
 	if (lua_gettop(L) < 2)
 		return errors_ret(L, ERRORS_INVALID,
 				  "%s requires at least id and host arguments", fn[how]);
-	return spawn_core(L, how, 1, &proc_of(L)->ctx, NULL, 0);
+	struct proc *p = proc_of(L);
+	return spawn_core(L, how, 1, &p->ctx, &p->sec, NULL, 0);
 }
 
 /* Continuation of process.exec: the EXIT event of the exec'd process is on
@@ -218,19 +222,22 @@ static int p_spawn_linked_monitored(lua_State *L) { return do_spawn(L, SP_LINK |
 ** Its parts live in the userdata's user values: 1 the context values
 ** (a string-keyed table, started from the caller's own context), 2 the
 ** spawn options (table or nil), 3 the queued messages (array of
-** {topic, n, v1..vn} or nil), 4 the name (string or nil). The tables are
-** never changed once the spawner holds them.
+** {topic, n, v1..vn} or nil), 4 the name (string or nil), 5 the actor
+** and 6 the scope (security.Actor / security.Scope objects, or nil). The
+** tables are never changed once the spawner holds them.
 **
-** Actor and scope: with_actor/with_scope check their arguments as the
-** original does, but this runtime has no security module yet, so no value
-** is an Actor or a Scope and both always refuse; nothing is carried.
+** Actor and scope start as the caller's own (security.actor() and
+** security.scope()), as the original's spawner inherits them from the
+** frame; with_actor/with_scope replace them. At spawn they are encoded
+** for the child (security_encode), which reads them back with
+** security.actor()/scope(). The original first checks the caller's
+** `process.security` permission; there is no policy engine here, so that
+** check is not made (as with no actor and scope in the original).
 */
 
 #define SPAWNER_META "process.Spawner"
-#define ACTOR_META "security.Actor"
-#define SCOPE_META "security.Scope"
 
-enum { SV_CTX = 1, SV_OPTS, SV_MSGS, SV_NAME, SV_N = SV_NAME };
+enum { SV_CTX = 1, SV_OPTS, SV_MSGS, SV_NAME, SV_ACTOR, SV_SCOPE, SV_N = SV_SCOPE };
 
 /* Push a new table with the pairs of the table at idx (or empty when idx
 ** holds nil). [-0, +1, m] */
@@ -300,7 +307,7 @@ static void push_spawner(lua_State *L, int first)
 }
 
 /* The spawner at 1, or raises "Spawner expected". Pushes its SV_N parts
-** at slots top+1.. and returns the index of the first. [-0, +4, e] */
+** at slots top+1.. and returns the index of the first. [-0, +SV_N, e] */
 static int check_spawner(lua_State *L)
 {
 	int first;
@@ -323,6 +330,7 @@ static int p_with_context(lua_State *L)
 	lua_pushnil(L);                       /* 3 options */
 	lua_pushnil(L);                       /* 4 messages */
 	lua_pushnil(L);                       /* 5 name */
+	security_push_own(L);                 /* 6 actor, 7 scope */
 	push_spawner(L, 2);
 	return 1;
 }
@@ -340,6 +348,7 @@ static int p_with_options(lua_State *L)
 	merge_keys(L, 3, 1, 1, 1, "options keys must be strings");
 	lua_pushnil(L);
 	lua_pushnil(L);
+	security_push_own(L);
 	push_spawner(L, 2);
 	return 1;
 }
@@ -373,28 +382,37 @@ static int s_with_options(lua_State *L)
 	return 1;
 }
 
-static int with_security(lua_State *L, const char *meta, const char *nilmsg,
-			 const char *expected)
+/* sp:with_actor(actor) / sp:with_scope(scope): the argument checks and
+** messages are the original's (nil: "cannot be nil", a non-userdata: a
+** type error, another userdata: "Actor expected" / "Scope expected").
+** [-0, +1, e] */
+static int with_security(lua_State *L, int slot, int (*is)(lua_State *, int),
+			 const char *nilmsg, const char *expected)
 {
+	int f;
 	lua_settop(L, 2);   /* a missing argument reads as nil */
-	check_spawner(L);
+	f = check_spawner(L);
 	if (lua_isnoneornil(L, 2))
 		return luaL_argerror(L, 2, nilmsg);
 	luaL_checktype(L, 2, LUA_TUSERDATA);
-	if (luaL_testudata(L, 2, meta) == NULL)
+	if (!is(L, 2))
 		return luaL_argerror(L, 2, expected);
-	/* Unreachable until a security module makes these objects. */
-	return luaL_error(L, "%s: not supported by this runtime", expected);
+	lua_pushvalue(L, 2);   /* Actors and Scopes are immutable: share it */
+	lua_replace(L, f + slot - 1);
+	push_spawner(L, f);
+	return 1;
 }
 
 static int s_with_actor(lua_State *L)
 {
-	return with_security(L, ACTOR_META, "actor cannot be nil", "Actor expected");
+	return with_security(L, SV_ACTOR, security_is_actor, "actor cannot be nil",
+			     "Actor expected");
 }
 
 static int s_with_scope(lua_State *L)
 {
-	return with_security(L, SCOPE_META, "scope cannot be nil", "Scope expected");
+	return with_security(L, SV_SCOPE, security_is_scope, "scope cannot be nil",
+			     "Scope expected");
 }
 
 /* sp:with_name(name): spawn registered under name, or signal its holder. */
@@ -445,7 +463,7 @@ static int s_with_message(lua_State *L)
 ** original's do. [-0, +(1|2), e] */
 static int spawner_spawn(lua_State *L, int how)
 {
-	struct payload ctx;
+	struct payload ctx, sec;
 	const char *name;
 	int n = lua_gettop(L), r, rc, mi;
 
@@ -466,10 +484,18 @@ static int spawner_spawn(lua_State *L, int how)
 			return errors_ret(L, ERRORS_INVALID, "cannot pass context: %s",
 					  payload_strerror(rc));
 	}
+	memset(&sec, 0, sizeof(sec));
+	rc = security_encode(L, 2 + SV_ACTOR - 1, 2 + SV_SCOPE - 1, &sec);
+	if (rc < 0) {
+		payload_free(&ctx);
+		return errors_ret(L, ERRORS_INVALID, "cannot pass security context: %s",
+				  payload_strerror(rc));
+	}
 	name = lua_tostring(L, 2 + SV_NAME - 1);
 	mi = lua_istable(L, 2 + SV_MSGS - 1) ? 2 + SV_MSGS - 1 : 0;
-	r = spawn_core(L, how, 2 + SV_N, &ctx, name, mi);
+	r = spawn_core(L, how, 2 + SV_N, &ctx, &sec, name, mi);
 	payload_free(&ctx);
+	payload_free(&sec);
 	return r;
 }
 

@@ -319,6 +319,7 @@ void proc_unref(struct proc *p)
 	payload_free(&p->result);
 	payload_free(&p->args);
 	payload_free(&p->ctx);
+	payload_free(&p->sec);
 	free(p->exit_msg);
 	free(p->upgrade_err);
 	free(p);
@@ -382,6 +383,8 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	}
 	if (o->ctx && o->ctx->len > 0)
 		payload_copy(&p->ctx, o->ctx);
+	if (o->sec && o->sec->len > 0)
+		payload_copy(&p->sec, o->sec);
 	if (o->monitor_by)
 		plink_add(&p->monitors, o->monitor_by);
 	if (o->link_with)

@@ -176,6 +176,10 @@ struct proc {
 	struct payload ctx;            /* context values (ctx module): one
 	                               ** string-keyed table, or empty; read
 	                               ** only, for the process's life */
+	struct payload sec;            /* security context (security module):
+	                               ** one table {actor = {id, meta},
+	                               ** scope = {policies}}, either key
+	                               ** optional, or empty; read only */
 	const struct reg_entry *upgrade_to; /* P_UPGRADE: the new definition */
 	char *upgrade_err;             /* P_UPGRADE failed before it began */
 	const char *upgrade_kind;      /* its error kind (static) */
@@ -227,6 +231,7 @@ struct spawn_opts {
 	struct shard *shard;           /* start here (NULL: host round robin) */
 	int supervised;                /* a service's process (see struct proc) */
 	const struct payload *ctx;     /* context values, copied (NULL: none) */
+	const struct payload *sec;     /* security context, copied (NULL: none) */
 	const char *name;              /* register the child under this name
 	                               ** before it runs (spawn-or-signal) */
 	uint64_t *name_holder;         /* name taken: set to its holder's pid */
