@@ -111,8 +111,13 @@ int ring_recv_multishot(struct ring *r, uint64_t ud, int fd, unsigned bgid);
 
 /* {==== Submission and completion ====} */
 
-/* Hand every queued SQE to the kernel without waiting. Returns the number
-** submitted or a negative errno. */
+/* Hand every queued SQE to the kernel and have it post the completions
+** that are ready, without waiting. A busy shard calls this every turn:
+** with IORING_SETUP_DEFER_TASKRUN the kernel posts completions (accepts,
+** receives, the signalfd read, timeouts) only when the ring is entered
+** asking for events, so a turn that only submitted (or entered not at all,
+** with nothing to submit) would never see its sockets or signals while
+** processes stay runnable. Returns >= 0 or a negative errno. */
 int ring_submit(struct ring *r);
 
 /* Submit queued SQEs and sleep in the kernel until at least one completion
