@@ -41,7 +41,6 @@
 #include "rt.h"
 
 #define NHDRS      64
-#define POOL_IDLE_MAX 32  /* idle handler states kept per shard and route */
 #define BUF_START  4096
 
 enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
@@ -457,7 +456,7 @@ static void pool_put(struct svc *s, const struct route *r, struct proc *p)
 	struct pool *pl = pool_of(s, shard_id(shard_self()), r);
 	/* Keep a bounded number idle: a burst of slow calls must not leave
 	** its peak of states behind once it has passed. */
-	if (atomic_load(&s->rt->stopping) || pl->n >= POOL_IDLE_MAX) {
+	if (atomic_load(&s->rt->stopping) || pl->n >= s->rt->conf.http_pool_idle) {
 		mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
 		proc_notify(p);
 		proc_unref(p);

@@ -3,12 +3,13 @@
 **
 **   wippy init [-d SRC] [--modules-dir DIR] [-l LOCK]
 **   wippy run [-x NS:ENTRY | -x HOST/NS:ENTRY] [--host ID] [-v] [-s]
-**             [--shards N] [--log-format text|json] [--stop-timeout D]
-**             [--proc-memory-limit BYTES] [args...]
+**             [--config FILE]... [--shards N] [--log-format text|json]
+**             [--stop-timeout D] [--proc-memory-limit BYTES] [args...]
 **   wippy lint
 **   wippy version
 **
-** Boot order: read wippy.lock, load and validate the registry (errors name
+** Boot order: the knobs (runtime/conf.c: defaults, then .wippy.yaml or
+** each --config FILE, then flags), read wippy.lock, load and validate the registry (errors name
 ** file:line:col; nothing starts on any error), compile every Lua entry,
 ** start the shards, start the auto_start services, then run the -x process
 ** if asked. SIGINT/SIGTERM (or the end of the -x process) begins shutdown:
@@ -30,7 +31,6 @@
 #include "engine/common.h"
 #include "engine/shard.h"
 #include "lua_modules/errors.h"
-#include "runtime/gotime.h"
 #include "runtime/env.h"
 #include "runtime/log.h"
 #include "runtime/preempt.h"
@@ -39,6 +39,7 @@
 #include "runtime/rt.h"
 #include "lua_modules/linit.h"
 #include "runtime/code.h"
+#include "runtime/conf.h"
 #include "runtime/service.h"
 #include "runtime/testrun.h"
 
@@ -46,14 +47,28 @@
 
 static void usage(FILE *f)
 {
+	const struct conf_key *k;
+	size_t n;
+	char d[64];
+
 	fputs("usage: wippy <command> [options]\n"
 	      "  init [-d SRC] [--modules-dir DIR] [-l LOCK]  write wippy.lock\n"
-	      "  run [-x NS:ENTRY] [--host ID] [-v|-s] [--shards N]\n"
-	      "      [--log-format text|json] [--stop-timeout D] [args...]\n"
+	      "  run [-x NS:ENTRY] [--host ID] [-v|-s] [--config FILE]... [args...]\n"
 	      "                                 boot the registry and run it\n"
 	      "  lint                           validate the registry, start nothing\n"
 	      "  test [--filter S] [--timeout D] run the function.lua entries with meta.type: test\n"
-	      "  version                        print the version\n", f);
+	      "  version                        print the version\n"
+	      "run options over the config files (.wippy.yaml, or each --config FILE):\n", f);
+	/* From the knob table, so the help shows the defaults the code uses. */
+	k = conf_keys(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (k[i].flag == NULL)
+			continue;
+		fprintf(f, "  %-22s %s (%s, default %s)\n", k[i].flag, k[i].why, k[i].key,
+			conf_format(&k[i], k[i].def, d, sizeof(d)));
+	}
+	fputs("  -v, -s                 debug logs, no logs (logmanager.min_level)\n"
+	      "every setting and its default: conf/wippy.yaml\n", f);
 }
 
 /* {==== Lock file and registry ====} */
@@ -189,7 +204,8 @@ static void terminal_exit(struct proc *p, void *arg)
 	}
 	/* A command-line run ends when its process does: services get their
 	** CANCEL and a short grace (the full stop timeout only when given
-	** explicitly with --stop-timeout), not a 10 s wait after the output. */
+	** explicitly, by shutdown.timeout or --stop-timeout), not the full
+	** default wait after the output. */
 	rt_begin_shutdown(rt, "terminal process finished",
 		       rt->stop_timeout_set ? rt->stop_timeout_ns : 1000000000LL);
 }
@@ -274,23 +290,16 @@ static int spawn_exec(struct rt *rt, const struct reg_entry *e, struct host *h)
 
 /* {==== run ====} */
 
-static int parse_size(const char *s, size_t *out)
+/* Log each line of a warning list at WARN, once the log is configured. */
+static void log_warnings(const struct reg_error *w)
 {
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || v < 0)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= 1024 * 1024; end++; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
+	const char *p = w->msg;
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		log_warn("%.*s", len, p);
+		p += len + (nl != NULL);
 	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end)
-		return -1;
-	*out = (size_t)v;
-	return 0;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -298,6 +307,7 @@ static int cmd_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{"exec", required_argument, 0, 'x'},
 		{"host", required_argument, 0, 'H'},
+		{"config", required_argument, 0, 'C'},
 		{"shards", required_argument, 0, 'n'},
 		{"log-format", required_argument, 0, 'f'},
 		{"stop-timeout", required_argument, 0, 't'},
@@ -307,12 +317,15 @@ static int cmd_run(int argc, char **argv)
 		{"console", no_argument, 0, 'c'},
 		{0, 0, 0, 0}
 	};
+	/* Flags that set a knob, kept until the config files are read: flags
+	** override files whatever their order on the command line. */
+	struct { const char *key, *text; } set[16];
+	int nset = 0, nfiles = 0, level = -1, c, code;
+	char **files = xcalloc((size_t)argc + 1, sizeof(*files));
 	const char *exec = NULL, *host_opt = NULL;
-	enum log_level level = LOG_LEVEL_INFO;
-	enum log_format fmt = LOG_FORMAT_TEXT;
-	int nshards = 0, c, code, stop_set = 0;
-	int64_t stop_ns = 0;  /* 0: RT_STOP_TIMEOUT_DEFAULT_NS */
-	size_t memlimit = RT_PROC_MEM_DEFAULT;
+	struct reg_error warn = {0};
+	struct conf conf;
+	char why[256];
 	struct rt *rt;
 	const struct reg_entry *xentry = NULL;
 	struct host *xhost = NULL;
@@ -320,41 +333,49 @@ static int cmd_run(int argc, char **argv)
 	optind = 1;
 	/* "+": stop at the first non-option, which starts the process args. */
 	while ((c = getopt_long(argc, argv, "+x:vsc", opts, NULL)) != -1) {
+		const char *key = NULL;
 		switch (c) {
 		case 'x': exec = optarg; break;
 		case 'H': host_opt = optarg; break;
-		case 'n': nshards = atoi(optarg); break;
+		case 'C': files[nfiles++] = optarg; break;
 		case 'v': level = LOG_LEVEL_DEBUG; break;
 		case 's': level = LOG_LEVEL_SILENT; break;
 		case 'c': break;
-		case 'f':
-			if (strcmp(optarg, "json") == 0) fmt = LOG_FORMAT_JSON;
-			else if (strcmp(optarg, "text") == 0) fmt = LOG_FORMAT_TEXT;
-			else { fprintf(stderr, "wippy: --log-format text|json\n"); return 2; }
-			break;
-		case 't':
-			if (gotime_parse_duration(optarg, strlen(optarg), &stop_ns, NULL) < 0 || stop_ns < 0) {
-				fprintf(stderr, "wippy: invalid --stop-timeout '%s'\n", optarg);
-				return 2;
-			}
-			stop_set = 1;
-			break;
-		case 'M':
-			if (parse_size(optarg, &memlimit) < 0) {
-				fprintf(stderr, "wippy: invalid --proc-memory-limit '%s'\n", optarg);
-				return 2;
-			}
-			break;
+		case 'n': key = "scheduler.shards"; break;
+		case 'f': key = "logmanager.format"; break;
+		case 't': key = "shutdown.timeout"; break;
+		case 'M': key = "process.memory_limit"; break;
 		default:
 			usage(stderr);
+			free(files);
 			return 2;
 		}
+		if (key && nset < (int)countof(set)) {
+			set[nset].key = key;
+			set[nset++].text = optarg;
+		}
 	}
-	log_configure(level, fmt, 2);
+	conf_defaults(&conf);
+	code = conf_load(&conf, files, nfiles, &warn);
+	free(files);
+	for (int i = 0; code == 0 && i < nset; i++) {
+		if (conf_set(&conf, set[i].key, set[i].text, why, sizeof(why)) < 0) {
+			fprintf(stderr, "wippy: invalid %s '%s': %s\n",
+				conf_find(set[i].key)->flag, set[i].text, why);
+			code = 2;
+		}
+	}
+	if (code != 0) {
+		reg_error_free(&warn);
+		return code < 0 ? 1 : code;
+	}
+	if (level >= 0)
+		conf.log_level = level;
+	log_configure((enum log_level)conf.log_level, (enum log_format)conf.log_format, 2);
+	log_warnings(&warn);
+	reg_error_free(&warn);
 	struct rt_opts bo = {
-		.nshards = nshards, .stop_timeout_ns = stop_ns,
-		.stop_timeout_set = stop_set, .proc_mem_limit = memlimit,
-		.args = argv + optind, .nargs = argc - optind,
+		.conf = &conf, .args = argv + optind, .nargs = argc - optind,
 	};
 	rt = rt_boot(&bo);
 	if (rt == NULL)

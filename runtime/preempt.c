@@ -41,6 +41,9 @@ static pthread_t wd_thread;
 static atomic_int wd_stop, parked;
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
+/* Set by preempt_init before the watchdog and the shards start. */
+static long slice_ns;
+static int kill_slices;         /* slices before a runaway is ended */
 
 static __thread lua_State *volatile running;
 static __thread volatile sig_atomic_t took;
@@ -56,12 +59,13 @@ static void hook(lua_State *L, lua_Debug *ar)
 	}
 	/* Inside a C boundary (a metamethod called from C, a sort
 	** comparator) or a chunk's top level: no yield is possible. Past
-	** PREEMPT_KILL_SLICES the process is ended with an error; that costs
+	** kill_slices the process is ended with an error; that costs
 	** one runaway process, where waiting would cost the whole shard. */
-	if (overdue >= PREEMPT_KILL_SLICES) {
+	if (overdue >= kill_slices) {
 		lua_sethook(L, NULL, 0, 0);
+		/* lua_pushfstring knows %d, not %ld. */
 		luaL_error(L, "process ran %d ms without a point where it could "
-			   "yield (runaway loop?)", PREEMPT_KILL_SLICES * PREEMPT_SLICE_MS);
+			   "yield (runaway loop?)", (int)(kill_slices * (slice_ns / 1000000)));
 	}
 	lua_sethook(L, hook, LUA_MASKCOUNT, 1000);
 }
@@ -81,7 +85,7 @@ static void *watchdog(void *arg)
 	int idle = 0;
 	(void)arg;
 	while (!atomic_load(&wd_stop)) {
-		struct timespec ts = { 0, PREEMPT_SLICE_MS * 1000000L };
+		struct timespec ts = { slice_ns / 1000000000L, slice_ns % 1000000000L };
 		int any = 0;
 		nanosleep(&ts, NULL);
 		for (int i = 0; i < nslots; i++) {
@@ -119,9 +123,13 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
-void preempt_init(int nshards)
+void preempt_init(int nshards, int64_t slice, int64_t runaway)
 {
 	struct sigaction sa;
+	slice_ns = (long)slice;
+	kill_slices = (int)(runaway / slice);
+	if (kill_slices < 1)
+		kill_slices = 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;

@@ -3,7 +3,7 @@
 **
 ** A Lua count hook that is always on makes Lua about twice as slow, so the
 ** hook is armed only when a slice has run out: a watchdog thread samples
-** each shard every PREEMPT_SLICE_MS; if the same resume is still running
+** each shard once a slice (scheduler.slice, 10 ms by default); if the same resume is still running
 ** at the next sample, it signals that shard's thread, whose handler arms a
 ** count hook on the running coroutine (lua_sethook is safe to call from a
 ** signal handler on the thread running the state). The hook yields; the
@@ -16,15 +16,14 @@
 #define RUNTIME_PREEMPT_H
 
 #include <lua.h>
+#include <stdint.h>
 
-#define PREEMPT_SLICE_MS 10
-
-/* A resume that cannot yield (a chunk's top level, a C boundary) and runs
-** this many slices (5 s) ends its process with an error. */
-#define PREEMPT_KILL_SLICES 500
-
-/* Start the watchdog for n shards. Call once before the shards start. */
-void preempt_init(int nshards);
+/* Start the watchdog for n shards, sampling every slice_ns. A resume that
+** cannot yield (a chunk's top level, a C boundary) and runs past
+** runaway_ns ends its process with an error. Both come from struct conf
+** (scheduler.slice, scheduler.runaway_limit). Call once before the shards
+** start. */
+void preempt_init(int nshards, int64_t slice_ns, int64_t runaway_ns);
 
 /* Stop and join the watchdog. */
 void preempt_shutdown(void);

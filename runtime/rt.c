@@ -273,10 +273,10 @@ struct rt *rt_boot(const struct rt_opts *o)
 	rt = xcalloc(1, sizeof(*rt));
 	rt->reg = reg;
 	rt->env = env;
-	rt->stop_timeout_ns = o->stop_timeout_ns ? o->stop_timeout_ns
-						 : RT_STOP_TIMEOUT_DEFAULT_NS;
-	rt->stop_timeout_set = o->stop_timeout_set;
-	rt->proc_mem_limit = o->proc_mem_limit;
+	rt->conf = *o->conf;
+	rt->stop_timeout_ns = rt->conf.stop_timeout_ns;
+	rt->stop_timeout_set = conf_given(&rt->conf, "shutdown.timeout");
+	rt->proc_mem_limit = (size_t)rt->conf.proc_mem_bytes;
 	rt->args = o->args;
 	rt->nargs = o->nargs;
 	pt_init(rt);
@@ -286,7 +286,7 @@ struct rt *rt_boot(const struct rt_opts *o)
 	}
 
 	struct engine_config cfg = {
-		.nshards = o->nshards, .pin = 1, .signals = 1,
+		.nshards = (int)rt->conf.shards, .pin = 1, .signals = 1,
 		.on_signal = on_signal, .before_sleep = before_sleep,
 		.on_start = on_shard_start, .on_exit = on_shard_exit, .arg = rt,
 	};
@@ -306,12 +306,13 @@ err:
 
 int rt_start(struct rt *rt)
 {
-	preempt_init(engine_nshards(rt->engine));
+	preempt_init(engine_nshards(rt->engine), rt->conf.slice_ns, rt->conf.runaway_ns);
 	if (engine_start(rt->engine) < 0) {
 		fprintf(stderr, "wippy: cannot start the engine (io_uring unavailable?)\n");
 		return -1;
 	}
 	httpd_start(rt);
+	log_debug("engine started: %d shards", engine_nshards(rt->engine));
 	return 0;
 }
 

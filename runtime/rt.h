@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "terminal.h"
 
 struct registry;
@@ -28,15 +29,6 @@ struct env;
 struct engine;
 struct proc;
 struct rt;
-
-/* Default Lua heap limit per process: a runaway process fails with a
-** memory error long before it can take the machine (and the runtime) down.
-** --proc-memory-limit 0 removes it. */
-#define RT_PROC_MEM_DEFAULT ((size_t)512 << 20)
-
-/* Default grace between shutdown's CANCEL and terminating what is left
-** (--stop-timeout); the one place it is written. */
-#define RT_STOP_TIMEOUT_DEFAULT_NS (10LL * 1000000000LL)
 
 /* rt->stopping: shutdown only moves forward. proc.c refuses to spawn past
 ** RT_CANCELLING. */
@@ -83,6 +75,7 @@ struct rt {
 	struct code *codes;    /* sorted by entry pointer */
 	int ncodes;
 	size_t proc_mem_limit; /* bytes per process, 0 = none */
+	struct conf conf;      /* the knobs this run was booted with */
 
 	atomic_uint_fast64_t next_pid;
 	atomic_long nprocs;
@@ -97,7 +90,7 @@ struct rt {
 	atomic_int stopping;    /* enum rt_stopping */
 	atomic_int exit_code;
 	int64_t stop_timeout_ns;
-	int stop_timeout_set;   /* given on the command line */
+	int stop_timeout_set;   /* given by a config file or a flag */
 
 	/* The shutdown poller (runtime/rt.c): posted to shard 0 once, when
 	** shutdown begins, and only touched there afterwards. */
@@ -138,10 +131,7 @@ struct rt_supervisor {
 
 /* What rt_boot takes from the command line. */
 struct rt_opts {
-	int nshards;             /* 0: one per CPU */
-	int64_t stop_timeout_ns; /* 0: RT_STOP_TIMEOUT_DEFAULT_NS */
-	int stop_timeout_set;    /* given explicitly (--stop-timeout) */
-	size_t proc_mem_limit;   /* bytes per process, 0: none */
+	const struct conf *conf; /* the knobs (runtime/conf.h); copied */
 	char **args;             /* for io.args(); must outlive the rt */
 	int nargs;
 };

@@ -1,5 +1,6 @@
 /*
-** runtime/testrun.c: `wippy test [--filter S] [--timeout D] [--shards N]`.
+** runtime/testrun.c: `wippy test [--filter S] [--timeout D] [--shards N]
+** [--config FILE]...`.
 **
 ** Boots the app like `wippy run` (services start), then runs every
 ** function.lua entry with meta.type "test", one at a time, in its own
@@ -24,7 +25,9 @@
 
 #include "engine/common.h"
 #include "engine/shard.h"
+#include "runtime/conf.h"
 #include "runtime/gotime.h"
+#include "runtime/log.h"
 #include "proc.h"
 #include "registry.h"
 #include "rt.h"
@@ -179,11 +182,16 @@ int testrun_main(int argc, char **argv)
 		{"filter", required_argument, 0, 'f'},
 		{"timeout", required_argument, 0, 't'},
 		{"shards", required_argument, 0, 'n'},
+		{"config", required_argument, 0, 'C'},
 		{0, 0, 0, 0}
 	};
-	const char *filter = NULL;
+	const char *filter = NULL, *shards = NULL;
 	int64_t timeout = 30LL * 1000000000LL;
-	int nshards = 0, c;
+	int nfiles = 0, c;
+	char **files = xcalloc((size_t)argc + 1, sizeof(*files));
+	struct reg_error warn = {0};
+	struct conf conf;
+	char why[256];
 	struct rt_opts bo;
 	const struct reg_entry *e = NULL;
 
@@ -191,21 +199,44 @@ int testrun_main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "f:t:n:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': filter = optarg; break;
-		case 'n': nshards = atoi(optarg); break;
+		case 'n': shards = optarg; break;
+		case 'C': files[nfiles++] = optarg; break;
 		case 't':
 			if (gotime_parse_duration(optarg, strlen(optarg), &timeout, NULL) < 0 || timeout <= 0) {
 				fprintf(stderr, "wippy: invalid --timeout '%s'\n", optarg);
+				free(files);
 				return 2;
 			}
 			break;
 		default:
-			fprintf(stderr, "usage: wippy test [--filter S] [--timeout D] [--shards N]\n");
+			fprintf(stderr, "usage: wippy test [--filter S] [--timeout D] [--shards N] [--config FILE]...\n");
+			free(files);
 			return 2;
 		}
 	}
+	/* The same knobs as `wippy run`: defaults, config files, then flags. */
+	conf_defaults(&conf);
+	c = conf_load(&conf, files, nfiles, &warn);
+	free(files);
+	if (c < 0) {
+		reg_error_free(&warn);
+		return 1;
+	}
+	if (shards && conf_set(&conf, "scheduler.shards", shards, why, sizeof(why)) < 0) {
+		fprintf(stderr, "wippy: invalid --shards '%s': %s\n", shards, why);
+		reg_error_free(&warn);
+		return 2;
+	}
+	log_configure((enum log_level)conf.log_level, (enum log_format)conf.log_format, 2);
+	for (const char *p = warn.msg; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		log_warn("%.*s", len, p);
+		p += len + (nl != NULL);
+	}
+	reg_error_free(&warn);
 	memset(&bo, 0, sizeof(bo));
-	bo.nshards = nshards;
-	bo.proc_mem_limit = RT_PROC_MEM_DEFAULT;
+	bo.conf = &conf;
 	run.rt = rt_boot(&bo);
 	if (run.rt == NULL)
 		return 1;
