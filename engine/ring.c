@@ -273,6 +273,11 @@ int ring_recv_multishot(struct ring *r, uint64_t ud, int fd, unsigned bgid)
 
 int ring_submit(struct ring *r)
 {
+	return io_uring_submit(&r->uring);
+}
+
+int ring_submit_events(struct ring *r)
+{
 	/* One io_uring_enter with IORING_ENTER_GETEVENTS and no minimum: it
 	** runs the deferred task work that turns finished I/O into CQEs. */
 	return io_uring_submit_and_get_events(&r->uring);

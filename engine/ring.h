@@ -111,14 +111,17 @@ int ring_recv_multishot(struct ring *r, uint64_t ud, int fd, unsigned bgid);
 
 /* {==== Submission and completion ====} */
 
-/* Hand every queued SQE to the kernel and have it post the completions
-** that are ready, without waiting. A busy shard calls this every turn:
-** with IORING_SETUP_DEFER_TASKRUN the kernel posts completions (accepts,
-** receives, the signalfd read, timeouts) only when the ring is entered
-** asking for events, so a turn that only submitted (or entered not at all,
-** with nothing to submit) would never see its sockets or signals while
-** processes stay runnable. Returns >= 0 or a negative errno. */
+/* Hand every queued SQE to the kernel without waiting. Returns the number
+** submitted or a negative errno. */
 int ring_submit(struct ring *r);
+
+/* The same, and have the kernel post the completions that are ready, still
+** without waiting. With IORING_SETUP_DEFER_TASKRUN the kernel posts
+** completions (accepts, receives, the signalfd read, timeouts) only when
+** the ring is entered asking for events, so a shard kept busy by runnable
+** processes must call this now and then, or it never sees its sockets or
+** signals. It always enters the kernel. Returns >= 0 or a negative errno. */
+int ring_submit_events(struct ring *r);
 
 /* Submit queued SQEs and sleep in the kernel until at least one completion
 ** is ready (EINTR is treated as a wake-up). Returns >= 0 or negative errno. */

@@ -71,6 +71,7 @@ struct shard {
 	uint64_t npending;
 	struct wheel wheel;
 	uint64_t now_ms;
+	uint64_t events_ms;          /* now_ms of the last ring_submit_events */
 	uint64_t armed_ms;           /* deadline of the kernel timeout or NEVER */
 	uint64_t efd_buf;            /* target of the eventfd read */
 	int sfd;                     /* signalfd on shard 0, else -1 */
@@ -443,7 +444,15 @@ static void shard_loop(struct shard *s)
 		stat_add(&s->st.turns, 1);
 
 		if (s->runq.len || s->npending) {
-			ring_submit(s->ring);
+			/* Still busy: completions are posted only when we ask
+			** (DEFER_TASKRUN), so ask once per millisecond; more often
+			** would be a syscall per turn for nothing. */
+			if (s->now_ms != s->events_ms) {
+				s->events_ms = s->now_ms;
+				ring_submit_events(s->ring);
+			} else {
+				ring_submit(s->ring);
+			}
 			continue;
 		}
 		atomic_store_explicit(&s->sleeping, 1, memory_order_seq_cst);
