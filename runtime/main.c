@@ -380,10 +380,11 @@ static int cmd_run(int argc, char **argv)
 	rt = rt_boot(&bo);
 	if (rt == NULL)
 		return 1;
-	if (exec && resolve_exec(rt, exec, host_opt, &xentry, &xhost) < 0)
+	if ((exec && resolve_exec(rt, exec, host_opt, &xentry, &xhost) < 0) ||
+	    rt_start(rt) < 0) {
+		rt_free(rt);   /* frees a runtime that never started too */
 		return 1;
-	if (rt_start(rt) < 0)
-		return 1;
+	}
 	if (service_start_all(rt) < 0 || (exec && spawn_exec(rt, xentry, xhost) < 0)) {
 		rt_begin_shutdown(rt, "boot failed", 1000000000LL);
 		atomic_store(&rt->exit_code, 1);

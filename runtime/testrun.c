@@ -254,8 +254,11 @@ int testrun_main(int argc, char **argv)
 	fflush(stdout);
 	run.task.run = runner;
 	run.task.flags = TASK_PINNED;
-	if (rt_start(run.rt) < 0)
+	if (rt_start(run.rt) < 0) {
+		rt_free(run.rt);
+		free(run.tests);
 		return 1;
+	}
 	if (service_start_all(run.rt) < 0)
 		atomic_store(&run.rt->exit_code, 1);
 	shard_post(engine_shard(run.rt->engine, 0), &run.task);
