@@ -964,3 +964,13 @@ uint64_t log_dropped_bytes(void)
 }
 
 /* }================================================================== */
+
+void log_warn_lines(const char *p)
+{
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		log_warn("%.*s", len, p);
+		p += len + (nl != NULL);
+	}
+}

@@ -86,6 +86,10 @@ void log_printf(enum log_level level, const char *fields_json,
 #define log_debug(...) log_printf(LOG_LEVEL_DEBUG, NULL, __VA_ARGS__)
 #define log_info(...)  log_printf(LOG_LEVEL_INFO, NULL, __VA_ARGS__)
 #define log_warn(...)  log_printf(LOG_LEVEL_WARN, NULL, __VA_ARGS__)
+
+/* Log each line of text (a NUL-terminated, newline-separated list, as
+** registry warnings are; NULL is none) as its own WARN record. */
+void log_warn_lines(const char *text);
 #define log_error(...) log_printf(LOG_LEVEL_ERROR, NULL, __VA_ARGS__)
 
 /*

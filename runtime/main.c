@@ -290,18 +290,6 @@ static int spawn_exec(struct rt *rt, const struct reg_entry *e, struct host *h)
 
 /* {==== run ====} */
 
-/* Log each line of a warning list at WARN, once the log is configured. */
-static void log_warnings(const struct reg_error *w)
-{
-	const char *p = w->msg;
-	while (p && *p) {
-		const char *nl = strchr(p, '\n');
-		int len = nl ? (int)(nl - p) : (int)strlen(p);
-		log_warn("%.*s", len, p);
-		p += len + (nl != NULL);
-	}
-}
-
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -372,7 +360,7 @@ static int cmd_run(int argc, char **argv)
 	if (level >= 0)
 		conf.log_level = level;
 	log_configure((enum log_level)conf.log_level, (enum log_format)conf.log_format, 2);
-	log_warnings(&warn);
+	log_warn_lines(warn.msg);
 	reg_error_free(&warn);
 	struct rt_opts bo = {
 		.conf = &conf, .args = argv + optind, .nargs = argc - optind,

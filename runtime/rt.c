@@ -215,27 +215,15 @@ int rt_load_registry(const char *lock, struct registry **out, struct env **env)
 	return *out ? 0 : -1;
 }
 
-/* Log each line of a warning list once, at WARN. */
-static void log_lines(const struct reg_error *w)
-{
-	const char *p = w->msg;
-	while (p && *p) {
-		const char *nl = strchr(p, '\n');
-		int len = nl ? (int)(nl - p) : (int)strlen(p);
-		log_warn("%.*s", len, p);
-		p += len + (nl != NULL);
-	}
-}
-
 /* What `wippy lint` warns about, said once at boot: entries of kinds this
 ** runtime ignores, and modules: names require will not find. */
 static void warn_registry(const struct registry *reg)
 {
 	struct reg_error mods;
 
-	log_lines(reg_warnings(reg));
+	log_warn_lines(reg_warnings(reg)->msg);
 	reg_check_modules(reg, code_provides, &mods);
-	log_lines(&mods);
+	log_warn_lines(mods.msg);
 	reg_error_free(&mods);
 }
 
