@@ -1,7 +1,8 @@
 /*
 ** engine/net.c: listeners, streams and one-shot reads over the ring API.
 **
-** Owns: the listening socket's multishot accept, each shard's provided
+** Owns: the listening socket's multishot accept (and its re-arm after a
+** failed accept, paced by the shard's wheel), each shard's provided
 ** receive buffers, and a stream's receive/send/close life. It may not know
 ** any protocol (HTTP lives above, in runtime/httpd.c) and never includes
 ** liburing.h: it calls ring_* (engine/ring.h) with user_data built by
@@ -76,24 +77,55 @@ int net_bind_probe(const struct sockaddr *sa, socklen_t salen)
 	return rc;
 }
 
+/* Arm the multishot accept now. 0, or a negative errno (no SQE). */
+static int arm(struct net_listener *l)
+{
+	int rc = ring_accept_multishot(my_ring(), ud_make(UD_IO, &l->_io), l->fd);
+	if (rc == 0)
+		l->_armed = 1;
+	return rc;
+}
+
+/* Arm again after the current pause, and double the pause. */
+static void arm_later(struct net_listener *l)
+{
+	unsigned ms = l->_retry_ms;
+	shard_timer_add(&l->_retry, shard_now_ms(shard_self()) + ms);
+	l->_retry_ms = ms * 2 > NET_ACCEPT_RETRY_MAX_MS ? NET_ACCEPT_RETRY_MAX_MS : ms * 2;
+}
+
+static void on_retry(struct wheel_timer *t)
+{
+	struct net_listener *l = container_of(t, struct net_listener, _retry);
+	if (l->_stopped || l->_armed)
+		return;
+	if (arm(l) < 0)
+		arm_later(l);
+}
+
 static void on_accept(struct engine_io *io, int res, uint32_t flags)
 {
 	struct net_listener *l = container_of(io, struct net_listener, _io);
 	if (res >= 0) {
+		l->_retry_ms = NET_ACCEPT_RETRY_MIN_MS;
 		if (l->_stopped)
 			close(res);
 		else
 			l->on_accept(l, res);
+	} else if (!l->_stopped) {
+		l->_failures++;
 	}
-	if (!(flags & RING_F_MORE)) {
-		/* The multishot ended: stopped (EBADF/EINVAL after shutdown),
-		** or an error such as EMFILE. Re-arm unless stopped: a full
-		** descriptor table is transient. */
-		l->_armed = 0;
-		if (!l->_stopped && res != -EBADF &&
-		    ring_accept_multishot(my_ring(), ud_make(UD_IO, &l->_io), l->fd) == 0)
-			l->_armed = 1;
-	}
+	if (flags & RING_F_MORE)
+		return;
+	/* The multishot ended: stopped (EBADF/EINVAL after shutdown), the
+	** CQ overflowed after a success, or an error such as EMFILE. A full
+	** descriptor table is transient, but only time empties it: arming
+	** again at once would fail at once, forever, on a busy shard. */
+	l->_armed = 0;
+	if (l->_stopped || res == -EBADF)
+		return;
+	if (res < 0 || arm(l) < 0)
+		arm_later(l);
 }
 
 void net_listener_init(struct net_listener *l, int fd, net_accept_cb cb)
@@ -102,19 +134,21 @@ void net_listener_init(struct net_listener *l, int fd, net_accept_cb cb)
 	l->on_accept = cb;
 	l->_io.done = on_accept;
 	l->_armed = l->_stopped = 0;
+	l->_retry_ms = NET_ACCEPT_RETRY_MIN_MS;
+	l->_failures = 0;
+	wheel_timer_init(&l->_retry, on_retry);
 }
 
 int net_listener_start(struct net_listener *l)
 {
-	int rc = ring_accept_multishot(my_ring(), ud_make(UD_IO, &l->_io), l->fd);
-	if (rc == 0)
-		l->_armed = 1;
-	return rc;
+	return arm(l);
 }
 
 void net_listener_stop(struct net_listener *l)
 {
 	l->_stopped = 1;
+	if (wheel_is_active(&l->_retry))
+		shard_timer_cancel(&l->_retry);
 	/* Wakes the multishot accept with an error; no new connections. */
 	shutdown(l->fd, SHUT_RDWR);
 }
@@ -124,6 +158,19 @@ void net_listener_close(struct net_listener *l)
 	if (l->fd > 0)
 		close(l->fd);
 	l->fd = -1;
+}
+
+void net_refuse(int fd, const void *msg, size_t len)
+{
+	char sink[4096];
+	/* Bounded, so a peer that keeps sending cannot hold the shard here;
+	** past it the close may reset the connection, which such a peer
+	** earned. */
+	for (int i = 0; i < 4 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	(void)send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	close(fd);
 }
 
 /* {==== Provided receive buffers ====} */

@@ -47,29 +47,51 @@ struct net_listener;
 /* Called for each accepted connection; the callee owns fd. */
 typedef void (*net_accept_cb)(struct net_listener *l, int fd);
 
+/* The first and the longest pause before an accept that failed (EMFILE,
+** ENFILE, ENOMEM, ...) is tried again; it doubles in between and is back
+** at the first after an accept succeeds. */
+#define NET_ACCEPT_RETRY_MIN_MS 10
+#define NET_ACCEPT_RETRY_MAX_MS 500
+
 struct net_listener {
 	struct engine_io _io;
 	int fd;                 /* from net_listen_socket; owned by the listener */
 	net_accept_cb on_accept;
 	int _armed, _stopped;
+	struct wheel_timer _retry;   /* re-arms the accept after a failure */
+	unsigned _retry_ms;          /* the next pause */
+	unsigned long _failures;     /* accepts that failed, for tests and logs */
 };
 
 /* Set l up around the listening socket fd. Any thread. */
 void net_listener_init(struct net_listener *l, int fd, net_accept_cb cb);
 
-/* Start accepting on the calling shard (a multishot accept). A terminated
-** multishot (EMFILE, ENFILE, ENOMEM, ...) is re-armed at once, as long as
-** the listener is not stopped. Returns 0 or a negative errno. */
+/* Start accepting on the calling shard (a multishot accept). A multishot
+** that ends with a success is re-armed at once; one that ends with an
+** error (EMFILE or ENFILE: the descriptor table is full; ENOMEM, ...) is
+** re-armed after a pause on the shard's timer wheel, since re-arming at
+** once fails again at once and the shard would spin on it (the kernel
+** takes a descriptor before it looks at the backlog). Connections wait in
+** the backlog meanwhile. Returns 0 or a negative errno. */
 int net_listener_start(struct net_listener *l);
 
 /* Stop accepting: connections accepted from now on are closed at once, and
-** the accept in flight ends (its socket is shut down). The listener's fd
-** stays open until net_listener_close(). */
+** the accept in flight ends (its socket is shut down); a pending re-arm is
+** cancelled. On the listener's shard. The listener's fd stays open until
+** net_listener_close(). */
 void net_listener_stop(struct net_listener *l);
 
 /* Close the listening socket. Only once nothing can complete any more on
 ** the shard (the engine has stopped) or the accept has ended. Any thread. */
 void net_listener_close(struct net_listener *l);
+
+/* Refuse a connection just accepted, with a last word: what the peer sent
+** so far is read and dropped (a close with unread input would reset the
+** connection, and the peer could lose msg), msg[0, len) is sent without
+** waiting (a short message fits in an empty socket buffer), the sending
+** side is shut down and fd closed. For a server past its connection cap:
+** it costs no memory and nothing stays in flight. Any thread. */
+void net_refuse(int fd, const void *msg, size_t len);
 
 /* {==== Provided receive buffers ====}
 **

@@ -78,6 +78,10 @@ static const struct conf_key keys[] = {
 	{ .key = "http.handler_pool.idle_max", .type = CONF_INT, .off = AT(http_pool_idle),
 	  .def = 32, .min = 0, .max = 1 << 20, .origin = "wippy",
 	  .why = "idle handler Lua states kept per shard and route for the next request" },
+	{ .key = "http.max_connections", .type = CONF_INT, .off = AT(http_max_conns),
+	  .def = 0, .min = 0, .max = 1 << 24, .origin = "wippy",
+	  .why = "open HTTP connections per shard; past it a new one gets 503 and is closed "
+		 "(0: the fd limit, less a reserve, shared by the shards)" },
 };
 _Static_assert(countof(keys) <= 32, "struct conf.given has 32 bits");
 

@@ -32,6 +32,7 @@ struct conf {
 	int64_t log_level;         /* logmanager.min_level: enum log_level */
 	int64_t log_format;        /* logmanager.format: enum log_format */
 	int64_t http_pool_idle;    /* http.handler_pool.idle_max */
+	int64_t http_max_conns;    /* http.max_connections: per shard, 0 = from the fd limit */
 	uint32_t given;            /* bit k: row k was set by a file or a flag */
 };
 

@@ -19,6 +19,14 @@
 ** next request yet: close silently), read (a request started but not
 ** complete: 408 and close), write (the peer does not take the response:
 ** close).
+**
+** Connection cap: each shard holds at most `max_conns` open connections,
+** over all services (conf http.max_connections, or derived from the fd
+** limit: see conn_cap). One past it is answered 503 with Connection: close
+** and closed on the spot (net_refuse), before any memory is spent on it, so
+** a flood of clients cannot take the descriptors the rest of the runtime
+** needs; the shard's count lives in `struct httpd` and only its shard
+** touches it.
 */
 #include "httpd.h"
 
@@ -30,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "engine/common.h"
@@ -102,9 +111,19 @@ struct svc {
 	uint64_t read_ms, write_ms, idle_ms;
 };
 
+/* One shard's connections, over all services; padded to its own cache
+** line, since each shard writes its own. */
+struct shard_conns {
+	int64_t n;                   /* open: conn_new to conn_free */
+	int at_cap;                  /* logged reaching the cap, not yet back */
+	char _pad[64 - sizeof(int64_t) - sizeof(int)];
+};
+
 struct httpd {
 	struct svc *svcs;
 	int n;
+	int64_t max_conns;           /* per shard */
+	struct shard_conns *conns;   /* [shard] */
 };
 
 struct conn {
@@ -158,6 +177,13 @@ static void conn_unref(struct conn *c)
 static void conn_free(struct conn *c)
 {
 	struct conn **head = &c->svc->live[c->shard];
+	struct httpd *hd = c->svc->rt->httpd;
+	struct shard_conns *sc = &hd->conns[c->shard];
+
+	/* Back to three quarters of the cap: the next time it is reached is
+	** a new episode, worth a new warning. */
+	if (--sc->n < hd->max_conns - hd->max_conns / 4)
+		sc->at_cap = 0;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -691,6 +717,7 @@ static void conn_new(struct svc *s, int fd)
 	c->buf = NULL;     /* allocated when the first bytes arrive */
 	c->state = C_HEAD;
 	c->refs = 1; /* the stream's, dropped by on_close */
+	((struct httpd *)s->rt->httpd)->conns[c->shard].n++;
 	c->next = s->live[c->shard];
 	if (c->next)
 		c->next->prev = c;
@@ -707,9 +734,33 @@ static void conn_new(struct svc *s, int fd)
 
 /* {==== Listeners ====} */
 
+/* The whole answer past the cap: no Date (it is not worth a clock read
+** under a flood), nothing to keep alive. */
+static const char busy[] =
+	"HTTP/1.1 503 Service Unavailable\r\n"
+	"Content-Type: text/plain; charset=utf-8\r\n"
+	"Content-Length: 42\r\n"
+	"Retry-After: 1\r\n"
+	"Connection: close\r\n"
+	"\r\n"
+	"service unavailable: too many connections\n";
+
 static void on_accept(struct net_listener *nl, int fd)
 {
 	struct listener *l = container_of(nl, struct listener, nl);
+	struct httpd *hd = l->svc->rt->httpd;
+	struct shard_conns *sc = &hd->conns[l->shard];
+
+	if (sc->n >= hd->max_conns) {
+		if (!sc->at_cap) {
+			sc->at_cap = 1;
+			log_printf(LOG_LEVEL_WARN, NULL, "http: shard %d holds %lld "
+				   "connections, its cap (http.max_connections); new "
+				   "ones get 503", l->shard, (long long)hd->max_conns);
+		}
+		net_refuse(fd, busy, sizeof(busy) - 1);
+		return;
+	}
 	conn_new(l->svc, fd);
 }
 
@@ -768,6 +819,26 @@ static void build_routes(const struct registry *reg, const struct reg_entry *svc
 	route_finish(t);
 }
 
+/*
+** The per-shard connection cap: http.max_connections when set, otherwise
+** the soft fd limit less a reserve (64 + limit/16: rings, eventfds,
+** listeners, logs, files the processes open, and the descriptor accept
+** needs for a 503), shared by the shards. At least 1.
+*/
+static int64_t conn_cap(const struct rt *rt, int nshards)
+{
+	struct rlimit rl;
+	int64_t soft = 1 << 20, cap;
+
+	if (rt->conf.http_max_conns > 0)
+		return rt->conf.http_max_conns;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)1 << 24)
+		soft = (int64_t)rl.rlim_cur;
+	cap = (soft - 64 - soft / 16) / (nshards > 0 ? nshards : 1);
+	return cap < 1 ? 1 : cap;
+}
+
 int httpd_init(struct rt *rt)
 {
 	struct httpd *hd = xcalloc(1, sizeof(*hd));
@@ -778,6 +849,8 @@ int httpd_init(struct rt *rt)
 		if (e->k == REG_K_HTTP_SERVICE)
 			n++;
 	hd->svcs = xcalloc((size_t)n + 1, sizeof(*hd->svcs));
+	hd->max_conns = conn_cap(rt, nshards);
+	hd->conns = xcalloc((size_t)nshards, sizeof(*hd->conns));
 	rt->httpd = hd;
 	while ((e = reg_next(rt->reg, e)) != NULL) {
 		struct sockaddr_in sa;
@@ -831,8 +904,9 @@ int httpd_init(struct rt *rt)
 			s->ls[i].stop.run = listener_stop;
 			s->ls[i].stop.flags = TASK_PINNED;
 		}
-		log_printf(LOG_LEVEL_INFO, NULL, "http %s listening on %s (%u routes)",
-			   e->id, e->u.http.addr, s->routes.n);
+		log_printf(LOG_LEVEL_INFO, NULL, "http %s listening on %s (%u routes, "
+			   "up to %lld connections per shard)", e->id, e->u.http.addr,
+			   s->routes.n, (long long)hd->max_conns);
 	}
 	return 0;
 }
@@ -878,6 +952,7 @@ void httpd_free(struct rt *rt)
 		route_free(&s->routes);
 	}
 	free(hd->svcs);
+	free(hd->conns);
 	free(hd);
 	rt->httpd = NULL;
 }

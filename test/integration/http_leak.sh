@@ -4,11 +4,14 @@
 #
 # Runs the HTTP fixture app (test/fixtures/http/app: read timeout 1 s, idle
 # 2 s) on a free port and drives it with `httpc.py churn`, which opens and
-# closes connections of nine kinds in turn: keep-alive GETs, pipelined GETs,
+# closes connections of ten kinds in turn: keep-alive GETs, pipelined GETs,
 # a Content-Length POST, a chunked POST (all answered 200, checked), a
 # request cut mid-line / mid-headers / mid-body, a connection that sends
 # nothing, a request whose client leaves while the handler sleeps, a
-# request ended by RST, and a malformed request (400 and close, checked).
+# request ended by RST, a malformed request (400 and close, checked), and
+# a client that leaves mid-response with most of a large answer unread.
+# (test/integration/http_limits.sh covers a client that stays but never
+# reads: the write timeout.)
 #
 #   fd0        open fds of the runtime before any connection (listeners,
 #              rings, eventfds, the log)

@@ -42,6 +42,9 @@ Standard library only.
       silent     connect and close without sending
       abort      GET /nap?ms=50 and close before the answer (handler running)
       reset      half a request, then close with RST (SO_LINGER 0)
+      unread     GET /big?n=200000 with a 4 KB receive buffer, read the first
+                 bytes of the answer and close with the rest unread (RST),
+                 so the server's send fails mid-response
       bad        a malformed request line, read the 400 and the close
     --kinds limits the mix to the kinds named. Prints per-kind counts and failures; exits 1 if any answered kind got a
     wrong answer (a connection refused or reset by the server counts too).
@@ -229,7 +232,7 @@ def cmd_raw(a):
 # {==== churn ====}
 
 KINDS = ["full", "pipelined", "post", "chunked", "cut", "silent", "abort",
-         "reset", "bad"]
+         "reset", "bad", "unread"]
 
 
 def get(path, extra=b""):
@@ -249,7 +252,15 @@ def read_responses(sk, n, head_only=False):
 
 def one_conn(port, kind, i):
     """Run one connection of `kind`; return None or a failure text."""
-    sk = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if kind == "unread":
+        # A small window, set before connect, keeps most of the answer in
+        # the server's send buffer when we leave.
+        sk = socket.socket()
+        sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sk.settimeout(10)
+        sk.connect(("127.0.0.1", port))
+    else:
+        sk = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         if kind == "full":
             got = []
@@ -295,6 +306,11 @@ def one_conn(port, kind, i):
                 return "bad: expected a 400, got %r" % (got[:1],)
             if sk.recv(1) != b"":
                 return "bad: connection not closed after the 400"
+            return None
+        if kind == "unread":
+            sk.sendall(get(b"/big?n=200000"))
+            if not sk.recv(1024).startswith(b"HTTP/1.1 200"):
+                return "unread: the answer did not start with a 200"
             return None
         return "unknown kind " + kind
     finally:

@@ -3,7 +3,9 @@
 ** stream echoes what it receives (with the shard's provided buffers and
 ** with plain receives), large sends go out whole, the peer's close reaches
 ** the reader, on_close comes after the last completion, and net_read reads
-** a pipe.
+** a pipe. A refused connection gets its last word whole, then EOF; an
+** accept that fails with EMFILE is tried again at a pace (a handful of
+** failures, not a spin) and accepts once descriptors are free.
 */
 #include "engine/net.h"
 
@@ -13,6 +15,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/common.h"
@@ -286,11 +290,128 @@ static void test_parse_addr(void)
 	ok(net_parse_addr("1.2.3:80", &sa) == -EAFNOSUPPORT, "a short IPv4 address");
 }
 
+/* {==== Refusal, and a full descriptor table ====} */
+
+static struct net_listener RL, FL; /* refusing; started at a full table */
+static atomic_int refused;
+
+static void refuse_accept(struct net_listener *l, int fd)
+{
+	(void)l;
+	atomic_fetch_add(&refused, 1);
+	net_refuse(fd, "busy\n", 5);
+}
+
+static void rl_start(struct task *t)
+{
+	(void)t;
+	net_listener_start(&RL);
+}
+
+static void fl_start(struct task *t)
+{
+	(void)t;
+	net_listener_start(&FL);
+}
+
+/* A listening socket on a fresh loopback port; *p gets the port. */
+static int listen_any(int *p)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = net_listen_socket((struct sockaddr *)&sa, sizeof(sa), 16);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	*p = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* Connect fd to port p (with a 5 s receive timeout). 0 or -1. */
+static int connect_to(int fd, int p)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+	struct timeval tv = { .tv_sec = 5 };
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+/* Read fd to EOF into buf; the bytes read, or -1 on an error. Closes fd. */
+static ssize_t read_all(int fd, char *buf, size_t cap)
+{
+	size_t got = 0;
+	ssize_t r = 0;
+
+	while (got < cap && (r = recv(fd, buf + got, cap - got, 0)) > 0)
+		got += (size_t)r;
+	close(fd);
+	return r < 0 ? -1 : (ssize_t)got;
+}
+
+static void test_refuse_and_emfile(void)
+{
+	struct engine_config cfg = { .nshards = 1 };
+	struct task start = { .run = rl_start, .flags = TASK_PINNED };
+	struct task fstart = { .run = fl_start, .flags = TASK_PINNED };
+	struct timespec pause = { .tv_nsec = 300 * 1000000L };
+	struct rlimit old, low;
+	char buf[64];
+	ssize_t n;
+	int c, next, rport, fport;
+
+	net_listener_init(&RL, listen_any(&rport), refuse_accept);
+	net_listener_init(&FL, listen_any(&fport), refuse_accept);
+	E = engine_create(&cfg);
+	ok(engine_start(E) == 0, "refuse: engine starts");
+	shard_post(engine_shard(E, 0), &start);
+
+	/* A request the refusing side never reads must not turn the last
+	** word into a reset. */
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	ok(connect_to(c, rport) == 0 &&
+	   send(c, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL) == 18, "refuse: client sends");
+	n = read_all(c, buf, sizeof(buf));
+	ok(n == 5 && memcmp(buf, "busy\n", 5) == 0,
+	   "refuse: the peer reads the last word whole, then EOF (%zd)", n);
+
+	/* The client's socket first, then no descriptor left. The kernel
+	** takes the limit when an accept is armed, so FL is armed after. */
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	next = dup(0);
+	close(next);
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = (rlim_t)next;
+	ok(setrlimit(RLIMIT_NOFILE, &low) == 0, "emfile: fd limit lowered to %d", next);
+	shard_post(engine_shard(E, 0), &fstart);
+	/* The connection waits in the backlog while accept fails. */
+	ok(connect_to(c, fport) == 0, "emfile: client connects");
+	nanosleep(&pause, NULL);
+	setrlimit(RLIMIT_NOFILE, &old);
+	n = read_all(c, buf, sizeof(buf));
+	ok(n == 5 && memcmp(buf, "busy\n", 5) == 0,
+	   "emfile: accepted once descriptors are free (%zd bytes)", n);
+	engine_stop(E);
+	engine_wait(E);
+	engine_destroy(E);
+	net_listener_close(&RL);
+	net_listener_close(&FL);
+	/* 300 ms at 10, 20, 40, ... ms: about five tries; a re-arm at once
+	** fails hundreds of thousands of times. */
+	ok(FL._failures >= 1 && FL._failures <= 40,
+	   "emfile: %lu failed accepts in 300 ms, paced", FL._failures);
+	ok(atomic_load(&refused) == 2, "refuse: two connections refused");
+}
+
 int main(void)
 {
 	test_parse_addr();
 	test_echo(1, "provided buffers");
 	test_echo(0, "plain receives");
 	test_read();
+	test_refuse_and_emfile();
 	return tap_done();
 }
