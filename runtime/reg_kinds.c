@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "engine/net.h"
+#include "runtime/conf.h"
 #include "runtime/route.h"
 
 #define SEC 1000000000ll
@@ -45,6 +46,35 @@ static void set_workers(struct loader *L, struct reg_entry *e,
 			   reg__show(w, buf, sizeof(buf)));
 	else if (w != NULL)
 		*(int *)dst = (int)w->i;
+}
+
+/*
+** process.host max_memory: a size as the CLI's --proc-memory-limit and the
+** config's process.memory_limit take it ("64MB", "512M", a byte count; 0
+** for no limit), read by that knob's own parser (conf_set on a scratch
+** struct conf) so the two cannot drift apart. Absent is -1: the runtime's
+** limit then applies (proc_spawn).
+*/
+static void set_max_memory(struct loader *L, struct reg_entry *e,
+			   const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	char buf[160], why[160];
+	const char *s = NULL;
+	struct conf c;
+
+	*(int64_t *)dst = -1;
+	if (v == NULL || v->_unset)
+		return;	/* absent, or its ${...} is already reported */
+	if (v->type == REG_STR || v->type == REG_INT)
+		s = v->str;
+	conf_defaults(&c);
+	if (s == NULL || conf_set(&c, "process.memory_limit", s, why, sizeof(why)) < 0) {
+		reg__errat(L, e, v, "field \"host.max_memory\" must be a size like "
+			   "\"64MB\" or a byte count, got %s",
+			   reg__show(v, buf, sizeof(buf)));
+		return;
+	}
+	*(int64_t *)dst = c.proc_mem_bytes;
 }
 
 static void set_lua_source(struct loader *L, struct reg_entry *e,
@@ -337,6 +367,8 @@ static const struct reg_field host_fields[] = {
 	{ .key = "host", .type = RF_MAP, .off = RF_NOWHERE },
 	{ .key = "host.workers", .type = RF_FN, .off = AT(u.host.workers),
 	  .set = set_workers },
+	{ .key = "host.max_memory", .type = RF_FN, .off = AT(u.host.max_memory),
+	  .set = set_max_memory },
 	{ .key = "host.queue_size", .type = RF_INT, .off = RF_NOWHERE,
 	  .def = { .i = 1024 }, .min = 1 },
 	{ .key = "host.local_queue_size", .type = RF_INT, .off = RF_NOWHERE,

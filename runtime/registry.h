@@ -204,6 +204,10 @@ struct reg_lua {
 ** are per shard and grow. */
 struct reg_process_host {
 	int workers;		/* 0 = not given: one per CPU */
+	int64_t max_memory;	/* host.max_memory: the Lua heap limit of each
+				** process on this host in bytes, 0 for none;
+				** -1 = not given: the runtime's
+				** process.memory_limit applies */
 };
 
 struct reg_service {
