@@ -13,7 +13,8 @@
 #   - a second hog works the same, and gives its memory back too;
 #   - the same hog on app:small (host.max_memory: "64MB") ends with a
 #     memory error its monitor sees, and the runtime goes on: a last hog on
-#     app:procs still works, then "quit" ends the run with exit 0.
+#     app:procs still works, then "quit" ends the run with exit 0;
+#   - a max_memory that is no size ("lots") is a lint error at its line.
 # Under a sanitizer the hogs are smaller and the RSS is not checked (ASan
 # keeps freed memory in quarantine); the limit still is.
 set -euo pipefail
@@ -32,6 +33,18 @@ fi
 
 APP=$TMP/app
 lib_copy_app "$LIB_ROOT/test/fixtures/runtime/memory" "$APP"
+
+# A max_memory that is not a size is refused at its line, and nothing runs.
+BAD=$TMP/bad
+lib_copy_app "$LIB_ROOT/test/fixtures/runtime/memory" "$BAD"
+sed -i 's/max_memory: "64MB"/max_memory: "lots"/' "$BAD/src/_index.yaml"
+set +e
+(cd "$BAD" && timeout -k 5 15 "$WIPPY" lint >"$TMP/lint" 2>&1)
+rc=$?
+set -e
+check_failed "wippy lint with max_memory: lots" "$rc"
+expect_regex "lint output" "$TMP/lint" '_index\.yaml:[0-9]+:[0-9]+: .*host\.max_memory.*lots'
+note "ok: a bad max_memory is a lint error at its line"
 OUT=$TMP/out
 ERR=$TMP/err
 mkfifo "$TMP/in"
