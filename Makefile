@@ -6,7 +6,8 @@
 #   make bench                benchmarks under bench/, ratios against baselines
 #   make run                  run the mass-spawn example (Ctrl+C to stop)
 #   make layers               check the floors' includes (make test runs it)
-#   make fuzz                 fuzz the HTTP parser and the eraser, FUZZ_SECONDS (60) each
+#   make fuzz                 fuzz the HTTP parser, the eraser, the payload and JSON codecs
+#                             and the registry loader, FUZZ_SECONDS (60) each
 #
 # The three floors are three static archives, linked in this order:
 # lua_modules/ (libmodules.a), runtime/ (libruntime.a), engine/
@@ -135,9 +136,9 @@ run: deps
 
 # libFuzzer (clang) on each of FUZZ_TARGETS; FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= http1 erase
+FUZZ_TARGETS ?= http1 erase payload json registry
 fuzz: deps
-	$(Q)for t in $(FUZZ_TARGETS); do bash test/fuzz/run.sh $(FUZZ_SECONDS) $$t || exit 1; done
+	$(Q)for t in $(FUZZ_TARGETS); do BUILD=$(BUILD) bash test/fuzz/run.sh $(FUZZ_SECONDS) $$t || exit 1; done
 
 clean:
 	rm -rf build build-address build-thread build-undefined

@@ -23,10 +23,19 @@
 
 #include "runtime/reg_int.h"
 
+/*
+** An alias is a deep copy, so nested aliases multiply: nine lines of
+** "l1: &l1 [*l0, *l0, ...]" would make 9^9 nodes from 400 bytes (the
+** "billion laughs"). The copies one file may make are bounded instead; a
+** real registry shares small lifecycle blocks and stays far below.
+*/
+#define YAML_MAX_ALIAS_NODES 100000
+
 /* One read: where nodes and errors go, and the anchors seen so far. */
 struct reader {
 	struct reg_arena *a;
 	struct reg_error *err;
+	size_t copied;		/* nodes made by alias copies so far */
 	struct anchor {
 		const char *name;
 		const struct reg_value *v;
@@ -142,6 +151,17 @@ static struct reg_value *copyval(struct reader *R, const struct reg_value *src)
 	return v;
 }
 
+/* Nodes in the tree at v, counting no further than limit + 1. The tree
+** is already built, so this walk is bounded by what the file made. */
+static size_t count_nodes(const struct reg_value *v, size_t limit)
+{
+	size_t n = 1;
+
+	for (size_t i = 0; i < v->n && n <= limit; i++)
+		n += count_nodes(v->items[i], limit - n);
+	return n;
+}
+
 /* A container under construction; items grow in a heap vector and move
  * into the arena when the container ends. */
 struct frame {
@@ -248,6 +268,74 @@ static void seal(struct reader *R, struct frame *f)
 	f->keys = NULL;
 }
 
+/*
+** The first byte of s[0..n) that is not well-formed UTF-8 (RFC 3629: no
+** overlong forms, surrogates or code points past U+10FFFF), or NULL. A
+** YAML stream is Unicode text, so such a byte is an error; it is also
+** checked here because libfyaml 0.7 loops forever on some (a "%" line
+** ending in a truncated sequence).
+*/
+static const unsigned char *bad_utf8(const unsigned char *s, size_t n,
+				     int *line, int *col)
+{
+	const unsigned char *end = s + n;
+
+	*line = 1;
+	*col = 1;
+	while (s < end) {
+		unsigned c = *s;
+		size_t k = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 :
+			   c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : 9;
+		unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+		unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+
+		if (k == 9 || (size_t)(end - s) <= k)
+			return s;	/* not a lead byte, or truncated */
+		if (k > 0 && (s[1] < lo || s[1] > hi))
+			return s;
+		for (size_t i = 2; i <= k; i++)
+			if ((s[i] & 0xC0) != 0x80)
+				return s;
+		if (c == '\n') {
+			++*line;
+			*col = 1;
+		} else {
+			++*col;
+		}
+		s += k + 1;
+	}
+	return NULL;
+}
+
+/* The whole file at path, malloc'd (NUL-terminated, *len bytes), or NULL
+** with errno set. */
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0, got;
+	int e;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (cap - n < 4096)
+			buf = xrealloc(buf, cap = cap ? cap * 2 : 8192);
+		got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+	} while (got > 0);
+	e = ferror(f) ? EIO : 0;
+	fclose(f);
+	if (e) {
+		free(buf);
+		errno = e;
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
 /* Report libfyaml's collected diagnostics as our own error lines. */
 static void report_diag(struct reader *R, struct fy_diag *diag, const char *file)
 {
@@ -286,7 +374,10 @@ static struct reg_value *parse(struct reader *R, const char *path,
 	struct fy_event *fye;
 	struct frame stack[FYPCF_GUARANTEED_MINIMUM_DEPTH_LIMIT + 1];
 	struct reg_value *root = NULL, *v;
-	int depth = 0, docs = 0, i;
+	int depth = 0, docs = 0, i, bline, bcol;
+	char *text;
+	size_t textlen = 0;
+	const unsigned char *bad;
 	bool failed = false;
 	const struct reg_value *found;
 	const char *name;
@@ -294,6 +385,21 @@ static struct reg_value *parse(struct reader *R, const char *path,
 
 	*ok = true;
 	R->nanchors = 0;
+	R->copied = 0;
+	text = read_all(path, &textlen);
+	if (text == NULL) {
+		rerr(R, NULL, "%s: cannot read: %s", file, strerror(errno));
+		*ok = false;
+		return NULL;
+	}
+	bad = bad_utf8((const unsigned char *)text, textlen, &bline, &bcol);
+	if (bad != NULL) {
+		rerr(R, NULL, "%s:%d:%d: YAML syntax error: invalid UTF-8 (byte 0x%02x)",
+		     file, bline, bcol, *bad);
+		free(text);
+		*ok = false;
+		return NULL;
+	}
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;		/* never print: errors are collected */
 	dcfg.output_fn = NULL;
@@ -308,11 +414,8 @@ static struct reg_value *parse(struct reader *R, const char *path,
 	fyp = fy_parser_create(&pcfg);
 	if (fyp == NULL)
 		abort();
-	if (fy_parser_set_input_file(fyp, path) != 0) {
-		rerr(R, NULL, "%s: cannot read: %s", file, strerror(errno));
-		failed = true;
-		goto out;
-	}
+	if (fy_parser_set_string(fyp, text, textlen) != 0)
+		abort();	/* only an allocation can fail here */
 	while (!failed && (fye = fy_parser_parse(fyp)) != NULL) {
 		const struct fy_mark *m = fy_event_start_mark(fye);
 
@@ -385,6 +488,14 @@ static struct reg_value *parse(struct reader *R, const char *path,
 				failed = true;
 				break;
 			}
+			R->copied += count_nodes(found, YAML_MAX_ALIAS_NODES);
+			if (R->copied > YAML_MAX_ALIAS_NODES) {
+				rerr(R, newval(R, REG_NULL, file, m),
+				      "alias \"*%s\": aliases expand to more than %d "
+				      "nodes in this file", name, YAML_MAX_ALIAS_NODES);
+				failed = true;
+				break;
+			}
 			v = copyval(R, found);
 			v->file = file;
 			v->line = m ? m->line + 1 : 1;
@@ -401,13 +512,13 @@ static struct reg_value *parse(struct reader *R, const char *path,
 		report_diag(R, diag, file);
 		failed = true;
 	}
-out:
 	for (i = 0; i < depth; i++) {	/* only on error: unwind frames */
 		free(stack[i].items);
 		free(stack[i].keys);
 	}
 	fy_parser_destroy(fyp);
 	fy_diag_destroy(diag);
+	free(text);
 	if (failed) {
 		*ok = false;
 		return NULL;

@@ -23,7 +23,8 @@ struct reg_value;
 ** as the arena); file is the name nodes carry in their positions. Returns
 ** the root, NULL for an empty file, with *ok true; or NULL with *ok false
 ** and one line per problem appended to err ("file:line:col: YAML syntax
-** error: ...", unknown aliases, duplicate keys, non-scalar keys).
+** error: ...", bytes that are not UTF-8, unknown aliases, aliases that
+** expand past a bound, duplicate keys, non-scalar keys).
 */
 struct reg_value *yaml_read_file(const char *path, const char *file,
 				 struct reg_arena *a, struct reg_error *err,

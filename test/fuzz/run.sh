@@ -5,6 +5,15 @@
 #   http1   the HTTP/1 parser (test/fuzz/http1_fuzz.c), seeds test/fuzz/corpus/http1
 #   erase   the typed-Lua eraser (test/fuzz/erase_fuzz.c), seeds the eraser's
 #           conformance corpus test/fixtures/typed-lua and the Lua conformance app
+#   payload the payload codec (test/fuzz/payload_fuzz.c): round trips of values
+#           built from the input, and decoding the raw input; seeds
+#           test/fuzz/corpus/payload
+#   json    the JSON decoder and encoder (test/fuzz/json_fuzz.c), seeds
+#           test/fuzz/corpus/json
+#   registry the registry loader and its YAML reader (test/fuzz/registry_fuzz.c),
+#           seeds test/fuzz/corpus/registry and every YAML file of the fixtures,
+#           the conformance app and the examples; links the rest of the runtime
+#           from the archives of $BUILD (default build), made here if missing
 #
 # Exit 0 when no crash was found, 1 on a crash or a build error, 77 when
 # clang or libFuzzer is missing. Crash inputs are left in $FUZZ_DIR
@@ -108,8 +117,109 @@ erase)
 "asserts"
 DICT
 	;;
+payload)
+	# shellcheck disable=SC2086
+	"$cc" $flags $(pkg-config --cflags lua5.4) "$root/test/fuzz/payload_fuzz.c" \
+		"$root/runtime/payload.c" "$root/runtime/errors.c" "$root/engine/common.c" \
+		$(pkg-config --libs lua5.4) -lm -o "$dir/fuzz" || exit 1
+	seeds=("$root/test/fuzz/corpus/payload")
+	maxlen=4096
+	cat >"$dir/dict" <<'DICT'
+"\x06\x01\x00\x00\x00\x00\x00\x00\x00"
+"\x06\x00\x00\x00\x00\x01\x00\x00\x00"
+"\x07\x01\x05\x01x\x05\x00"
+"\x05\x03abc"
+"\x03\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"
+"\xc7"
+DICT
+	;;
+json)
+	# shellcheck disable=SC2086
+	"$cc" $flags $(pkg-config --cflags lua5.4) "$root/test/fuzz/json_fuzz.c" \
+		"$root/lua_modules/json.c" "$root/runtime/errors.c" "$root/engine/common.c" \
+		$(pkg-config --libs lua5.4) -lm -o "$dir/fuzz" || exit 1
+	seeds=("$root/test/fuzz/corpus/json")
+	maxlen=4096
+	cat >"$dir/dict" <<'DICT'
+"null"
+"true"
+"false"
+"{"
+"}"
+"["
+"]"
+":"
+","
+"\""
+"\\u"
+"\\ud83d\\ude00"
+"e+"
+"E-"
+"-0"
+"1e400"
+"9223372036854775808"
+DICT
+	;;
+registry)
+	# The registry's own files are built here, with coverage; what they call
+	# (conf, gotime, route, net, sha256, ...) comes from the archives.
+	build=${BUILD:-build}
+	make --no-print-directory -C "$root" BUILD="$build" "$build/libruntime.a" \
+		"$build/libengine.a" >/dev/null || exit 1
+	# shellcheck disable=SC2086
+	"$cc" $flags $(pkg-config --cflags libfyaml) "$root/test/fuzz/registry_fuzz.c" \
+		"$root/runtime/registry.c" "$root"/runtime/reg_*.c "$root/runtime/yaml.c" \
+		"$root/$build/libruntime.a" "$root/$build/libengine.a" -pthread \
+		$(pkg-config --libs lua5.4 liburing libfyaml uuid libcrypto) -lm \
+		-o "$dir/fuzz" || exit 1
+	mkdir -p "$dir/seeds"
+	find "$root/test/fixtures" "$root/test/lua/src" "$root/examples" \
+		\( -name '*.yaml' -o -name '*.yml' \) -size -12k -print0 2>/dev/null |
+		while IFS= read -r -d '' f; do
+			cp "$f" "$dir/seeds/$(printf %s "$f" | md5sum | cut -c1-16).yaml"
+		done
+	seeds=("$root/test/fuzz/corpus/registry" "$dir/seeds")
+	maxlen=8192
+	cat >"$dir/dict" <<'DICT'
+"version: \"1.0\"\x0a"
+"namespace: "
+"entries:\x0a"
+"  - name: "
+"    kind: "
+"process.host"
+"process.lua"
+"process.service"
+"function.lua"
+"library.lua"
+"http.service"
+"http.router"
+"http.endpoint"
+"env.storage.static"
+"env.variable"
+"lifecycle: "
+"auto_start: true"
+"depends_on: "
+"source: file://"
+"method: "
+"modules: "
+"imports: "
+"meta: "
+"${env:"
+"&a "
+"*a"
+"<<: "
+"!!str "
+"---\x0a"
+"- "
+": "
+"{"
+"}"
+"["
+"]"
+DICT
+	;;
 *)
-	echo "test/fuzz/run.sh: unknown target '$target' (http1, erase)" >&2
+	echo "test/fuzz/run.sh: unknown target '$target' (http1, erase, payload, json, registry)" >&2
 	exit 1
 	;;
 esac

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # test/integration/fuzz.sh: the libFuzzer drivers (test/fuzz/run.sh) for a
-# bounded time each as part of `make test`: the HTTP/1 request parser
-# (HTTP_FUZZ_SECONDS, default 60) and the typed-Lua eraser
-# (ERASE_FUZZ_SECONDS, default 30), one after the other.
+# bounded time each as part of `make test`, one after the other: the
+# HTTP/1 request parser (HTTP_FUZZ_SECONDS, default 45), the typed-Lua
+# eraser (ERASE_FUZZ_SECONDS, 20), the payload codec (PAYLOAD_FUZZ_SECONDS,
+# 20), the JSON codec (JSON_FUZZ_SECONDS, 20) and the registry loader
+# (REGISTRY_FUZZ_SECONDS, 20): 125 s of fuzzing plus the builds, so the
+# whole of `make test` stays under three minutes of it. `make fuzz` runs
+# each longer (FUZZ_SECONDS).
 #
 # test/fuzz/run.sh builds each driver with clang
 # (-fsanitize=fuzzer,address,undefined) and runs it on a copy of its seed
@@ -20,7 +24,7 @@ lib_tmpdir
 # A crash input is worth keeping: copy it out before the cleanup.
 keep_crashes() {
 	local f t
-	for t in http1 erase; do
+	for t in http1 erase payload json registry; do
 		for f in "$TMP/$t"/crash-* "$TMP/$t"/leak-* "$TMP/$t"/timeout-* "$TMP/$t"/oom-*; do
 			[ -e "$f" ] || continue
 			mkdir -p "/tmp/wippy-fuzz-$t-crashes"
@@ -33,7 +37,11 @@ keep_crashes() {
 trap keep_crashes EXIT
 
 rc=0
-for spec in "http1:${HTTP_FUZZ_SECONDS:-60}:HTTP/1 parser" "erase:${ERASE_FUZZ_SECONDS:-30}:typed-Lua eraser"; do
+for spec in "http1:${HTTP_FUZZ_SECONDS:-45}:HTTP/1 parser" \
+	"erase:${ERASE_FUZZ_SECONDS:-20}:typed-Lua eraser" \
+	"payload:${PAYLOAD_FUZZ_SECONDS:-20}:payload codec" \
+	"json:${JSON_FUZZ_SECONDS:-20}:JSON codec" \
+	"registry:${REGISTRY_FUZZ_SECONDS:-20}:registry loader"; do
 	target=${spec%%:*} rest=${spec#*:}
 	secs=${rest%%:*} what=${rest#*:}
 	note "test/fuzz/run.sh $secs $target (FUZZ_DIR=$TMP/$target)"
