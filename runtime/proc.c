@@ -76,7 +76,7 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		osize = 0;
 	if (nsize == 0) {
 		if (!arena_owns(&p->arena, ptr))
-			slab_free(&p->slab, ptr, osize);
+			slab_free(ptr, osize);
 		else
 			arena_forget(&p->arena, ptr, osize);
 		p->mem_used -= osize;
@@ -86,14 +86,14 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	    p->mem_used + (nsize - osize) > p->mem_limit)
 		return NULL;
 	if (ptr != NULL && !arena_owns(&p->arena, ptr)) {
-		q = slab_realloc(&p->slab, ptr, osize, nsize);
+		q = slab_realloc(ptr, osize, nsize);
 	} else if (ptr != NULL && nsize <= osize) {
 		q = ptr;
 		arena_forget(&p->arena, (char *)ptr + nsize, osize - nsize);
 	} else {
 		q = p->nsteps == 0 ? arena_alloc(&p->arena, nsize) : NULL;
 		if (q == NULL) {
-			q = slab_alloc(&p->slab, nsize);
+			q = slab_alloc(nsize);
 			p->arena_only = 0;
 		}
 		if (q != NULL && ptr != NULL) {
@@ -141,17 +141,13 @@ static void arena_learn(struct proc *p)
 }
 
 /* Drop p's Lua state: at once when all of it is in the arena and nothing
-** in it has a finalizer to run; with lua_close otherwise. Then its memory
-** goes back: the arena to malloc, the slab's chunks to this thread's
-** cache and past its bound to the system (slab_release), so what a dead
-** process held does not stay in the runtime's RSS. */
+** in it has a finalizer to run; with lua_close otherwise. */
 static void drop_state(struct proc *p)
 {
 	if (p->arena.base == NULL || !p->arena_only || p->finalizers)
 		lua_close(p->L);
 	p->L = NULL;
 	arena_release(&p->arena);
-	slab_release(&p->slab);
 }
 
 void proc_note_finalizer(lua_State *L)
@@ -1091,7 +1087,6 @@ static void proc_task(struct task *t)
 		p->L = lua_newstate(palloc, p);
 		if (p->L == NULL) {
 			arena_release(&p->arena);
-			slab_release(&p->slab);
 			p->state = P_DONE;
 			p->exit_error = 1;
 			p->exit_msg = xstrdup("not enough memory for a new process");

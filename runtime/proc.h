@@ -34,7 +34,6 @@
 #include "engine/wheel.h"
 #include "arena.h"
 #include "mailbox.h"
-#include "slab.h"
 
 struct rt;
 struct host;
@@ -150,7 +149,6 @@ struct proc {
 	/* The allocator's (palloc), together on one cache line. */
 	size_t mem_used, mem_limit, mem_peak;
 	struct arena arena;            /* first-step memory (see palloc), or empty */
-	struct slab slab;              /* the rest of the state's small blocks */
 	size_t first_bytes;            /* allocated in the first step */
 	uint32_t nsteps;               /* steps run: first step, GC mode switch */
 	uint8_t arena_only;            /* nothing ever came from the slab */
