@@ -14,7 +14,9 @@
 ** start the shards, start the auto_start services, then run the -x process
 ** if asked. SIGINT/SIGTERM (or the end of the -x process) begins shutdown:
 ** every process gets a CANCEL event, the runtime waits up to the stop
-** timeout, terminates what is left, and exits.
+** timeout, terminates what is left, and exits; what cannot be stopped is
+** abandoned (logged, exit 1) within a second of the stop timeout, and a
+** second SIGINT or SIGTERM exits at once with 128 + its number (runtime/rt.c).
 */
 #include <errno.h>
 #include <getopt.h>

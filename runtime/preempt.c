@@ -23,6 +23,8 @@
 #include <time.h>
 
 #include "engine/common.h"
+#include "errors.h"
+#include "log.h"
 
 #define PREEMPT_SIGNAL SIGURG
 #define IDLE_ROUNDS 3   /* empty samples before the watchdog parks */
@@ -44,6 +46,7 @@ static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
 /* Set by preempt_init before the watchdog and the shards start. */
 static long slice_ns;
 static int kill_slices;         /* slices before a runaway is ended */
+static atomic_int halting;      /* preempt_halt() was called */
 
 static __thread lua_State *volatile running;
 static __thread volatile sig_atomic_t took;
@@ -52,10 +55,23 @@ static __thread volatile sig_atomic_t overdue; /* slices of this resume */
 static void hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
+	/* A shard kept busy never reaches its before-sleep flush, so its log
+	** records (this process's, and those of the others it runs between
+	** slices) would wait for a full buffer: flush them here, at most once
+	** a slice per spinner, and cheap when there is nothing. */
+	log_flush();
 	if (lua_isyieldable(L)) {
 		lua_sethook(L, NULL, 0, 0);
 		took = 1;
 		lua_yield(L, 0);
+	}
+	/* Shutdown has run out of time: end it now. The hook stays armed at
+	** every instruction, so a pcall in the loop that catches this error
+	** meets the next one at its first instruction outside. */
+	if (atomic_load_explicit(&halting, memory_order_relaxed)) {
+		lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+		errors_push(L, ERRORS_CANCELED, "process terminated: the runtime is stopping");
+		lua_error(L);
 	}
 	/* Inside a C boundary (a metamethod called from C, a sort
 	** comparator) or a chunk's top level: no yield is possible. Past
@@ -128,6 +144,7 @@ void preempt_init(int nshards, int64_t slice, int64_t runaway)
 	struct sigaction sa;
 	slice_ns = (long)slice;
 	kill_slices = (int)(runaway / slice);
+	atomic_store(&halting, 0);
 	if (kill_slices < 1)
 		kill_slices = 1;
 	memset(&sa, 0, sizeof(sa));
@@ -143,6 +160,13 @@ void preempt_init(int nshards, int64_t slice, int64_t runaway)
 	atomic_store(&wd_stop, 0);
 	if (pthread_create(&wd_thread, NULL, watchdog, NULL) != 0)
 		abort();
+}
+
+void preempt_halt(void)
+{
+	/* Relaxed is enough: the hook that reads it runs after the watchdog's
+	** next signal, itself at least a slice away. */
+	atomic_store_explicit(&halting, 1, memory_order_relaxed);
 }
 
 void preempt_shutdown(void)
@@ -183,10 +207,17 @@ void preempt_enter(int shard, lua_State *co)
 
 void preempt_leave(int shard)
 {
+	lua_State *L = running;
 	atomic_store_explicit(&slots[shard].in_lua, 0, memory_order_relaxed);
+	/* running first: a signal from here on arms nothing. After
+	** preempt_halt, clear the hook a signal armed during the resume: left
+	** on, it would raise at every instruction of the exit path's own Lua
+	** calls (the error's text, the exit result). Before it, a hook left
+	** armed only makes the next resume of this state yield early, and the
+	** preemption tests' fairness figures are measured with it so. */
 	running = NULL;
-	/* A signal that arrived after the resume returned armed a hook on a
-	** state no longer running: clear it so it does not fire later. */
+	if (L && atomic_load_explicit(&halting, memory_order_relaxed))
+		lua_sethook(L, NULL, 0, 0);
 }
 
 int preempt_took(void)

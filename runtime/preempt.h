@@ -11,6 +11,13 @@
 **
 ** The watchdog sleeps on a condition variable while no shard runs Lua, so
 ** an idle runtime has no periodic wake-ups.
+**
+** Shutdown (preempt_halt): once the stop timeout has passed, code that
+** cannot yield (a chunk's top level, a C boundary such as a sort
+** comparator) is not left to the runaway limit: the next hook raises a
+** "process terminated" error in it, and keeps raising one at every
+** instruction, so a pcall around the loop cannot swallow it. Code that can
+** yield yields as before and meets its TERMINATE message in the mailbox.
 */
 #ifndef RUNTIME_PREEMPT_H
 #define RUNTIME_PREEMPT_H
@@ -24,6 +31,13 @@
 ** (scheduler.slice, scheduler.runaway_limit). Call once before the shards
 ** start. */
 void preempt_init(int nshards, int64_t slice_ns, int64_t runaway_ns);
+
+/* From any thread, once shutdown's stop timeout has passed: every resume
+** that runs on past its slice from now on ends its process with an error
+** (see the file comment) instead of waiting for the runaway limit. Code
+** stuck inside one C call (no Lua instruction runs) is out of reach: the
+** runtime abandons it (runtime/rt.c). */
+void preempt_halt(void);
 
 /* Stop and join the watchdog. */
 void preempt_shutdown(void);

@@ -8,24 +8,38 @@
 ** touch: the supervisor's state (runtime/service.c hands over a struct
 ** rt_supervisor and rt.c calls only its two hooks), the HTTP server's state
 ** (only the httpd_* calls), any Lua module (lua_modules/ is above this
-** floor), or a process's fields (it sends messages through the mailbox).
+** floor), or a process's fields (it sends messages through the mailbox,
+** and reads only the pid and entry of one it abandons).
 **
 ** Shutdown: rt_begin_shutdown() (any thread) stops the listeners, sends
 ** every live process a CANCEL event (proc.c drops it for services, whose
-** order is the supervisor's), and posts the poller to shard 0. The poller
-** ticks every STOP_TICK_MS: it moves the supervisor's ordered stop on,
-** stops the engine once no process is left, terminates what is left when
-** the grace period ends, and stops the engine regardless HARD_STOP_MS
-** later.
+** order is the supervisor's), sets the deadline and wakes the thread in
+** rt_wait, which runs the poller: every STOP_TICK_MS it moves the
+** supervisor's ordered stop on, stops the engine once no process is left,
+** terminates what is left when the stop timeout ends (a TERMINATE message,
+** and preempt_halt for code that cannot yield), abandons what is still
+** alive RT_ABANDON_MS later (logged by pid and entry, exit code 1), and
+** exits without joining the shards still held RT_EXIT_WAIT_MS after that.
+** So the runtime ends within the stop timeout plus 0.8 s, whatever its
+** processes do.
+**
+** Signals: SIGINT and SIGTERM are blocked in every thread from rt_boot on
+** and read from a signalfd by the rt_wait thread, not by a shard: a shard
+** held by code that cannot yield (a chunk's top level, a C boundary) must
+** not keep the signal from being seen. A second one exits at once.
 */
 #include "rt.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "code.h"
 #include "engine/common.h"
@@ -38,7 +52,6 @@
 #include "registry.h"
 
 #define STOP_TICK_MS 10     /* shutdown poll period */
-#define HARD_STOP_MS 2000   /* after the grace: stop whatever is left */
 
 /* {==== Hosts ====} */
 
@@ -86,6 +99,15 @@ static void build_hosts(struct rt *rt, int nshards)
 
 /* {==== Shutdown ====} */
 
+/* Wake the thread in rt_wait: shutdown began, or a shard ended. */
+static void wake(struct rt *rt)
+{
+	uint64_t one = 1;
+	/* EAGAIN only when the counter is full: it is awake anyway. */
+	if (write(rt->stopper.wake_fd, &one, sizeof(one)) < 0)
+		(void)0;
+}
+
 static void cancel_one(struct proc *p, void *arg)
 {
 	const char *reason = arg;
@@ -102,37 +124,72 @@ static void terminate_one(struct proc *p, void *arg)
 	proc_notify(p);
 }
 
-/* The one shutdown poller, on shard 0: the supervisor's ordered stop,
-** then the end of the engine once nothing is left, or the terminate once
-** the stop timeout passed. */
-static void stopper_tick(struct wheel_timer *w)
+/* Log a process that outlived the stop timeout by RT_ABANDON_MS. Reads
+** only its pid string and entry, which do not change while it runs (an
+** upgrade swaps the entry pointer, and either is a valid registry entry). */
+static void abandon_one(struct proc *p, void *arg)
 {
-	struct rt_stopper *s = container_of(w, struct rt_stopper, w);
-	struct rt *rt = container_of(s, struct rt, stopper);
-	struct rt_supervisor *sv;
-	uint64_t now = common_now_ms();
+	static const char msg[] = "abandoned process: it did not stop within the stop timeout";
+	struct log_rec *r = log_begin(LOG_LEVEL_WARN, msg, sizeof(msg) - 1);
+	const char *entry = p->entry ? p->entry->id : "?";
+	(void)arg;
+	log_field_str(r, "pid", p->pidstr, p->pidlen);
+	log_field_str(r, "entry", entry, strlen(entry));
+	log_end(r);
+}
 
+/* Flush what can be flushed and leave now: the shards still held cannot
+** be joined, and nothing may be freed under them. */
+static void exit_now(int code)
+{
+	log_flush();
+	fflush(stdout);
+	_exit(code);
+}
+
+/* One tick of the shutdown poller, on the thread in rt_wait: the
+** supervisor's ordered stop, the end of the engine once nothing is left,
+** the terminate once the stop timeout passed, and the abandon after. */
+static void stop_tick(struct rt *rt, uint64_t now)
+{
+	struct rt_stopper *s = &rt->stopper;
+	uint64_t deadline = atomic_load(&s->deadline_ms);
+	struct rt_supervisor *sv;
+
+	if (deadline == 0)
+		return; /* rt_begin_shutdown is between its two steps */
 	sv = atomic_load_explicit(&rt->supervisor, memory_order_acquire);
 	if (sv && !s->supervisor_done)
 		s->supervisor_done = sv->stop_tick(sv, now);
-	if (proc_count(rt) == 0 || now >= s->hard_ms) {
-		engine_stop(rt->engine);
+	if (proc_count(rt) == 0 && !s->abandoned) {
+		if (!s->engine_stopped)
+			engine_stop(rt->engine);
+		s->engine_stopped = 1;
 		return;
 	}
-	if (now >= s->deadline_ms &&
+	if (now >= deadline &&
 	    atomic_exchange(&rt->stopping, RT_TERMINATING) == RT_CANCELLING) {
 		log_printf(LOG_LEVEL_WARN, NULL, "stop timeout: terminating %ld processes",
 			   proc_count(rt));
 		pt_each(rt, terminate_one, NULL);
+		/* Code that cannot yield never reads its TERMINATE: the
+		** preemption hook ends it instead. */
+		preempt_halt();
 	}
-	shard_timer_add(w, shard_now_ms(shard_self()) + STOP_TICK_MS);
-}
-
-static void stopper_run(struct task *t)
-{
-	struct rt_stopper *s = container_of(t, struct rt_stopper, t);
-	wheel_timer_init(&s->w, stopper_tick);
-	stopper_tick(&s->w);
+	if (now >= deadline + RT_ABANDON_MS && !s->abandoned) {
+		s->abandoned = 1;
+		pt_each(rt, abandon_one, NULL);
+		if (atomic_load(&rt->exit_code) == 0)
+			atomic_store(&rt->exit_code, 1);
+		engine_stop(rt->engine);
+		s->engine_stopped = 1;
+	}
+	if (s->abandoned && now >= deadline + RT_ABANDON_MS + RT_EXIT_WAIT_MS) {
+		log_printf(LOG_LEVEL_WARN, NULL, "%d of %d shards still held: exiting without them",
+			   engine_nshards(rt->engine) - atomic_load(&s->shards_down),
+			   engine_nshards(rt->engine));
+		exit_now(atomic_load(&rt->exit_code));
+	}
 }
 
 void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
@@ -146,11 +203,9 @@ void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
 	httpd_stop(rt);
 	log_printf(LOG_LEVEL_DEBUG, NULL, "shutting down: %s", reason);
 	pt_each(rt, cancel_one, (void *)reason);
-	rt->stopper.deadline_ms = common_now_ms() + (uint64_t)(grace_ns / 1000000);
-	rt->stopper.hard_ms = rt->stopper.deadline_ms + HARD_STOP_MS;
-	rt->stopper.t.run = stopper_run;
-	rt->stopper.t.flags = TASK_PINNED;
-	shard_post(engine_shard(rt->engine, 0), &rt->stopper.t);
+	atomic_store(&rt->stopper.deadline_ms,
+		     common_now_ms() + (uint64_t)(grace_ns / 1000000));
+	wake(rt);
 }
 
 void rt_set_supervisor(struct rt *rt, struct rt_supervisor *sv)
@@ -158,16 +213,26 @@ void rt_set_supervisor(struct rt *rt, struct rt_supervisor *sv)
 	atomic_store_explicit(&rt->supervisor, sv, memory_order_release);
 }
 
-/* {==== Engine callbacks ====} */
-
-static void on_signal(struct engine *e, int signo, void *arg)
+/* SIGINT or SIGTERM, read from the signalfd by the thread in rt_wait. */
+static void on_signals(struct rt *rt)
 {
-	(void)e;
-	log_printf(LOG_LEVEL_INFO, NULL, "received %s, stopping",
-		   signo == SIGINT ? "SIGINT" : "SIGTERM");
-	struct rt *rt = arg;
-	rt_begin_shutdown(rt, "scheduler shutdown", rt->stop_timeout_ns);
+	struct signalfd_siginfo si;
+
+	while (read(rt->stopper.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		int signo = (int)si.ssi_signo;
+		const char *name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+		if (rt->stopper.signals++ > 0) {
+			/* Ctrl+C twice: the user does not want to wait. */
+			log_printf(LOG_LEVEL_WARN, NULL, "received %s again: exiting now", name);
+			exit_now(128 + signo);
+		}
+		log_printf(LOG_LEVEL_INFO, NULL, "received %s, stopping", name);
+		log_flush();
+		rt_begin_shutdown(rt, "scheduler shutdown", rt->stop_timeout_ns);
+	}
 }
+
+/* {==== Engine callbacks ====} */
 
 static void before_sleep(struct shard *s, void *arg)
 {
@@ -177,14 +242,21 @@ static void before_sleep(struct shard *s, void *arg)
 
 static void on_shard_start(struct shard *s, void *arg)
 {
-	(void)arg;
+	struct rt *rt = arg;
 	preempt_register(shard_id(s));
+	atomic_fetch_add(&rt->stopper.shards_up, 1);
+	wake(rt);
 }
 
+/* Every shard that ran on_shard_start comes here when its loop ends
+** (rt_start waits for all of them to start, so none skips both). */
 static void on_shard_exit(struct shard *s, void *arg)
 {
-	(void)s; (void)arg;
+	struct rt *rt = arg;
+	(void)s;
 	log_thread_exit();
+	atomic_fetch_add(&rt->stopper.shards_down, 1);
+	wake(rt);
 }
 
 /* {==== Boot ====} */
@@ -246,6 +318,12 @@ static void destroy(struct rt *rt)
 	pt_destroy(rt);
 	term_free(&rt->term_in);
 	reg_free(rt->reg);
+	if (rt->stopper.sig_fd >= 0)
+		close(rt->stopper.sig_fd);
+	if (rt->stopper.wake_fd >= 0)
+		close(rt->stopper.wake_fd);
+	/* A signal from now on has its default effect. */
+	pthread_sigmask(SIG_UNBLOCK, &rt->sigmask, NULL);
 	free(rt);
 }
 
@@ -259,6 +337,19 @@ struct rt *rt_boot(const struct rt_opts *o)
 		return NULL;
 	warn_registry(reg);
 	rt = xcalloc(1, sizeof(*rt));
+	/* SIGINT and SIGTERM are blocked here, before any thread exists, so
+	** that every thread inherits the mask and they are only ever read
+	** from the signalfd, by rt_wait. */
+	sigemptyset(&rt->sigmask);
+	sigaddset(&rt->sigmask, SIGINT);
+	sigaddset(&rt->sigmask, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &rt->sigmask, NULL);
+	rt->stopper.sig_fd = signalfd(-1, &rt->sigmask, SFD_CLOEXEC | SFD_NONBLOCK);
+	rt->stopper.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rt->stopper.sig_fd < 0 || rt->stopper.wake_fd < 0) {
+		perror("wippy: signalfd/eventfd");
+		goto err;
+	}
 	rt->reg = reg;
 	rt->env = env;
 	rt->conf = *o->conf;
@@ -274,8 +365,8 @@ struct rt *rt_boot(const struct rt_opts *o)
 	}
 
 	struct engine_config cfg = {
-		.nshards = (int)rt->conf.shards, .pin = 1, .signals = 1,
-		.on_signal = on_signal, .before_sleep = before_sleep,
+		.nshards = (int)rt->conf.shards, .pin = 1, .signals = 0,
+		.before_sleep = before_sleep,
 		.on_start = on_shard_start, .on_exit = on_shard_exit, .arg = rt,
 	};
 	rt->engine = engine_create(&cfg);
@@ -299,6 +390,15 @@ int rt_start(struct rt *rt)
 		fprintf(stderr, "wippy: cannot start the engine (io_uring unavailable?)\n");
 		return -1;
 	}
+	/* Every shard past on_start before anything can stop the engine: a
+	** shard that saw the stop first would skip on_start and on_exit both,
+	** and rt_wait would wait for its on_exit. */
+	while (atomic_load(&rt->stopper.shards_up) < engine_nshards(rt->engine)) {
+		struct pollfd fd = { .fd = rt->stopper.wake_fd, .events = POLLIN };
+		uint64_t n;
+		if (poll(&fd, 1, 100) > 0 && read(rt->stopper.wake_fd, &n, sizeof(n)) < 0)
+			(void)0;
+	}
 	httpd_start(rt);
 	log_debug("engine started: %d shards", engine_nshards(rt->engine));
 	return 0;
@@ -306,6 +406,30 @@ int rt_start(struct rt *rt)
 
 int rt_wait(struct rt *rt)
 {
+	struct rt_stopper *s = &rt->stopper;
+	int n = engine_nshards(rt->engine);
+
+	/* No periodic wake-up while running: the poll sleeps until a signal,
+	** the start of shutdown (wake) or the end of a shard; then it ticks
+	** every STOP_TICK_MS until every shard has ended. */
+	while (atomic_load(&s->shards_down) < n) {
+		struct pollfd fds[2] = {
+			{ .fd = s->sig_fd, .events = POLLIN },
+			{ .fd = s->wake_fd, .events = POLLIN },
+		};
+		int stopping = atomic_load(&rt->stopping) != RT_RUNNING;
+		uint64_t v;
+
+		if (poll(fds, 2, stopping ? STOP_TICK_MS : -1) < 0 && errno != EINTR)
+			break; /* cannot happen with valid fds: join instead */
+		if (fds[0].revents & POLLIN)
+			on_signals(rt);
+		if ((fds[1].revents & POLLIN) && read(s->wake_fd, &v, sizeof(v)) < 0)
+			(void)0;
+		if (atomic_load(&rt->stopping) != RT_RUNNING)
+			stop_tick(rt, common_now_ms());
+		log_flush();
+	}
 	engine_wait(rt->engine);
 	preempt_shutdown();
 	log_flush();

@@ -16,6 +16,7 @@
 #define RUNTIME_RT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,15 +93,25 @@ struct rt {
 	int64_t stop_timeout_ns;
 	int stop_timeout_set;   /* given by a config file or a flag */
 
-	/* The shutdown poller (runtime/rt.c): posted to shard 0 once, when
-	** shutdown begins, and only touched there afterwards. */
+	/* The shutdown poller (runtime/rt.c). It runs on the thread in
+	** rt_wait, not on a shard, so that a shard held by code that cannot
+	** yield delays neither the signals nor the stop timeout. */
 	struct rt_stopper {
-		struct task t;
-		struct wheel_timer w;
-		uint64_t deadline_ms;   /* terminate what is left */
-		uint64_t hard_ms;       /* stop the engine regardless */
+		/* When the stop timeout ends (ms, common_now_ms), set by
+		** rt_begin_shutdown right after it moved `stopping`; 0 until
+		** then. */
+		atomic_uint_fast64_t deadline_ms;
+		int sig_fd;             /* signalfd for SIGINT and SIGTERM */
+		int wake_fd;            /* eventfd: shutdown began, a shard ended */
+		atomic_int shards_up;   /* shards past on_start */
+		atomic_int shards_down; /* shards that left their loop */
+		/* Only the thread in rt_wait touches the rest. */
+		int signals;            /* SIGINT/SIGTERM received */
 		int supervisor_done;
+		int engine_stopped;
+		int abandoned;          /* survivors were logged as abandoned */
 	} stopper;
+	sigset_t sigmask;       /* SIGINT, SIGTERM: blocked while the rt lives */
 
 	/* The supervisor of process.service entries, once service_start_all
 	** set it (release; the poller reads it with acquire), else NULL. */
@@ -121,9 +132,10 @@ struct rt {
 ** depends on rt.c, never the reverse).
 */
 struct rt_supervisor {
-	/* On shard 0, at every tick of the shutdown poller from the first one
-	** (right after shutdown began) until it returns 1: move the services'
-	** ordered stop on. Returns 1 once no service is left to stop. */
+	/* On the thread in rt_wait, at every tick of the shutdown poller from
+	** the first one (right after shutdown began) until it returns 1: move
+	** the services' ordered stop on. Returns 1 once no service is left to
+	** stop. */
 	int (*stop_tick)(struct rt_supervisor *sv, uint64_t now_ms);
 	/* After the engine stopped, from rt_free: free the supervisor. */
 	void (*destroy)(struct rt_supervisor *sv);
@@ -155,15 +167,30 @@ int rt_start(struct rt *rt);
 
 /* Begin shutdown, from any thread: every process gets a CANCEL event,
 ** the supervisor stops the services in order, and after grace_ns what is
-** left is terminated; the engine stops once no process is left. A second
-** call stops the engine at once. */
+** left is terminated; the engine stops once no process is left. What is
+** still alive RT_ABANDON_MS after that is abandoned: logged by pid and
+** entry, and the runtime exits without it (see rt_wait). A second call
+** stops the engine at once. */
 void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns);
 
 /* Hand the supervisor to rt (once, by service_start_all): rt_free destroys
 ** it. Any thread. */
 void rt_set_supervisor(struct rt *rt, struct rt_supervisor *sv);
 
-/* Block until the engine stopped. Returns the exit code (rt->exit_code). */
+/* After the stop timeout: what is left after this long is abandoned, and
+** the shards that can still end are given RT_EXIT_WAIT_MS more. Together
+** under a second, the bound the runtime promises past the stop timeout. */
+#define RT_ABANDON_MS 500
+#define RT_EXIT_WAIT_MS 300
+
+/* Block until the engine stopped, handling SIGINT and SIGTERM meanwhile
+** (they are blocked in every thread and read here, so a busy shard does
+** not delay them): the first begins shutdown with the stop timeout, a
+** second exits at once with 128 + its number (130 for a second Ctrl+C).
+** Returns the exit code (rt->exit_code), 1 instead of 0 when processes
+** were abandoned. Does not return (it calls _exit after flushing the log)
+** when a shard is still held RT_EXIT_WAIT_MS after the abandon: such a
+** shard cannot be joined. */
 int rt_wait(struct rt *rt);
 
 /* Free the runtime: after rt_wait, after a failed rt_start, or instead of

@@ -31,9 +31,10 @@
 **
 ** Shutdown: from the moment rt->stopping leaves RT_RUNNING nothing is
 ** started or restarted, and the rt's shutdown poller calls stop_tick on
-** shard 0 until it reports every service stopped. Services stop in
-** reverse dependency order. A service is sent a CANCEL event (reason "service stopping") once every
-** service that requires it has stopped; one that is still alive after its
+** the thread in rt_wait (not a shard) until it reports every service
+** stopped. Services stop in reverse dependency order. A service is sent a
+** CANCEL event (reason "service stopping") once every service that
+** requires it has stopped; one that is still alive after its
 ** stop_timeout is terminated. Services independent of each other stop in
 ** parallel. The runtime's own shutdown CANCEL broadcast does not reach
 ** supervised processes (proc.c drops it for them), so this order holds
@@ -451,8 +452,8 @@ static int stop_pass(struct supervisor *sv, uint64_t now)
 	return done;
 }
 
-/* The rt's hook: on shard 0, at each tick of the shutdown poller until it
-** returns 1 (every service stopped). */
+/* The rt's hook: on the thread in rt_wait, at each tick of the shutdown
+** poller until it returns 1 (every service stopped). */
 static int stop_tick(struct rt_supervisor *base, uint64_t now_ms)
 {
 	struct supervisor *sv = container_of(base, struct supervisor, base);
