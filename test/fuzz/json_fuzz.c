@@ -32,29 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/errors.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
-
-static lua_State *L;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	L = luaL_newstate();
-	errors_register(L);
-	return 0;
-}
-
-static void check(int cond, const char *what)
-{
-	if (!cond) {
-		fprintf(stderr, "json_fuzz: %s\n", what);
-		abort();
-	}
-}
+#define FUZZ_NAME "json_fuzz"
+#include "test/fuzz/fuzz_lua.h"
 
 /* The error object of a failed decode names a position in 1..len+1. */
 static void check_decode_error(int idx, size_t len)

@@ -30,31 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/errors.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
-
-/* One state for the run, made before the first input so the leak checker
-** does not count it; each input leaves its stack empty. */
-static lua_State *L;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	L = luaL_newstate();
-	errors_register(L);
-	return 0;
-}
-
-static void check(int cond, const char *what)
-{
-	if (!cond) {
-		fprintf(stderr, "payload_fuzz: %s\n", what);
-		abort();
-	}
-}
+#define FUZZ_NAME "payload_fuzz"
+#include "test/fuzz/fuzz_lua.h"
 
 /* {==== The recipe: fuzz bytes -> Lua values ====} */
 
