@@ -21,16 +21,29 @@ void reg_error_free(struct reg_error *err)
 	memset(err, 0, sizeof(*err));
 }
 
+/* Append line and a newline. A control byte inside it (a name or value
+** quoted from the user's YAML may hold newlines) is written as \n, \t or
+** \xHH, so one error is always one line that starts with its position. */
 static void err_append(struct reg_error *err, const char *line)
 {
 	size_t len = strlen(line);
 
-	if (err->_len + len + 2 > err->_cap) {
-		err->_cap = (err->_len + len + 2) * 2;
+	if (err->_len + 4 * len + 2 > err->_cap) {
+		err->_cap = (err->_len + 4 * len + 2) * 2;
 		err->msg = xrealloc(err->msg, err->_cap);
 	}
-	memcpy(err->msg + err->_len, line, len);
-	err->_len += len;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if (c >= 0x20 && c != 0x7f) {
+			err->msg[err->_len++] = (char)c;
+		} else if (c == '\n' || c == '\t') {
+			err->msg[err->_len++] = '\\';
+			err->msg[err->_len++] = c == '\n' ? 'n' : 't';
+		} else {
+			snprintf(err->msg + err->_len, 5, "\\x%02x", c);
+			err->_len += 4;
+		}
+	}
 	err->msg[err->_len++] = '\n';
 	err->msg[err->_len] = '\0';
 }

@@ -429,6 +429,24 @@ static void test_generated(void)
 	   "first errors kept, the rest summarised");
 	reg_error_free(&err);
 	ok(err.msg == NULL && err.count == 0, "reg_error_free zeroes");
+
+	/* A name quoted from the YAML with newlines in it stays on its error's
+	** one line: each line of the message starts with its position. */
+	f = fopen(path, "w");
+	fprintf(f, "namespace: app\nentries:\n  - {name: bad\n\n    name, kind: no.such.kind}\n");
+	fclose(f);
+	reg = load_dir(src, &err);
+	{
+		int lines_ok = reg == NULL && err.msg != NULL;
+		for (const char *l = err.msg; lines_ok && l && *l; ) {
+			const char *nl = strchr(l, '\n');
+			lines_ok = strncmp(l, path, strlen(path)) == 0 || strncmp(l, "...", 3) == 0;
+			l = nl ? nl + 1 : NULL;
+		}
+		ok(lines_ok && has(err.msg, "\\n"), "a newline inside a quoted name is escaped: %s",
+		   err.msg ? err.msg : "(none)");
+	}
+	reg_error_free(&err);
 	unlink(path);
 
 	/* wippy.lock round trip, defaults, and failures. */
