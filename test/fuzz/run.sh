@@ -231,7 +231,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}
 printf 'leak:libfyaml.so\n' >"$dir/lsan.supp"
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$dir/lsan.supp}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-"$dir/fuzz" -max_total_time="$secs" -max_len="$maxlen" -timeout=10 \
+# FUZZ_SEED fixes libFuzzer's random seed (make test sets one, so a run
+# repeats the last; make fuzz leaves it unset and explores).
+# shellcheck disable=SC2086
+"$dir/fuzz" -max_total_time="$secs" -max_len="$maxlen" -timeout=10 ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
 	-rss_limit_mb=2048 -print_final_stats=1 $([ "$jobs" -gt 1 ] && echo -jobs="$jobs" -workers="$jobs") \
 	-dict="$dir/dict" -artifact_prefix="$dir/" \
 	"$dir/corpus" "${seeds[@]}"
