@@ -55,6 +55,7 @@ struct engine_config {
 	int signals;           /* handle SIGINT/SIGTERM via signalfd on shard 0 */
 	enum engine_wake wake;
 	unsigned budget;       /* tasks run per turn before reaping again; 0: 256 */
+	uint64_t turn_ns;      /* and time: no new task after this; 0: 1 ms */
 	/* Called on shard 0 when SIGINT/SIGTERM arrives. NULL: engine_stop(). */
 	void (*on_signal)(struct engine *e, int signo, void *arg);
 	/* Called on every shard at the end of each turn, before it submits and
@@ -104,6 +105,11 @@ void shard_post(struct shard *to, struct task *t);
 
 /* Queue t on the calling thread's shard. Shard thread only. */
 void shard_schedule(struct task *t);
+
+/* Queue t, which has just spent a whole time slice, behind the tasks that
+** are ready for any other reason (see run_tasks in shard.c). Shard thread
+** only. */
+void shard_yield(struct task *t);
 
 /* Timers on the calling thread's shard: thin wrappers over the wheel that
 ** keep the kernel timeout armed for the earliest deadline. */

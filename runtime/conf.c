@@ -54,7 +54,7 @@ static const struct conf_key keys[] = {
 	  .def = 0, .min = 0, .max = 1024, .flag = "--shards", .origin = "wippy",
 	  .why = "shard threads, one io_uring each; 0 means one per CPU" },
 	{ .key = "scheduler.slice", .type = CONF_DUR, .off = AT(slice_ns),
-	  .def = 10 * MS, .min = 1 * MS, .max = 10 * SEC, .origin = "wippy",
+	  .def = 2 * MS, .min = 1 * MS, .max = 10 * SEC, .origin = "wippy",
 	  .why = "a process running this long without yielding is preempted" },
 	{ .key = "scheduler.runaway_limit", .type = CONF_DUR, .off = AT(runaway_ns),
 	  .def = 5 * SEC, .min = 1 * MS, .max = 3600 * SEC, .origin = "wippy",

@@ -45,7 +45,8 @@ static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
 /* Set by preempt_init before the watchdog and the shards start. */
 static long slice_ns;
-static int kill_slices;         /* slices before a runaway is ended */
+static long period_ns;          /* the watchdog's sampling period */
+static int kill_periods;        /* signals before a runaway is ended */
 static atomic_int halting;      /* preempt_halt() was called */
 
 static __thread lua_State *volatile running;
@@ -77,11 +78,11 @@ static void hook(lua_State *L, lua_Debug *ar)
 	** comparator) or a chunk's top level: no yield is possible. Past
 	** kill_slices the process is ended with an error; that costs
 	** one runaway process, where waiting would cost the whole shard. */
-	if (overdue >= kill_slices) {
+	if (overdue >= kill_periods) {
 		lua_sethook(L, NULL, 0, 0);
 		/* lua_pushfstring knows %d, not %ld. */
 		luaL_error(L, "process ran %d ms without a point where it could "
-			   "yield (runaway loop?)", (int)(kill_slices * (slice_ns / 1000000)));
+			   "yield (runaway loop?)", (int)((kill_periods * period_ns) / 1000000));
 	}
 	lua_sethook(L, hook, LUA_MASKCOUNT, 1000);
 }
@@ -101,7 +102,7 @@ static void *watchdog(void *arg)
 	int idle = 0;
 	(void)arg;
 	while (!atomic_load(&wd_stop)) {
-		struct timespec ts = { slice_ns / 1000000000L, slice_ns % 1000000000L };
+		struct timespec ts = { period_ns / 1000000000L, period_ns % 1000000000L };
 		int any = 0;
 		nanosleep(&ts, NULL);
 		for (int i = 0; i < nslots; i++) {
@@ -142,11 +143,15 @@ static void *watchdog(void *arg)
 void preempt_init(int nshards, int64_t slice, int64_t runaway)
 {
 	struct sigaction sa;
+	/* A resume is signalled at the second sample that finds it still
+	** running, so sampling twice a slice preempts it after between half
+	** a slice and a slice: a slice is an upper bound. */
 	slice_ns = (long)slice;
-	kill_slices = (int)(runaway / slice);
+	period_ns = slice_ns / 2 > 0 ? slice_ns / 2 : 1;
+	kill_periods = (int)(runaway / period_ns);
 	atomic_store(&halting, 0);
-	if (kill_slices < 1)
-		kill_slices = 1;
+	if (kill_periods < 1)
+		kill_periods = 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;

@@ -3,11 +3,12 @@
 **
 ** A Lua count hook that is always on makes Lua about twice as slow, so the
 ** hook is armed only when a slice has run out: a watchdog thread samples
-** each shard once a slice (scheduler.slice, 10 ms by default); if the same resume is still running
-** at the next sample, it signals that shard's thread, whose handler arms a
-** count hook on the running coroutine (lua_sethook is safe to call from a
-** signal handler on the thread running the state). The hook yields; the
-** process goes to the back of the run queue.
+** each shard twice a slice (scheduler.slice, 2 ms by default); if the
+** same resume is still running at the next sample, it signals that shard's
+** thread, whose handler arms a count hook on the running coroutine
+** (lua_sethook is safe to call from a signal handler on the thread running
+** the state). The hook yields; the process queues behind the shard's other
+** ready work (shard_yield). A resume thus runs at most one slice.
 **
 ** The watchdog sleeps on a condition variable while no shard runs Lua, so
 ** an idle runtime has no periodic wake-ups.
@@ -25,7 +26,7 @@
 #include <lua.h>
 #include <stdint.h>
 
-/* Start the watchdog for n shards, sampling every slice_ns. A resume that
+/* Start the watchdog for n shards, sampling every slice_ns / 2. A resume that
 ** cannot yield (a chunk's top level, a C boundary) and runs past
 ** runaway_ns ends its process with an error. Both come from struct conf
 ** (scheduler.slice, scheduler.runaway_limit). Call once before the shards

@@ -51,6 +51,7 @@
 
 #define STEP_RESUMES 128
 #define GEN_AFTER_STEPS 8  /* steps before a process goes generational */
+#define GC_BIG_HEAP (32u << 20) /* heaps past this collect incrementally */
 #define SPAWN_LOCAL_MAX 64 /* spawn on the caller's shard below this queue */   /* coroutine resumes per step before yielding */
 #define CORO_META "wippy.coro"
 
@@ -802,6 +803,7 @@ static int step_protected(lua_State *L)
 	int budget = STEP_RESUMES;
 	int shard = shard_id(shard_self());
 
+	p->sliced = 0;
 	lua_settop(L, 0);
 	while ((m = mbox_pop(&p->mbox)) != NULL)
 		intake(L, p, m);
@@ -835,8 +837,10 @@ static int step_protected(lua_State *L)
 				break; /* the whole state goes: see proc_task */
 			if (co->state == CO_RUNNING) /* a plain yield: run again later */
 				ready_push(p, co);
-			if (preempt_took())
-				break; /* slice spent: back of the shard's queue */
+			if (preempt_took()) {
+				p->sliced = 1; /* see proc_task */
+				break;
+			}
 		} else if (co->done) {
 			/* A call (proc_call): its end, good or bad, is the
 			** caller's business; the state lives on. */
@@ -1066,6 +1070,7 @@ static void reload(struct proc *p)
 	p->pump_data = NULL;
 	p->exit_waits = NULL;
 	p->nsteps = 0;
+	p->gc_big = 0;
 	p->entry = p->upgrade_to;
 	p->upgrade_to = NULL;
 	p->state = P_INIT;
@@ -1132,8 +1137,19 @@ static void proc_task(struct task *t)
 		** serves only this first step (palloc: nsteps == 0). */
 		if (++p->nsteps == 1 && p->state == P_LIVE)
 			lua_gc(L, LUA_GCRESTART);
-		if (p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE)
+		if (p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE &&
+		    p->mem_used < GC_BIG_HEAP)
 			lua_gc(L, LUA_GCGEN, 10, 100);
+		/* A big heap collects incrementally for good: a generational
+		** major collection marks the whole heap in one go, which no
+		** hook can preempt (a 200 MB heap: 20-80 ms steps, measured
+		** with bench/fairness.sh's hog), while incremental steps stay
+		** small. The switch walks the heap once; switching back would
+		** cost a full collection, so it is never done. */
+		if (!p->gc_big && p->mem_used >= GC_BIG_HEAP && p->state == P_LIVE) {
+			p->gc_big = 1;
+			lua_gc(L, LUA_GCINC, 200, 100, 0);
+		}
 	}
 	if (p->state == P_UPGRADE) {
 		reload(p);
@@ -1152,7 +1168,14 @@ static void proc_task(struct task *t)
 		return;
 	}
 	if (p->ready_head) { /* budget spent: let others run, come back */
-		shard_schedule(&p->task);
+		/* A spent slice queues behind the tasks woken by I/O, timers
+		** and messages, so a busy process delays them by at most the
+		** slice in progress (shard_yield). */
+		if (p->sliced)
+			shard_yield(&p->task);
+		else
+			shard_schedule(&p->task);
+		p->sliced = 0;
 		return;
 	}
 	atomic_store_explicit(&p->scheduled, 0, memory_order_seq_cst);

@@ -163,6 +163,8 @@ struct proc {
 	uint8_t supervised;            /* run by a process.service: shutdown's
 	                               ** CANCEL comes from the supervisor */
 	uint8_t pooled;                /* function state serving calls */
+	uint8_t sliced;                /* the last step ended on a spent slice */
+	uint8_t gc_big;                /* the heap grew big: incremental GC */
 	int fn_ref;                    /* pooled: the entry's function */
 	void *call_ctx;                /* pooled: context of the running call */
 	struct coro *free_calls;       /* pooled: finished call threads to reuse */

@@ -267,6 +267,86 @@ static void test_spill(void)
 	free(sp);
 }
 
+/* {==== Spent slices and the turn's time ====}
+**
+** Two "spinners" burn 3 ms of the clock per run and go back with
+** shard_yield, as a preempted process does; a timer schedules a fresh task
+** every 5 ms. Order, not time, is checked: timers fire before the turn's
+** tasks run, so a fresh task must run before any spinner that was queued
+** when it was (with shard_schedule for both, one spinner would be ahead
+** of it). Each spinner run passes the 1 ms turn budget by construction, so
+** a turn runs one of them and then looks at completions again; and both
+** keep running (no starvation by fresh work). */
+
+#define NFRESH 40
+struct spinner { struct task t; int runs; };
+static struct spinner spinners[2];
+static struct wheel_timer fresh_timer;
+static struct task fresh;
+static int spin_runs, spins_at_post, spins_between, nfresh, fresh_queued;
+
+static void spin_run(struct task *t)
+{
+	struct spinner *me = container_of(t, struct spinner, t);
+	uint64_t until = common_now_ns() + 3000000;
+	while (common_now_ns() < until)
+		;
+	me->runs++;
+	spin_runs++;
+	if (nfresh < NFRESH)
+		shard_yield(t);
+}
+
+static void fresh_run(struct task *t)
+{
+	spins_between += spin_runs - spins_at_post;
+	fresh_queued = 0;
+	if (++nfresh == NFRESH)
+		engine_stop(E);
+}
+
+static void fresh_fire(struct wheel_timer *w)
+{
+	if (!fresh_queued) {
+		fresh_queued = 1;
+		spins_at_post = spin_runs;
+		shard_schedule(&fresh);
+	}
+	shard_timer_add(w, shard_now_ms(shard_self()) + 5);
+}
+
+static void yield_seed(struct task *t)
+{
+	for (int i = 0; i < 2; i++)
+		shard_yield(&spinners[i].t);
+	wheel_timer_init(&fresh_timer, fresh_fire);
+	shard_timer_add(&fresh_timer, shard_now_ms(shard_self()) + 5);
+}
+
+static void test_yield(void)
+{
+	struct engine_config cfg = { .nshards = 1, .turn_ns = 1000000 };
+	struct task seed = { .run = yield_seed, .flags = TASK_PINNED };
+	struct shard_stats st;
+	for (int i = 0; i < 2; i++)
+		spinners[i].t = (struct task){ .run = spin_run, .flags = TASK_PINNED };
+	fresh = (struct task){ .run = fresh_run, .flags = TASK_PINNED };
+	E = engine_create(&cfg);
+	engine_start(E);
+	shard_post(engine_shard(E, 0), &seed);
+	engine_wait(E);
+	shard_get_stats(engine_shard(E, 0), &st);
+	ok(nfresh == NFRESH, "yield: %d fresh tasks ran next to two spinners", nfresh);
+	ok(spins_between == 0, "yield: no spinner ran between a fresh task's queueing and its run (%d did)",
+	   spins_between);
+	ok(spinners[0].runs > 3 && spinners[1].runs > 3,
+	   "yield: both spinners kept running (%d and %d runs)", spinners[0].runs, spinners[1].runs);
+	ok((uint64_t)spin_runs <= st.turns,
+	   "yield: one over-budget spinner per turn (%d runs in %llu turns)",
+	   spin_runs, (unsigned long long)st.turns);
+	engine_destroy(E);
+}
+
 /* {==== SIGTERM ====} */
 
 static atomic_int got_signo;
@@ -305,6 +385,7 @@ int main(void)
 	test_wake(ENGINE_WAKE_MSG_RING, "msg_ring");
 	test_timers();
 	test_spill();
+	test_yield();
 	test_sigterm();
 	return tap_done();
 }
