@@ -19,34 +19,10 @@
 #include "runtime/live.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
+#include "runtime/reg_lua.h"
 
 #define VERSION_META "registry.Version"
 
-/* [-0, +1, m] */
-static void push_value(lua_State *L, const struct reg_value *v)
-{
-	switch (v ? v->type : REG_NULL) {
-	case REG_NULL: lua_pushnil(L); break;
-	case REG_BOOL: lua_pushboolean(L, v->b); break;
-	case REG_INT: lua_pushinteger(L, v->i); break;
-	case REG_FLOAT: lua_pushnumber(L, v->f); break;
-	case REG_STR: lua_pushstring(L, v->str); break;
-	case REG_SEQ:
-		lua_createtable(L, (int)v->n, 0);
-		for (size_t i = 0; i < v->n; i++) {
-			push_value(L, v->items[i]);
-			lua_seti(L, -2, (lua_Integer)i + 1);
-		}
-		break;
-	case REG_MAP:
-		lua_createtable(L, 0, (int)v->n);
-		for (size_t i = 0; i < v->n; i++) {
-			push_value(L, v->items[i]);
-			lua_setfield(L, -2, v->keys[i]);
-		}
-		break;
-	}
-}
 
 /* The entry as {id, kind, meta, data}. [-0, +1, m] */
 static void push_entry(lua_State *L, const struct reg_entry *e)
@@ -58,7 +34,7 @@ static void push_entry(lua_State *L, const struct reg_entry *e)
 	lua_pushstring(L, e->kind);
 	lua_setfield(L, -2, "kind");
 	if (e->meta)
-		push_value(L, e->meta);
+		reg_value_push(L, e->meta);
 	else
 		lua_newtable(L);
 	lua_setfield(L, -2, "meta");
@@ -67,7 +43,7 @@ static void push_entry(lua_State *L, const struct reg_entry *e)
 		const char *k = d->keys[i];
 		if (!strcmp(k, "name") || !strcmp(k, "kind") || !strcmp(k, "meta"))
 			continue;
-		push_value(L, d->items[i]);
+		reg_value_push(L, d->items[i]);
 		lua_setfield(L, -2, k);
 	}
 	lua_setfield(L, -2, "data");

@@ -55,6 +55,7 @@
 #include "payload.h"
 #include "proc.h"
 #include "registry.h"
+#include "reg_lua.h"
 #include "rt.h"
 
 #define TERMINATE_WAIT_MS 1000   /* after a terminate, wait this long at most */
@@ -280,31 +281,6 @@ static void start(struct service *s)
 
 /* {==== Building the records ====} */
 
-/* Push a registry value as a Lua value. */
-static void push_value(lua_State *L, const struct reg_value *v)
-{
-	switch (v->type) {
-	case REG_NULL: lua_pushnil(L); break;
-	case REG_BOOL: lua_pushboolean(L, v->b); break;
-	case REG_INT: lua_pushinteger(L, v->i); break;
-	case REG_FLOAT: lua_pushnumber(L, v->f); break;
-	case REG_STR: lua_pushstring(L, v->str); break;
-	case REG_SEQ:
-		lua_createtable(L, (int)v->n, 0);
-		for (size_t i = 0; i < v->n; i++) {
-			push_value(L, v->items[i]);
-			lua_seti(L, -2, (lua_Integer)i + 1);
-		}
-		break;
-	case REG_MAP:
-		lua_createtable(L, 0, (int)v->n);
-		for (size_t i = 0; i < v->n; i++) {
-			push_value(L, v->items[i]);
-			lua_setfield(L, -2, v->keys[i]);
-		}
-		break;
-	}
-}
 
 /* Encode the `input:` list once: each item is one argument of the
 ** process's method (a single non-list value is one argument). */
@@ -319,10 +295,10 @@ static int encode_input(struct service *s)
 	L = luaL_newstate();
 	if (in->type == REG_SEQ) {
 		for (size_t i = 0; i < in->n; i++)
-			push_value(L, in->items[i]);
+			reg_value_push(L, in->items[i]);
 		n = (int)in->n;
 	} else {
-		push_value(L, in);
+		reg_value_push(L, in);
 		n = 1;
 	}
 	rc = payload_encode(L, 1, n, &s->input);
