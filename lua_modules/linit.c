@@ -50,6 +50,7 @@ static const luaL_Reg loadable[] = {
 	{"uuid", luaopen_uuid},
 	{"ctx", luaopen_ctx},
 	{"security", luaopen_security},
+	{"registry", luaopen_registry},
 	{NULL, NULL}
 };
 

@@ -28,4 +28,8 @@ int luaopen_ctx(lua_State *L);
 /* require("uuid"): v1 v3 v4 v5 v7 validate version variant parse format. */
 int luaopen_uuid(lua_State *L);
 
+/* require("registry"): parse_id get find current_version versions over
+** the running registry (lregistry.c). */
+int luaopen_registry(lua_State *L);
+
 #endif

@@ -23,6 +23,7 @@
 #include "security.h"
 #include "runtime/payload.h"
 #include "runtime/proc.h"
+#include "runtime/live.h"
 #include "runtime/registry.h"
 #include "runtime/rt.h"
 
@@ -57,10 +58,10 @@ static int p_id(lua_State *L)
 static const struct reg_entry *find_entry(lua_State *L, const char *id)
 {
 	struct proc *p = proc_of(L);
-	const struct reg_entry *e = reg_find(p->rt->reg, id);
+	const struct reg_entry *e = reg_find(live_registry(p->rt), id);
 	if (e == NULL && strchr(id, ':') == NULL) {
 		lua_pushfstring(L, "%s:%s", p->entry->ns, id);
-		e = reg_find(p->rt->reg, lua_tostring(L, -1));
+		e = reg_find(live_registry(p->rt), lua_tostring(L, -1));
 		lua_pop(L, 1);
 	}
 	return e;

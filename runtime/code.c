@@ -63,6 +63,12 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
 	return 0;
 }
 
+/* One run-time compiled entry, in the chain code_find walks. */
+struct code_batch {
+	struct code c;
+	struct code_batch *next;
+};
+
 static int cmp_code(const void *a, const void *b)
 {
 	const struct code *x = a, *y = b;
@@ -220,6 +226,7 @@ int code_compile_all(struct rt *rt)
 
 void code_free_all(struct rt *rt)
 {
+	code_discard(atomic_exchange((_Atomic(struct code_batch *) *)&rt->codes_more, NULL));
 	for (int i = 0; i < rt->ncodes; i++)
 		free(rt->codes[i].bc);
 	free(rt->codes);
@@ -230,7 +237,95 @@ void code_free_all(struct rt *rt)
 struct code *code_find(const struct rt *rt, const struct reg_entry *e)
 {
 	struct code key = { .entry = e };
-	return bsearch(&key, rt->codes, (size_t)rt->ncodes, sizeof(key), cmp_code);
+	struct code *c = bsearch(&key, rt->codes, (size_t)rt->ncodes, sizeof(key), cmp_code);
+	if (c != NULL)
+		return c;
+	/* Entries of registry versions applied at run time: a list that
+	** only grows at its head (release), walked with acquire. Such
+	** entries are few; the boot's are found above. */
+	for (struct code_batch *b = atomic_load_explicit(
+		     (_Atomic(struct code_batch *) *)&rt->codes_more, memory_order_acquire);
+	     b; b = b->next)
+		if (b->c.entry == e)
+			return &b->c;
+	return NULL;
+}
+
+/* {==== Code of entries added at run time ====}
+**
+** A registry version applied at run time (runtime/live.c) brings entries
+** of its own: they are compiled before the version is published, into a
+** chain that becomes visible all at once (code_publish) or is dropped with
+** the rejected version (code_discard). Published code lives until
+** code_free_all: a version, once published, is kept for the runtime's
+** life, and so are the processes' pointers to its code. */
+
+int code_compile_new(struct rt *rt, const struct registry *reg,
+		     struct code_batch **out, char **msg)
+{
+	lua_State *L = NULL;
+	const struct reg_entry *e = NULL;
+	struct code_batch *chain = NULL;
+
+	*out = NULL;
+	*msg = NULL;
+	while ((e = reg_next(reg, e)) != NULL) {
+		struct dumpbuf b = {0};
+		int rc;
+
+		if (!reg_kind_is_lua(e->k) || code_find(rt, e) != NULL)
+			continue;
+		if (L == NULL)
+			L = luaL_newstate();
+		rc = e->k == REG_K_PROCESS_LUA_BC ? luaL_loadfilex(L, e->u.lua.source, "b")
+						  : load_source(L, e);
+		if (rc != LUA_OK) {
+			char buf[1024];
+			snprintf(buf, sizeof(buf), "%s: %s", e->id, lua_tostring(L, -1));
+			*msg = xstrdup(buf);
+			code_discard(chain);
+			lua_close(L);
+			return -1;
+		}
+		lua_dump(L, dump_writer, &b, 0);
+		lua_pop(L, 1);
+		struct code_batch *n = xcalloc(1, sizeof(*n));
+		n->c.entry = e;
+		n->c.bc = b.p;
+		n->c.len = b.len;
+		atomic_init(&n->c.arena_hint, 0);
+		n->next = chain;
+		chain = n;
+	}
+	if (L)
+		lua_close(L);
+	*out = chain;
+	return 0;
+}
+
+void code_publish(struct rt *rt, struct code_batch *chain)
+{
+	_Atomic(struct code_batch *) *head = (_Atomic(struct code_batch *) *)&rt->codes_more;
+	struct code_batch *last = chain;
+
+	if (chain == NULL)
+		return;
+	while (last->next)
+		last = last->next;
+	/* One publisher at a time (live.c holds its lock), so a plain
+	** load-link-store suffices; the store releases the chain's fields. */
+	last->next = atomic_load_explicit(head, memory_order_relaxed);
+	atomic_store_explicit(head, chain, memory_order_release);
+}
+
+void code_discard(struct code_batch *chain)
+{
+	while (chain) {
+		struct code_batch *n = chain->next;
+		free(chain->c.bc);
+		free(chain);
+		chain = n;
+	}
 }
 
 /* {==== Loading ====} */

@@ -36,6 +36,21 @@ int code_provides(const char *name);
 int code_compile_all(struct rt *rt);
 void code_free_all(struct rt *rt);
 
+/*
+** Code for the Lua entries of a registry version made at run time
+** (runtime/live.c): compile every Lua entry of reg that has no code yet
+** into *out, a chain not yet visible to code_find. Returns 0, or -1 with
+** *msg (malloc'd, "id: what") naming the first entry that failed; then
+** nothing is kept. code_publish makes a chain visible (one caller at a
+** time); code_discard frees one that never was.
+*/
+struct code_batch;
+struct registry;
+int code_compile_new(struct rt *rt, const struct registry *reg,
+		     struct code_batch **out, char **msg);
+void code_publish(struct rt *rt, struct code_batch *chain);
+void code_discard(struct code_batch *chain);
+
 /* Entry e's compiled code, or NULL. Any thread (rt->codes is read-only
 ** after code_compile_all). */
 struct code *code_find(const struct rt *rt, const struct reg_entry *e);

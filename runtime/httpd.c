@@ -98,13 +98,22 @@ struct listener {
 	int shard;
 };
 
+/* One route table of a service. A registry change builds a new one and
+** swaps the pointer (httpd_apply); shards that matched in the old one
+** finish with it, so tables are kept, linked newest first, until
+** httpd_free. A route carries its own pools (route->pools, one per
+** shard), so a request returns its state to the route it came in on. */
+struct rtab {
+	struct route_table t;
+	struct rtab *older;
+};
+
 struct svc {
 	struct rt *rt;
 	const struct reg_entry *e;
-	struct route_table routes;
+	_Atomic(struct rtab *) tab;   /* current: release store, acquire load */
 	struct host host;            /* pids of handler states: {svc id|0x..} */
 	struct listener *ls;         /* one per shard */
-	struct pool *pools;          /* [shard * nroutes + route] */
 	struct conn **live;          /* [shard]: open connections, linked */
 	int nshards;
 	struct http1_limits limits;
@@ -452,7 +461,13 @@ static void conn_timer(struct wheel_timer *t)
 
 static struct pool *pool_of(struct svc *s, int shard, const struct route *r)
 {
-	return &s->pools[(size_t)shard * s->routes.n + r->index];
+	(void)s;
+	return &((struct pool *)r->pools)[shard];
+}
+
+static struct rtab *tab_of(struct svc *s)
+{
+	return atomic_load_explicit(&s->tab, memory_order_acquire);
 }
 
 static void pooled_exit(struct proc *p, void *arg);
@@ -596,15 +611,16 @@ static void pooled_exit(struct proc *p, void *arg)
 		return;
 	}
 	/* Idle in a pool of this shard: forget it. */
-	for (uint32_t i = 0; i < s->routes.n; i++) {
-		struct pool *pl = pool_of(s, shard_id(shard_self()), &s->routes.r[i]);
-		for (uint32_t j = 0; j < pl->n; j++)
-			if (pl->idle[j] == p) {
-				pl->idle[j] = pl->idle[--pl->n];
-				proc_unref(p);
-				return;
-			}
-	}
+	for (struct rtab *t = tab_of(s); t; t = t->older)
+		for (uint32_t i = 0; i < t->t.n; i++) {
+			struct pool *pl = pool_of(s, shard_id(shard_self()), &t->t.r[i]);
+			for (uint32_t j = 0; j < pl->n; j++)
+				if (pl->idle[j] == p) {
+					pl->idle[j] = pl->idle[--pl->n];
+					proc_unref(p);
+					return;
+				}
+		}
 }
 
 static void dispatch(struct conn *c)
@@ -616,7 +632,7 @@ static void dispatch(struct conn *c)
 
 	c->keep_alive = (q->flags & HTTP1_F_KEEP_ALIVE) != 0 &&
 			!atomic_load(&c->svc->rt->stopping);
-	rc = route_find(&c->svc->routes, c->buf + q->method_off, q->method_len,
+	rc = route_find(&tab_of(c->svc)->t, c->buf + q->method_off, q->method_len,
 			c->buf + q->path_off, q->path_len, &m, allow, sizeof(allow));
 	if (rc == 0) {
 		conn_write(c, 404, &text_plain, 1, "not found\n", 10, q->method == HTTP1_HEAD);
@@ -789,22 +805,26 @@ static void listener_stop(struct task *t)
 			c->keep_alive = 0;
 	}
 	/* Idle handler states of this shard have no work left. */
-	for (uint32_t i = 0; i < s->routes.n; i++) {
-		struct pool *pl = pool_of(s, l->shard, &s->routes.r[i]);
-		while (pl->n) {
-			struct proc *p = pl->idle[--pl->n];
-			mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
-			proc_notify(p);
-			proc_unref(p);
+	for (struct rtab *tb = tab_of(s); tb; tb = tb->older)
+		for (uint32_t i = 0; i < tb->t.n; i++) {
+			struct pool *pl = pool_of(s, l->shard, &tb->t.r[i]);
+			while (pl->n) {
+				struct proc *p = pl->idle[--pl->n];
+				mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
+				proc_notify(p);
+				proc_unref(p);
+			}
 		}
-	}
 }
 
-/* The routes of the http.service svc: its routers' endpoints, prefixed. */
-static void build_routes(const struct registry *reg, const struct reg_entry *svc,
-			 struct route_table *t)
+/* The routes of the http.service svc: its routers' endpoints, prefixed,
+** each with its empty pools. */
+static struct rtab *build_routes(const struct registry *reg, const struct reg_entry *svc,
+				 int nshards)
 {
 	const struct reg_entry *e = NULL;
+	struct rtab *rt = xcalloc(1, sizeof(*rt));
+	struct route_table *t = &rt->t;
 	route_init(t);
 	while ((e = reg_next(reg, e)) != NULL) {
 		const struct reg_entry *router;
@@ -817,6 +837,25 @@ static void build_routes(const struct registry *reg, const struct reg_entry *svc
 			  e->u.endpoint.path, e, e->u.endpoint.func);
 	}
 	route_finish(t);
+	for (uint32_t i = 0; i < t->n; i++)
+		t->r[i].pools = xcalloc((size_t)nshards, sizeof(struct pool));
+	return rt;
+}
+
+void httpd_apply(struct rt *rt, const struct registry *reg)
+{
+	struct httpd *hd = rt->httpd;
+
+	for (int i = 0; hd && i < hd->n; i++) {
+		struct svc *s = &hd->svcs[i];
+		struct rtab *t = build_routes(reg, s->e, s->nshards);
+		/* One writer (live.c's lock); readers on the shards load the
+		** pointer once per request and may keep using the older table
+		** for that request: it is never freed before httpd_free. */
+		t->older = atomic_load_explicit(&s->tab, memory_order_relaxed);
+		atomic_store_explicit(&s->tab, t, memory_order_release);
+		log_printf(LOG_LEVEL_INFO, NULL, "http %s: %u routes", s->e->id, t->t.n);
+	}
 }
 
 /*
@@ -861,7 +900,7 @@ int httpd_init(struct rt *rt)
 		s->rt = rt;
 		s->e = e;
 		s->nshards = nshards;
-		build_routes(rt->reg, e, &s->routes);
+		atomic_init(&s->tab, build_routes(rt->reg, e, nshards));
 		s->host.entry = e;
 		s->host.id = e->id;
 		s->host.n = nshards;
@@ -873,7 +912,6 @@ int httpd_init(struct rt *rt)
 		s->read_ms = (uint64_t)e->u.http.read_timeout / 1000000u;
 		s->write_ms = (uint64_t)e->u.http.write_timeout / 1000000u;
 		s->idle_ms = (uint64_t)e->u.http.idle_timeout / 1000000u;
-		s->pools = xcalloc((size_t)nshards * (s->routes.n + 1), sizeof(*s->pools));
 		s->ls = xcalloc((size_t)nshards, sizeof(*s->ls));
 		s->live = xcalloc((size_t)nshards, sizeof(*s->live));
 		if (net_parse_addr(e->u.http.addr, &sa) < 0 || sa.sin_port == 0) {
@@ -906,7 +944,7 @@ int httpd_init(struct rt *rt)
 		}
 		log_printf(LOG_LEVEL_INFO, NULL, "http %s listening on %s (%u routes, "
 			   "up to %lld connections per shard)", e->id, e->u.http.addr,
-			   s->routes.n, (long long)hd->max_conns);
+			   tab_of(s)->t.n, (long long)hd->max_conns);
 	}
 	return 0;
 }
@@ -944,12 +982,19 @@ void httpd_free(struct rt *rt)
 				conn_free(s->live[j]);
 			}
 		}
-		for (size_t k = 0; s->pools && k < (size_t)s->nshards * (s->routes.n + 1); k++)
-			free(s->pools[k].idle);
-		free(s->pools);
+		for (struct rtab *t = atomic_load(&s->tab), *o; t; t = o) {
+			o = t->older;
+			for (uint32_t k = 0; k < t->t.n; k++) {
+				struct pool *pl = t->t.r[k].pools;
+				for (int j = 0; pl && j < s->nshards; j++)
+					free(pl[j].idle);
+				free(pl);
+			}
+			route_free(&t->t);
+			free(t);
+		}
 		free(s->ls);
 		free(s->live);
-		route_free(&s->routes);
 	}
 	free(hd->svcs);
 	free(hd->conns);

@@ -32,6 +32,13 @@ void httpd_start(struct rt *rt);
 /* Stop accepting (shutdown begins). Any thread. */
 void httpd_stop(struct rt *rt);
 
+/* Swap in route tables built from reg, a registry version made at run
+** time (runtime/live.c): for every service, a new table of its routers'
+** endpoints. Requests already matched finish on the table they matched
+** in. One caller at a time; any thread. */
+struct registry;
+void httpd_apply(struct rt *rt, const struct registry *reg);
+
 /* Free what httpd_init built (after the engine stopped). */
 void httpd_free(struct rt *rt);
 

@@ -82,7 +82,7 @@ void reg__vreport(struct reg_error *list, const struct reg_entry *e,
 	if (v != NULL && v->file != NULL)
 		n = (size_t)snprintf(buf, sizeof(buf), "%s:%d:%d: ",
 				     v->file, v->line, v->col);
-	else if (e != NULL)
+	else if (e != NULL && e->file != NULL)	/* made at run time: no file */
 		n = (size_t)snprintf(buf, sizeof(buf), "%s:%d:%d: ",
 				     e->file, e->line, e->col);
 	if (e != NULL && n < sizeof(buf))

@@ -17,6 +17,7 @@
 **   reg_kinds.c  the kinds: their names, their field tables, their checks
 **   reg_source.c where a Lua entry's code is: file:// sources, bytecode
 **   reg_lock.c   wippy.lock
+**   reg_change.c change sets and the registry versions derived from them
 **
 ** Everything here is HIDDEN: it links between these files only, and no
 ** header outside the registry includes this one. None of these files knows
@@ -68,8 +69,10 @@ struct registry {
 	struct reg_arena arena;
 	struct reg_entry **entries;	/* file order */
 	size_t n, cap;
-	struct reg_entry **hash;	/* open addressing, hcap a power of 2 */
+	uint32_t *hash;			/* positions + 1, open addressing,
+					** hcap a power of 2 */
 	size_t hcap;
+	const char *root;		/* realpath of the source root */
 	struct reg_error warn;		/* reg_warnings() */
 	struct loader *load;		/* between reg_parse and reg_decode */
 };
@@ -82,6 +85,17 @@ struct loader {
 	const char *root;		/* realpath of the source root */
 	const struct reg_lookup *lookup;	/* phase 2; NULL: no env */
 };
+
+/* Namespace and entry-name rules (spec 1.2). */
+HIDDEN bool reg__valid_ns(const char *s);
+HIDDEN bool reg__valid_name(const char *s);
+
+/* Rebuild reg's id index from entries[0..n) (ids are unique). */
+HIDDEN void reg__index(struct registry *reg);
+
+/* The position of e in reg (entries may be shared between versions and
+** sit at other positions there), or reg->n when e is not in reg. */
+HIDDEN size_t reg__pos(const struct registry *reg, const struct reg_entry *e);
 
 /* }==================================================================== */
 

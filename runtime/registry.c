@@ -30,7 +30,9 @@
 ** Memory: everything a registry holds lives in its arena (reg_value.c),
 ** freed by reg_free(); only the entry array and the hash table are
 ** separate. The decoded registry is never written again, which is what
-** lets every shard read it without locks.
+** lets every shard read it without locks. A registry derived from it at
+** run time (reg_change.c) shares its unchanged entries, so the older one
+** must outlive the newer (runtime/live.c keeps every version).
 */
 #include "runtime/registry.h"
 
@@ -68,7 +70,7 @@ static void add_entry(struct loader *L, struct reg_entry *e)
 }
 
 /* Namespaces are dot-separated words of [A-Za-z0-9_-]. */
-static bool valid_ns(const char *s)
+bool reg__valid_ns(const char *s)
 {
 	const char *p;
 
@@ -84,7 +86,7 @@ static bool valid_ns(const char *s)
 }
 
 /* Names are anything printable without ':' or whitespace. */
-static bool valid_name(const char *s)
+bool reg__valid_name(const char *s)
 {
 	if (*s == '\0')
 		return false;
@@ -118,7 +120,7 @@ static void raw_entry(struct loader *L, struct reg_value *m, const char *ns,
 		      reg__show(name, buf, sizeof(buf)));
 		return;
 	}
-	if (!valid_name(name->str)) {
+	if (!reg__valid_name(name->str)) {
 		reg__errat(L, NULL, name, "invalid entry name %s: no ':' or spaces allowed",
 		      reg__show(name, buf, sizeof(buf)));
 		return;
@@ -179,7 +181,7 @@ static void load_file(struct loader *L, const char *path, const char *dir)
 		reg__errat(L, NULL, root, "missing required field \"namespace\"");
 		return;
 	}
-	if (ns->type != REG_STR || !valid_ns(ns->str)) {
+	if (ns->type != REG_STR || !reg__valid_ns(ns->str)) {
 		reg__errat(L, NULL, ns, "invalid namespace %s: expected dot-separated "
 		      "names like app.api", reg__show(ns, buf, sizeof(buf)));
 		return;
@@ -278,7 +280,11 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
-/* Insert all entries; duplicate ids are errors naming both places. */
+/* Insert all entries; duplicate ids are errors naming both places. The
+ * table holds positions + 1 (0 is an empty slot), not pointers: a later
+ * version (reg_change.c) shares entries with this one at other
+ * positions, so a position is a property of the registry, not of the
+ * entry. */
 static void build_index(struct loader *L)
 {
 	struct registry *reg = L->reg;
@@ -294,22 +300,66 @@ static void build_index(struct loader *L)
 
 		for (j = hash_str(e->id) & (reg->hcap - 1); reg->hash[j];
 		     j = (j + 1) & (reg->hcap - 1)) {
-			if (!strcmp(reg->hash[j]->id, e->id)) {
+			struct reg_entry *o = reg->entries[reg->hash[j] - 1];
+
+			if (!strcmp(o->id, e->id)) {
 				reg__errat(L, e, NULL, "duplicate entry id \"%s\" "
 				      "(first defined at %s:%d:%d)", e->id,
-				      reg->hash[j]->file, reg->hash[j]->line,
-				      reg->hash[j]->col);
+				      o->file, o->line, o->col);
 				dup = true;
 				break;
 			}
 		}
 		if (dup)
 			continue;
-		reg->hash[j] = e;
 		e->_index = w;
 		reg->entries[w++] = e;	/* the duplicate is dropped */
+		reg->hash[j] = (uint32_t)w;
 	}
 	reg->n = w;
+}
+
+void reg__index(struct registry *reg)
+{
+	size_t i, j;
+
+	reg->hcap = 16;
+	while (reg->hcap < reg->n * 2)
+		reg->hcap *= 2;
+	free(reg->hash);
+	reg->hash = xcalloc(reg->hcap, sizeof(*reg->hash));
+	for (i = 0; i < reg->n; i++) {
+		for (j = hash_str(reg->entries[i]->id) & (reg->hcap - 1); reg->hash[j];
+		     j = (j + 1) & (reg->hcap - 1))
+			;
+		reg->hash[j] = (uint32_t)i + 1;
+	}
+}
+
+/* The position of id in reg, or -1. */
+static long find_pos(const struct registry *reg, const char *id)
+{
+	size_t j;
+
+	if (reg->hash == NULL || id == NULL)
+		return -1;
+	for (j = hash_str(id) & (reg->hcap - 1); reg->hash[j];
+	     j = (j + 1) & (reg->hcap - 1))
+		if (!strcmp(reg->entries[reg->hash[j] - 1]->id, id))
+			return (long)reg->hash[j] - 1;
+	return -1;
+}
+
+size_t reg__pos(const struct registry *reg, const struct reg_entry *e)
+{
+	long pos;
+
+	/* An entry made for reg sits at its own _index; one shared with an
+	 * older version may sit elsewhere. */
+	if (e->_index < reg->n && reg->entries[e->_index] == e)
+		return e->_index;
+	pos = find_pos(reg, e->id);
+	return pos >= 0 && reg->entries[pos] == e ? (size_t)pos : reg->n;
 }
 
 /* }==================================================================== */
@@ -334,6 +384,7 @@ struct registry *reg_parse(const char *src_dir, bool *env_ok)
 		return reg;
 	}
 	L->root = reg__strdup(&reg->arena, root);
+	reg->root = L->root;
 	free(root);
 
 	/* Each pass runs over every entry even after errors, so one run
@@ -467,15 +518,9 @@ int reg_check_modules(const struct registry *reg,
 
 struct reg_entry *reg_find(const struct registry *reg, const char *id)
 {
-	size_t j;
+	long pos = find_pos(reg, id);
 
-	if (reg->hash == NULL || id == NULL)
-		return NULL;
-	for (j = hash_str(id) & (reg->hcap - 1); reg->hash[j];
-	     j = (j + 1) & (reg->hcap - 1))
-		if (!strcmp(reg->hash[j]->id, id))
-			return reg->hash[j];
-	return NULL;
+	return pos >= 0 ? reg->entries[pos] : NULL;
 }
 
 size_t reg_count(const struct registry *reg)
@@ -486,7 +531,7 @@ size_t reg_count(const struct registry *reg)
 struct reg_entry *reg_next(const struct registry *reg,
 			   const struct reg_entry *prev)
 {
-	size_t i = prev ? prev->_index + 1 : 0;
+	size_t i = prev ? reg__pos(reg, prev) + 1 : 0;
 
 	return i < reg->n ? reg->entries[i] : NULL;
 }
@@ -529,7 +574,7 @@ static int visit_dep(struct order *o, struct reg_entry *d)
 
 	if (d == NULL || !d->has_lifecycle)
 		return 0;
-	if (o->color[d->_index] == GRAY) {
+	if (o->color[reg__pos(o->reg, d)] == GRAY) {
 		for (k = 0; k < o->depth && o->stack[k] != d; k++)
 			;
 		len = (size_t)snprintf(buf, sizeof(buf), "%s:%d:%d: %s: "
@@ -552,9 +597,9 @@ static int visit(struct order *o, struct reg_entry *e)
 	size_t i;
 	int rc;
 
-	if (o->color[e->_index] != WHITE)
+	if (o->color[reg__pos(o->reg, e)] != WHITE)
 		return 0;
-	o->color[e->_index] = GRAY;
+	o->color[reg__pos(o->reg, e)] = GRAY;
 	o->stack[o->depth++] = e;
 	if (e->k == REG_K_PROCESS_SERVICE &&
 	    (rc = visit_dep(o, e->u.service.host)) < 0)
@@ -563,7 +608,7 @@ static int visit(struct order *o, struct reg_entry *e)
 		if ((rc = visit_dep(o, e->lifecycle.requires[i])) < 0)
 			return rc;
 	o->depth--;
-	o->color[e->_index] = BLACK;
+	o->color[reg__pos(o->reg, e)] = BLACK;
 	o->out[o->n++] = e;
 	return 0;
 }

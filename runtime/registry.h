@@ -12,7 +12,8 @@
 ** does not know the env: runtime/env.c builds one from a registry, and
 ** env_load() runs the phases with it. Once reg_decode() returns nothing in
 ** the registry changes until reg_free(), so any thread may read it
-** without locking.
+** without locking. Changes at run time make a new registry instead
+** (reg_derive), which shares the unchanged entries of the old one.
 **
 ** Ownership: the registry owns every entry, every value tree and every
 ** string reachable from it (ids, paths, scalar text). Pointers stay valid
@@ -395,6 +396,84 @@ int reg_lock_read(const char *lock_path, char **src_dir, char **modules_dir);
 */
 int reg_lock_write(const char *lock_path, const char *src_dir,
 		   const char *modules_dir);
+
+/* }==================================================================== */
+
+/* {====================================================================
+** Change sets and derived versions (runtime/reg_change.c)
+** ===================================================================== */
+
+/*
+** A change set: creates, updates and deletes of entries, in order, to be
+** applied to a loaded registry by reg_derive(). It owns the values it is
+** given (built with the reg_cv_* functions, in its own memory) until it
+** is freed; reg_derive copies what it keeps.
+**
+** An entry is given in the original's Lua shape, {id, kind, meta, data}:
+** the registry keeps it flat, as a YAML file writes it (name, kind, meta
+** and data's keys side by side), so data must be a mapping (or NULL) and
+** its keys name, kind and meta are ignored. Reading goes the other way:
+** an entry's data is its mapping without name, kind and meta.
+*/
+enum reg_op { REG_OP_CREATE, REG_OP_UPDATE, REG_OP_DELETE };
+
+struct reg_changes;
+
+struct reg_changes *reg_changes_new(void);
+void reg_changes_free(struct reg_changes *c);
+
+/* Number of operations added. */
+size_t reg_changes_count(const struct reg_changes *c);
+
+/*
+** Add one operation. id is "ns:name" (copied); kind, meta (a mapping or
+** NULL) and data (a mapping or NULL) are for create and update and
+** ignored for delete. Nothing is checked here: reg_derive reports what is
+** wrong.
+*/
+void reg_changes_add(struct reg_changes *c, enum reg_op op, const char *id,
+		     const char *kind, struct reg_value *meta,
+		     struct reg_value *data);
+
+/*
+** Values in c's memory, for reg_changes_add. Scalars carry their text in
+** str as loaded ones do. reg_cv_seq/reg_cv_map make a container of n
+** slots: the caller fills items[i] (and keys[i], with reg_cv_key) for
+** every i < n before the value is added.
+*/
+struct reg_value *reg_cv_null(struct reg_changes *c);
+struct reg_value *reg_cv_bool(struct reg_changes *c, bool b);
+struct reg_value *reg_cv_int(struct reg_changes *c, int64_t i);
+struct reg_value *reg_cv_float(struct reg_changes *c, double f);
+struct reg_value *reg_cv_str(struct reg_changes *c, const char *s, size_t len);
+struct reg_value *reg_cv_seq(struct reg_changes *c, size_t n);
+struct reg_value *reg_cv_map(struct reg_changes *c, size_t n);
+const char *reg_cv_key(struct reg_changes *c, const char *s, size_t len);
+
+/*
+** Apply c to base and return the new registry in *out, validated as the
+** boot's is: every created or updated entry is classified and decoded by
+** its kind's table, its references resolved in the new version, and every
+** unchanged entry that refers (directly or through others) to a changed
+** or deleted one is decoded again, so a dangling reference is an error
+** naming the entry that has it. Unchanged entries are shared with base,
+** not copied: the same struct reg_entry in both, so a pointer comparison
+** tells an entry that did not change. Ids already in use are errors
+** (create), as are missing ones (update, delete); kinds this runtime
+** builds only at boot (env.*, process.host, terminal.host, http.service)
+** cannot be created, updated or deleted. No ${env:...} interpolation:
+** values are taken as given. File-less entries resolve file:// sources
+** against the source root.
+**
+** Returns 0, or: -ENOENT (an update or delete of a missing id), -EEXIST
+** (a create of an existing one), -ENOTSUP (a kind built only at boot), or
+** -EINVAL (an invalid id, kind or field; a dangling reference; a cycle),
+** with err (may be NULL) holding one line per problem, "id: what". On
+** error *out is NULL and nothing of base changed. base must outlive *out,
+** which is freed with reg_free.
+*/
+int reg_derive(const struct registry *base, const struct reg_changes *c,
+	       struct registry **out, struct reg_error *err);
 
 /* }==================================================================== */
 

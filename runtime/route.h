@@ -35,6 +35,9 @@ struct route {
 	struct route_seg *segs;
 	uint32_t nsegs;
 	uint32_t index;                 /* position in the table */
+	void *pools;                    /* the caller's (httpd: its handler
+	                                ** pools, one per shard); route_free
+	                                ** leaves it alone */
 };
 
 struct route_table {

@@ -46,6 +46,8 @@
 #include "engine/shard.h"
 #include "env.h"
 #include "httpd.h"
+#include "live.h"
+#include "evbus.h"
 #include "log.h"
 #include "preempt.h"
 #include "proc.h"
@@ -314,6 +316,8 @@ static void destroy(struct rt *rt)
 	httpd_free(rt);
 	free(rt->hosts);
 	env_destroy(rt->env);
+	live_free(rt);
+	evbus_free(rt);
 	code_free_all(rt);
 	pt_destroy(rt);
 	term_free(&rt->term_in);

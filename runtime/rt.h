@@ -118,6 +118,12 @@ struct rt {
 	_Atomic(struct rt_supervisor *) supervisor;
 
 	void *httpd;            /* runtime/httpd.c state, or NULL */
+	/* Made on first use at run time, freed by rt_free: the registry's
+	** versions (runtime/live.c), the code of the entries they added
+	** (code.c) and the event bus (runtime/evbus.c). */
+	_Atomic(void *) live;
+	_Atomic(void *) codes_more;
+	_Atomic(void *) evbus;
 
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */
 	struct term_in term_in;
@@ -139,6 +145,11 @@ struct rt_supervisor {
 	int (*stop_tick)(struct rt_supervisor *sv, uint64_t now_ms);
 	/* After the engine stopped, from rt_free: free the supervisor. */
 	void (*destroy)(struct rt_supervisor *sv);
+	/* A registry version replaced old with new (runtime/live.c, on the
+	** thread that applied it, one apply at a time): start the services
+	** new has and old had not, stop those it lost, restart the changed. */
+	void (*apply)(struct rt_supervisor *sv, const struct registry *old,
+		      const struct registry *new);
 };
 
 /* What rt_boot takes from the command line. */

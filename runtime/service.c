@@ -55,6 +55,7 @@
 #include "payload.h"
 #include "proc.h"
 #include "registry.h"
+#include "reg_lua.h"
 #include "rt.h"
 
 #define TERMINATE_WAIT_MS 1000   /* after a terminate, wait this long at most */
@@ -92,14 +93,22 @@ struct service {
 	uint8_t up;                 /* has been up (see the file comment) */
 	uint8_t phase;              /* enum run_phase */
 	uint8_t stop;               /* enum stop_phase */
+	uint8_t removed;            /* gone from the registry: never restarts */
+	uint8_t restart_now;        /* changed in the registry: start again as
+	                            ** soon as the old incarnation exits */
+	struct wheel_timer kill;    /* removed or changed: terminate after
+	                            ** stop_timeout if still alive */
+	uint64_t kill_pid;
 };
 
 struct supervisor {
 	struct rt_supervisor base;  /* the hooks the rt calls; first member */
 	struct rt *rt;
 	pthread_mutex_t lock;
-	struct service *services;   /* start order */
-	size_t n;
+	struct service **services;  /* start order; each record is its own
+	                            ** block (callbacks hold it) and lives
+	                            ** until destroy, even once removed */
+	size_t n, cap;
 };
 
 static void start(struct service *s);
@@ -126,7 +135,7 @@ static int deps_up(const struct service *s)
 static void start_ready(struct supervisor *sv)
 {
 	for (size_t i = 0; i < sv->n; i++) {
-		struct service *s = &sv->services[i];
+		struct service *s = sv->services[i];
 		if (s->wanted && s->phase == SV_IDLE && deps_up(s))
 			start(s);
 	}
@@ -190,6 +199,22 @@ static void service_exited(struct proc *p, void *arg)
 	if (stopping(sv)) {
 		s->stop = ST_DONE;
 		s->phase = p->exit_error ? SV_GAVE_UP : SV_EXITED;
+		goto out;
+	}
+	if (s->removed) {
+		log_printf(LOG_LEVEL_INFO, NULL, "service %s stopped (removed from the registry)",
+			   s->e->id);
+		s->phase = SV_EXITED;
+		goto out;
+	}
+	if (s->restart_now) {
+		s->restart_now = 0;
+		s->attempts = 0;
+		s->phase = SV_IDLE;
+		log_printf(LOG_LEVEL_INFO, NULL, "service %s restarting (changed in the registry)",
+			   s->e->id);
+		if (s->wanted && deps_up(s))
+			start(s);
 		goto out;
 	}
 	if (!p->exit_error) {
@@ -256,31 +281,6 @@ static void start(struct service *s)
 
 /* {==== Building the records ====} */
 
-/* Push a registry value as a Lua value. */
-static void push_value(lua_State *L, const struct reg_value *v)
-{
-	switch (v->type) {
-	case REG_NULL: lua_pushnil(L); break;
-	case REG_BOOL: lua_pushboolean(L, v->b); break;
-	case REG_INT: lua_pushinteger(L, v->i); break;
-	case REG_FLOAT: lua_pushnumber(L, v->f); break;
-	case REG_STR: lua_pushstring(L, v->str); break;
-	case REG_SEQ:
-		lua_createtable(L, (int)v->n, 0);
-		for (size_t i = 0; i < v->n; i++) {
-			push_value(L, v->items[i]);
-			lua_seti(L, -2, (lua_Integer)i + 1);
-		}
-		break;
-	case REG_MAP:
-		lua_createtable(L, 0, (int)v->n);
-		for (size_t i = 0; i < v->n; i++) {
-			push_value(L, v->items[i]);
-			lua_setfield(L, -2, v->keys[i]);
-		}
-		break;
-	}
-}
 
 /* Encode the `input:` list once: each item is one argument of the
 ** process's method (a single non-list value is one argument). */
@@ -295,10 +295,10 @@ static int encode_input(struct service *s)
 	L = luaL_newstate();
 	if (in->type == REG_SEQ) {
 		for (size_t i = 0; i < in->n; i++)
-			push_value(L, in->items[i]);
+			reg_value_push(L, in->items[i]);
 		n = (int)in->n;
 	} else {
-		push_value(L, in);
+		reg_value_push(L, in);
 		n = 1;
 	}
 	rc = payload_encode(L, 1, n, &s->input);
@@ -309,13 +309,15 @@ static int encode_input(struct service *s)
 static struct service *find(struct supervisor *sv, const struct reg_entry *e)
 {
 	for (size_t i = 0; i < sv->n; i++)
-		if (sv->services[i].e == e)
-			return &sv->services[i];
+		if (sv->services[i]->e == e)
+			return sv->services[i];
 	return NULL;
 }
 
 static int stop_tick(struct rt_supervisor *base, uint64_t now_ms);
 static void destroy(struct rt_supervisor *base);
+static void apply(struct rt_supervisor *base, const struct registry *old,
+		  const struct registry *new);
 
 int service_start_all(struct rt *rt)
 {
@@ -332,14 +334,16 @@ int service_start_all(struct rt *rt)
 	sv = xcalloc(1, sizeof(*sv));
 	sv->base.stop_tick = stop_tick;
 	sv->base.destroy = destroy;
+	sv->base.apply = apply;
 	sv->rt = rt;
 	pthread_mutex_init(&sv->lock, NULL);
-	sv->services = xcalloc(n + 1, sizeof(*sv->services));
+	sv->cap = n + 1;
+	sv->services = xcalloc(sv->cap, sizeof(*sv->services));
 	for (size_t i = 0; i < n; i++) {
 		struct reg_entry *e = order[i];
 		if (e->k != REG_K_PROCESS_SERVICE)
 			continue;
-		struct service *s = &sv->services[sv->n++];
+		struct service *s = sv->services[sv->n++] = xcalloc(1, sizeof(*s));
 		s->sv = sv;
 		s->e = e;
 		if (encode_input(s) < 0) {
@@ -353,7 +357,7 @@ int service_start_all(struct rt *rt)
 	/* Requirements among services (others, hosts say, are always up). A
 	** required service comes earlier in the order, so it is found. */
 	for (size_t i = 0; i < sv->n; i++) {
-		struct service *s = &sv->services[i];
+		struct service *s = sv->services[i];
 		const struct reg_lifecycle *lc = &s->e->lifecycle;
 		s->requires = xcalloc(lc->nrequires + 1, sizeof(*s->requires));
 		for (size_t j = 0; j < lc->nrequires; j++) {
@@ -365,7 +369,7 @@ int service_start_all(struct rt *rt)
 	/* Wanted: auto_start, or required by something wanted (walk from the
 	** end: dependents come after what they require). */
 	for (size_t i = sv->n; i-- > 0;) {
-		struct service *s = &sv->services[i];
+		struct service *s = sv->services[i];
 		if (s->e->lifecycle.auto_start)
 			s->wanted = 1;
 		if (s->wanted)
@@ -389,7 +393,7 @@ int service_start_all(struct rt *rt)
 static int dependents_left(const struct supervisor *sv, const struct service *s)
 {
 	for (size_t i = 0; i < sv->n; i++) {
-		const struct service *d = &sv->services[i];
+		const struct service *d = sv->services[i];
 		if (d->stop == ST_DONE)
 			continue;
 		for (size_t j = 0; j < d->nrequires; j++)
@@ -414,7 +418,7 @@ static int stop_pass(struct supervisor *sv, uint64_t now)
 {
 	int done = 1;
 	for (size_t i = sv->n; i-- > 0;) {
-		struct service *s = &sv->services[i];
+		struct service *s = sv->services[i];
 		switch (s->stop) {
 		case ST_NONE:
 			if (s->pid == 0) {
@@ -472,10 +476,137 @@ static void destroy(struct rt_supervisor *base)
 {
 	struct supervisor *sv = container_of(base, struct supervisor, base);
 	for (size_t i = 0; i < sv->n; i++) {
-		payload_free(&sv->services[i].input);
-		free(sv->services[i].requires);
+		payload_free(&sv->services[i]->input);
+		free(sv->services[i]->requires);
+		free(sv->services[i]);
 	}
 	free(sv->services);
 	pthread_mutex_destroy(&sv->lock);
 	free(sv);
+}
+
+/* {==== Registry changes at run time ====}
+**
+** As the original's process.service manager does on the registry's
+** entry.create, entry.update and entry.delete: a new service is
+** registered and started when it is auto_start (as at boot); a removed
+** one is sent CANCEL ("service removed") and terminated if still alive
+** after its stop_timeout, never restarted; a changed one (its entry, or
+** the process or host it runs, changed) is stopped the same way and
+** started again from its new entry as soon as the old incarnation exits.
+** Requirements are those of the new entry, among services that exist. */
+
+static void kill_fired(struct wheel_timer *t)
+{
+	struct service *s = container_of(t, struct service, kill);
+	struct supervisor *sv = s->sv;
+	pthread_mutex_lock(&sv->lock);
+	if (s->pid != 0 && s->pid == s->kill_pid) {
+		log_printf(LOG_LEVEL_WARN, NULL, "service %s did not stop within its "
+			   "stop_timeout: terminating", s->e->id);
+		stop_send(s, MSG_TERMINATE);
+	}
+	pthread_mutex_unlock(&sv->lock);
+}
+
+/* Ask the live incarnation of s to stop (caller holds the lock; on a
+** shard thread: the kill timer goes on its wheel). */
+static void stop_live(struct service *s, const char *reason)
+{
+	struct msg *m = msg_new(MSG_CANCEL, 0, reason);
+	m->flags = MSGF_SUPERVISOR;
+	m->at = (double)time(NULL);
+	proc_send(s->sv->rt, s->pid, m);
+	s->kill_pid = s->pid;
+	wheel_timer_init(&s->kill, kill_fired);
+	shard_timer_add(&s->kill, proc_deadline_ms((uint64_t)(s->e->lifecycle.stop_timeout / 1000000)));
+}
+
+static struct service *find_id(struct supervisor *sv, const char *id)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (!sv->services[i]->removed && !strcmp(sv->services[i]->e->id, id))
+			return sv->services[i];
+	return NULL;
+}
+
+/* Recompute s's requirements from its entry. */
+static void link_requires(struct supervisor *sv, struct service *s)
+{
+	const struct reg_lifecycle *lc = &s->e->lifecycle;
+	free(s->requires);
+	s->nrequires = 0;
+	s->requires = xcalloc(lc->nrequires + 1, sizeof(*s->requires));
+	for (size_t j = 0; j < lc->nrequires; j++) {
+		struct service *d = find_id(sv, lc->requires[j]->id);
+		if (d)
+			s->requires[s->nrequires++] = d;
+	}
+}
+
+static void apply(struct rt_supervisor *base, const struct registry *old,
+		  const struct registry *new)
+{
+	struct supervisor *sv = container_of(base, struct supervisor, base);
+	const struct reg_entry *e = NULL;
+
+	pthread_mutex_lock(&sv->lock);
+	if (stopping(sv))
+		goto out;
+	/* Removed. */
+	for (size_t i = 0; i < sv->n; i++) {
+		struct service *s = sv->services[i];
+		if (s->removed || reg_find(new, s->e->id) != NULL)
+			continue;
+		s->removed = 1;
+		s->wanted = 0;
+		if (s->pid != 0)
+			stop_live(s, "service removed");
+		else if (s->phase == SV_BACKOFF)
+			s->phase = SV_EXITED; /* its restart timer finds it so */
+	}
+	/* Created and changed, in the new order (services after what they
+	** require, which the new registry checked). */
+	while ((e = reg_next(new, e)) != NULL) {
+		struct service *s;
+		if (e->k != REG_K_PROCESS_SERVICE)
+			continue;
+		s = find_id(sv, e->id);
+		if (s != NULL && s->e == e)
+			continue;
+		if (s == NULL) {
+			if (sv->n == sv->cap) {
+				sv->cap *= 2;
+				sv->services = xrealloc(sv->services, sv->cap * sizeof(*sv->services));
+			}
+			s = sv->services[sv->n++] = xcalloc(1, sizeof(*s));
+			s->sv = sv;
+			s->e = e;
+			log_printf(LOG_LEVEL_INFO, NULL, "service %s registered", e->id);
+		} else {
+			payload_free(&s->input);
+			s->e = e;
+			s->attempts = 0;
+			if (s->pid != 0) {
+				s->restart_now = 1;
+				stop_live(s, "service updated");
+			} else if (s->phase != SV_BACKOFF) {
+				s->phase = SV_IDLE;
+			}
+		}
+		if (encode_input(s) < 0)
+			log_printf(LOG_LEVEL_ERROR, NULL, "service %s: cannot encode input", e->id);
+		link_requires(sv, s);
+		s->wanted = e->lifecycle.auto_start;
+	}
+	for (size_t i = sv->n; i-- > 0;) {
+		struct service *s = sv->services[i];
+		if (s->wanted)
+			for (size_t j = 0; j < s->nrequires; j++)
+				s->requires[j]->wanted = 1;
+	}
+	(void)old;
+	start_ready(sv);
+out:
+	pthread_mutex_unlock(&sv->lock);
 }
