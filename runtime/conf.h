@@ -28,6 +28,7 @@ struct conf {
 	int64_t slice_ns;          /* scheduler.slice */
 	int64_t runaway_ns;        /* scheduler.runaway_limit */
 	int64_t proc_mem_bytes;    /* process.memory_limit: 0 = none */
+	int64_t mailbox_warn;      /* process.mailbox_warn */
 	int64_t stop_timeout_ns;   /* shutdown.timeout */
 	int64_t log_level;         /* logmanager.min_level: enum log_level */
 	int64_t log_format;        /* logmanager.format: enum log_format */

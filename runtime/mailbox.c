@@ -103,8 +103,18 @@ static struct msg *next_of(const struct msg *m)
 	return atomic_load_explicit(&m->_next, memory_order_relaxed);
 }
 
+size_t msg_bytes(const struct msg *m)
+{
+	size_t n = sizeof(*m) + strlen(m->topic) + 1;
+	if (m->payload.len > PAYLOAD_INLINE)
+		n += m->payload.len;
+	return n;
+}
+
 void mlist_append(struct mlist *l, struct msg *m)
 {
+	l->n++;
+	l->bytes += msg_bytes(m);
 	atomic_store_explicit(&m->_next, NULL, memory_order_relaxed);
 	if (l->tail)
 		atomic_store_explicit(&l->tail->_next, m, memory_order_relaxed);
@@ -129,6 +139,8 @@ struct msg *mlist_take(struct mlist *l, int (*match)(const struct msg *m, void *
 	if (l->tail == m)
 		l->tail = prev;
 	atomic_store_explicit(&m->_next, NULL, memory_order_relaxed);
+	l->n--;
+	l->bytes -= msg_bytes(m);
 	return m;
 }
 
@@ -141,4 +153,6 @@ void mlist_clear(struct mlist *l)
 		m = n;
 	}
 	l->head = l->tail = NULL;
+	l->n = 0;
+	l->bytes = 0;
 }

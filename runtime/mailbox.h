@@ -93,7 +93,13 @@ int mbox_empty(struct mbox *b);
 
 struct mlist {
 	struct msg *head, *tail;
+	uint64_t n;       /* messages in the list */
+	size_t bytes;     /* their memory (msg_bytes), counted toward the
+	                  ** owner's memory limit while they wait */
 };
+
+/* The memory a message holds: its block and its payload's. */
+size_t msg_bytes(const struct msg *m);
 
 /* Append m at the tail; the list owns it from now on. */
 void mlist_append(struct mlist *l, struct msg *m);

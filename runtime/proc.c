@@ -796,6 +796,28 @@ static int raise_from(lua_State *L, lua_State *co)
 	return lua_error(L);
 }
 
+/* Messages waiting to be taken count toward the memory limit: a process
+** that is sent more than it receives fails with a memory error its
+** monitors see, instead of growing the runtime without bound. A long
+** queue is logged once, before it gets there. */
+static void check_queue(lua_State *L, struct proc *p)
+{
+	size_t queued = p->msgs.bytes + p->events.bytes;
+	if (!p->mbox_warned && p->msgs.n >= (uint64_t)p->rt->conf.mailbox_warn) {
+		p->mbox_warned = 1;
+		log_printf(LOG_LEVEL_WARN, NULL, "process %s (%s) has %llu messages queued",
+			   p->pidstr, p->entry ? p->entry->id : "?",
+			   (unsigned long long)p->msgs.n);
+	}
+	if (p->mem_limit && p->mem_used + queued > p->mem_limit) {
+		/* lua_pushfstring knows %d and %I (lua_Integer), not %llu. */
+		lua_Integer n = (lua_Integer)p->msgs.n, b = (lua_Integer)queued;
+		mlist_clear(&p->msgs); /* what overflowed is dropped with it */
+		luaL_error(L, "not enough memory: %I queued messages (%I bytes) "
+			   "and the heap pass the process's memory limit", n, b);
+	}
+}
+
 static int step_protected(lua_State *L)
 {
 	struct proc *p = lua_touserdata(L, 1);
@@ -807,6 +829,7 @@ static int step_protected(lua_State *L)
 	lua_settop(L, 0);
 	while ((m = mbox_pop(&p->mbox)) != NULL)
 		intake(L, p, m);
+	check_queue(L, p);
 	while (p->ext_head) {
 		struct pext *x = p->ext_head;
 		p->ext_head = x->next;

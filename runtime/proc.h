@@ -165,6 +165,7 @@ struct proc {
 	uint8_t pooled;                /* function state serving calls */
 	uint8_t sliced;                /* the last step ended on a spent slice */
 	uint8_t gc_big;                /* the heap grew big: incremental GC */
+	uint8_t mbox_warned;           /* its queue passed process.mailbox_warn */
 	int fn_ref;                    /* pooled: the entry's function */
 	void *call_ctx;                /* pooled: context of the running call */
 	struct coro *free_calls;       /* pooled: finished call threads to reuse */
