@@ -6,6 +6,7 @@
 #   make bench                benchmarks under bench/, ratios against baselines
 #   make run                  run the mass-spawn example (Ctrl+C to stop)
 #   make layers               check the floors' includes (make test runs it)
+#   make soak                 10-minute soak: http-spawn, 100k processes, chaos app
 #   make fuzz                 fuzz the HTTP parser, the eraser, the payload and JSON codecs
 #                             and the registry loader, FUZZ_SECONDS (60) each
 #
@@ -81,7 +82,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIBS      := $(BUILD)/libmodules.a $(BUILD)/libruntime.a $(BUILD)/libengine.a
 BIN       := $(BUILD)/wippy
 
-.PHONY: all deps test unit bench run clean fuzz layers
+.PHONY: all deps test unit bench run clean fuzz layers soak
 
 all: $(BIN)
 
@@ -129,6 +130,12 @@ layers:
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BENCH_BIN) $(BIN)
 	$(Q)BUILD=$(BUILD) bash bench/run.sh
+
+# The long run (not in CI): http-spawn under wrk, 100,000 ticking
+# processes and the chaos app at once, SOAK_SECONDS (600) at most.
+soak: deps
+	$(Q)$(MAKE) --no-print-directory $(BIN)
+	$(Q)BUILD=$(BUILD) bash scripts/soak.sh
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory $(BIN)
