@@ -167,7 +167,7 @@ registry)
 	make --no-print-directory -C "$root" BUILD="$build" "$build/libruntime.a" \
 		"$build/libengine.a" >/dev/null || exit 1
 	# shellcheck disable=SC2086
-	"$cc" $flags $(pkg-config --cflags libfyaml) "$root/test/fuzz/registry_fuzz.c" \
+	"$cc" $flags $(pkg-config --cflags libfyaml lua5.4) "$root/test/fuzz/registry_fuzz.c" \
 		"$root/runtime/registry.c" "$root"/runtime/reg_*.c "$root/runtime/yaml.c" \
 		"$root/$build/libruntime.a" "$root/$build/libengine.a" -pthread \
 		$(pkg-config --libs lua5.4 liburing libfyaml uuid libcrypto) -lm \

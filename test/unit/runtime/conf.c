@@ -91,7 +91,7 @@ static void test_table(void)
 	k = conf_keys(&n);
 	conf_defaults(&c);
 	ok(n >= 8 && c.given == 0, "defaults: %zu rows, none given", n);
-	ok(c.shards == 0 && c.slice_ns == 10000000 && c.runaway_ns == 5000000000LL &&
+	ok(c.shards == 0 && c.slice_ns == 2000000 && c.runaway_ns == 5000000000LL &&
 	   c.proc_mem_bytes == 512LL << 20 && c.stop_timeout_ns == 10000000000LL &&
 	   c.log_level == LOG_LEVEL_INFO && c.log_format == LOG_FORMAT_TEXT &&
 	   c.http_pool_idle == 32, "the defaults the README documents");
