@@ -4,8 +4,9 @@
 **
 ** encode(s) returns the standard padded encoding (one value); decode(s)
 ** returns the bytes (one value) or nil, err: INVALID "string expected" for
-** a non-string argument, INVALID wrapped as "decode failed: illegal base64
-** data at input byte N" for bad input, as Go's decoder words it. The empty
+** a non-string argument, and for bad input INVALID with Go's message
+** "illegal base64 data at input byte N" in the wrap context "decode
+** failed", as the original reports it. The empty
 ** string encodes and decodes to itself. Neither function raises on bad
 ** input.
 **

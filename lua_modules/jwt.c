@@ -13,9 +13,9 @@
 ** header's alg known and equal to alg (default "HS256"), the signature,
 ** then the time claims: exp (the token expires at exp: now >= exp fails)
 ** and nbf (now < nbf fails), no leeway; with require_exp a token without
-** exp fails. Failures are INTERNAL errors wrapped "verify token" with
-** golang-jwt's text ("verify token: token signature is invalid: signature
-** is invalid"), as the original reports them.
+** exp fails. Failures are INTERNAL errors in the wrap context "verify
+** token" with golang-jwt's text as the message ("token signature is
+** invalid: signature is invalid"), as the original reports them.
 **
 ** Algorithms: HS256/384/512 take the key as the HMAC secret; RS256/384/512
 ** take a PEM RSA key (private: PKCS#1 or PKCS#8; public: SubjectPublicKey

@@ -17,9 +17,9 @@
 ** decode: the argument must be a non-empty string (INVALID "string
 ** expected", "input cannot be empty"). libfyaml parses it (YAML 1.2 core
 ** schema; only the first document; aliases resolved); malformed YAML is an
-** INTERNAL error wrapped "decode failed" whose message starts with the
-** line:col of the fault ("decode failed: 2:4: error: ..."). A document
-** with no content decodes to nil, nil.
+** INTERNAL error (wrap context "decode failed") whose message starts with
+** the line:col of the fault ("2:4: error: ..."). A stream with no
+** document (only comments) decodes to nil, nil.
 **
 ** Thread affinity: none; the module has no state.
 */

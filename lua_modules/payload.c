@@ -779,6 +779,14 @@ int lpayload_from_yaml(lua_State *L, const char *s, size_t len)
 	if (fyp == NULL)
 		abort();
 	fyd = fy_parser_set_string(fyp, s, len) == 0 ? fy_parse_load_document(fyp) : NULL;
+	if (fyd == NULL && !ye.have && !fy_parser_get_stream_error(fyp)) {
+		/* A stream with no document (only comments): nil, as Go's
+		** yaml.Unmarshal leaves its value. */
+		fy_parser_destroy(fyp);
+		fy_diag_unref(diag);
+		lua_pushnil(L);
+		return 0;
+	}
 	if (fyd == NULL) {
 		if (ye.have)
 			lua_pushstring(L, ye.msg);

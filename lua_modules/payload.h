@@ -37,7 +37,7 @@ void lpayload_push_message(lua_State *L, int msgidx, int index);
 ** and returns 0, or pushes a message and returns -1 (nesting deeper than
 ** JSON_MAXDEPTH). lpayload_from_yaml pushes the value of the first
 ** document of s[0..len) (YAML 1.2 core schema, aliases resolved, nil for
-** none) and returns 0, or pushes libfyaml's "line:col: error: ..." text
+** a stream without one) and returns 0, or pushes libfyaml's "line:col: error: ..." text
 ** and returns -1. Both raise only memory errors. [-0, +1, m]
 */
 int lpayload_to_yaml(lua_State *L, int idx);

@@ -74,7 +74,8 @@ void errors_push(lua_State *L, const char *kind, const char *fmt, ...);
 int errors_ret(lua_State *L, const char *kind, const char *fmt, ...);
 
 /*
-** Same, with the wrap context ctx (tostring gives "ctx: message"), as the
+** Same, with the wrap context ctx (errors_context; err:message() and
+** tostring stay the message, JSON shows "ctx: message"), as the
 ** original's WrapErrorWithLua makes for failures of a library it calls.
 ** [-0, +2, m]
 */
