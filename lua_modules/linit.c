@@ -22,12 +22,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "channel.h"
+#include "crypto.h"
 #include "engine/common.h"
 #include "errors.h"
+#include "hash.h"
 #include "json.h"
 #include "lazylib.h"
 #include "logger.h"
+#include "lyaml.h"
 #include "ltype.h"
 #include "modules.h"
 #include "payload.h"
@@ -51,6 +55,10 @@ static const luaL_Reg loadable[] = {
 	{"ctx", luaopen_ctx},
 	{"security", luaopen_security},
 	{"registry", luaopen_registry},
+	{"hash", luaopen_hash},
+	{"base64", luaopen_base64},
+	{"crypto", luaopen_crypto},
+	{"yaml", luaopen_yaml},
 	{NULL, NULL}
 };
 

@@ -751,7 +751,7 @@ static void yaml_diag(struct fy_diag *diag, void *user, const char *buf, size_t 
 	ye->have = 1;
 }
 
-static int from_yaml(lua_State *L, const char *s, size_t len)
+int lpayload_from_yaml(lua_State *L, const char *s, size_t len)
 {
 	struct fy_diag_cfg dcfg;
 	struct fy_parse_cfg pcfg;
@@ -779,11 +779,19 @@ static int from_yaml(lua_State *L, const char *s, size_t len)
 	if (fyp == NULL)
 		abort();
 	fyd = fy_parser_set_string(fyp, s, len) == 0 ? fy_parse_load_document(fyp) : NULL;
+	if (fyd == NULL && !ye.have && !fy_parser_get_stream_error(fyp)) {
+		/* A stream with no document (only comments): nil, as Go's
+		** yaml.Unmarshal leaves its value. */
+		fy_parser_destroy(fyp);
+		fy_diag_unref(diag);
+		lua_pushnil(L);
+		return 0;
+	}
 	if (fyd == NULL) {
 		if (ye.have)
-			lua_pushfstring(L, "failed to unmarshal YAML: %s", ye.msg);
+			lua_pushstring(L, ye.msg);
 		else
-			lua_pushliteral(L, "failed to unmarshal YAML: syntax error");
+			lua_pushliteral(L, "syntax error");
 		fy_parser_destroy(fyp);
 		fy_diag_unref(diag);
 		return -1;
@@ -796,12 +804,23 @@ static int from_yaml(lua_State *L, const char *s, size_t len)
 	fy_diag_unref(diag);
 	if (r == LUA_ERRMEM)
 		lua_error(L);
-	if (r != LUA_OK) {
-		lua_pushfstring(L, "failed to unmarshal YAML: %s", lua_tostring(L, -1));
-		lua_remove(L, -2);
-		return -1;
-	}
-	return 0;
+	return r == LUA_OK ? 0 : -1;
+}
+
+/* YAML => Lua for the payload transcoder: as lpayload_from_yaml, with the
+** original's "failed to unmarshal YAML: " before a message. */
+static int from_yaml(lua_State *L, const char *s, size_t len)
+{
+	if (lpayload_from_yaml(L, s, len) == 0)
+		return 0;
+	lua_pushfstring(L, "failed to unmarshal YAML: %s", lua_tostring(L, -1));
+	lua_remove(L, -2);
+	return -1;
+}
+
+int lpayload_to_yaml(lua_State *L, int idx)
+{
+	return to_yaml(L, idx);
 }
 
 /* }================================================================== */

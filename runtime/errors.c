@@ -181,6 +181,23 @@ int errors_ret(lua_State *L, const char *kind, const char *fmt, ...)
 	return 2;
 }
 
+int errors_ret_wrapped(lua_State *L, const char *kind, const char *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	lua_pushnil(L);
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	lua_pushstring(L, kind ? kind : ERRORS_UNKNOWN);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushnil(L);
+	lua_pushstring(L, ctx);
+	errors_create(L, ERRORS_RETRY_NO);
+	return 2;
+}
+
 /*
 ** The strings are anchored by the error's user values, and Lua 5.4 never
 ** moves a string, so the pointer outlives the pop below for as long as the

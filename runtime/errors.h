@@ -74,6 +74,14 @@ void errors_push(lua_State *L, const char *kind, const char *fmt, ...);
 int errors_ret(lua_State *L, const char *kind, const char *fmt, ...);
 
 /*
+** Same, with the wrap context ctx (errors_context; err:message() and
+** tostring stay the message, JSON shows "ctx: message"), as the
+** original's WrapErrorWithLua makes for failures of a library it calls.
+** [-0, +2, m]
+*/
+int errors_ret_wrapped(lua_State *L, const char *kind, const char *ctx, const char *fmt, ...);
+
+/*
 ** Return 1 if the value at idx is an error object, else 0. Never allocates
 ** and never raises, so encoders may call it unprotected. [-0, +0, -]
 */
