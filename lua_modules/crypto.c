@@ -272,32 +272,40 @@ static int open_(lua_State *L, const EVP_CIPHER *ciph, const unsigned char *key,
 	return 2;
 }
 
-/* encrypt.aes(data, key [, aad]) -> sealed, nil | nil, err. [-0, +2, e] */
-static int e_aes(lua_State *L)
+/* Arguments 1 (a string) and 2 (an AES key of 16, 24 or 32 bytes) of
+** encrypt.aes and decrypt.aes: the key and its cipher, or NULL when the
+** key has another length. [-0, +0, e] */
+static const unsigned char *aes_args(lua_State *L, const EVP_CIPHER **ciph)
 {
 	size_t kn;
-	const EVP_CIPHER *ciph;
 	const char *key;
 
 	luaL_checkstring(L, 1);
 	key = luaL_checklstring(L, 2, &kn);
-	if (!(ciph = aes_for(kn)))
+	*ciph = aes_for(kn);
+	return *ciph ? (const unsigned char *)key : NULL;
+}
+
+/* encrypt.aes(data, key [, aad]) -> sealed, nil | nil, err. [-0, +2, e] */
+static int e_aes(lua_State *L)
+{
+	const EVP_CIPHER *ciph;
+	const unsigned char *key = aes_args(L, &ciph);
+
+	if (key == NULL)
 		return errors_ret(L, ERRORS_INVALID, "key must be 16, 24, or 32 bytes");
-	return seal(L, ciph, (const unsigned char *)key);
+	return seal(L, ciph, key);
 }
 
 /* decrypt.aes(sealed, key [, aad]) -> data, nil | nil, err. [-0, +2, e] */
 static int d_aes(lua_State *L)
 {
-	size_t kn;
 	const EVP_CIPHER *ciph;
-	const char *key;
+	const unsigned char *key = aes_args(L, &ciph);
 
-	luaL_checkstring(L, 1);
-	key = luaL_checklstring(L, 2, &kn);
-	if (!(ciph = aes_for(kn)))
+	if (key == NULL)
 		return errors_ret(L, ERRORS_INVALID, "key must be 16, 24, or 32 bytes");
-	return open_(L, ciph, (const unsigned char *)key, "cipher: message authentication failed");
+	return open_(L, ciph, key, "cipher: message authentication failed");
 }
 
 /* encrypt.chacha20(data, key [, aad]) -> sealed, nil | nil, err.

@@ -141,10 +141,10 @@ static int h_hmac_sha1(lua_State *L) { return hmac(L, "sha1"); }
 static int h_hmac_sha256(lua_State *L) { return hmac(L, "sha256"); }
 static int h_hmac_sha512(lua_State *L) { return hmac(L, "sha512"); }
 
-/* hash.fnv32(data) -> integer, nil: FNV-1, 32 bits. [-0, +2, m] */
-static int h_fnv32(lua_State *L)
+/* FNV-1 of the string argument 1 with the given offset basis and prime,
+** kept to `mask` (the hash's width). [-0, +2, m] */
+static int fnv1(lua_State *L, uint64_t h, uint64_t prime, uint64_t mask)
 {
-	uint32_t h = 2166136261u;
 	size_t n;
 	const unsigned char *s;
 
@@ -152,28 +152,23 @@ static int h_fnv32(lua_State *L)
 		return errors_ret(L, ERRORS_INVALID, "data must be a string");
 	s = (const unsigned char *)lua_tolstring(L, 1, &n);
 	for (size_t i = 0; i < n; i++)
-		h = (h * 16777619u) ^ s[i];
+		h = ((h * prime) & mask) ^ s[i];
 	lua_pushinteger(L, (lua_Integer)h);
 	lua_pushnil(L);
 	return 2;
+}
+
+/* hash.fnv32(data) -> integer, nil: FNV-1, 32 bits. [-0, +2, m] */
+static int h_fnv32(lua_State *L)
+{
+	return fnv1(L, 2166136261u, 16777619u, 0xffffffffu);
 }
 
 /* hash.fnv64(data) -> integer, nil: FNV-1, 64 bits (see the file
 ** comment for the sign). [-0, +2, m] */
 static int h_fnv64(lua_State *L)
 {
-	uint64_t h = 14695981039346656037ull;
-	size_t n;
-	const unsigned char *s;
-
-	if (lua_type(L, 1) != LUA_TSTRING)
-		return errors_ret(L, ERRORS_INVALID, "data must be a string");
-	s = (const unsigned char *)lua_tolstring(L, 1, &n);
-	for (size_t i = 0; i < n; i++)
-		h = (h * 1099511628211ull) ^ s[i];
-	lua_pushinteger(L, (lua_Integer)h);
-	lua_pushnil(L);
-	return 2;
+	return fnv1(L, 14695981039346656037ull, 1099511628211ull, UINT64_MAX);
 }
 
 int hash_pbkdf2(lua_State *L)

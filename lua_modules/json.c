@@ -625,25 +625,6 @@ static const char *encode_push(lua_State *L, int idx)
 	return NULL;
 }
 
-/*
-** Push nil and an error of `kind` with message msg and wrap context ctx
-** (the original wraps its Go encoder and decoder errors so), not
-** retryable. Returns 2. [-0, +2, m]
-*/
-static int ret_wrapped(lua_State *L, const char *kind, const char *msg,
-		       const char *ctx)
-{
-	lua_pushnil(L);
-	lua_pushstring(L, msg);
-	lua_pushstring(L, kind);
-	lua_pushnil(L);
-	lua_pushnil(L);
-	lua_pushnil(L);
-	lua_pushstring(L, ctx);
-	errors_create(L, ERRORS_RETRY_NO);
-	return 2;
-}
-
 const char *json_encode_value(lua_State *L, int idx, luaL_Buffer *b)
 {
 	const char *err = encode_push(L, idx);
@@ -659,7 +640,7 @@ int json_encode_push(lua_State *L, int idx)
 
 	if (!err)
 		return 1;
-	return ret_wrapped(L, ERRORS_INTERNAL, err, "encode failed");
+	return errors_ret_wrapped(L, ERRORS_INTERNAL, "encode failed", "%s", err);
 }
 
 /* }====================================================================== */
@@ -1102,8 +1083,8 @@ int json_decode_push(lua_State *L, const char *s, size_t len)
 	if (len == 0)
 		return errors_ret(L, ERRORS_INVALID, "empty string is not valid JSON");
 	if (!lua_checkstack(L, 8))
-		return ret_wrapped(L, ERRORS_INTERNAL, "out of Lua stack space",
-				   "decode failed");
+		return errors_ret_wrapped(L, ERRORS_INTERNAL, "decode failed",
+					  "out of Lua stack space");
 	d.L = L;
 	d.s = d.p = s;
 	d.end = s + len;
@@ -1123,7 +1104,7 @@ int json_decode_push(lua_State *L, const char *s, size_t len)
 	else
 		lua_pushfstring(L, "%s at position %I", d.err,
 				(lua_Integer)(d.errat - s + 1));
-	ret_wrapped(L, ERRORS_INTERNAL, lua_tostring(L, -1), "decode failed");
+	errors_ret_wrapped(L, ERRORS_INTERNAL, "decode failed", "%s", lua_tostring(L, -1));
 	lua_remove(L, -3);
 	return 2;
 }
