@@ -36,6 +36,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +48,7 @@
 #include "rt.h"
 #include "code.h"
 #include "slab.h"
+#include "region.h"
 #include "preempt.h"
 
 #define STEP_RESUMES 128
@@ -59,15 +61,64 @@ static void proc_task(struct task *t);
 
 /* {==== Allocator ====} */
 
+#define REGION_MAX (64ull << 30) /* address space of an unlimited region */
+#define TRIM_AFTER (8u << 20)    /* a state past this gives malloc's back */
+
+/* Small blocks go to p's region once it has one (region.h), and to the
+** shard's slab before that and when the region is full; larger ones to
+** malloc, through the slab. The region is made here, on the first small
+** allocation past REGION_AFTER, spanning the memory limit. */
+static void *heap_alloc(struct proc *p, size_t n)
+{
+#ifndef SLAB_BYPASS
+	if (n <= SLAB_MAX && p->mem_used >= REGION_AFTER) {
+		if (p->region == NULL && !p->region_tried) {
+			p->region_tried = 1;
+			size_t span = p->mem_limit && p->mem_limit < REGION_MAX ?
+				      p->mem_limit : REGION_MAX;
+			p->region = region_new(span);
+		}
+		void *q = p->region ? region_alloc(p->region, n) : NULL;
+		if (q != NULL)
+			return q;
+	}
+#endif
+	return slab_alloc(n);
+}
+
+static void heap_free(struct proc *p, void *ptr, size_t n)
+{
+	if (p->region && region_owns(p->region, ptr))
+		region_put(p->region, ptr, n);
+	else
+		slab_free(ptr, n);
+}
+
+static void *heap_realloc(struct proc *p, void *ptr, size_t o, size_t n)
+{
+	if (p->region == NULL && p->mem_used < REGION_AFTER)
+		return slab_realloc(ptr, o, n);
+	if (o > SLAB_MAX && n > SLAB_MAX)
+		return slab_realloc(ptr, o, n);
+	if (o <= SLAB_MAX && n <= SLAB_MAX && ((o + 7) >> 3) == ((n + 7) >> 3))
+		return ptr;
+	void *q = heap_alloc(p, n);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, ptr, o < n ? o : n);
+	heap_free(p, ptr, o);
+	return q;
+}
+
 /* The process's lua_Alloc: counts bytes and refuses past the limit, which
 ** makes Lua raise a memory error that ends only this process.
 **
-** Blocks come from the shard's slab, or during the first step (nsteps is
-** 0) from the process's arena when it has one (see arena_size below). An arena block
-** is never freed on its own: freeing it does nothing and shrinking it
-** keeps it in place; growing it moves it. Once the slab has handed out
-** one block (the arena was full, or the first step is over) the state is
-** no longer all in the arena and must be closed with lua_close. */
+** Blocks come from heap_alloc, or during the first step (nsteps is 0)
+** from the process's arena when it has one (see arena_size below). An
+** arena block is never freed on its own: freeing it does nothing and
+** shrinking it keeps it in place; growing it moves it. Once the heap has
+** handed out one block (the arena was full, or the first step is over) the
+** state is no longer all in the arena and must be closed with lua_close. */
 static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	struct proc *p = ud;
@@ -77,7 +128,7 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		osize = 0;
 	if (nsize == 0) {
 		if (!arena_owns(&p->arena, ptr))
-			slab_free(ptr, osize);
+			heap_free(p, ptr, osize);
 		else
 			arena_forget(&p->arena, ptr, osize);
 		p->mem_used -= osize;
@@ -87,14 +138,14 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	    p->mem_used + (nsize - osize) > p->mem_limit)
 		return NULL;
 	if (ptr != NULL && !arena_owns(&p->arena, ptr)) {
-		q = slab_realloc(ptr, osize, nsize);
+		q = heap_realloc(p, ptr, osize, nsize);
 	} else if (ptr != NULL && nsize <= osize) {
 		q = ptr;
 		arena_forget(&p->arena, (char *)ptr + nsize, osize - nsize);
 	} else {
 		q = p->nsteps == 0 ? arena_alloc(&p->arena, nsize) : NULL;
 		if (q == NULL) {
-			q = slab_alloc(nsize);
+			q = heap_alloc(p, nsize);
 			p->arena_only = 0;
 		}
 		if (q != NULL && ptr != NULL) {
@@ -149,6 +200,14 @@ static void drop_state(struct proc *p)
 		lua_close(p->L);
 	p->L = NULL;
 	arena_release(&p->arena);
+	region_free(p->region);
+	p->region = NULL;
+	p->region_tried = 0;
+	/* A big state's large blocks went back to malloc, which keeps what
+	** is not at the top of its heaps: hand the free pages back too. */
+	if (p->mem_peak >= TRIM_AFTER)
+		malloc_trim(0);
+	p->mem_peak = p->mem_used = 0;
 }
 
 void proc_note_finalizer(lua_State *L)
