@@ -155,6 +155,8 @@ struct proc {
 	uint8_t arena_only;            /* nothing ever came from the slab */
 	uint8_t finalizers;            /* an object with __gc may exist */
 	uint8_t region_tried;          /* region_new was called (maybe failed) */
+	uint8_t mem_over, mem_cycles;  /* past the limit: see mem_overdraw */
+	uint8_t mem_hard;              /* failed at the limit: it is hard now */
 	struct code *code;             /* the entry's compiled code and hints */
 	uint8_t state;                 /* enum proc_state */
 	uint8_t trap_links;

@@ -50,6 +50,7 @@
 #include "evbus.h"
 #include "log.h"
 #include "preempt.h"
+#include "reaper.h"
 #include "proc.h"
 #include "registry.h"
 
@@ -313,6 +314,7 @@ static void destroy(struct rt *rt)
 	** may free the connections still open. */
 	if (rt->engine)
 		engine_destroy(rt->engine);
+	reaper_drain(); /* the states of big processes that ended */
 	httpd_free(rt);
 	free(rt->hosts);
 	env_destroy(rt->env);

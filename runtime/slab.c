@@ -3,9 +3,15 @@
 **
 ** Under AddressSanitizer (SLAB_BYPASS, slab.h) every call goes to
 ** malloc/free so that the sanitizer still sees each Lua block.
+**
+** The shared spill is the one lock here, taken only by a thread that gives
+** (once per closed state) and by one that finds it non-empty when a class
+** of its own is (spill_ready, read without the lock, says when to look).
 */
 #include "slab.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +53,48 @@ void slab_pool_refill(struct slab_pool *sp, void *chunk, size_t size)
 	sp->left = size;
 }
 
+static pthread_mutex_t spill_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct slab_spill spill;
+static atomic_int spill_ready;
+
+void slab_spill_give(struct slab_spill *s)
+{
+	if (s->n == 0)
+		return;
+	pthread_mutex_lock(&spill_lock);
+	for (size_t c = 0; c <= SLAB_CLASSES; c++) {
+		if (s->head[c] == NULL)
+			continue;
+		s->tail[c]->next = spill.head[c];
+		if (spill.head[c] == NULL)
+			spill.tail[c] = s->tail[c];
+		spill.head[c] = s->head[c];
+		s->head[c] = s->tail[c] = NULL;
+	}
+	spill.n += s->n;
+	s->n = 0;
+	atomic_store_explicit(&spill_ready, 1, memory_order_release);
+	pthread_mutex_unlock(&spill_lock);
+}
+
 #ifndef SLAB_BYPASS
 static __thread struct slab_pool pool;
+
+/* Take the whole shared spill into this thread's pool. */
+static void unspill(void)
+{
+	pthread_mutex_lock(&spill_lock);
+	for (size_t c = 0; c <= SLAB_CLASSES; c++) {
+		if (spill.head[c] == NULL)
+			continue;
+		spill.tail[c]->next = pool.free[c];
+		pool.free[c] = spill.head[c];
+		spill.head[c] = spill.tail[c] = NULL;
+	}
+	spill.n = 0;
+	atomic_store_explicit(&spill_ready, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&spill_lock);
+}
 #endif
 
 void *slab_alloc(size_t n)
@@ -59,6 +105,10 @@ void *slab_alloc(size_t n)
 	if (n > SLAB_MAX)
 		return malloc(n);
 	void *p = slab_pool_take(&pool, n);
+	if (p == NULL && atomic_load_explicit(&spill_ready, memory_order_acquire)) {
+		unspill();
+		p = slab_pool_take(&pool, n);
+	}
 	if (p == NULL) {
 		void *chunk = malloc(CHUNK);
 		if (chunk == NULL)

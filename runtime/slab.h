@@ -15,7 +15,8 @@
 ** ordered by the run queues). Those chunks are never returned to the
 ** system; freed blocks are reused by the next processes on that shard. A
 ** big process has a pool of its own instead, over memory that goes back
-** whole when it ends (runtime/region.h).
+** whole when it ends (runtime/region.h). The slab's own blocks of a state
+** closed off the shards come back through the spill (slab_spill_give).
 */
 #ifndef RUNTIME_SLAB_H
 #define RUNTIME_SLAB_H
@@ -60,6 +61,29 @@ static inline void slab_pool_put(struct slab_pool *sp, void *p, size_t n)
 	b->next = sp->free[c];
 	sp->free[c] = b;
 }
+
+/* Blocks freed on a thread that allocates none (runtime/reaper.c), for
+** the shards to take back: collected into a spill, then given to the
+** shared one, which the next slab_alloc that finds a class empty on any
+** thread takes whole into its own pool. */
+struct slab_spill {
+	struct slab_block *head[SLAB_CLASSES + 1], *tail[SLAB_CLASSES + 1];
+	size_t n;
+};
+
+static inline void slab_spill_put(struct slab_spill *s, void *p, size_t n)
+{
+	struct slab_block *b = p;
+	size_t c = (n + 7) >> 3;
+	b->next = s->head[c];
+	if (s->head[c] == NULL)
+		s->tail[c] = b;
+	s->head[c] = b;
+	s->n++;
+}
+
+/* Add s's blocks to the shared spill; s is empty afterwards. Any thread. */
+void slab_spill_give(struct slab_spill *s);
 
 /* The calling thread's pool (malloc past SLAB_MAX). */
 
