@@ -84,16 +84,16 @@ static void blocks(void)
 static void pool_rest(void)
 {
 	struct slab_pool sp;
-	static char mem[1000], mem2[64];
+	static _Alignas(8) char mem[1000], mem2[64];
 
 	memset(&sp, 0, sizeof(sp));
 	ok(slab_pool_take(&sp, 8) == NULL, "an empty pool: NULL");
 	slab_pool_refill(&sp, mem, sizeof(mem));
-	ok(slab_pool_take(&sp, 600) == mem, "carved from the chunk");
-	ok(slab_pool_take(&sp, 512) == NULL, "400 bytes left: a 512 does not fit");
+	ok(slab_pool_take(&sp, 504) == mem, "carved from the chunk");
+	ok(slab_pool_take(&sp, 512) == NULL, "496 bytes left: a 512 does not fit");
 	slab_pool_refill(&sp, mem2, sizeof(mem2));
-	/* The 400 left went to class 50 (400 bytes). */
-	ok(slab_pool_take(&sp, 400) == mem + 600, "the rest of the old chunk serves its class");
+	/* The 496 left went to class 62 (496 bytes). */
+	ok(slab_pool_take(&sp, 496) == mem + 504, "the rest of the old chunk serves its class");
 	ok(slab_pool_take(&sp, 64) == mem2, "the new chunk serves the rest");
 }
 
