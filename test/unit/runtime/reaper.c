@@ -26,7 +26,7 @@
 #define ROUNDS 200
 #define GIVE 256
 
-static long rss_kb(void)
+static inline long rss_kb(void)
 {
 	char line[256];
 	long kb = -1;
