@@ -556,16 +556,18 @@ int luaopen_http(lua_State *L)
 	};
 	static const struct { const char *k; int v; } status[] = {
 		{"CONTINUE", 100}, {"OK", 200}, {"CREATED", 201}, {"ACCEPTED", 202},
-		{"NO_CONTENT", 204}, {"MOVED_PERMANENTLY", 301}, {"FOUND", 302},
+		{"NO_CONTENT", 204}, {"PARTIAL_CONTENT", 206}, {"MOVED_PERMANENTLY", 301}, {"FOUND", 302},
 		{"SEE_OTHER", 303}, {"NOT_MODIFIED", 304}, {"TEMPORARY_REDIRECT", 307},
 		{"PERMANENT_REDIRECT", 308}, {"BAD_REQUEST", 400}, {"UNAUTHORIZED", 401},
 		{"PAYMENT_REQUIRED", 402}, {"FORBIDDEN", 403}, {"NOT_FOUND", 404},
 		{"METHOD_NOT_ALLOWED", 405}, {"NOT_ACCEPTABLE", 406}, {"REQUEST_TIMEOUT", 408},
 		{"CONFLICT", 409}, {"GONE", 410}, {"PAYLOAD_TOO_LARGE", 413},
-		{"UNSUPPORTED_MEDIA_TYPE", 415}, {"UNPROCESSABLE_ENTITY", 422},
+		{"UNSUPPORTED_MEDIA_TYPE", 415}, {"UNPROCESSABLE", 422},
+		{"UNPROCESSABLE_ENTITY", 422},
 		{"TOO_MANY_REQUESTS", 429}, {"INTERNAL_ERROR", 500},
 		{"INTERNAL_SERVER_ERROR", 500}, {"NOT_IMPLEMENTED", 501},
 		{"BAD_GATEWAY", 502}, {"SERVICE_UNAVAILABLE", 503}, {"GATEWAY_TIMEOUT", 504},
+		{"VERSION_NOT_SUPPORTED", 505},
 	};
 	static const char *const methods[] = {
 		"GET", "GET", "POST", "POST", "PUT", "PUT", "DELETE", "DELETE",
@@ -577,6 +579,10 @@ int luaopen_http(lua_State *L)
 		"MULTIPART", "multipart/form-data", "STREAM", "application/octet-stream",
 	};
 	static const char *const transfer[] = { "CHUNKED", "chunked", "SSE", "sse" };
+	static const char *const errkinds[] = {
+		"PARSE_FAILED", "PARSE_FAILED", "INVALID_STATE", "INVALID_STATE",
+		"WRITE_FAILED", "WRITE_FAILED", "STREAM_ERROR", "STREAM_ERROR",
+	};
 
 	luaL_newlib(L, f);
 	lua_createtable(L, 0, (int)countof(status));
@@ -588,5 +594,6 @@ int luaopen_http(lua_State *L)
 	consts(L, "METHOD", methods, 8);
 	consts(L, "CONTENT", content, 6);
 	consts(L, "TRANSFER", transfer, 2);
+	consts(L, "ERROR", errkinds, 4);
 	return 1;
 }
