@@ -128,6 +128,7 @@ layers:
 	$(Q)bash scripts/layers.sh
 
 bench: deps
+	$(Q)bash scripts/deps.sh bench
 	$(Q)$(MAKE) --no-print-directory $(BENCH_BIN) $(BIN)
 	$(Q)BUILD=$(BUILD) bash bench/run.sh
 

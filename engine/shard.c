@@ -32,6 +32,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,8 @@ struct shard {
 		atomic_uint_fast64_t turns, tasks_run, wakeups_sent, sleeps,
 			spilled, taken;
 	} st;
+	uint64_t spun_at;            /* st.tasks_run at the last spin */
+	unsigned spin_skip, spin_backoff; /* see spin() */
 };
 
 struct engine {
@@ -443,6 +446,45 @@ static void run_tasks(struct shard *s)
 	stat_add(&s->st.tasks_run, ran);
 }
 
+/* Poll for work from other shards for up to ns; true if some came.
+** Spinning pays only where work comes from other shards (a chain of
+** messages); where it comes from timers and sockets a spin is CPU for
+** nothing. So a spin that finds nothing makes the next ones be skipped,
+** 1, 2, 4 ... up to SPIN_SKIP_MAX sleeps; one that finds work ends that. */
+#define SPIN_SKIP_MAX 64
+
+static bool spin_worth(struct shard *s)
+{
+	if (s->spin_skip == 0)
+		return true;
+	s->spin_skip--;
+	return false;
+}
+
+static bool spin(struct shard *s, uint64_t ns)
+{
+	struct engine *e = s->e;
+	uint64_t end = common_now_ns() + ns;
+
+	s->spun_at = atomic_load_explicit(&s->st.tasks_run, memory_order_relaxed);
+	do {
+		for (int i = 0; i < 64; i++) {
+			if (!mpsc_empty(s->inbox) ||
+			    atomic_load_explicit(&e->gq_len, memory_order_relaxed) ||
+			    atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+				s->spin_backoff = 0;
+				return true;
+			}
+			common_pause();
+		}
+	} while (common_now_ns() < end);
+	s->spin_backoff = s->spin_backoff ? s->spin_backoff * 2 : 1;
+	if (s->spin_backoff > SPIN_SKIP_MAX)
+		s->spin_backoff = SPIN_SKIP_MAX;
+	s->spin_skip = s->spin_backoff;
+	return false;
+}
+
 static void shard_loop(struct shard *s)
 {
 	struct engine *e = s->e;
@@ -484,6 +526,17 @@ static void shard_loop(struct shard *s)
 			}
 			continue;
 		}
+		/* A shard that just ran work is likely to get more from another
+		** shard within microseconds (a reply, the next hop of a ring):
+		** waiting for it in the kernel costs the sender a wake-up and us
+		** its latency, both several microseconds. So poll the inbox a
+		** little first, once per stretch of work: an idle shard spins
+		** once and then sleeps. I/O completions are not seen while
+		** polling, which bounds what spin_ns may cost them. */
+		if (e->cfg.spin_ns && s->spun_at !=
+		    atomic_load_explicit(&s->st.tasks_run, memory_order_relaxed) &&
+		    spin_worth(s) && spin(s, e->cfg.spin_ns))
+			continue;
 		atomic_store_explicit(&s->sleeping, 1, memory_order_seq_cst);
 		/* Pairs with the fence in wake_if_sleeping(): either we see the
 		** producer's item here, or it sees sleeping == 1 and wakes us. */

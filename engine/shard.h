@@ -56,6 +56,9 @@ struct engine_config {
 	enum engine_wake wake;
 	unsigned budget;       /* tasks run per turn before reaping again; 0: 256 */
 	uint64_t turn_ns;      /* and time: no new task after this; 0: 1 ms */
+	/* After a turn that ran tasks, poll the inbox this long before
+	** sleeping (see shard_loop); 0: sleep at once. */
+	uint64_t spin_ns;
 	/* Called on shard 0 when SIGINT/SIGTERM arrives. NULL: engine_stop(). */
 	void (*on_signal)(struct engine *e, int signo, void *arg);
 	/* Called on every shard at the end of each turn, before it submits and

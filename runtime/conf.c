@@ -32,6 +32,7 @@
 #include "runtime/registry.h"
 #include "runtime/yaml.h"
 
+#define US  1000LL
 #define MS  1000000LL
 #define SEC 1000000000LL
 
@@ -56,6 +57,9 @@ static const struct conf_key keys[] = {
 	{ .key = "scheduler.slice", .type = CONF_DUR, .off = AT(slice_ns),
 	  .def = 2 * MS, .min = 1 * MS, .max = 10 * SEC, .origin = "wippy",
 	  .why = "a process running this long without yielding is preempted" },
+	{ .key = "scheduler.spin", .type = CONF_DUR, .off = AT(spin_ns),
+	  .def = 20 * US, .min = 0, .max = 1 * MS, .origin = "wippy",
+	  .why = "a shard that ran work polls for more this long before it sleeps" },
 	{ .key = "scheduler.runaway_limit", .type = CONF_DUR, .off = AT(runaway_ns),
 	  .def = 5 * SEC, .min = 1 * MS, .max = 3600 * SEC, .origin = "wippy",
 	  .why = "code that cannot yield this long fails instead of holding a shard" },

@@ -26,6 +26,7 @@ struct reg_error;
 struct conf {
 	int64_t shards;            /* scheduler.shards: 0 = one per CPU */
 	int64_t slice_ns;          /* scheduler.slice */
+	int64_t spin_ns;           /* scheduler.spin */
 	int64_t runaway_ns;        /* scheduler.runaway_limit */
 	int64_t proc_mem_bytes;    /* process.memory_limit: 0 = none */
 	int64_t mailbox_warn;      /* process.mailbox_warn */

@@ -385,6 +385,7 @@ struct rt *rt_boot(const struct rt_opts *o)
 
 	struct engine_config cfg = {
 		.nshards = (int)rt->conf.shards, .pin = 1, .signals = 0,
+		.spin_ns = (uint64_t)rt->conf.spin_ns,
 		.before_sleep = before_sleep,
 		.on_start = on_shard_start, .on_exit = on_shard_exit, .arg = rt,
 	};

@@ -7,6 +7,11 @@ set -eu
 PKGS="build-essential pkg-config liburing-dev liblua5.4-dev lua5.4 libfyaml-dev uuid-dev libssl-dev
       curl wrk nginx-light clang libclang-rt-14-dev procps"
 
+# `deps.sh bench` (make bench) adds what only the benchmarks' baselines
+# need: Erlang for bench/messages.sh.
+BENCH_PKGS="erlang-base"
+[ "${1:-}" = bench ] && PKGS="$PKGS $BENCH_PKGS"
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
