@@ -48,6 +48,7 @@
 #include "httpd.h"
 #include "live.h"
 #include "evbus.h"
+#include "fcall.h"
 #include "log.h"
 #include "preempt.h"
 #include "proc.h"
@@ -203,6 +204,7 @@ void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
 	}
 	/* From here on the supervisor restarts nothing: it reads rt->stopping. */
 	httpd_stop(rt);
+	fcall_stop(rt);
 	log_printf(LOG_LEVEL_DEBUG, NULL, "shutting down: %s", reason);
 	pt_each(rt, cancel_one, (void *)reason);
 	atomic_store(&rt->stopper.deadline_ms,
@@ -318,6 +320,7 @@ static void destroy(struct rt *rt)
 	env_destroy(rt->env);
 	live_free(rt);
 	evbus_free(rt);
+	fcall_free(rt);
 	code_free_all(rt);
 	pt_destroy(rt);
 	term_free(&rt->term_in);
