@@ -36,6 +36,8 @@
 #include <lauxlib.h>
 #include <string.h>
 
+#include "funcs.h"
+
 #include "channel.h"
 #include "lazylib.h"
 #include "modules.h"
@@ -49,7 +51,7 @@
 #include "runtime/registry.h"
 
 #define EXEC_META   "funcs.Executor"
-#define FUTURE_META "Future"
+
 #define WAIT_META   "funcs.Call"
 
 /* Executor user values. */
@@ -139,19 +141,18 @@ static int encode_ctx(lua_State *L, struct proc *p, int vals, struct payload *ou
 	return rc;
 }
 
-/* The callee's security pair: the caller's own, with the executor's
-** actor and scope (exec at ei, 0 for none) over it. */
-static int encode_sec(lua_State *L, int ei, struct payload *out)
+/* The callee's security pair: the caller's own, with the Actor at ai and
+** the Scope at si (0: none) over it. */
+static int encode_sec(lua_State *L, int ai, int si, struct payload *out)
 {
 	int top = lua_gettop(L), rc;
-	struct exec *x = ei ? lua_touserdata(L, ei) : NULL;
 	security_push_own(L);               /* actor, scope */
-	if (x && x->has_actor) {
-		lua_getiuservalue(L, ei, EV_ACTOR);
+	if (ai) {
+		lua_pushvalue(L, ai);
 		lua_replace(L, top + 1);
 	}
-	if (x && x->has_scope) {
-		lua_getiuservalue(L, ei, EV_SCOPE);
+	if (si) {
+		lua_pushvalue(L, si);
 		lua_replace(L, top + 2);
 	}
 	rc = security_encode(L, top + 1, top + 2, out);
@@ -194,31 +195,21 @@ static void future_complete(lua_State *L, int fi, struct future *f, int failed)
 	lua_settop(L, v - 1);
 }
 
-/*
-** The common body of call and async: the target at ti, the arguments
-** after it, the executor at ei (0 for the module functions). Returns the
-** Lua results, or yields (call).
-*/
-static int do_call(lua_State *L, int ti, int ei, int async)
+int funcs_invoke(lua_State *L, const char *target, int first, int nargs,
+		 int vals, int ai, int si, int async)
 {
 	struct proc *p = proc_of(L);
-	size_t len;
-	const char *target = luaL_checklstring(L, ti, &len);
-	const char *colon = strchr(target, ':');
 	const char *kind = NULL, *err = NULL;
 	const struct reg_entry *e;
 	struct fcall *c;
-	struct exec *x = ei ? lua_touserdata(L, ei) : NULL;
-	int top = lua_gettop(L), owner, rc, vals = 0;
 	struct coro *co;
+	int owner, rc;
 
-	if (len == 0)
-		return errors_ret(L, ERRORS_INVALID, "function ID required");
-	if (colon == NULL || colon == target)
-		return errors_ret(L, ERRORS_INVALID, "namespace required in function ID");
-	if (colon[1] == '\0')
-		return errors_ret(L, ERRORS_INVALID, "name required in function ID");
 	co = proc_coro(L);                  /* raises outside a process coroutine */
+	first = lua_absindex(L, first);
+	vals = vals ? lua_absindex(L, vals) : 0;
+	ai = ai ? lua_absindex(L, ai) : 0;
+	si = si ? lua_absindex(L, si) : 0;
 	e = reg_find(live_registry(p->rt), target);
 
 	/* The owner first: from here on an error cannot leak the record. */
@@ -245,50 +236,72 @@ static int do_call(lua_State *L, int ti, int ei, int async)
 	} else if (e->k != REG_K_FUNCTION_LUA) {
 		kind = ERRORS_INVALID;
 		lua_pushfstring(L, "entry %s is not a function (kind %s)", target, e->kind);
-	} else if ((rc = payload_encode(L, ti + 1, top - ti, &c->args)) < 0) {
+	} else if ((rc = payload_encode(L, first, nargs, &c->args)) < 0) {
 		kind = ERRORS_INVALID;
 		lua_pushfstring(L, "cannot pass the arguments: %s", payload_strerror(rc));
+	} else if ((rc = encode_ctx(L, p, vals, &c->ctx)) < 0 ||
+		   (rc = encode_sec(L, ai, si, &c->sec)) < 0) {
+		kind = ERRORS_INVALID;
+		lua_pushfstring(L, "cannot pass the context: %s", payload_strerror(rc));
+	} else if (fcall_start(c, &kind, &err) < 0) {
+		lua_pushstring(L, err);
 	} else {
-		if (x) {
-			lua_getiuservalue(L, ei, EV_VALUES);
-			vals = lua_istable(L, -1) ? lua_gettop(L) : 0;
-		}
-		if ((rc = encode_ctx(L, p, vals, &c->ctx)) < 0 ||
-		    (rc = encode_sec(L, ei, &c->sec)) < 0) {
-			kind = ERRORS_INVALID;
-			lua_pushfstring(L, "cannot pass the context: %s", payload_strerror(rc));
-		} else if (fcall_start(c, &kind, &err) < 0) {
-			lua_pushstring(L, err);
-		} else {
-			lua_settop(L, owner);
-			if (!async)
-				return proc_block(L, 1, NULL, 0);
-			lua_pushvalue(L, owner);
-			((struct future *)lua_touserdata(L, owner))->ref =
-				luaL_ref(L, LUA_REGISTRYINDEX);
-			return 1;
-		}
+		lua_settop(L, owner);
+		if (!async)
+			return proc_block(L, 1, NULL, 0);
+		lua_pushvalue(L, owner);
+		((struct future *)lua_touserdata(L, owner))->ref =
+			luaL_ref(L, LUA_REGISTRYINDEX);
+		return 1;
 	}
 	/* Not started: the message is on top. */
 	if (async) {
 		struct future *f = lua_touserdata(L, owner);
+		f->c = NULL;
 		/* A missing or wrong target fails the Future, as the
 		** original's dispatcher does; bad arguments fail the call. */
 		if (e == NULL || e->k != REG_K_FUNCTION_LUA) {
 			errors_push(L, kind, "%s", lua_tostring(L, -1));
 			lua_remove(L, -2);
-			f->c = NULL;
 			fcall_detach(c);
 			future_complete(L, owner, f, 1);
 			lua_settop(L, owner);
 			return 1;
 		}
-		f->c = NULL;
 	} else {
 		((struct cwait *)lua_touserdata(L, owner))->c = NULL;
 	}
 	fcall_detach(c);
 	return errors_ret(L, kind, "%s", lua_tostring(L, -1));
+}
+
+/*
+** The common body of call and async: the target at ti, the arguments
+** after it, the executor at ei (0 for the module functions).
+*/
+static int do_call(lua_State *L, int ti, int ei, int async)
+{
+	size_t len;
+	const char *target = luaL_checklstring(L, ti, &len);
+	const char *colon = strchr(target, ':');
+	struct exec *x = ei ? lua_touserdata(L, ei) : NULL;
+	int top = lua_gettop(L), vals = 0, ai = 0, si = 0;
+
+	if (len == 0)
+		return errors_ret(L, ERRORS_INVALID, "function ID required");
+	if (colon == NULL || colon == target)
+		return errors_ret(L, ERRORS_INVALID, "namespace required in function ID");
+	if (colon[1] == '\0')
+		return errors_ret(L, ERRORS_INVALID, "name required in function ID");
+	if (x) {
+		lua_getiuservalue(L, ei, EV_VALUES);
+		vals = lua_istable(L, -1) ? lua_gettop(L) : 0;
+		lua_getiuservalue(L, ei, EV_ACTOR);
+		ai = x->has_actor ? lua_gettop(L) : 0;
+		lua_getiuservalue(L, ei, EV_SCOPE);
+		si = x->has_scope ? lua_gettop(L) : 0;
+	}
+	return funcs_invoke(L, target, ti + 1, top - ti, vals, ai, si, async);
 }
 
 /* The reply of a funcs.call, in the caller's step: wake the coroutine

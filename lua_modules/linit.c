@@ -36,6 +36,7 @@
 #include "modules.h"
 #include "payload.h"
 #include "security.h"
+#include "funcs.h"
 #include "runtime/code.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"

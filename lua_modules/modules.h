@@ -32,7 +32,4 @@ int luaopen_uuid(lua_State *L);
 ** the running registry (lregistry.c). */
 int luaopen_registry(lua_State *L);
 
-/* require("funcs"): call/async/new over function.lua entries (funcs.c). */
-int luaopen_funcs(lua_State *L);
-
 #endif
