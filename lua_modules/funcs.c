@@ -195,6 +195,8 @@ static void future_complete(lua_State *L, int fi, struct future *f, int failed)
 	lua_settop(L, v - 1);
 }
 
+static void register_metas(lua_State *L);
+
 int funcs_invoke(lua_State *L, const char *target, int first, int nargs,
 		 int vals, int ai, int si, int async)
 {
@@ -206,6 +208,7 @@ int funcs_invoke(lua_State *L, const char *target, int first, int nargs,
 	int owner, rc;
 
 	co = proc_coro(L);                  /* raises outside a process coroutine */
+	register_metas(L);
 	first = lua_absindex(L, first);
 	vals = vals ? lua_absindex(L, vals) : 0;
 	ai = ai ? lua_absindex(L, ai) : 0;
@@ -613,7 +616,10 @@ static const luaL_Reg future_methods[] = {
 	{NULL, NULL}
 };
 
-int luaopen_funcs(lua_State *L)
+/* The metatables of this file's objects, made once per state: by
+** luaopen_funcs, or by the first funcs_invoke of a module that calls
+** through this one without funcs ever being required. [-0, +0, m] */
+static void register_metas(lua_State *L)
 {
 	if (luaL_newmetatable(L, EXEC_META)) {
 		lazylib_methods(L, exec_methods);
@@ -634,6 +640,11 @@ int luaopen_funcs(lua_State *L)
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_pop(L, 3);
+}
+
+int luaopen_funcs(lua_State *L)
+{
+	register_metas(L);
 	lazylib_new(L, funcs);
 	return 1;
 }

@@ -61,6 +61,7 @@ static const luaL_Reg loadable[] = {
 	{"crypto", luaopen_crypto},
 	{"yaml", luaopen_yaml},
 	{"funcs", luaopen_funcs},
+	{"contract", luaopen_contract},
 	{NULL, NULL}
 };
 
