@@ -62,6 +62,7 @@ static const luaL_Reg loadable[] = {
 	{"yaml", luaopen_yaml},
 	{"funcs", luaopen_funcs},
 	{"contract", luaopen_contract},
+	{"queue", luaopen_queue},
 	{NULL, NULL}
 };
 

@@ -36,4 +36,7 @@ int luaopen_registry(lua_State *L);
 ** contract.definition and contract.binding entries (contract.c). */
 int luaopen_contract(lua_State *L);
 
+/* require("queue"): publish/message/info over runtime/queue.h (lqueue.c). */
+int luaopen_queue(lua_State *L);
+
 #endif

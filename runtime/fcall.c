@@ -177,6 +177,12 @@ static void stop_shard(struct task *t)
 
 static void call_finish(struct fcall *c);
 
+/* Someone still waits for c's result. */
+static int wanted(const struct fcall *c)
+{
+	return c->caller != NULL || c->cb != NULL;
+}
+
 /* End c with an error of that kind and message, kept as C text: this
 ** also runs where Lua cannot (a state that is being dropped). The caller
 ** side makes the error object (fcall_push_result). */
@@ -225,7 +231,7 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 	struct fcall *c = co->ctx;
 	struct proc *p = c->callee;
 	(void)L;
-	if (c->caller)
+	if (wanted(c))
 		encode_outcome(co->L, c, status, nres);
 	/* The state is free again, with no trace of this call's context. */
 	payload_free(&p->ctx);
@@ -244,7 +250,7 @@ static void start_call(lua_State *L, struct pext *x)
 	struct coro *co;
 	int n;
 
-	if (c->caller == NULL) {      /* nobody waits any more: skip it */
+	if (!wanted(c)) {             /* nobody waits any more: skip it */
 		p->fcall = NULL;
 		c->callee = NULL;
 		slot_put(p->on_exit_arg, p);
@@ -280,7 +286,7 @@ static void state_exit(struct proc *p, void *arg)
 	if (c) {
 		p->fcall = NULL;
 		c->callee = NULL;
-		if (c->caller)
+		if (wanted(c))
 			fail_with(c, ERRORS_INTERNAL,
 				  p->exit_msg ? p->exit_msg : "function state failed");
 		call_finish(c);
@@ -311,6 +317,10 @@ static void call_finish(struct fcall *c)
 {
 	c->inflight = 0;
 	c->done = 1;
+	if (c->cb) {
+		c->cb(c);
+		return;
+	}
 	if (c->caller == NULL) {
 		fcall_detach(c);
 		return;
@@ -326,6 +336,18 @@ struct fcall *fcall_new(struct proc *caller, const struct reg_entry *entry)
 	c->caller = caller;
 	c->entry = entry;
 	c->depth = (caller->fcall ? ((struct fcall *)caller->fcall)->depth : 0) + 1;
+	return c;
+}
+
+struct fcall *fcall_new_c(struct rt *rt, const struct reg_entry *entry,
+			  void (*cb)(struct fcall *c), void *ud)
+{
+	struct fcall *c = xcalloc(1, sizeof(*c));
+	c->rt = rt;
+	c->entry = entry;
+	c->cb = cb;
+	c->ud = ud;
+	c->depth = 1;
 	return c;
 }
 
@@ -373,7 +395,8 @@ int fcall_start(struct fcall *c, const char **kind, const char **err)
 	p->fcall = c;
 	/* The caller stays on this shard until the reply is delivered, and
 	** counts as waiting on something outside (no deadlock report). */
-	proc_io_begin(c->caller);
+	if (c->caller)
+		proc_io_begin(c->caller);
 	c->start.deliver = start_call;
 	proc_ext_post(p, &c->start);
 	return 0;
@@ -400,6 +423,7 @@ void fcall_detach(struct fcall *c)
 			proc_io_end(caller);
 		}
 	} else if (c->inflight) {
+		c->cb = NULL;            /* a C caller letting go mid-call */
 		return;
 	}
 	payload_free(&c->args);

@@ -51,6 +51,11 @@ struct fcall {
 	** result is in (not after fcall_detach). */
 	void (*on_reply)(lua_State *L, struct fcall *c);
 	void *ud;
+	/* Or a caller in C (fcall_new_c): cb runs on the call's shard, in
+	** no Lua state, when the result is in; it owns c then. */
+	void (*cb)(struct fcall *c);
+	void *delivery;             /* the queue delivery a consumer's call
+	                            ** serves (runtime/queue.h), or NULL */
 };
 
 /* Calls nest at most this deep (a function calling itself without end
@@ -60,6 +65,12 @@ struct fcall {
 /* A new record for a call of entry (a function.lua) from caller, zeroed
 ** but for those. Free with fcall_detach (by the caller side). */
 struct fcall *fcall_new(struct proc *caller, const struct reg_entry *entry);
+
+/* A new record for a call made from C on the current shard (a queue
+** consumer): cb (with ud) gets the result; the caller then frees c with
+** fcall_detach. */
+struct fcall *fcall_new_c(struct rt *rt, const struct reg_entry *entry,
+			  void (*cb)(struct fcall *c), void *ud);
 
 /* Start c (args, ctx, sec and on_reply filled in). Runs in the caller's
 ** step. Returns 0, or -1 with *kind (an errors.h kind) and *err (static

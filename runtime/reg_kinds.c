@@ -688,6 +688,37 @@ static const struct reg_field contract_binding_fields[] = {
 
 /* }==================================================================== */
 
+/* queue.queue driver: an entry of a queue.driver.* kind. */
+static void set_queue_driver(struct loader *L, struct reg_entry *e,
+			     const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	struct reg_entry *t = reg__ref_at(L, e, v, "driver", ~0u);
+	if (t && strncmp(t->kind, "queue.driver.", 13) != 0) {
+		reg__errat(L, e, v, "driver: \"%s\" is a %s, expected a queue.driver.* entry",
+			   t->id, t->kind);
+		t = NULL;
+	}
+	*(struct reg_entry **)dst = t;
+}
+
+static const struct reg_field queue_fields[] = {
+	{ .key = "driver", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.queue.driver),
+	  .set = set_queue_driver },
+};
+
+static const struct reg_field consumer_fields[] = {
+	{ .key = "queue", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.consumer.queue),
+	  .kinds = KMASK(REG_K_QUEUE_QUEUE) },
+	{ .key = "func", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.consumer.func),
+	  .kinds = KMASK(REG_K_FUNCTION_LUA) },
+	{ .key = "concurrency", .type = RF_INT, .off = AT(u.consumer.concurrency),
+	  .def = { .i = 1 }, .min = 1, .max = 1000 },
+	{ .key = "prefetch", .type = RF_INT, .off = AT(u.consumer.prefetch),
+	  .def = { .i = 10 }, .min = 1, .max = 10000 },
+	{ .key = "auto_ack", .type = RF_BOOL, .off = RF_NOWHERE, .def = { .b = false } },
+	{ .key = "driver_options", .type = RF_MAP, .off = RF_NOWHERE },
+};
+
 #define TABLE(t) t, countof(t)
 
 /* The kinds with typed fields; lifecycle marks service-like kinds. */
@@ -717,6 +748,9 @@ static const struct kind_desc {
 	{ "process.lua.bc",	REG_K_PROCESS_LUA_BC,	TABLE(process_lua_bc_fields), false },
 	{ "contract.definition", REG_K_CONTRACT_DEFINITION, TABLE(contract_def_fields), false },
 	{ "contract.binding",	REG_K_CONTRACT_BINDING,	TABLE(contract_binding_fields), false },
+	{ "queue.driver.memory", REG_K_QUEUE_DRIVER_MEMORY, NULL, 0,		   true },
+	{ "queue.queue",	REG_K_QUEUE_QUEUE,	TABLE(queue_fields),	   false },
+	{ "queue.consumer",	REG_K_QUEUE_CONSUMER,	TABLE(consumer_fields),	   true },
 };
 
 /* }==================================================================== */

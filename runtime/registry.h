@@ -143,6 +143,9 @@ enum reg_kind {
 	REG_K_PROCESS_LUA_BC,	/* process.lua.bc: Lua 5.4 bytecode in an fs.directory */
 	REG_K_CONTRACT_DEFINITION,
 	REG_K_CONTRACT_BINDING,
+	REG_K_QUEUE_DRIVER_MEMORY,
+	REG_K_QUEUE_QUEUE,
+	REG_K_QUEUE_CONSUMER,
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds
@@ -292,6 +295,20 @@ struct reg_binding {
 	size_t ncontracts;
 };
 
+/* queue.queue: its driver, any queue.driver.* entry (only the memory
+** driver runs; a queue on another is inert). */
+struct reg_queue {
+	struct reg_entry *driver;
+};
+
+/* queue.consumer: calls func for each message of queue, at most
+** concurrency at once (1..1000, 1); prefetch (1..10000, 10) is checked. */
+struct reg_consumer {
+	struct reg_entry *queue;	/* a queue.queue */
+	struct reg_entry *func;		/* a function.lua */
+	int concurrency, prefetch;
+};
+
 /*
 ** One registry entry. data is the entry's whole mapping (name, kind, meta
 ** and the flat kind fields) after interpolation; meta is data's "meta" or
@@ -319,6 +336,8 @@ struct reg_entry {
 		struct reg_http_endpoint endpoint;
 		struct reg_contract_def contract;
 		struct reg_binding binding;
+		struct reg_queue queue;
+		struct reg_consumer consumer;
 	} u;
 	size_t _index;		/* position in file order */
 	bool _used;		/* an inert kind another entry reads (fs.directory

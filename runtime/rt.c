@@ -49,6 +49,7 @@
 #include "live.h"
 #include "evbus.h"
 #include "fcall.h"
+#include "queue.h"
 #include "log.h"
 #include "preempt.h"
 #include "proc.h"
@@ -321,6 +322,7 @@ static void destroy(struct rt *rt)
 	live_free(rt);
 	evbus_free(rt);
 	fcall_free(rt);
+	queue_free(rt);
 	code_free_all(rt);
 	pt_destroy(rt);
 	term_free(&rt->term_in);
@@ -407,6 +409,7 @@ int rt_start(struct rt *rt)
 			(void)0;
 	}
 	httpd_start(rt);
+	queue_start(rt);
 	log_debug("engine started: %d shards", engine_nshards(rt->engine));
 	return 0;
 }
