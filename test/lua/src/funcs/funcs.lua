@@ -256,6 +256,20 @@ function T.select_over_futures()
 	slow:cancel()
 end
 
+function T.many_calls_in_flight()
+	-- More at once than a pool keeps idle: states are made, then trimmed.
+	local fs = {}
+	for i = 1, 100 do fs[i] = funcs.async("test.funcs:sleepy", 5, i) end
+	local sum = 0
+	for i = 1, 100 do sum = sum + t.recv(time, fs[i]:response()):data() end
+	t.eq(sum, 5050, "every future got its own value")
+	for _ = 1, 3 do
+		local v = 0
+		for i = 1, 50 do v = v + funcs.call("test.funcs:add", i, 0) end
+		t.eq(v, 1275, "sequential calls reuse a state")
+	end
+end
+
 function T.dropped_future_is_harmless()
 	for i = 1, 5 do funcs.async("test.funcs:sleepy", 10, i) end
 	time.sleep("40ms")
