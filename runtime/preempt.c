@@ -52,8 +52,9 @@ static atomic_int halting;      /* preempt_halt() was called */
 static __thread lua_State *volatile running;
 static __thread volatile sig_atomic_t took;
 static __thread volatile sig_atomic_t overdue; /* slices of this resume */
+static __thread volatile sig_atomic_t due;     /* a signal since preempt_due */
 
-static void hook(lua_State *L, lua_Debug *ar)
+void preempt_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
 	/* A shard kept busy never reaches its before-sleep flush, so its log
@@ -70,7 +71,7 @@ static void hook(lua_State *L, lua_Debug *ar)
 	** every instruction, so a pcall in the loop that catches this error
 	** meets the next one at its first instruction outside. */
 	if (atomic_load_explicit(&halting, memory_order_relaxed)) {
-		lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+		lua_sethook(L, preempt_hook, LUA_MASKCOUNT, 1);
 		errors_push(L, ERRORS_CANCELED, "process terminated: the runtime is stopping");
 		lua_error(L);
 	}
@@ -84,7 +85,7 @@ static void hook(lua_State *L, lua_Debug *ar)
 		luaL_error(L, "process ran %d ms without a point where it could "
 			   "yield (runaway loop?)", (int)((kill_periods * period_ns) / 1000000));
 	}
-	lua_sethook(L, hook, LUA_MASKCOUNT, 1000);
+	lua_sethook(L, preempt_hook, LUA_MASKCOUNT, 1000);
 }
 
 static void on_signal(int sig)
@@ -93,7 +94,8 @@ static void on_signal(int sig)
 	(void)sig;
 	if (L) {
 		overdue++;
-		lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+		due = 1;
+		lua_sethook(L, preempt_hook, LUA_MASKCOUNT, 1);
 	}
 }
 
@@ -198,6 +200,7 @@ void preempt_enter(int shard, lua_State *co)
 	struct slot *s = &slots[shard];
 	running = co;
 	overdue = 0;
+	due = 0;
 	atomic_store_explicit(&s->epoch,
 		atomic_load_explicit(&s->epoch, memory_order_relaxed) + 1,
 		memory_order_relaxed);
@@ -223,6 +226,13 @@ void preempt_leave(int shard)
 	running = NULL;
 	if (L && atomic_load_explicit(&halting, memory_order_relaxed))
 		lua_sethook(L, NULL, 0, 0);
+}
+
+int preempt_due(void)
+{
+	int d = due;
+	due = 0;
+	return d;
 }
 
 int preempt_took(void)

@@ -55,4 +55,11 @@ void preempt_leave(int shard);
 ** slice ran out. */
 int preempt_took(void);
 
+/* For a count hook of another purpose (runtime/proc.c's memory check):
+** a hook it sets replaces the one preemption armed, so before re-arming
+** itself it asks preempt_due() whether the watchdog signalled the running
+** resume since the last call, and if so arms preempt_hook instead. */
+int preempt_due(void);
+void preempt_hook(lua_State *L, lua_Debug *ar);
+
 #endif

@@ -150,10 +150,14 @@ struct proc {
 	/* The allocator's (palloc), together on one cache line. */
 	size_t mem_used, mem_limit, mem_peak;
 	struct arena arena;            /* first-step memory (see palloc), or empty */
+	struct region *region;         /* small blocks past REGION_AFTER, or NULL */
 	size_t first_bytes;            /* allocated in the first step */
 	uint32_t nsteps;               /* steps run: first step, GC mode switch */
 	uint8_t arena_only;            /* nothing ever came from the slab */
 	uint8_t finalizers;            /* an object with __gc may exist */
+	uint8_t region_tried;          /* region_new was called (maybe failed) */
+	uint8_t mem_over, mem_cycles;  /* past the limit: see mem_overdraw */
+	uint8_t mem_hard;              /* failed at the limit: it is hard now */
 	struct code *code;             /* the entry's compiled code and hints */
 	uint8_t state;                 /* enum proc_state */
 	uint8_t trap_links;

@@ -52,6 +52,7 @@
 #include "queue.h"
 #include "log.h"
 #include "preempt.h"
+#include "reaper.h"
 #include "proc.h"
 #include "registry.h"
 
@@ -130,13 +131,20 @@ static void terminate_one(struct proc *p, void *arg)
 
 /* Log a process that outlived the stop timeout by RT_ABANDON_MS. Reads
 ** only its pid string and entry, which do not change while it runs (an
-** upgrade swaps the entry pointer, and either is a valid registry entry). */
+** upgrade swaps the entry pointer, and either is a valid registry entry).
+** At a large population (a million processes, most of them only queued
+** behind their shard's TERMINATEs) a line each would be most of the
+** shutdown: the first ABANDON_LOGGED are logged, and then their number. */
+#define ABANDON_LOGGED 32
+
 static void abandon_one(struct proc *p, void *arg)
 {
 	static const char msg[] = "abandoned process: it did not stop within the stop timeout";
+	long *n = arg;
+	if ((*n)++ >= ABANDON_LOGGED)
+		return;
 	struct log_rec *r = log_begin(LOG_LEVEL_WARN, msg, sizeof(msg) - 1);
 	const char *entry = p->entry ? p->entry->id : "?";
-	(void)arg;
 	log_field_str(r, "pid", p->pidstr, p->pidlen);
 	log_field_str(r, "entry", entry, strlen(entry));
 	log_end(r);
@@ -181,8 +189,12 @@ static void stop_tick(struct rt *rt, uint64_t now)
 		preempt_halt();
 	}
 	if (now >= deadline + RT_ABANDON_MS && !s->abandoned) {
+		long n = 0;
 		s->abandoned = 1;
-		pt_each(rt, abandon_one, NULL);
+		pt_each(rt, abandon_one, &n);
+		if (n > ABANDON_LOGGED)
+			log_printf(LOG_LEVEL_WARN, NULL, "abandoned %ld more processes "
+				   "(%ld in all)", n - ABANDON_LOGGED, n);
 		if (atomic_load(&rt->exit_code) == 0)
 			atomic_store(&rt->exit_code, 1);
 		engine_stop(rt->engine);
@@ -203,13 +215,15 @@ void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
 		engine_stop(rt->engine);
 		return;
 	}
+	/* The stop timeout counts from here, not from after the CANCELs:
+	** sending a million of them takes a second. */
+	uint64_t deadline = common_now_ms() + (uint64_t)(grace_ns / 1000000);
 	/* From here on the supervisor restarts nothing: it reads rt->stopping. */
 	httpd_stop(rt);
 	fcall_stop(rt);
 	log_printf(LOG_LEVEL_DEBUG, NULL, "shutting down: %s", reason);
 	pt_each(rt, cancel_one, (void *)reason);
-	atomic_store(&rt->stopper.deadline_ms,
-		     common_now_ms() + (uint64_t)(grace_ns / 1000000));
+	atomic_store(&rt->stopper.deadline_ms, deadline);
 	wake(rt);
 }
 
@@ -316,6 +330,7 @@ static void destroy(struct rt *rt)
 	** may free the connections still open. */
 	if (rt->engine)
 		engine_destroy(rt->engine);
+	reaper_drain(); /* the states of big processes that ended */
 	httpd_free(rt);
 	free(rt->hosts);
 	env_destroy(rt->env);

@@ -3,29 +3,99 @@
 **
 ** Under AddressSanitizer (SLAB_BYPASS, slab.h) every call goes to
 ** malloc/free so that the sanitizer still sees each Lua block.
+**
+** The shared spill is the one lock here, taken only by a thread that gives
+** (once per closed state) and by one that finds it non-empty when a class
+** of its own is (spill_ready, read without the lock, says when to look).
 */
 #include "slab.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/common.h"
 
-#define CLASSES (SLAB_MAX / 8)
 #define CHUNK   (64 * 1024)
 
-struct freeblk { struct freeblk *next; };
-
-struct pool {
-	struct freeblk *free[CLASSES + 1];
-	char *chunk;   /* carve position in the current chunk */
-	size_t left;   /* bytes left in it */
-};
-
-static __thread struct pool pool;
-
 static inline size_t cls(size_t n) { return (n + 7) >> 3; }
+
+void *slab_pool_take(struct slab_pool *sp, size_t n)
+{
+	size_t c = cls(n), sz = c << 3;
+	struct slab_block *b = sp->free[c];
+
+	if (b) {
+		sp->free[c] = b->next;
+		return b;
+	}
+	if (sp->left < sz)
+		return NULL;
+	void *p = sp->chunk;
+	sp->chunk += sz;
+	sp->left -= sz;
+	return p;
+}
+
+void slab_pool_refill(struct slab_pool *sp, void *chunk, size_t size)
+{
+	/* The rest of the old chunk is lost to the class that asked but not
+	** wasted: put what fits into the free lists of smaller ones. */
+	while (sp->left >= 8) {
+		size_t k = cls(sp->left) > SLAB_CLASSES ? SLAB_CLASSES : sp->left >> 3;
+		slab_pool_put(sp, sp->chunk, k << 3);
+		sp->chunk += k << 3;
+		sp->left -= k << 3;
+	}
+	sp->chunk = chunk;
+	sp->left = size;
+}
+
+static pthread_mutex_t spill_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct slab_spill spill;
+static atomic_int spill_ready;
+
+void slab_spill_give(struct slab_spill *s)
+{
+	if (s->n == 0)
+		return;
+	pthread_mutex_lock(&spill_lock);
+	for (size_t c = 0; c <= SLAB_CLASSES; c++) {
+		if (s->head[c] == NULL)
+			continue;
+		s->tail[c]->next = spill.head[c];
+		if (spill.head[c] == NULL)
+			spill.tail[c] = s->tail[c];
+		spill.head[c] = s->head[c];
+		s->head[c] = s->tail[c] = NULL;
+	}
+	spill.n += s->n;
+	s->n = 0;
+	atomic_store_explicit(&spill_ready, 1, memory_order_release);
+	pthread_mutex_unlock(&spill_lock);
+}
+
+#ifndef SLAB_BYPASS
+static __thread struct slab_pool pool;
+
+/* Take the whole shared spill into this thread's pool. */
+static void unspill(void)
+{
+	pthread_mutex_lock(&spill_lock);
+	for (size_t c = 0; c <= SLAB_CLASSES; c++) {
+		if (spill.head[c] == NULL)
+			continue;
+		spill.tail[c]->next = pool.free[c];
+		pool.free[c] = spill.head[c];
+		spill.head[c] = spill.tail[c] = NULL;
+	}
+	spill.n = 0;
+	atomic_store_explicit(&spill_ready, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&spill_lock);
+}
+#endif
 
 void *slab_alloc(size_t n)
 {
@@ -34,33 +104,18 @@ void *slab_alloc(size_t n)
 #else
 	if (n > SLAB_MAX)
 		return malloc(n);
-	size_t c = cls(n), sz = c << 3;
-	struct freeblk *b = pool.free[c];
-	if (b) {
-		pool.free[c] = b->next;
-		return b;
+	void *p = slab_pool_take(&pool, n);
+	if (p == NULL && atomic_load_explicit(&spill_ready, memory_order_acquire)) {
+		unspill();
+		p = slab_pool_take(&pool, n);
 	}
-	if (pool.left < sz) {
-		/* The rest of the old chunk is lost to this class but not
-		** wasted: put what fits into the free lists of smaller ones. */
-		while (pool.left >= 8) {
-			size_t k = cls(pool.left) > CLASSES ? CLASSES : pool.left >> 3;
-			struct freeblk *f = (struct freeblk *)pool.chunk;
-			f->next = pool.free[k];
-			pool.free[k] = f;
-			pool.chunk += k << 3;
-			pool.left -= k << 3;
-		}
-		pool.chunk = malloc(CHUNK);
-		if (pool.chunk == NULL) {
-			pool.left = 0;
+	if (p == NULL) {
+		void *chunk = malloc(CHUNK);
+		if (chunk == NULL)
 			return NULL;
-		}
-		pool.left = CHUNK;
+		slab_pool_refill(&pool, chunk, CHUNK);
+		p = slab_pool_take(&pool, n);
 	}
-	void *p = pool.chunk;
-	pool.chunk += sz;
-	pool.left -= sz;
 	return p;
 #endif
 }
@@ -73,14 +128,10 @@ void slab_free(void *p, size_t n)
 #else
 	if (p == NULL)
 		return;
-	if (n > SLAB_MAX) {
+	if (n > SLAB_MAX)
 		free(p);
-		return;
-	}
-	struct freeblk *b = p;
-	size_t c = cls(n);
-	b->next = pool.free[c];
-	pool.free[c] = b;
+	else
+		slab_pool_put(&pool, p, n);
 #endif
 }
 
