@@ -94,6 +94,14 @@ function f.whoami()
 	return {actor = a and a:id() or nil, meta = a and a:meta() or nil, scope = s ~= nil}
 end
 
+-- Tells parent which process runs it, then waits long.
+function f.reveal(parent)
+	local time = require("time")
+	process.send(parent, "callee", process.pid())
+	time.sleep("5s")
+	return "too late"
+end
+
 -- A process: calls fn with arg and sends the result (or error text) to
 -- the parent as topic "result".
 function f.caller_proc(parent, fn, arg)

@@ -270,6 +270,18 @@ function T.many_calls_in_flight()
 	end
 end
 
+function T.callee_state_that_dies_fails_the_call()
+	local f = funcs.async("test.funcs:reveal", process.pid())
+	local pid = t.msg(time, "callee"):payload():data()
+	t.match(pid, "^{wippy:funcs|", "the callee's own pid")
+	process.terminate(pid)
+	local v, ok = t.recv(time, f:response())
+	t.eq(ok, true, "an outcome came")
+	t.eq(v:kind(), errors.INTERNAL, "INTERNAL")
+	t.contains(v:message(), "terminated", "says why")
+	t.eq(funcs.call("test.funcs:add", 1, 1), 2, "the function still serves calls")
+end
+
 function T.dropped_future_is_harmless()
 	for i = 1, 5 do funcs.async("test.funcs:sleepy", 10, i) end
 	time.sleep("40ms")
