@@ -36,6 +36,7 @@
 #include "modules.h"
 #include "payload.h"
 #include "security.h"
+#include "funcs.h"
 #include "runtime/code.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
@@ -59,6 +60,9 @@ static const luaL_Reg loadable[] = {
 	{"base64", luaopen_base64},
 	{"crypto", luaopen_crypto},
 	{"yaml", luaopen_yaml},
+	{"funcs", luaopen_funcs},
+	{"contract", luaopen_contract},
+	{"queue", luaopen_queue},
 	{NULL, NULL}
 };
 

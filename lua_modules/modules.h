@@ -32,4 +32,11 @@ int luaopen_uuid(lua_State *L);
 ** the running registry (lregistry.c). */
 int luaopen_registry(lua_State *L);
 
+/* require("contract"): get/open/find_implementations/is over
+** contract.definition and contract.binding entries (contract.c). */
+int luaopen_contract(lua_State *L);
+
+/* require("queue"): publish/message/info over runtime/queue.h (lqueue.c). */
+int luaopen_queue(lua_State *L);
+
 #endif

@@ -1238,6 +1238,11 @@ static void push_pobj(lua_State *L, int fmt, int data)
 	luaL_setmetatable(L, PAYLOAD_META);
 }
 
+void lpayload_push_value(lua_State *L, int idx)
+{
+	push_pobj(L, errors_is_error(L, idx) ? F_ERROR : F_LUA, idx);
+}
+
 void lpayload_push_message(lua_State *L, int msgidx, int index)
 {
 	struct pobj *p;

@@ -24,6 +24,11 @@
 /* The global `payload`: {new, format}. [-0, +1, m] */
 int luaopen_payload(lua_State *L);
 
+/* Push a Payload over the value at idx, as payload.new(v) makes it: a
+** "lua/any" one, or a "golang/error" one for an error object.
+** [-0, +1, m] */
+void lpayload_push_value(lua_State *L, int idx);
+
 /* Push a "lua/any" Payload over value number `index` (1-based) of the
 ** Message object at msgidx; it keeps the Message alive until it has
 ** decoded its value. [-0, +1, m] */

@@ -40,6 +40,7 @@ struct host;
 struct reg_entry;
 struct proc;
 struct exit_wait;
+struct fcall;
 
 /* {==== Coroutines ====} */
 
@@ -172,6 +173,8 @@ struct proc {
 	uint8_t mbox_warned;           /* its queue passed process.mailbox_warn */
 	int fn_ref;                    /* pooled: the entry's function */
 	void *call_ctx;                /* pooled: context of the running call */
+	struct fcall *fcall;           /* pooled: the funcs call it runs
+	                               ** (runtime/fcall.h), or NULL */
 	struct coro *free_calls;       /* pooled: finished call threads to reuse */
 	struct coro *main;             /* &main_co once started */
 	struct coro main_co;

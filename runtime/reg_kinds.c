@@ -492,6 +492,233 @@ static const struct reg_field http_endpoint_fields[] = {
 	  .kinds = KMASK(REG_K_FUNCTION_LUA) },
 };
 
+/* {====================================================================
+** contract.definition and contract.binding
+** ===================================================================== */
+
+/* A string at key of map m, or NULL (an error when present and not a
+** string, or when required and absent or empty). */
+static const char *map_str(struct loader *L, struct reg_entry *e, struct reg_value *m,
+			   const char *key, const char *what, bool required)
+{
+	struct reg_value *v = reg_value_get(m, key);
+	char buf[160];
+
+	if (v == NULL || v->type == REG_NULL) {
+		if (required)
+			reg__errat(L, e, m, "%s: missing required field \"%s\"", what, key);
+		return NULL;
+	}
+	if (v->type != REG_STR || (required && v->str[0] == '\0')) {
+		reg__errat(L, e, v, "%s: field \"%s\" must be a%s string, got %s", what,
+			   key, required ? " non-empty" : "", reg__show(v, buf, sizeof(buf)));
+		return NULL;
+	}
+	return v->str;
+}
+
+/* input_schemas / output_schemas: a sequence of {format, definition}. */
+static const struct reg_value *schemas(struct loader *L, struct reg_entry *e,
+				       struct reg_value *m, const char *key)
+{
+	struct reg_value *v = reg_value_get(m, key);
+	char buf[160];
+
+	if (v == NULL || v->type == REG_NULL)
+		return NULL;
+	if (v->type != REG_SEQ) {
+		reg__errat(L, e, v, "methods: \"%s\" must be a sequence, got %s", key,
+			   reg__show(v, buf, sizeof(buf)));
+		return NULL;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->items[i]->type != REG_MAP) {
+			reg__errat(L, e, v->items[i], "methods: each of \"%s\" must be a "
+				   "mapping with format and definition", key);
+			return NULL;
+		}
+		map_str(L, e, v->items[i], "format", key, false);
+	}
+	return v;
+}
+
+static void set_contract_methods(struct loader *L, struct reg_entry *e,
+				 const struct reg_field *f, struct reg_value *ms, void *dst)
+{
+	struct reg_contract_def *d = &e->u.contract;
+	char buf[160];
+
+	d->methods = reg__alloc(&L->reg->arena, (ms->n + 1) * sizeof(*d->methods));
+	for (size_t i = 0; i < ms->n; i++) {
+		struct reg_value *m = ms->items[i];
+		struct reg_contract_method *cm;
+		const char *name;
+
+		if (m->type != REG_MAP) {
+			reg__errat(L, e, m, "methods: each method must be a mapping with a "
+				   "name, got %s", reg__show(m, buf, sizeof(buf)));
+			continue;
+		}
+		if ((name = map_str(L, e, m, "name", "methods", true)) == NULL)
+			continue;
+		for (size_t j = 0; j < d->nmethods; j++)
+			if (!strcmp(d->methods[j].name, name)) {
+				reg__errat(L, e, reg_value_get(m, "name"),
+					   "methods: method \"%s\" is defined twice", name);
+				name = NULL;
+				break;
+			}
+		if (name == NULL)
+			continue;
+		cm = &d->methods[d->nmethods++];
+		cm->name = name;
+		cm->description = map_str(L, e, m, "description", "methods", false);
+		if (cm->description == NULL)
+			cm->description = "";
+		cm->input_schemas = schemas(L, e, m, "input_schemas");
+		cm->output_schemas = schemas(L, e, m, "output_schemas");
+	}
+}
+
+/* Does the contract.definition t define a method of that name? Its raw
+** tree is read: t may come later in file order, not decoded yet. */
+static bool defines_method(const struct reg_entry *t, const char *name)
+{
+	const struct reg_value *ms = reg_value_get(t->data, "methods");
+	for (size_t i = 0; ms && ms->type == REG_SEQ && i < ms->n; i++) {
+		const char *n = reg_value_str(ms->items[i], "name");
+		if (n && !strcmp(n, name))
+			return true;
+	}
+	return false;
+}
+
+static void bound_contract(struct loader *L, struct reg_entry *e, struct reg_value *c,
+			   struct reg_bound_contract *bc)
+{
+	struct reg_value *ms = reg_value_get(c, "methods");
+	struct reg_value *req = reg_value_get(c, "context_required");
+	struct reg_value *def = reg_value_get(c, "default");
+	struct reg_entry *t;
+	char buf[160];
+
+	t = reg__ref_at(L, e, reg_value_get(c, "contract"), "contracts.contract",
+			KMASK(REG_K_CONTRACT_DEFINITION));
+	if (reg_value_get(c, "contract") == NULL)
+		reg__errat(L, e, c, "contracts: missing required field \"contract\"");
+	bc->contract = t ? t->id : NULL;
+	if (ms && ms->type != REG_NULL) {
+		if (ms->type != REG_MAP) {
+			reg__errat(L, e, ms, "contracts: \"methods\" must be a mapping of "
+				   "method name to function id, got %s",
+				   reg__show(ms, buf, sizeof(buf)));
+		} else {
+			bc->methods = reg__alloc(&L->reg->arena, (ms->n + 1) * sizeof(*bc->methods));
+			for (size_t i = 0; i < ms->n; i++) {
+				struct reg_entry *fn = reg__ref_at(L, e, ms->items[i],
+					"contracts.methods", KMASK(REG_K_FUNCTION_LUA));
+				if (t && !defines_method(t, ms->keys[i]))
+					reg__errat(L, e, ms->items[i], "contracts: contract %s has "
+						   "no method \"%s\"", t->id, ms->keys[i]);
+				else if (fn) {
+					bc->methods[bc->nmethods].name = ms->keys[i];
+					bc->methods[bc->nmethods++].func = fn->id;
+				}
+			}
+		}
+	}
+	if (req && req->type != REG_NULL) {
+		if (req->type != REG_SEQ) {
+			reg__errat(L, e, req, "contracts: \"context_required\" must be a "
+				   "sequence of keys, got %s", reg__show(req, buf, sizeof(buf)));
+		} else {
+			bc->context_required = reg__alloc(&L->reg->arena,
+							  (req->n + 1) * sizeof(char *));
+			for (size_t i = 0; i < req->n; i++) {
+				if (req->items[i]->type != REG_STR || !req->items[i]->str[0])
+					reg__errat(L, e, req->items[i], "contracts: each of "
+						   "\"context_required\" must be a key string, got %s",
+						   reg__show(req->items[i], buf, sizeof(buf)));
+				else
+					bc->context_required[bc->ncontext_required++] =
+						req->items[i]->str;
+			}
+		}
+	}
+	if (def && def->type != REG_NULL && def->type != REG_BOOL)
+		reg__errat(L, e, def, "contracts: \"default\" must be a boolean, got %s",
+			   reg__show(def, buf, sizeof(buf)));
+	bc->is_default = def && def->type == REG_BOOL && def->b;
+}
+
+static void set_binding_contracts(struct loader *L, struct reg_entry *e,
+				  const struct reg_field *f, struct reg_value *cs, void *dst)
+{
+	struct reg_binding *b = &e->u.binding;
+	char buf[160];
+
+	if (cs->n == 0) {
+		reg__errat(L, e, cs, "field \"contracts\" must list at least one contract");
+		return;
+	}
+	b->contracts = reg__alloc(&L->reg->arena, cs->n * sizeof(*b->contracts));
+	for (size_t i = 0; i < cs->n; i++) {
+		struct reg_bound_contract *bc = &b->contracts[b->ncontracts];
+		if (cs->items[i]->type != REG_MAP) {
+			reg__errat(L, e, cs->items[i], "contracts: each item must be a mapping "
+				   "with contract and methods, got %s",
+				   reg__show(cs->items[i], buf, sizeof(buf)));
+			continue;
+		}
+		memset(bc, 0, sizeof(*bc));
+		bound_contract(L, e, cs->items[i], bc);
+		if (bc->contract)
+			b->ncontracts++;
+	}
+}
+
+static const struct reg_field contract_def_fields[] = {
+	{ .key = "methods", .type = RF_SEQ, .off = RF_NOWHERE, .set = set_contract_methods },
+};
+
+static const struct reg_field contract_binding_fields[] = {
+	{ .key = "contracts", .type = RF_SEQ, .flags = RF_REQUIRED, .off = RF_NOWHERE,
+	  .set = set_binding_contracts },
+};
+
+/* }==================================================================== */
+
+/* queue.queue driver: an entry of a queue.driver.* kind. */
+static void set_queue_driver(struct loader *L, struct reg_entry *e,
+			     const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	struct reg_entry *t = reg__ref_at(L, e, v, "driver", ~0u);
+	if (t && strncmp(t->kind, "queue.driver.", 13) != 0) {
+		reg__errat(L, e, v, "driver: \"%s\" is a %s, expected a queue.driver.* entry",
+			   t->id, t->kind);
+		t = NULL;
+	}
+	*(struct reg_entry **)dst = t;
+}
+
+static const struct reg_field queue_fields[] = {
+	{ .key = "driver", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.queue.driver),
+	  .set = set_queue_driver },
+};
+
+static const struct reg_field consumer_fields[] = {
+	{ .key = "queue", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.consumer.queue),
+	  .kinds = KMASK(REG_K_QUEUE_QUEUE) },
+	{ .key = "func", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.consumer.func),
+	  .kinds = KMASK(REG_K_FUNCTION_LUA) },
+	{ .key = "concurrency", .type = RF_INT, .off = AT(u.consumer.concurrency),
+	  .def = { .i = 1 }, .min = 1, .max = 1000 },
+	{ .key = "prefetch", .type = RF_INT, .off = AT(u.consumer.prefetch),
+	  .def = { .i = 10 }, .min = 1, .max = 10000 },
+	{ .key = "auto_ack", .type = RF_BOOL, .off = RF_NOWHERE, .def = { .b = false } },
+	{ .key = "driver_options", .type = RF_MAP, .off = RF_NOWHERE },
+};
+
 #define TABLE(t) t, countof(t)
 
 /* The kinds with typed fields; lifecycle marks service-like kinds. */
@@ -519,6 +746,11 @@ static const struct kind_desc {
 	{ "http.endpoint",	REG_K_HTTP_ENDPOINT,	TABLE(http_endpoint_fields), false },
 	{ "registry.entry",	REG_K_REGISTRY_ENTRY,	NULL, 0,		   false },
 	{ "process.lua.bc",	REG_K_PROCESS_LUA_BC,	TABLE(process_lua_bc_fields), false },
+	{ "contract.definition", REG_K_CONTRACT_DEFINITION, TABLE(contract_def_fields), false },
+	{ "contract.binding",	REG_K_CONTRACT_BINDING,	TABLE(contract_binding_fields), false },
+	{ "queue.driver.memory", REG_K_QUEUE_DRIVER_MEMORY, NULL, 0,		   true },
+	{ "queue.queue",	REG_K_QUEUE_QUEUE,	TABLE(queue_fields),	   false },
+	{ "queue.consumer",	REG_K_QUEUE_CONSUMER,	TABLE(consumer_fields),	   true },
 };
 
 /* }==================================================================== */

@@ -141,6 +141,11 @@ enum reg_kind {
 	REG_K_HTTP_ENDPOINT,
 	REG_K_REGISTRY_ENTRY,
 	REG_K_PROCESS_LUA_BC,	/* process.lua.bc: Lua 5.4 bytecode in an fs.directory */
+	REG_K_CONTRACT_DEFINITION,
+	REG_K_CONTRACT_BINDING,
+	REG_K_QUEUE_DRIVER_MEMORY,
+	REG_K_QUEUE_QUEUE,
+	REG_K_QUEUE_CONSUMER,
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds
@@ -255,6 +260,55 @@ struct reg_http_endpoint {
 	const char *path;		/* "/..." with {param} and a final {name...} */
 };
 
+/* contract.definition: its methods in file order (names unique, not
+** empty); description is "" when absent; the schemas are the raw
+** sequences of {format, definition} maps, or NULL. */
+struct reg_contract_method {
+	const char *name, *description;
+	const struct reg_value *input_schemas, *output_schemas;
+};
+
+struct reg_contract_def {
+	struct reg_contract_method *methods;
+	size_t nmethods;
+};
+
+/* contract.binding: the contracts it implements, in file order. Ids are
+** full "ns:name", checked at load (the contract is a contract.definition
+** that defines each method named; each func a function.lua); they stay
+** ids so a reader resolves them in the registry version it runs on. */
+struct reg_bound_method {
+	const char *name, *func;
+};
+
+struct reg_bound_contract {
+	const char *contract;
+	struct reg_bound_method *methods;
+	size_t nmethods;
+	const char **context_required;
+	size_t ncontext_required;
+	bool is_default;
+};
+
+struct reg_binding {
+	struct reg_bound_contract *contracts;
+	size_t ncontracts;
+};
+
+/* queue.queue: its driver, any queue.driver.* entry (only the memory
+** driver runs; a queue on another is inert). */
+struct reg_queue {
+	struct reg_entry *driver;
+};
+
+/* queue.consumer: calls func for each message of queue, at most
+** concurrency at once (1..1000, 1); prefetch (1..10000, 10) is checked. */
+struct reg_consumer {
+	struct reg_entry *queue;	/* a queue.queue */
+	struct reg_entry *func;		/* a function.lua */
+	int concurrency, prefetch;
+};
+
 /*
 ** One registry entry. data is the entry's whole mapping (name, kind, meta
 ** and the flat kind fields) after interpolation; meta is data's "meta" or
@@ -280,6 +334,10 @@ struct reg_entry {
 		struct reg_http_service http;
 		struct reg_http_router router;
 		struct reg_http_endpoint endpoint;
+		struct reg_contract_def contract;
+		struct reg_binding binding;
+		struct reg_queue queue;
+		struct reg_consumer consumer;
 	} u;
 	size_t _index;		/* position in file order */
 	bool _used;		/* an inert kind another entry reads (fs.directory

@@ -48,6 +48,8 @@
 #include "httpd.h"
 #include "live.h"
 #include "evbus.h"
+#include "fcall.h"
+#include "queue.h"
 #include "log.h"
 #include "preempt.h"
 #include "reaper.h"
@@ -218,6 +220,7 @@ void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns)
 	uint64_t deadline = common_now_ms() + (uint64_t)(grace_ns / 1000000);
 	/* From here on the supervisor restarts nothing: it reads rt->stopping. */
 	httpd_stop(rt);
+	fcall_stop(rt);
 	log_printf(LOG_LEVEL_DEBUG, NULL, "shutting down: %s", reason);
 	pt_each(rt, cancel_one, (void *)reason);
 	atomic_store(&rt->stopper.deadline_ms, deadline);
@@ -333,6 +336,8 @@ static void destroy(struct rt *rt)
 	env_destroy(rt->env);
 	live_free(rt);
 	evbus_free(rt);
+	fcall_free(rt);
+	queue_free(rt);
 	code_free_all(rt);
 	pt_destroy(rt);
 	term_free(&rt->term_in);
@@ -420,6 +425,7 @@ int rt_start(struct rt *rt)
 			(void)0;
 	}
 	httpd_start(rt);
+	queue_start(rt);
 	log_debug("engine started: %d shards", engine_nshards(rt->engine));
 	return 0;
 }

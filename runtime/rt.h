@@ -124,6 +124,8 @@ struct rt {
 	_Atomic(void *) live;
 	_Atomic(void *) codes_more;
 	_Atomic(void *) evbus;
+	_Atomic(void *) fcalls; /* runtime/fcall.c: pools of function states */
+	_Atomic(void *) queues; /* runtime/queue.c: queues and consumers */
 
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */
 	struct term_in term_in;
