@@ -10,6 +10,7 @@
 #include "runtime/env.h"
 #include "runtime/proc.h"
 #include "runtime/rt.h"
+#include "security.h"
 
 static const char *kind_of(int rc)
 {
@@ -26,7 +27,10 @@ static int e_get(lua_State *L)
 {
 	const char *key = luaL_checkstring(L, 1);
 	char *v = NULL;
-	int rc = env_get(proc_of(L)->rt->env, key, &v);
+	int rc;
+	if ((rc = security_check(L, "env.get", key, "not allowed to read env: %s", key)))
+		return rc;
+	rc = env_get(proc_of(L)->rt->env, key, &v);
 	if (rc < 0)
 		return errors_ret(L, kind_of(rc), "env %s: %s", key, env_strerror(rc));
 	lua_pushstring(L, v);
@@ -39,7 +43,10 @@ static int e_set(lua_State *L)
 {
 	const char *key = luaL_checkstring(L, 1);
 	const char *val = luaL_checkstring(L, 2);
-	int rc = env_set(proc_of(L)->rt->env, key, val);
+	int rc;
+	if ((rc = security_check(L, "env.set", key, "not allowed to write env: %s", key)))
+		return rc;
+	rc = env_set(proc_of(L)->rt->env, key, val);
 	if (rc < 0)
 		return errors_ret(L, kind_of(rc), "env %s: %s", key, env_strerror(rc));
 	lua_pushboolean(L, 1);

@@ -14,10 +14,12 @@
 #include <lua.h>
 
 struct payload;
+struct policy_val;
 
 /* Metatable names, as the original's type names. */
 #define SECURITY_ACTOR_META "security.Actor"
 #define SECURITY_SCOPE_META "security.Scope"
+#define SECURITY_POLICY_META "security.Policy"
 
 /* require("security"): new_actor new_scope actor scope. [-0, +1, m] */
 int luaopen_security(lua_State *L);
@@ -38,5 +40,26 @@ void security_push_own(lua_State *L);
 ** *out is left empty. Returns 0, or a negative errno from payload_encode
 ** with *out untouched. [-0, +0, m] */
 int security_encode(lua_State *L, int ai, int si, struct payload *out);
+
+/*
+** The original's IsAllowed for the running process: with both an actor
+** and a scope, whether the scope's policies ALLOW action on resource
+** (any deny wins; nothing matching is a deny); lacking either, allowed
+** unless security.strict_mode is on. meta (NULL: none) is what conditions
+** on meta.* read. The process's context is compiled on first use and kept
+** (no allocation after that). Never raises. [-0, +0, m]
+*/
+int security_allowed_meta(lua_State *L, const char *action, const char *resource,
+			  const struct policy_val *meta);
+int security_allowed(lua_State *L, const char *action, const char *resource);
+
+/*
+** A check site: 0 when allowed (nothing pushed); else push nil and a
+** PermissionDenied error with the message fmt and return 2, so that a
+** lua_CFunction can `if ((r = security_check(...))) return r;`.
+** [-0, +(0|2), m]
+*/
+int security_check(lua_State *L, const char *action, const char *resource,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif
