@@ -731,6 +731,7 @@ static struct own *own_get(lua_State *L)
 		lua_pushcfunction(L, own_gc);
 		lua_setfield(L, -2, "__gc");
 		lua_setmetatable(L, -2);
+		proc_note_finalizer(L);   /* own_gc must run when the state goes */
 		lua_rawsetp(L, LUA_REGISTRYINDEX, &own_key);
 		own_build(L, o, t);
 		return o;
