@@ -59,7 +59,7 @@ static int check_target(lua_State *L, int idx, uint64_t to, const char *action)
 			s = buf;
 		}
 	}
-	r = security_check(L, action, s, "not allowed to %s: %s",
+	r = security_check_pid(L, action, s, "not allowed to %s: %s",
 			   action + sizeof("process.") - 1, lua_tostring(L, idx));
 	return r;
 }
@@ -92,7 +92,7 @@ static const struct reg_entry *find_entry(lua_State *L, const char *id)
 	return e;
 }
 
-enum { SP_MONITOR = 1, SP_LINK = 2 };
+enum { SP_MONITOR = 1, SP_LINK = 2, SP_EXEC = 4 };
 
 /* Send each queued spawner message (entries {topic, n, v1..vn} of the
 ** array at mi) to pid. A message that cannot be encoded is dropped, as
@@ -152,15 +152,24 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 
 	const char *id = luaL_checkstring(L, base);
 	const char *hid = luaL_checkstring(L, base + 1);
-	/* The original's order: the entry, the variant, then the host. */
-	if ((rc = security_check(L, "process.spawn", id, "not allowed to spawn process: %s", id)) ||
-	    ((how & SP_MONITOR) &&
-	     (rc = security_check(L, "process.spawn.monitored", id,
-				  "not allowed to spawn monitored process: %s", id))) ||
-	    ((how & SP_LINK) &&
-	     (rc = security_check(L, "process.spawn.linked", id,
-				  "not allowed to spawn linked process: %s", id))) ||
-	    (rc = security_check(L, "process.host", hid, "not allowed to spawn on host: %s", hid)))
+	/* The original's order: the entry, the variant, then the host; exec
+	** has its own action instead of spawn's. */
+	if (how & SP_EXEC) {
+		if ((rc = security_check_pid(L, "process.exec", id,
+					     "not allowed to exec process: %s", id)) ||
+		    (rc = security_check_pid(L, "process.host", hid,
+					     "not allowed to exec on host: %s", hid)))
+			return rc;
+	} else if ((rc = security_check_pid(L, "process.spawn", id,
+					    "not allowed to spawn process: %s", id)) ||
+		   ((how & SP_MONITOR) &&
+		    (rc = security_check_pid(L, "process.spawn.monitored", id,
+					     "not allowed to spawn monitored process: %s", id))) ||
+		   ((how & SP_LINK) &&
+		    (rc = security_check_pid(L, "process.spawn.linked", id,
+					     "not allowed to spawn linked process: %s", id))) ||
+		   (rc = security_check_pid(L, "process.host", hid,
+					    "not allowed to spawn on host: %s", hid)))
 		return rc;
 	e = find_entry(L, id);
 	if (e == NULL || !reg_kind_is_process(e->k))
@@ -207,7 +216,7 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 static int do_spawn(lua_State *L, int how)
 {
 	static const char *const fn[] = {"spawn", "spawn_monitored", "spawn_linked",
-					 "spawn_linked_monitored"};
+					 "spawn_linked_monitored", "", "exec"};
 	if (lua_gettop(L) < 2)
 		return errors_ret(L, ERRORS_INVALID,
 				  "%s requires at least id and host arguments", fn[how]);
@@ -238,7 +247,7 @@ static int p_exec(lua_State *L)
 {
 	size_t len;
 	const char *pid;
-	int n = do_spawn(L, SP_MONITOR);
+	int n = do_spawn(L, SP_MONITOR | SP_EXEC);
 	if (n != 1)
 		return n;
 	pid = lua_tolstring(L, -1, &len);
@@ -785,10 +794,13 @@ static int r_register(lua_State *L)
 	const char *name = luaL_checkstring(L, 1);
 	uint64_t pid = self->pid;
 	int nret = 0;
-	if ((nret = security_check(L, "process.registry.register", name,
-				   "not allowed to register name: %s", name)))
-		return nret;
 	if (!lua_isnoneornil(L, 2) && (pid = resolve(L, 2, &nret)) == 0)
+		return nret;
+	/* A name on another process needs process.registry.foreign on it too. */
+	if (pid != self->pid && (nret = check_target(L, 2, pid, "process.registry.foreign")))
+		return nret;
+	if ((nret = security_check_pid(L, "process.registry.register", name,
+				       "not allowed to register name: %s", name)))
 		return nret;
 	if (pid != self->pid) {
 		/* A name for a process that is gone would name nothing. */
@@ -824,7 +836,11 @@ static int r_unregister(lua_State *L)
 {
 	struct proc *self = proc_of(L);
 	const char *name = luaL_checkstring(L, 1);
-	int removed = names_unregister(self->rt, name, 0);
+	int removed, nret;
+	if ((nret = security_check_pid(L, "process.registry.unregister", name,
+				       "not allowed to unregister name: %s", name)))
+		return nret;
+	removed = names_unregister(self->rt, name, 0);
 	proc_name_forget(self, name);
 	lua_pushboolean(L, removed);
 	return 1;

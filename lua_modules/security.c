@@ -762,18 +762,46 @@ int security_allowed(lua_State *L, const char *action, const char *resource)
 	return security_allowed_meta(L, action, resource, NULL);
 }
 
+/* The denial of a check site: nil and a PermissionDenied error. */
+static int deny(lua_State *L, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	return errors_ret(L, ERRORS_PERMISSION_DENIED, "%s", msg);
+}
+
 int security_check(lua_State *L, const char *action, const char *resource,
 		   const char *fmt, ...)
 {
 	va_list ap;
-	char msg[512];
+	int r;
 
 	if (security_allowed(L, action, resource))
 		return 0;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = deny(L, fmt, ap);
 	va_end(ap);
-	return errors_ret(L, ERRORS_PERMISSION_DENIED, "%s", msg);
+	return r;
+}
+
+int security_check_pid(lua_State *L, const char *action, const char *resource,
+		       const char *fmt, ...)
+{
+	struct proc *p = proc_of(L);
+	static const char *const keys[] = { "pid" };
+	struct policy_val pid = { .type = PV_STR, .str = p->pidstr, .len = p->pidlen };
+	struct policy_val meta = { .type = PV_MAP, .n = 1, .items = &pid,
+				   .keys = (const char **)keys };
+	va_list ap;
+	int r;
+
+	if (security_allowed_meta(L, action, resource, &meta))
+		return 0;
+	va_start(ap, fmt);
+	r = deny(L, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* {==== Module functions ====} */

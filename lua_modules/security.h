@@ -62,4 +62,9 @@ int security_allowed(lua_State *L, const char *action, const char *resource);
 int security_check(lua_State *L, const char *action, const char *resource,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* As security_check, with meta {pid = the caller's pid string}, as the
+** original's process module passes to every check it makes. */
+int security_check_pid(lua_State *L, const char *action, const char *resource,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 #endif
