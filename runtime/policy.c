@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "engine/common.h"
+#include "runtime/policy_expr.h"
 #include "runtime/registry.h"
 
 enum op {
@@ -64,6 +65,7 @@ struct policy {
 	size_t nconds;
 	char **groups;
 	size_t ngroups;
+	struct pexpr *expr;	/* security.policy.expr: instead of conditions */
 };
 
 /* {==== Values ====} */
@@ -426,6 +428,9 @@ enum policy_result policy_eval(const struct policy *p,
 	if (!match_any(p->actions, p->nactions, action) ||
 	    !match_any(p->resources, p->nresources, resource))
 		return POLICY_UNDEFINED;
+	if (p->expr != NULL)
+		return pexpr_eval(p->expr, actor, action, resource, meta) == 1 ?
+		       p->effect : POLICY_UNDEFINED;
 	for (size_t i = 0; i < p->nconds; i++)
 		if (!cond_holds(&p->conds[i], actor, action, resource, meta))
 			return POLICY_UNDEFINED;
@@ -485,6 +490,7 @@ void policy_free(struct policy *p)
 	free(p->resources);
 	free(p->groups);
 	free(p->conds);
+	pexpr_free(p->expr);
 	free(p->id);
 	free(p);
 }
@@ -628,10 +634,10 @@ static char *full_id(const char *id, const char *ns)
 	return s;
 }
 
-struct policy *policy_compile(const char *id, const char *ns,
+static struct policy *compile(const char *id, const char *ns,
 			      const struct reg_value *def,
 			      const struct reg_value *groups,
-			      policy_errfn err, void *ud)
+			      policy_errfn err, void *ud, bool expr)
 {
 	struct cctx c = { err, ud, 0 };
 	struct policy *p = xcalloc(1, sizeof(*p));
@@ -653,7 +659,16 @@ struct policy *policy_compile(const char *id, const char *ns,
 		     e && e->str ? "\"" : "");
 	patterns(&c, def, "actions", &p->actions, &p->nactions);
 	patterns(&c, def, "resources", &p->resources, &p->nresources);
-	conds = reg_value_get(def, "conditions");
+	if (expr) {
+		const struct reg_value *x = reg_value_get(def, "expression");
+		char msg[300];
+
+		if (x == NULL || x->type != REG_STR || x->str[0] == '\0')
+			fail(&c, x ? x : def, "policy.expression: must be a non-empty string");
+		else if ((p->expr = pexpr_compile(x->str, msg, sizeof(msg))) == NULL)
+			fail(&c, x, "policy.expression: %s", msg);
+	}
+	conds = expr ? NULL : reg_value_get(def, "conditions");
 	if (conds != NULL && conds->type != REG_NULL) {
 		if (conds->type != REG_SEQ) {
 			fail(&c, conds, "policy.conditions: must be a list");
@@ -683,6 +698,22 @@ struct policy *policy_compile(const char *id, const char *ns,
 err:
 	policy_free(p);
 	return NULL;
+}
+
+struct policy *policy_compile(const char *id, const char *ns,
+			      const struct reg_value *def,
+			      const struct reg_value *groups,
+			      policy_errfn err, void *ud)
+{
+	return compile(id, ns, def, groups, err, ud, false);
+}
+
+struct policy *policy_compile_expr(const char *id, const char *ns,
+				   const struct reg_value *def,
+				   const struct reg_value *groups,
+				   policy_errfn err, void *ud)
+{
+	return compile(id, ns, def, groups, err, ud, true);
 }
 
 /* {==== Tables ====} */
@@ -730,12 +761,16 @@ static struct policy_table *build(const struct registry *reg)
 	struct reg_entry *e = NULL;
 
 	t->reg = reg;
-	while (reg && (e = reg_next_kind(reg, "security.policy", e)) != NULL) {
-		struct policy *p = policy_compile(e->id, e->ns, reg_value_get(e->data, "policy"),
-						  reg_value_get(e->data, "groups"), NULL, NULL);
+	while (reg && (e = reg_next(reg, e)) != NULL) {
+		bool ex = strcmp(e->kind, "security.policy.expr") == 0;
+		struct policy *p;
 		size_t ng;
 		const char *const *gs;
 
+		if (!ex && strcmp(e->kind, "security.policy") != 0)
+			continue;
+		p = compile(e->id, e->ns, reg_value_get(e->data, "policy"),
+			    reg_value_get(e->data, "groups"), NULL, NULL, ex);
 		if (p == NULL)
 			continue;
 		t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));

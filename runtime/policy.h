@@ -12,7 +12,8 @@
 ** of policies (a scope) answers DENY if any answers DENY, else ALLOW if
 ** any answers ALLOW, else UNDEFINED, which callers treat as denied.
 **
-** The policies of a registry (its security.policy entries) are compiled
+** The policies of a registry (its security.policy and security.policy.expr
+** entries) are compiled
 ** once per registry version, on first use, into a policy_table that lives
 ** until the process ends, as registry versions do (runtime/live.h): a
 ** `const struct policy *` taken from a table stays valid everywhere.
@@ -96,6 +97,14 @@ struct policy *policy_compile(const char *id, const char *ns,
 			      const struct reg_value *def,
 			      const struct reg_value *groups,
 			      policy_errfn err, void *ud);
+
+/* The same for a security.policy.expr entry: `policy: {actions, resources,
+** effect, expression}`; the expression (runtime/policy_expr.h) takes the
+** place of conditions. */
+struct policy *policy_compile_expr(const char *id, const char *ns,
+				   const struct reg_value *def,
+				   const struct reg_value *groups,
+				   policy_errfn err, void *ud);
 
 void policy_free(struct policy *p);
 

@@ -573,9 +573,14 @@ static void set_policy(struct loader *L, struct reg_entry *e,
 static void set_policy_expr(struct loader *L, struct reg_entry *e,
 			    const struct reg_field *f, struct reg_value *v, void *dst)
 {
-	reg__errat(L, e, reg__field(e, "kind"), "kind \"security.policy.expr\" is not "
-		   "supported by this runtime (it has no expression evaluator); write "
-		   "the policy as a security.policy with conditions");
+	struct policy_err pe = { L, e };
+
+	if (v == NULL) {
+		reg__errat(L, e, NULL, "missing required field \"policy\"");
+		return;
+	}
+	policy_free(policy_compile_expr(e->id, e->ns, v, reg__field(e, "groups"),
+					policy_err, &pe));
 }
 
 static const struct reg_field security_policy_fields[] = {

@@ -142,7 +142,7 @@ enum reg_kind {
 	REG_K_REGISTRY_ENTRY,
 	REG_K_PROCESS_LUA_BC,	/* process.lua.bc: Lua 5.4 bytecode in an fs.directory */
 	REG_K_SECURITY_POLICY,	/* checked at load; compiled by runtime/policy.c */
-	REG_K_SECURITY_POLICY_EXPR,	/* refused at load: no expression evaluator */
+	REG_K_SECURITY_POLICY_EXPR,	/* the same with an expression (policy_expr.c) */
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds

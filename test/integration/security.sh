@@ -11,7 +11,7 @@
 # condition on actor.meta.role (deny unless admin) stops it reading reports, and the
 # system service's message reached it. Then strict mode (security.
 # strict_mode in .wippy.yaml) denies a process with no actor; and a
-# malformed policy, a bad operator and a security.policy.expr entry are
+# malformed policy, a bad operator and an expression outside the supported subset are
 # load errors at file:line:col with nothing started.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -213,7 +213,7 @@ entries:
         - {field: actor.id, operator: like, value: x}
   - name: p3
     kind: security.policy.expr
-    policy: {expression: 'action == "x"', actions: '*', resources: '*', effect: allow}
+    policy: {expression: 'action == len(x)', actions: '*', resources: '*', effect: allow}
   - {name: p4, kind: security.policy}
   - name: svc
     kind: process.service
@@ -225,7 +225,7 @@ printf 'return { main = function() return 0 end }\n' >"$BAD/src/cli.lua"
 run "malformed policies" 1 "$BAD" -x bad:cli
 expect_regex "stderr" "$ERR" '_index\.yaml:8:[0-9]+: bad:p1: policy\.effect: must be "allow" or "deny", got "permit"'
 expect_regex "stderr" "$ERR" '_index\.yaml:16:[0-9]+: bad:p2: policy\.conditions\[0\]: unknown operator "like"'
-expect_regex "stderr" "$ERR" '_index\.yaml:18:[0-9]+: bad:p3: kind "security\.policy\.expr" is not supported'
+expect_regex "stderr" "$ERR" '_index\.yaml:19:27: bad:p3: policy\.expression: function calls and \[\] indexing are not supported at offset 13'
 expect_regex "stderr" "$ERR" 'bad:p4: missing required field "policy"'
 expect_regex "stderr" "$ERR" 'bad:svc: lifecycle\.security\.actor must be a mapping'
 expect_regex "stderr" "$ERR" 'bad:svc: lifecycle\.security\.policies must be a list'

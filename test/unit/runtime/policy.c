@@ -23,7 +23,7 @@
 static char tmpdir[] = "/tmp/policy-test-XXXXXX";
 static struct reg_arena arena;
 
-/* The errors of the last compile, one per line, "line:col: msg". */
+/* The errors of the last compile, "line:col: msg | " each. */
 static char errs[4096];
 
 static void on_err(void *ud, const struct reg_value *at, const char *msg)
@@ -31,7 +31,7 @@ static void on_err(void *ud, const struct reg_value *at, const char *msg)
 	size_t n = strlen(errs);
 
 	(void)ud;
-	snprintf(errs + n, sizeof(errs) - n, "%d:%d: %s\n", at ? at->line : 0,
+	snprintf(errs + n, sizeof(errs) - n, "%d:%d: %s | ", at ? at->line : 0,
 		 at ? at->col : 0, msg);
 }
 
@@ -383,6 +383,71 @@ static void test_errors(void)
 	   "every problem is reported");
 }
 
+/* Evaluate expression src as an allow policy on everything: 1 allow,
+** 0 undefined, -1 compile error (message in errs). */
+static int expr(const char *src, const char *resource)
+{
+	char text[1024];
+	struct reg_value *v;
+	struct policy *p;
+	enum policy_result r;
+
+	snprintf(text, sizeof(text), "policy:\n  actions: '*'\n  resources: '*'\n"
+		 "  effect: allow\n  expression: '%s'\n", src);
+	v = yaml(text);
+	errs[0] = '\0';
+	p = policy_compile_expr("app:e", "app", reg_value_get(v, "policy"), NULL, on_err, NULL);
+	if (p == NULL)
+		return -1;
+	r = policy_eval(p, &actor, "doc.read", resource, &call_meta);
+	policy_free(p);
+	return r == POLICY_ALLOW;
+}
+
+#define ETRUE(s)  ok(expr(s, "doc:1") == 1, "expr %s is true", s)
+#define EFALSE(s) ok(expr(s, "doc:1") == 0, "expr %s is not", s)
+#define EBAD(s, m) ok(expr(s, "doc:1") == -1 && strstr(errs, m), "expr %s: %s", s, errs)
+
+static void test_expr(void)
+{
+	ETRUE("action == \"doc.read\"");
+	ETRUE("resource == \"doc:1\" && action != \"x\"");
+	EFALSE("resource == \"doc:2\"");
+	ETRUE("actor.id == \"user:42\"");
+	ETRUE("actor.meta.role == \"admin\" || action == \"nope\"");
+	ETRUE("actor.meta.level >= 5 and actor.meta.level < 6");
+	EFALSE("actor.meta.level > 5");
+	ETRUE("actor.meta.org.tier.level == 2");
+	ETRUE("meta.size == 100");
+	ETRUE("owner == \"user:42\"");
+	EFALSE("actor.meta.code == 42");             /* "42" is text, not a number */
+	ETRUE("actor.meta.role in [\"user\", \"admin\"]");
+	ETRUE("actor.meta.role not in [\"user\"]");
+	ETRUE("\"b\" in actor.meta.tags");
+	ETRUE("\"name\" in actor.meta.org");         /* keys of a map */
+	ETRUE("resource matches \"^doc:[0-9]+$\"");
+	EFALSE("resource matches \"^file:\"");
+	ETRUE("resource startsWith \"doc\" && resource endsWith \":1\"");
+	ETRUE("actor.id contains \":4\"");
+	ETRUE("!(action == \"x\")");
+	ETRUE("not (action == \"x\") and true");
+	ETRUE("meta.missing == nil");
+	EFALSE("meta.missing == \"x\"");
+	EFALSE("meta.missing > 1");                  /* type error: undefined */
+	EFALSE("action");                            /* not a boolean */
+	EFALSE("actor.meta.role && true");           /* && on text */
+	ETRUE("(action == \"a\" || action == \"doc.read\") && (resource == \"doc:1\")");
+	ETRUE("actor.meta.active == true");
+	ETRUE("false || actor.meta.active");
+	EBAD("action ==", "unexpected end of expression at offset");
+	EBAD("len(action) > 1", "function calls");
+	EBAD("meta.size + 1 > 2", "arithmetic");
+	EBAD("(action == \"a\"", "expected )");
+	EBAD("resource matches \"([\"", "invalid pattern");
+	EBAD("action == \"x\" extra", "unexpected text after the expression");
+	EBAD("\"open", "unterminated string");
+}
+
 static void test_val_clear(void)
 {
 	struct policy_val *v = calloc(1, sizeof(*v));
@@ -416,6 +481,7 @@ int main(void)
 	test_sets();
 	test_groups();
 	test_errors();
+	test_expr();
 	test_val_clear();
 	reg__arena_free(&arena);
 	{

@@ -40,7 +40,11 @@ function g.probe(single, procs)
 	r.unlink_single = try(process.unlink(single))
 	r.terminate_single = try(process.terminate(single))
 	r.cancel_single = try(process.cancel(single, "x"))
-	r.spawn_single = try(process.spawn_monitored("test.security:sleeper", "test:single"))
+	local sl, slerr = process.spawn_monitored("test.security:sleeper", "test:single")
+	r.spawn_single = try(sl, slerr)
+	if sl then
+		process.terminate(sl)
+	end
 	local pid, err = process.spawn_monitored("test.security:quick", "test:procs")
 	r.spawn_procs = try(pid, err)
 	if pid then

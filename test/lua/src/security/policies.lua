@@ -169,6 +169,21 @@ function T.value_from_actor()
 	t.eq(s:evaluate(security.new_actor("user:8"), "doc.edit", "doc:1"), "undefined", "no meta")
 end
 
+-- security.policy.expr: the expression decides, after actions and resources.
+function T.expr_policies()
+	local s = scope_of("expr_edit", "expr_deny_tmp")
+	local admin = security.new_actor("u:1", {role = "admin"})
+	local user = security.new_actor("u:2", {role = "user"})
+	t.eq(s:evaluate(admin, "doc.publish", "doc:1"), "allow", "admin")
+	t.eq(s:evaluate(user, "doc.publish", "doc:1"), "undefined", "user may not publish")
+	t.eq(s:evaluate(user, "doc.edit", "doc:1", {owner = "u:2"}), "allow", "owner edits")
+	t.eq(s:evaluate(user, "doc.edit", "doc:1", {owner = "u:3"}), "undefined", "not the owner")
+	t.eq(s:evaluate(user, "doc.edit", "file:1", {owner = "u:2"}), "undefined", "resource not listed")
+	t.eq(s:evaluate(user, "doc.edit", "doc:tmp-1", {owner = "u:2"}), "deny", "deny expr wins")
+	t.eq(s:evaluate(admin, "doc.edit", "doc:tmp-1"), "allow", "admin is not denied")
+	t.eq(pol("expr_edit"):evaluate(user, "doc.edit", "doc:1", {owner = "u:2"}), "allow")
+end
+
 function T.named_scope_from_groups()
 	local s, err = security.named_scope(NS .. "sandbox")
 	t.ok(s, tostring(err))
@@ -177,7 +192,7 @@ function T.named_scope_from_groups()
 	t.ok(s:contains(NS .. "deny_secret_env"))
 	t.eq(s:contains(NS .. "allow_all"), false)
 	local r = security.named_scope(NS .. "roles")
-	t.eq(#r:policies(), 2)
+	t.eq(#r:policies(), 3, "security.policy and security.policy.expr entries")
 	local none, e2 = security.named_scope(NS .. "nobody")
 	t.err(none, e2, errors.NOT_FOUND, "policy group not found")
 end
