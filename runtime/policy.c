@@ -56,9 +56,20 @@ struct cond {
 	pcre2_code *re;		/* matches/nmatches with a string value */
 };
 
+/* An action or resource pattern, classified once: "*", exact, or a prefix
+** (the text before a trailing "*" or ".*"; an exact match of the whole
+** pattern is a prefix match too). */
+enum pat_kind { PAT_ANY, PAT_EXACT, PAT_PREFIX };
+
+struct pat {
+	char *s;
+	size_t len;		/* PAT_PREFIX: of the prefix */
+	enum pat_kind kind;
+};
+
 struct policy {
 	char *id;
-	char **actions, **resources;
+	struct pat *actions, *resources;
 	size_t nactions, nresources;
 	enum policy_result effect;
 	struct cond *conds;
@@ -407,11 +418,36 @@ bool policy_match(const char *pattern, const char *value)
 	return false;
 }
 
-static bool match_any(char *const *pats, size_t n, const char *value)
+static void classify(struct pat *p, const char *s)
 {
-	for (size_t i = 0; i < n; i++)
-		if (policy_match(pats[i], value))
+	size_t l = strlen(s);
+
+	p->s = xstrdup(s);
+	if (strcmp(s, "*") == 0) {
+		p->kind = PAT_ANY;
+	} else if (l > 2 && s[l - 2] == '.' && s[l - 1] == '*') {
+		p->kind = PAT_PREFIX;
+		p->len = l - 2;
+	} else if (l > 1 && s[l - 1] == '*') {
+		p->kind = PAT_PREFIX;
+		p->len = l - 1;
+	} else {
+		p->kind = PAT_EXACT;
+		p->len = l;
+	}
+}
+
+/* As policy_match, with the pattern classified and value's length known. */
+static bool match_any(const struct pat *pats, size_t n, const char *value, size_t vlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct pat *p = &pats[i];
+
+		if (p->kind == PAT_ANY ||
+		    (p->kind == PAT_EXACT && p->len == vlen && memcmp(p->s, value, vlen) == 0) ||
+		    (p->kind == PAT_PREFIX && p->len <= vlen && memcmp(p->s, value, p->len) == 0))
 			return true;
+	}
 	return false;
 }
 
@@ -420,13 +456,14 @@ const char *policy_result_name(enum policy_result r)
 	return r == POLICY_ALLOW ? "allow" : r == POLICY_DENY ? "deny" : "undefined";
 }
 
-enum policy_result policy_eval(const struct policy *p,
-			       const struct policy_actor *actor,
-			       const char *action, const char *resource,
-			       const struct policy_val *meta)
+/* policy_eval with the lengths of action and resource known. */
+static enum policy_result eval_one(const struct policy *p, const struct policy_actor *actor,
+				   const char *action, size_t alen,
+				   const char *resource, size_t rlen,
+				   const struct policy_val *meta)
 {
-	if (!match_any(p->actions, p->nactions, action) ||
-	    !match_any(p->resources, p->nresources, resource))
+	if (!match_any(p->actions, p->nactions, action, alen) ||
+	    !match_any(p->resources, p->nresources, resource, rlen))
 		return POLICY_UNDEFINED;
 	if (p->expr != NULL)
 		return pexpr_eval(p->expr, actor, action, resource, meta) == 1 ?
@@ -437,11 +474,20 @@ enum policy_result policy_eval(const struct policy *p,
 	return p->effect;
 }
 
+enum policy_result policy_eval(const struct policy *p,
+			       const struct policy_actor *actor,
+			       const char *action, const char *resource,
+			       const struct policy_val *meta)
+{
+	return eval_one(p, actor, action, strlen(action), resource, strlen(resource), meta);
+}
+
 enum policy_result policy_eval_set(const struct policy *const *ps, size_t n,
 				   const struct policy_actor *actor,
 				   const char *action, const char *resource,
 				   const struct policy_val *meta)
 {
+	size_t alen = strlen(action), rlen = strlen(resource);
 	bool allow = false;
 
 	for (size_t i = 0; i < n; i++) {
@@ -449,7 +495,7 @@ enum policy_result policy_eval_set(const struct policy *const *ps, size_t n,
 
 		if (ps[i] == NULL)
 			continue;
-		r = policy_eval(ps[i], actor, action, resource, meta);
+		r = eval_one(ps[i], actor, action, alen, resource, rlen, meta);
 		if (r == POLICY_DENY)
 			return POLICY_DENY;
 		allow |= r == POLICY_ALLOW;
@@ -475,9 +521,9 @@ void policy_free(struct policy *p)
 	if (p == NULL)
 		return;
 	for (i = 0; i < p->nactions; i++)
-		free(p->actions[i]);
+		free(p->actions[i].s);
 	for (i = 0; i < p->nresources; i++)
-		free(p->resources[i]);
+		free(p->resources[i].s);
 	for (i = 0; i < p->ngroups; i++)
 		free(p->groups[i]);
 	for (i = 0; i < p->nconds; i++) {
@@ -522,7 +568,7 @@ static void fail(struct cctx *c, const struct reg_value *at, const char *fmt, ..
 /* actions / resources: a non-empty string, or a non-empty list whose
 ** string items are kept (others ignored, as the original's GetActions). */
 static void patterns(struct cctx *c, const struct reg_value *def, const char *key,
-		     char ***out, size_t *n)
+		     struct pat **out, size_t *n)
 {
 	const struct reg_value *v = reg_value_get(def, key);
 
@@ -533,8 +579,8 @@ static void patterns(struct cctx *c, const struct reg_value *def, const char *ke
 			fail(c, v, "policy.%s: must not be an empty string", key);
 			return;
 		}
-		*out = xmalloc(sizeof(char *));
-		(*out)[(*n)++] = xstrdup(v->str);
+		*out = xcalloc(1, sizeof(**out));
+		classify(&(*out)[(*n)++], v->str);
 		return;
 	}
 	if (v == NULL || v->type != REG_SEQ) {
@@ -546,10 +592,10 @@ static void patterns(struct cctx *c, const struct reg_value *def, const char *ke
 		fail(c, v, "policy.%s: must not be an empty list", key);
 		return;
 	}
-	*out = xcalloc(v->n, sizeof(char *));
+	*out = xcalloc(v->n, sizeof(**out));
 	for (size_t i = 0; i < v->n; i++)
 		if (v->items[i]->type == REG_STR)
-			(*out)[(*n)++] = xstrdup(v->items[i]->str);
+			classify(&(*out)[(*n)++], v->items[i]->str);
 }
 
 static int find_op(const char *s)

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# bench/send_scope.sh: the cost of the security check on process.send.
+#
+# One run of an app whose terminal process spawns a sender twice: with no
+# actor and scope (the check answers "allowed" from the process's cached
+# context), and as an actor under a scope of 20 policies where the one that
+# allows comes last (19 others, each on process.send with a resource that
+# does not match, are tried first). Each sender sends SEND_SCOPE_N messages
+# (default 200000) to a sink on the same host and reports ns per send; the
+# sink drops them. The two kinds of sender run interleaved, twice each. The issue's target: the scoped sends within 10 % of the
+# plain ones. No assertions; exit 77 when build/wippy is missing.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+WIPPY=${WIPPY:-$BUILD/wippy}
+N=${SEND_SCOPE_N:-200000}
+[ -x "$WIPPY" ] || { echo "skip: $WIPPY missing"; exit 77; }
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$TMP/app/src"
+{
+	cat <<'EOF'
+version: "1.0"
+namespace: app
+entries:
+  - {name: terminal, kind: terminal.host}
+  - {name: procs, kind: process.host, host: {workers: 1}, lifecycle: {auto_start: true}}
+  - {name: cli, kind: process.lua, source: file://app.lua, method: cli, modules: [io, time, security]}
+  - {name: sender, kind: process.lua, source: file://app.lua, method: sender, modules: [time]}
+  - {name: sink, kind: process.lua, source: file://app.lua, method: sink}
+EOF
+	for i in $(seq 1 19); do
+		printf '  - {name: p%02d, kind: security.policy, groups: [bench], policy: {actions: [process.send, other.%d], resources: "{app:none%d|*", effect: deny}}\n' "$i" "$i" "$i"
+	done
+	printf '  - {name: p20, kind: security.policy, groups: [bench], policy: {actions: "*", resources: "*", effect: allow}}\n'
+} >"$TMP/app/src/_index.yaml"
+cat >"$TMP/app/src/app.lua" <<'EOF'
+local M = {}
+
+function M.sink()
+  local inbox = process.inbox()
+  while true do inbox:receive() end
+end
+
+function M.sender(sink, n)
+  local time = require("time")
+  for _ = 1, 1000 do process.send(sink, "m", 1) end  -- warm up
+  local t0 = time.now()
+  for _ = 1, n do process.send(sink, "m", 1) end
+  return time.now():sub(t0):nanoseconds() / n
+end
+
+local function run(sp, sink, n)
+  local pid = sp:spawn_monitored("app:sender", "app:procs", sink, n)
+  local events = process.events()
+  while true do
+    local ev = events:receive()
+    if ev.kind == process.event.EXIT and ev.from == pid then
+      assert(ev.result.error == nil, tostring(ev.result.error))
+      return ev.result.value
+    end
+  end
+end
+
+function M.cli()
+  local io = require("io")
+  local security = require("security")
+  local n = tonumber(io.args()[1] or "200000")
+  local sink = process.spawn("app:sink", "app:procs")
+  local scope = security.named_scope("app:bench")
+  assert(#scope:policies() == 20)
+  local plain_sp = process.with_context({})
+  local scoped_sp = process.with_context({}):with_actor(security.new_actor("user:1"))
+    :with_scope(scope)
+  -- interleaved, twice each, so that drift (the sink's backlog, the
+  -- allocator) falls on both sides
+  local base, scoped = 0, 0
+  for _ = 1, 2 do
+    base = base + run(plain_sp, sink, n) / 2
+    scoped = scoped + run(scoped_sp, sink, n) / 2
+  end
+  io.print(string.format("send_scope N=%d: no scope %.0f ns/send, 20-policy scope %.0f ns/send (%+.1f %%)",
+    n, base, scoped, (scoped - base) * 100 / base))
+  process.terminate(sink)
+  return 0
+end
+
+return M
+EOF
+cd "$TMP/app" && timeout 120 "$WIPPY" run -x app:terminal/app:cli -- "$N" </dev/null 2>"$TMP/err" || {
+	echo "send_scope: ERROR" >&2
+	tail -n 5 "$TMP/err" >&2
+	exit 1
+}
