@@ -370,10 +370,10 @@ static const char *const http_methods[] = { "GET", "POST", "PUT", "DELETE",
 
 /*
 ** The lifecycle block (spec 1.3) of every service-like kind. Absent keys,
-** and an absent block, take the spec defaults written here. startup,
-** start_timeout and security are checked but not kept: nothing in this
-** runtime acts on them yet (a supervisor that honours them would decode
-** them into struct reg_lifecycle again).
+** and an absent block, take the spec defaults written here. startup and
+** start_timeout are checked but not kept: nothing in this runtime acts on
+** them yet. security is checked here (set_lifecycle_security) and read
+** from the entry's data by the supervisor when it builds a service.
 */
 static const struct reg_field lifecycle_fields[] = {
 	{ .key = "lifecycle", .type = RF_MAP, .off = RF_NOWHERE },

@@ -181,8 +181,9 @@ struct reg_lifecycle {
 		double jitter;		/* 0.1 */
 		int max_attempts;	/* 0 = infinite */
 	} restart;
-	/* startup, start_timeout and security are checked at load and not
-	** kept: nothing here acts on them yet. */
+	/* startup and start_timeout are checked at load and not kept:
+	** nothing here acts on them yet. security is checked at load and
+	** read from the entry's data by the supervisor (service.c). */
 };
 
 /* imports: require(name) loads the library.lua entry. */
