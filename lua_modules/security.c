@@ -647,8 +647,19 @@ int security_encode(lua_State *L, int ai, int si, struct payload *out)
 ** registry so that a check after the first allocates nothing: the actor
 ** (id and meta as a policy_val) and the scope's policies resolved against
 ** the registry version it was built for. Rebuilt when the version or the
-** encoded context (compared byte for byte) changes.
+** encoded context (compared byte for byte) changes. The check sites name
+** their actions with string literals, so `memo` keeps, per literal (by
+** address), the scope's policies that have that action: a check then runs
+** only the policies that can answer it.
 */
+#define OWN_MEMO 8
+
+struct own_memo {
+	const char *action;         /* a check site's literal, or NULL */
+	const struct policy **ps;
+	size_t n;
+};
+
 struct own {
 	const struct policy_table *t;
 	uint8_t *bytes;             /* the encoded context it was built from */
@@ -658,12 +669,16 @@ struct own {
 	struct policy_val meta;
 	const struct policy **ps;
 	size_t n;
+	struct own_memo memo[OWN_MEMO];
+	unsigned next_memo;
 };
 
 static const char own_key = 'o';
 
 static void own_clear(struct own *o)
 {
+	for (int i = 0; i < OWN_MEMO; i++)
+		free(o->memo[i].ps);
 	free(o->bytes);
 	free(o->actor_id);
 	policy_val_clear(&o->meta);
@@ -742,8 +757,30 @@ static struct own *own_get(lua_State *L)
 	return o;
 }
 
-int security_allowed_meta(lua_State *L, const char *action, const char *resource,
-			  const struct policy_val *meta)
+/* The memo of the literal action: the scope's policies that have it,
+** made on first use. */
+static const struct own_memo *memo_of(struct own *o, const char *action)
+{
+	struct own_memo *m;
+	int i;
+
+	for (i = 0; i < OWN_MEMO; i++)
+		if (o->memo[i].action == action)
+			return &o->memo[i];
+	m = &o->memo[o->next_memo++ % OWN_MEMO];
+	free(m->ps);
+	m->action = action;
+	m->n = 0;
+	m->ps = xcalloc(o->n ? o->n : 1, sizeof(*m->ps));
+	for (size_t k = 0; k < o->n; k++)
+		if (policy_has_action(o->ps[k], action))
+			m->ps[m->n++] = o->ps[k];
+	return m;
+}
+
+/* The check; literal: action is a C string literal (memoised). */
+static int allowed(lua_State *L, const char *action, const char *resource,
+		   const struct policy_val *meta, int literal)
 {
 	struct own *o = own_get(L);
 	struct policy_actor a;
@@ -751,15 +788,26 @@ int security_allowed_meta(lua_State *L, const char *action, const char *resource
 	if (o->has_actor && o->has_scope) {
 		a.id = o->actor_id;
 		a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
+		if (literal) {
+			const struct own_memo *m = memo_of(o, action);
+			return policy_eval_set(m->ps, m->n, &a, action, resource, meta) ==
+			       POLICY_ALLOW;
+		}
 		return policy_eval_set(o->ps, o->n, &a, action, resource, meta) ==
 		       POLICY_ALLOW;
 	}
 	return !proc_of(L)->rt->conf.security_strict;
 }
 
+int security_allowed_meta(lua_State *L, const char *action, const char *resource,
+			  const struct policy_val *meta)
+{
+	return allowed(L, action, resource, meta, 0);
+}
+
 int security_allowed(lua_State *L, const char *action, const char *resource)
 {
-	return security_allowed_meta(L, action, resource, NULL);
+	return allowed(L, action, resource, NULL, 1);
 }
 
 /* The denial of a check site: nil and a PermissionDenied error. */
@@ -796,7 +844,7 @@ int security_check_pid(lua_State *L, const char *action, const char *resource,
 	va_list ap;
 	int r;
 
-	if (security_allowed_meta(L, action, resource, &meta))
+	if (allowed(L, action, resource, &meta, 1))
 		return 0;
 	va_start(ap, fmt);
 	r = deny(L, fmt, ap);

@@ -51,6 +51,12 @@ int security_encode(lua_State *L, int ai, int si, struct payload *out);
 */
 int security_allowed_meta(lua_State *L, const char *action, const char *resource,
 			  const struct policy_val *meta);
+
+/* As security_allowed_meta with no meta, for check sites: action must be
+** a string literal (or any string that lives and keeps its text for the
+** process's life), as its address keys a per-process memo of the
+** policies that have that action. security_check and security_check_pid
+** take the same kind of action. */
 int security_allowed(lua_State *L, const char *action, const char *resource);
 
 /*

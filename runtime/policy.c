@@ -503,6 +503,11 @@ enum policy_result policy_eval_set(const struct policy *const *ps, size_t n,
 	return allow ? POLICY_ALLOW : POLICY_UNDEFINED;
 }
 
+bool policy_has_action(const struct policy *p, const char *action)
+{
+	return match_any(p->actions, p->nactions, action, strlen(action));
+}
+
 const char *policy_id(const struct policy *p)
 {
 	return p->id;

@@ -127,6 +127,10 @@ enum policy_result policy_eval_set(const struct policy *const *ps, size_t n,
 				   const char *action, const char *resource,
 				   const struct policy_val *meta);
 
+/* Whether one of p's action patterns matches action (so that a scope can
+** keep, per action, only the policies that may answer it). */
+bool policy_has_action(const struct policy *p, const char *action);
+
 /* Whether pattern matches value: "*", exact, or a trailing "*" / ".*"
 ** meaning "starts with what comes before it". */
 bool policy_match(const char *pattern, const char *value);
