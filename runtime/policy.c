@@ -784,6 +784,8 @@ struct policy_table {
 	struct policy_table *next;
 };
 
+const struct policy *policy_find(const struct policy_table *t, const char *id);
+
 static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(struct policy_table *) tables;
 
@@ -805,6 +807,8 @@ static void add_to_group(struct policy_table *t, const char *gid,
 	g->v = xrealloc(g->v, (g->n + 1) * sizeof(*g->v));
 	g->v[g->n++] = p;
 }
+
+static void add_scopes(struct policy_table *t, const struct registry *reg);
 
 static struct policy_table *build(const struct registry *reg)
 {
@@ -830,6 +834,7 @@ static struct policy_table *build(const struct registry *reg)
 		for (size_t i = 0; i < ng; i++)
 			add_to_group(t, gs[i], p);
 	}
+	add_scopes(t, reg);
 	return t;
 }
 
@@ -859,6 +864,38 @@ const struct policy *policy_find(const struct policy_table *t, const char *id)
 		if (strcmp(t->v[i]->id, id) == 0)
 			return t->v[i];
 	return NULL;
+}
+
+/* security.scope entries become groups too: the listed policies that
+** exist, in the scope's order. */
+static void add_scopes(struct policy_table *t, const struct registry *reg)
+{
+	struct reg_entry *e = NULL;
+
+	while (reg && (e = reg_next_kind(reg, "security.scope", e)) != NULL) {
+		const struct reg_value *ps = reg_value_get(e->data, "policies");
+		struct group *g;
+
+		t->groups = xrealloc(t->groups, (t->ngroups + 1) * sizeof(*t->groups));
+		g = &t->groups[t->ngroups++];
+		g->id = xstrdup(e->id);
+		g->v = NULL;
+		g->n = 0;
+		for (size_t i = 0; ps && ps->type == REG_SEQ && i < ps->n; i++) {
+			const struct policy *p;
+			char *id;
+
+			if (ps->items[i]->type != REG_STR)
+				continue;
+			id = full_id(ps->items[i]->str, e->ns);
+			p = policy_find(t, id);
+			free(id);
+			if (p == NULL)
+				continue;
+			g->v = xrealloc(g->v, (g->n + 1) * sizeof(*g->v));
+			g->v[g->n++] = p;
+		}
+	}
 }
 
 const struct policy *const *policy_group(const struct policy_table *t,

@@ -154,8 +154,11 @@ const struct policy_table *policy_table_of(const struct registry *reg);
 /* The policy with entry id id, or NULL. */
 const struct policy *policy_find(const struct policy_table *t, const char *id);
 
-/* The policies of group id (full "ns:name"), in registry order; *n of
-** them (0 and NULL for an unknown group). */
+/* The policies of group id (full "ns:name"): those whose `groups` name
+** it, in registry order, or those a security.scope entry of that id
+** lists (the ones that exist), in its order; *n of them (0 and NULL for
+** an unknown group). A group named in `groups` wins over a
+** security.scope of the same id. */
 const struct policy *const *policy_group(const struct policy_table *t,
 					 const char *id, size_t *n);
 

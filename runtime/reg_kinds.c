@@ -583,6 +583,30 @@ static void set_policy_expr(struct loader *L, struct reg_entry *e,
 					policy_err, &pe));
 }
 
+/* security.scope: `policies`, a non-empty list of policy ids (the
+** original's ScopeConfig.Validate); resolved when the scope is asked for
+** (security.named_scope), ids without a namespace in the entry's. */
+static void set_scope_policies(struct loader *L, struct reg_entry *e,
+			       const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	char buf[160];
+
+	if (v == NULL || v->type != REG_SEQ || v->n == 0) {
+		reg__errat(L, e, v, "field \"policies\" must be a non-empty list of policy ids%s",
+			   v ? "" : " (missing)");
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++)
+		if (v->items[i]->type != REG_STR || v->items[i]->str[0] == '\0')
+			reg__errat(L, e, v->items[i], "policies: a policy id must be a "
+				   "non-empty string, got %s",
+				   reg__show(v->items[i], buf, sizeof(buf)));
+}
+
+static const struct reg_field security_scope_fields[] = {
+	{ .key = "policies", .type = RF_FN, .off = RF_NOWHERE, .set = set_scope_policies },
+};
+
 static const struct reg_field security_policy_fields[] = {
 	{ .key = "policy", .type = RF_FN, .off = RF_NOWHERE, .set = set_policy },
 };
@@ -620,6 +644,7 @@ static const struct kind_desc {
 	{ "process.lua.bc",	REG_K_PROCESS_LUA_BC,	TABLE(process_lua_bc_fields), false },
 	{ "security.policy",	REG_K_SECURITY_POLICY,	TABLE(security_policy_fields), false },
 	{ "security.policy.expr", REG_K_SECURITY_POLICY_EXPR, TABLE(security_policy_expr_fields), false },
+	{ "security.scope",	REG_K_SECURITY_SCOPE,	TABLE(security_scope_fields), false },
 };
 
 /* }==================================================================== */

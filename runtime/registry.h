@@ -143,6 +143,7 @@ enum reg_kind {
 	REG_K_PROCESS_LUA_BC,	/* process.lua.bc: Lua 5.4 bytecode in an fs.directory */
 	REG_K_SECURITY_POLICY,	/* checked at load; compiled by runtime/policy.c */
 	REG_K_SECURITY_POLICY_EXPR,	/* the same with an expression (policy_expr.c) */
+	REG_K_SECURITY_SCOPE,	/* a named scope: policies: [ids] */
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds

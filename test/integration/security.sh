@@ -215,6 +215,7 @@ entries:
     kind: security.policy.expr
     policy: {expression: 'action == len(x)', actions: '*', resources: '*', effect: allow}
   - {name: p4, kind: security.policy}
+  - {name: s1, kind: security.scope, policies: []}
   - name: svc
     kind: process.service
     process: bad:cli
@@ -227,5 +228,6 @@ expect_regex "stderr" "$ERR" '_index\.yaml:8:[0-9]+: bad:p1: policy\.effect: mus
 expect_regex "stderr" "$ERR" '_index\.yaml:16:[0-9]+: bad:p2: policy\.conditions\[0\]: unknown operator "like"'
 expect_regex "stderr" "$ERR" '_index\.yaml:19:27: bad:p3: policy\.expression: function calls and \[\] indexing are not supported at offset 13'
 expect_regex "stderr" "$ERR" 'bad:p4: missing required field "policy"'
+expect_regex "stderr" "$ERR" 'bad:s1: field "policies" must be a non-empty list of policy ids'
 expect_regex "stderr" "$ERR" 'bad:svc: lifecycle\.security\.actor must be a mapping'
 expect_regex "stderr" "$ERR" 'bad:svc: lifecycle\.security\.policies must be a list'

@@ -193,6 +193,12 @@ function T.named_scope_from_groups()
 	t.eq(s:contains(NS .. "allow_all"), false)
 	local r = security.named_scope(NS .. "roles")
 	t.eq(#r:policies(), 3, "security.policy and security.policy.expr entries")
+	-- a security.scope entry: its policies that exist, in its order
+	local rd = security.named_scope(NS .. "readers")
+	t.eq(#rd:policies(), 2)
+	t.eq(rd:policies()[1]:id(), NS .. "allow_read_docs")
+	t.eq(rd:evaluate(security.new_actor("u"), "doc.read", "doc:secret"), "deny")
+	t.eq(rd:evaluate(security.new_actor("u"), "doc.read", "doc:2"), "allow")
 	local none, e2 = security.named_scope(NS .. "nobody")
 	t.err(none, e2, errors.NOT_FOUND, "policy group not found")
 end
