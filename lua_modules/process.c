@@ -721,6 +721,10 @@ static int p_upgrade(lua_State *L)
 			return proc_upgrade(L, NULL, NULL, ERRORS_NOT_FOUND,
 					    lua_pushfstring(L, "upgrade: process not found: %s", id));
 	}
+	/* Only an explicit deny stops an upgrade, as in the original. */
+	if (security_denied(L, "process.upgrade", e->id))
+		return errors_ret(L, ERRORS_PERMISSION_DENIED, "not allowed to upgrade process: %s",
+				  e->id);
 	memset(&args, 0, sizeof(args));
 	rc = n > 1 ? payload_encode(L, 2, n - 1, &args) : 0;
 	if (rc < 0)

@@ -799,6 +799,20 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 	return !proc_of(L)->rt->conf.security_strict;
 }
 
+int security_denied(lua_State *L, const char *action, const char *resource)
+{
+	struct own *o = own_get(L);
+	struct policy_actor a;
+	const struct own_memo *m;
+
+	if (!o->has_actor || !o->has_scope)
+		return 0;
+	a.id = o->actor_id;
+	a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
+	m = memo_of(o, action);
+	return policy_eval_set(m->ps, m->n, &a, action, resource, NULL) == POLICY_DENY;
+}
+
 int security_allowed_meta(lua_State *L, const char *action, const char *resource,
 			  const struct policy_val *meta)
 {

@@ -59,6 +59,12 @@ int security_allowed_meta(lua_State *L, const char *action, const char *resource
 ** take the same kind of action. */
 int security_allowed(lua_State *L, const char *action, const char *resource);
 
+/* The original's IsDenied (process.upgrade's check): 1 only when the
+** process has an actor and a scope and a policy of the scope DENIES;
+** undefined and no context pass, strict mode or not. action: a literal,
+** as for security_allowed. [-0, +0, m] */
+int security_denied(lua_State *L, const char *action, const char *resource);
+
 /*
 ** A check site: 0 when allowed (nothing pushed); else push nil and a
 ** PermissionDenied error with the message fmt and return 2, so that a

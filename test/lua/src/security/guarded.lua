@@ -95,6 +95,12 @@ function g.pinged()
 	return r.value
 end
 
+-- Upgrade into test.security:quick; report the refusal if there is one.
+function g.upgrader()
+	local _, err = process.upgrade("test.security:quick")
+	return {kind = err and err:kind(), msg = err and tostring(err)}
+end
+
 function g.sleeper()
 	time.sleep("5s")
 end

@@ -289,6 +289,17 @@ function T.half_context_is_unchecked()
 	process.terminate(procs)
 end
 
+-- process.upgrade is stopped only by an explicit deny (the original's
+-- IsDenied): undefined lets it through.
+function T.upgrade_needs_no_deny()
+	local a = security.new_actor("u")
+	local r = run_as(a, scope_of("deny_upgrade", "allow_all"), "upgrader")
+	t.eq(r.kind, errors.PERMISSION_DENIED)
+	t.contains(r.msg, "not allowed to upgrade process: test.security:quick")
+	t.eq(run_as(a, scope_of("allow_read_docs"), "upgrader"), true, "undefined: upgraded")
+	t.eq(run_as(a, nil, "upgrader"), true, "no scope: upgraded")
+end
+
 -- The gates of the security and process modules.
 function T.gates_need_permissions()
 	local r = run_as(security.new_actor("u"), scope_of("allow_read_docs"), "gates")
