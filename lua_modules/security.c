@@ -1,12 +1,16 @@
 /*
-** lua_modules/security.c: require("security"), the Actor and Scope of the
-** original's security module (runtime/lua/modules/security: module.go,
-** actor.go, scope.go, utils.go) and the running process's own pair.
+** lua_modules/security.c: require("security") (the original's
+** runtime/lua/modules/security: module.go, actor.go, scope.go, policy.go,
+** utils.go), the running process's actor and scope, and the permission
+** check every check site calls (the original's IsAllowed).
 **
-**   security.new_actor(id, meta?) -> Actor     Actor:id() Actor:meta()
+**   security.new_actor(id, meta?) -> Actor     Actor:id() :meta()
 **   security.new_scope(policies?) -> Scope     Scope:policies() :contains()
-**   security.actor() -> Actor | nil            :with() :without() :evaluate()
-**   security.scope() -> Scope | nil
+**   security.actor() / scope() -> the process's (or nil)
+**                                              :with() :without() :evaluate()
+**   security.can(action, resource, meta?) -> boolean
+**   security.policy(id) -> Policy | nil, err   Policy:id() :evaluate()
+**   security.named_scope(id) -> Scope | nil, err
 **
 ** An Actor is a userdata with two user values: its id (a string) and its
 ** meta, a private table that nobody outside this file ever sees: it is
@@ -15,25 +19,22 @@
 ** same kept, everything else dropped), and :meta() returns a deep copy,
 ** as the original builds a new table on every call.
 **
-** A Scope is a userdata whose one user value is its array of policies.
-** This runtime has no policies yet (no security.policy, no policy
-** entries evaluated), so every Scope that can exist is empty, and its
-** methods answer exactly as the original's do for an empty scope:
-** policies() is {}, contains() false, without() an equal scope,
-** evaluate() "undefined", and with() refuses its argument ("Policy
-** expected": no value is a Policy). new_scope refuses a non-empty table
-** with an Invalid error instead of dropping its entries.
-**
-** Not here: security.can, policy, named_scope, token_store, and the
-** permission checks the original makes before creating actors and scopes
-** (security.actor.create, security.scope.create): there is no policy
-** engine to ask.
+** A Policy is a userdata holding a compiled policy of the registry's
+** policy table (runtime/policy.h; alive until exit) and its id. A Scope is
+** a userdata whose one user value is an array of policy ids: scopes travel
+** between processes encoded, so they name policies rather than hold them,
+** and each evaluation resolves the ids against the current registry
+** version (an id that no longer exists drops out).
 **
 ** The process's own pair lives encoded in struct proc (p->sec, written by
-** proc_spawn from the spawner's security_encode); security.actor() and
-** security.scope() decode it on each call, so processes never share an
-** Actor or Scope object. Encoded form: {actor = {id = s, meta = t},
-** scope = {policies = {}}}, either key absent when not set.
+** proc_spawn from the spawner's security_encode, or by the supervisor from
+** lifecycle.security); security.actor() and security.scope() decode it on
+** each call, so processes never share an Actor or Scope object. Encoded
+** form: {actor = {id = s, meta = t}, scope = {policies = {ids}}}, either
+** key absent when not set. For the checks it is compiled once per process
+** and registry version (struct own), so that a check allocates nothing.
+**
+** Not here: token_store.
 */
 #include "security.h"
 

@@ -1,7 +1,8 @@
 /*
 ** lua_modules/security.h: the Actor and Scope values of require("security")
 ** as the process module sees them, so a Spawner can hold them and hand
-** them to a child (lua_modules/security.c owns them).
+** them to a child, and the permission checks other modules make at their
+** check sites (lua_modules/security.c owns them).
 **
 ** A process's security context travels encoded (struct proc's `sec`, one
 ** payload table), never as shared Lua objects: the spawner encodes it with
