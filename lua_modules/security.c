@@ -659,6 +659,12 @@ struct own_memo {
 	const char *action;         /* a check site's literal, or NULL */
 	const struct policy **ps;
 	size_t n;
+	/* The last answer, for a check with no meta or the caller's pid as
+	** meta (fixed for the process): with the actor and the policies
+	** fixed too, the same resource gets the same answer. */
+	char last[96];
+	size_t last_len;            /* 0: none (resources are never empty here) */
+	int last_ok, last_pid;
 };
 
 struct own {
@@ -760,7 +766,7 @@ static struct own *own_get(lua_State *L)
 
 /* The memo of the literal action: the scope's policies that have it,
 ** made on first use. */
-static const struct own_memo *memo_of(struct own *o, const char *action)
+static struct own_memo *memo_of(struct own *o, const char *action)
 {
 	struct own_memo *m;
 	int i;
@@ -770,8 +776,8 @@ static const struct own_memo *memo_of(struct own *o, const char *action)
 			return &o->memo[i];
 	m = &o->memo[o->next_memo++ % OWN_MEMO];
 	free(m->ps);
+	memset(m, 0, sizeof(*m));
 	m->action = action;
-	m->n = 0;
 	m->ps = xcalloc(o->n ? o->n : 1, sizeof(*m->ps));
 	for (size_t k = 0; k < o->n; k++)
 		if (policy_has_action(o->ps[k], action))
@@ -779,9 +785,11 @@ static const struct own_memo *memo_of(struct own *o, const char *action)
 	return m;
 }
 
-/* The check; literal: action is a C string literal (memoised). */
+/* The check. literal: action is a C string literal (memoised), and
+** meta is NULL or (pid) the caller's pid map, so the answer can be kept
+** per resource. */
 static int allowed(lua_State *L, const char *action, const char *resource,
-		   const struct policy_val *meta, int literal)
+		   const struct policy_val *meta, int literal, int pid)
 {
 	struct own *o = own_get(L);
 	struct policy_actor a;
@@ -790,9 +798,22 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 		a.id = o->actor_id;
 		a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
 		if (literal) {
-			const struct own_memo *m = memo_of(o, action);
-			return policy_eval_set(m->ps, m->n, &a, action, resource, meta) ==
-			       POLICY_ALLOW;
+			struct own_memo *m = memo_of(o, action);
+			size_t len = strlen(resource);
+			int ok;
+
+			if (m->last_len == len && m->last_pid == pid && len > 0 &&
+			    memcmp(m->last, resource, len) == 0)
+				return m->last_ok;
+			ok = policy_eval_set(m->ps, m->n, &a, action, resource, meta) ==
+			     POLICY_ALLOW;
+			if (len > 0 && len < sizeof(m->last)) {
+				memcpy(m->last, resource, len);
+				m->last_len = len;
+				m->last_ok = ok;
+				m->last_pid = pid;
+			}
+			return ok;
 		}
 		return policy_eval_set(o->ps, o->n, &a, action, resource, meta) ==
 		       POLICY_ALLOW;
@@ -817,12 +838,12 @@ int security_denied(lua_State *L, const char *action, const char *resource)
 int security_allowed_meta(lua_State *L, const char *action, const char *resource,
 			  const struct policy_val *meta)
 {
-	return allowed(L, action, resource, meta, 0);
+	return allowed(L, action, resource, meta, 0, 0);
 }
 
 int security_allowed(lua_State *L, const char *action, const char *resource)
 {
-	return allowed(L, action, resource, NULL, 1);
+	return allowed(L, action, resource, NULL, 1, 0);
 }
 
 /* The denial of a check site: nil and a PermissionDenied error. */
@@ -859,7 +880,7 @@ int security_check_pid(lua_State *L, const char *action, const char *resource,
 	va_list ap;
 	int r;
 
-	if (allowed(L, action, resource, &meta, 1))
+	if (allowed(L, action, resource, &meta, 1, 1))
 		return 0;
 	va_start(ap, fmt);
 	r = deny(L, fmt, ap);

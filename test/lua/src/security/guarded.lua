@@ -35,6 +35,10 @@ function g.probe(single, procs)
 	local r = {}
 	r.send_single = try(process.send(single, "hi", 1))
 	r.send_procs = try(process.send(procs, "hi", 1))
+	-- the same targets again: the kept last answer must be per target
+	r.send_single_again = try(process.send(single, "hi", 2))
+	r.send_single_again2 = try(process.send(single, "hi", 3))
+	r.send_procs_again = try(process.send(procs, "hi", 2))
 	r.monitor_single = try(process.monitor(single))
 	r.link_single = try(process.link(single))
 	r.unlink_single = try(process.unlink(single))
