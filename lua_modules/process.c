@@ -92,7 +92,9 @@ static const struct reg_entry *find_entry(lua_State *L, const char *id)
 	return e;
 }
 
-enum { SP_MONITOR = 1, SP_LINK = 2, SP_EXEC = 4 };
+/* SP_RAISE: a spawner's spawn, which raises a denied permission (as the
+** original's spawner does) where process.spawn* return nil, err. */
+enum { SP_MONITOR = 1, SP_LINK = 2, SP_EXEC = 4, SP_RAISE = 8 };
 
 /* Send each queued spawner message (entries {topic, n, v1..vn} of the
 ** array at mi) to pid. A message that cannot be encoded is dropped, as
@@ -169,8 +171,13 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 		    (rc = security_check_pid(L, "process.spawn.linked", id,
 					     "not allowed to spawn linked process: %s", id))) ||
 		   (rc = security_check_pid(L, "process.host", hid,
-					    "not allowed to spawn on host: %s", hid)))
+					    "not allowed to spawn on host: %s", hid))) {
+		if (how & SP_RAISE) {
+			lua_remove(L, -2);      /* the nil: raise the error itself */
+			return lua_error(L);
+		}
 		return rc;
+	}
 	e = find_entry(L, id);
 	if (e == NULL || !reg_kind_is_process(e->k))
 		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s", id);
@@ -562,10 +569,13 @@ static int spawner_spawn(lua_State *L, int how)
 	return r;
 }
 
-static int s_spawn(lua_State *L) { return spawner_spawn(L, 0); }
-static int s_spawn_monitored(lua_State *L) { return spawner_spawn(L, SP_MONITOR); }
-static int s_spawn_linked(lua_State *L) { return spawner_spawn(L, SP_LINK); }
-static int s_spawn_linked_monitored(lua_State *L) { return spawner_spawn(L, SP_LINK | SP_MONITOR); }
+static int s_spawn(lua_State *L) { return spawner_spawn(L, SP_RAISE); }
+static int s_spawn_monitored(lua_State *L) { return spawner_spawn(L, SP_RAISE | SP_MONITOR); }
+static int s_spawn_linked(lua_State *L) { return spawner_spawn(L, SP_RAISE | SP_LINK); }
+static int s_spawn_linked_monitored(lua_State *L)
+{
+	return spawner_spawn(L, SP_RAISE | SP_LINK | SP_MONITOR);
+}
 
 static const luaL_Reg spawner_methods[] = {
 	{"with_context", s_with_context},

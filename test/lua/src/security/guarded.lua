@@ -49,6 +49,12 @@ function g.probe(single, procs)
 	if sl then
 		process.terminate(sl)
 	end
+	-- a spawner's spawn raises a denial instead of returning it
+	local ok, e = pcall(function()
+		return process.with_context({}):spawn("test.security:quick", "test:single")
+	end)
+	r.spawner_single = {ok = ok, msg = not ok and tostring(e) or nil,
+		kind = not ok and type(e) == "userdata" and e:kind() or nil}
 	local pid, err = process.spawn_monitored("test.security:quick", "test:procs")
 	r.spawn_procs = try(pid, err)
 	if pid then
