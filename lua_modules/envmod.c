@@ -22,14 +22,25 @@ static const char *kind_of(int rc)
 	}
 }
 
-/* env.get(key) -> string | nil, err [-0, +(1|2), m] */
+/* The permission check of env.get / env.set: raises a PermissionDenied
+** error when denied, as the original's env module does. [-0, +0, e] */
+static void deny_unless(lua_State *L, const char *action, const char *key,
+			const char *fmt)
+{
+	if (!security_allowed(L, action, key)) {
+		errors_push(L, ERRORS_PERMISSION_DENIED, fmt, key);
+		lua_error(L);
+	}
+}
+
+/* env.get(key) -> string | nil, err; raises when not allowed.
+** [-0, +(1|2), e] */
 static int e_get(lua_State *L)
 {
 	const char *key = luaL_checkstring(L, 1);
 	char *v = NULL;
 	int rc;
-	if ((rc = security_check(L, "env.get", key, "not allowed to read env: %s", key)))
-		return rc;
+	deny_unless(L, "env.get", key, "not allowed to access environment variable: %s");
 	rc = env_get(proc_of(L)->rt->env, key, &v);
 	if (rc < 0)
 		return errors_ret(L, kind_of(rc), "env %s: %s", key, env_strerror(rc));
@@ -44,8 +55,7 @@ static int e_set(lua_State *L)
 	const char *key = luaL_checkstring(L, 1);
 	const char *val = luaL_checkstring(L, 2);
 	int rc;
-	if ((rc = security_check(L, "env.set", key, "not allowed to write env: %s", key)))
-		return rc;
+	deny_unless(L, "env.set", key, "not allowed to set environment variable: %s");
 	rc = env_set(proc_of(L)->rt->env, key, val);
 	if (rc < 0)
 		return errors_ret(L, kind_of(rc), "env %s: %s", key, env_strerror(rc));
@@ -78,6 +88,8 @@ static int e_get_all(lua_State *L)
 	env_get_all(proc_of(L)->rt->env, collect, &s);
 	lua_createtable(L, 0, (int)s.n);
 	for (size_t i = 0; i < s.n; i++) {
+		if (!security_allowed(L, "env.get", s.a[i].k))
+			continue;	/* only what env.get would give, as the original */
 		lua_pushstring(L, s.a[i].v);
 		lua_setfield(L, -2, s.a[i].k);
 	}

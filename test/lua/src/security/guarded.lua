@@ -60,10 +60,19 @@ function g.probe(single, procs)
 	if pid then
 		r.spawn_procs.exited = wait_exit(pid)
 	end
-	r.env_secret = try(env.get("SECRET_TOKEN"))
-	r.env_secret_set = try(env.set("SECRET_TOKEN", "x"))
-	local v, e = env.get("TEST_GREETING")
-	r.env_plain = {ok = e == nil or e:kind() ~= errors.PERMISSION_DENIED}
+	-- env.get / env.set raise a denial, as the original's env module
+	local function raised(fn, ...)
+		local ok, e = pcall(fn, ...)
+		if ok then
+			return {ok = true}
+		end
+		return {ok = false, kind = type(e) == "userdata" and e:kind() or nil, msg = tostring(e)}
+	end
+	r.env_secret = raised(env.get, "SECRET_TOKEN")
+	r.env_secret_set = raised(env.set, "SECRET_TOKEN", "x")
+	r.env_plain = raised(env.get, "TEST_GREETING")
+	local all = env.get_all()
+	r.env_all_has_greeting = all.TEST_GREETING ~= nil
 	r.register_system = try(process.registry.register("system.core"))
 	r.register_user = try(process.registry.register("user.g" .. process.pid()))
 	r.unregister_system = try(process.registry.unregister("system.core"))
