@@ -134,6 +134,34 @@ static int push_pid(lua_State *L, uint64_t pid)
 	return 1;
 }
 
+/* The permission checks of a spawn of entry id on host hid, in the
+** original's order: the entry, the variant, then the host; exec has its
+** own action instead of spawn's. 0, or nil and the PermissionDenied error
+** pushed and 2. [-0, +(0|2), m] */
+static int spawn_checks(lua_State *L, int how, const char *id, const char *hid)
+{
+	int rc;
+
+	if (how & SP_EXEC) {
+		if ((rc = security_check_pid(L, "process.exec", id,
+					     "not allowed to exec process: %s", id)) ||
+		    (rc = security_check_pid(L, "process.host", hid,
+					     "not allowed to exec on host: %s", hid)))
+			return rc;
+	} else if ((rc = security_check_pid(L, "process.spawn", id,
+					    "not allowed to spawn process: %s", id)) ||
+		   ((how & SP_MONITOR) &&
+		    (rc = security_check_pid(L, "process.spawn.monitored", id,
+					     "not allowed to spawn monitored process: %s", id))) ||
+		   ((how & SP_LINK) &&
+		    (rc = security_check_pid(L, "process.spawn.linked", id,
+					     "not allowed to spawn linked process: %s", id))) ||
+		   (rc = security_check_pid(L, "process.host", hid,
+					    "not allowed to spawn on host: %s", hid)))
+		return rc;
+	return 0;
+}
+
 /* Spawn the entry named at stack slot base on the host at base+1 with the
 ** values above as arguments. ctx, sec: the child's context values and
 ** security context (both copied; NULL or empty: none); name, mi: register the child under name and send it the messages of
@@ -154,30 +182,8 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 
 	const char *id = luaL_checkstring(L, base);
 	const char *hid = luaL_checkstring(L, base + 1);
-	/* The original's order: the entry, the variant, then the host; exec
-	** has its own action instead of spawn's. */
-	if (how & SP_EXEC) {
-		if ((rc = security_check_pid(L, "process.exec", id,
-					     "not allowed to exec process: %s", id)) ||
-		    (rc = security_check_pid(L, "process.host", hid,
-					     "not allowed to exec on host: %s", hid)))
-			return rc;
-	} else if ((rc = security_check_pid(L, "process.spawn", id,
-					    "not allowed to spawn process: %s", id)) ||
-		   ((how & SP_MONITOR) &&
-		    (rc = security_check_pid(L, "process.spawn.monitored", id,
-					     "not allowed to spawn monitored process: %s", id))) ||
-		   ((how & SP_LINK) &&
-		    (rc = security_check_pid(L, "process.spawn.linked", id,
-					     "not allowed to spawn linked process: %s", id))) ||
-		   (rc = security_check_pid(L, "process.host", hid,
-					    "not allowed to spawn on host: %s", hid))) {
-		if (how & SP_RAISE) {
-			lua_remove(L, -2);      /* the nil: raise the error itself */
-			return lua_error(L);
-		}
+	if (!(how & SP_RAISE) && (rc = spawn_checks(L, how, id, hid)))
 		return rc;
-	}
 	e = find_entry(L, id);
 	if (e == NULL || !reg_kind_is_process(e->k))
 		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s", id);
@@ -541,6 +547,12 @@ static int spawner_spawn(lua_State *L, int how)
 		return luaL_error(L, "spawn requires at least id and host arguments");
 	luaL_checkstring(L, 2);
 	luaL_checkstring(L, 3);
+	/* Checked before anything is encoded: a denial raises (as the
+	** original's spawner does), and nothing is left to free. */
+	if (spawn_checks(L, how, lua_tostring(L, 2), lua_tostring(L, 3))) {
+		lua_remove(L, -2);
+		return lua_error(L);
+	}
 	check_spawner(L);
 	/* Move the parts below the arguments so spawn_core sees id at 2. */
 	for (int i = 0; i < SV_N; i++)
