@@ -181,17 +181,26 @@ int security_is_actor(lua_State *L, int idx)
 
 /* {==== Values for the engine ====} */
 
+/* How many values one conversion copies at most: a table that holds
+** itself twice would otherwise take 2^depth steps. */
+#define PVAL_BUDGET 20000
+
 /* Fill *out with an owned policy_val copy of the Lua value at idx: tables
 ** with only keys 1..n become lists, others maps of their string keys;
 ** functions, userdata and the like become null. Never raises (it reads
-** with rawget / lua_next only); stops at META_MAXDEPTH. [-0, +0, m] */
-static void to_pval(lua_State *L, int idx, struct policy_val *out, int depth)
+** with rawget / lua_next only); what lies past META_MAXDEPTH, or past
+** *budget values, is null. [-0, +0, m] */
+static void to_pval_b(lua_State *L, int idx, struct policy_val *out, int depth,
+		      size_t *budget)
 {
 	size_t len, n, i;
 	const char *s;
 
 	idx = lua_absindex(L, idx);
 	memset(out, 0, sizeof(*out));
+	if (*budget == 0)
+		return;
+	--*budget;
 	switch (lua_type(L, idx)) {
 	case LUA_TBOOLEAN:
 		out->type = PV_BOOL;
@@ -227,7 +236,7 @@ static void to_pval(lua_State *L, int idx, struct policy_val *out, int depth)
 		out->n = n;
 		for (i = 0; i < n; i++) {
 			lua_rawgeti(L, idx, (lua_Integer)i + 1);
-			to_pval(L, -1, &out->items[i], depth + 1);
+			to_pval_b(L, -1, &out->items[i], depth + 1, budget);
 			lua_pop(L, 1);
 		}
 		return;
@@ -238,11 +247,18 @@ static void to_pval(lua_State *L, int idx, struct policy_val *out, int depth)
 	while (lua_next(L, idx)) {
 		if (lua_type(L, -2) == LUA_TSTRING && out->n < n) {
 			out->keys[out->n] = xstrdup(lua_tostring(L, -2));
-			to_pval(L, -1, &out->items[out->n], depth + 1);
+			to_pval_b(L, -1, &out->items[out->n], depth + 1, budget);
 			out->n++;
 		}
 		lua_pop(L, 1);
 	}
+}
+
+static void to_pval(lua_State *L, int idx, struct policy_val *out, int depth)
+{
+	size_t budget = PVAL_BUDGET;
+
+	to_pval_b(L, idx, out, depth, &budget);
 }
 
 /* The policy table of the registry the running process sees now. */

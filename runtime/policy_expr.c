@@ -50,11 +50,15 @@ struct pexpr {
 
 /* {==== Parsing ====} */
 
+/* How deep parentheses, lists and nots may nest: the parser recurses. */
+#define MAX_NEST 100
+
 struct parser {
 	const char *src, *p;
 	char *err;
 	size_t size;
 	bool failed;
+	int depth;
 };
 
 static void fail(struct parser *P, const char *what)
@@ -163,7 +167,9 @@ static struct node *parse_primary(struct parser *P)
 	skip(P);
 	c = (unsigned char)*P->p;
 	if (punct(P, "(")) {
+		P->depth++;
 		x = parse_or(P);
+		P->depth--;
 		if (!punct(P, ")")) {
 			fail(P, "expected )");
 			free_node(x);
@@ -178,7 +184,11 @@ static struct node *parse_primary(struct parser *P)
 		if (punct(P, "]"))
 			return x;
 		do {
-			struct node *it = parse_or(P);
+			struct node *it;
+
+			P->depth++;
+			it = parse_or(P);
+			P->depth--;
 			if (it == NULL) {
 				free_node(x);
 				return NULL;
@@ -302,8 +312,16 @@ static struct node *parse_cmp(struct parser *P)
 static struct node *parse_not(struct parser *P)
 {
 	skip(P);
+	if (P->depth > MAX_NEST) {
+		fail(P, "expression nested too deeply");
+		return NULL;
+	}
 	if ((P->p[0] == '!' && P->p[1] != '=' && punct(P, "!")) || word(P, "not")) {
-		struct node *a = parse_not(P);
+		struct node *a;
+
+		P->depth++;
+		a = parse_not(P);
+		P->depth--;
 		return a ? node(N_NOT, a, NULL) : NULL;
 	}
 	return parse_cmp(P);
@@ -341,7 +359,7 @@ static struct node *parse_or(struct parser *P)
 
 struct pexpr *pexpr_compile(const char *src, char *err, size_t size)
 {
-	struct parser P = { src, src, err, size, false };
+	struct parser P = { src, src, err, size, false, 0 };
 	struct node *root = parse_or(&P);
 	struct pexpr *e;
 

@@ -446,6 +446,16 @@ static void test_expr(void)
 	EBAD("resource matches \"([\"", "invalid pattern");
 	EBAD("action == \"x\" extra", "unexpected text after the expression");
 	EBAD("\"open", "unterminated string");
+	{
+		char deep[700];
+		size_t i;
+
+		for (i = 0; i < 300; i++)
+			deep[i] = '(';
+		strcpy(deep + i, "true");
+		ok(expr(deep, "doc:1") == -1 && strstr(errs, "nested too deeply"),
+		   "deep nesting is refused: %s", errs);
+	}
 }
 
 static void test_val_clear(void)

@@ -203,6 +203,16 @@ function T.named_scope_from_groups()
 	t.err(none, e2, errors.NOT_FOUND, "policy group not found")
 end
 
+-- A meta table that holds itself is cut off, not walked forever.
+function T.cyclic_meta()
+	local m = {}
+	m.a, m.b, m.c = m, m, m
+	local s = scope_of("allow_read_docs")
+	t.eq(s:evaluate(security.new_actor("u"), "doc.read", "doc:1", m), "allow")
+	t.eq(security.can("doc.read", "doc:1", m), true)
+	t.raises(function() security.new_actor("u", m) end, "nested too deeply")
+end
+
 function T.no_context_allows()
 	-- The test function runs with no actor and no scope, strict mode off.
 	t.eq(security.can("anything", "at:all"), true)
