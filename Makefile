@@ -131,7 +131,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BENCH_BIN) $(BIN)
 	$(Q)BUILD=$(BUILD) bash bench/run.sh
 
-# The long run (not in CI): http-spawn under wrk, 100,000 ticking
+# The long run (not in CI): http-spawn under wrk, 30,000 ticking
 # processes and the chaos app at once, SOAK_SECONDS (600) at most.
 soak: deps
 	$(Q)$(MAKE) --no-print-directory $(BIN)

@@ -350,14 +350,19 @@ static int rs_set_content_type(lua_State *L)
 		      "header contains NUL");
 }
 
+static int gone_error(lua_State *L);
+static int after_write(lua_State *L, struct hreq *h);
+
 /* res:write(s) -> err? */
 static int rs_write(lua_State *L)
 {
 	struct hreq *h = cur(L);
 	size_t n;
 	const char *s = luaL_checklstring(L, 2, &n);
+	if (hreq_streaming(h) && hreq_gone(h))
+		return gone_error(L);
 	hreq_write(h, s, n);
-	return 0;
+	return after_write(L, h);
 }
 
 /* res:write_json(v) -> err? (sets Content-Type: application/json first) */
@@ -370,13 +375,124 @@ static int rs_write_json(lua_State *L)
 	hreq_default_type(h, "application/json");
 	size_t n;
 	const char *s = lua_tolstring(L, -1, &n);
+	if (hreq_streaming(h) && hreq_gone(h))
+		return gone_error(L);
 	hreq_write(h, s, n);
+	return after_write(L, h);
+}
+
+/* {==== Streaming ====}
+**
+** res:flush() sends what was written (httpd.h: hreq_flush); a client that
+** reads slower than the handler writes parks the handler here until it
+** catches up. Once streaming, a write past STREAM_AUTO unflushed bytes
+** flushes by itself, so a handler that never flushes again cannot buffer
+** without bound. After the client left, writes return a Canceled error. */
+#define STREAM_AUTO (64u << 10)
+
+static int gone_error(lua_State *L)
+{
+	errors_push(L, ERRORS_CANCELED, "client disconnected");
+	return 1;
+}
+
+static int flush_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status;
+	(void)ctx;
+	struct hreq *h = cur(L);
+	return hreq_gone(h) ? gone_error(L) : 0;
+}
+
+/* Flush, waiting while the client is behind. [-0, +(0|1), e] */
+static int do_flush(lua_State *L, struct hreq *h)
+{
+	int rc = hreq_flush(h);
+	if (rc == HREQ_GONE)
+		return gone_error(L);
+	if (rc == HREQ_INVALID)
+		return errors_push(L, ERRORS_INVALID, "invalid response header"), 1;
+	if (rc == HREQ_FULL && hreq_wait(h, proc_coro(L)) == HREQ_FULL) {
+		lua_settop(L, 0);
+		return proc_block(L, 1, flush_k, 0);
+	}
+	return hreq_gone(h) ? gone_error(L) : 0;
+}
+
+/* res:flush() -> err? */
+static int rs_flush(lua_State *L)
+{
+	return do_flush(L, cur(L));
+}
+
+/* res:set_transfer(http.TRANSFER.CHUNKED | SSE); raises after a write,
+** as the original does. */
+static int rs_set_transfer(lua_State *L)
+{
+	struct hreq *h = cur(L);
+	const char *t = luaL_checkstring(L, 2);
+	int mode = strcmp(t, "chunked") == 0 ? HREQ_TRANSFER_CHUNKED :
+		   strcmp(t, "sse") == 0 ? HREQ_TRANSFER_SSE : 0;
+	if (mode == 0)
+		return luaL_argerror(L, 2, "invalid transfer type");
+	if (hreq_set_transfer(h, mode) == HREQ_SENT)
+		return luaL_error(L, "cannot set transfer mode after headers are sent");
 	return 0;
 }
 
-static int rs_flush(lua_State *L)
+/* res:write_event{name = s, data = v, id = s?} -> err?: one server-sent
+** event ("id: ...", "event: name", "data: " and v as JSON), flushed. The
+** first one switches the response to SSE unless something was written. */
+static int rs_write_event(lua_State *L)
 {
-	cur(L);
+	struct hreq *h = cur(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	if (hreq_transfer(h) != HREQ_TRANSFER_SSE) {
+		if (hreq_wrote(h)) {
+			errors_push(L, ERRORS_INVALID, "cannot switch to SSE mode after headers are sent");
+			return 1;
+		}
+		hreq_set_transfer(h, HREQ_TRANSFER_SSE);
+	}
+	lua_getfield(L, 2, "name");
+	size_t nl;
+	const char *name = lua_tolstring(L, -1, &nl);
+	if (name == NULL || nl == 0)
+		return luaL_argerror(L, 2, "missing event name");
+	if (strpbrk(name, "\r\n"))
+		return luaL_argerror(L, 2, "event name contains a line break");
+	lua_getfield(L, 2, "data");
+	if (lua_isnil(L, -1))
+		return luaL_argerror(L, 2, "missing event data");
+	if (json_encode_push(L, lua_gettop(L)) == 2)
+		return luaL_argerror(L, 2, "failed to marshal event data");
+	size_t dl;
+	const char *data = lua_tolstring(L, -1, &dl);
+	lua_getfield(L, 2, "id");
+	size_t il = 0;
+	const char *id = lua_tolstring(L, -1, &il);
+	if (id && strpbrk(id, "\r\n"))
+		return luaL_argerror(L, 2, "event id contains a line break");
+	if (hreq_gone(h))
+		return gone_error(L);
+	if (id) {
+		hreq_write(h, "id: ", 4);
+		hreq_write(h, id, il);
+		hreq_write(h, "\n", 1);
+	}
+	hreq_write(h, "event: ", 7);
+	hreq_write(h, name, nl);
+	hreq_write(h, "\ndata: ", 7);
+	hreq_write(h, data, dl);
+	hreq_write(h, "\n\n", 2);
+	return do_flush(L, h);
+}
+
+/* After a write: a stream flushes past STREAM_AUTO by itself. */
+static int after_write(lua_State *L, struct hreq *h)
+{
+	if (hreq_streaming(h) && hreq_unflushed(h) >= STREAM_AUTO)
+		return do_flush(L, h);
 	return 0;
 }
 
@@ -393,7 +509,9 @@ static const luaL_Reg req_methods[] = {
 static const luaL_Reg res_methods[] = {
 	{"set_status", rs_set_status}, {"set_header", rs_set_header},
 	{"set_content_type", rs_set_content_type}, {"write", rs_write},
-	{"write_json", rs_write_json}, {"flush", rs_flush}, {NULL, NULL}
+	{"write_json", rs_write_json}, {"flush", rs_flush},
+	{"set_transfer", rs_set_transfer}, {"write_event", rs_write_event},
+	{NULL, NULL}
 };
 
 /* http.request() / http.response(): the objects of the current call.
@@ -438,16 +556,18 @@ int luaopen_http(lua_State *L)
 	};
 	static const struct { const char *k; int v; } status[] = {
 		{"CONTINUE", 100}, {"OK", 200}, {"CREATED", 201}, {"ACCEPTED", 202},
-		{"NO_CONTENT", 204}, {"MOVED_PERMANENTLY", 301}, {"FOUND", 302},
+		{"NO_CONTENT", 204}, {"PARTIAL_CONTENT", 206}, {"MOVED_PERMANENTLY", 301}, {"FOUND", 302},
 		{"SEE_OTHER", 303}, {"NOT_MODIFIED", 304}, {"TEMPORARY_REDIRECT", 307},
 		{"PERMANENT_REDIRECT", 308}, {"BAD_REQUEST", 400}, {"UNAUTHORIZED", 401},
 		{"PAYMENT_REQUIRED", 402}, {"FORBIDDEN", 403}, {"NOT_FOUND", 404},
 		{"METHOD_NOT_ALLOWED", 405}, {"NOT_ACCEPTABLE", 406}, {"REQUEST_TIMEOUT", 408},
 		{"CONFLICT", 409}, {"GONE", 410}, {"PAYLOAD_TOO_LARGE", 413},
-		{"UNSUPPORTED_MEDIA_TYPE", 415}, {"UNPROCESSABLE_ENTITY", 422},
+		{"UNSUPPORTED_MEDIA_TYPE", 415}, {"UNPROCESSABLE", 422},
+		{"UNPROCESSABLE_ENTITY", 422},
 		{"TOO_MANY_REQUESTS", 429}, {"INTERNAL_ERROR", 500},
 		{"INTERNAL_SERVER_ERROR", 500}, {"NOT_IMPLEMENTED", 501},
 		{"BAD_GATEWAY", 502}, {"SERVICE_UNAVAILABLE", 503}, {"GATEWAY_TIMEOUT", 504},
+		{"VERSION_NOT_SUPPORTED", 505},
 	};
 	static const char *const methods[] = {
 		"GET", "GET", "POST", "POST", "PUT", "PUT", "DELETE", "DELETE",
@@ -459,6 +579,10 @@ int luaopen_http(lua_State *L)
 		"MULTIPART", "multipart/form-data", "STREAM", "application/octet-stream",
 	};
 	static const char *const transfer[] = { "CHUNKED", "chunked", "SSE", "sse" };
+	static const char *const errkinds[] = {
+		"PARSE_FAILED", "PARSE_FAILED", "INVALID_STATE", "INVALID_STATE",
+		"WRITE_FAILED", "WRITE_FAILED", "STREAM_ERROR", "STREAM_ERROR",
+	};
 
 	luaL_newlib(L, f);
 	lua_createtable(L, 0, (int)countof(status));
@@ -470,5 +594,6 @@ int luaopen_http(lua_State *L)
 	consts(L, "METHOD", methods, 8);
 	consts(L, "CONTENT", content, 6);
 	consts(L, "TRANSFER", transfer, 2);
+	consts(L, "ERROR", errkinds, 4);
 	return 1;
 }

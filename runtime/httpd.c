@@ -82,6 +82,7 @@ struct hreq {
 	int status;                  /* 0 until set */
 	int wrote;                   /* a write happened: headers are final */
 	int has_content_type;
+	int transfer;                /* HREQ_TRANSFER_* set by the handler */
 	struct hbuf headers;         /* "Name\0value\0" pairs */
 	struct hbuf out;             /* body */
 };
@@ -155,10 +156,23 @@ struct conn {
 	int eof;             /* the peer shut its side: answer what is
 	                     ** buffered, then close */
 	char remote[64];
+	/* A streamed response (hreq_flush): the head went out with the first
+	** flush, and what the handler writes after goes in chunks. out is the
+	** piece being sent, spool what waits behind it. */
+	struct hbuf spool;
+	uint8_t streaming;   /* the head was sent by a flush */
+	uint8_t chunked;     /* HTTP/1.1: chunked; 1.0: until close */
+	uint8_t sending;     /* a send of out is in flight */
+	uint8_t stream_end;  /* the handler returned: the last piece is queued */
+	struct coro *waiter; /* a flush waiting for the spool to drain */
+	struct proc *waiter_proc; /* its state, where wake delivers */
+	struct pext wake;    /* stream_wake -> wake_deliver, in its step */
 };
 
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
+static void stream_wake(struct conn *c);
+static int stream_sent(struct conn *c);
 static void conn_free(struct conn *c);
 
 static void hbuf_add(struct hbuf *b, const void *s, size_t n)
@@ -202,6 +216,7 @@ static void conn_free(struct conn *c)
 	free(c->buf);
 	free(c->out.p);
 	free(c->pend.p);
+	free(c->spool.p);
 	free(c);
 }
 
@@ -255,6 +270,7 @@ static void conn_close(struct conn *c)
 	c->state = C_CLOSED;
 	if (wheel_is_active(&c->timer))
 		shard_timer_cancel(&c->timer);
+	stream_wake(c);
 	/* The stream's reference goes in on_close, after its last completion. */
 	net_stream_close(&c->st);
 }
@@ -335,7 +351,13 @@ static void conn_error(struct conn *c, int status, const char *text)
 static void on_sent(struct net_stream *st, int res)
 {
 	struct conn *c = container_of(st, struct conn, st);
-	if (res < 0 || !c->keep_alive) {
+	if (res < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->streaming && stream_sent(c))
+		return; /* more of the stream to send, or to come */
+	if (!c->keep_alive) {
 		conn_close(c);
 		return;
 	}
@@ -393,8 +415,8 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 		** (nc -N, some HTTP/1.0 clients): answer what is buffered and
 		** in progress, then close, as nginx does. */
 		c->eof = 1;
-		if (c->state == C_HEAD && c->len == 0)
-			conn_close(c);
+		if ((c->state == C_HEAD && c->len == 0) || c->streaming)
+			conn_close(c); /* a stream's reader left */
 		else if (c->state == C_HEAD || c->state == C_BODY)
 			conn_process(c);
 		goto out;
@@ -517,27 +539,222 @@ static void hreq_free(struct hreq *h)
 	free(h);
 }
 
+/* {==== Streamed responses ====}
+**
+** The first hreq_flush sends the head: no Content-Length, chunked for
+** HTTP/1.1 (keep-alive survives), or for HTTP/1.0 a body that ends with
+** the connection. Each flush after frames what was written as one chunk
+** and queues it on the connection's spool behind the piece being sent;
+** on_sent swaps the spool in. A handler that flushes faster than the
+** client reads is told so (HREQ_FULL past STREAM_HIGH queued bytes) and
+** waits, parked, until the queue is down to STREAM_LOW: memory per
+** stream stays bounded by what one flush adds. The write timeout runs
+** only while a piece is in flight, so an idle event stream stays open;
+** a client that leaves (end of stream, a failed send, the timeout) wakes
+** the waiter and fails every write after with HREQ_GONE. */
+#define STREAM_HIGH (256u << 10)
+#define STREAM_LOW  (64u << 10)
+
+static size_t stream_queued(const struct conn *c)
+{
+	return c->spool.len + (c->sending ? c->out.len : 0);
+}
+
+/* In the waiting state's step: its flush goes on. */
+static void wake_deliver(lua_State *L, struct pext *x)
+{
+	struct conn *c = container_of(x, struct conn, wake);
+	struct coro *co = c->waiter;
+	(void)L;
+	c->waiter = NULL;
+	c->waiter_proc = NULL;
+	if (co)
+		proc_ready(co, 0);
+}
+
+/* The queue drained or the client left: wake the flush waiting on it (a
+** coroutine is made ready only from its process's step, so through its
+** external queue). The handler's hold on c outlives the delivery. */
+static void stream_wake(struct conn *c)
+{
+	if (c->waiter && !c->wake.queued) {
+		c->wake.deliver = wake_deliver;
+		proc_ext_post(c->waiter_proc, &c->wake);
+	}
+}
+
+/* Send the spool if nothing is in flight. */
+static void stream_kick(struct conn *c)
+{
+	if (c->sending || c->spool.len == 0 || c->state == C_CLOSED)
+		return;
+	struct hbuf t = c->out;
+	c->out = c->spool;
+	t.len = 0;
+	c->spool = t;
+	c->sending = 1;
+	arm_timer(c, c->svc->write_ms);
+	conn_send(c);
+}
+
+/* on_sent while streaming. Returns 1 when the stream goes on (more to
+** send, or the handler still runs), 0 when it ended and the connection
+** continues as after any response. */
+static int stream_sent(struct conn *c)
+{
+	c->sending = 0;
+	c->out.len = 0;
+	if (stream_queued(c) <= STREAM_LOW)
+		stream_wake(c);
+	if (c->spool.len) {
+		stream_kick(c);
+		return 1;
+	}
+	if (!c->stream_end) {
+		arm_timer(c, 0); /* idle until the next flush */
+		return 1;
+	}
+	c->streaming = c->stream_end = 0;
+	return 0;
+}
+
+/* Frame what the handler wrote since the last flush onto the spool. */
+static void stream_take(struct conn *c, struct hreq *h)
+{
+	if (h->out.len && c->req.method != HTTP1_HEAD) {
+		if (c->chunked) {
+			char n[24];
+			int k = snprintf(n, sizeof(n), "%zx\r\n", h->out.len);
+			hbuf_add(&c->spool, n, (size_t)k);
+			hbuf_add(&c->spool, h->out.p, h->out.len);
+			hbuf_add(&c->spool, "\r\n", 2);
+		} else {
+			hbuf_add(&c->spool, h->out.p, h->out.len);
+		}
+	}
+	h->out.len = 0;
+}
+
+/* Collect h's headers as fields for http1_write_head; returns how many. */
+static size_t head_fields(const struct hreq *h, struct http1_field *f, size_t max)
+{
+	size_t nf = 0;
+	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
+	while (q < end && nf < max) {
+		f[nf].name = q;
+		f[nf].name_len = strlen(q);
+		q += f[nf].name_len + 1;
+		f[nf].value = q;
+		f[nf].value_len = strlen(q);
+		q += f[nf].value_len + 1;
+		nf++;
+	}
+	return nf;
+}
+
+/* The head of a streamed response, onto the spool. */
+static int stream_start(struct conn *c, struct hreq *h)
+{
+	char head[8192];
+	struct http1_field f[66];
+	size_t nf = 1;
+	int keep;
+
+	f[0] = date_field();
+	nf += head_fields(h, f + 1, 64);
+	/* The framing is the stream's: a length or coding the handler set
+	** would contradict it. */
+	for (size_t i = 1; i < nf; )
+		if ((f[i].name_len == 14 && strncasecmp(f[i].name, "Content-Length", 14) == 0) ||
+		    (f[i].name_len == 17 && strncasecmp(f[i].name, "Transfer-Encoding", 17) == 0))
+			f[i] = f[--nf];
+		else
+			i++;
+	c->chunked = c->req.minor_version >= 1;
+	if (!c->chunked)
+		c->keep_alive = 0;
+	keep = c->keep_alive ? HTTP1_KEEP : HTTP1_CLOSE;
+	ssize_t n = http1_write_head(head, sizeof(head), h->status ? h->status : 200,
+				     NULL, f, nf, c->chunked ? HTTP1_CHUNKED : HTTP1_NO_LENGTH,
+				     keep);
+	if (n < 0)
+		return HREQ_INVALID;
+	hbuf_add(&c->spool, head, (size_t)n);
+	h->wrote = 1;
+	c->streaming = 1;
+	/* A reader that leaves shows as the end of its stream. */
+	if (net_bufs_ready())
+		conn_recv(c);
+	return 0;
+}
+
+int hreq_flush(struct hreq *h)
+{
+	struct conn *c = h->conn;
+
+	if (c->state == C_CLOSED)
+		return HREQ_GONE;
+	if (!c->streaming && stream_start(c, h) < 0)
+		return HREQ_INVALID;
+	stream_take(c, h);
+	stream_kick(c);
+	return stream_queued(c) > STREAM_HIGH ? HREQ_FULL : 0;
+}
+
+int hreq_wait(struct hreq *h, struct coro *co)
+{
+	struct conn *c = h->conn;
+	if (c->state == C_CLOSED)
+		return HREQ_GONE;
+	if (stream_queued(c) <= STREAM_LOW)
+		return 0;
+	c->waiter = co;
+	c->waiter_proc = h->proc;
+	return HREQ_FULL;
+}
+
+int hreq_gone(const struct hreq *h)
+{
+	return h->conn->state == C_CLOSED;
+}
+
+/* The handler of a streamed response returned (ok) or failed: the rest and
+** the last chunk go out, or, after a failure, what is queued and then the
+** connection closes without the last chunk, so the client sees the body
+** cut short. */
+static void stream_finish(struct hreq *h, int ok)
+{
+	struct conn *c = h->conn;
+	stream_take(c, h);
+	if (ok && c->chunked && c->req.method != HTTP1_HEAD)
+		hbuf_add(&c->spool, "0\r\n\r\n", 5);
+	if (!ok)
+		c->keep_alive = 0;
+	c->stream_end = 1;
+	if (c->wake.queued)
+		proc_ext_cancel(h->proc, &c->wake);
+	c->waiter = NULL;
+	c->waiter_proc = NULL;
+	c->h = NULL;
+	if (c->sending || c->spool.len)
+		stream_kick(c);
+	else if (!stream_sent(c) && c->state != C_CLOSED) /* nothing left: as after a send */
+		on_sent(&c->st, 0);
+	conn_unref(c);
+}
+
 /* The response of a finished call goes to its connection. */
 static void finish_request(struct hreq *h, int status, const char *err_text)
 {
 	struct conn *c = h->conn;
 	struct http1_field f[65];
-	size_t nf = 0;
-	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
+	size_t nf;
 
 	if (err_text) {
 		conn_write(c, status, &text_plain, 1, err_text, strlen(err_text),
 			   c->req.method == HTTP1_HEAD);
 	} else {
-		while (q < end && nf < 64) {
-			f[nf].name = q;
-			f[nf].name_len = strlen(q);
-			q += f[nf].name_len + 1;
-			f[nf].value = q;
-			f[nf].value_len = strlen(q);
-			q += f[nf].value_len + 1;
-			nf++;
-		}
+		nf = head_fields(h, f, 64);
 		conn_write(c, status, f, nf, h->out.p, h->out.len,
 			   c->req.method == HTTP1_HEAD);
 	}
@@ -555,7 +772,12 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 	(void)L;
 
 	p->call_ctx = NULL;
-	if (h->conn->state == C_CLOSED) {
+	if (h->conn->streaming) {
+		if (status != LUA_OK)
+			log_printf(LOG_LEVEL_ERROR, NULL, "handler %s failed: %s",
+				   r->func->id, luaL_tolstring(co->L, -1, NULL));
+		stream_finish(h, status == LUA_OK);
+	} else if (h->conn->state == C_CLOSED) {
 		/* The client left; the handler's work is done, drop it. */
 		h->conn->h = NULL;
 		conn_unref(h->conn);
@@ -600,7 +822,9 @@ static void pooled_exit(struct proc *p, void *arg)
 	struct hreq *h = p->call_ctx;
 	if (h) {
 		p->call_ctx = NULL;
-		if (h->conn->state != C_CLOSED)
+		if (h->conn->streaming)
+			stream_finish(h, 0);
+		else if (h->conn->state != C_CLOSED)
 			finish_request(h, 500, p->exit_msg ? p->exit_msg : "handler failed");
 		else {
 			h->conn->h = NULL;
@@ -1127,3 +1351,22 @@ void hreq_write(struct hreq *h, const void *s, size_t n)
 	h->wrote = 1;
 	hbuf_add(&h->out, s, n);
 }
+
+int hreq_set_transfer(struct hreq *h, int mode)
+{
+	if (h->wrote)
+		return HREQ_SENT;
+	h->transfer = mode;
+	set_header(h, "Cache-Control", 13, "no-cache", 8);
+	if (mode == HREQ_TRANSFER_SSE)
+		set_header(h, "Content-Type", 12, "text/event-stream", 17);
+	return 0;
+}
+
+int hreq_transfer(const struct hreq *h) { return h->transfer; }
+
+int hreq_wrote(const struct hreq *h) { return h->wrote; }
+
+size_t hreq_unflushed(const struct hreq *h) { return h->out.len; }
+
+int hreq_streaming(const struct hreq *h) { return h->conn->streaming; }

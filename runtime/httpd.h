@@ -6,7 +6,8 @@
 ** accept; a connection lives on the shard that accepted it. A request is
 ** parsed in the connection buffer (engine/http1.c), routed, and run as a
 ** call (proc_call) of a pooled function.lua state on the same shard. The
-** response is buffered and sent when the handler returns; the handler's
+** response is buffered and sent when the handler returns, unless the
+** handler flushes it (hreq_flush), which streams it; the handler's
 ** library (lua_modules/http.c) reads the request and builds the response
 ** through the hreq_* functions only.
 */
@@ -80,6 +81,8 @@ const struct route_match *hreq_match(const struct hreq *h);
 
 #define HREQ_SENT    (-1) /* headers already sent (a write happened) */
 #define HREQ_INVALID (-2) /* a status outside 100..999, a NUL in a header */
+#define HREQ_GONE    (-3) /* the client left (or the write timed out) */
+#define HREQ_FULL    (-4) /* the client reads slower than the handler writes */
 
 /* Set the status. Returns 0, HREQ_SENT or HREQ_INVALID. */
 int hreq_set_status(struct hreq *h, int code);
@@ -95,5 +98,32 @@ void hreq_default_type(struct hreq *h, const char *type);
 
 /* Append to the body; status and headers are final from now on. */
 void hreq_write(struct hreq *h, const void *s, size_t n);
+
+/* Send what was written so far: the first flush sends the head (chunked
+** for HTTP/1.1, closing the connection after the body for 1.0) and makes
+** the response a stream; each one after sends what was written since, as
+** one chunk. Returns 0; HREQ_FULL when the client is that far behind and
+** the handler should wait (hreq_wait); HREQ_GONE when the client left;
+** HREQ_INVALID for a bad header (nothing sent). */
+int hreq_flush(struct hreq *h);
+
+/* After HREQ_FULL: 0 when the queue is already short enough, HREQ_GONE,
+** or HREQ_FULL with co registered, to be made ready (proc_ready, no
+** values) once the queue drains or the client leaves. */
+int hreq_wait(struct hreq *h, struct coro *co);
+
+/* The client left: writes are lost. */
+int hreq_gone(const struct hreq *h);
+
+/* set_transfer: CHUNKED or SSE (Cache-Control: no-cache; SSE also
+** Content-Type: text/event-stream). The stream itself starts at the first
+** flush. Returns 0 or HREQ_SENT. */
+#define HREQ_TRANSFER_CHUNKED 1
+#define HREQ_TRANSFER_SSE     2
+int hreq_set_transfer(struct hreq *h, int mode);
+int hreq_transfer(const struct hreq *h);   /* 0 or HREQ_TRANSFER_* */
+int hreq_wrote(const struct hreq *h);      /* a write happened */
+int hreq_streaming(const struct hreq *h);  /* the head went out by a flush */
+size_t hreq_unflushed(const struct hreq *h); /* written since the last flush */
 
 #endif
