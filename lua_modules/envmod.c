@@ -10,6 +10,7 @@
 #include "runtime/env.h"
 #include "runtime/proc.h"
 #include "runtime/rt.h"
+#include "security.h"
 
 static const char *kind_of(int rc)
 {
@@ -21,12 +22,26 @@ static const char *kind_of(int rc)
 	}
 }
 
-/* env.get(key) -> string | nil, err [-0, +(1|2), m] */
+/* The permission check of env.get / env.set: raises a PermissionDenied
+** error when denied, as the original's env module does. [-0, +0, e] */
+static void deny_unless(lua_State *L, const char *action, const char *key,
+			const char *fmt)
+{
+	if (!security_allowed(L, action, key)) {
+		errors_push(L, ERRORS_PERMISSION_DENIED, fmt, key);
+		lua_error(L);
+	}
+}
+
+/* env.get(key) -> string | nil, err; raises when not allowed.
+** [-0, +(1|2), e] */
 static int e_get(lua_State *L)
 {
 	const char *key = luaL_checkstring(L, 1);
 	char *v = NULL;
-	int rc = env_get(proc_of(L)->rt->env, key, &v);
+	int rc;
+	deny_unless(L, "env.get", key, "not allowed to access environment variable: %s");
+	rc = env_get(proc_of(L)->rt->env, key, &v);
 	if (rc < 0)
 		return errors_ret(L, kind_of(rc), "env %s: %s", key, env_strerror(rc));
 	lua_pushstring(L, v);
@@ -39,7 +54,9 @@ static int e_set(lua_State *L)
 {
 	const char *key = luaL_checkstring(L, 1);
 	const char *val = luaL_checkstring(L, 2);
-	int rc = env_set(proc_of(L)->rt->env, key, val);
+	int rc;
+	deny_unless(L, "env.set", key, "not allowed to set environment variable: %s");
+	rc = env_set(proc_of(L)->rt->env, key, val);
 	if (rc < 0)
 		return errors_ret(L, kind_of(rc), "env %s: %s", key, env_strerror(rc));
 	lua_pushboolean(L, 1);
@@ -71,6 +88,8 @@ static int e_get_all(lua_State *L)
 	env_get_all(proc_of(L)->rt->env, collect, &s);
 	lua_createtable(L, 0, (int)s.n);
 	for (size_t i = 0; i < s.n; i++) {
+		if (!security_allowed(L, "env.get", s.a[i].k))
+			continue;	/* only what env.get would give, as the original */
 		lua_pushstring(L, s.a[i].v);
 		lua_setfield(L, -2, s.a[i].k);
 	}

@@ -39,6 +39,31 @@ static uint64_t resolve(lua_State *L, int idx, int *nret)
 	return pid;
 }
 
+/* The permission check of an operation on the target pid `to` that the
+** argument at idx named (the original's resolvePID): the resource is the
+** target's pid string, so a policy on "{app:system|*" covers every
+** process of that host. 0 when allowed, else nil, err pushed and 2.
+** [-0, +(0|2), m] */
+static int check_target(lua_State *L, int idx, uint64_t to, const char *action)
+{
+	size_t len;
+	const char *s = lua_tolstring(L, idx, &len);
+	char buf[96];
+	int r;
+
+	if (proc_parse_pid(s, len) == 0) {
+		struct proc *t = proc_find(proc_of(L)->rt, to);
+		if (t != NULL) {
+			snprintf(buf, sizeof(buf), "%.*s", (int)t->pidlen, t->pidstr);
+			proc_unref(t);
+			s = buf;
+		}
+	}
+	r = security_check_pid(L, action, s, "not allowed to %s: %s",
+			   action + sizeof("process.") - 1, lua_tostring(L, idx));
+	return r;
+}
+
 /* process.pid() [-0, +1, m] */
 static int p_pid(lua_State *L)
 {
@@ -67,7 +92,9 @@ static const struct reg_entry *find_entry(lua_State *L, const char *id)
 	return e;
 }
 
-enum { SP_MONITOR = 1, SP_LINK = 2 };
+/* SP_RAISE: a spawner's spawn, which raises a denied permission (as the
+** original's spawner does) where process.spawn* return nil, err. */
+enum { SP_MONITOR = 1, SP_LINK = 2, SP_EXEC = 4, SP_RAISE = 8 };
 
 /* Send each queued spawner message (entries {topic, n, v1..vn} of the
 ** array at mi) to pid. A message that cannot be encoded is dropped, as
@@ -107,6 +134,34 @@ static int push_pid(lua_State *L, uint64_t pid)
 	return 1;
 }
 
+/* The permission checks of a spawn of entry id on host hid, in the
+** original's order: the entry, the variant, then the host; exec has its
+** own action instead of spawn's. 0, or nil and the PermissionDenied error
+** pushed and 2. [-0, +(0|2), m] */
+static int spawn_checks(lua_State *L, int how, const char *id, const char *hid)
+{
+	int rc;
+
+	if (how & SP_EXEC) {
+		if ((rc = security_check_pid(L, "process.exec", id,
+					     "not allowed to exec process: %s", id)) ||
+		    (rc = security_check_pid(L, "process.host", hid,
+					     "not allowed to exec on host: %s", hid)))
+			return rc;
+	} else if ((rc = security_check_pid(L, "process.spawn", id,
+					    "not allowed to spawn process: %s", id)) ||
+		   ((how & SP_MONITOR) &&
+		    (rc = security_check_pid(L, "process.spawn.monitored", id,
+					     "not allowed to spawn monitored process: %s", id))) ||
+		   ((how & SP_LINK) &&
+		    (rc = security_check_pid(L, "process.spawn.linked", id,
+					     "not allowed to spawn linked process: %s", id))) ||
+		   (rc = security_check_pid(L, "process.host", hid,
+					    "not allowed to spawn on host: %s", hid)))
+		return rc;
+	return 0;
+}
+
 /* Spawn the entry named at stack slot base on the host at base+1 with the
 ** values above as arguments. ctx, sec: the child's context values and
 ** security context (both copied; NULL or empty: none); name, mi: register the child under name and send it the messages of
@@ -127,6 +182,8 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 
 	const char *id = luaL_checkstring(L, base);
 	const char *hid = luaL_checkstring(L, base + 1);
+	if (!(how & SP_RAISE) && (rc = spawn_checks(L, how, id, hid)))
+		return rc;
 	e = find_entry(L, id);
 	if (e == NULL || !reg_kind_is_process(e->k))
 		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s", id);
@@ -172,7 +229,7 @@ static int spawn_core(lua_State *L, int how, int base, const struct payload *ctx
 static int do_spawn(lua_State *L, int how)
 {
 	static const char *const fn[] = {"spawn", "spawn_monitored", "spawn_linked",
-					 "spawn_linked_monitored"};
+					 "spawn_linked_monitored", "", "exec"};
 	if (lua_gettop(L) < 2)
 		return errors_ret(L, ERRORS_INVALID,
 				  "%s requires at least id and host arguments", fn[how]);
@@ -203,7 +260,7 @@ static int p_exec(lua_State *L)
 {
 	size_t len;
 	const char *pid;
-	int n = do_spawn(L, SP_MONITOR);
+	int n = do_spawn(L, SP_MONITOR | SP_EXEC);
 	if (n != 1)
 		return n;
 	pid = lua_tolstring(L, -1, &len);
@@ -229,11 +286,12 @@ static int p_spawn_linked_monitored(lua_State *L) { return do_spawn(L, SP_LINK |
 **
 ** Actor and scope start as the caller's own (security.actor() and
 ** security.scope()), as the original's spawner inherits them from the
-** frame; with_actor/with_scope replace them. At spawn they are encoded
-** for the child (security_encode), which reads them back with
-** security.actor()/scope(). The original first checks the caller's
-** `process.security` permission; there is no policy engine here, so that
-** check is not made (as with no actor and scope in the original).
+** frame; with_actor/with_scope replace them, and need the caller's
+** `process.security` permission on "security" (else they raise, as the
+** original's). process.with_context / with_options need
+** `process.context` on "context". At spawn they are encoded for the
+** child (security_encode), which reads them back with
+** security.actor()/scope().
 */
 
 #define SPAWNER_META "process.Spawner"
@@ -320,11 +378,22 @@ static int check_spawner(lua_State *L)
 	return first;
 }
 
+/* The original's spawner gate: process.context on "context", raising
+** (as it does) when denied. [-0, +0, e] */
+static void need_context(lua_State *L, const char *msg)
+{
+	if (!security_allowed(L, "process.context", "context")) {
+		errors_push(L, ERRORS_PERMISSION_DENIED, "%s", msg);
+		lua_error(L);
+	}
+}
+
 /* process.with_context(values) -> Spawner: the caller's context values
 ** overlaid with values (string keys only). [-0, +1, e] */
 static int p_with_context(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
+	need_context(L, "not allowed to spawn processes with custom context");
 	lua_settop(L, 1);
 	push_own_ctx(L);                      /* 2 */
 	merge_keys(L, 2, 1, 1, 1, "context keys must be strings");
@@ -343,6 +412,7 @@ static int p_with_context(lua_State *L)
 static int p_with_options(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
+	need_context(L, "not allowed to spawn processes with custom options");
 	lua_settop(L, 1);
 	push_own_ctx(L);                      /* 2 */
 	lua_newtable(L);                      /* 3 */
@@ -398,6 +468,11 @@ static int with_security(lua_State *L, int slot, int (*is)(lua_State *, int),
 	luaL_checktype(L, 2, LUA_TUSERDATA);
 	if (!is(L, 2))
 		return luaL_argerror(L, 2, expected);
+	if (!security_allowed(L, "process.security", "security")) {
+		errors_push(L, ERRORS_PERMISSION_DENIED,
+			    "not allowed to spawn processes with custom security context");
+		return lua_error(L);
+	}
 	lua_pushvalue(L, 2);   /* Actors and Scopes are immutable: share it */
 	lua_replace(L, f + slot - 1);
 	push_spawner(L, f);
@@ -472,6 +547,12 @@ static int spawner_spawn(lua_State *L, int how)
 		return luaL_error(L, "spawn requires at least id and host arguments");
 	luaL_checkstring(L, 2);
 	luaL_checkstring(L, 3);
+	/* Checked before anything is encoded: a denial raises (as the
+	** original's spawner does), and nothing is left to free. */
+	if (spawn_checks(L, how, lua_tostring(L, 2), lua_tostring(L, 3))) {
+		lua_remove(L, -2);
+		return lua_error(L);
+	}
 	check_spawner(L);
 	/* Move the parts below the arguments so spawn_core sees id at 2. */
 	for (int i = 0; i < SV_N; i++)
@@ -500,10 +581,13 @@ static int spawner_spawn(lua_State *L, int how)
 	return r;
 }
 
-static int s_spawn(lua_State *L) { return spawner_spawn(L, 0); }
-static int s_spawn_monitored(lua_State *L) { return spawner_spawn(L, SP_MONITOR); }
-static int s_spawn_linked(lua_State *L) { return spawner_spawn(L, SP_LINK); }
-static int s_spawn_linked_monitored(lua_State *L) { return spawner_spawn(L, SP_LINK | SP_MONITOR); }
+static int s_spawn(lua_State *L) { return spawner_spawn(L, SP_RAISE); }
+static int s_spawn_monitored(lua_State *L) { return spawner_spawn(L, SP_RAISE | SP_MONITOR); }
+static int s_spawn_linked(lua_State *L) { return spawner_spawn(L, SP_RAISE | SP_LINK); }
+static int s_spawn_linked_monitored(lua_State *L)
+{
+	return spawner_spawn(L, SP_RAISE | SP_LINK | SP_MONITOR);
+}
 
 static const luaL_Reg spawner_methods[] = {
 	{"with_context", s_with_context},
@@ -529,12 +613,15 @@ static void spawner_meta(lua_State *L)
 }
 
 /* Send a system notice of kind to dest. [-0, +(1|2), m] */
-static int notice(lua_State *L, enum msg_kind kind, const char *topic)
+static int notice(lua_State *L, enum msg_kind kind, const char *topic,
+		  const char *action)
 {
 	struct proc *self = proc_of(L);
 	int nret = 0;
 	uint64_t to = resolve(L, 1, &nret);
 	if (to == 0)
+		return nret;
+	if (action && (nret = check_target(L, 1, to, action)))
 		return nret;
 	struct msg *m = msg_new(kind, self->pid, topic);
 	m->from_host = self->host->id;
@@ -561,6 +648,8 @@ static int p_send(lua_State *L)
 		return errors_ret(L, ERRORS_INVALID, "cannot send to @ topics");
 	to = resolve(L, 1, &nret);
 	if (to == 0)
+		return nret;
+	if ((nret = check_target(L, 1, to, "process.send")))
 		return nret;
 	m = msg_new(MSG_USER, self->pid, topic);
 	m->from_host = self->host->id;
@@ -610,12 +699,12 @@ static int p_unlisten(lua_State *L)
 static int p_cancel(lua_State *L)
 {
 	const char *reason = luaL_optstring(L, 2, "");
-	return notice(L, MSG_CANCEL, reason);
+	return notice(L, MSG_CANCEL, reason, "process.cancel");
 }
 
-static int p_terminate(lua_State *L) { return notice(L, MSG_TERMINATE, NULL); }
-static int p_monitor(lua_State *L) { return notice(L, MSG_MONITOR, NULL); }
-static int p_unmonitor(lua_State *L) { return notice(L, MSG_UNMONITOR, NULL); }
+static int p_terminate(lua_State *L) { return notice(L, MSG_TERMINATE, NULL, "process.terminate"); }
+static int p_monitor(lua_State *L) { return notice(L, MSG_MONITOR, NULL, "process.monitor"); }
+static int p_unmonitor(lua_State *L) { return notice(L, MSG_UNMONITOR, NULL, "process.unmonitor"); }
 
 static int link_op(lua_State *L, int add)
 {
@@ -624,11 +713,13 @@ static int link_op(lua_State *L, int add)
 	uint64_t to = resolve(L, 1, &nret);
 	if (to == 0)
 		return nret;
+	if ((nret = check_target(L, 1, to, add ? "process.link" : "process.unlink")))
+		return nret;
 	if (add)
 		proc_link_add(self, to);
 	else
 		proc_link_del(self, to);
-	return notice(L, add ? MSG_LINK : MSG_UNLINK, NULL);
+	return notice(L, add ? MSG_LINK : MSG_UNLINK, NULL, NULL);
 }
 
 static int p_link(lua_State *L) { return link_op(L, 1); }
@@ -652,6 +743,10 @@ static int p_upgrade(lua_State *L)
 			return proc_upgrade(L, NULL, NULL, ERRORS_NOT_FOUND,
 					    lua_pushfstring(L, "upgrade: process not found: %s", id));
 	}
+	/* Only an explicit deny stops an upgrade, as in the original. */
+	if (security_denied(L, "process.upgrade", e->id))
+		return errors_ret(L, ERRORS_PERMISSION_DENIED, "not allowed to upgrade process: %s",
+				  e->id);
 	memset(&args, 0, sizeof(args));
 	rc = n > 1 ? payload_encode(L, 2, n - 1, &args) : 0;
 	if (rc < 0)
@@ -727,6 +822,12 @@ static int r_register(lua_State *L)
 	int nret = 0;
 	if (!lua_isnoneornil(L, 2) && (pid = resolve(L, 2, &nret)) == 0)
 		return nret;
+	/* A name on another process needs process.registry.foreign on it too. */
+	if (pid != self->pid && (nret = check_target(L, 2, pid, "process.registry.foreign")))
+		return nret;
+	if ((nret = security_check_pid(L, "process.registry.register", name,
+				       "not allowed to register name: %s", name)))
+		return nret;
 	if (pid != self->pid) {
 		/* A name for a process that is gone would name nothing. */
 		struct proc *p = proc_find(self->rt, pid);
@@ -761,7 +862,11 @@ static int r_unregister(lua_State *L)
 {
 	struct proc *self = proc_of(L);
 	const char *name = luaL_checkstring(L, 1);
-	int removed = names_unregister(self->rt, name, 0);
+	int removed, nret;
+	if ((nret = security_check_pid(L, "process.registry.unregister", name,
+				       "not allowed to unregister name: %s", name)))
+		return nret;
+	removed = names_unregister(self->rt, name, 0);
 	proc_name_forget(self, name);
 	lua_pushboolean(L, removed);
 	return 1;

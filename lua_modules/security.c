@@ -1,12 +1,16 @@
 /*
-** lua_modules/security.c: require("security"), the Actor and Scope of the
-** original's security module (runtime/lua/modules/security: module.go,
-** actor.go, scope.go, utils.go) and the running process's own pair.
+** lua_modules/security.c: require("security") (the original's
+** runtime/lua/modules/security: module.go, actor.go, scope.go, policy.go,
+** utils.go), the running process's actor and scope, and the permission
+** check every check site calls (the original's IsAllowed).
 **
-**   security.new_actor(id, meta?) -> Actor     Actor:id() Actor:meta()
+**   security.new_actor(id, meta?) -> Actor     Actor:id() :meta()
 **   security.new_scope(policies?) -> Scope     Scope:policies() :contains()
-**   security.actor() -> Actor | nil            :with() :without() :evaluate()
-**   security.scope() -> Scope | nil
+**   security.actor() / scope() -> the process's (or nil)
+**                                              :with() :without() :evaluate()
+**   security.can(action, resource, meta?) -> boolean
+**   security.policy(id) -> Policy | nil, err   Policy:id() :evaluate()
+**   security.named_scope(id) -> Scope | nil, err
 **
 ** An Actor is a userdata with two user values: its id (a string) and its
 ** meta, a private table that nobody outside this file ever sees: it is
@@ -15,34 +19,40 @@
 ** same kept, everything else dropped), and :meta() returns a deep copy,
 ** as the original builds a new table on every call.
 **
-** A Scope is a userdata whose one user value is its array of policies.
-** This runtime has no policies yet (no security.policy, no policy
-** entries evaluated), so every Scope that can exist is empty, and its
-** methods answer exactly as the original's do for an empty scope:
-** policies() is {}, contains() false, without() an equal scope,
-** evaluate() "undefined", and with() refuses its argument ("Policy
-** expected": no value is a Policy). new_scope refuses a non-empty table
-** with an Invalid error instead of dropping its entries.
-**
-** Not here: security.can, policy, named_scope, token_store, and the
-** permission checks the original makes before creating actors and scopes
-** (security.actor.create, security.scope.create): there is no policy
-** engine to ask.
+** A Policy is a userdata holding a compiled policy of the registry's
+** policy table (runtime/policy.h; alive until exit) and its id. A Scope is
+** a userdata whose one user value is an array of policy ids: scopes travel
+** between processes encoded, so they name policies rather than hold them,
+** and each evaluation resolves the ids against the current registry
+** version (an id that no longer exists drops out).
 **
 ** The process's own pair lives encoded in struct proc (p->sec, written by
-** proc_spawn from the spawner's security_encode); security.actor() and
-** security.scope() decode it on each call, so processes never share an
-** Actor or Scope object. Encoded form: {actor = {id = s, meta = t},
-** scope = {policies = {}}}, either key absent when not set.
+** proc_spawn from the spawner's security_encode, or by the supervisor from
+** lifecycle.security); security.actor() and security.scope() decode it on
+** each call, so processes never share an Actor or Scope object. Encoded
+** form: {actor = {id = s, meta = t}, scope = {policies = {ids}}}, either
+** key absent when not set. For the checks it is compiled once per process
+** and registry version (struct own), so that a check allocates nothing.
+**
+** Not here: token_store.
 */
 #include "security.h"
 
 #include <lauxlib.h>
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/common.h"
 #include "lazylib.h"
 #include "runtime/errors.h"
+#include "runtime/live.h"
 #include "runtime/payload.h"
+#include "runtime/policy.h"
 #include "runtime/proc.h"
+#include "runtime/rt.h"
 
 /* How deep a meta table may nest: the encoded context wraps it in two
 ** more tables, and the payload codec refuses past PAYLOAD_MAXDEPTH. A
@@ -169,9 +179,190 @@ int security_is_actor(lua_State *L, int idx)
 	return luaL_testudata(L, idx, SECURITY_ACTOR_META) != NULL;
 }
 
+/* {==== Values for the engine ====} */
+
+/* How many values one conversion copies at most: a table that holds
+** itself twice would otherwise take 2^depth steps. */
+#define PVAL_BUDGET 20000
+
+/* Fill *out with an owned policy_val copy of the Lua value at idx: tables
+** with only keys 1..n become lists, others maps of their string keys;
+** functions, userdata and the like become null. Never raises (it reads
+** with rawget / lua_next only); what lies past META_MAXDEPTH, or past
+** *budget values, is null. [-0, +0, m] */
+static void to_pval_b(lua_State *L, int idx, struct policy_val *out, int depth,
+		      size_t *budget)
+{
+	size_t len, n, i;
+	const char *s;
+
+	idx = lua_absindex(L, idx);
+	memset(out, 0, sizeof(*out));
+	if (*budget == 0)
+		return;
+	--*budget;
+	switch (lua_type(L, idx)) {
+	case LUA_TBOOLEAN:
+		out->type = PV_BOOL;
+		out->b = lua_toboolean(L, idx);
+		return;
+	case LUA_TNUMBER:
+		out->type = PV_NUM;
+		out->num = lua_tonumber(L, idx);
+		return;
+	case LUA_TSTRING:
+		s = lua_tolstring(L, idx, &len);
+		out->type = PV_STR;
+		out->str = xstrdup(s);
+		out->len = len;
+		return;
+	case LUA_TTABLE:
+		break;
+	default:
+		return;
+	}
+	if (depth > META_MAXDEPTH || !lua_checkstack(L, 4))
+		return;
+	n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		n++;
+		lua_pop(L, 1);
+	}
+	len = lua_rawlen(L, idx);
+	out->items = xcalloc(n ? n : 1, sizeof(*out->items));
+	if (n > 0 && len == n) {
+		out->type = PV_ARR;
+		out->n = n;
+		for (i = 0; i < n; i++) {
+			lua_rawgeti(L, idx, (lua_Integer)i + 1);
+			to_pval_b(L, -1, &out->items[i], depth + 1, budget);
+			lua_pop(L, 1);
+		}
+		return;
+	}
+	out->type = PV_MAP;
+	out->keys = xcalloc(n ? n : 1, sizeof(char *));
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) == LUA_TSTRING && out->n < n) {
+			out->keys[out->n] = xstrdup(lua_tostring(L, -2));
+			to_pval_b(L, -1, &out->items[out->n], depth + 1, budget);
+			out->n++;
+		}
+		lua_pop(L, 1);
+	}
+}
+
+static void to_pval(lua_State *L, int idx, struct policy_val *out, int depth)
+{
+	size_t budget = PVAL_BUDGET;
+
+	to_pval_b(L, idx, out, depth, &budget);
+}
+
+/* The policy table of the registry the running process sees now. */
+static const struct policy_table *cur_table(lua_State *L)
+{
+	return policy_table_of(live_registry(proc_of(L)->rt));
+}
+
+/* {==== Policy ====} */
+
+/* A Policy userdata: the compiled policy (alive until exit, as its
+** table), its id in user value 1. */
+struct lpolicy {
+	const struct policy *p;
+};
+
+static void policy_meta(lua_State *L);
+
+static void push_policy(lua_State *L, const struct policy *p)
+{
+	struct lpolicy *lp = lua_newuserdatauv(L, sizeof(*lp), 1);
+	lp->p = p;
+	lua_pushstring(L, policy_id(p));
+	lua_setiuservalue(L, -2, 1);
+	policy_meta(L);
+	lua_setmetatable(L, -2);
+}
+
+static const struct policy *check_policy(lua_State *L, int idx)
+{
+	struct lpolicy *lp;
+
+	luaL_checktype(L, idx, LUA_TUSERDATA);
+	lp = luaL_testudata(L, idx, SECURITY_POLICY_META);
+	if (lp == NULL)
+		luaL_argerror(L, idx, "Policy expected");
+	return lp->p;
+}
+
+/* The request arguments at a (actor), a+1 (action), a+2 (resource), a+3
+** (meta?) of an evaluate call, checked; then the engine's view of the
+** actor, with its meta and the call meta converted into *am / *cm (owned:
+** clear both). [-0, +0, v] */
+static void eval_args(lua_State *L, int a, struct policy_actor *actor,
+		      struct policy_val *am, struct policy_val *cm)
+{
+	check_actor(L, a);
+	luaL_checkstring(L, a + 1);
+	luaL_checkstring(L, a + 2);
+	if (!lua_isnoneornil(L, a + 3))
+		luaL_checktype(L, a + 3, LUA_TTABLE);
+	lua_getiuservalue(L, a, AV_ID);
+	actor->id = lua_tostring(L, -1);   /* the userdata keeps it alive */
+	lua_pop(L, 1);
+	lua_getiuservalue(L, a, AV_META);
+	to_pval(L, -1, am, 1);
+	lua_pop(L, 1);
+	actor->meta = am;
+	to_pval(L, a + 3, cm, 1);
+}
+
+/* policy:id() -> "ns:name" */
+static int p_id(lua_State *L)
+{
+	check_policy(L, 1);
+	lua_getiuservalue(L, 1, 1);
+	return 1;
+}
+
+/* policy:evaluate(actor, action, resource, meta?) -> "allow" | "deny" |
+** "undefined" */
+static int p_evaluate(lua_State *L)
+{
+	const struct policy *p = check_policy(L, 1);
+	struct policy_actor actor;
+	struct policy_val am, cm;
+	enum policy_result r;
+
+	eval_args(L, 2, &actor, &am, &cm);
+	r = policy_eval(p, &actor, lua_tostring(L, 3), lua_tostring(L, 4),
+			cm.type == PV_MAP ? &cm : NULL);
+	policy_val_clear(&am);
+	policy_val_clear(&cm);
+	lua_pushstring(L, policy_result_name(r));
+	return 1;
+}
+
+static const luaL_Reg policy_methods[] = {
+	{"id", p_id},
+	{"evaluate", p_evaluate},
+	{NULL, NULL}
+};
+
+static void policy_meta(lua_State *L)
+{
+	if (luaL_newmetatable(L, SECURITY_POLICY_META)) {
+		lazylib_methods(L, policy_methods);
+		lua_setfield(L, -2, "__index");
+	}
+}
+
 /* {==== Scope ====} */
 
-/* Push a new Scope over the policies array on top (which it takes).
+/* Push a new Scope over the array of policy ids on top (which it takes).
 ** [-1, +1, m] */
 static void push_scope(lua_State *L)
 {
@@ -189,82 +380,170 @@ static void check_scope(lua_State *L, int idx)
 		luaL_argerror(L, idx, "Scope expected");
 }
 
-/* Check a policy reference at 2 as the original's contains/without do: a
-** policy id string, an {ns=, name=} table or a Policy object (of which
-** none exists here). Raises on anything else. [-0, +0, v] */
-static void check_policy_ref(lua_State *L)
+/* Push the policy id a reference at idx names, as the original's
+** contains/without take it: an id string, an {ns=, name=} table or a
+** Policy. Raises on anything else. [-0, +1, v] */
+static void push_policy_ref(lua_State *L, int idx)
 {
-	switch (lua_type(L, 2)) {
+	switch (lua_type(L, idx)) {
 	case LUA_TSTRING:
+		lua_pushvalue(L, idx);
 		return;
 	case LUA_TUSERDATA:
-		luaL_argerror(L, 2, "Policy or policy ID string expected");
+		if (luaL_testudata(L, idx, SECURITY_POLICY_META) == NULL)
+			luaL_argerror(L, idx, "Policy or policy ID string expected");
+		lua_getiuservalue(L, idx, 1);
 		return;
 	case LUA_TTABLE: {
-		int ns = lua_getfield(L, 2, "ns"), name = lua_getfield(L, 2, "name");
-		lua_pop(L, 2);
+		int ns = lua_getfield(L, idx, "ns"), name = lua_getfield(L, idx, "name");
 		if (ns == LUA_TNIL || name == LUA_TNIL)
-			luaL_argerror(L, 2, "ID table must have ns and name fields");
+			luaL_argerror(L, idx, "ID table must have ns and name fields");
+		lua_pushfstring(L, "%s:%s", lua_tostring(L, -2), lua_tostring(L, -1));
+		lua_replace(L, -3);
+		lua_pop(L, 1);
 		return;
 	}
 	default:
-		luaL_argerror(L, 2, "Policy ID expected as string, table, or policy object");
+		luaL_argerror(L, idx, "Policy ID expected as string, table, or policy object");
 	}
 }
 
-/* Scope:policies() -> array of the scope's policies (a new table; empty,
-** as every scope is here). [-0, +1, m] */
+/* Index (1-based) of id in the id array at idx, or 0. */
+static lua_Integer find_id(lua_State *L, int idx, const char *id)
+{
+	lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
+
+	for (i = 1; i <= n; i++) {
+		int same;
+		lua_rawgeti(L, idx, i);
+		same = strcmp(lua_tostring(L, -1), id) == 0;
+		lua_pop(L, 1);
+		if (same)
+			return i;
+	}
+	return 0;
+}
+
+/* scope:policies() -> array of Policy objects (the ids the current
+** registry still has). [-0, +1, m] */
 static int s_policies(lua_State *L)
 {
+	const struct policy_table *t;
+	lua_Integer i, n, k = 0;
+
 	check_scope(L, 1);
+	t = cur_table(L);
 	lua_getiuservalue(L, 1, SV_POLICIES);
-	copy_tree(L, -1);
+	n = (lua_Integer)lua_rawlen(L, -1);
+	lua_createtable(L, (int)n, 0);
+	for (i = 1; i <= n; i++) {
+		const struct policy *p;
+		lua_rawgeti(L, -2, i);
+		p = policy_find(t, lua_tostring(L, -1));
+		lua_pop(L, 1);
+		if (p != NULL) {
+			push_policy(L, p);
+			lua_rawseti(L, -2, ++k);
+		}
+	}
 	return 1;
 }
 
-/* Scope:contains(policy) -> boolean: false, no scope holds a policy. */
+/* scope:contains(policy_or_id) -> boolean */
 static int s_contains(lua_State *L)
 {
 	check_scope(L, 1);
-	check_policy_ref(L);
-	lua_pushboolean(L, 0);
+	push_policy_ref(L, 2);
+	lua_getiuservalue(L, 1, SV_POLICIES);
+	lua_pushboolean(L, find_id(L, -1, lua_tostring(L, -2)) != 0);
 	return 1;
 }
 
-/* Scope:with(policy) -> Scope: needs a Policy object, and no value is one
-** until policies exist, so it always raises as the original does for a
-** non-Policy. [-0, +0, v] */
-static int s_with(lua_State *L)
+/* Push a copy of the scope at 1's id array. [-0, +1, m] */
+static void copy_ids(lua_State *L)
 {
-	check_scope(L, 1);
-	luaL_checktype(L, 2, LUA_TUSERDATA);
-	return luaL_argerror(L, 2, "Policy expected");
-}
-
-/* Scope:without(policy) -> Scope with the same policies (it holds none to
-** remove). [-0, +1, m] */
-static int s_without(lua_State *L)
-{
-	check_scope(L, 1);
-	check_policy_ref(L);
 	lua_getiuservalue(L, 1, SV_POLICIES);
 	copy_tree(L, -1);
 	lua_remove(L, -2);
+}
+
+/* scope:with(policy) -> a new Scope with it (once). [-0, +1, v] */
+static int s_with(lua_State *L)
+{
+	check_scope(L, 1);
+	check_policy(L, 2);
+	copy_ids(L);
+	lua_getiuservalue(L, 2, 1);
+	if (find_id(L, -2, lua_tostring(L, -1)) == 0)
+		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	else
+		lua_pop(L, 1);
 	push_scope(L);
 	return 1;
 }
 
-/* Scope:evaluate(actor, action, resource, meta?) -> "allow" | "deny" |
-** "undefined": a scope with no policies decides nothing. [-0, +1, v] */
+/* scope:without(policy_or_id) -> a new Scope without it. [-0, +1, v] */
+static int s_without(lua_State *L)
+{
+	lua_Integer i, n, k = 0;
+	const char *id;
+
+	check_scope(L, 1);
+	push_policy_ref(L, 2);
+	id = lua_tostring(L, -1);
+	lua_getiuservalue(L, 1, SV_POLICIES);
+	n = (lua_Integer)lua_rawlen(L, -1);
+	lua_createtable(L, (int)n, 0);
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, -2, i);
+		if (strcmp(lua_tostring(L, -1), id) == 0)
+			lua_pop(L, 1);
+		else
+			lua_rawseti(L, -2, ++k);
+	}
+	push_scope(L);
+	return 1;
+}
+
+/* Resolve the id array at idx against t into ps (n slots; the rest of
+** the ids are ignored past it). Returns how many were filled. */
+static size_t resolve(lua_State *L, int idx, const struct policy_table *t,
+		      const struct policy **ps, size_t n)
+{
+	size_t i, len = lua_rawlen(L, idx), k = 0;
+
+	for (i = 1; i <= len && k < n; i++) {
+		lua_rawgeti(L, idx, (lua_Integer)i);
+		ps[k] = policy_find(t, lua_tostring(L, -1));
+		k += ps[k] != NULL;
+		lua_pop(L, 1);
+	}
+	return k;
+}
+
+/* scope:evaluate(actor, action, resource, meta?) -> "allow" | "deny" |
+** "undefined": any deny wins, else any allow. [-0, +1, v] */
 static int s_evaluate(lua_State *L)
 {
+	struct policy_actor actor;
+	struct policy_val am, cm;
+	enum policy_result r;
+	const struct policy **ps;
+	size_t n;
+
 	check_scope(L, 1);
-	check_actor(L, 2);
-	luaL_checkstring(L, 3);
-	luaL_checkstring(L, 4);
-	if (!lua_isnoneornil(L, 5))
-		luaL_checktype(L, 5, LUA_TTABLE);
-	lua_pushliteral(L, "undefined");
+	lua_settop(L, 5);
+	eval_args(L, 2, &actor, &am, &cm);
+	lua_getiuservalue(L, 1, SV_POLICIES);
+	n = lua_rawlen(L, -1);
+	ps = xcalloc(n ? n : 1, sizeof(*ps));
+	n = resolve(L, -1, cur_table(L), ps, n);
+	r = policy_eval_set(ps, n, &actor, lua_tostring(L, 3), lua_tostring(L, 4),
+			    cm.type == PV_MAP ? &cm : NULL);
+	free(ps);
+	policy_val_clear(&am);
+	policy_val_clear(&cm);
+	lua_pushstring(L, policy_result_name(r));
 	return 1;
 }
 
@@ -378,10 +657,258 @@ int security_encode(lua_State *L, int ai, int si, struct payload *out)
 	return rc;
 }
 
+/* {==== Checks: the original's IsAllowed ====} */
+
+/*
+** The running process's context compiled for the engine, kept in its Lua
+** registry so that a check after the first allocates nothing: the actor
+** (id and meta as a policy_val) and the scope's policies resolved against
+** the registry version it was built for. Rebuilt when the version or the
+** encoded context (compared byte for byte) changes. The check sites name
+** their actions with string literals, so `memo` keeps, per literal (by
+** address), the scope's policies that have that action: a check then runs
+** only the policies that can answer it.
+*/
+#define OWN_MEMO 8
+
+struct own_memo {
+	const char *action;         /* a check site's literal, or NULL */
+	const struct policy **ps;
+	size_t n;
+	/* The last answer, for a check with no meta or the caller's pid as
+	** meta (fixed for the process): with the actor and the policies
+	** fixed too, the same resource gets the same answer. */
+	char last[96];
+	size_t last_len;            /* 0: none (resources are never empty here) */
+	int last_ok, last_pid;
+};
+
+struct own {
+	const struct policy_table *t;
+	uint8_t *bytes;             /* the encoded context it was built from */
+	uint32_t len;
+	int has_actor, has_scope;
+	char *actor_id;
+	struct policy_val meta;
+	const struct policy **ps;
+	size_t n;
+	struct own_memo memo[OWN_MEMO];
+	unsigned next_memo;
+};
+
+static const char own_key = 'o';
+
+static void own_clear(struct own *o)
+{
+	for (int i = 0; i < OWN_MEMO; i++)
+		free(o->memo[i].ps);
+	free(o->bytes);
+	free(o->actor_id);
+	policy_val_clear(&o->meta);
+	free(o->ps);
+	memset(o, 0, sizeof(*o));
+}
+
+static int own_gc(lua_State *L)
+{
+	own_clear(lua_touserdata(L, 1));
+	return 0;
+}
+
+/* Fill o from the process's context. [-0, +0, m] */
+static void own_build(lua_State *L, struct own *o, const struct policy_table *t)
+{
+	struct proc *p = proc_of(L);
+	int top = lua_gettop(L);
+
+	own_clear(o);
+	o->t = t;
+	o->len = p->sec.len;
+	if (o->len) {
+		o->bytes = xmalloc(o->len);
+		memcpy(o->bytes, payload_data(&p->sec), o->len);
+	}
+	if (!push_context(L))
+		return;
+	if (lua_getfield(L, -1, "actor") == LUA_TTABLE) {
+		o->has_actor = 1;
+		lua_getfield(L, -1, "id");
+		o->actor_id = xstrdup(lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+		lua_pop(L, 1);
+		lua_getfield(L, -1, "meta");
+		to_pval(L, -1, &o->meta, 1);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, -1, "scope") == LUA_TTABLE) {
+		o->has_scope = 1;
+		if (lua_getfield(L, -1, "policies") == LUA_TTABLE) {
+			size_t n = lua_rawlen(L, -1);
+			o->ps = xcalloc(n ? n : 1, sizeof(*o->ps));
+			o->n = resolve(L, -1, t, o->ps, n);
+		}
+	}
+	lua_settop(L, top);
+}
+
+/* The process's compiled context, current. [-0, +0, m] */
+static struct own *own_get(lua_State *L)
+{
+	struct proc *p = proc_of(L);
+	const struct policy_table *t = cur_table(L);
+	struct own *o;
+
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &own_key) == LUA_TUSERDATA) {
+		o = lua_touserdata(L, -1);
+		lua_pop(L, 1);
+	} else {
+		lua_pop(L, 1);
+		o = lua_newuserdatauv(L, sizeof(*o), 0);
+		memset(o, 0, sizeof(*o));
+		lua_createtable(L, 0, 1);
+		lua_pushcfunction(L, own_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_setmetatable(L, -2);
+		proc_note_finalizer(L);   /* own_gc must run when the state goes */
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &own_key);
+		own_build(L, o, t);
+		return o;
+	}
+	if (o->t != t || o->len != p->sec.len ||
+	    (o->len && memcmp(o->bytes, payload_data(&p->sec), o->len) != 0))
+		own_build(L, o, t);
+	return o;
+}
+
+/* The memo of the literal action: the scope's policies that have it,
+** made on first use. */
+static struct own_memo *memo_of(struct own *o, const char *action)
+{
+	struct own_memo *m;
+	int i;
+
+	for (i = 0; i < OWN_MEMO; i++)
+		if (o->memo[i].action == action)
+			return &o->memo[i];
+	m = &o->memo[o->next_memo++ % OWN_MEMO];
+	free(m->ps);
+	memset(m, 0, sizeof(*m));
+	m->action = action;
+	m->ps = xcalloc(o->n ? o->n : 1, sizeof(*m->ps));
+	for (size_t k = 0; k < o->n; k++)
+		if (policy_has_action(o->ps[k], action))
+			m->ps[m->n++] = o->ps[k];
+	return m;
+}
+
+/* The check. literal: action is a C string literal (memoised), and
+** meta is NULL or (pid) the caller's pid map, so the answer can be kept
+** per resource. */
+static int allowed(lua_State *L, const char *action, const char *resource,
+		   const struct policy_val *meta, int literal, int pid)
+{
+	struct own *o = own_get(L);
+	struct policy_actor a;
+
+	if (o->has_actor && o->has_scope) {
+		a.id = o->actor_id;
+		a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
+		if (literal) {
+			struct own_memo *m = memo_of(o, action);
+			size_t len = strlen(resource);
+			int ok;
+
+			if (m->last_len == len && m->last_pid == pid && len > 0 &&
+			    memcmp(m->last, resource, len) == 0)
+				return m->last_ok;
+			ok = policy_eval_set(m->ps, m->n, &a, action, resource, meta) ==
+			     POLICY_ALLOW;
+			if (len > 0 && len < sizeof(m->last)) {
+				memcpy(m->last, resource, len);
+				m->last_len = len;
+				m->last_ok = ok;
+				m->last_pid = pid;
+			}
+			return ok;
+		}
+		return policy_eval_set(o->ps, o->n, &a, action, resource, meta) ==
+		       POLICY_ALLOW;
+	}
+	return !proc_of(L)->rt->conf.security_strict;
+}
+
+int security_denied(lua_State *L, const char *action, const char *resource)
+{
+	struct own *o = own_get(L);
+	struct policy_actor a;
+	const struct own_memo *m;
+
+	if (!o->has_actor || !o->has_scope)
+		return 0;
+	a.id = o->actor_id;
+	a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
+	m = memo_of(o, action);
+	return policy_eval_set(m->ps, m->n, &a, action, resource, NULL) == POLICY_DENY;
+}
+
+int security_allowed_meta(lua_State *L, const char *action, const char *resource,
+			  const struct policy_val *meta)
+{
+	return allowed(L, action, resource, meta, 0, 0);
+}
+
+int security_allowed(lua_State *L, const char *action, const char *resource)
+{
+	return allowed(L, action, resource, NULL, 1, 0);
+}
+
+/* The denial of a check site: nil and a PermissionDenied error. */
+static int deny(lua_State *L, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	return errors_ret(L, ERRORS_PERMISSION_DENIED, "%s", msg);
+}
+
+int security_check(lua_State *L, const char *action, const char *resource,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (security_allowed(L, action, resource))
+		return 0;
+	va_start(ap, fmt);
+	r = deny(L, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int security_check_pid(lua_State *L, const char *action, const char *resource,
+		       const char *fmt, ...)
+{
+	struct proc *p = proc_of(L);
+	static const char *const keys[] = { "pid" };
+	struct policy_val pid = { .type = PV_STR, .str = p->pidstr, .len = p->pidlen };
+	struct policy_val meta = { .type = PV_MAP, .n = 1, .items = &pid,
+				   .keys = (const char **)keys };
+	va_list ap;
+	int r;
+
+	if (allowed(L, action, resource, &meta, 1, 1))
+		return 0;
+	va_start(ap, fmt);
+	r = deny(L, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 /* {==== Module functions ====} */
 
 /* security.new_actor(id, meta?) -> Actor. id: a string (numbers are
-** converted, as everywhere in Lua's API); meta: a table or nil.
+** converted, as everywhere in Lua's API); meta: a table or nil. Needs
+** security.actor.create on the id, else raises as the original.
 ** [-0, +1, e] */
 static int m_new_actor(lua_State *L)
 {
@@ -389,6 +916,11 @@ static int m_new_actor(lua_State *L)
 	if (!lua_isnoneornil(L, 2))
 		luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
+	if (!security_allowed(L, "security.actor.create", lua_tostring(L, 1))) {
+		errors_push(L, ERRORS_PERMISSION_DENIED, "not allowed to create actor with ID: %s",
+			    lua_tostring(L, 1));
+		return lua_error(L);
+	}
 	lua_pushstring(L, lua_tostring(L, 1));   /* a number becomes its string */
 	if (lua_istable(L, 2))
 		normalise(L, 2, 1);
@@ -398,21 +930,32 @@ static int m_new_actor(lua_State *L)
 	return 1;
 }
 
-/* security.new_scope(policies?) -> Scope: an empty scope. policies, when
-** given, must be a table; one with any entry is refused, since this
-** runtime has no policies to put in a scope. [-0, +1, e] */
+/* security.new_scope(policies?) -> Scope with the Policy objects of the
+** array (other values are skipped, as the original does). Needs
+** security.scope.create on "custom", else raises. [-0, +1, e] */
 static int m_new_scope(lua_State *L)
 {
-	if (lua_gettop(L) >= 1) {
+	lua_Integer i, n, k = 0;
+
+	if (lua_gettop(L) >= 1)
 		luaL_checktype(L, 1, LUA_TTABLE);
-		lua_pushnil(L);
-		if (lua_next(L, 1)) {
-			errors_push(L, ERRORS_INVALID,
-				    "security.new_scope: policies are not supported yet");
-			return lua_error(L);
-		}
+	if (!security_allowed(L, "security.scope.create", "custom")) {
+		errors_push(L, ERRORS_PERMISSION_DENIED, "not allowed to create custom scopes");
+		return lua_error(L);
 	}
 	lua_newtable(L);
+	n = lua_istable(L, 1) ? (lua_Integer)lua_rawlen(L, 1) : 0;
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, 1, i);
+		if (luaL_testudata(L, -1, SECURITY_POLICY_META)) {
+			lua_getiuservalue(L, -1, 1);
+			if (find_id(L, -3, lua_tostring(L, -1)) == 0)
+				lua_rawseti(L, -3, ++k);
+			else
+				lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
 	push_scope(L);
 	return 1;
 }
@@ -432,11 +975,74 @@ static int m_scope(lua_State *L)
 	return 1;
 }
 
+/* security.can(action, resource, meta?) -> boolean: whether the running
+** process may (its actor and scope, or the strict-mode default when it
+** lacks either). [-0, +1, v] */
+static int m_can(lua_State *L)
+{
+	struct policy_val cm;
+	int ok;
+
+	luaL_checkstring(L, 1);
+	luaL_checkstring(L, 2);
+	if (!lua_isnoneornil(L, 3))
+		luaL_checktype(L, 3, LUA_TTABLE);
+	to_pval(L, 3, &cm, 1);
+	ok = security_allowed_meta(L, lua_tostring(L, 1), lua_tostring(L, 2),
+				   cm.type == PV_MAP ? &cm : NULL);
+	policy_val_clear(&cm);
+	lua_pushboolean(L, ok);
+	return 1;
+}
+
+/* security.policy(id) -> Policy | nil, err: a security.policy entry.
+** Needs security.policy.get on the id. [-0, +(1|2), v] */
+static int m_policy(lua_State *L)
+{
+	const char *id = luaL_checkstring(L, 1);
+	const struct policy *p;
+
+	if (!security_allowed(L, "security.policy.get", id))
+		return errors_ret(L, ERRORS_PERMISSION_DENIED, "not allowed to access policy: %s", id);
+	p = policy_find(cur_table(L), id);
+	if (p == NULL)
+		return errors_ret(L, ERRORS_NOT_FOUND, "policy not found: %s", id);
+	push_policy(L, p);
+	return 1;
+}
+
+/* security.named_scope(group) -> Scope | nil, err: the policies whose
+** `groups` name the group. Needs security.policy_group.get on it.
+** [-0, +(1|2), v] */
+static int m_named_scope(lua_State *L)
+{
+	const char *id = luaL_checkstring(L, 1);
+	const struct policy *const *ps;
+	size_t n;
+
+	if (!security_allowed(L, "security.policy_group.get", id))
+		return errors_ret(L, ERRORS_PERMISSION_DENIED,
+				  "not allowed to access policy group: %s", id);
+	ps = policy_group(cur_table(L), id, &n);
+	if (ps == NULL)
+		return errors_ret(L, ERRORS_NOT_FOUND, "policy group not found: %s", id);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, policy_id(ps[i]));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	push_scope(L);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
 	{"new_actor", m_new_actor},
 	{"new_scope", m_new_scope},
 	{"actor", m_actor},
 	{"scope", m_scope},
+	{"can", m_can},
+	{"policy", m_policy},
+	{"named_scope", m_named_scope},
 	{NULL, NULL}
 };
 

@@ -1,7 +1,8 @@
 /*
 ** lua_modules/security.h: the Actor and Scope values of require("security")
 ** as the process module sees them, so a Spawner can hold them and hand
-** them to a child (lua_modules/security.c owns them).
+** them to a child, and the permission checks other modules make at their
+** check sites (lua_modules/security.c owns them).
 **
 ** A process's security context travels encoded (struct proc's `sec`, one
 ** payload table), never as shared Lua objects: the spawner encodes it with
@@ -14,10 +15,12 @@
 #include <lua.h>
 
 struct payload;
+struct policy_val;
 
 /* Metatable names, as the original's type names. */
 #define SECURITY_ACTOR_META "security.Actor"
 #define SECURITY_SCOPE_META "security.Scope"
+#define SECURITY_POLICY_META "security.Policy"
 
 /* require("security"): new_actor new_scope actor scope. [-0, +1, m] */
 int luaopen_security(lua_State *L);
@@ -38,5 +41,43 @@ void security_push_own(lua_State *L);
 ** *out is left empty. Returns 0, or a negative errno from payload_encode
 ** with *out untouched. [-0, +0, m] */
 int security_encode(lua_State *L, int ai, int si, struct payload *out);
+
+/*
+** The original's IsAllowed for the running process: with both an actor
+** and a scope, whether the scope's policies ALLOW action on resource
+** (any deny wins; nothing matching is a deny); lacking either, allowed
+** unless security.strict_mode is on. meta (NULL: none) is what conditions
+** on meta.* read. The process's context is compiled on first use and kept
+** (no allocation after that). Never raises. [-0, +0, m]
+*/
+int security_allowed_meta(lua_State *L, const char *action, const char *resource,
+			  const struct policy_val *meta);
+
+/* As security_allowed_meta with no meta, for check sites: action must be
+** a string literal (or any string that lives and keeps its text for the
+** process's life), as its address keys a per-process memo of the
+** policies that have that action. security_check and security_check_pid
+** take the same kind of action. */
+int security_allowed(lua_State *L, const char *action, const char *resource);
+
+/* The original's IsDenied (process.upgrade's check): 1 only when the
+** process has an actor and a scope and a policy of the scope DENIES;
+** undefined and no context pass, strict mode or not. action: a literal,
+** as for security_allowed. [-0, +0, m] */
+int security_denied(lua_State *L, const char *action, const char *resource);
+
+/*
+** A check site: 0 when allowed (nothing pushed); else push nil and a
+** PermissionDenied error with the message fmt and return 2, so that a
+** lua_CFunction can `if ((r = security_check(...))) return r;`.
+** [-0, +(0|2), m]
+*/
+int security_check(lua_State *L, const char *action, const char *resource,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* As security_check, with meta {pid = the caller's pid string}, as the
+** original's process module passes to every check it makes. */
+int security_check_pid(lua_State *L, const char *action, const char *resource,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -39,6 +39,7 @@
 /* enum log_level and enum log_format, by index. */
 static const char *const level_names[] = { "debug", "info", "warn", "error", "silent", NULL };
 static const char *const format_names[] = { "text", "json", NULL };
+static const char *const bool_names[] = { "false", "true", NULL };
 _Static_assert(LOG_LEVEL_DEBUG == 0 && LOG_LEVEL_SILENT == 4, "level_names order");
 _Static_assert(LOG_FORMAT_TEXT == 0 && LOG_FORMAT_JSON == 1, "format_names order");
 
@@ -89,6 +90,9 @@ static const struct conf_key keys[] = {
 	  .def = 0, .min = 0, .max = 1 << 24, .origin = "wippy",
 	  .why = "open HTTP connections per shard; past it a new one gets 503 and is closed "
 		 "(0: the fd limit, less a reserve, shared by the shards)" },
+	{ .key = "security.strict_mode", .type = CONF_ENUM, .off = AT(security_strict),
+	  .def = 0, .names = bool_names, .origin = "original",
+	  .why = "a process without an actor or a scope is denied every checked operation" },
 };
 _Static_assert(countof(keys) <= 32, "struct conf.given has 32 bits");
 

@@ -35,6 +35,7 @@ struct conf {
 	int64_t log_format;        /* logmanager.format: enum log_format */
 	int64_t http_pool_idle;    /* http.handler_pool.idle_max */
 	int64_t http_max_conns;    /* http.max_connections: per shard, 0 = from the fd limit */
+	int64_t security_strict;   /* security.strict_mode: 1 = no actor/scope is denied */
 	uint32_t given;            /* bit k: row k was set by a file or a flag */
 };
 

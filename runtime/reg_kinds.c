@@ -20,6 +20,7 @@
 
 #include "engine/net.h"
 #include "runtime/conf.h"
+#include "runtime/policy.h"
 #include "runtime/route.h"
 
 #define SEC 1000000000ll
@@ -319,16 +320,60 @@ static void set_requires(struct loader *L, struct reg_entry *e,
 
 #define LC(m) AT(lifecycle.m)
 
+/* lifecycle.security: {actor: {id, meta}, policies: [...], groups: [...]},
+** read again by the supervisor when it starts the service (service.c);
+** checked here for its shape. Policy and group ids are resolved at start,
+** as the original does, so a registry change can add them later. */
+static void set_lifecycle_security(struct loader *L, struct reg_entry *e,
+				   const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	static const char *const lists[] = { "policies", "groups" };
+	struct reg_value *a, *x;
+	char buf[160];
+
+	if (v == NULL || v->type != REG_MAP)
+		return;	/* absent; a non-map is reported by the RF_MAP row */
+	a = reg_value_get(v, "actor");
+	if (a != NULL && a->type != REG_MAP)
+		reg__errat(L, e, a, "lifecycle.security.actor must be a mapping {id, meta}, got %s",
+			   reg__show(a, buf, sizeof(buf)));
+	if (a != NULL && a->type == REG_MAP) {
+		x = reg_value_get(a, "id");
+		if (x != NULL && x->type != REG_STR && x->type != REG_INT)
+			reg__errat(L, e, x, "lifecycle.security.actor.id must be a string, got %s",
+				   reg__show(x, buf, sizeof(buf)));
+		x = reg_value_get(a, "meta");
+		if (x != NULL && x->type != REG_MAP && x->type != REG_NULL)
+			reg__errat(L, e, x, "lifecycle.security.actor.meta must be a mapping, got %s",
+				   reg__show(x, buf, sizeof(buf)));
+	}
+	for (size_t i = 0; i < 2; i++) {
+		x = reg_value_get(v, lists[i]);
+		if (x == NULL || x->type == REG_NULL)
+			continue;
+		if (x->type != REG_SEQ) {
+			reg__errat(L, e, x, "lifecycle.security.%s must be a list of ids, got %s",
+				   lists[i], reg__show(x, buf, sizeof(buf)));
+			continue;
+		}
+		for (size_t j = 0; j < x->n; j++)
+			if (x->items[j]->type != REG_STR || x->items[j]->str[0] == '\0')
+				reg__errat(L, e, x->items[j], "lifecycle.security.%s: an id must "
+					   "be a non-empty string, got %s", lists[i],
+					   reg__show(x->items[j], buf, sizeof(buf)));
+	}
+}
+
 static const char *const startup_values[] = { "required", "optional", NULL };
 static const char *const http_methods[] = { "GET", "POST", "PUT", "DELETE",
 	"PATCH", "HEAD", "OPTIONS", "TRACE", NULL };
 
 /*
 ** The lifecycle block (spec 1.3) of every service-like kind. Absent keys,
-** and an absent block, take the spec defaults written here. startup,
-** start_timeout and security are checked but not kept: nothing in this
-** runtime acts on them yet (a supervisor that honours them would decode
-** them into struct reg_lifecycle again).
+** and an absent block, take the spec defaults written here. startup and
+** start_timeout are checked but not kept: nothing in this runtime acts on
+** them yet. security is checked here (set_lifecycle_security) and read
+** from the entry's data by the supervisor when it builds a service.
 */
 static const struct reg_field lifecycle_fields[] = {
 	{ .key = "lifecycle", .type = RF_MAP, .off = RF_NOWHERE },
@@ -343,6 +388,8 @@ static const struct reg_field lifecycle_fields[] = {
 	{ .key = "lifecycle.startup", .type = RF_STR, .off = RF_NOWHERE,
 	  .oneof = startup_values },
 	{ .key = "lifecycle.security", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "lifecycle.security", .type = RF_FN, .off = RF_NOWHERE,
+	  .set = set_lifecycle_security },
 	{ .key = "lifecycle.restart", .type = RF_MAP, .off = RF_NOWHERE },
 	{ .key = "lifecycle.restart.initial_delay", .type = RF_DUR, .off = LC(restart.initial_delay),
 	  .def = { .i = SEC } },
@@ -719,6 +766,82 @@ static const struct reg_field consumer_fields[] = {
 	{ .key = "driver_options", .type = RF_MAP, .off = RF_NOWHERE },
 };
 
+/*
+** security.policy: `policy` is compiled here once to check it (runtime/
+** policy.c reports each problem at its node) and dropped; the policy
+** table of a registry compiles it again on first use. `groups` goes with
+** it, as the group ids need the entry's namespace.
+*/
+struct policy_err {
+	struct loader *L;
+	struct reg_entry *e;
+};
+
+static void policy_err(void *ud, const struct reg_value *at, const char *msg)
+{
+	struct policy_err *pe = ud;
+
+	reg__errat(pe->L, pe->e, at, "%s", msg);
+}
+
+static void set_policy(struct loader *L, struct reg_entry *e,
+		       const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	struct policy_err pe = { L, e };
+
+	if (v == NULL) {
+		reg__errat(L, e, NULL, "missing required field \"policy\"");
+		return;
+	}
+	policy_free(policy_compile(e->id, e->ns, v, reg__field(e, "groups"),
+				   policy_err, &pe));
+}
+
+static void set_policy_expr(struct loader *L, struct reg_entry *e,
+			    const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	struct policy_err pe = { L, e };
+
+	if (v == NULL) {
+		reg__errat(L, e, NULL, "missing required field \"policy\"");
+		return;
+	}
+	policy_free(policy_compile_expr(e->id, e->ns, v, reg__field(e, "groups"),
+					policy_err, &pe));
+}
+
+/* security.scope: `policies`, a non-empty list of policy ids (the
+** original's ScopeConfig.Validate); resolved when the scope is asked for
+** (security.named_scope), ids without a namespace in the entry's. */
+static void set_scope_policies(struct loader *L, struct reg_entry *e,
+			       const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	char buf[160];
+
+	if (v == NULL || v->type != REG_SEQ || v->n == 0) {
+		reg__errat(L, e, v, "field \"policies\" must be a non-empty list of policy ids%s",
+			   v ? "" : " (missing)");
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++)
+		if (v->items[i]->type != REG_STR || v->items[i]->str[0] == '\0')
+			reg__errat(L, e, v->items[i], "policies: a policy id must be a "
+				   "non-empty string, got %s",
+				   reg__show(v->items[i], buf, sizeof(buf)));
+}
+
+static const struct reg_field security_scope_fields[] = {
+	{ .key = "policies", .type = RF_FN, .off = RF_NOWHERE, .set = set_scope_policies },
+};
+
+static const struct reg_field security_policy_fields[] = {
+	{ .key = "policy", .type = RF_FN, .off = RF_NOWHERE, .set = set_policy },
+};
+
+static const struct reg_field security_policy_expr_fields[] = {
+	{ .key = "policy", .type = RF_FN, .off = RF_NOWHERE, .set = set_policy_expr },
+};
+
 #define TABLE(t) t, countof(t)
 
 /* The kinds with typed fields; lifecycle marks service-like kinds. */
@@ -751,6 +874,9 @@ static const struct kind_desc {
 	{ "queue.driver.memory", REG_K_QUEUE_DRIVER_MEMORY, NULL, 0,		   true },
 	{ "queue.queue",	REG_K_QUEUE_QUEUE,	TABLE(queue_fields),	   false },
 	{ "queue.consumer",	REG_K_QUEUE_CONSUMER,	TABLE(consumer_fields),	   true },
+	{ "security.policy",	REG_K_SECURITY_POLICY,	TABLE(security_policy_fields), false },
+	{ "security.policy.expr", REG_K_SECURITY_POLICY_EXPR, TABLE(security_policy_expr_fields), false },
+	{ "security.scope",	REG_K_SECURITY_SCOPE,	TABLE(security_scope_fields), false },
 };
 
 /* }==================================================================== */

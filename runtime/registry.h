@@ -146,6 +146,9 @@ enum reg_kind {
 	REG_K_QUEUE_DRIVER_MEMORY,
 	REG_K_QUEUE_QUEUE,
 	REG_K_QUEUE_CONSUMER,
+	REG_K_SECURITY_POLICY,	/* checked at load; compiled by runtime/policy.c */
+	REG_K_SECURITY_POLICY_EXPR,	/* the same with an expression (policy_expr.c) */
+	REG_K_SECURITY_SCOPE,	/* a named scope: policies: [ids] */
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds
@@ -184,8 +187,9 @@ struct reg_lifecycle {
 		double jitter;		/* 0.1 */
 		int max_attempts;	/* 0 = infinite */
 	} restart;
-	/* startup, start_timeout and security are checked at load and not
-	** kept: nothing here acts on them yet. */
+	/* startup and start_timeout are checked at load and not kept:
+	** nothing here acts on them yet. security is checked at load and
+	** read from the entry's data by the supervisor (service.c). */
 };
 
 /* imports: require(name) loads the library.lua entry. */

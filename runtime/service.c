@@ -51,8 +51,10 @@
 #include <time.h>
 
 #include "engine/common.h"
+#include "live.h"
 #include "log.h"
 #include "payload.h"
+#include "policy.h"
 #include "proc.h"
 #include "registry.h"
 #include "reg_lua.h"
@@ -85,6 +87,8 @@ struct service {
 	size_t nrequires;
 	struct wheel_timer restart;
 	struct payload input;       /* encoded `input:` list, copied per start */
+	struct payload sec;         /* lifecycle.security as the security
+	                            ** module's context, or empty */
 	uint64_t pid;               /* the live incarnation, or 0 */
 	uint64_t started_ms;
 	uint64_t stop_deadline_ms;
@@ -263,6 +267,7 @@ static void start(struct service *s)
 	o.on_exit = service_exited;
 	o.on_start = service_started;
 	o.on_exit_arg = s;
+	o.sec = &s->sec;
 	payload_copy(&args, &s->input);
 	s->started_ms = common_now_ms();
 	s->phase = SV_STARTING;
@@ -282,14 +287,102 @@ static void start(struct service *s)
 /* {==== Building the records ====} */
 
 
+/* Push "ns:name" for id, in ns when it has none. [-0, +1, m] */
+static void push_full_id(lua_State *L, const char *id, const char *ns)
+{
+	if (strchr(id, ':'))
+		lua_pushstring(L, id);
+	else
+		lua_pushfstring(L, "%s:%s", ns, id);
+}
+
+/*
+** lifecycle.security as the context the security module reads (lua_
+** modules/security.c: {actor = {id, meta}, scope = {policies = {ids}}}):
+** the actor as written, the scope the listed policies plus every policy
+** of the listed groups, as the registry has them now (the original's
+** WithSecurityConfig). A block with neither actor nor policies/groups
+** gives no context. Encoded into s->sec (emptied first).
+*/
+static int encode_security(struct service *s)
+{
+	const struct reg_value *sec = reg_value_get(s->e->data, "lifecycle.security");
+	const struct reg_value *a, *ps, *gs;
+	const struct policy_table *t;
+	const char *ns = s->e->ns;
+	lua_State *L;
+	int rc, k = 0;
+
+	payload_free(&s->sec);
+	memset(&s->sec, 0, sizeof(s->sec));
+	if (sec == NULL || sec->type != REG_MAP)
+		return 0;
+	a = reg_value_get(sec, "actor");
+	ps = reg_value_get(sec, "policies");
+	gs = reg_value_get(sec, "groups");
+	if ((a == NULL || a->type != REG_MAP) && (ps == NULL || ps->type != REG_SEQ) &&
+	    (gs == NULL || gs->type != REG_SEQ))
+		return 0;
+	L = luaL_newstate();
+	lua_newtable(L);
+	if (a != NULL && a->type == REG_MAP) {
+		const struct reg_value *id = reg_value_get(a, "id");
+		const struct reg_value *meta = reg_value_get(a, "meta");
+		lua_newtable(L);
+		lua_pushstring(L, id && id->str ? id->str : "");
+		lua_setfield(L, -2, "id");
+		if (meta != NULL && meta->type == REG_MAP)
+			reg_value_push(L, meta);
+		else
+			lua_newtable(L);
+		lua_setfield(L, -2, "meta");
+		lua_setfield(L, -2, "actor");
+	}
+	if ((ps && ps->type == REG_SEQ) || (gs && gs->type == REG_SEQ)) {
+		lua_newtable(L);
+		lua_newtable(L);
+		for (size_t i = 0; ps && ps->type == REG_SEQ && i < ps->n; i++) {
+			if (ps->items[i]->type != REG_STR)
+				continue;
+			push_full_id(L, ps->items[i]->str, ns);
+			lua_rawseti(L, -2, ++k);
+		}
+		t = policy_table_of(live_registry(s->sv->rt));
+		for (size_t i = 0; gs && gs->type == REG_SEQ && i < gs->n; i++) {
+			const struct policy *const *g;
+			size_t n;
+			if (gs->items[i]->type != REG_STR)
+				continue;
+			push_full_id(L, gs->items[i]->str, ns);
+			g = policy_group(t, lua_tostring(L, -1), &n);
+			lua_pop(L, 1);
+			if (g == NULL)
+				log_printf(LOG_LEVEL_WARN, NULL, "service %s: policy group %s "
+					   "has no policies", s->e->id, gs->items[i]->str);
+			for (size_t j = 0; j < n; j++) {
+				lua_pushstring(L, policy_id(g[j]));
+				lua_rawseti(L, -2, ++k);
+			}
+		}
+		lua_setfield(L, -2, "policies");
+		lua_setfield(L, -2, "scope");
+	}
+	rc = payload_encode(L, 1, 1, &s->sec);
+	lua_close(L);
+	return rc;
+}
+
 /* Encode the `input:` list once: each item is one argument of the
-** process's method (a single non-list value is one argument). */
+** process's method (a single non-list value is one argument); and the
+** security context with it. */
 static int encode_input(struct service *s)
 {
 	const struct reg_value *in = s->e->u.service.input;
 	lua_State *L;
 	int n = 0, rc;
 	memset(&s->input, 0, sizeof(s->input));
+	if (encode_security(s) < 0)
+		return -1;
 	if (in == NULL)
 		return 0;
 	L = luaL_newstate();
@@ -477,6 +570,7 @@ static void destroy(struct rt_supervisor *base)
 	struct supervisor *sv = container_of(base, struct supervisor, base);
 	for (size_t i = 0; i < sv->n; i++) {
 		payload_free(&sv->services[i]->input);
+		payload_free(&sv->services[i]->sec);
 		free(sv->services[i]->requires);
 		free(sv->services[i]);
 	}

@@ -4,7 +4,7 @@
 # exits, so `make test` and `make run` can call it every time.
 set -eu
 
-PKGS="build-essential pkg-config liburing-dev liblua5.4-dev lua5.4 libfyaml-dev uuid-dev libssl-dev
+PKGS="build-essential pkg-config liburing-dev liblua5.4-dev lua5.4 libfyaml-dev uuid-dev libssl-dev libpcre2-dev
       curl wrk nginx-light clang libclang-rt-14-dev procps"
 
 # `deps.sh bench` (make bench) adds what only the benchmarks' baselines

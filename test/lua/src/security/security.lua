@@ -115,11 +115,9 @@ end
 function T.new_scope_bad_inputs()
 	t.raises(function() security.new_scope(nil) end, "table expected")
 	t.raises(function() security.new_scope("p") end, "table expected")
-	-- Policies do not exist in this runtime: a scope cannot hold any.
-	local e = t.raises(function() security.new_scope({"app:policy"}) end,
-		"policies are not supported yet")
-	t.eq(e:kind(), errors.INVALID)
-	t.raises(function() security.new_scope({p = true}) end, "policies are not supported yet")
+	-- Entries that are not Policy objects are skipped, as the original does.
+	t.eq(#security.new_scope({"app:policy"}):policies(), 0)
+	t.eq(#security.new_scope({p = true}):policies(), 0)
 end
 
 function T.scope_methods_bad_inputs()
@@ -188,19 +186,27 @@ end
 -- A plain spawn passes the parent's actor and scope on, and so does a
 -- spawner the child makes without with_actor/with_scope.
 function T.children_inherit()
+	local all = security.new_scope({security.policy("test.security:allow_all")})
 	local sp = process.with_context({}):with_actor(security.new_actor("kim", {n = 1}))
-		:with_scope(security.new_scope())
-	local want = {actor = {id = "kim", meta = {n = 1}}, scope = {policies = 0}}
+		:with_scope(all)
+	local want = {actor = {id = "kim", meta = {n = 1}}, scope = {policies = 1}}
 	t.deq(value_of(sp, "plain_exec"), want, "plain spawn")
 	t.deq(value_of(sp, "spawner_exec"), want, "with_context spawner")
 end
 
 -- A child's with_actor replaces the actor it inherited; its scope stays.
+-- Under an empty scope the child may not make actors or spawners at all
+-- (nothing allows security.actor.create): it needs a policy that does.
 function T.child_overrides_actor()
-	local sp = process.with_context({}):with_actor(security.new_actor("lee"))
-		:with_scope(security.new_scope())
+	local all = security.new_scope({security.policy("test.security:allow_all")})
+	local sp = process.with_context({}):with_actor(security.new_actor("lee")):with_scope(all)
 	t.deq(value_of(sp, "override_exec", "lee2"),
-		{actor = {id = "lee2", meta = {}}, scope = {policies = 0}})
+		{actor = {id = "lee2", meta = {}}, scope = {policies = 1}})
+	local pid = process.with_context({}):with_actor(security.new_actor("lee"))
+		:with_scope(security.new_scope()):spawn_monitored("test.security:override_exec",
+			HOST, "lee3")
+	local ev = t.event(time, process.event.EXIT, pid)
+	t.contains(tostring(ev.result.error), "not allowed to spawn processes with custom context")
 end
 
 -- A child's meta() copies are its own too.
