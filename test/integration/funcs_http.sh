@@ -3,7 +3,7 @@
 # run`, from HTTP handlers (pooled function states calling other pooled
 # states): GET /sum calls a function, GET /hello a contract method with
 # values given to open, POST /jobs publishes to a queue whose consumer calls
-# a function and logs the result. The app is test/fixtures/apps/funcs-http,
+# a function and logs the result. The app is test/fixtures/runtime/funcs-http,
 # on a free port.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -22,7 +22,7 @@ free_port() {
 PID=
 for try in 1 2 3; do
 	rm -rf "$APP"
-	lib_copy_app "$LIB_ROOT/test/fixtures/apps/funcs-http" "$APP"
+	lib_copy_app "$LIB_ROOT/test/fixtures/runtime/funcs-http" "$APP"
 	PORT=$(free_port)
 	sed -i "s/ADDR/127.0.0.1:$PORT/" "$APP/src/_index.yaml"
 	(cd "$APP" && exec env --default-signal=INT "$WIPPY" run </dev/null >"$TMP/stdout" 2>"$ERR") &
