@@ -296,6 +296,11 @@ static int do_call(lua_State *L, int ti, int ei, int async)
 		return errors_ret(L, ERRORS_INVALID, "namespace required in function ID");
 	if (colon[1] == '\0')
 		return errors_ret(L, ERRORS_INVALID, "name required in function ID");
+	/* The caller's own actor and scope decide, as in the original (the
+	** executor's apply to the callee). */
+	int denied = security_check(L, "funcs.call", target, "not allowed: %s", target);
+	if (denied)
+		return denied;
 	if (x) {
 		lua_getiuservalue(L, ei, EV_VALUES);
 		vals = lua_istable(L, -1) ? lua_gettop(L) : 0;

@@ -66,6 +66,14 @@ function f.chain(n)
 	return rest
 end
 
+-- Calls id with the rest and reports what came back: {value, kind, message}.
+function f.chain_to(id, ...)
+	local funcs = require("funcs")
+	local v, err = funcs.call(id, ...)
+	if err then return {kind = err:kind(), message = err:message()} end
+	return {value = v}
+end
+
 -- Calls itself without end: the depth limit stops it.
 function f.forever(n)
 	local funcs = require("funcs")

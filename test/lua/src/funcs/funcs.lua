@@ -345,6 +345,24 @@ function T.with_actor_and_scope()
 	t.raises(function() funcs.new():with_scope({}) end, "Scope expected")
 end
 
+-- funcs.call is checked against the caller's actor and scope: a callee
+-- running under a scope that denies test.funcs:add cannot call it (nil and
+-- a PermissionDenied error), and can call the others; the plain caller can.
+function T.denied_call()
+	local scope = security.new_scope():with(security.policy("test.funcs:allow_all"))
+		:with(security.policy("test.funcs:deny_add"))
+	local sb = funcs.new():with_actor(security.new_actor("sandboxed")):with_scope(scope)
+	local v, err = sb:call("test.funcs:chain_to", "test.funcs:add", 1, 2)
+	t.is_nil(err, "the sandboxed call itself is allowed")
+	t.eq(v.value, nil, "no value from the denied nested call")
+	t.eq(v.kind, errors.PERMISSION_DENIED, "its kind")
+	t.match(v.message, "not allowed: test.funcs:add")
+	v, err = sb:call("test.funcs:chain_to", "test.funcs:echo", "hi")
+	t.is_nil(err)
+	t.eq(v.value, "hi", "another function is allowed")
+	t.eq(funcs.call("test.funcs:add", 1, 2), 3, "the plain caller may call add")
+end
+
 function T.with_options_and_chaining()
 	local e = funcs.new():with_options({timeout = "1s"}):with_context({a = 1})
 		:with_actor(security.new_actor("bob"))
