@@ -29,6 +29,7 @@
 #include "engine/common.h"
 #include "runtime/errors.h"
 #include "lazylib.h"
+#include "udata.h"
 #include "message.h"
 #include "runtime/proc.h"
 
@@ -269,9 +270,11 @@ static void subs_update(struct proc *p, struct subs *s)
 
 /* {==== Operations ====} */
 
+static const char chan_key; /* the metatable's registry key: udata.h */
+
 struct chan *chan_check(lua_State *L, int idx)
 {
-	return luaL_checkudata(L, idx, CHAN_META);
+	return udata_check(L, idx, &chan_key, CHAN_META);
 }
 
 /* Buffer ring in uservalue 1 of the channel at ci: slots 1..cap. */
@@ -487,7 +490,7 @@ static int ch_tostring(lua_State *L)
 
 static int ch_gc(lua_State *L)
 {
-	struct chan *c = luaL_testudata(L, 1, CHAN_META);
+	struct chan *c = udata_test(L, 1, &chan_key);
 	if (c) {
 		free(c->topic);
 		c->topic = NULL;
@@ -510,7 +513,7 @@ static int push_case(lua_State *L, int idx)
 	if (lua_type(L, idx) != LUA_TTABLE)
 		return 0;
 	lua_geti(L, idx, 1);
-	if (luaL_testudata(L, -1, CHAN_META))
+	if (udata_test(L, -1, &chan_key))
 		return 1;
 	lua_pop(L, 1);
 	return 0;
@@ -788,11 +791,15 @@ static const luaL_Reg ch_funcs[] = {
 ** channels (process.inbox) can exist before anyone opens `channel`. */
 static void chan_meta(lua_State *L)
 {
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &chan_key) != LUA_TNIL)
+		return;
+	lua_pop(L, 1);
 	if (luaL_newmetatable(L, CHAN_META)) {
 		luaL_setfuncs(L, ch_metamethods, 0);
 		lazylib_methods(L, ch_methods);
 		lua_setfield(L, -2, "__index");
 	}
+	udata_register(L, &chan_key);
 }
 
 int luaopen_channel(lua_State *L)

@@ -7,6 +7,7 @@
 ** by topic is never decoded.
 */
 #include "message.h"
+#include "udata.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -19,9 +20,11 @@
 
 struct lmsg { struct msg *m; };
 
+static const char msg_key; /* the metatable's registry key: udata.h */
+
 static struct lmsg *check_msg(lua_State *L, int i)
 {
-	struct lmsg *u = luaL_checkudata(L, i, MESSAGE_META);
+	struct lmsg *u = udata_check(L, i, &msg_key, MESSAGE_META);
 	if (u->m == NULL)
 		luaL_error(L, "message already released");
 	return u;
@@ -73,7 +76,7 @@ static int msg_payload(lua_State *L)
 
 static int msg_gc(lua_State *L)
 {
-	struct lmsg *u = luaL_testudata(L, 1, MESSAGE_META);
+	struct lmsg *u = udata_test(L, 1, &msg_key);
 	if (u && u->m) {
 		msg_free(u->m);
 		u->m = NULL;
@@ -95,8 +98,12 @@ static const luaL_Reg msg_methods[] = {
 	{NULL, NULL}
 };
 
-void message_open(lua_State *L)
+/* Push the metatable, made on first use. [-0, +1, m] */
+static void push_meta(lua_State *L)
 {
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &msg_key) != LUA_TNIL)
+		return;
+	lua_pop(L, 1);
 	if (luaL_newmetatable(L, MESSAGE_META)) {
 		lazylib_methods(L, msg_methods);
 		lua_setfield(L, -2, "__index");
@@ -105,6 +112,12 @@ void message_open(lua_State *L)
 		lua_pushcfunction(L, msg_tostring);
 		lua_setfield(L, -2, "__tostring");
 	}
+	udata_register(L, &msg_key);
+}
+
+void message_open(lua_State *L)
+{
+	push_meta(L);
 	lua_pop(L, 1);
 }
 
@@ -118,8 +131,8 @@ void message_push(lua_State *L, struct msg *m)
 	struct lmsg *u = lua_newuserdatauv(L, sizeof(*u), 0);
 	u->m = NULL;
 	proc_note_finalizer(L);
-	message_open(L);
-	luaL_setmetatable(L, MESSAGE_META);
+	push_meta(L);
+	lua_setmetatable(L, -2);
 	u->m = m; /* owned from here: __gc frees it */
 }
 

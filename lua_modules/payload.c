@@ -26,6 +26,7 @@
 ** Nothing here raises except memory errors and argument type errors.
 */
 #include "payload.h"
+#include "udata.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1195,9 +1196,11 @@ static int fail(lua_State *L)
 ** Payload objects
 ** =================================================================== */
 
+static const char payload_key; /* the metatable's registry key: udata.h */
+
 static struct pobj *check_pobj(lua_State *L, int i)
 {
-	return luaL_checkudata(L, i, PAYLOAD_META);
+	return udata_check(L, i, &payload_key, PAYLOAD_META);
 }
 
 static int pl_data(lua_State *L);
@@ -1213,15 +1216,19 @@ static const luaL_Reg pl_methods[] = {
 	{NULL, NULL}
 };
 
-static void ensure_meta(lua_State *L)
+/* Push the metatable, made on first use. [-0, +1, m] */
+static void push_meta(lua_State *L)
 {
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &payload_key) != LUA_TNIL)
+		return;
+	lua_pop(L, 1);
 	if (luaL_newmetatable(L, PAYLOAD_META)) {
 		lazylib_methods(L, pl_methods);
 		lua_setfield(L, -2, "__index");
 		lua_pushcfunction(L, pl_tostring);
 		lua_setfield(L, -2, "__tostring");
 	}
-	lua_pop(L, 1);
+	udata_register(L, &payload_key);
 }
 
 /* Push a new Payload of format fmt holding the value at data. [-0, +1, m] */
@@ -1229,13 +1236,13 @@ static void push_pobj(lua_State *L, int fmt, int data)
 {
 	struct pobj *p;
 	data = lua_absindex(L, data);
-	ensure_meta(L);
 	p = lua_newuserdatauv(L, sizeof(*p), 2);
 	p->fmt = fmt;
 	p->index = 0;
 	lua_pushvalue(L, data);
 	lua_setiuservalue(L, -2, 1);
-	luaL_setmetatable(L, PAYLOAD_META);
+	push_meta(L);
+	lua_setmetatable(L, -2);
 }
 
 void lpayload_push_value(lua_State *L, int idx)
@@ -1247,13 +1254,13 @@ void lpayload_push_message(lua_State *L, int msgidx, int index)
 {
 	struct pobj *p;
 	msgidx = lua_absindex(L, msgidx);
-	ensure_meta(L);
 	p = lua_newuserdatauv(L, sizeof(*p), 2);
 	p->fmt = F_LUA;
 	p->index = index;
 	lua_pushvalue(L, msgidx);
 	lua_setiuservalue(L, -2, 2);
-	luaL_setmetatable(L, PAYLOAD_META);
+	push_meta(L);
+	lua_setmetatable(L, -2);
 }
 
 /* Push the data of the Payload at idx, decoding a message's value first.
