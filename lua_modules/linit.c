@@ -59,6 +59,7 @@ static const luaL_Reg loadable[] = {
 	{"base64", luaopen_base64},
 	{"crypto", luaopen_crypto},
 	{"yaml", luaopen_yaml},
+	{"sql", luaopen_sql},
 	{NULL, NULL}
 };
 

@@ -32,4 +32,8 @@ int luaopen_uuid(lua_State *L);
 ** the running registry (lregistry.c). */
 int luaopen_registry(lua_State *L);
 
+/* require("sql"): get, as.*, type/isolation constants; DB, Statement and
+** Transaction handles over runtime/sqldb.h (sql.c). */
+int luaopen_sql(lua_State *L);
+
 #endif

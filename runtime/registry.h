@@ -141,6 +141,10 @@ enum reg_kind {
 	REG_K_HTTP_ENDPOINT,
 	REG_K_REGISTRY_ENTRY,
 	REG_K_PROCESS_LUA_BC,	/* process.lua.bc: Lua 5.4 bytecode in an fs.directory */
+	REG_K_DB_SQLITE,	/* db.sql.sqlite */
+	REG_K_DB_POSTGRES,	/* db.sql.postgres */
+	REG_K_STORE_MEMORY,	/* store.memory */
+	REG_K_STORE_SQL,	/* store.sql: over a db.sql.* entry */
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds
@@ -256,6 +260,33 @@ struct reg_http_endpoint {
 };
 
 /*
+** db.sql.sqlite and db.sql.postgres (the original's docs: system/database).
+** sqlite uses file (a path, or ":memory:") and of pool only max_lifetime,
+** as the original (one connection, WAL journal); postgres uses the
+** connection fields (or dsn, a libpq conninfo string, when given) and the
+** pool. options is the raw mapping appended to the conninfo, sorted by key.
+*/
+struct reg_db {
+	const char *file;		/* sqlite */
+	const char *dsn;		/* postgres: NULL unless given */
+	const char *host, *database, *username, *password;
+	int port;			/* 0 = not given (libpq's default) */
+	int max_open, max_idle;		/* pool: 0, 0 */
+	int64_t max_lifetime;		/* pool: 1h, ns */
+	const struct reg_value *options;	/* mapping or NULL */
+};
+
+/* store.memory and store.sql (system/store). Column names are checked
+** at load to be plain identifiers. */
+struct reg_store {
+	int max_size;			/* memory: 10000 (0 means the default) */
+	int64_t cleanup_interval;	/* ns: memory 5m, sql 0 (none) */
+	struct reg_entry *database;	/* sql: a db.sql.* entry */
+	const char *table_name;		/* sql */
+	const char *id_column, *payload_column, *expire_column; /* key value expires_at */
+};
+
+/*
 ** One registry entry. data is the entry's whole mapping (name, kind, meta
 ** and the flat kind fields) after interpolation; meta is data's "meta" or
 ** NULL. The member of the union that is valid follows k; lifecycle is
@@ -280,6 +311,8 @@ struct reg_entry {
 		struct reg_http_service http;
 		struct reg_http_router router;
 		struct reg_http_endpoint endpoint;
+		struct reg_db db;
+		struct reg_store store;
 	} u;
 	size_t _index;		/* position in file order */
 	bool _used;		/* an inert kind another entry reads (fs.directory

@@ -48,6 +48,7 @@
 #include "httpd.h"
 #include "live.h"
 #include "evbus.h"
+#include "sqldb.h"
 #include "log.h"
 #include "preempt.h"
 #include "proc.h"
@@ -311,8 +312,10 @@ static void destroy(struct rt *rt)
 		sv->destroy(sv);
 	/* The rings go first: nothing can complete any more, so httpd_free
 	** may free the connections still open. */
+	sqldb_stop(rt);
 	if (rt->engine)
 		engine_destroy(rt->engine);
+	sqldb_free(rt);
 	httpd_free(rt);
 	free(rt->hosts);
 	env_destroy(rt->env);
