@@ -60,6 +60,7 @@ static const luaL_Reg loadable[] = {
 	{"crypto", luaopen_crypto},
 	{"yaml", luaopen_yaml},
 	{"sql", luaopen_sql},
+	{"store", luaopen_store},
 	{NULL, NULL}
 };
 

@@ -36,4 +36,8 @@ int luaopen_registry(lua_State *L);
 ** Transaction handles over runtime/sqldb.h (sql.c). */
 int luaopen_sql(lua_State *L);
 
+/* require("store"): get; Store get/set/has/delete/release over
+** store.memory entries (store.c, runtime/memstore.h). */
+int luaopen_store(lua_State *L);
+
 #endif

@@ -49,6 +49,7 @@
 #include "live.h"
 #include "evbus.h"
 #include "sqldb.h"
+#include "memstore.h"
 #include "log.h"
 #include "preempt.h"
 #include "proc.h"
@@ -316,6 +317,7 @@ static void destroy(struct rt *rt)
 	if (rt->engine)
 		engine_destroy(rt->engine);
 	sqldb_free(rt);
+	memstore_free(rt);
 	httpd_free(rt);
 	free(rt->hosts);
 	env_destroy(rt->env);

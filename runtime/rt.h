@@ -125,6 +125,7 @@ struct rt {
 	_Atomic(void *) codes_more;
 	_Atomic(void *) evbus;
 	void *sqldb;            /* runtime/sqldb.c state, or NULL */
+	void *memstore;         /* runtime/memstore.c state, or NULL */
 
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */
 	struct term_in term_in;
