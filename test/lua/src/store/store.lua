@@ -21,7 +21,7 @@ function T.get_bad_ids()
 	t.err(s, err, errors.INVALID, "resource id is required")
 	s, err = store.get("test.store:not_a_store")
 	t.err(s, err, errors.INVALID, "not a store")
-	s, err = store.get("test.store:sqlstore")
+	s, err = store.get("test.store:pgstore")
 	t.err(s, err, errors.UNAVAILABLE, "not supported")
 	t.raises(function() store.get() end, "bad argument")
 end
@@ -181,6 +181,88 @@ function T.unsupported_values()
 	cyc.self = cyc
 	local ok, err = s:set("cyc:k", cyc)
 	t.err(ok, err, errors.INTERNAL, "failed to transcode")
+end
+
+-- store.sql: the same API over a table of a db.sql.sqlite database.
+local function sqlstore(table_name, k, v, e)
+	local sql = require("sql")
+	local db = assert(sql.get("test.store:db"))
+	assert(db:execute("DROP TABLE IF EXISTS " .. table_name))
+	assert(db:execute(string.format("CREATE TABLE %s (%s TEXT PRIMARY KEY, %s TEXT NOT NULL, %s TIMESTAMP)",
+		table_name, k or "key", v or "value", e or "expires_at")))
+	return db
+end
+
+function T.sql_roundtrip()
+	local db = sqlstore("kv")
+	local s = open("test.store:sqlstore")
+	local ok, err = s:set("user:1", {name = "ann", tags = {"a", "b"}, n = 3})
+	t.is_nil(err)
+	t.eq(ok, true)
+	local v
+	v, err = s:get("user:1")
+	t.is_nil(err)
+	t.eq(v.name, "ann")
+	t.eq(v.tags[2], "b")
+	t.eq(v.n, 3)
+	assert(s:set("user:1", "replaced"))
+	t.eq(s:get("user:1"), "replaced")
+	local rows = assert(db:query("SELECT key, value, expires_at FROM kv"))
+	t.eq(#rows, 1, "one row per key")
+	t.eq(rows[1].value, '"replaced"', "values are JSON text")
+	t.is_nil(rows[1].expires_at, "no ttl: NULL expiry")
+	t.eq(s:has("user:1"), true)
+	t.eq(s:has("user:2"), false)
+	v, err = s:get("user:2")
+	t.err(v, err, errors.NOT_FOUND, "key not found")
+	t.eq(s:delete("user:1"), true)
+	t.eq(s:delete("user:1"), false)
+	t.eq(s:has("user:1"), false)
+	ok, err = s:set("", 1)
+	t.err(ok, err, errors.INVALID, "key is required")
+	ok, err = s:set("x:y", nil)
+	t.err(ok, err, errors.INVALID, "value is required")
+	t.eq(s:release(), true)
+	v, err = s:get("user:1")
+	t.err(v, err, errors.INVALID, "store is released")
+end
+
+function T.sql_ttl()
+	local db = sqlstore("kv_ttl", "k", "v", "e")
+	local s = open("test.store:sqlttl")
+	assert(s:set("t:short", 1, 0.05))
+	assert(s:set("t:long", 2, 600))
+	t.eq(s:get("t:short"), 1)
+	local rows = assert(db:query("SELECT e FROM kv_ttl WHERE k = 't:long'"))
+	t.match(rows[1].e, "^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d%.%d+%+00:00$")
+	time.sleep("80ms")
+	local v, err = s:get("t:short")
+	t.err(v, err, errors.NOT_FOUND)
+	t.eq(s:has("t:short"), false)
+	t.eq(s:get("t:long"), 2)
+end
+
+function T.sql_missing_table()
+	local s = open("test.store:sqlnotable")
+	local ok, err = s:set("a:b", 1)
+	t.err(ok, err, errors.INTERNAL, "no such table")
+	local v
+	v, err = s:get("a:b")
+	t.err(v, err, errors.INTERNAL, "store get: ")
+	local has
+	has, err = s:has("a:b")
+	t.eq(has, false)
+	t.err(nil, err, errors.INTERNAL, "store has: ")
+end
+
+function T.sql_unencodable()
+	sqlstore("kv")
+	local s = open("test.store:sqlstore")
+	local cyc = {}
+	cyc.self = cyc
+	local ok, err = s:set("c:y", cyc)
+	t.err(ok, err, errors.INTERNAL)
+	t.eq(s:has("c:y"), false, "nothing was written")
 end
 
 return T
