@@ -472,4 +472,21 @@ function T.postgres_not_supported()
 	t.err(db, err, errors.UNAVAILABLE, "not supported")
 end
 
+-- A process that ends (returning, or failing) with a transaction open has
+-- it rolled back, and the connection is free for everyone else again.
+function T.abandoned_tx_rolls_back()
+	local time = require("time")
+	local db = file()
+	fresh(db, "abandoned", "x INTEGER")
+	for _, mode in ipairs({"return", "error"}) do
+		local pid = process.spawn_monitored("test.sql:abandon_tx", "test:procs", mode)
+		t.event(time, process.event.EXIT, pid)
+		local rows, err = db:query("SELECT count(*) n FROM abandoned")
+		t.is_nil(err, mode)
+		t.eq(rows[1].n, 0, mode .. ": rolled back")
+		assert(db:execute("INSERT INTO abandoned VALUES (2)"))
+		assert(db:execute("DELETE FROM abandoned"))
+	end
+end
+
 return T
