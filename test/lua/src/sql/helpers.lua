@@ -13,4 +13,15 @@ local function abandon_tx(mode)
 	return 0
 end
 
-return { abandon_tx = abandon_tx }
+-- Tell the parent, then run a query that takes a while: the parent
+-- terminates this process while the query runs on the worker.
+local function slow_query(parent)
+	local db = assert(sql.get("test.sql:mem"))
+	process.send(parent, "ready")
+	local rows = db:query([[WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)
+		SELECT count(*) n FROM c]])
+	process.send(parent, "finished", rows and rows[1].n)
+	return 0
+end
+
+return { abandon_tx = abandon_tx, slow_query = slow_query }

@@ -489,4 +489,17 @@ function T.abandoned_tx_rolls_back()
 	end
 end
 
+-- A process terminated while its query runs on the worker: the result is
+-- dropped, nothing is delivered to the dead process, the database goes on.
+function T.terminated_during_query()
+	local time = require("time")
+	local pid = process.spawn_monitored("test.sql:slow_query", "test:procs", process.pid())
+	t.msg(time, "ready")
+	t.eq(process.terminate(pid), true)
+	t.event(time, process.event.EXIT, pid)
+	local rows, err = mem():query("SELECT 41 + 1 AS n")
+	t.is_nil(err)
+	t.eq(rows[1].n, 42)
+end
+
 return T
