@@ -63,6 +63,8 @@ static const luaL_Reg loadable[] = {
 	{"funcs", luaopen_funcs},
 	{"contract", luaopen_contract},
 	{"queue", luaopen_queue},
+	{"sql", luaopen_sql},
+	{"store", luaopen_store},
 	{NULL, NULL}
 };
 

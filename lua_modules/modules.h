@@ -38,5 +38,12 @@ int luaopen_contract(lua_State *L);
 
 /* require("queue"): publish/message/info over runtime/queue.h (lqueue.c). */
 int luaopen_queue(lua_State *L);
+/* require("sql"): get, as.*, type/isolation constants; DB, Statement and
+** Transaction handles over runtime/sqldb.h (sql.c). */
+int luaopen_sql(lua_State *L);
+
+/* require("store"): get; Store get/set/has/delete/release over
+** store.memory entries (store.c, runtime/memstore.h). */
+int luaopen_store(lua_State *L);
 
 #endif

@@ -138,7 +138,10 @@ HIDDEN void reg__warnat(struct reg_error *list, const struct reg_entry *e,
 		      KMASK(REG_K_ENV_MEMORY) | KMASK(REG_K_ENV_FILE) | \
 		      KMASK(REG_K_ENV_ROUTER))
 #define MASK_SERVICE (KMASK(REG_K_PROCESS_HOST) | KMASK(REG_K_PROCESS_SERVICE) | \
-		      KMASK(REG_K_TERMINAL_HOST) | KMASK(REG_K_HTTP_SERVICE))
+		      KMASK(REG_K_TERMINAL_HOST) | KMASK(REG_K_HTTP_SERVICE) | \
+		      MASK_DB | MASK_STORE)
+#define MASK_DB (KMASK(REG_K_DB_SQLITE) | KMASK(REG_K_DB_POSTGRES))
+#define MASK_STORE (KMASK(REG_K_STORE_MEMORY) | KMASK(REG_K_STORE_SQL))
 
 /* Set e->k and e->has_lifecycle from e->kind. Returns false (error
 ** recorded) for a kind that is neither run nor documented. */

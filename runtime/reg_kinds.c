@@ -312,6 +312,43 @@ static void set_requires(struct loader *L, struct reg_entry *e,
 	}
 }
 
+/* store.sql column and table names go into SQL text: plain identifiers
+ * only ([A-Za-z_][A-Za-z0-9_]*, dots for a schema), the original's
+ * injection check. */
+static void set_sql_ident(struct loader *L, struct reg_entry *e,
+			  const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	const char *p = v->str;
+
+	if (!isalpha((unsigned char)*p) && *p != '_')
+		goto bad;
+	for (; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.')
+			goto bad;
+	return;
+bad:
+	reg__errat(L, e, v, "field \"%s\" must be an SQL identifier "
+		   "(letters, digits, _), got \"%s\"", f->key, v->str);
+	*(const char **)dst = NULL;
+}
+
+/* store.memory max_size: 0 (or absent) is the default 10000, as in the
+ * original; negative is an error. */
+static void set_max_size(struct loader *L, struct reg_entry *e,
+			 const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	char buf[160];
+
+	*(int *)dst = 10000;
+	if (v == NULL || v->_unset)
+		return;
+	if (v->type != REG_INT || v->i < 0 || v->i > INT32_MAX)
+		reg__errat(L, e, v, "field \"max_size\" must be an integer >= 0, "
+			   "got %s", reg__show(v, buf, sizeof(buf)));
+	else if (v->i > 0)
+		*(int *)dst = (int)v->i;
+}
+
 /* }==================================================================== */
 
 /* {====================================================================
@@ -842,6 +879,65 @@ static const struct reg_field security_policy_expr_fields[] = {
 	{ .key = "policy", .type = RF_FN, .off = RF_NOWHERE, .set = set_policy_expr },
 };
 
+/* The pool block of db.sql.* (database/sql's pool knobs). */
+#define DB_POOL \
+	{ .key = "pool", .type = RF_MAP, .off = RF_NOWHERE }, \
+	{ .key = "pool.max_open", .type = RF_INT, .off = AT(u.db.max_open), \
+	  .def = { .i = 0 }, .min = 0, .max = 1 << 20 }, \
+	{ .key = "pool.max_idle", .type = RF_INT, .off = AT(u.db.max_idle), \
+	  .def = { .i = 0 }, .min = 0, .max = 1 << 20 }, \
+	{ .key = "pool.max_lifetime", .type = RF_DUR, .off = AT(u.db.max_lifetime), \
+	  .def = { .i = 3600 * SEC } }, \
+	{ .key = "options", .type = RF_MAP, .off = AT(u.db.options) }
+
+/* db.sql.sqlite: one connection, WAL (the original forces both). */
+static const struct reg_field db_sqlite_fields[] = {
+	{ .key = "file", .type = RF_STR, .flags = RF_REQUIRED | RF_NONEMPTY,
+	  .off = AT(u.db.file) },
+	DB_POOL,
+};
+
+/* db.sql.postgres: the connection fields of the original, plus dsn (a
+ * libpq conninfo) which, when given, is used as it is. The *_env forms
+ * name an environment variable read when the database is first used. */
+static const struct reg_field db_postgres_fields[] = {
+	{ .key = "dsn", .type = RF_STR, .off = AT(u.db.dsn) },
+	{ .key = "host", .type = RF_STR, .off = AT(u.db.host) },
+	{ .key = "port", .type = RF_INT, .off = AT(u.db.port), .def = { .i = 0 },
+	  .min = 0, .max = 65535 },
+	{ .key = "database", .type = RF_STR, .off = AT(u.db.database) },
+	{ .key = "username", .type = RF_STR, .off = AT(u.db.username) },
+	{ .key = "password", .type = RF_STR, .off = AT(u.db.password) },
+	{ .key = "host_env", .type = RF_STR, .off = RF_NOWHERE },
+	{ .key = "port_env", .type = RF_STR, .off = RF_NOWHERE },
+	{ .key = "database_env", .type = RF_STR, .off = RF_NOWHERE },
+	{ .key = "username_env", .type = RF_STR, .off = RF_NOWHERE },
+	{ .key = "password_env", .type = RF_STR, .off = RF_NOWHERE },
+	DB_POOL,
+};
+
+static const struct reg_field store_memory_fields[] = {
+	{ .key = "max_size", .type = RF_FN, .off = AT(u.store.max_size),
+	  .set = set_max_size },
+	{ .key = "cleanup_interval", .type = RF_DUR, .off = AT(u.store.cleanup_interval),
+	  .def = { .i = 300 * SEC } },
+};
+
+static const struct reg_field store_sql_fields[] = {
+	{ .key = "database", .type = RF_REF, .flags = RF_REQUIRED, .off = AT(u.store.database),
+	  .kinds = MASK_DB },
+	{ .key = "table_name", .type = RF_STR, .flags = RF_REQUIRED | RF_NONEMPTY,
+	  .off = AT(u.store.table_name), .set = set_sql_ident },
+	{ .key = "id_column_name", .type = RF_STR, .off = AT(u.store.id_column),
+	  .def = { .s = "key" }, .set = set_sql_ident },
+	{ .key = "payload_column_name", .type = RF_STR, .off = AT(u.store.payload_column),
+	  .def = { .s = "value" }, .set = set_sql_ident },
+	{ .key = "expire_column_name", .type = RF_STR, .off = AT(u.store.expire_column),
+	  .def = { .s = "expires_at" }, .set = set_sql_ident },
+	{ .key = "cleanup_interval", .type = RF_DUR, .off = AT(u.store.cleanup_interval),
+	  .def = { .i = 0 } },
+};
+
 #define TABLE(t) t, countof(t)
 
 /* The kinds with typed fields; lifecycle marks service-like kinds. */
@@ -877,6 +973,10 @@ static const struct kind_desc {
 	{ "security.policy",	REG_K_SECURITY_POLICY,	TABLE(security_policy_fields), false },
 	{ "security.policy.expr", REG_K_SECURITY_POLICY_EXPR, TABLE(security_policy_expr_fields), false },
 	{ "security.scope",	REG_K_SECURITY_SCOPE,	TABLE(security_scope_fields), false },
+	{ "db.sql.sqlite",	REG_K_DB_SQLITE,	TABLE(db_sqlite_fields),   true },
+	{ "db.sql.postgres",	REG_K_DB_POSTGRES,	TABLE(db_postgres_fields), true },
+	{ "store.memory",	REG_K_STORE_MEMORY,	TABLE(store_memory_fields), true },
+	{ "store.sql",		REG_K_STORE_SQL,	TABLE(store_sql_fields),   true },
 };
 
 /* }==================================================================== */

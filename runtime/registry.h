@@ -149,6 +149,10 @@ enum reg_kind {
 	REG_K_SECURITY_POLICY,	/* checked at load; compiled by runtime/policy.c */
 	REG_K_SECURITY_POLICY_EXPR,	/* the same with an expression (policy_expr.c) */
 	REG_K_SECURITY_SCOPE,	/* a named scope: policies: [ids] */
+	REG_K_DB_SQLITE,	/* db.sql.sqlite */
+	REG_K_DB_POSTGRES,	/* db.sql.postgres */
+	REG_K_STORE_MEMORY,	/* store.memory */
+	REG_K_STORE_SQL,	/* store.sql: over a db.sql.* entry */
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds
@@ -314,6 +318,33 @@ struct reg_consumer {
 };
 
 /*
+** db.sql.sqlite and db.sql.postgres (the original's docs: system/database).
+** sqlite uses file (a path, or ":memory:") and of pool only max_lifetime,
+** as the original (one connection, WAL journal); postgres uses the
+** connection fields (or dsn, a libpq conninfo string, when given) and the
+** pool. options is the raw mapping appended to the conninfo, sorted by key.
+*/
+struct reg_db {
+	const char *file;		/* sqlite */
+	const char *dsn;		/* postgres: NULL unless given */
+	const char *host, *database, *username, *password;
+	int port;			/* 0 = not given (libpq's default) */
+	int max_open, max_idle;		/* pool: 0, 0 */
+	int64_t max_lifetime;		/* pool: 1h, ns */
+	const struct reg_value *options;	/* mapping or NULL */
+};
+
+/* store.memory and store.sql (system/store). Column names are checked
+** at load to be plain identifiers. */
+struct reg_store {
+	int max_size;			/* memory: 10000 (0 means the default) */
+	int64_t cleanup_interval;	/* ns: memory 5m, sql 0 (none) */
+	struct reg_entry *database;	/* sql: a db.sql.* entry */
+	const char *table_name;		/* sql */
+	const char *id_column, *payload_column, *expire_column; /* key value expires_at */
+};
+
+/*
 ** One registry entry. data is the entry's whole mapping (name, kind, meta
 ** and the flat kind fields) after interpolation; meta is data's "meta" or
 ** NULL. The member of the union that is valid follows k; lifecycle is
@@ -342,6 +373,8 @@ struct reg_entry {
 		struct reg_binding binding;
 		struct reg_queue queue;
 		struct reg_consumer consumer;
+		struct reg_db db;
+		struct reg_store store;
 	} u;
 	size_t _index;		/* position in file order */
 	bool _used;		/* an inert kind another entry reads (fs.directory

@@ -50,6 +50,8 @@
 #include "evbus.h"
 #include "fcall.h"
 #include "queue.h"
+#include "sqldb.h"
+#include "memstore.h"
 #include "log.h"
 #include "preempt.h"
 #include "reaper.h"
@@ -328,9 +330,12 @@ static void destroy(struct rt *rt)
 		sv->destroy(sv);
 	/* The rings go first: nothing can complete any more, so httpd_free
 	** may free the connections still open. */
+	sqldb_stop(rt);
 	if (rt->engine)
 		engine_destroy(rt->engine);
 	reaper_drain(); /* the states of big processes that ended */
+	sqldb_free(rt);
+	memstore_free(rt);
 	httpd_free(rt);
 	free(rt->hosts);
 	env_destroy(rt->env);
