@@ -8,7 +8,8 @@
 # created http.endpoint is routed, an updated one moves to its new path;
 # apply_version back to version 1 undoes all of it; invalid changes answer
 # an error with its kind and leave the runtime serving; the watcher
-# service sees the registry's entry events on the event bus.
+# service sees the registry's entry events and the supervisor's
+# service.update state changes on the event bus.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -76,6 +77,10 @@ expect_fixed "stderr" "$ERR" "bus entry.create app:worker.service"
 expect_fixed "stderr" "$ERR" "bus entry.delete app:worker.service"
 expect_fixed "stderr" "$ERR" "bus entry.update app:dyn.endpoint"
 reject_fixed "stderr" "$ERR" "bus entry.create app:bad"
+# and the supervisor's state changes of the service it ran
+for st in starting running stopping stopped; do
+	expect_fixed "stderr" "$ERR" "svc app:worker.service $st"
+done
 
 kill -TERM "$PID"
 wait_exit 15 "$PID"
