@@ -203,6 +203,10 @@ static int for_chan(const struct msg *m, void *arg)
 	struct subs *s = c->p->pump_data;
 	if (c->topic) /* listen, or a channel given to subscribe() */
 		return topic_match(c->topic, m->topic);
+	/* "@" topics are the runtime's own (Lua cannot send on them): an
+	** event for a closed events subscription is never inbox mail. */
+	if (m->topic[0] == '@')
+		return 0;
 	for (struct chan *l = s ? s->listens : NULL; l; l = l->next_listen)
 		if (topic_match(l->topic, m->topic))
 			return 0;

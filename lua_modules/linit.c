@@ -40,6 +40,7 @@
 #include "runtime/code.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
+#include "events.h"
 #include "runtime/rt.h"
 
 /* {==== Globals ====} */
@@ -56,6 +57,7 @@ static const luaL_Reg loadable[] = {
 	{"ctx", luaopen_ctx},
 	{"security", luaopen_security},
 	{"registry", luaopen_registry},
+	{"events", luaopen_events},
 	{"hash", luaopen_hash},
 	{"base64", luaopen_base64},
 	{"crypto", luaopen_crypto},

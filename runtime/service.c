@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include "engine/common.h"
+#include "evbus.h"
 #include "live.h"
 #include "log.h"
 #include "payload.h"
@@ -146,6 +147,49 @@ static void start_ready(struct supervisor *sv)
 }
 
 /* The first step of s's process ran and left it alive. */
+/* Publish s's new status on the event bus as the original's supervisor
+** does on every state change: system "supervisor", kind
+** "service.update", path the service id, data {status, desired,
+** retry_count, details, last_update, started_at}. Caller holds the lock
+** (the lock order allows the bus's lock and then the pid table's after
+** it). A scratch state encodes the table: state changes are rare. */
+static void notify(struct service *s, const char *status, const char *details)
+{
+	struct payload pl;
+	lua_State *L = luaL_newstate();
+
+	if (L == NULL)
+		return;
+	lua_createtable(L, 0, 4);
+	lua_pushstring(L, "supervisor");
+	lua_setfield(L, -2, "system");
+	lua_pushstring(L, "service.update");
+	lua_setfield(L, -2, "kind");
+	lua_pushstring(L, s->e->id);
+	lua_setfield(L, -2, "path");
+	lua_createtable(L, 0, 6);
+	lua_pushstring(L, status);
+	lua_setfield(L, -2, "status");
+	lua_pushstring(L, s->wanted && !s->removed ? "running" : "stopped");
+	lua_setfield(L, -2, "desired");
+	lua_pushinteger(L, s->attempts);
+	lua_setfield(L, -2, "retry_count");
+	if (details) {
+		lua_pushstring(L, details);
+		lua_setfield(L, -2, "details");
+	}
+	lua_pushinteger(L, (lua_Integer)time(NULL));
+	lua_setfield(L, -2, "last_update");
+	lua_pushinteger(L, (lua_Integer)(s->started_ms / 1000));
+	lua_setfield(L, -2, "started_at");
+	lua_setfield(L, -2, "data");
+	if (payload_encode(L, 1, 1, &pl) == 0) {
+		evbus_send(s->sv->rt, 0, "supervisor", "service.update", &pl);
+		payload_free(&pl);
+	}
+	lua_close(L);
+}
+
 static void service_started(struct proc *p, void *arg)
 {
 	struct service *s = arg;
@@ -153,6 +197,7 @@ static void service_started(struct proc *p, void *arg)
 	pthread_mutex_lock(&sv->lock);
 	if (s->pid == p->pid && s->phase == SV_STARTING) {
 		s->phase = SV_RUNNING;
+		notify(s, "running", NULL);
 		if (!s->up) {
 			s->up = 1;
 			if (!stopping(sv))
@@ -209,12 +254,14 @@ static void service_exited(struct proc *p, void *arg)
 		log_printf(LOG_LEVEL_INFO, NULL, "service %s stopped (removed from the registry)",
 			   s->e->id);
 		s->phase = SV_EXITED;
+		notify(s, "stopped", NULL);
 		goto out;
 	}
 	if (s->restart_now) {
 		s->restart_now = 0;
 		s->attempts = 0;
 		s->phase = SV_IDLE;
+		notify(s, "stopped", "changed in the registry");
 		log_printf(LOG_LEVEL_INFO, NULL, "service %s restarting (changed in the registry)",
 			   s->e->id);
 		if (s->wanted && deps_up(s))
@@ -224,6 +271,7 @@ static void service_exited(struct proc *p, void *arg)
 	if (!p->exit_error) {
 		log_printf(LOG_LEVEL_INFO, NULL, "service %s exited", s->e->id);
 		s->phase = SV_EXITED;
+		notify(s, "exited", NULL);
 		if (!s->up) {
 			s->up = 1;
 			start_ready(sv);
@@ -237,12 +285,14 @@ static void service_exited(struct proc *p, void *arg)
 		log_printf(LOG_LEVEL_ERROR, NULL, "service %s gave up after %d attempts: %s",
 			   s->e->id, s->attempts - 1, why);
 		s->phase = SV_GAVE_UP;
+		notify(s, "failed", why);
 		goto out;
 	}
 	uint64_t ms = backoff_ms(lc, s->attempts);
 	log_printf(LOG_LEVEL_WARN, NULL, "service %s failed, restarting in %llu ms "
 		   "(attempt %d): %s", s->e->id, (unsigned long long)ms, s->attempts, why);
 	s->phase = SV_BACKOFF;
+	notify(s, "failed", why);
 	/* On this shard's wheel: the callback runs here, under the lock. */
 	wheel_timer_init(&s->restart, restart_fired);
 	shard_timer_add(&s->restart, proc_deadline_ms(ms));
@@ -280,6 +330,7 @@ static void start(struct service *s)
 	}
 	/* p cannot have exited yet: its exit callback takes this lock. */
 	s->pid = p->pid;
+	notify(s, "starting", NULL);
 	log_printf(LOG_LEVEL_DEBUG, NULL, "service %s started as %s", s->e->id, p->pidstr);
 	proc_unref(p);
 }
@@ -611,6 +662,7 @@ static void stop_live(struct service *s, const char *reason)
 	m->flags = MSGF_SUPERVISOR;
 	m->at = (double)time(NULL);
 	proc_send(s->sv->rt, s->pid, m);
+	notify(s, "stopping", reason);
 	s->kill_pid = s->pid;
 	wheel_timer_init(&s->kill, kill_fired);
 	shard_timer_add(&s->kill, proc_deadline_ms((uint64_t)(s->e->lifecycle.stop_timeout / 1000000)));
