@@ -127,8 +127,12 @@ elif case == "sse":
     assert body == want, body
     print("ok sse: three events")
 elif case == "flood":
-    s = conn()
+    # A small receive buffer, set before connecting so that the window
+    # never grows (Linux autotunes it up to tcp_rmem's maximum otherwise).
+    s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
     s.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
     time.sleep(1.5)
     print("paused", flush=True)
