@@ -59,7 +59,7 @@ static const struct conf_key keys[] = {
 	  .def = 2 * MS, .min = 1 * MS, .max = 10 * SEC, .origin = "wippy",
 	  .why = "a process running this long without yielding is preempted" },
 	{ .key = "scheduler.spin", .type = CONF_DUR, .off = AT(spin_ns),
-	  .def = 20 * US, .min = 0, .max = 1 * MS, .origin = "wippy",
+	  .def = 50 * US, .min = 0, .max = 1 * MS, .origin = "wippy",
 	  .why = "a shard that ran work polls for more this long before it sleeps" },
 	{ .key = "scheduler.runaway_limit", .type = CONF_DUR, .off = AT(runaway_ns),
 	  .def = 5 * SEC, .min = 1 * MS, .max = 3600 * SEC, .origin = "wippy",
