@@ -101,7 +101,7 @@ static void *heap_realloc(struct proc *p, void *ptr, size_t o, size_t n)
 		return slab_realloc(ptr, o, n);
 	if (o > SLAB_MAX && n > SLAB_MAX)
 		return slab_realloc(ptr, o, n);
-	if (o <= SLAB_MAX && n <= SLAB_MAX && ((o + 7) >> 3) == ((n + 7) >> 3))
+	if (slab_same_class(o, n))
 		return ptr;
 	void *q = heap_alloc(p, n);
 	if (q == NULL)
@@ -132,9 +132,16 @@ static void *heap_realloc(struct proc *p, void *ptr, size_t o, size_t n)
 
 static void mem_hook(lua_State *L, lua_Debug *ar);
 
+/* The limit plus the overdraft: how far the heap may go while mem_check
+** judges. */
+static inline size_t mem_ceiling(const struct proc *p)
+{
+	return p->mem_limit + p->mem_limit / 8;
+}
+
 static int mem_overdraw(struct proc *p, size_t d)
 {
-	if (p->L == NULL || p->mem_used + d > p->mem_limit + p->mem_limit / 8)
+	if (p->L == NULL || p->mem_used + d > mem_ceiling(p))
 		return 0;
 	if (!p->mem_over && !p->mem_hard) {
 		p->mem_over = 1;
@@ -958,7 +965,7 @@ static void check_queue(lua_State *L, struct proc *p)
 	}
 	/* Past the limit with nothing queued is mem_check's to judge, and
 	** while it does, the limit is the overdraft's (mem_overdraw). */
-	size_t limit = p->mem_limit + (p->mem_over ? p->mem_limit / 8 : 0);
+	size_t limit = p->mem_over ? mem_ceiling(p) : p->mem_limit;
 	if (p->mem_limit && queued && p->mem_used + queued > limit) {
 		/* lua_pushfstring knows %d and %I (lua_Integer), not %llu. */
 		lua_Integer n = (lua_Integer)p->msgs.n, b = (lua_Integer)queued;

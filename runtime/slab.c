@@ -20,11 +20,9 @@
 
 #define CHUNK   (64 * 1024)
 
-static inline size_t cls(size_t n) { return (n + 7) >> 3; }
-
 void *slab_pool_take(struct slab_pool *sp, size_t n)
 {
-	size_t c = cls(n), sz = c << 3;
+	size_t c = slab_class(n), sz = c << 3;
 	struct slab_block *b = sp->free[c];
 
 	if (b) {
@@ -44,7 +42,7 @@ void slab_pool_refill(struct slab_pool *sp, void *chunk, size_t size)
 	/* The rest of the old chunk is lost to the class that asked but not
 	** wasted: put what fits into the free lists of smaller ones. */
 	while (sp->left >= 8) {
-		size_t k = cls(sp->left) > SLAB_CLASSES ? SLAB_CLASSES : sp->left >> 3;
+		size_t k = slab_class(sp->left) > SLAB_CLASSES ? SLAB_CLASSES : sp->left >> 3;
 		slab_pool_put(sp, sp->chunk, k << 3);
 		sp->chunk += k << 3;
 		sp->left -= k << 3;
@@ -143,7 +141,7 @@ void *slab_realloc(void *p, size_t o, size_t n)
 #else
 	if (o > SLAB_MAX && n > SLAB_MAX)
 		return realloc(p, n);
-	if (o <= SLAB_MAX && n <= SLAB_MAX && cls(o) == cls(n))
+	if (slab_same_class(o, n))
 		return p;
 	void *q = slab_alloc(n);
 	if (q == NULL)

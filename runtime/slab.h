@@ -39,6 +39,15 @@
 
 struct slab_block { struct slab_block *next; };
 
+/* The size class of a block of n bytes (8-byte steps). */
+static inline size_t slab_class(size_t n) { return (n + 7) >> 3; }
+
+/* Do blocks of o and n bytes share a class (so a resize keeps the block)? */
+static inline int slab_same_class(size_t o, size_t n)
+{
+	return o <= SLAB_MAX && n <= SLAB_MAX && slab_class(o) == slab_class(n);
+}
+
 struct slab_pool {
 	struct slab_block *free[SLAB_CLASSES + 1];
 	char *chunk;   /* carve position in the current chunk */
@@ -57,7 +66,7 @@ void slab_pool_refill(struct slab_pool *sp, void *chunk, size_t size);
 static inline void slab_pool_put(struct slab_pool *sp, void *p, size_t n)
 {
 	struct slab_block *b = p;
-	size_t c = (n + 7) >> 3;
+	size_t c = slab_class(n);
 	b->next = sp->free[c];
 	sp->free[c] = b;
 }
@@ -74,7 +83,7 @@ struct slab_spill {
 static inline void slab_spill_put(struct slab_spill *s, void *p, size_t n)
 {
 	struct slab_block *b = p;
-	size_t c = (n + 7) >> 3;
+	size_t c = slab_class(n);
 	b->next = s->head[c];
 	if (s->head[c] == NULL)
 		s->tail[c] = b;
