@@ -350,8 +350,7 @@ static int rs_set_content_type(lua_State *L)
 		      "header contains NUL");
 }
 
-static int gone_error(lua_State *L);
-static int after_write(lua_State *L, struct hreq *h);
+static int body_write(lua_State *L, struct hreq *h, const char *s, size_t n);
 
 /* res:write(s) -> err? */
 static int rs_write(lua_State *L)
@@ -359,10 +358,7 @@ static int rs_write(lua_State *L)
 	struct hreq *h = cur(L);
 	size_t n;
 	const char *s = luaL_checklstring(L, 2, &n);
-	if (hreq_streaming(h) && hreq_gone(h))
-		return gone_error(L);
-	hreq_write(h, s, n);
-	return after_write(L, h);
+	return body_write(L, h, s, n);
 }
 
 /* res:write_json(v) -> err? (sets Content-Type: application/json first) */
@@ -375,10 +371,7 @@ static int rs_write_json(lua_State *L)
 	hreq_default_type(h, "application/json");
 	size_t n;
 	const char *s = lua_tolstring(L, -1, &n);
-	if (hreq_streaming(h) && hreq_gone(h))
-		return gone_error(L);
-	hreq_write(h, s, n);
-	return after_write(L, h);
+	return body_write(L, h, s, n);
 }
 
 /* {==== Streaming ====}
@@ -488,9 +481,13 @@ static int rs_write_event(lua_State *L)
 	return do_flush(L, h);
 }
 
-/* After a write: a stream flushes past STREAM_AUTO by itself. */
-static int after_write(lua_State *L, struct hreq *h)
+/* res:write's and write_json's body: lost with an error once the client
+** of a stream left; a stream flushes past STREAM_AUTO by itself. */
+static int body_write(lua_State *L, struct hreq *h, const char *s, size_t n)
 {
+	if (hreq_streaming(h) && hreq_gone(h))
+		return gone_error(L);
+	hreq_write(h, s, n);
 	if (hreq_streaming(h) && hreq_unflushed(h) >= STREAM_AUTO)
 		return do_flush(L, h);
 	return 0;

@@ -737,9 +737,9 @@ static void stream_finish(struct hreq *h, int ok)
 	c->waiter_proc = NULL;
 	c->h = NULL;
 	if (c->sending || c->spool.len)
-		stream_kick(c);
-	else if (!stream_sent(c) && c->state != C_CLOSED) /* nothing left: as after a send */
-		on_sent(&c->st, 0);
+		stream_kick(c); /* on_sent ends the stream after the last piece */
+	else if (c->state != C_CLOSED)
+		on_sent(&c->st, 0); /* nothing left: as after the last piece */
 	conn_unref(c);
 }
 
