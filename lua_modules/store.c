@@ -379,8 +379,10 @@ static int s_set(lua_State *L)
 	return 2;
 }
 
-/* s:has(key) -> boolean, nil. [-0, +2, m] */
-static int s_has(lua_State *L)
+/* s:has(key) -> boolean, nil and s:delete(key) -> true | false, nil:
+** op (S_HAS, S_DELETE) on a database's worker, or on the memory store.
+** [-0, +2, m] */
+static int key_op(lua_State *L, int op)
 {
 	const char *key;
 	size_t len;
@@ -390,30 +392,16 @@ static int s_has(lua_State *L)
 		return 2;
 	if (ls->db) {
 		proc_coro(L);
-		return sqldb_wait(L, ls->db, &sjob_new(ls, S_HAS, key, len)->j);
+		return sqldb_wait(L, ls->db, &sjob_new(ls, op, key, len)->j);
 	}
-	lua_pushboolean(L, memstore_has(ls->s, key, len));
+	lua_pushboolean(L, op == S_HAS ? memstore_has(ls->s, key, len) :
+			   memstore_delete(ls->s, key, len) == 0);
 	lua_pushnil(L);
 	return 2;
 }
 
-/* s:delete(key) -> true | false, nil. [-0, +2, m] */
-static int s_delete(lua_State *L)
-{
-	const char *key;
-	size_t len;
-	struct lstore *ls = checkkey(L, &key, &len);
-
-	if (ls == NULL)
-		return 2;
-	if (ls->db) {
-		proc_coro(L);
-		return sqldb_wait(L, ls->db, &sjob_new(ls, S_DELETE, key, len)->j);
-	}
-	lua_pushboolean(L, memstore_delete(ls->s, key, len) == 0);
-	lua_pushnil(L);
-	return 2;
-}
+static int s_has(lua_State *L) { return key_op(L, S_HAS); }
+static int s_delete(lua_State *L) { return key_op(L, S_DELETE); }
 
 /* s:release() -> true. Idempotent. [-0, +1, -] */
 static int s_release(lua_State *L)
