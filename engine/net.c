@@ -400,3 +400,85 @@ int net_parse_addr(const char *addr, struct sockaddr_in *sa)
 		strcpy(host, "127.0.0.1");
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -EAFNOSUPPORT;
 }
+
+/* {==== Watches ====}
+**
+** At most one poll is in flight per watch. A change of the wanted events
+** removes it; its -ECANCELED completion arms the new set. The removal's
+** own completion goes to UD_NONE, so only the poll refers to w. */
+
+static int watch_arm(struct net_watch *w)
+{
+	int rc = ring_poll(my_ring(), ud_make(UD_IO, &w->_io), w->fd, w->_want);
+	if (rc == 0)
+		w->_armed = w->_want;
+	return rc;
+}
+
+static void watch_done(struct engine_io *io, int res, uint32_t flags)
+{
+	struct net_watch *w = container_of(io, struct net_watch, _io);
+	(void)flags;
+	w->_armed = 0;
+	w->_removing = 0;
+	if (w->_stopped) {
+		if (w->on_stopped != NULL)
+			w->on_stopped(w);
+		return;
+	}
+	if (res != -ECANCELED) {
+		if (res < 0)
+			w->_want = 0;
+		w->_in_ready = 1;
+		w->on_ready(w, res);
+		w->_in_ready = 0;
+		if (w->_stopped) {
+			if (w->_armed == 0 && w->on_stopped != NULL)
+				w->on_stopped(w);
+			return;
+		}
+	}
+	if (w->_want != 0 && w->_armed == 0)
+		(void)watch_arm(w);
+}
+
+void net_watch_init(struct net_watch *w, int fd, net_watch_cb on_ready)
+{
+	memset(w, 0, sizeof *w);
+	w->_io.done = watch_done;
+	w->fd = fd;
+	w->on_ready = on_ready;
+}
+
+int net_watch_want(struct net_watch *w, unsigned events)
+{
+	w->_want = events;
+	if (w->_stopped)
+		return 0;
+	if (w->_armed == 0)
+		return events != 0 ? watch_arm(w) : 0;
+	if (w->_armed == events || w->_removing)
+		return 0;
+	int rc = ring_poll_remove(my_ring(), ud_make_int(UD_NONE, 0),
+				  ud_make(UD_IO, &w->_io));
+	if (rc == 0)
+		w->_removing = 1;
+	return rc;
+}
+
+void net_watch_stop(struct net_watch *w)
+{
+	if (w->_stopped)
+		return;
+	w->_stopped = 1;
+	w->_want = 0;
+	if (w->_armed == 0) {
+		/* From inside on_ready, watch_done ends the watch after it. */
+		if (w->on_stopped != NULL && !w->_in_ready)
+			w->on_stopped(w);
+		return;
+	}
+	if (!w->_removing && ring_poll_remove(my_ring(), ud_make_int(UD_NONE, 0),
+					       ud_make(UD_IO, &w->_io)) == 0)
+		w->_removing = 1;
+}

@@ -187,4 +187,45 @@ void net_stream_drop(struct net_stream *s);
 ** Returns 0 or a negative errno (then done is not called). */
 int net_read(struct engine_io *io, int fd, void *buf, unsigned len);
 
+/* {==== Readiness of descriptors owned by someone else ====}
+**
+** A watch tells its owner when fd becomes readable or writable, for
+** libraries that do their own I/O on their own sockets (libcurl's
+** multi-socket API, libpq's asynchronous one) and only need to know when
+** to call in. It is level-triggered: while the owner wants an event and
+** the descriptor is ready for it, on_ready keeps being called, once per
+** loop turn at most. The watch never closes fd.
+**
+** On the shard that started it. on_ready(w, revents) gets the ready mask
+** (POLLIN, POLLOUT, POLLERR, POLLHUP from poll.h) or a negative errno when
+** the poll itself failed (the watch then wants nothing until told again).
+** It may call net_watch_want and net_watch_stop. A readiness that raced
+** with a change of the wanted events may still be reported once. After net_watch_stop no
+** on_ready runs, and on_stopped (when not NULL) runs once nothing in
+** flight refers to w, possibly before net_watch_stop returns: the owner
+** frees w there. */
+struct net_watch;
+typedef void (*net_watch_cb)(struct net_watch *w, int revents);
+
+struct net_watch {
+	struct engine_io _io;
+	int fd;
+	net_watch_cb on_ready;
+	void (*on_stopped)(struct net_watch *w);
+	unsigned _want;   /* the events the owner wants */
+	unsigned _armed;  /* the events of the poll in flight; 0: none */
+	int _removing;    /* a removal of that poll is in flight */
+	int _stopped;
+	int _in_ready;    /* on_ready is running */
+};
+
+void net_watch_init(struct net_watch *w, int fd, net_watch_cb on_ready);
+
+/* Want `events` (0: none) from now on, replacing what was wanted. Returns
+** 0 or a negative errno (-EBUSY: no SQE; the wish is kept and tried again
+** on the next change). */
+int net_watch_want(struct net_watch *w, unsigned events);
+
+void net_watch_stop(struct net_watch *w);
+
 #endif

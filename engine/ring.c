@@ -180,6 +180,22 @@ int ring_send(struct ring *r, uint64_t ud, int fd, const void *buf,
 	return 0;
 }
 
+int ring_poll(struct ring *r, uint64_t ud, int fd, unsigned events)
+{
+	GET_SQE(r, sqe);
+	io_uring_prep_poll_add(sqe, fd, events);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_poll_remove(struct ring *r, uint64_t ud, uint64_t target_ud)
+{
+	GET_SQE(r, sqe);
+	io_uring_prep_poll_remove(sqe, target_ud);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
 int ring_accept_multishot(struct ring *r, uint64_t ud, int fd)
 {
 	GET_SQE(r, sqe);

@@ -76,6 +76,17 @@ int ring_recv(struct ring *r, uint64_t ud, int fd, void *buf, size_t len,
 int ring_send(struct ring *r, uint64_t ud, int fd, const void *buf,
 	      size_t len, int flags);
 
+/* A one-shot poll for `events` (POLLIN, POLLOUT, ... from poll.h) on fd:
+** completes with the ready mask (revents > 0) once any of them holds,
+** at once if one already does, or -ECANCELED when removed. Being one-shot
+** and armed afresh after each completion, it behaves level-triggered. */
+int ring_poll(struct ring *r, uint64_t ud, int fd, unsigned events);
+
+/* Remove the poll armed under target_ud: it then completes with
+** -ECANCELED (or has already completed). The removal itself completes
+** under ud (0, or -ENOENT if the poll is gone). */
+int ring_poll_remove(struct ring *r, uint64_t ud, uint64_t target_ud);
+
 /* Multishot accept: one CQE per accepted connection (res = new fd) while
 ** RING_F_MORE is set in the flags; re-arm when a CQE comes without it. */
 int ring_accept_multishot(struct ring *r, uint64_t ud, int fd);
