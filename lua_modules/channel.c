@@ -69,7 +69,8 @@ struct chan {
 	uint8_t closed, kind, want_msg;
 	struct waiter *rq, *rq_tail; /* blocked receivers, FIFO */
 	struct waiter *sq, *sq_tail; /* blocked senders, FIFO */
-	char *topic;                 /* listen pattern, malloc'd */
+	const char *topic;           /* listen pattern: the string in user
+	                             ** value 2, so a channel needs no __gc */
 	struct chan *next_listen;
 	int ref;                     /* registry ref of special channels */
 };
@@ -226,7 +227,7 @@ static int take_item(lua_State *L, struct chan *c)
 	if (c->kind == CH_EVENTS)
 		message_push_event(L, m);        /* frees m */
 	else if (c->kind == CH_INBOX || c->want_msg)
-		message_push(L, m);              /* the Message owns m */
+		message_push(L, m);              /* frees m */
 	else
 		message_push_payload_values(L, m); /* frees m */
 	return 1;
@@ -492,16 +493,6 @@ static int ch_tostring(lua_State *L)
 	return 1;
 }
 
-static int ch_gc(lua_State *L)
-{
-	struct chan *c = udata_test(L, 1, &chan_key);
-	if (c) {
-		free(c->topic);
-		c->topic = NULL;
-	}
-	return 0;
-}
-
 static int select_k(lua_State *L, int status, lua_KContext ctx)
 {
 	(void)status; (void)ctx;
@@ -608,12 +599,24 @@ static int ch_select(lua_State *L)
 
 static void chan_meta(lua_State *L);
 
+/* Give the channel c at idx its topic (NULL: none), kept as its user
+** value 2 so that the pointer stays valid while c has it. [-0, +0, m] */
+static void set_topic(lua_State *L, int idx, struct chan *c, const char *topic)
+{
+	idx = lua_absindex(L, idx);
+	c->topic = NULL;
+	if (topic)
+		c->topic = lua_pushstring(L, topic);
+	else
+		lua_pushnil(L);
+	lua_setiuservalue(L, idx, 2);
+}
+
 static struct chan *new_chan(lua_State *L, int cap, int kind)
 {
-	struct chan *c = lua_newuserdatauv(L, sizeof(*c), 1);
+	struct chan *c = lua_newuserdatauv(L, sizeof(*c), 2);
 	memset(c, 0, sizeof(*c));
 	c->p = proc_of(L);
-	proc_note_finalizer(L);
 	c->cap = cap;
 	c->kind = (uint8_t)kind;
 	c->ref = LUA_NOREF;
@@ -686,7 +689,7 @@ struct chan *chan_push_special(lua_State *L, enum chan_kind kind,
 		*slot = c;
 		subs_update(p, s);
 	} else {
-		c->topic = xstrdup(topic);
+		set_topic(L, -1, c, topic);
 		link_listen(L, c);
 	}
 	return c;
@@ -730,7 +733,7 @@ int chan_subscribe(lua_State *L)
 				  "channel already subscribed to %s", c->topic);
 	if (c->closed)
 		return errors_ret(L, ERRORS_INVALID, "channel is closed");
-	c->topic = xstrdup(topic);
+	set_topic(L, 2, c, topic);
 	link_listen(L, c);
 	lua_pushvalue(L, 2);  /* anchored while subscribed */
 	c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -751,8 +754,7 @@ int chan_unsubscribe(lua_State *L)
 		chan_unlisten(L, 1);
 	} else {
 		unlink_listen(c);
-		free(c->topic);
-		c->topic = NULL;
+		set_topic(L, 1, c, NULL);
 		luaL_unref(L, LUA_REGISTRYINDEX, c->ref);
 		c->ref = LUA_NOREF;
 	}
@@ -781,7 +783,6 @@ static const luaL_Reg ch_methods[] = {
 static const luaL_Reg ch_metamethods[] = {
 	{"__index", NULL},
 	{"__tostring", ch_tostring},
-	{"__gc", ch_gc},
 	{NULL, NULL}
 };
 

@@ -1,10 +1,17 @@
 /*
 ** lua_modules/message.c: Message objects and event tables.
 **
-** A Message userdata owns its struct msg (freed by __gc). msg:payload()
-** hands out Payload objects (lua_modules/payload.c) that decode the
-** message's bytes on their first :data(), so a message that is only routed
-** by topic is never decoded.
+** A Message userdata holds a copy of its struct msg, its topic and its
+** encoded bytes, and the mailbox's block is freed as the object is made.
+** So a Message has no __gc: a finalizer costs a protected call at every
+** collection that frees one, keeps the object alive a cycle longer, and
+** makes the process's end a full lua_close instead of dropping its heap
+** whole (runtime/proc.c); with one per message received, that was a tenth
+** of a ping-pong's CPU. The bytes then count against the receiver's
+** memory limit, which is where they live. msg:payload() hands out Payload
+** objects (lua_modules/payload.c) that decode the message's bytes on their
+** first :data(), so a message that is only routed by topic is never
+** decoded.
 */
 #include "message.h"
 #include "udata.h"
@@ -18,16 +25,16 @@
 #include "runtime/mailbox.h"
 #include "runtime/proc.h"
 
-struct lmsg { struct msg *m; };
+/* The userdata: the message, then its topic, then its encoded bytes when
+** they are too long to sit inline in the payload. */
+struct lmsg { struct msg m; };
 
 static const char msg_key; /* the metatable's registry key: udata.h */
 
-static struct lmsg *check_msg(lua_State *L, int i)
+static struct msg *check_msg(lua_State *L, int i)
 {
 	struct lmsg *u = udata_check(L, i, &msg_key, MESSAGE_META);
-	if (u->m == NULL)
-		luaL_error(L, "message already released");
-	return u;
+	return &u->m;
 }
 
 static void push_from(lua_State *L, const struct msg *m)
@@ -44,22 +51,21 @@ static void push_from(lua_State *L, const struct msg *m)
 /* msg:topic() [-0, +1, m] */
 static int msg_topic(lua_State *L)
 {
-	lua_pushstring(L, check_msg(L, 1)->m->topic);
+	lua_pushstring(L, check_msg(L, 1)->topic);
 	return 1;
 }
 
 /* msg:from() [-0, +1, m] */
 static int msg_from(lua_State *L)
 {
-	push_from(L, check_msg(L, 1)->m);
+	push_from(L, check_msg(L, 1));
 	return 1;
 }
 
 /* msg:payload(): one Payload, a table of them, or nil. [-0, +1, m] */
 static int msg_payload(lua_State *L)
 {
-	struct lmsg *u = check_msg(L, 1);
-	uint32_t n = u->m->payload.nvalues;
+	uint32_t n = check_msg(L, 1)->payload.nvalues;
 	if (n == 0) {
 		lua_pushnil(L);
 	} else if (n == 1) {
@@ -74,20 +80,9 @@ static int msg_payload(lua_State *L)
 	return 1;
 }
 
-static int msg_gc(lua_State *L)
-{
-	struct lmsg *u = udata_test(L, 1, &msg_key);
-	if (u && u->m) {
-		msg_free(u->m);
-		u->m = NULL;
-	}
-	return 0;
-}
-
 static int msg_tostring(lua_State *L)
 {
-	struct lmsg *u = check_msg(L, 1);
-	lua_pushfstring(L, "process.Message{topic=%s}", u->m->topic);
+	lua_pushfstring(L, "process.Message{topic=%s}", check_msg(L, 1)->topic);
 	return 1;
 }
 
@@ -107,8 +102,6 @@ static void push_meta(lua_State *L)
 	if (luaL_newmetatable(L, MESSAGE_META)) {
 		lazylib_methods(L, msg_methods);
 		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, msg_gc);
-		lua_setfield(L, -2, "__gc");
 		lua_pushcfunction(L, msg_tostring);
 		lua_setfield(L, -2, "__tostring");
 	}
@@ -123,17 +116,32 @@ void message_open(lua_State *L)
 
 const struct payload *message_payload(lua_State *L, int idx)
 {
-	return &check_msg(L, idx)->m->payload;
+	return &check_msg(L, idx)->payload;
 }
 
-void message_push(lua_State *L, struct msg *m)
+struct msg *message_push(lua_State *L, struct msg *m)
 {
-	struct lmsg *u = lua_newuserdatauv(L, sizeof(*u), 0);
-	u->m = NULL;
-	proc_note_finalizer(L);
-	push_meta(L);
+	size_t tl = strlen(m->topic) + 1;
+	size_t pl = m->payload.len > PAYLOAD_INLINE ? m->payload.len : 0;
+	struct proc *p = proc_of(L);
+	/* If the allocation raises (the memory limit), the process frees m. */
+	p->held = m;
+	struct lmsg *u = lua_newuserdatauv(L, sizeof(*u) + tl + pl, 0);
+	struct msg *c = &u->m;
+	char *topic = (char *)(u + 1);
+
+	p->held = NULL;
+	*c = *m;
+	memcpy(topic, m->topic, tl);
+	c->topic = topic;
+	if (pl) {
+		c->payload._u.heap = (uint8_t *)topic + tl;
+		memcpy(c->payload._u.heap, m->payload._u.heap, pl);
+	}
+	msg_free(m);
+	push_meta(L); /* may raise: the copy is the Lua object's already */
 	lua_setmetatable(L, -2);
-	u->m = m; /* owned from here: __gc frees it */
+	return c;
 }
 
 /* Decode m's payload; on failure push one string describing it. */
@@ -150,7 +158,7 @@ static int decode(lua_State *L, struct msg *m)
 void message_push_payload_values(lua_State *L, struct msg *m)
 {
 	/* Wrap m first so a memory error while decoding cannot leak it. */
-	message_push(L, m);
+	m = message_push(L, m);
 	int top = lua_gettop(L);
 	int n = decode(L, m);
 	if (n == 0) {
@@ -167,7 +175,7 @@ void message_push_payload_values(lua_State *L, struct msg *m)
 
 void message_push_event(lua_State *L, struct msg *m)
 {
-	message_push(L, m); /* owner until the table is built */
+	m = message_push(L, m); /* the copy lives until the table is built */
 	int mi = lua_gettop(L);
 	lua_createtable(L, 0, 5);
 	switch (m->kind) {
@@ -198,5 +206,5 @@ void message_push_event(lua_State *L, struct msg *m)
 		}
 		lua_setfield(L, -2, "result");
 	}
-	lua_replace(L, mi); /* the Message is dropped; GC frees m */
+	lua_replace(L, mi); /* the Message is dropped; GC frees the copy */
 }

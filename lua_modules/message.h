@@ -20,11 +20,13 @@ void message_open(lua_State *L);
 ** live Message. Valid while the Message is reachable. [-0, +0, v] */
 const struct payload *message_payload(lua_State *L, int idx);
 
-/* Push a Message object that takes ownership of m. [-0, +1, m] */
-void message_push(lua_State *L, struct msg *m);
+/* Push a Message object made from m, which is freed; returns the
+** object's copy of it, valid while the object is reachable. On a memory
+** error m is left to the process to free (proc's `held`). [-0, +1, m] */
+struct msg *message_push(lua_State *L, struct msg *m);
 
 /* Push m's payload values as listen() delivers them: one value as itself,
-** several as a table, none as nil. Frees m. [-0, +1, m] */
+** several as a table, none as nil. Frees m (as message_push). [-0, +1, m] */
 void message_push_payload_values(lua_State *L, struct msg *m);
 
 /* Push the event table for an EXIT, LINK_DOWN or CANCEL message: kind,

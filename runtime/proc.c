@@ -1177,6 +1177,8 @@ static void finish(struct proc *p)
 	p->pump_data = NULL;
 	mlist_clear(&p->msgs);
 	mlist_clear(&p->events);
+	msg_free(p->held);
+	p->held = NULL;
 	plink_free(&p->monitors);
 	plink_free(&p->links);
 	proc_unref(p); /* the pid table's reference */

@@ -198,6 +198,9 @@ struct proc {
 	/* Received, not yet consumed: user messages and events, in order. */
 	struct mlist msgs;             /* user messages (inbox / listen) */
 	struct mlist events;           /* EXIT, LINK_DOWN, CANCEL */
+	/* A message taken from those lists while its Lua object is made:
+	** freed with the process if the allocation raised. */
+	struct msg *held;
 	/* The subscription pump (proc_set_pump): NULL while nothing in the
 	** process subscribes to its messages. pump_data belongs to whoever
 	** set it and lives in the Lua state: both go when the state does. */
