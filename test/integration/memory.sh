@@ -118,6 +118,28 @@ case $LAST in
 *)	die "limited hog: expected the overdraft's verdict, got '$LAST'" ;;
 esac
 
+# A message that does not fit in what is left of the receiver's limit
+# fails its receive with a memory error; the message is freed with the
+# process (a sanitizer build reports it otherwise), and the runtime goes on.
+echo "sink app:small 55" >&3
+exits=$((exits + 1))
+wait_for_line 60 "$PID" "$OUT" '^exit ' "$exits" || { show stderr "$ERR"; die "no EXIT from the sink"; }
+LAST=$(grep -E '^exit ' "$OUT" | sed -n "${exits}p")
+case $LAST in
+"exit error "*memory*) note "sink: $LAST" ;;
+*)	show stdout "$OUT"; show stderr "$ERR"
+	die "sink on app:small: expected 'exit error ...memory...', got '$LAST'" ;;
+esac
+echo "sink app:small 1" >&3
+exits=$((exits + 1))
+wait_for_line 60 "$PID" "$OUT" '^exit ' "$exits" || { show stderr "$ERR"; die "no EXIT from the second sink"; }
+LAST=$(grep -E '^exit ' "$OUT" | sed -n "${exits}p")
+[ "$LAST" = "exit ok $((21 * 1024 * 1024))" ] || {
+	show stdout "$OUT"; show stderr "$ERR"
+	die "sink with room: expected 'exit ok $((21 * 1024 * 1024))', got '$LAST'"
+}
+note "a message past the receiver's limit fails its receive; one with room arrives whole"
+
 # Garbage past the limit is collected, not fatal.
 echo "churn app:small $CHURN_N" >&3
 exits=$((exits + 1))
