@@ -807,6 +807,12 @@ static struct own_memo *memo_of(struct own *o, const char *action)
 static int allowed(lua_State *L, const char *action, const char *resource,
 		   const struct policy_val *meta, int literal, int pid)
 {
+	struct proc *p = proc_of(L);
+	/* No context at all (the common case): neither actor nor scope, so
+	** nothing to build or look up. It also keeps such a process free of
+	** the own userdata's finalizer (see proc_note_finalizer). */
+	if (p->sec.len == 0)
+		return !p->rt->conf.security_strict;
 	struct own *o = own_get(L);
 	struct policy_actor a;
 
@@ -834,11 +840,13 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 		return policy_eval_set(o->ps, o->n, &a, action, resource, meta) ==
 		       POLICY_ALLOW;
 	}
-	return !proc_of(L)->rt->conf.security_strict;
+	return !p->rt->conf.security_strict;
 }
 
 int security_denied(lua_State *L, const char *action, const char *resource)
 {
+	if (proc_of(L)->sec.len == 0)
+		return 0;
 	struct own *o = own_get(L);
 	struct policy_actor a;
 	const struct own_memo *m;
