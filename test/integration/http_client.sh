@@ -495,6 +495,7 @@ if grep -q "ERROR\|AddressSanitizer\|LeakSanitizer" "$ERR"; then
 fi
 if [ -n "$NGINX" ]; then
 	kill -TERM "$NGINX" 2>/dev/null || true
+	wait "$NGINX" 2>/dev/null || true
 fi
 note "$(grep -c '^ok ' "$OUT") checks passed"
 echo "PASS"
