@@ -12,6 +12,10 @@
 #     port (Internal, retryable), bad URLs and schemes (Invalid), a body
 #     past max_response_body, request_batch with one failing entry,
 #     stream = true read in chunks, argument errors raised;
+#   - guard: under an actor and a scope whose policies deny a URL prefix,
+#     10.* addresses, unix sockets and insecure TLS, each such call is nil
+#     + PermissionDenied (the original's http_client.request, .private_ip,
+#     .unix_socket and .insecure_tls checks) and an allowed one works;
 #   - many: 200 processes x 5 requests, all answered, with no error, while
 #     the driver's own coroutine keeps ticking (the shard is not blocked);
 #   - kill: 30 processes each in a 5 s request, terminated after 300 ms:
@@ -139,7 +143,7 @@ entries:
     kind: process.lua
     source: file://driver.lua
     method: main
-    modules: [io, time, json, http_client, channel]
+    modules: [io, time, json, http_client, channel, security]
 
   - name: worker
     kind: process.lua
@@ -152,6 +156,17 @@ entries:
     source: file://worker.lua
     method: sleeper
     modules: [http_client]
+
+  - name: guarded
+    kind: process.lua
+    source: file://worker.lua
+    method: guarded
+    modules: [http_client]
+
+  - {name: allow_all, kind: security.policy, policy: {actions: '*', resources: '*', effect: allow}}
+  - {name: deny_secret, kind: security.policy, policy: {actions: http_client.request, resources: 'http://127.0.0.1:$PORT/secret*', effect: deny}}
+  - {name: deny_ten, kind: security.policy, policy: {actions: http_client.private_ip, resources: '10.*', effect: deny}}
+  - {name: deny_unix, kind: security.policy, policy: {actions: [http_client.unix_socket, http_client.insecure_tls], resources: '*', effect: deny}}
 EOF
 
 cat >"$APP/src/server.lua" <<'EOF'
@@ -223,7 +238,32 @@ local function sleeper()
     return r and r.status_code or tostring(err)
 end
 
-return {main = main, sleeper = sleeper}
+-- Under a scope that denies some URLs, private 10.* addresses, unix
+-- sockets and insecure TLS: each denied call is nil + PermissionDenied
+-- before any I/O; the rest work. Returns "ok" or what went wrong.
+local function guarded()
+    local function denied(what, r, err, text)
+        if r ~= nil or err == nil or err:kind() ~= "PermissionDenied" or err:retryable() ~= false
+                or not tostring(err):find(text, 1, true) then
+            error(what .. ": " .. tostring(err))
+        end
+    end
+    local r, err = http_client.get(BASE .. "/echo")
+    if not r or r.status_code ~= 200 then error("allowed request: " .. tostring(err)) end
+    r, err = http_client.get(BASE .. "/secret/x")
+    denied("denied URL", r, err, "not allowed: " .. BASE .. "/secret/x")
+    r, err = http_client.get("http://10.1.2.3:9/")
+    denied("private IP", r, err, "not allowed: private IP 10.1.2.3")
+    r, err = http_client.get("http://localhost/", {unix_socket = "/tmp/x.sock"})
+    denied("unix socket", r, err, "not allowed: unix socket /tmp/x.sock")
+    r, err = http_client.get("https://127.0.0.1:9/", {tls = {insecure_skip_verify = true}})
+    denied("insecure TLS", r, err, "not allowed: insecure TLS for https://127.0.0.1:9/")
+    r, err = http_client.request_batch({{"GET", BASE .. "/echo"}, {"GET", BASE .. "/secret"}})
+    denied("batch", r, err, "not allowed: " .. BASE .. "/secret")
+    return "ok"
+end
+
+return {main = main, sleeper = sleeper, guarded = guarded}
 EOF
 
 cat >"$APP/src/driver.lua" <<EOF
@@ -231,6 +271,7 @@ local io = require("io")
 local time = require("time")
 local json = require("json")
 local http_client = require("http_client")
+local security = require("security")
 
 local BASE = "http://127.0.0.1:$PORT"
 local CLOSED = "http://127.0.0.1:$CLOSED"
@@ -422,7 +463,28 @@ local function unix()
     check(r == nil and err:kind() == errors.INTERNAL, "missing unix socket", tostring(err))
 end
 
-local phases = {basic = basic, many = many, kill = kill, tls = tls, unix = unix}
+local function guard()
+    local ps = {}
+    for i, n in ipairs({"allow_all", "deny_secret", "deny_ten", "deny_unix"}) do
+        ps[i] = assert(security.policy("app:" .. n))
+    end
+    local sp = process.with_context({}):with_actor(security.new_actor("tester"))
+        :with_scope(security.new_scope(ps))
+    local events = process.events()
+    local pid = assert(sp:spawn_monitored("app:guarded", "app:processes"))
+    local deadline = time.after("10s")
+    while true do
+        local r = channel.select {events:case_receive(), deadline:case_receive()}
+        if r.channel == deadline then error("guarded did not exit") end
+        if r.value.kind == process.event.EXIT and r.value.from == pid then
+            local res = r.value.result
+            check(res.value == "ok", "security checks", tostring(res.error))
+            return
+        end
+    end
+end
+
+local phases = {guard = guard, basic = basic, many = many, kill = kill, tls = tls, unix = unix}
 
 local function main()
     io.print("ready")
@@ -461,7 +523,7 @@ wait_line() { # wait_line SECONDS TEXT
 fds() { ls "/proc/$PID/fd" | wc -l; }
 
 wait_line 20 ready
-for phase in basic many; do
+for phase in basic guard many; do
 	echo "$phase" >&3
 	wait_line 120 "done $phase"
 	note "phase $phase passed"
