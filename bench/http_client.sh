@@ -141,7 +141,7 @@ end
 return {main = main, loop = loop}
 EOF
 s2=$(cpu_of "$SERVER")
-(cd "$TMP/client" && exec "$WIPPY" run --shards "$SHARDS" -x app:bench </dev/null >"$TMP/client.out" 2>"$TMP/client.err") &
+(cd "$TMP/client" && exec ${HC_CLIENT_WRAP:-} "$WIPPY" run --shards "$SHARDS" -x app:bench </dev/null >"$TMP/client.out" 2>"$TMP/client.err") &
 CLIENT=$!
 PIDS+=("$CLIENT")
 c_cpu=0

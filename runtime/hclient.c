@@ -46,6 +46,9 @@
 #include "engine/wheel.h"
 #include "rt.h"
 
+/* Reset easy handles kept per shard for reuse. */
+#define IDLE_EASY 64
+
 struct hshard;
 
 /* A descriptor curl asked us to watch. */
@@ -88,6 +91,10 @@ struct hshard {
 	int dead;                    /* hclient_destroy: callbacks do nothing */
 	struct hsock *socks;
 	struct hclient_xfer *xfers;
+	/* Easy handles of ended transfers, reset, for the next ones: a new
+	** handle costs a few dozen allocations. */
+	CURL *idle[IDLE_EASY];
+	int nidle;
 };
 
 struct hclients {
@@ -366,7 +373,7 @@ struct hclient_xfer *hclient_new(struct rt *rt)
 {
 	struct hclient_xfer *x = xcalloc(1, sizeof(*x));
 	x->sh = my_shard(rt);
-	x->easy = curl_easy_init();
+	x->easy = x->sh->nidle > 0 ? x->sh->idle[--x->sh->nidle] : curl_easy_init();
 	if (x->easy == NULL)
 		common_assert_fail("curl_easy_init", __FILE__, __LINE__);
 	x->max_body = HCLIENT_MAX_BODY;
@@ -387,6 +394,9 @@ struct hclient_xfer *hclient_new(struct rt *rt)
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)HCLIENT_TIMEOUT_MS);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)HCLIENT_TIMEOUT_MS);
 	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "wippy-http-client/1.0");
+	/* The original's transports set no Proxy: the environment's
+	** http_proxy and friends are not used (and not read per request). */
+	curl_easy_setopt(x->easy, CURLOPT_PROXY, "");
 	/* No "Expect: 100-continue" wait on bigger bodies (Go sends none). */
 	x->headers = curl_slist_append(x->headers, "Expect:");
 	return x;
@@ -744,7 +754,12 @@ void hclient_free(struct hclient_xfer *x)
 		if (x->next) x->next->prev = x->prev;
 		curl_multi_remove_handle(sh->multi, x->easy);
 	}
-	curl_easy_cleanup(x->easy);
+	if (!x->sh->dead && x->sh->nidle < IDLE_EASY) {
+		curl_easy_reset(x->easy);
+		x->sh->idle[x->sh->nidle++] = x->easy;
+	} else {
+		curl_easy_cleanup(x->easy);
+	}
 	curl_mime_free(x->mime);
 	curl_slist_free_all(x->headers);
 	free(x->cookies);
@@ -823,6 +838,8 @@ void hclient_destroy(struct rt *rt)
 		sh->dead = 1;
 		while (sh->xfers)
 			hclient_free(sh->xfers);
+		while (sh->nidle > 0)
+			curl_easy_cleanup(sh->idle[--sh->nidle]);
 		curl_multi_cleanup(sh->multi);
 		while (sh->socks)
 			sock_free(sh->socks);
