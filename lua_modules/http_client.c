@@ -17,9 +17,12 @@
 ** Responses are plain tables, as the original's: status_code, url (after
 ** redirects), body (absent when empty), body_size, headers (canonical
 ** names, first value; absent when none), cookies (name -> value from
-** Set-Cookie; absent when none). With stream = true, body is absent,
-** body_size is -1 and stream is a reader (read(n), close(), bytes_read(),
-** and calling it gives an iterator) over the body, received whole.
+** Set-Cookie; absent when none). With stream = true the call returns when
+** the body begins (or the transfer ends): body is absent, body_size is -1
+** and stream is a reader (read(n), close(), bytes_read(), and calling it
+** gives an iterator) that parks its coroutine until more arrives; the
+** transfer pauses while 256 KB are held unread, so a slow reader slows
+** the server instead of filling memory.
 **
 ** Errors: argument types raise, as the original's CheckString/OptTable;
 ** a denied security check is nil + PermissionDenied; a request that
@@ -133,11 +136,13 @@ static int push_cookie(lua_State *L, const char *v, size_t n)
 	return 1;
 }
 
-static void push_stream(lua_State *L, const char *body, size_t len);
+static void push_stream(lua_State *L, struct hclient_xfer **slot);
 
-/* The response table of a finished transfer. [-0, +1, m] */
-static void push_response(lua_State *L, const struct hclient_xfer *x, int stream)
+/* The response table of a finished transfer (or, with stream, of one
+** whose body has begun: the stream takes x over). [-0, +1, m] */
+static void push_response(lua_State *L, struct hclient_xfer **slot, int stream)
 {
+	struct hclient_xfer *x = *slot;
 	size_t blen, nl, vl;
 	const char *body = hclient_body(x, &blen), *name, *value;
 	int ri, hi, ci, nh = 0, nc = 0;
@@ -149,8 +154,6 @@ static void push_response(lua_State *L, const struct hclient_xfer *x, int stream
 	lua_pushstring(L, hclient_url(x));
 	lua_setfield(L, ri, "url");
 	if (stream) {
-		push_stream(L, body, blen);
-		lua_setfield(L, ri, "stream");
 		lua_pushinteger(L, -1);
 	} else {
 		if (blen > 0) {
@@ -189,23 +192,73 @@ static void push_response(lua_State *L, const struct hclient_xfer *x, int stream
 		lua_setfield(L, ri, "headers");
 	else
 		lua_pop(L, 1);
+	if (stream) {
+		push_stream(L, slot);
+		lua_setfield(L, ri, "stream");
+	}
 }
 
-/* {==== Streams: a reader over a received body ====} */
+/* {==== Streams: a body read as it arrives ====} */
 
+/* A streamed body: owns its transfer from the response on, and keeps the
+** process on its shard (proc_io_begin) until the transfer is freed (end of
+** body read, close, or the stream collected with its state). */
 struct hstream {
-	size_t pos, len, nread;
-	int closed;
+	struct pext ext;
+	struct proc *p;
+	struct hclient_xfer *x;
+	struct coro *waiter;         /* a coroutine parked in read */
+	size_t nread;
+	int closed, pinned;
 };
 
-static void push_stream(lua_State *L, const char *body, size_t len)
+static void st_release(struct hstream *s)
 {
-	struct hstream *s = lua_newuserdatauv(L, sizeof(*s), 1);
+	hclient_free(s->x);
+	s->x = NULL;
+	if (s->pinned) {
+		proc_ext_cancel(s->p, &s->ext);
+		proc_io_end(s->p);
+		s->pinned = 0;
+	}
+	s->waiter = NULL;
+}
+
+static void st_deliver(lua_State *L, struct pext *e)
+{
+	struct hstream *s = container_of(e, struct hstream, ext);
+	struct coro *co = s->waiter;
+	(void)L;
+	s->waiter = NULL;
+	if (co)
+		proc_ready(co, 0);
+}
+
+/* Driver events of a streamed transfer, on the shard. */
+static void st_event(struct hclient_xfer *x, void *arg)
+{
+	struct hstream *s = arg;
+	(void)x;
+	if (s->waiter)
+		proc_ext_post(s->p, &s->ext);
+}
+
+/* The stream of a call's transfer *slot, at the top of the stack; the
+** transfer is the stream's from here on (*slot is cleared). [-0, +1, m] */
+static void push_stream(lua_State *L, struct hclient_xfer **slot)
+{
+	struct hstream *s = lua_newuserdatauv(L, sizeof(*s), 0);
+	struct hclient_xfer *x = *slot;
 	memset(s, 0, sizeof(*s));
-	s->len = len;
-	lua_pushlstring(L, body, len);
-	lua_setiuservalue(L, -2, 1);
+	*slot = NULL;
+	s->p = proc_of(L);
+	s->ext.deliver = st_deliver;
 	luaL_setmetatable(L, STREAM_META);
+	proc_note_finalizer(L);
+	s->x = x;
+	hclient_set_callbacks(x, st_event, st_event, s);
+	s->pinned = 1;
+	proc_io_begin(s->p);
 }
 
 static size_t chunk_size(lua_State *L, int idx)
@@ -214,46 +267,91 @@ static size_t chunk_size(lua_State *L, int idx)
 	return n > 0 ? (size_t)n : STREAM_CHUNK;
 }
 
-/* Push the next chunk (or nil at the end) and an error or nil. */
-static int stream_next(lua_State *L, struct hstream *s, size_t n)
+static int st_read_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Read up to n bytes of the stream at 1: chunk, nil; nil, nil at the end;
+** nil, err on a closed stream or a failed transfer. Parks the coroutine
+** while nothing has arrived. iter: as the iterator, the chunk alone or
+** nothing (end or error). */
+static int st_try(lua_State *L, struct hstream *s, size_t n, int iter)
 {
-	const char *body;
-	if (s->closed)
-		return errors_ret(L, ERRORS_INVALID, "stream is closed");
-	if (s->pos >= s->len) {
+	luaL_Buffer b;
+	char *p;
+	size_t got;
+
+	if (s->closed || s->x == NULL) {
+		if (iter)
+			return 0;
+		if (s->closed)
+			return errors_ret(L, ERRORS_INVALID, "stream is closed");
 		lua_pushnil(L);
 		lua_pushnil(L);
 		return 2;
 	}
-	if (n > s->len - s->pos)
-		n = s->len - s->pos;
-	lua_getiuservalue(L, 1, 1);
-	body = lua_tostring(L, -1);
-	lua_pushlstring(L, body + s->pos, n);
-	s->pos += n;
-	s->nread += n;
-	lua_pushnil(L);
-	return 2;
+	p = luaL_buffinitsize(L, &b, n);
+	got = hclient_take(s->x, p, n);
+	luaL_pushresultsize(&b, got);
+	if (got > 0) {
+		s->nread += got;
+		if (iter)
+			return 1;
+		lua_pushnil(L);
+		return 2;
+	}
+	lua_pop(L, 1);
+	if (hclient_finished(s->x)) {
+		int failed = hclient_err(s->x) != HC_OK;
+		if (!iter && failed) {
+			lua_pushnil(L);
+			push_xfer_err(L, s->x);
+		}
+		st_release(s);
+		if (iter)
+			return 0;
+		if (!failed) {
+			lua_pushnil(L);
+			lua_pushnil(L);
+		}
+		return 2;
+	}
+	if (s->waiter)
+		return errors_ret(L, ERRORS_INVALID, "stream is being read by another coroutine");
+	s->waiter = proc_coro(L);
+	return proc_block(L, 1, st_read_k, (lua_KContext)(n * 2 + (size_t)iter));
 }
 
-/* stream:read([n]) [-0, +2, m] */
+static int st_read_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status;
+	return st_try(L, lua_touserdata(L, 1), (size_t)ctx / 2, (int)(ctx & 1));
+}
+
+/* stream:read([n]) [-0, +2, e] */
 static int st_read(lua_State *L)
 {
 	struct hstream *s = luaL_checkudata(L, 1, STREAM_META);
-	return stream_next(L, s, chunk_size(L, 2));
+	size_t n = chunk_size(L, 2);
+	lua_settop(L, 1);
+	return st_try(L, s, n, 0);
 }
 
-/* stream:close() [-0, +1, -] */
+/* stream:close(): frees the transfer, in flight or not. [-0, +1, -] */
 static int st_close(lua_State *L)
 {
 	struct hstream *s = luaL_checkudata(L, 1, STREAM_META);
 	if (!s->closed) {
+		st_release(s);
 		s->closed = 1;
-		lua_pushnil(L);
-		lua_setiuservalue(L, 1, 1);
 	}
 	lua_pushnil(L);
 	return 1;
+}
+
+static int st_gc(lua_State *L)
+{
+	struct hstream *s = lua_touserdata(L, 1);
+	st_release(s);
+	return 0;
 }
 
 /* stream:bytes_read() [-0, +1, -] */
@@ -267,14 +365,9 @@ static int st_bytes_read(lua_State *L)
 /* The iterator of stream(size): upvalue 1 the stream, 2 the size. */
 static int st_iter(lua_State *L)
 {
-	struct hstream *s = lua_touserdata(L, lua_upvalueindex(1));
 	lua_settop(L, 0);
 	lua_pushvalue(L, lua_upvalueindex(1));
-	if (s->closed || s->pos >= s->len)
-		return 0;
-	stream_next(L, s, (size_t)lua_tointeger(L, lua_upvalueindex(2)));
-	lua_pop(L, 1);
-	return 1;
+	return st_try(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, lua_upvalueindex(2)), 1);
 }
 
 /* stream([size]): an iterator for `for chunk in stream() do`. */
@@ -311,7 +404,7 @@ static void push_results(lua_State *L, struct call *c)
 	if (!c->batch) {
 		struct hclient_xfer *x = c->x[0];
 		if (hclient_err(x) == HC_OK) {
-			push_response(L, x, c->stream);
+			push_response(L, &c->x[0], c->stream);
 			lua_pushnil(L);
 		} else {
 			lua_pushnil(L);
@@ -324,7 +417,7 @@ static void push_results(lua_State *L, struct call *c)
 		for (int i = 0; i < c->n; i++) {
 			struct hclient_xfer *x = c->x[i];
 			if (hclient_err(x) == HC_OK) {
-				push_response(L, x, 0);
+				push_response(L, &c->x[i], 0);
 				lua_rawseti(L, -3, i + 1);
 			} else {
 				push_xfer_err(L, x);
@@ -362,6 +455,14 @@ static void xfer_done(struct hclient_xfer *x, void *arg)
 	(void)x;
 	if (--c->pending == 0)
 		proc_ext_post(c->p, &c->ext);
+}
+
+/* A streamed call's body began: the response can go now. */
+static void call_data(struct hclient_xfer *x, void *arg)
+{
+	struct call *c = arg;
+	(void)x;
+	proc_ext_post(c->p, &c->ext);
 }
 
 /* A new call record for n transfers, at the top of the stack. */
@@ -699,6 +800,8 @@ static int one(lua_State *L, const char *method, int ui, int oi)
 	ci = lua_gettop(L);
 	c->stream = o.stream;
 	c->x[0] = hclient_new(proc_of(L)->rt);
+	if (o.stream)
+		hclient_set_stream(c->x[0], call_data);
 	if (hclient_set_method(c->x[0], method) < 0 || apply_opts(L, c->x[0], url, oi) < 0) {
 		lua_pushnil(L);
 		push_xfer_err(L, c->x[0]);
@@ -863,6 +966,8 @@ int luaopen_http_client(lua_State *L)
 		lua_setfield(L, -2, "__index");
 		lua_pushcfunction(L, st_call);
 		lua_setfield(L, -2, "__call");
+		lua_pushcfunction(L, st_gc);
+		lua_setfield(L, -2, "__gc");
 		lua_pushliteral(L, "Stream");
 		lua_setfield(L, -2, "__name");
 	}

@@ -66,8 +66,10 @@ struct hclient_xfer {
 	curl_mime *mime;
 	char *cookies;
 	void (*done)(struct hclient_xfer *x, void *arg);
+	void (*data)(struct hclient_xfer *x, void *arg); /* streams: body arrived */
 	void *arg;
 	int started, finished;
+	int stream, paused;
 	int64_t max_body;
 	/* Response. */
 	char *body; size_t blen, bcap;
@@ -306,7 +308,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct hclient_xfer *x = arg;
 	size_t len = size * n;
-	if ((int64_t)(x->blen + len) > x->max_body) {
+	if (x->stream && x->blen >= HCLIENT_STREAM_HIGH) {
+		/* Curl keeps this piece and hands it over again on unpause. */
+		x->paused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	if (!x->stream && (int64_t)(x->blen + len) > x->max_body) {
 		x->err = HC_TOOBIG;
 		snprintf(x->msg, sizeof(x->msg), "response body too large (max %lld bytes)",
 			 (long long)x->max_body);
@@ -321,6 +328,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	}
 	memcpy(x->body + x->blen, p, len);
 	x->blen += len;
+	if (x->data)
+		x->data(x, x->arg);
 	return len;
 }
 
@@ -744,6 +753,42 @@ int hclient_start(struct hclient_xfer *x, void (*done)(struct hclient_xfer *x, v
 	return 0;
 }
 
+void hclient_set_stream(struct hclient_xfer *x,
+			void (*data)(struct hclient_xfer *x, void *arg))
+{
+	x->stream = 1;
+	x->data = data;
+}
+
+void hclient_set_callbacks(struct hclient_xfer *x,
+			   void (*done)(struct hclient_xfer *x, void *arg),
+			   void (*data)(struct hclient_xfer *x, void *arg), void *arg)
+{
+	x->done = done;
+	x->data = data;
+	x->arg = arg;
+}
+
+size_t hclient_take(struct hclient_xfer *x, char *out, size_t n)
+{
+	if (n > x->blen)
+		n = x->blen;
+	memcpy(out, x->body, n);
+	memmove(x->body, x->body + n, x->blen - n);
+	x->blen -= n;
+	if (x->paused && !x->finished && x->blen < HCLIENT_STREAM_HIGH / 2) {
+		/* May hand the held piece over at once, through on_body. */
+		x->paused = 0;
+		curl_easy_pause(x->easy, CURLPAUSE_CONT);
+	}
+	return n;
+}
+
+int hclient_finished(const struct hclient_xfer *x)
+{
+	return x->finished;
+}
+
 void hclient_free(struct hclient_xfer *x)
 {
 	if (x == NULL)
@@ -774,11 +819,23 @@ void hclient_free(struct hclient_xfer *x)
 
 enum hclient_err hclient_err(const struct hclient_xfer *x) { return x->err; }
 const char *hclient_errmsg(const struct hclient_xfer *x) { return x->msg; }
-long hclient_status(const struct hclient_xfer *x) { return x->status; }
+long hclient_status(const struct hclient_xfer *x)
+{
+	long st = x->status;
+	if (!x->finished) /* a stream's, before its end */
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &st);
+	return st;
+}
 
 const char *hclient_url(const struct hclient_xfer *x)
 {
-	return x->final_url ? x->final_url : x->url;
+	char *u = NULL;
+	if (x->final_url)
+		return x->final_url;
+	if (x->started && !x->finished &&
+	    curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &u) == CURLE_OK && u)
+		return u;
+	return x->url;
 }
 
 const char *hclient_body(const struct hclient_xfer *x, size_t *len)

@@ -72,6 +72,27 @@ int hclient_set_tls(struct hclient_xfer *x, const char *ca, const char *cert,
 int hclient_start(struct hclient_xfer *x, void (*done)(struct hclient_xfer *x, void *arg),
 		  void *arg);
 
+/*
+** Streams. hclient_set_stream (before hclient_start) makes x hand its body
+** over as it comes: data(x, arg) runs on the shard, from inside the
+** driver, whenever body bytes were added (as done, it may post work, not
+** free x); max_body does not apply, and past HCLIENT_STREAM_HIGH bytes
+** held the transfer is paused until hclient_take drains it below half of
+** that. hclient_take moves up to n bytes of what arrived into out and
+** returns how many (0: nothing held now; see hclient_finished). It may
+** call data from inside, so not from data or done.
+** hclient_set_callbacks replaces done, data and their arg (a transfer
+** handed from one owner to another).
+*/
+#define HCLIENT_STREAM_HIGH (256 * 1024)
+void hclient_set_stream(struct hclient_xfer *x,
+			void (*data)(struct hclient_xfer *x, void *arg));
+void hclient_set_callbacks(struct hclient_xfer *x,
+			   void (*done)(struct hclient_xfer *x, void *arg),
+			   void (*data)(struct hclient_xfer *x, void *arg), void *arg);
+size_t hclient_take(struct hclient_xfer *x, char *out, size_t n);
+int hclient_finished(const struct hclient_xfer *x);
+
 /* Free x whatever its state: a transfer in flight is removed first and
 ** its done never runs. NULL is ignored. Not from inside done. */
 void hclient_free(struct hclient_xfer *x);

@@ -11,7 +11,8 @@
 #     final one), a timeout against /sleep (Timeout, retryable), a closed
 #     port (Internal, retryable), bad URLs and schemes (Invalid), a body
 #     past max_response_body, request_batch with one failing entry,
-#     stream = true read in chunks, argument errors raised;
+#     stream = true: a 2 MB body read in chunks as it comes (the response
+#     before the body's end, a close in the middle), argument errors raised;
 #   - guard: under an actor and a scope whose policies deny a URL prefix,
 #     10.* addresses, unix sockets and insecure TLS, each such call is nil
 #     + PermissionDenied (the original's http_client.request, .private_ip,
@@ -127,6 +128,7 @@ entries:
   - {name: sleep, kind: function.lua, source: file://server.lua, method: sleep, modules: [http, time]}
   - {name: cookies, kind: function.lua, source: file://server.lua, method: cookies, modules: [http]}
   - {name: big, kind: function.lua, source: file://server.lua, method: big, modules: [http]}
+  - {name: drip, kind: function.lua, source: file://server.lua, method: drip, modules: [http, time]}
 
   - {name: echo.get, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /echo, func: app:echo}
   - {name: echo.head, kind: http.endpoint, meta: {router: app:api}, method: HEAD, path: /echo, func: app:echo}
@@ -138,6 +140,7 @@ entries:
   - {name: sleep.get, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /sleep, func: app:sleep}
   - {name: cookies.get, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /cookies, func: app:cookies}
   - {name: big.get, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /big, func: app:big}
+  - {name: drip.get, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /drip, func: app:drip}
 
   - name: driver
     kind: process.lua
@@ -211,7 +214,17 @@ local function big()
     res:write(string.rep("x", tonumber(req:query("n")) or 1000))
 end
 
-return {echo = echo, redirect = redirect, sleep = sleep, cookies = cookies, big = big}
+-- "first" at once, "second" after ms (400 by default); a reader that left
+-- meanwhile makes the second write fail, which is fine here.
+local function drip()
+    local req, res = http.request(), http.response()
+    res:write("first")
+    res:flush()
+    require("time").sleep((req:query("ms") or "400") .. "ms")
+    res:write("second")
+end
+
+return {echo = echo, redirect = redirect, sleep = sleep, cookies = cookies, big = big, drip = drip}
 EOF
 
 cat >"$APP/src/worker.lua" <<EOF
@@ -380,17 +393,32 @@ local function basic()
     local nb, nberr = http_client.request_batch({"nope"})
     check(nb == nil and nberr:kind() == errors.INVALID, "batch entry not a table", tostring(nberr))
 
-    -- stream = true: a reader
-    local st = http_client.get(BASE .. "/big?n=70000", {stream = true})
-    check(st.body == nil and st.body_size == -1 and st.stream, "stream response")
+    -- stream = true: the body read as it comes, paced by the reader
+    local st = http_client.get(BASE .. "/big?n=2000000", {stream = true, max_response_body = 1000})
+    check(st and st.body == nil and st.body_size == -1 and st.stream and st.status_code == 200, "stream response")
+    time.sleep("200ms") -- the transfer pauses at 256 KB held, resumes as we read
     local total, chunks = 0, 0
-    for chunk in st.stream(30000) do
+    for chunk in st.stream(65536) do
         total, chunks = total + #chunk, chunks + 1
     end
-    check(total == 70000 and chunks == 3 and st.stream:bytes_read() == 70000, "stream chunks", total, chunks)
+    check(total == 2000000 and st.stream:bytes_read() == 2000000, "stream read whole", total)
+    check(chunks >= 31, "stream in chunks", chunks)
     st.stream:close()
     local _, cerr = st.stream:read()
     check(cerr ~= nil, "read after close fails")
+    local t1 = time.now()
+    local d = http_client.get(BASE .. "/drip", {stream = true})
+    local first_ms = time.now():sub(t1):milliseconds()
+    local c1 = d.stream:read()
+    local c2 = d.stream:read()
+    local c3, e3 = d.stream:read()
+    check(c1 == "first" and c2 == "second" and c3 == nil and e3 == nil, "drip chunks", tostring(c1), tostring(c2))
+    check(first_ms < 300, "response before its body ended", first_ms)
+    local dd = http_client.get(BASE .. "/drip?ms=1500", {stream = true})
+    check(dd.stream:read() == "first", "drip first")
+    check(dd.stream:close() == nil, "close in the middle")
+    local hs = http_client.head(BASE .. "/echo", {stream = true})
+    check(hs and hs.status_code == 200 and hs.stream:read() == nil, "stream of an empty body")
 
     -- encode/decode
     check(http_client.encode_uri("a b&c/d") == "a+b%26c%2Fd", "encode_uri")
