@@ -19,9 +19,10 @@
 #     .unix_socket and .insecure_tls checks) and an allowed one works;
 #   - many: 200 processes x 5 requests, all answered, with no error, while
 #     the driver's own coroutine keeps ticking (the shard is not blocked);
-#   - kill: 30 processes each in a 5 s request, terminated after 300 ms:
-#     the runtime goes on, requests still work, and the runtime's open
-#     descriptors (/proc/PID/fd) are back to what they were before;
+#   - kill: 20 processes each in a 5 s request and 10 parked in a stream's
+#     read, terminated after 400 ms, and 10 that fail while a request of
+#     theirs is in flight: the runtime goes on, requests still work, and
+#     its open descriptors (/proc/PID/fd) are back to what they were;
 #   - tls: nginx with a self-signed certificate made by openssl: refused
 #     without the CA, 200 with tls.ca, 200 with insecure_skip_verify;
 #   - unix: nginx on a unix socket through unix_socket.
@@ -160,6 +161,18 @@ entries:
     method: sleeper
     modules: [http_client]
 
+  - name: streamer
+    kind: process.lua
+    source: file://worker.lua
+    method: streamer
+    modules: [http_client]
+
+  - name: failer
+    kind: process.lua
+    source: file://worker.lua
+    method: failer
+    modules: [http_client]
+
   - name: guarded
     kind: process.lua
     source: file://worker.lua
@@ -276,7 +289,21 @@ local function guarded()
     return "ok"
 end
 
-return {main = main, sleeper = sleeper, guarded = guarded}
+-- Parked in a stream's read when the driver terminates it.
+local function streamer()
+    local r = assert(http_client.get(BASE .. "/drip?ms=5000", {stream = true}))
+    assert(r.stream:read() == "first")
+    return r.stream:read()
+end
+
+-- Fails while a request of another coroutine is in flight.
+local function failer()
+    coroutine.spawn(function() http_client.get(BASE .. "/sleep", {query = {ms = "5000"}}) end)
+    http_client.get(BASE .. "/sleep", {query = {ms = "200"}})
+    error("failing with a transfer in flight")
+end
+
+return {main = main, sleeper = sleeper, guarded = guarded, streamer = streamer, failer = failer}
 EOF
 
 cat >"$APP/src/driver.lua" <<EOF
@@ -453,22 +480,37 @@ local function many()
     check(ticks > 0, "the driver kept running meanwhile", tostring(ticks))
 end
 
--- Processes terminated in the middle of a transfer.
+-- Processes that end in the middle of a transfer: terminated while a
+-- request is in flight or while parked in a stream's read, or failing
+-- while another coroutine's request is in flight.
 local function kill()
     local events = process.events()
-    local pids = {}
-    for i = 1, 30 do
-        pids[i] = process.spawn_monitored("app:sleeper", "app:processes")
+    local pids, failers = {}, {}
+    for i = 1, 20 do
+        pids[#pids + 1] = process.spawn_monitored("app:sleeper", "app:processes")
     end
-    time.sleep("300ms")
-    for i = 1, 30 do process.terminate(pids[i]) end
-    local left = 30
+    for i = 1, 10 do
+        pids[#pids + 1] = process.spawn_monitored("app:streamer", "app:processes")
+    end
+    for i = 1, 10 do
+        failers[process.spawn_monitored("app:failer", "app:processes")] = true
+    end
+    time.sleep("400ms")
+    for _, pid in ipairs(pids) do process.terminate(pid) end
+    local left, failed = #pids + 10, 0
     local deadline = time.after("10s")
     while left > 0 do
         local r = channel.select {events:case_receive(), deadline:case_receive()}
-        if r.channel == deadline then error("terminated sleepers did not exit") end
-        if r.value.kind == process.event.EXIT then left = left - 1 end
+        if r.channel == deadline then error("processes did not exit: " .. left .. " left") end
+        local ev = r.value
+        if ev.kind == process.event.EXIT then
+            left = left - 1
+            if failers[ev.from] and ev.result.error and tostring(ev.result.error):find("in flight", 1, true) then
+                failed = failed + 1
+            end
+        end
     end
+    check(failed == 10, "failers ended with their error", tostring(failed))
     local r = http_client.get(BASE .. "/echo")
     check(r and r.status_code == 200, "requests work after the kills")
 end
