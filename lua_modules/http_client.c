@@ -688,7 +688,8 @@ static int apply_opts(lua_State *L, struct hclient_xfer *x, const char *url, int
 			lua_pop(L, 1);
 			lua_pushfstring(L, "%s;", h[2 * k]);
 		}
-		hclient_add_header(x, lua_tostring(L, -1));
+		if (hclient_add_header(x, lua_tostring(L, -1)) < 0)
+			return -1;
 		lua_pop(L, 1);
 	}
 
@@ -704,7 +705,8 @@ static int apply_opts(lua_State *L, struct hclient_xfer *x, const char *url, int
 			luaL_addstring(&b, ck[2 * k + 1]);
 		}
 		luaL_pushresult(&b);
-		hclient_set_cookies(x, lua_tostring(L, -1));
+		if (hclient_set_cookies(x, lua_tostring(L, -1)) < 0)
+			return -1;
 		lua_pop(L, 1);
 	}
 

@@ -641,16 +641,23 @@ void hclient_set_body(struct hclient_xfer *x, const char *data, size_t len)
 		curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, x->mbuf);
 }
 
-void hclient_add_header(struct hclient_xfer *x, const char *line)
+int hclient_add_header(struct hclient_xfer *x, const char *line)
 {
+	/* A CR or LF would start a header (or a request) of the caller's. */
+	if (strpbrk(line, "\r\n") != NULL)
+		return invalid(x, "invalid header field %.*s", (int)strcspn(line, ":"), line);
 	x->headers = curl_slist_append(x->headers, line);
+	return 0;
 }
 
-void hclient_set_cookies(struct hclient_xfer *x, const char *c)
+int hclient_set_cookies(struct hclient_xfer *x, const char *c)
 {
+	if (strpbrk(c, "\r\n") != NULL)
+		return invalid(x, "%s", "invalid cookie value");
 	free(x->cookies);
 	x->cookies = xstrdup(c);
 	curl_easy_setopt(x->easy, CURLOPT_COOKIE, x->cookies);
+	return 0;
 }
 
 void hclient_set_basic_auth(struct hclient_xfer *x, const char *user, const char *pass)

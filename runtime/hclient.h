@@ -45,7 +45,8 @@ struct hclient_xfer *hclient_new(struct rt *rt);
 ** then re-encoded with its names sorted (as Go's url.Values.Encode).
 ** hclient_set_method: any HTTP token; HEAD fetches no body.
 ** hclient_set_body: sent with Content-Length (POST gets an empty one).
-** hclient_add_header: "Name: value".
+** hclient_add_header: "Name: value"; hclient_set_cookies: "a=1; b=2"
+** (either fails on a CR or LF).
 ** hclient_add_part / hclient_add_file: a multipart/form-data body instead
 ** (fields first, then files as application/octet-stream parts).
 ** hclient_set_tls: PEM texts (NULL: none); cert and key go together.
@@ -54,8 +55,8 @@ int hclient_set_url(struct hclient_xfer *x, const char *url,
 		    const char *const *q, size_t nq);
 int hclient_set_method(struct hclient_xfer *x, const char *method);
 void hclient_set_body(struct hclient_xfer *x, const char *data, size_t len);
-void hclient_add_header(struct hclient_xfer *x, const char *line);
-void hclient_set_cookies(struct hclient_xfer *x, const char *cookie_header);
+int hclient_add_header(struct hclient_xfer *x, const char *line);
+int hclient_set_cookies(struct hclient_xfer *x, const char *cookie_header);
 void hclient_set_basic_auth(struct hclient_xfer *x, const char *user, const char *pass);
 void hclient_set_timeout_ms(struct hclient_xfer *x, uint64_t ms);
 void hclient_set_max_body(struct hclient_xfer *x, int64_t max);
