@@ -13,7 +13,13 @@
 ** its next timeout is, which maps onto the ring (net_watch, one-shot
 ** IORING_OP_POLL_ADD re-armed while wanted) and the shard's wheel, so a
 ** transfer never blocks the shard. bench/http_client.sh measures its cost
-** against wrk on the same server.
+** against wrk on the same server: on the 2-core dev machine 23k req/s from
+** 8 processes at ~30 us of client CPU per request, 0.28 of wrk's rate and
+** 4.3x its CPU (wrk: C, epoll, one thread, no Lua). An http1.c client was
+** not built to compare: the part of that cost it could save is curl's own
+** (request building and header parsing, a few us), while the Lua side (a
+** process per connection, a table per response) and the scheduler stay,
+** and it would give up everything listed above.
 **
 ** Owns: struct hclients (hung on rt->hclient, made on first use) with one
 ** struct hshard per shard: the CURLM, made lazily on that shard, its
