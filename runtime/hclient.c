@@ -15,11 +15,13 @@
 ** transfer never blocks the shard. bench/http_client.sh measures its cost
 ** against wrk on the same server: on the 2-core dev machine 23k req/s from
 ** 8 processes at ~30 us of client CPU per request, 0.28 of wrk's rate and
-** 4.3x its CPU (wrk: C, epoll, one thread, no Lua). An http1.c client was
-** not built to compare: the part of that cost it could save is curl's own
-** (request building and header parsing, a few us), while the Lua side (a
-** process per connection, a table per response) and the scheduler stay,
-** and it would give up everything listed above.
+** 4.3x its CPU (wrk: C, epoll, one thread, no Lua). Under perf, libcurl
+** is a quarter of the client's samples, libc (much of it curl's
+** allocations) a sixth, the kernel two fifths: curl costs some 8-12 us a
+** request. An http1.c client was not built to compare; at best it would
+** save part of those, while the kernel's share, the Lua side (a process
+** per connection, a table per response) and the scheduler stay, and it
+** would give up everything listed above.
 **
 ** Owns: struct hclients (hung on rt->hclient, made on first use) with one
 ** struct hshard per shard: the CURLM, made lazily on that shard, its
