@@ -78,6 +78,7 @@ struct hclient_xfer {
 	void *arg;
 	int started, finished;
 	int stream, paused;
+	int has_body, has_ctype;
 	int64_t max_body;
 	/* Response. */
 	char *body; size_t blen, bcap;
@@ -634,7 +635,9 @@ int hclient_set_method(struct hclient_xfer *x, const char *m)
 	if (strcmp(m, "HEAD") == 0)
 		curl_easy_setopt(x->easy, CURLOPT_NOBODY, 1L);
 	else if (strcmp(m, "POST") == 0)
-		curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+		/* An empty body unless one is set: a bare CURLOPT_POST would read
+		** the body from the process's stdin. */
+		hclient_set_body(x, "", 0);
 	else if (strcmp(m, "GET") != 0)
 		curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, x->mbuf);
 	return 0;
@@ -642,6 +645,7 @@ int hclient_set_method(struct hclient_xfer *x, const char *m)
 
 void hclient_set_body(struct hclient_xfer *x, const char *data, size_t len)
 {
+	x->has_body = 1;
 	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS, len ? data : "");
 	/* COPYPOSTFIELDS makes it a POST: keep the method asked for. */
@@ -654,6 +658,8 @@ int hclient_add_header(struct hclient_xfer *x, const char *line)
 	/* A CR or LF would start a header (or a request) of the caller's. */
 	if (strpbrk(line, "\r\n") != NULL)
 		return invalid(x, "invalid header field %.*s", (int)strcspn(line, ":"), line);
+	if (strncasecmp(line, "Content-Type:", 13) == 0)
+		x->has_ctype = 1;
 	x->headers = curl_slist_append(x->headers, line);
 	return 0;
 }
@@ -754,6 +760,10 @@ int hclient_start(struct hclient_xfer *x, void (*done)(struct hclient_xfer *x, v
 		return -1;
 	if (x->url == NULL)
 		return invalid(x, "%s", "URL required");
+	/* A raw body goes without the form Content-Type curl would add, as Go
+	** sends it (the empty header only suppresses curl's). */
+	if (x->has_body && !x->has_ctype && !x->mime)
+		x->headers = curl_slist_append(x->headers, "Content-Type:");
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
 	if (x->mime)
 		curl_easy_setopt(x->easy, CURLOPT_MIMEPOST, x->mime);

@@ -356,6 +356,17 @@ local function basic()
         check(json.decode(e2.body).m == m, m .. " body", r2.body)
         check(e2.content_type == "application/json", m .. " content type", r2.body)
     end
+    local pe = http_client.post(BASE .. "/echo")
+    check(pe and json.decode(pe.body).method == "POST" and json.decode(pe.body).body == "", "post without a body")
+    local pr = json.decode(http_client.post(BASE .. "/echo", {body = "raw"}).body)
+    check(pr.body == "raw" and pr.content_type == nil, "raw body sent without a content type", tostring(pr.content_type))
+    local mp = json.decode(http_client.post(BASE .. "/echo", {
+        form = {field = "v"},
+        files = {{name = "up", filename = "a.txt", content = "file text"}},
+    }).body)
+    check(mp.content_type:find("multipart/form-data; boundary=", 1, true), "multipart content type", tostring(mp.content_type))
+    check(mp.body:find('name="field"', 1, true) and mp.body:find("file text", 1, true)
+        and mp.body:find('filename="a.txt"', 1, true), "multipart parts", mp.body)
     local h = http_client.head(BASE .. "/echo")
     check(h and h.status_code == 200 and h.body == nil and h.body_size == 0, "head")
 
