@@ -33,7 +33,11 @@
 ** Security checks, the original's: http_client.unix_socket on the socket
 ** path, http_client.insecure_tls and http_client.request on the URL, and
 ** http_client.private_ip on a loopback, private, link-local or
-** unspecified address literal (or "localhost", as 127.0.0.1).
+** unspecified address: a literal (or "localhost", as 127.0.0.1) at the
+** call; under a security context also the address each connection
+** reaches (a host name's, a redirect's), checked before the request is
+** sent: a transfer stopped there goes again once the scope allows the
+** address, else the call fails PermissionDenied.
 */
 #include "lua_modules/modules.h"
 
@@ -87,6 +91,9 @@ static void push_xfer_err(lua_State *L, const struct hclient_xfer *x)
 		break;
 	case HC_TIMEOUT:
 		push_err(L, ERRORS_TIMEOUT, 1, hclient_errmsg(x));
+		break;
+	case HC_BLOCKED:
+		push_err(L, ERRORS_PERMISSION_DENIED, 0, hclient_errmsg(x));
 		break;
 	default:
 		push_err(L, ERRORS_INTERNAL, 1, hclient_errmsg(x));
@@ -436,11 +443,34 @@ static void push_results(lua_State *L, struct call *c)
 	}
 }
 
+/* Transfers stopped at a private address their URL did not show (a host
+** name, a redirect): those the scope allows go again with the address
+** approved. Returns how many were restarted. */
+static int recheck(lua_State *L, struct call *c)
+{
+	int n = 0;
+	for (int i = 0; i < c->n; i++) {
+		struct hclient_xfer *x = c->x[i];
+		const char *ip = x ? hclient_blocked(x) : NULL;
+		if (ip && security_allowed(L, "http_client.private_ip", ip)) {
+			hclient_approve(x, ip);
+			if (hclient_restart(x) == 0)
+				n++;
+		}
+	}
+	return n;
+}
+
 /* In the process's step: the last transfer ended. */
 static void deliver(lua_State *L, struct pext *e)
 {
 	struct call *c = container_of(e, struct call, ext);
 	struct coro *co = c->co;
+	int again = recheck(L, c);
+	if (again > 0) {
+		c->pending += again;
+		return;
+	}
 	push_results(L, c);
 	lua_xmove(L, co->L, 2);
 	c->pinned = 0;
@@ -518,30 +548,6 @@ static void peek_opts(lua_State *L, int oi, struct opts *o)
 	o->overlay = field_str(L, oi, "overlay_network", NULL) != NULL;
 }
 
-static int is_private(const char *host)
-{
-	unsigned char a[16];
-	if (strcmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127 || a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
-		       (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254) ||
-		       (a[0] == 224 && a[1] == 0 && a[2] == 0) ||
-		       (a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0);
-	if (inet_pton(AF_INET6, host, a) == 1) {
-		static const unsigned char zero[16];
-		if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))
-			return 1; /* :: and ::1 */
-		if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
-			return 1; /* fc00::/7, fe80::/10 */
-		if (a[0] == 0xff && (a[1] & 0x0f) == 0x02)
-			return 1; /* link-local multicast */
-		if (memcmp(a, zero, 10) == 0 && a[10] == 0xff && a[11] == 0xff)
-			return a[12] == 127 || a[12] == 10; /* v4-mapped, the common cases */
-	}
-	return 0;
-}
-
 /* The checks of one request, in the original's order. 0, or nil + err
 ** pushed and 2 returned. */
 static int check(lua_State *L, const char *url, const struct opts *o)
@@ -562,7 +568,7 @@ static int check(lua_State *L, const char *url, const struct opts *o)
 	if ((r = security_check(L, "http_client.request", url, "not allowed: %s", url)))
 		return r;
 	if (o->unix_socket == NULL && hclient_url_host(url, host, sizeof(host)) == 0 &&
-	    is_private(host)) {
+	    hclient_ip_private(host)) {
 		const char *ip = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
 		if ((r = security_check(L, "http_client.private_ip", ip,
 					"not allowed: private IP %s", ip)))
@@ -761,6 +767,26 @@ static int apply_opts(lua_State *L, struct hclient_xfer *x, const char *url, int
 
 /* {==== Module functions ====} */
 
+/* Under a security context, guard x's peers (the original checks the
+** addresses a host name resolves to; here each connection's address is
+** checked before the request goes out), approving the literal address or
+** localhost that check() already let through. */
+static void guard(lua_State *L, struct hclient_xfer *x, const char *url, const char *unix_socket)
+{
+	char host[256];
+	if (proc_of(L)->sec.len == 0 || unix_socket)
+		return;
+	hclient_guard(x);
+	if (hclient_url_host(url, host, sizeof(host)) == 0 && hclient_ip_private(host)) {
+		if (strcmp(host, "localhost") == 0) {
+			hclient_approve(x, "127.0.0.1");
+			hclient_approve(x, "::1");
+		} else {
+			hclient_approve(x, host);
+		}
+	}
+}
+
 /* Start the call at ci (its transfers set up) and park the coroutine, or
 ** return the results at once when nothing could be started. */
 static int run_call(lua_State *L, int ci, struct call *c)
@@ -809,6 +835,7 @@ static int one(lua_State *L, const char *method, int ui, int oi)
 		push_xfer_err(L, c->x[0]);
 		return 2;
 	}
+	guard(L, c->x[0], url, o.unix_socket);
 	return run_call(L, ci, c);
 }
 
@@ -885,8 +912,10 @@ static int m_request_batch(lua_State *L)
 		lua_rawgeti(L, ri, 2);
 		int oi = lua_rawgeti(L, ri, 3) == LUA_TTABLE ? lua_gettop(L) : 0;
 		c->x[i] = hclient_new(proc_of(L)->rt);
-		if (hclient_set_method(c->x[i], m) == 0)
-			(void)apply_opts(L, c->x[i], lua_tostring(L, ri + 3), oi);
+		if (hclient_set_method(c->x[i], m) == 0 &&
+		    apply_opts(L, c->x[i], lua_tostring(L, ri + 3), oi) == 0)
+			guard(L, c->x[i], lua_tostring(L, ri + 3),
+			      oi ? field_str(L, oi, "unix_socket", NULL) : NULL);
 		lua_settop(L, top);
 	}
 	return run_call(L, ci, c);

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 
 #include "engine/common.h"
 #include "engine/net.h"
@@ -79,6 +80,10 @@ struct hclient_xfer {
 	int started, finished;
 	int stream, paused;
 	int has_body, has_ctype;
+	int guard;                   /* check each peer address (hclient_guard) */
+	char blocked[48];            /* HC_BLOCKED: the private address refused */
+	char approved[4][48];        /* addresses the owner allowed */
+	int napproved;
 	int64_t max_body;
 	/* Response. */
 	char *body; size_t blen, bcap;
@@ -142,6 +147,9 @@ static void reap(struct hshard *sh)
 			curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 			curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &u);
 			x->final_url = xstrdup(u ? u : x->url);
+		} else if (rc == CURLE_ABORTED_BY_CALLBACK && x->blocked[0]) {
+			x->err = HC_BLOCKED;
+			snprintf(x->msg, sizeof(x->msg), "not allowed: private IP %s", x->blocked);
 		} else if (x->err != HC_TOOBIG) {
 			const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
 			switch (rc) {
@@ -313,6 +321,9 @@ static struct hshard *my_shard(struct rt *rt)
 
 /* {==== Transfers ====} */
 
+static int invalid(struct hclient_xfer *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct hclient_xfer *x = arg;
@@ -387,6 +398,88 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+int hclient_ip_private(const char *ip)
+{
+	unsigned char a[16];
+	static const unsigned char zero[16];
+
+	if (strcmp(ip, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return a[0] == 127 || a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+		       (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254) ||
+		       (a[0] == 224 && a[1] == 0 && a[2] == 0) ||
+		       (a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0);
+	if (inet_pton(AF_INET6, ip, a) != 1)
+		return 0;
+	if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))
+		return 1; /* :: and ::1 */
+	if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+		return 1; /* fc00::/7, fe80::/10 */
+	if (a[0] == 0xff && (a[1] & 0x0f) == 0x02)
+		return 1; /* link-local multicast */
+	if (memcmp(a, zero, 10) == 0 && a[10] == 0xff && a[11] == 0xff) {
+		char v4[16];
+		snprintf(v4, sizeof(v4), "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+		return hclient_ip_private(v4); /* v4-mapped */
+	}
+	return 0;
+}
+
+/* CURLOPT_PREREQFUNCTION: the connection is up (new or reused), nothing
+** sent yet. A guarded transfer goes on only to a public address or one
+** its owner approved. */
+static int on_prereq(void *arg, char *peer, char *local, int pport, int lport)
+{
+	struct hclient_xfer *x = arg;
+	(void)local; (void)pport; (void)lport;
+	if (!x->guard || peer == NULL || peer[0] == '\0' || !hclient_ip_private(peer))
+		return CURL_PREREQFUNC_OK;
+	for (int i = 0; i < x->napproved; i++)
+		if (strcmp(x->approved[i], peer) == 0)
+			return CURL_PREREQFUNC_OK;
+	snprintf(x->blocked, sizeof(x->blocked), "%s", peer);
+	return CURL_PREREQFUNC_ABORT;
+}
+
+void hclient_guard(struct hclient_xfer *x)
+{
+	x->guard = 1;
+	curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
+}
+
+void hclient_approve(struct hclient_xfer *x, const char *ip)
+{
+	if (x->napproved < (int)(sizeof(x->approved) / sizeof(x->approved[0])))
+		snprintf(x->approved[x->napproved++], sizeof(x->approved[0]), "%s", ip);
+}
+
+const char *hclient_blocked(const struct hclient_xfer *x)
+{
+	return x->err == HC_BLOCKED ? x->blocked : NULL;
+}
+
+int hclient_restart(struct hclient_xfer *x)
+{
+	struct hshard *sh = x->sh;
+	if (!x->finished)
+		return -1;
+	x->finished = 0;
+	x->err = HC_OK;
+	x->msg[0] = x->errbuf[0] = x->blocked[0] = '\0';
+	x->blen = x->hlen = x->nhdrs = 0;
+	x->status = 0;
+	free(x->final_url);
+	x->final_url = NULL;
+	if (curl_multi_add_handle(sh->multi, x->easy) != CURLM_OK)
+		return invalid(x, "%s", "cannot start the request");
+	x->next = sh->xfers;
+	if (sh->xfers) sh->xfers->prev = x;
+	sh->xfers = x;
+	return 0;
+}
+
 struct hclient_xfer *hclient_new(struct rt *rt)
 {
 	struct hclient_xfer *x = xcalloc(1, sizeof(*x));
@@ -420,8 +513,6 @@ struct hclient_xfer *hclient_new(struct rt *rt)
 	return x;
 }
 
-static int invalid(struct hclient_xfer *x, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 static int invalid(struct hclient_xfer *x, const char *fmt, ...)
 {

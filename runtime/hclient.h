@@ -24,7 +24,8 @@ enum hclient_err {
 	HC_INVALID,   /* bad URL, scheme, option: the request cannot be made */
 	HC_TIMEOUT,   /* the timeout passed before the response was complete */
 	HC_TOOBIG,    /* the body passed max_body */
-	HC_FAILED     /* connect, TLS, protocol, too many redirects, ... */
+	HC_FAILED,    /* connect, TLS, protocol, too many redirects, ... */
+	HC_BLOCKED    /* a guarded transfer reached a private address */
 };
 
 /* Default limits, the original's: 30 s per request, 120 MB of body. */
@@ -93,6 +94,21 @@ void hclient_set_callbacks(struct hclient_xfer *x,
 			   void (*data)(struct hclient_xfer *x, void *arg), void *arg);
 size_t hclient_take(struct hclient_xfer *x, char *out, size_t n);
 int hclient_finished(const struct hclient_xfer *x);
+
+/*
+** The private-address guard. hclient_guard (before hclient_start) checks
+** the peer of every request x makes, on a new or a reused connection and
+** after each redirect: a loopback, private, link-local or unspecified
+** address (hclient_ip_private) that was not approved with hclient_approve
+** ends x with HC_BLOCKED before anything is sent; hclient_blocked names
+** the address. The owner decides (its policies), approves it and calls
+** hclient_restart (x is reset and started again, with its done), or fails.
+*/
+int hclient_ip_private(const char *ip);
+void hclient_guard(struct hclient_xfer *x);
+void hclient_approve(struct hclient_xfer *x, const char *ip);
+const char *hclient_blocked(const struct hclient_xfer *x);
+int hclient_restart(struct hclient_xfer *x);
 
 /* Free x whatever its state: a transfer in flight is removed first and
 ** its done never runs. NULL is ignored. Not from inside done. */

@@ -16,7 +16,10 @@
 #   - guard: under an actor and a scope whose policies deny a URL prefix,
 #     10.* addresses, unix sockets and insecure TLS, each such call is nil
 #     + PermissionDenied (the original's http_client.request, .private_ip,
-#     .unix_socket and .insecure_tls checks) and an allowed one works;
+#     .unix_socket and .insecure_tls checks) and an allowed one works; a
+#     host name of this machine's that resolves to 127.0.0.1 works where
+#     the scope allows 127.*, and is PermissionDenied where it denies it
+#     (checked on the connection's address, before the request is sent);
 #   - many: 200 processes x 5 requests, all answered, with no error, while
 #     the driver's own coroutine keeps ticking (the shard is not blocked);
 #   - kill: 20 processes each in a 5 s request and 10 parked in a stream's
@@ -94,6 +97,15 @@ else
 fi
 
 # {==== The app ====}
+# A host name of this machine's that resolves to 127.0.0.1, if any: the
+# private-address guard must catch it after resolution.
+LOOPNAME=
+for n in "$(hostname 2>/dev/null)" localhost.localdomain; do
+	if [ -n "$n" ] && [ "$(getent ahostsv4 "$n" 2>/dev/null | awk '{ print $1; exit }')" = 127.0.0.1 ]; then
+		LOOPNAME=$n
+		break
+	fi
+done
 PORT=$(free_port)
 CLOSED=$(free_port) # bound and released: nothing listens there
 
@@ -179,9 +191,16 @@ entries:
     method: guarded
     modules: [http_client]
 
+  - name: loopless
+    kind: process.lua
+    source: file://worker.lua
+    method: loopless
+    modules: [http_client]
+
   - {name: allow_all, kind: security.policy, policy: {actions: '*', resources: '*', effect: allow}}
   - {name: deny_secret, kind: security.policy, policy: {actions: http_client.request, resources: 'http://127.0.0.1:$PORT/secret*', effect: deny}}
   - {name: deny_ten, kind: security.policy, policy: {actions: http_client.private_ip, resources: '10.*', effect: deny}}
+  - {name: deny_loop, kind: security.policy, policy: {actions: http_client.private_ip, resources: '127.*', effect: deny}}
   - {name: deny_unix, kind: security.policy, policy: {actions: [http_client.unix_socket, http_client.insecure_tls], resources: '*', effect: deny}}
 EOF
 
@@ -243,6 +262,7 @@ EOF
 cat >"$APP/src/worker.lua" <<EOF
 local http_client = require("http_client")
 local BASE = "http://127.0.0.1:$PORT"
+local LOOPNAME = "$LOOPNAME"
 
 -- Five requests; the result says how many came back right.
 local function main(id)
@@ -286,6 +306,29 @@ local function guarded()
     denied("insecure TLS", r, err, "not allowed: insecure TLS for https://127.0.0.1:9/")
     r, err = http_client.request_batch({{"GET", BASE .. "/echo"}, {"GET", BASE .. "/secret"}})
     denied("batch", r, err, "not allowed: " .. BASE .. "/secret")
+    if LOOPNAME ~= "" then
+        -- a host name that resolves to an allowed private address works
+        r, err = http_client.get("http://" .. LOOPNAME .. ":$PORT/echo")
+        if not r or r.status_code ~= 200 then error("host name to 127.0.0.1: " .. tostring(err)) end
+        local rs, errs = http_client.request_batch({{"GET", "http://" .. LOOPNAME .. ":$PORT/echo"}})
+        if not rs[1] or errs then error("batch by host name: " .. tostring(errs and errs[1])) end
+    end
+    return "ok"
+end
+
+-- Under a scope that denies 127.*: a host name that resolves there is
+-- stopped before its request is sent, and so is a redirect's target.
+local function loopless()
+    if LOOPNAME == "" then return "ok" end
+    local r, err = http_client.get("http://" .. LOOPNAME .. ":$PORT/echo")
+    if r ~= nil or err == nil or err:kind() ~= "PermissionDenied"
+            or not tostring(err):find("not allowed: private IP 127.0.0.1", 1, true) then
+        error("host name to a denied address: " .. tostring(err))
+    end
+    local rs, errs = http_client.request_batch({{"GET", "http://" .. LOOPNAME .. ":$PORT/redirect"}})
+    if rs[1] ~= nil or errs[1]:kind() ~= "PermissionDenied" then
+        error("batch to a denied address: " .. tostring(errs and errs[1]))
+    end
     return "ok"
 end
 
@@ -303,7 +346,8 @@ local function failer()
     error("failing with a transfer in flight")
 end
 
-return {main = main, sleeper = sleeper, guarded = guarded, streamer = streamer, failer = failer}
+return {main = main, sleeper = sleeper, guarded = guarded, loopless = loopless,
+    streamer = streamer, failer = failer}
 EOF
 
 cat >"$APP/src/driver.lua" <<EOF
@@ -544,25 +588,30 @@ local function unix()
     check(r == nil and err:kind() == errors.INTERNAL, "missing unix socket", tostring(err))
 end
 
-local function guard()
+local function run_guarded(entry, names)
     local ps = {}
-    for i, n in ipairs({"allow_all", "deny_secret", "deny_ten", "deny_unix"}) do
+    for i, n in ipairs(names) do
         ps[i] = assert(security.policy("app:" .. n))
     end
     local sp = process.with_context({}):with_actor(security.new_actor("tester"))
         :with_scope(security.new_scope(ps))
     local events = process.events()
-    local pid = assert(sp:spawn_monitored("app:guarded", "app:processes"))
+    local pid = assert(sp:spawn_monitored(entry, "app:processes"))
     local deadline = time.after("10s")
     while true do
         local r = channel.select {events:case_receive(), deadline:case_receive()}
-        if r.channel == deadline then error("guarded did not exit") end
+        if r.channel == deadline then error(entry .. " did not exit") end
         if r.value.kind == process.event.EXIT and r.value.from == pid then
-            local res = r.value.result
-            check(res.value == "ok", "security checks", tostring(res.error))
-            return
+            return r.value.result
         end
     end
+end
+
+local function guard()
+    local res = run_guarded("app:guarded", {"allow_all", "deny_secret", "deny_ten", "deny_unix"})
+    check(res.value == "ok", "security checks", tostring(res.error))
+    res = run_guarded("app:loopless", {"allow_all", "deny_loop"})
+    check(res.value == "ok", "private address behind a host name", tostring(res.error))
 end
 
 local phases = {guard = guard, basic = basic, many = many, kill = kill, tls = tls, unix = unix}
