@@ -398,6 +398,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* {==== The private-address guard ====} */
+
 int hclient_ip_private(const char *ip)
 {
 	unsigned char a[16];
@@ -662,6 +664,8 @@ static char *merge_query(const char *old, const char *const *q, size_t nq)
 	free(v);
 	return out;
 }
+
+/* {==== Describing, starting, freeing ====} */
 
 int hclient_set_url(struct hclient_xfer *x, const char *url, const char *const *q, size_t nq)
 {

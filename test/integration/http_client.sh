@@ -161,41 +161,13 @@ entries:
     method: main
     modules: [io, time, json, http_client, channel, security]
 
-  - name: worker
-    kind: process.lua
-    source: file://worker.lua
-    method: main
-    modules: [http_client, json]
+  - {name: worker, kind: process.lua, source: file://worker.lua, method: main, modules: [http_client, json]}
 
-  - name: sleeper
-    kind: process.lua
-    source: file://worker.lua
-    method: sleeper
-    modules: [http_client]
-
-  - name: streamer
-    kind: process.lua
-    source: file://worker.lua
-    method: streamer
-    modules: [http_client]
-
-  - name: failer
-    kind: process.lua
-    source: file://worker.lua
-    method: failer
-    modules: [http_client]
-
-  - name: guarded
-    kind: process.lua
-    source: file://worker.lua
-    method: guarded
-    modules: [http_client]
-
-  - name: loopless
-    kind: process.lua
-    source: file://worker.lua
-    method: loopless
-    modules: [http_client]
+  - {name: sleeper, kind: process.lua, source: file://worker.lua, method: sleeper, modules: [http_client]}
+  - {name: streamer, kind: process.lua, source: file://worker.lua, method: streamer, modules: [http_client]}
+  - {name: failer, kind: process.lua, source: file://worker.lua, method: failer, modules: [http_client]}
+  - {name: guarded, kind: process.lua, source: file://worker.lua, method: guarded, modules: [http_client]}
+  - {name: loopless, kind: process.lua, source: file://worker.lua, method: loopless, modules: [http_client]}
 
   - {name: allow_all, kind: security.policy, policy: {actions: '*', resources: '*', effect: allow}}
   - {name: deny_secret, kind: security.policy, policy: {actions: http_client.request, resources: 'http://127.0.0.1:$PORT/secret*', effect: deny}}
