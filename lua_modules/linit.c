@@ -67,6 +67,7 @@ static const luaL_Reg loadable[] = {
 	{"queue", luaopen_queue},
 	{"sql", luaopen_sql},
 	{"store", luaopen_store},
+	{"http_client", luaopen_http_client},
 	{NULL, NULL}
 };
 

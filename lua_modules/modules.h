@@ -38,6 +38,10 @@ int luaopen_contract(lua_State *L);
 
 /* require("queue"): publish/message/info over runtime/queue.h (lqueue.c). */
 int luaopen_queue(lua_State *L);
+
+/* require("http_client"): get post put delete head patch request
+** request_batch encode_uri decode_uri over runtime/hclient.h. */
+int luaopen_http_client(lua_State *L);
 /* require("sql"): get, as.*, type/isolation constants; DB, Statement and
 ** Transaction handles over runtime/sqldb.h (sql.c). */
 int luaopen_sql(lua_State *L);

@@ -49,6 +49,7 @@
 #include "live.h"
 #include "evbus.h"
 #include "fcall.h"
+#include "hclient.h"
 #include "queue.h"
 #include "sqldb.h"
 #include "memstore.h"
@@ -342,6 +343,7 @@ static void destroy(struct rt *rt)
 	live_free(rt);
 	evbus_free(rt);
 	fcall_free(rt);
+	hclient_destroy(rt);
 	queue_free(rt);
 	code_free_all(rt);
 	pt_destroy(rt);

@@ -126,6 +126,7 @@ struct rt {
 	_Atomic(void *) evbus;
 	_Atomic(void *) fcalls; /* runtime/fcall.c: pools of function states */
 	_Atomic(void *) queues; /* runtime/queue.c: queues and consumers */
+	_Atomic(void *) hclient; /* runtime/hclient.c: per-shard libcurl state */
 	void *sqldb;            /* runtime/sqldb.c state, or NULL */
 	void *memstore;         /* runtime/memstore.c state, or NULL */
 
