@@ -843,6 +843,12 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 	return !p->rt->conf.security_strict;
 }
 
+int security_active(lua_State *L)
+{
+	struct proc *p = proc_of(L);
+	return p->sec.len != 0 || p->rt->conf.security_strict;
+}
+
 int security_denied(lua_State *L, const char *action, const char *resource)
 {
 	if (proc_of(L)->sec.len == 0)

@@ -53,6 +53,11 @@ int security_encode(lua_State *L, int ai, int si, struct payload *out);
 int security_allowed_meta(lua_State *L, const char *action, const char *resource,
 			  const struct policy_val *meta);
 
+/* Whether a check on L's process can deny anything: it has an actor or
+** a scope, or strict mode is on. A check site whose resource costs work
+** to build (a name resolved to its pid string) asks first. */
+int security_active(lua_State *L);
+
 /* As security_allowed_meta with no meta, for check sites: action must be
 ** a string literal (or any string that lives and keeps its text for the
 ** process's life), as its address keys a per-process memo of the

@@ -349,10 +349,13 @@ uint64_t proc_parse_pid(const char *s, size_t len)
 	** part ({host|name|0x1f}) and drops it: take the last '|'. */
 	if (len < 6 || s[0] != '{' || s[len - 1] != '}')
 		return 0;
+	/* From the end: the number is short, the host may not be. */
 	const char *bar = NULL;
-	for (size_t i = 1; i < len - 1; i++)
-		if (s[i] == '|')
+	for (size_t i = len - 2; i > 0; i--)
+		if (s[i] == '|') {
 			bar = s + i;
+			break;
+		}
 	if (bar == NULL || bar[1] != '0' || (bar[2] != 'x' && bar[2] != 'X'))
 		return 0;
 	uint64_t v = 0;
