@@ -132,3 +132,12 @@ void lazylib_methods(lua_State *L, const luaL_Reg *funcs)
 	lua_pushlightuserdata(L, (void *)funcs);
 	lua_pushcclosure(L, method_index, 1);
 }
+
+void lazylib_method_table(lua_State *L, const luaL_Reg *funcs)
+{
+	int n = 0;
+	while (funcs[n].name)
+		n++;
+	lua_createtable(L, 0, n);
+	luaL_setfuncs(L, funcs, 0);
+}

@@ -36,4 +36,11 @@ void lazylib_new2(lua_State *L, const luaL_Reg *funcs, const luaL_Reg *makers);
 ** method lookup costs a short scan of the list. [-0, +1, m] */
 void lazylib_methods(lua_State *L, const luaL_Reg *funcs);
 
+/* Push a plain table of funcs, for the __index of objects whose methods
+** run once per message (Message, Payload): there a lookup through
+** lazylib_methods' function is a C call of its own, a tenth of a
+** ping-pong's hop. Costs the table in each state that makes one such
+** object. [-0, +1, m] */
+void lazylib_method_table(lua_State *L, const luaL_Reg *funcs);
+
 #endif

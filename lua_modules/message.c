@@ -100,7 +100,7 @@ static void push_meta(lua_State *L)
 		return;
 	lua_pop(L, 1);
 	if (luaL_newmetatable(L, MESSAGE_META)) {
-		lazylib_methods(L, msg_methods);
+		lazylib_method_table(L, msg_methods);
 		lua_setfield(L, -2, "__index");
 		lua_pushcfunction(L, msg_tostring);
 		lua_setfield(L, -2, "__tostring");

@@ -1223,7 +1223,7 @@ static void push_meta(lua_State *L)
 		return;
 	lua_pop(L, 1);
 	if (luaL_newmetatable(L, PAYLOAD_META)) {
-		lazylib_methods(L, pl_methods);
+		lazylib_method_table(L, pl_methods);
 		lua_setfield(L, -2, "__index");
 		lua_pushcfunction(L, pl_tostring);
 		lua_setfield(L, -2, "__tostring");
