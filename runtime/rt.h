@@ -127,6 +127,7 @@ struct rt {
 	_Atomic(void *) fcalls; /* runtime/fcall.c: pools of function states */
 	_Atomic(void *) queues; /* runtime/queue.c: queues and consumers */
 	void *sqldb;            /* runtime/sqldb.c state, or NULL */
+	void *pgdb;             /* runtime/pgdb.c state, or NULL */
 	void *memstore;         /* runtime/memstore.c state, or NULL */
 
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */
