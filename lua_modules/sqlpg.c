@@ -49,9 +49,11 @@ struct lpgdb {
 	int released;
 };
 
-/* A statement: its text, checked by the server at prepare; each run
-** sends it with its parameters (the unnamed statement). tx: NULL or the
-** transaction it belongs to (its handle is the user value). */
+/* A statement: its text, checked by the server at prepare. Each run
+** goes to a connection of the pool (or the transaction's), which
+** prepares it as a named statement the first time it sees the text
+** (runtime/pgdb.h, PGJ_STMT). in_tx: it belongs to the transaction
+** whose handle is the user value. */
 struct lpgstmt {
 	struct pgdb *db;
 	char *sql;
@@ -664,8 +666,8 @@ static int stmt_run(lua_State *L, enum result res, const char *op)
 	proc_coro(L);
 	if ((n = sql__check_params(L, 2, &params)) < 0)
 		return 2;
-	/* Always the extended protocol: a prepared statement is one. */
-	j = job_new(PGJ_PARAMS, res, op);
+	/* A named statement on the connection, parsed there once. */
+	j = job_new(PGJ_STMT, res, op);
 	j->j.sql = xstrdup(s->sql);
 	j->j.params = params;
 	j->j.n = (size_t)n;

@@ -41,6 +41,10 @@
 #include "runtime/registry.h"
 #include "runtime/rt.h"
 
+/* Named statements a connection keeps (PGJ_STMT); past them a statement
+** runs unnamed, parsed each time, so the server's memory stays bounded. */
+#define PG_STMT_CACHE 64
+
 /* pool.max_open 0 means "no limit" in database/sql; a server has one
 ** (max_connections, 100 by default), so each shard opens at most this
 ** many then, and jobs queue for them. */
@@ -67,6 +71,8 @@ struct pgconn {
 	struct pgjob *job;      /* BUSY: the running one */
 	struct pgtx *tx;        /* owner, or NULL when in the pool */
 	struct pgjob *qhead, *qtail; /* the transaction's queued jobs */
+	char *stmts[PG_STMT_CACHE];  /* texts prepared as "w<i>" on it */
+	int nstmts;
 };
 
 struct pgtx {
@@ -509,6 +515,8 @@ static void conn_free(struct pgconn *k)
 	k->tx = NULL;
 	account(k);
 	PQfinish(k->c);
+	for (int i = 0; i < k->nstmts; i++)
+		free(k->stmts[i]);
 	free(k);
 }
 
@@ -535,6 +543,7 @@ static void retry(struct pgpool *pool, struct pgjob *j)
 		PQclear(j->err_res);
 	j->err_res = NULL;
 	j->affected = 0;
+	j->_phase = 0;
 	j->_retried = 1;
 	j->_next = pool->qhead;
 	pool->qhead = j;
@@ -691,6 +700,14 @@ static void job_done(struct pgconn *k)
 		conn_broken(k, NULL);
 		return;
 	}
+	if (j->_phase == 1 && !j->err) {	/* prepared: now run it */
+		k->stmts[k->nstmts++] = xstrdup(j->sql);
+		j->_phase = 0;
+		k->job = NULL;
+		k->state = PC_IDLE;
+		conn_run(k, j);
+		return;
+	}
 	k->job = NULL;
 	k->fresh = 0;
 	k->state = PC_IDLE;
@@ -809,6 +826,8 @@ static void conn_run(struct pgconn *k, struct pgjob *j)
 	const char **vals = NULL;
 	int *lens = NULL, *fmts = NULL, ok;
 	char (*num)[32] = NULL;
+	char name[16];
+	const char *stmt = NULL;
 
 	k->job = j;
 	account(k);
@@ -831,6 +850,22 @@ static void conn_run(struct pgconn *k, struct pgjob *j)
 	case PGJ_PREPARE:
 		ok = PQsendPrepare(k->c, "", j->sql, 0, NULL);
 		break;
+	case PGJ_STMT: {
+		int i;
+		for (i = 0; i < k->nstmts && strcmp(k->stmts[i], j->sql); i++)
+			;
+		if (i == k->nstmts && i < PG_STMT_CACHE) {
+			snprintf(name, sizeof name, "w%d", i);
+			j->_phase = 1;
+			ok = PQsendPrepare(k->c, name, j->sql, 0, NULL);
+			break;
+		}
+		if (i < k->nstmts) {
+			snprintf(name, sizeof name, "w%d", i);
+			stmt = name;
+		}
+	}
+		/* fall through */
 	default:
 		vals = xcalloc(j->n + 1, sizeof(*vals));
 		lens = xcalloc(j->n + 1, sizeof(*lens));
@@ -872,7 +907,8 @@ static void conn_run(struct pgconn *k, struct pgjob *j)
 				vals[i] = NULL;
 			}
 		}
-		ok = PQsendQueryParams(k->c, j->sql, (int)j->n, NULL, vals, lens, fmts, 0);
+		ok = stmt ? PQsendQueryPrepared(k->c, stmt, (int)j->n, vals, lens, fmts, 0)
+			  : PQsendQueryParams(k->c, j->sql, (int)j->n, NULL, vals, lens, fmts, 0);
 		free(vals), free(lens), free(fmts), free(num);
 	}
 	if (!ok) {

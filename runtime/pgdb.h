@@ -53,6 +53,9 @@ enum pgj_kind {
 	PGJ_PREPARE,    /* parse sql as the unnamed statement: the check of
 	                ** db:prepare; nothing runs */
 	PGJ_COMMIT,     /* COMMIT, or ROLLBACK and an error in a failed tx */
+	PGJ_STMT,       /* sql with params (maybe none) as a named statement of
+	                ** the connection, prepared on it first when it is not
+	                ** yet (stmt:query/execute: parsed once per connection) */
 };
 
 #define PGJ_BEGINS 1u   /* on success the connection goes to a new pgtx */
@@ -92,6 +95,7 @@ struct pgjob {
 	struct coro *_co;
 	struct pext _ext;
 	int _reused;                    /* sent on a connection that was idle */
+	int _phase;                     /* PGJ_STMT: 1 while preparing */
 	int _retried;
 };
 
