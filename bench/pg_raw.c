@@ -3,7 +3,7 @@
 ** second from C with raw libpq doing the work the `sql` module does for
 ** Lua on db.sql.postgres.
 **
-**   pg_raw CONNINFO N
+**   pg_raw CONNINFO N        (no arguments: exit 77, a skip)
 **
 ** One connection, blocking calls (the best case for C: nothing else runs).
 ** Three runs of N statements each, as bench/apps/postgres does them:
@@ -69,9 +69,9 @@ int main(int argc, char **argv)
 	PGconn *c;
 	long n;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: pg_raw CONNINFO N\n");
-		return 2;
+	if (argc < 3) {	/* bench/run.sh runs every program bare */
+		printf("skip: pg_raw CONNINFO N needs a server (bench/postgres.sh runs it)\n");
+		return 77;
 	}
 	n = atol(argv[2]);
 	c = PQconnectdb(argv[1]);

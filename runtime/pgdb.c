@@ -1258,6 +1258,18 @@ void pgdb_free(struct rt *rt)
 				** with its process by now. */
 				if (k->tx)
 					k->tx->k = NULL;
+				/* A query still running would go on in the server
+				** after we hang up (the backend notices only when it
+				** next writes): cancel it. The shards are gone, so
+				** waiting here holds nobody up. */
+				if (k->state == PC_BUSY) {
+					PGcancel *cn = PQgetCancel(k->c);
+					char buf[256];
+					if (cn) {
+						(void)PQcancel(cn, buf, sizeof buf);
+						PQfreeCancel(cn);
+					}
+				}
 				free(k->pw);	/* its poll died with the ring */
 				PQfinish(k->c);
 				free(k);

@@ -47,4 +47,29 @@ check_no_sanitizer "wippy test" "$TMP/err"
 left=$(pgtemp_psql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'wippy_it%'")
 [ "$left" = 0 ] || die "$left connection(s) of the runtime left in the server"
 note "no connection left behind"
+
+# Shutdown with a transaction open and a query running in the server: the
+# runtime stops within its stop timeout, cleanly, and the server sees its
+# connections go.
+STOP=$TMP/stop
+cp -R "$LIB_ROOT/test/integration/postgres_stop/." "$STOP/"
+sed -i "s/@PORT@/$PORT/g" "$STOP/src/_index.yaml"
+(cd "$STOP" && exec "$WIPPY" run --stop-timeout 2s </dev/null >"$TMP/stop.out" 2>&1) &
+WPID=$!
+lib_track "$WPID"
+wait_for_line 15 "$WPID" "$TMP/stop.out" "holding a transaction" ||
+	{ show output "$TMP/stop.out"; die "the services did not start"; }
+wait_for_line 15 "$WPID" "$TMP/stop.out" "sleeping in the server" ||
+	{ show output "$TMP/stop.out"; die "the services did not start"; }
+busy() { [ "$(pgtemp_psql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wippy_sd' AND state IN ('active', 'idle in transaction')")" = 2 ]; }
+wait_for 10 "$WPID" "a transaction and a query in the server" busy ||
+	{ show output "$TMP/stop.out"; die "no open transaction and running query seen"; }
+kill -INT "$WPID"
+wait_exit 15 "$WPID"
+[ "$EXIT_RC" != timeout ] || { show output "$TMP/stop.out"; die "the runtime did not stop"; }
+check_exit "wippy run stopped with a transaction open" "$EXIT_RC" 0
+check_no_sanitizer "wippy run (shutdown)" "$TMP/stop.out"
+gone() { [ "$(pgtemp_psql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wippy_sd'")" = 0 ]; }
+wait_for 10 "" "the runtime's connections closed" gone || die "connections left after shutdown"
+note "shutdown: exit 0, connections closed"
 echo "PASS postgres"
