@@ -360,10 +360,9 @@ static void set_conn_error(struct pgjob *j, const char *msg)
 
 /* {==== Jobs back to their processes ====} */
 
-static int deliver_protected(lua_State *L)
+static int push_job(lua_State *L, void *arg)
 {
-	struct pgjob *j = lua_touserdata(L, 1);
-	lua_pop(L, 1);
+	struct pgjob *j = arg;
 	return j->deliver(L, j);
 }
 
@@ -371,23 +370,9 @@ static int deliver_protected(lua_State *L)
 static void ext_deliver(lua_State *L, struct pext *x)
 {
 	struct pgjob *j = container_of(x, struct pgjob, _ext);
-	struct coro *co = j->_co;
 	struct proc *p = j->_p;
-	int base = lua_gettop(L), n;
 
-	lua_pushcfunction(L, deliver_protected);
-	lua_pushlightuserdata(L, j);
-	if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
-		lua_pushnil(L);
-		lua_insert(L, -2);	/* nil, the error */
-	}
-	n = lua_gettop(L) - base;
-	if (co->state == CO_BLOCKED && lua_checkstack(co->L, n)) {
-		lua_xmove(L, co->L, n);
-		proc_ready(co, n);
-	} else {
-		lua_settop(L, base);
-	}
+	sqldb_resume(L, j->_co, push_job, j);
 	j->drop(j);
 	proc_unref(p);
 }
