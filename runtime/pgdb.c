@@ -586,6 +586,11 @@ static struct pgconn *conn_open(struct pgpool *pool, char **msg)
 		PQfinish(c);
 		return NULL;
 	}
+	if (PQsocket(c) < 0) {	/* nothing to watch: cannot go on */
+		*msg = first_line(PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
 	PQsetNoticeProcessor(c, noticer, NULL);
 	k = xcalloc(1, sizeof(*k));
 	k->pool = pool;
@@ -609,10 +614,14 @@ static void connect_step(struct pgconn *k)
 	switch (PQconnectPoll(k->c)) {
 	case PGRES_POLLING_READING:
 		watch_socket(k);
+		if (k->pw == NULL)
+			break;	/* no socket to wait on: broken */
 		want(k, POLLIN);
 		return;
 	case PGRES_POLLING_WRITING:
 		watch_socket(k);
+		if (k->pw == NULL)
+			break;
 		want(k, POLLOUT);
 		return;
 	case PGRES_POLLING_OK:
@@ -631,8 +640,9 @@ static void connect_step(struct pgconn *k)
 		}
 		return;
 	default:
-		conn_broken(k, NULL);
+		break;
 	}
+	conn_broken(k, NULL);
 }
 
 /* Take one result of the running job. */
