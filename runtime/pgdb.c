@@ -73,6 +73,7 @@ struct pgconn {
 	struct pgjob *qhead, *qtail; /* the transaction's queued jobs */
 	char *stmts[PG_STMT_CACHE];  /* texts prepared as "w<i>" on it */
 	int nstmts;
+	struct wheel_timer connect_timer; /* connect_timeout, while CONNECTING */
 };
 
 struct pgtx {
@@ -93,6 +94,7 @@ struct pgdb {
 	struct rt *rt;
 	const struct reg_entry *e;
 	char *conninfo;
+	int connect_timeout_ms;         /* the conninfo's connect_timeout; 0: none */
 	int max_open;
 	int64_t max_lifetime_ms;
 	int nshards;
@@ -499,6 +501,8 @@ static void conn_free(struct pgconn *k)
 	k->job = NULL;
 	k->tx = NULL;
 	account(k);
+	if (wheel_is_active(&k->connect_timer))
+		shard_timer_cancel(&k->connect_timer);
 	PQfinish(k->c);
 	for (int i = 0; i < k->nstmts; i++)
 		free(k->stmts[i]);
@@ -570,6 +574,15 @@ static void conn_broken(struct pgconn *k, const char *msg)
 	pool_kick(pool);
 }
 
+/* libpq's asynchronous connect does not enforce connect_timeout (only
+** its blocking one does): the shard's wheel does, as lib/pq's dialer. */
+static void connect_expired(struct wheel_timer *t)
+{
+	struct pgconn *k = container_of(t, struct pgconn, connect_timer);
+	if (k->state == PC_CONNECTING)
+		conn_broken(k, "timeout expired");
+}
+
 /* A new connection for pool, started; NULL (and *msg) when libpq
 ** refuses at once. */
 static struct pgconn *conn_open(struct pgpool *pool, char **msg)
@@ -606,6 +619,9 @@ static struct pgconn *conn_open(struct pgpool *pool, char **msg)
 	watch_socket(k);
 	/* PQconnectPoll's contract: begin as if it had said WRITING. */
 	want(k, POLLOUT);
+	wheel_timer_init(&k->connect_timer, connect_expired);
+	if (pool->db->connect_timeout_ms > 0)
+		shard_timer_add(&k->connect_timer, common_now_ms() + (uint64_t)pool->db->connect_timeout_ms);
 	return k;
 }
 
@@ -625,6 +641,8 @@ static void connect_step(struct pgconn *k)
 		want(k, POLLOUT);
 		return;
 	case PGRES_POLLING_OK:
+		if (wheel_is_active(&k->connect_timer))
+			shard_timer_cancel(&k->connect_timer);
 		watch_socket(k);
 		if (PQsetnonblocking(k->c, 1) != 0) {
 			conn_broken(k, NULL);
@@ -1131,6 +1149,19 @@ void pgdb_tx_abandon(struct pgtx *tx, struct proc *p)
 
 /* {==== Databases of a runtime ====} */
 
+/* connect_timeout of a conninfo in ms (libpq's reading: whole seconds,
+** below 2 counts as 2), or 0. */
+static int connect_timeout_of(const char *ci)
+{
+	PQconninfoOption *o = PQconninfoParse(ci, NULL), *i;
+	int ms = 0;
+	for (i = o; i && i->keyword; i++)
+		if (!strcmp(i->keyword, "connect_timeout") && i->val && atoi(i->val) > 0)
+			ms = (atoi(i->val) < 2 ? 2 : atoi(i->val)) * 1000;
+	PQconninfoFree(o);
+	return ms;
+}
+
 static struct pgstate *state_of(struct rt *rt)
 {
 	struct pgstate *s;
@@ -1164,6 +1195,7 @@ struct pgdb *pgdb_get(struct rt *rt, const struct reg_entry *e, char **err)
 		db->rt = rt;
 		db->e = e;
 		db->conninfo = ci;
+		db->connect_timeout_ms = connect_timeout_of(ci);
 		db->max_open = e->u.db.max_open;
 		db->max_lifetime_ms = e->u.db.max_lifetime / 1000000;
 		db->nshards = engine_nshards(rt->engine);

@@ -477,6 +477,25 @@ function T.reconnect_after_server_kill()
 	t.eq(assert(d:query("SELECT 4 AS n"))[1].n, 4)
 end
 
+-- A server that never answers: connect_timeout ends the wait (libpq's
+-- asynchronous connect does not enforce it; the shard's wheel does), and
+-- only the caller waited meanwhile.
+function T.connect_timeout()
+	local d = db("silent")
+	local ch = channel.new(1)
+	coroutine.spawn(function()
+		local r, err = d:query("SELECT 1")
+		ch:send(err)
+	end)
+	local t0 = time.now()
+	t.eq(assert(db():query("SELECT 5 AS n"))[1].n, 5, "others go on while it waits")
+	local err = t.recv(time, ch, "6s")
+	local waited = time.now():sub(t0):seconds()
+	t.err(nil, err, errors.UNAVAILABLE, "timeout expired")
+	t.ok(waited >= 1.5 and waited < 5, "waited about connect_timeout: " .. waited)
+	t.eq(d:stats().open_connections, 0)
+end
+
 function T.env_and_dsn()
 	local rows = assert(db("from_env"):query("SELECT current_setting('application_name') AS a"))
 	t.eq(rows[1].a, "wippy_it_env", "port and password from env variables")
