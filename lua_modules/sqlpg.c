@@ -472,6 +472,7 @@ int sqlpg_get(lua_State *L, const struct reg_entry *e)
 		return errors_ret(L, ERRORS_INVALID, "acquire resource: %s: %s",
 				  e->id, lua_tostring(L, -1));
 	}
+	pgdb_track_open(L);
 	d = lua_newuserdatauv(L, sizeof(*d), 0);
 	d->db = db;
 	d->released = 0;

@@ -67,6 +67,9 @@ struct pgconn {
 	int flushing;           /* PQflush said 1: wait for POLLOUT too */
 	int fresh;              /* no job ran on it yet */
 	int counted;            /* counted in db->in_use */
+	int cancel_sent;        /* a cancel of the running job is on its way:
+	                        ** the connection is closed after the job, never
+	                        ** reused (the cancel could hit the next one) */
 	uint64_t born_ms;
 	struct pgjob *job;      /* BUSY: the running one */
 	struct pgtx *tx;        /* owner, or NULL when in the pool */
@@ -103,6 +106,13 @@ struct pgdb {
 	atomic_uint_fast64_t waited;
 	atomic_int stopping;
 };
+
+/* The running jobs of one process (a userdata in its registry). */
+struct pgtrack {
+	struct pgjob *head;
+};
+
+#define TRACK_KEY "wippy.pgdb.track"
 
 struct pgstate {
 	pthread_mutex_t mu;
@@ -379,10 +389,26 @@ static void ext_deliver(lua_State *L, struct pext *x)
 	proc_unref(p);
 }
 
+static void untrack(struct pgjob *j)
+{
+	struct pgtrack *t = j->_track;
+	if (t == NULL)
+		return;
+	if (j->_tprev)
+		j->_tprev->_tnext = j->_tnext;
+	else
+		t->head = j->_tnext;
+	if (j->_tnext)
+		j->_tnext->_tprev = j->_tprev;
+	j->_track = NULL;
+	j->_tnext = j->_tprev = NULL;
+}
+
 /* Free a job nobody will get; what it made is undone. */
 static void discard(struct pgjob *j)
 {
 	struct proc *p = j->_p;
+	untrack(j);
 	if (j->tx_out) {
 		struct pgtx *tx = j->tx_out;
 		j->tx_out = NULL;
@@ -398,6 +424,8 @@ static void finish(struct pgjob *j)
 {
 	struct proc *p = j->_p;
 
+	j->_k = NULL;
+	untrack(j);
 	if (p == NULL || atomic_load(&j->_db->stopping)) {
 		discard(j);
 		return;
@@ -563,6 +591,7 @@ static void conn_broken(struct pgconn *k, const char *msg)
 	}
 	if (j) {
 		if (may_retry(j)) {
+			j->_k = NULL;
 			retry(pool, j);
 		} else {
 			end_tx_of(j);
@@ -744,6 +773,10 @@ static void job_done(struct pgconn *k)
 	}
 	account(k);
 	finish(j);
+	if (k->cancel_sent) {
+		conn_broken(k, "connection closed after a cancel");
+		return;
+	}
 	if (ended && PQtransactionStatus(k->c) != PQTRANS_IDLE) {
 		conn_broken(k, "transaction did not end");
 		return;
@@ -843,6 +876,7 @@ static void conn_run(struct pgconn *k, struct pgjob *j)
 	const char *stmt = NULL;
 
 	k->job = j;
+	j->_k = k;
 	account(k);
 	if (k->state == PC_CONNECTING)	/* runs once connected */
 		return;
@@ -1107,12 +1141,13 @@ static void *cancel_thread(void *arg)
 
 static void request_cancel(struct pgconn *k)
 {
-	PGcancel *cn = PQgetCancel(k->c);
+	PGcancel *cn;
 	pthread_t th;
 	pthread_attr_t a;
 
-	if (cn == NULL)
+	if (k->cancel_sent || (cn = PQgetCancel(k->c)) == NULL)
 		return;
+	k->cancel_sent = 1;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&th, &a, cancel_thread, cn) != 0)
@@ -1218,11 +1253,59 @@ const struct reg_entry *pgdb_entry(const struct pgdb *db)
 	return db->e;
 }
 
+/* The process's state closes: cancel what it still runs in the server.
+** The jobs themselves finish (their results read) and are dropped. */
+static int track_gc(lua_State *L)
+{
+	struct pgtrack *t = lua_touserdata(L, 1);
+	struct pgjob *j;
+
+	while ((j = t->head) != NULL) {
+		t->head = j->_tnext;
+		j->_track = NULL;
+		j->_tnext = j->_tprev = NULL;
+		if (j->_k && j->_k->job == j && j->_k->state == PC_BUSY &&
+		    !atomic_load(&j->_db->stopping))
+			request_cancel(j->_k);
+	}
+	return 0;
+}
+
+void pgdb_track_open(lua_State *L)
+{
+	if (lua_getfield(L, LUA_REGISTRYINDEX, TRACK_KEY) != LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_pop(L, 1);
+	struct pgtrack *t = lua_newuserdatauv(L, sizeof(*t), 0);
+	t->head = NULL;
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, track_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_setmetatable(L, -2);
+	proc_note_finalizer(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, TRACK_KEY);
+}
+
 int pgdb_wait(lua_State *L, struct pgdb *db, struct pgjob *j)
 {
 	struct coro *co = proc_coro(L);	/* raises outside a process coroutine */
 	struct proc *p = co->p;
 
+	struct pgtrack *t;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, TRACK_KEY);	/* made by sql.get */
+	t = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	if (t) {
+		j->_track = t;
+		j->_tnext = t->head;
+		j->_tprev = NULL;
+		if (t->head)
+			t->head->_tprev = j;
+		t->head = j;
+	}
 	j->_p = p;
 	j->_co = co;
 	proc_ref(p);

@@ -43,6 +43,7 @@ struct rt;
 struct reg_entry;
 struct pgdb;
 struct pgconn;
+struct pgtrack;
 typedef struct pg_result PGresult;
 
 /* What a job sends. */
@@ -96,6 +97,9 @@ struct pgjob {
 	struct pext _ext;
 	int _reused;                    /* sent on a connection that was idle */
 	int _phase;                     /* PGJ_STMT: 1 while preparing */
+	struct pgconn *_k;              /* the connection running it, or NULL */
+	struct pgtrack *_track;         /* its process's running jobs, or NULL */
+	struct pgjob *_tnext, *_tprev;
 	int _retried;
 };
 
@@ -107,6 +111,13 @@ struct pgjob {
 struct pgdb *pgdb_get(struct rt *rt, const struct reg_entry *e, char **err);
 
 const struct reg_entry *pgdb_entry(const struct pgdb *db);
+
+/* Give the process running L the record of its running jobs, once (from
+** sql.get, before any job): when its state closes (the process ended or
+** was terminated) the queries it still has running in the server are
+** cancelled, so a connection is not held by a dead process's long query.
+** [-0, +0, m] */
+void pgdb_track_open(lua_State *L);
 
 /* Send j on db from the coroutine running L and park it: use as
 ** `return pgdb_wait(L, db, j);`. j->deliver runs later in the process's
