@@ -39,7 +39,8 @@ int luaopen_contract(lua_State *L);
 /* require("queue"): publish/message/info over runtime/queue.h (lqueue.c). */
 int luaopen_queue(lua_State *L);
 /* require("sql"): get, as.*, type/isolation constants; DB, Statement and
-** Transaction handles over runtime/sqldb.h (sql.c). */
+** Transaction handles over runtime/sqldb.h (sql.c) and, for Postgres,
+** runtime/pgdb.h (sqlpg.c). */
 int luaopen_sql(lua_State *L);
 
 /* require("store"): get; Store get/set/has/delete/release over

@@ -2,7 +2,8 @@
 ** lua_modules/sql.c: require("sql"), the original runtime's SQL module
 ** (rt:runtime/lua/modules/sql, docs:lua/storage/sql.md) over SQLite.
 **
-** sql.get(id) gives a DB handle for a db.sql.sqlite entry; db:query,
+** sql.get(id) gives a DB handle for a db.sql.sqlite entry (a
+** db.sql.postgres entry gets the handles of sqlpg.c); db:query,
 ** :execute, :prepare and :begin, statements and transactions (with
 ** savepoints) all block the calling coroutine and run on the database's
 ** worker thread (runtime/sqldb.h), so the shard keeps running the other
