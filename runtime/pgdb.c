@@ -692,8 +692,9 @@ static void connect_step(struct pgconn *k)
 	conn_broken(k, NULL);
 }
 
-/* Take one result of the running job. */
-static void absorb(struct pgconn *k, struct pgjob *j, PGresult *r)
+/* Take one result of the running job. Returns 1 when the connection
+** is gone (freed) because of it, else 0. */
+static int absorb(struct pgconn *k, struct pgjob *j, PGresult *r)
 {
 	switch (PQresultStatus(r)) {
 	case PGRES_TUPLES_OK:
@@ -701,7 +702,7 @@ static void absorb(struct pgconn *k, struct pgjob *j, PGresult *r)
 		j->affected = atoll(PQcmdTuples(r));
 		if (j->rows == NULL && !j->err) {
 			j->rows = r;
-			return;
+			return 0;
 		}
 		break;
 	case PGRES_COMMAND_OK:
@@ -718,14 +719,16 @@ static void absorb(struct pgconn *k, struct pgjob *j, PGresult *r)
 		set_conn_error(j, "COPY is not supported");
 		j->err_kind = ERRORS_INVALID;
 		j->err_retry = ERRORS_RETRY_NO;
+		j->_retried = 1;	/* no second try on a fresh connection */
 		PQclear(r);
 		conn_broken(k, "COPY is not supported");
-		return;
+		return 1;
 	default:
 		set_server_error(j, r);
-		return;
+		return 0;
 	}
 	PQclear(r);
+	return 0;
 }
 
 /* The running job got its last result. */
@@ -816,9 +819,8 @@ static void io_step(struct pgconn *k, int rev)
 			job_done(k);
 			return;
 		}
-		absorb(k, k->job, r);
-		if (k->pool == NULL || k->job == NULL)
-			return;	/* absorb closed it */
+		if (absorb(k, k->job, r))
+			return;	/* k is gone */
 	}
 	if (PQstatus(c) == CONNECTION_BAD) {
 		conn_broken(k, NULL);

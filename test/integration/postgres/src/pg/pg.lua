@@ -172,6 +172,10 @@ function T.multiple_statements()
 	rows, err = d:query("")
 	t.is_nil(err, "an empty query")
 	t.eq(#rows, 0)
+	-- COPY is a protocol of its own: refused, the connection dropped
+	r, err = d:query("COPY (SELECT 1) TO STDOUT")
+	t.err(r, err, errors.INVALID, "COPY is not supported")
+	t.eq(assert(d:query("SELECT 6 AS n"))[1].n, 6, "the pool goes on")
 end
 
 function T.prepared()
