@@ -433,6 +433,24 @@ static int submit(lua_State *L, struct sqldb *db, struct ljob *j)
 
 /* {==== sql.get and the DB handle ====} */
 
+void sql__meta(lua_State *L, const char *name, const luaL_Reg *methods,
+	       lua_CFunction gc, lua_CFunction tostr)
+{
+	if (luaL_newmetatable(L, name)) {
+		lua_newtable(L);	/* luaL_newlib needs an array, not a pointer */
+		luaL_setfuncs(L, methods, 0);
+		lua_setfield(L, -2, "__index");
+		if (gc) {
+			lua_pushcfunction(L, gc);
+			lua_setfield(L, -2, "__gc");
+		}
+		if (tostr) {
+			lua_pushcfunction(L, tostr);
+			lua_setfield(L, -2, "__tostring");
+		}
+	}
+}
+
 static struct ldb *checkdb(lua_State *L)
 {
 	return luaL_checkudata(L, 1, DB_META);
@@ -657,12 +675,7 @@ static const luaL_Reg db_methods[] = {
 
 static void db_meta(lua_State *L)
 {
-	if (luaL_newmetatable(L, DB_META)) {
-		luaL_newlib(L, db_methods);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, db_tostring);
-		lua_setfield(L, -2, "__tostring");
-	}
+	sql__meta(L, DB_META, db_methods, NULL, db_tostring);
 }
 
 /* }==================================================================== */
@@ -753,12 +766,7 @@ static void stmt_meta(lua_State *L)
 		{"query", stmt_query}, {"execute", stmt_execute},
 		{"close", stmt_close}, {NULL, NULL}
 	};
-	if (luaL_newmetatable(L, STMT_META)) {
-		luaL_newlib(L, m);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, stmt_gc);
-		lua_setfield(L, -2, "__gc");
-	}
+	sql__meta(L, STMT_META, m, stmt_gc, NULL);
 }
 
 /* }==================================================================== */
@@ -902,12 +910,7 @@ static void tx_meta(lua_State *L)
 		{"savepoint", tx_savepoint}, {"rollback_to", tx_rollback_to},
 		{"release", tx_release}, {NULL, NULL}
 	};
-	if (luaL_newmetatable(L, TX_META)) {
-		luaL_newlib(L, m);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, tx_gc);
-		lua_setfield(L, -2, "__gc");
-	}
+	sql__meta(L, TX_META, m, tx_gc, NULL);
 }
 
 /* }==================================================================== */

@@ -7,6 +7,7 @@
 #ifndef LUA_MODULES_SQL_INT_H
 #define LUA_MODULES_SQL_INT_H
 
+#include <lauxlib.h>
 #include <lua.h>
 
 #include "runtime/sqldb.h"
@@ -25,6 +26,11 @@ const char *sql__savepoint_name(lua_State *L, int idx);
 /* The isolation name of db:begin's options at idx (NULL: none given, or
 ** "default"), or sets *bad with `nil, err` pushed. [-0, +0 or +2, m] */
 const char *sql__isolation(lua_State *L, int idx, int *bad);
+
+/* Push the metatable `name`, made on first use with methods as __index
+** and gc / tostr (NULL: none) as __gc / __tostring. [-0, +1, m] */
+void sql__meta(lua_State *L, const char *name, const luaL_Reg *methods,
+	       lua_CFunction gc, lua_CFunction tostr);
 
 /* sql.get for a db.sql.postgres entry: pushes DB, nil or nil, err.
 ** [-0, +2, m] */

@@ -711,12 +711,7 @@ static void pgstmt_meta(lua_State *L)
 		{"query", stmt_query}, {"execute", stmt_execute},
 		{"close", stmt_close}, {NULL, NULL}
 	};
-	if (luaL_newmetatable(L, PGSTMT_META)) {
-		luaL_newlib(L, m);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, stmt_gc);
-		lua_setfield(L, -2, "__gc");
-	}
+	sql__meta(L, PGSTMT_META, m, stmt_gc, NULL);
 }
 
 /* }==================================================================== */
@@ -830,12 +825,7 @@ static void pgtx_meta(lua_State *L)
 		{"savepoint", tx_savepoint}, {"rollback_to", tx_rollback_to},
 		{"release", tx_release}, {NULL, NULL}
 	};
-	if (luaL_newmetatable(L, PGTX_META)) {
-		luaL_newlib(L, m);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, tx_gc);
-		lua_setfield(L, -2, "__gc");
-	}
+	sql__meta(L, PGTX_META, m, tx_gc, NULL);
 }
 
 /* }==================================================================== */
@@ -847,12 +837,7 @@ void sqlpg_open(lua_State *L)
 		{"prepare", db_prepare}, {"begin", db_begin}, {"release", db_release},
 		{"stats", db_stats}, {NULL, NULL}
 	};
-	if (luaL_newmetatable(L, PGDB_META)) {
-		luaL_newlib(L, db_methods);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, db_tostring);
-		lua_setfield(L, -2, "__tostring");
-	}
+	sql__meta(L, PGDB_META, db_methods, NULL, db_tostring);
 	pgtx_meta(L);
 	pgstmt_meta(L);
 	lua_pop(L, 3);
