@@ -609,11 +609,11 @@ static int db_stats(lua_State *L)
 	lua_setfield(L, -2, "wait_count");
 	lua_pushliteral(L, "0s");
 	lua_setfield(L, -2, "wait_duration");
-	lua_pushinteger(L, 0);
+	lua_pushinteger(L, (lua_Integer)st.idle_closed);
 	lua_setfield(L, -2, "max_idle_closed");
 	lua_pushinteger(L, 0);
 	lua_setfield(L, -2, "max_idle_time_closed");
-	lua_pushinteger(L, 0);
+	lua_pushinteger(L, (lua_Integer)st.lifetime_closed);
 	lua_setfield(L, -2, "max_lifetime_closed");
 	lua_pushnil(L);
 	return 2;

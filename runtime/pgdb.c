@@ -89,6 +89,7 @@ struct pgpool {
 	struct pgdb *db;
 	struct pgconn *conns;
 	int nconns, cap;
+	int idle_cap;           /* idle connections kept; 0: no limit but cap */
 	struct pgjob *qhead, *qtail; /* waiting for a connection */
 };
 
@@ -104,6 +105,7 @@ struct pgdb {
 	struct pgpool *pools;   /* nshards of them */
 	atomic_int open, in_use;
 	atomic_uint_fast64_t waited;
+	atomic_uint_fast64_t idle_closed, lifetime_closed;
 	atomic_int stopping;
 };
 
@@ -1005,6 +1007,7 @@ static void conn_next(struct pgconn *k)
 	}
 	if (pool->db->max_lifetime_ms > 0 &&
 	    common_now_ms() - k->born_ms > (uint64_t)pool->db->max_lifetime_ms) {
+		atomic_fetch_add(&pool->db->lifetime_closed, 1);
 		conn_free(k);
 		pool_kick(pool);
 		return;
@@ -1015,6 +1018,16 @@ static void conn_next(struct pgconn *k)
 			pool->qtail = NULL;
 		conn_run(k, j);
 		return;
+	}
+	if (pool->idle_cap > 0) {	/* pool.max_idle: keep no more resting */
+		int idle = 0;
+		for (struct pgconn *o = pool->conns; o; o = o->next)
+			idle += o != k && o->state == PC_IDLE && o->tx == NULL;
+		if (idle >= pool->idle_cap) {
+			atomic_fetch_add(&pool->db->idle_closed, 1);
+			conn_free(k);
+			return;
+		}
 	}
 	want(k, POLLIN);
 }
@@ -1242,6 +1255,8 @@ struct pgdb *pgdb_get(struct rt *rt, const struct reg_entry *e, char **err)
 			db->pools[i].cap = db->max_open > 0
 				? (db->max_open + db->nshards - 1) / db->nshards
 				: PG_DEFAULT_PER_SHARD;
+			db->pools[i].idle_cap = e->u.db.max_idle > 0
+				? (e->u.db.max_idle + db->nshards - 1) / db->nshards : 0;
 		}
 		db->next = s->dbs;
 		s->dbs = db;
@@ -1322,6 +1337,8 @@ void pgdb_get_stats(struct pgdb *db, struct pgdb_stats *out)
 	out->open = atomic_load(&db->open);
 	out->in_use = atomic_load(&db->in_use);
 	out->waited = atomic_load(&db->waited);
+	out->idle_closed = atomic_load(&db->idle_closed);
+	out->lifetime_closed = atomic_load(&db->lifetime_closed);
 }
 
 void pgdb_stop(struct rt *rt)

@@ -141,9 +141,13 @@ void pgdb_tx_abandon(struct pgtx *tx, struct proc *p);
 void pgdb_tx_unpin(struct pgtx *tx, struct proc *p);
 
 /* Counters for db:stats() across shards: connections open, in use by a
-** job or a transaction, jobs that waited for a connection. Any thread,
+** job or a transaction, jobs that waited for a connection, connections
+** closed past pool.max_idle or pool.max_lifetime. Any thread,
 ** approximate. max_open is the entry's pool.max_open. */
-struct pgdb_stats { int max_open, open, in_use; uint64_t waited; };
+struct pgdb_stats {
+	int max_open, open, in_use;
+	uint64_t waited, idle_closed, lifetime_closed;
+};
 void pgdb_get_stats(struct pgdb *db, struct pgdb_stats *out);
 
 /* Runtime shutdown, as sqldb: pgdb_stop before the engine is destroyed

@@ -52,7 +52,7 @@ if [ "$rc" -ne 0 ]; then
 	show stderr "$TMP/err"
 	check_exit "wippy test (postgres suite)" "$rc" 0
 fi
-expect_regex "the suite passes" "$TMP/out" '^22 passed, 0 failed'
+expect_regex "the suite passes" "$TMP/out" '^23 passed, 0 failed'
 check_no_sanitizer "wippy test" "$TMP/err"
 
 # Nothing of the runtime is left in the server once it has exited.

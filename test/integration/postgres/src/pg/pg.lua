@@ -503,6 +503,31 @@ function T.connect_timeout()
 	t.eq(d:stats().open_connections, 0)
 end
 
+-- pool.max_idle: past it a connection that falls idle is closed;
+-- pool.max_lifetime: an older one is closed after its job.
+function T.pool_limits()
+	local d = db("small_idle")
+	local ch = channel.new(4)
+	for i = 1, 4 do
+		coroutine.spawn(function()
+			local rows, err = d:query("SELECT pg_sleep(0.1), ?::int AS i", {i})
+			ch:send(err == nil and rows[1].i or -1)
+		end)
+	end
+	local sum = 0
+	for _ = 1, 4 do sum = sum + t.recv(time, ch) end
+	t.eq(sum, 10)
+	local s = assert(d:stats())
+	t.eq(s.open_connections, 1, "one idle connection kept on this shard (max_idle 2 over 2 shards)")
+	t.eq(s.max_idle_closed, 3)
+	time.sleep("1100ms")
+	assert(d:query("SELECT 1"))
+	s = assert(d:stats())
+	t.eq(s.max_lifetime_closed, 1, "closed past max_lifetime")
+	t.eq(s.open_connections, 0)
+	t.eq(assert(d:query("SELECT 2 AS n"))[1].n, 2, "and a new one opened")
+end
+
 function T.env_and_dsn()
 	local rows = assert(db("from_env"):query("SELECT current_setting('application_name') AS a"))
 	t.eq(rows[1].a, "wippy_it_env", "port and password from env variables")
