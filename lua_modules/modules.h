@@ -43,7 +43,8 @@ int luaopen_queue(lua_State *L);
 ** request_batch encode_uri decode_uri over runtime/hclient.h. */
 int luaopen_http_client(lua_State *L);
 /* require("sql"): get, as.*, type/isolation constants; DB, Statement and
-** Transaction handles over runtime/sqldb.h (sql.c). */
+** Transaction handles over runtime/sqldb.h (sql.c) and, for Postgres,
+** runtime/pgdb.h (sqlpg.c). */
 int luaopen_sql(lua_State *L);
 
 /* require("store"): get; Store get/set/has/delete/release over

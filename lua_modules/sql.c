@@ -2,7 +2,8 @@
 ** lua_modules/sql.c: require("sql"), the original runtime's SQL module
 ** (rt:runtime/lua/modules/sql, docs:lua/storage/sql.md) over SQLite.
 **
-** sql.get(id) gives a DB handle for a db.sql.sqlite entry; db:query,
+** sql.get(id) gives a DB handle for a db.sql.sqlite entry (a
+** db.sql.postgres entry gets the handles of sqlpg.c); db:query,
 ** :execute, :prepare and :begin, statements and transactions (with
 ** savepoints) all block the calling coroutine and run on the database's
 ** worker thread (runtime/sqldb.h), so the shard keeps running the other
@@ -39,6 +40,7 @@
 #include "runtime/registry.h"
 #include "runtime/rt.h"
 #include "runtime/sqldb.h"
+#include "sql_int.h"
 
 #define DB_META    "wippy.sql.DB"
 #define STMT_META  "wippy.sql.Statement"
@@ -129,7 +131,7 @@ static int push_sql_error(lua_State *L, const char *op, const struct sqlres *r)
 ** NULL, as the original keeps nil slots up to the table's largest index.
 ** [-0, +0 or +2, m]
 */
-static long check_params(lua_State *L, int idx, struct sqlv **out)
+long sql__check_params(lua_State *L, int idx, struct sqlv **out)
 {
 	lua_Integer maxn = 0;
 	struct sqlv *v;
@@ -168,8 +170,8 @@ static long check_params(lua_State *L, int idx, struct sqlv **out)
 		case LUA_TNIL:
 			p->type = SQLV_NULL;
 			break;
-		case LUA_TBOOLEAN:
-			p->type = SQLV_INT;
+		case LUA_TBOOLEAN:	/* 1/0 on SQLite, true/false on Postgres */
+			p->type = SQLV_BOOL;
 			p->i = lua_toboolean(L, -1);
 			break;
 		case LUA_TNUMBER:
@@ -431,6 +433,24 @@ static int submit(lua_State *L, struct sqldb *db, struct ljob *j)
 
 /* {==== sql.get and the DB handle ====} */
 
+void sql__meta(lua_State *L, const char *name, const luaL_Reg *methods,
+	       lua_CFunction gc, lua_CFunction tostr)
+{
+	if (luaL_newmetatable(L, name)) {
+		lua_newtable(L);	/* luaL_newlib needs an array, not a pointer */
+		luaL_setfuncs(L, methods, 0);
+		lua_setfield(L, -2, "__index");
+		if (gc) {
+			lua_pushcfunction(L, gc);
+			lua_setfield(L, -2, "__gc");
+		}
+		if (tostr) {
+			lua_pushcfunction(L, tostr);
+			lua_setfield(L, -2, "__tostring");
+		}
+	}
+}
+
 static struct ldb *checkdb(lua_State *L)
 {
 	return luaL_checkudata(L, 1, DB_META);
@@ -461,8 +481,7 @@ static int sql_get(lua_State *L)
 		return errors_ret(L, ERRORS_NOT_FOUND, "acquire resource: resource "
 				  "not found: %s", id);
 	if (e->k == REG_K_DB_POSTGRES)
-		return errors_ret(L, ERRORS_UNAVAILABLE, "acquire resource: "
-				  "db.sql.postgres is not supported by this runtime yet: %s", id);
+		return sqlpg_get(L, e);
 	if (e->k != REG_K_DB_SQLITE)
 		return errors_ret(L, ERRORS_INVALID, "resource is not a database: %s", id);
 	d = lua_newuserdatauv(L, sizeof(*d), 0);
@@ -492,7 +511,7 @@ static struct ljob *sql_job(lua_State *L, enum op op, enum result res,
 	struct ljob *j;
 
 	proc_coro(L);	/* raises before anything is allocated */
-	if ((n = check_params(L, 3, &params)) < 0)
+	if ((n = sql__check_params(L, 3, &params)) < 0)
 		return NULL;
 	j = job_new(op, res, opname);
 	j->sql = xstrdup(sql);
@@ -555,6 +574,29 @@ static int db_prepare(lua_State *L)
 static const char *const isolations[] = { "default", "read_uncommitted",
 	"read_committed", "write_committed", "repeatable_read", "serializable", NULL };
 
+const char *sql__isolation(lua_State *L, int idx, int *bad)
+{
+	const char *iso = NULL;
+
+	*bad = 0;
+	if (lua_istable(L, idx) && lua_getfield(L, idx, "isolation") == LUA_TSTRING) {
+		int i;
+		iso = lua_tostring(L, -1);
+		for (i = 0; isolations[i] && strcmp(isolations[i], iso); i++)
+			;
+		lua_pop(L, 1);
+		if (isolations[i] == NULL) {
+			*bad = 1;
+			errors_ret(L, ERRORS_INVALID, "invalid isolation level: %s", iso);
+			return NULL;
+		}
+		return i == 0 ? NULL : isolations[i];	/* strings of the table */
+	}
+	if (lua_istable(L, idx))
+		lua_pop(L, 1);
+	return NULL;
+}
+
 /* db:begin([{isolation, read_only}]): SQLite has one isolation level
 ** (serializable) and no read-only transactions; the options are checked
 ** as the original checks them and otherwise have no effect. */
@@ -563,16 +605,13 @@ static int db_begin(lua_State *L)
 	struct sqldb *db = live_db(L, checkdb(L));
 	struct ljob *j;
 
+	int bad;
+
 	if (db == NULL)
 		return 2;
-	if (lua_istable(L, 2) && lua_getfield(L, 2, "isolation") == LUA_TSTRING) {
-		const char *iso = lua_tostring(L, -1);
-		int i;
-		for (i = 0; isolations[i] && strcmp(isolations[i], iso); i++)
-			;
-		if (isolations[i] == NULL)
-			return errors_ret(L, ERRORS_INVALID, "invalid isolation level: %s", iso);
-	}
+	(void)sql__isolation(L, 2, &bad);
+	if (bad)
+		return 2;
 	proc_coro(L);
 	j = job_new(OP_BEGIN, R_TX, "begin");
 	j->token = sqldb_token();
@@ -636,12 +675,7 @@ static const luaL_Reg db_methods[] = {
 
 static void db_meta(lua_State *L)
 {
-	if (luaL_newmetatable(L, DB_META)) {
-		luaL_newlib(L, db_methods);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, db_tostring);
-		lua_setfield(L, -2, "__tostring");
-	}
+	sql__meta(L, DB_META, db_methods, NULL, db_tostring);
 }
 
 /* }==================================================================== */
@@ -676,7 +710,7 @@ static int stmt_run(lua_State *L, enum op op, enum result res, const char *opnam
 	if (s == NULL)
 		return 2;
 	proc_coro(L);
-	if ((n = check_params(L, 2, &params)) < 0)
+	if ((n = sql__check_params(L, 2, &params)) < 0)
 		return 2;
 	j = job_new(op, res, opname);
 	j->st = s->st;
@@ -732,12 +766,7 @@ static void stmt_meta(lua_State *L)
 		{"query", stmt_query}, {"execute", stmt_execute},
 		{"close", stmt_close}, {NULL, NULL}
 	};
-	if (luaL_newmetatable(L, STMT_META)) {
-		luaL_newlib(L, m);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, stmt_gc);
-		lua_setfield(L, -2, "__gc");
-	}
+	sql__meta(L, STMT_META, m, stmt_gc, NULL);
 }
 
 /* }==================================================================== */
@@ -817,25 +846,37 @@ static int tx_commit(lua_State *L)   { return tx_end(L, OP_COMMIT, "tx commit");
 static int tx_rollback(lua_State *L) { return tx_end(L, OP_ROLLBACK, "tx rollback"); }
 
 /* Savepoint names go into the SQL text: letters, digits and _ only. */
+const char *sql__savepoint_name(lua_State *L, int idx)
+{
+	size_t len;
+	const char *name = luaL_checklstring(L, idx, &len);
+
+	if (len == 0) {
+		errors_ret(L, ERRORS_INVALID, "savepoint name is required");
+		return NULL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_')) {
+			errors_ret(L, ERRORS_INVALID, "savepoint name can only "
+				   "contain alphanumeric characters and underscores");
+			return NULL;
+		}
+	}
+	return name;
+}
+
 static int tx_savepoint_op(lua_State *L, const char *verb)
 {
 	struct ltx *t = live_tx(L);
 	const char *name;
 	struct ljob *j;
-	size_t len;
 
 	if (t == NULL)
 		return 2;
-	name = luaL_checklstring(L, 2, &len);
-	if (len == 0)
-		return errors_ret(L, ERRORS_INVALID, "savepoint name is required");
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_'))
-			return errors_ret(L, ERRORS_INVALID, "savepoint name can only "
-					  "contain alphanumeric characters and underscores");
-	}
+	if ((name = sql__savepoint_name(L, 2)) == NULL)
+		return 2;
 	proc_coro(L);
 	j = job_new(OP_SAVEPOINT, R_TRUE, "savepoint");
 	lua_pushfstring(L, "%s %s", verb, name);
@@ -869,12 +910,7 @@ static void tx_meta(lua_State *L)
 		{"savepoint", tx_savepoint}, {"rollback_to", tx_rollback_to},
 		{"release", tx_release}, {NULL, NULL}
 	};
-	if (luaL_newmetatable(L, TX_META)) {
-		luaL_newlib(L, m);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, tx_gc);
-		lua_setfield(L, -2, "__gc");
-	}
+	sql__meta(L, TX_META, m, tx_gc, NULL);
 }
 
 /* }==================================================================== */
@@ -987,6 +1023,7 @@ int luaopen_sql(lua_State *L)
 	stmt_meta(L);
 	db_meta(L);
 	lua_pop(L, 3);
+	sqlpg_open(L);
 	luaL_newlib(L, funcs);
 	set_consts(L, "type", types);
 	set_consts(L, "isolation", iso);

@@ -51,6 +51,7 @@
 #include "fcall.h"
 #include "hclient.h"
 #include "queue.h"
+#include "pgdb.h"
 #include "sqldb.h"
 #include "memstore.h"
 #include "log.h"
@@ -332,10 +333,12 @@ static void destroy(struct rt *rt)
 	/* The rings go first: nothing can complete any more, so httpd_free
 	** may free the connections still open. */
 	sqldb_stop(rt);
+	pgdb_stop(rt);
 	if (rt->engine)
 		engine_destroy(rt->engine);
 	reaper_drain(); /* the states of big processes that ended */
 	sqldb_free(rt);
+	pgdb_free(rt);
 	memstore_free(rt);
 	httpd_free(rt);
 	free(rt->hosts);

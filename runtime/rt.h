@@ -128,6 +128,7 @@ struct rt {
 	_Atomic(void *) queues; /* runtime/queue.c: queues and consumers */
 	_Atomic(void *) hclient; /* runtime/hclient.c: per-shard libcurl state */
 	void *sqldb;            /* runtime/sqldb.c state, or NULL */
+	void *pgdb;             /* runtime/pgdb.c state, or NULL */
 	void *memstore;         /* runtime/memstore.c state, or NULL */
 
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */

@@ -403,23 +403,26 @@ static void *worker(void *arg)
 
 /* {==== Back on the process's shard ====} */
 
-static int deliver_protected(lua_State *L)
+struct resume_call {
+	int (*push)(lua_State *L, void *arg);
+	void *arg;
+};
+
+static int resume_protected(lua_State *L)
 {
-	struct sqljob *j = lua_touserdata(L, 1);
+	struct resume_call *rc = lua_touserdata(L, 1);
 	lua_pop(L, 1);
-	return j->deliver(L, j);
+	return rc->push(L, rc->arg);
 }
 
-/* In the process's step: push the results and wake the coroutine. */
-static void ext_deliver(lua_State *L, struct pext *x)
+void sqldb_resume(lua_State *L, struct coro *co,
+		  int (*push)(lua_State *L, void *arg), void *arg)
 {
-	struct sqljob *j = container_of(x, struct sqljob, _ext);
-	struct coro *co = j->_co;
-	struct proc *p = j->_p;
+	struct resume_call rc = { push, arg };
 	int base = lua_gettop(L), n;
 
-	lua_pushcfunction(L, deliver_protected);
-	lua_pushlightuserdata(L, j);
+	lua_pushcfunction(L, resume_protected);
+	lua_pushlightuserdata(L, &rc);
 	if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
 		lua_pushnil(L);
 		lua_insert(L, -2);	/* nil, the error */
@@ -431,6 +434,21 @@ static void ext_deliver(lua_State *L, struct pext *x)
 	} else {
 		lua_settop(L, base);
 	}
+}
+
+static int push_job(lua_State *L, void *arg)
+{
+	struct sqljob *j = arg;
+	return j->deliver(L, j);
+}
+
+/* In the process's step: push the results and wake the coroutine. */
+static void ext_deliver(lua_State *L, struct pext *x)
+{
+	struct sqljob *j = container_of(x, struct sqljob, _ext);
+	struct proc *p = j->_p;
+
+	sqldb_resume(L, j->_co, push_job, j);
 	j->drop(j);
 	proc_unref(p);
 }

@@ -139,6 +139,14 @@ void sqldb_post(struct sqldb *db, struct sqljob *j);
 struct sqldb_stats { int open, in_use; uint64_t waited; };
 void sqldb_get_stats(struct sqldb *db, struct sqldb_stats *out);
 
+/* In a pext's deliver (the process's step, on its main state L): run
+** push(L, arg) protected, and move what it pushed to the blocked
+** coroutine co as the results of its call, then make co ready. A Lua
+** error there becomes `nil, err`; when co no longer waits the values are
+** dropped. Shared with runtime/pgdb.c. */
+void sqldb_resume(lua_State *L, struct coro *co,
+		  int (*push)(lua_State *L, void *arg), void *arg);
+
 /* A fresh transaction token (never 0). Any thread. */
 uint64_t sqldb_token(void);
 

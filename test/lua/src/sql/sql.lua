@@ -467,9 +467,23 @@ function T.open_failure()
 	t.err(r, err, nil, "failed to open database")
 end
 
-function T.postgres_not_supported()
+-- db.sql.postgres without a server (test/integration/postgres.sh runs
+-- one): fields that make no connection are INVALID at sql.get; a port
+-- nobody listens on fails each call with UNAVAILABLE, retryable.
+function T.postgres_errors()
 	local db, err = sql.get("test.sql:pg")
-	t.err(db, err, errors.UNAVAILABLE, "not supported")
+	t.err(db, err, errors.INVALID, "invalid connection config: port is invalid")
+	db, err = sql.get("test.sql:pg_closed")
+	t.is_nil(err)
+	t.eq(db:type(), "postgres")
+	local r
+	r, err = db:query("SELECT 1")
+	t.err(r, err, errors.UNAVAILABLE, "query: ")
+	t.eq(err:retryable(), true)
+	r, err = db:begin()
+	t.err(r, err, errors.UNAVAILABLE, "begin: ")
+	r, err = db:query("SELECT 1", "x")
+	t.err(r, err, errors.INVALID, "parameters must be a table")
 end
 
 -- A process that ends (returning, or failing) with a transaction open has
