@@ -614,7 +614,16 @@ void sqldb_free(struct rt *rt)
 			** jobs were dropped at stop. */
 			while ((st = sqlite3_next_stmt(db->conn, NULL)) != NULL)
 				sqlite3_finalize(st);
-			sqlite3_close(db->conn);
+			/* sqldb_stop's sqlite3_interrupt stays pending until a
+			** statement starts with none active, and a pending one
+			** fails the checkpoint that sqlite3_close runs in WAL
+			** mode: the -wal and -shm files then stay behind. One
+			** statement clears it. */
+			(void)sqlite3_exec(db->conn, "SELECT 1", NULL, NULL, NULL);
+			int rc = sqlite3_close(db->conn);
+			if (rc != SQLITE_OK)
+				log_printf(LOG_LEVEL_WARN, NULL, "sql: %s: close: %s",
+					   db->e->id, sqlite3_errstr(rc));
 		}
 		free(db->open_err);
 		pthread_mutex_destroy(&db->mu);

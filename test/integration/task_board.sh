@@ -63,6 +63,11 @@ note "ok: create, list, finish, stats, and the 400s and 404s"
 kill -INT "$PID"
 wait_exit 15 "$PID"
 check_exit "task-board" "$EXIT_RC" 0
+# A clean stop checkpoints the WAL and closes the database: SQLite then
+# removes its -wal and -shm files.
+for f in tasks.db-wal tasks.db-shm; do
+	[ ! -e "$APP/$f" ] || die "after SIGINT: $f left behind (the database was not closed cleanly)"
+done
 start
 call GET /tasks; want 200 '"title":"review it"' "after a restart"
 kill -INT "$PID"
