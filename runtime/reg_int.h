@@ -266,7 +266,8 @@ HIDDEN const char *reg__bc_source(struct loader *L, struct reg_entry *e);
 ** directory, as the original's os.DirFS is); NULL with an error recorded
 ** when the field is missing or names anything else. Marks the fs entry
 ** used (no "ignored kind" warning). */
-HIDDEN const char *reg__fs_dir(struct loader *L, struct reg_entry *e, const char *field);
+HIDDEN const char *reg__fs_dir(struct loader *L, struct reg_entry *e, const char *field,
+			 struct reg_entry **fs_out);
 
 /* }==================================================================== */
 

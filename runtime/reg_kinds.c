@@ -362,7 +362,7 @@ static void set_static(struct loader *L, struct reg_entry *e,
 	struct reg_http_static *st = &e->u.hstatic;
 	struct reg_value *opts = reg__field(e, "options"), *x;
 
-	st->root = reg__fs_dir(L, e, "fs");
+	st->root = reg__fs_dir(L, e, "fs", NULL);
 	if (opts && opts->type == REG_MAP) {
 		if ((x = reg_value_get(opts, "spa")) && st->spa == false)
 			st->spa = (x->type == REG_BOOL && x->b) ||

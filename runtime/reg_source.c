@@ -134,7 +134,8 @@ static unsigned char *read_all(const char *path, size_t *len)
 ** a file is an error that says so, at load, not a crash at spawn. Returns
 ** the absolute path of the file or NULL (error recorded).
 */
-const char *reg__fs_dir(struct loader *L, struct reg_entry *e, const char *field)
+const char *reg__fs_dir(struct loader *L, struct reg_entry *e, const char *field,
+			 struct reg_entry **fs_out)
 {
 	struct reg_value *fv = reg__field(e, field);
 	const char *fsid = reg__get_str(L, e, field, true);
@@ -151,6 +152,8 @@ const char *reg__fs_dir(struct loader *L, struct reg_entry *e, const char *field
 		return NULL;
 	}
 	fs->_used = true;	/* it serves this entry: not "ignored" */
+	if (fs_out)
+		*fs_out = fs;
 	dir = reg_value_str(fs->data, "directory");
 	if (dir == NULL || dir[0] == '\0') {
 		reg__errat(L, fs, reg__field(fs, "directory"), "fs.directory needs a "
@@ -168,7 +171,8 @@ const char *reg__fs_dir(struct loader *L, struct reg_entry *e, const char *field
 const char *reg__bc_source(struct loader *L, struct reg_entry *e)
 {
 	struct reg_value *hv = reg__field(e, "hash");
-	const char *dir = reg__fs_dir(L, e, "fs");
+	struct reg_entry *fs = NULL;
+	const char *dir = reg__fs_dir(L, e, "fs", &fs);
 	const char *rel = reg__get_str(L, e, "path", true);
 	const char *hash = reg__get_str(L, e, "hash", true);
 	unsigned char *data;
@@ -180,7 +184,7 @@ const char *reg__bc_source(struct loader *L, struct reg_entry *e)
 	if (rel[0] == '/' || !strcmp(rel, "..") || !strncmp(rel, "../", 3) ||
 	    strstr(rel, "/../") || (strlen(rel) >= 3 && !strcmp(rel + strlen(rel) - 3, "/.."))) {
 		reg__errat(L, e, reg__field(e, "path"), "path \"%s\" must stay inside the "
-		      "directory of %s", rel, reg_value_str(e->data, "fs"));
+		      "directory of %s", rel, fs->id);
 		return NULL;
 	}
 	path = reg__printf(&L->reg->arena, "%s/%s", dir, rel);
