@@ -140,10 +140,10 @@ grep -q "^127\.0\.0\.1:" "$TMP/ip4.b" || die "an untrusted peer's X-Forwarded-Fo
 # only under key ip; here the key is the header, so a new address does not help.
 s=$(get ip5 -H 'X-Client: limited' -H 'X-Forwarded-For: 192.0.2.99' "$URL/api/hello"); status_is "$s" 429 ip5
 
-check_no_sanitizer stderr "$ERR"
 kill -INT "$PID"
 wait_exit 10 "$PID"
 [ "$EXIT_RC" = 0 ] || { show stderr "$ERR"; die "exit after SIGINT: $EXIT_RC"; }
+check_no_sanitizer stderr "$ERR"   # after the exit: leak reports come then
 
 # ---- load errors -------------------------------------------------------------------------
 # bad NAME BODY PATTERN: an app whose router (or static entry) is BODY must

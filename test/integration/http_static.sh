@@ -211,8 +211,8 @@ if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT2/"; then
 	die "the dormant http.service (auto_start false) listens"
 fi
 
-check_no_sanitizer stderr "$ERR"
 kill -INT "$PID"
 wait_exit 10 "$PID"
 [ "$EXIT_RC" = 0 ] || { show stderr "$ERR"; die "exit after SIGINT: $EXIT_RC"; }
+check_no_sanitizer stderr "$ERR"   # after the exit: leak reports come then
 echo "ok http_static"
