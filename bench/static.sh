@@ -32,6 +32,7 @@ done
 [ -x "$WIPPY" ] || { echo "static: $WIPPY not built (run make); skipped"; exit 77; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/wippy-static-bench.XXXXXX")
+chmod 755 "$TMP"   # nginx workers (nobody when run as root) read the files
 PIDS=()
 cleanup() {
 	local p
