@@ -449,11 +449,12 @@ static const char *req_header(void *ud, const char *name, size_t nl, size_t *vl)
 	return c->buf + c->req.headers[i].value_off;
 }
 
-/* The fields of a middleware's headers after f[0, nf). */
-static size_t add_fields(const struct hmw_hdrs *a, struct http1_field *f, size_t nf,
-			 size_t max)
+/* "Name\0value\0" pairs (a response's headers, a middleware's) as fields
+** after f[0, nf), up to max; returns the new count. */
+static size_t pair_fields(const char *p, size_t len, struct http1_field *f, size_t nf,
+			  size_t max)
 {
-	const char *q = a->p, *end = a->p + a->len;
+	const char *q = p, *end = p + len;
 	while (q < end && nf < max) {
 		f[nf].name = q;
 		f[nf].name_len = strlen(q);
@@ -487,7 +488,7 @@ static void mw_answer(struct conn *c, struct hmw_req *r, int status, const char 
 	size_t nf = 0, bl = strlen(body);
 	if (bl)
 		f[nf++] = text_plain;
-	nf = add_fields(&r->add, f, nf, NHDRS);
+	nf = pair_fields(r->add.p, r->add.len, f, nf, NHDRS);
 	conn_write(c, status, f, nf, body, bl, c->req.method == HTTP1_HEAD);
 	hmw_hdrs_free(&r->add);
 }
@@ -513,7 +514,7 @@ static void serve_static(struct conn *c, const struct hstatic *m)
 		      q->path_len, req_header, c, &r);
 	f[0] = date_field();
 	memcpy(f + 1, r.f, r.nf * sizeof(*f));
-	nf = add_fields(&mw.add, f, r.nf + 1, NHDRS);
+	nf = pair_fields(mw.add.p, mw.add.len, f, r.nf + 1, NHDRS);
 	if (r.fd < 0) {
 		conn_write(c, r.status, f, nf, r.body, r.blen, head_only);
 		hmw_hdrs_free(&mw.add);
@@ -839,18 +840,7 @@ static void stream_take(struct conn *c, struct hreq *h)
 /* Collect h's headers as fields for http1_write_head; returns how many. */
 static size_t head_fields(const struct hreq *h, struct http1_field *f, size_t max)
 {
-	size_t nf = 0;
-	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
-	while (q < end && nf < max) {
-		f[nf].name = q;
-		f[nf].name_len = strlen(q);
-		q += f[nf].name_len + 1;
-		f[nf].value = q;
-		f[nf].value_len = strlen(q);
-		q += f[nf].value_len + 1;
-		nf++;
-	}
-	return nf;
+	return pair_fields(h->headers.p, h->headers.len, f, 0, max);
 }
 
 /* The head of a streamed response, onto the spool. */

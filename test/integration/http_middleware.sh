@@ -32,22 +32,7 @@ lib_tmpdir
 
 APP=$TMP/app
 ERR=$TMP/err
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-for try in 1 2 3; do
-	rm -rf "$APP"
-	lib_copy_app "$LIB_ROOT/test/fixtures/http/static" "$APP"
-	PORT=$(free_port)
-	sed -i "s/__PORT__/$PORT/; s/__PORT2__/$(free_port)/" "$APP/src/_index.yaml"
-	(cd "$APP" && exec "$WIPPY" run --shards 2 </dev/null >"$TMP/out" 2>"$ERR") &
-	PID=$!
-	lib_track "$PID"
-	rc=0
-	wait_for_line 15 "$PID" "$ERR" "listening on 127\.0\.0\.1:$PORT" || rc=$?
-	[ "$rc" -eq 0 ] && break
-	grep -q "cannot listen" "$ERR" || { show stderr "$ERR"; die "wippy run did not start"; }
-done
+lib_start_app "$LIB_ROOT/test/fixtures/http/static"
 URL=http://127.0.0.1:$PORT
 
 get() {

@@ -32,15 +32,8 @@ lib_tmpdir
 
 APP=$TMP/app
 ERR=$TMP/err
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-for try in 1 2 3; do
-	rm -rf "$APP"
-	lib_copy_app "$LIB_ROOT/test/fixtures/http/static" "$APP"
-	PORT=$(free_port)
-	PORT2=$(free_port)
-	sed -i "s/__PORT__/$PORT/; s/__PORT2__/$PORT2/" "$APP/src/_index.yaml"
+# The big files and the links are made per run: git keeps neither well.
+make_files() {
 	head -c 3000000 /dev/urandom >"$APP/public/big.bin"
 	head -c 2000000 /dev/urandom >"$APP/public/doomed.bin"
 	mkdir -p "$TMP/outside"
@@ -48,14 +41,8 @@ for try in 1 2 3; do
 	ln -s "$TMP/outside/secret.txt" "$APP/public/abs_link.txt"
 	ln -s ../../outside/secret.txt "$APP/public/rel_link.txt"
 	ln -s hello.txt "$APP/public/inner_link.txt"
-	(cd "$APP" && exec "$WIPPY" run --shards 2 </dev/null >"$TMP/out" 2>"$ERR") &
-	PID=$!
-	lib_track "$PID"
-	rc=0
-	wait_for_line 15 "$PID" "$ERR" "listening on 127\.0\.0\.1:$PORT" || rc=$?
-	[ "$rc" -eq 0 ] && break
-	grep -q "cannot listen" "$ERR" || { show stderr "$ERR"; die "wippy run did not start"; }
-done
+}
+lib_start_app "$LIB_ROOT/test/fixtures/http/static" make_files
 URL=http://127.0.0.1:$PORT
 
 # get NAME ARGS...: curl into $TMP/NAME.h (head) and $TMP/NAME.b (body); prints the status.

@@ -230,6 +230,36 @@ lib_alive() {
 	[ "$st" != Z ]
 }
 
+# lib_free_port: a TCP port on 127.0.0.1 that is free now.
+lib_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# lib_start_app FIXTURE [PREPARE]: copy the app FIXTURE to $APP, replace its
+# __PORT__ and __PORT2__ with free ports (PORT, PORT2), call the function
+# PREPARE if given, and run `wippy run --shards 2` in it, stdout in $TMP/out
+# and stderr in $ERR, until it listens on PORT; sets PID. A port taken in
+# between is tried again with others (three times).
+lib_start_app() {
+	local fixture=$1 prepare=${2:-} try rc
+	for try in 1 2 3; do
+		rm -rf "$APP"
+		lib_copy_app "$fixture" "$APP"
+		PORT=$(lib_free_port)
+		PORT2=$(lib_free_port)
+		sed -i "s/__PORT__/$PORT/; s/__PORT2__/$PORT2/" "$APP/src/_index.yaml"
+		[ -z "$prepare" ] || "$prepare"
+		(cd "$APP" && exec "$WIPPY" run --shards 2 </dev/null >"$TMP/out" 2>"$ERR") &
+		PID=$!
+		lib_track "$PID"
+		rc=0
+		wait_for_line 15 "$PID" "$ERR" "listening on 127\.0\.0\.1:$PORT" || rc=$?
+		[ "$rc" -eq 0 ] && return 0
+		grep -q "cannot listen" "$ERR" || { show stderr "$ERR"; die "wippy run did not start"; }
+	done
+	die "no free port in three tries"
+}
+
 # ---- self-test: `bash test/integration/lib.sh` --------------------------
 
 lib_selftest() {
