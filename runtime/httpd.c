@@ -1368,7 +1368,8 @@ static struct rtab *build_routes(const struct registry *reg, const struct reg_en
 	route_init(t);
 	while ((e = reg_next(reg, e)) != NULL) {
 		const struct reg_entry *router;
-		if (e->k == REG_K_HTTP_STATIC && e->u.hstatic.server == svc) {
+		if (e->k == REG_K_HTTP_STATIC && e->u.hstatic.server == svc &&
+		    e->u.hstatic.root != NULL) {
 			const struct reg_http_static *st = &e->u.hstatic;
 			char why[256];
 			struct hstatic *m = hstatic_create(st->path, st->root, st->index, st->cache,

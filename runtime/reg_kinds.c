@@ -361,8 +361,21 @@ static void set_static(struct loader *L, struct reg_entry *e,
 {
 	struct reg_http_static *st = &e->u.hstatic;
 	struct reg_value *opts = reg__field(e, "options"), *x;
+	const char *fsid = reg_value_str(e->data, "fs");
+	struct reg_entry *fs = fsid ? reg_find(L->reg, strchr(fsid, ':') ? fsid :
+					     reg__printf(&L->reg->arena, "%s:%s", e->ns, fsid))
+				    : NULL;
 
-	st->root = reg__fs_dir(L, e, "fs", NULL);
+	/* Another filesystem kind of the original (fs.embed, cloud ones)
+	** loads as it did, with a warning: only directories are served. */
+	if (fs && fs->kind && !strncmp(fs->kind, "fs.", 3) && strcmp(fs->kind, "fs.directory")) {
+		fs->_used = true;
+		reg__warnat(&L->warn, e, reg__field(e, "fs"), "http.static over %s (%s) is not "
+			    "served: this runtime serves fs.directory entries only", fs->kind,
+			    fs->id);
+	} else {
+		st->root = reg__fs_dir(L, e, "fs", NULL);
+	}
 	if (opts && opts->type == REG_MAP) {
 		if ((x = reg_value_get(opts, "spa")) && st->spa == false)
 			st->spa = (x->type == REG_BOOL && x->b) ||

@@ -21,7 +21,9 @@
 #     a symlink inside the root is served;
 #   - SPA: an unknown path gets index.html (text/html), an existing file
 #     itself; POST gets 405;
-#   - dormant (auto_start false): its port does not listen.
+#   - dormant (auto_start false): its port does not listen; backend (not
+#     auto_start, but the gateway depends on it) listens;
+#   - an http.static over an fs.embed is a warning, not a load error.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -197,6 +199,10 @@ expect_regex stderr "$ERR" "app:dormant: not started"
 if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT2/"; then
 	die "the dormant http.service (auto_start false) listens"
 fi
+expect_regex stderr "$ERR" "app:backend listening on 127\.0\.0\.1:$PORT3"
+s=$(get be "http://127.0.0.1:$PORT3/"); status_is "$s" 404 be   # bound, no routes
+# An http.static over another fs kind: warned, not served (the SPA answers).
+expect_regex stderr "$ERR" "http.static over fs.embed \(app:embedded\) is not served"
 
 kill -INT "$PID"
 wait_exit 10 "$PID"

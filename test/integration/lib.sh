@@ -236,7 +236,7 @@ lib_free_port() {
 }
 
 # lib_start_app FIXTURE [PREPARE]: copy the app FIXTURE to $APP, replace its
-# __PORT__ and __PORT2__ with free ports (PORT, PORT2), call the function
+# __PORT__, __PORT2__ and __PORT3__ with free ports (PORT, PORT2, PORT3), call the function
 # PREPARE if given, and run `wippy run --shards 2` in it, stdout in $TMP/out
 # and stderr in $ERR, until it listens on PORT; sets PID. A port taken in
 # between is tried again with others (three times).
@@ -247,7 +247,8 @@ lib_start_app() {
 		lib_copy_app "$fixture" "$APP"
 		PORT=$(lib_free_port)
 		PORT2=$(lib_free_port)
-		sed -i "s/__PORT__/$PORT/; s/__PORT2__/$PORT2/" "$APP/src/_index.yaml"
+		PORT3=$(lib_free_port)
+		sed -i "s/__PORT__/$PORT/; s/__PORT2__/$PORT2/; s/__PORT3__/$PORT3/" "$APP/src/_index.yaml"
 		[ -z "$prepare" ] || "$prepare"
 		(cd "$APP" && exec "$WIPPY" run --shards 2 </dev/null >"$TMP/out" 2>"$ERR") &
 		PID=$!
