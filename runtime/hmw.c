@@ -809,15 +809,23 @@ static int precompressed(const char *t, size_t n)
 	return 0;
 }
 
+int hmw_would_compress(const struct hmw_req *r, int status, const char *accept_encoding,
+		       size_t ae_len, const char *content_type, size_t ct_len, int encoded,
+		       size_t len)
+{
+	return r->compress && accept_encoding != NULL && accepts_gzip(accept_encoding, ae_len) &&
+	       len >= r->min_length && !encoded && status >= 200 && status != 204 &&
+	       status != 304 && !(content_type && precompressed(content_type, ct_len));
+}
+
 int hmw_compress(const struct hmw_req *r, int status, const char *accept_encoding,
 		 size_t ae_len, const char *content_type, size_t ct_len, int encoded,
 		 const char *body, size_t len, char **out, size_t *olen)
 {
 	z_stream z;
 	*out = NULL;
-	if (!r->compress || accept_encoding == NULL || !accepts_gzip(accept_encoding, ae_len) ||
-	    len < r->min_length || encoded || status < 200 || status == 204 || status == 304 ||
-	    (content_type && precompressed(content_type, ct_len)))
+	if (!hmw_would_compress(r, status, accept_encoding, ae_len, content_type, ct_len,
+				encoded, len))
 		return 0;
 	memset(&z, 0, sizeof(z));
 	/* windowBits 15 + 16: a gzip header and trailer, not raw zlib. */

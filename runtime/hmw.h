@@ -88,4 +88,10 @@ int hmw_compress(const struct hmw_req *r, int status, const char *accept_encodin
 		 size_t ae_len, const char *content_type, size_t ct_len,
 		 int encoded, const char *body, size_t len, char **out, size_t *olen);
 
+/* Whether hmw_compress would gzip a body of len bytes (the same tests,
+** without the body): to decide before the body is at hand. */
+int hmw_would_compress(const struct hmw_req *r, int status, const char *accept_encoding,
+		       size_t ae_len, const char *content_type, size_t ct_len, int encoded,
+		       size_t len);
+
 #endif

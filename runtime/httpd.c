@@ -20,6 +20,13 @@
 ** complete: 408 and close), write (the peer does not take the response:
 ** close).
 **
+** Routing (dispatch): a route of the method, then the OPTIONS the
+** original adds for each route path, then the longest http.static mount
+** (runtime/hstatic.c decides the answer; the bytes of a file go out in
+** FILE_CHUNK pieces read through the ring), then 405 or 404. A router's
+** or a mount's middleware chain (runtime/hmw.c) runs before the handler
+** and may answer for it; compress is applied to the buffered response.
+**
 ** Connection cap: each shard holds at most `max_conns` open connections,
 ** over all services (conf http.max_connections, or derived from the fd
 ** limit: see conn_cap). One past it is answered 503 with Connection: close
@@ -54,6 +61,7 @@
 #define NHDRS      64
 #define BUF_START  4096
 #define FILE_CHUNK (256u << 10)  /* a static file goes out in pieces of this */
+#define GZ_FILE_MAX (1u << 20)   /* larger files are not gzip'd (held whole) */
 
 enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
 
@@ -183,6 +191,10 @@ struct conn {
 	int file_fd;         /* -1: none */
 	uint64_t file_off, file_left;
 	struct engine_io fio;
+	uint8_t file_gz;     /* compress: the whole file is gathered after its
+	                     ** head (out[0, gz_head)), then gzip'd and sent */
+	int gz_level;
+	size_t gz_head;
 };
 
 static void conn_process(struct conn *c);
@@ -371,12 +383,37 @@ static void conn_error(struct conn *c, int status, const char *text)
 
 /* {==== Static files ====} */
 
+static void file_next(struct conn *c);
+
 static void file_end(struct conn *c)
 {
 	if (c->file_fd >= 0)
 		close(c->file_fd);
 	c->file_fd = -1;
 	c->file_left = 0;
+	c->file_gz = 0;
+}
+
+/* The whole file is in out after its head: gzip it and put the length in
+** the head (rendered without one), then send. */
+static void gz_finish(struct conn *c)
+{
+	struct hmw_req r = { .compress = 1, .level = c->gz_level, .min_length = 0 };
+	char *z, cl[48];
+	size_t zl;
+
+	c->file_gz = 0;
+	if (!hmw_compress(&r, 200, "gzip", 4, NULL, 0, 0, c->out.p + c->gz_head,
+			  c->out.len - c->gz_head, &z, &zl)) {
+		conn_close(c); /* zlib failed: cannot happen short of memory */
+		return;
+	}
+	int n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n", zl);
+	c->out.len = c->gz_head - 2;  /* drop the blank line */
+	hbuf_add(&c->out, cl, (size_t)n);
+	hbuf_add(&c->out, z, zl);
+	free(z);
+	conn_send(c);
 }
 
 /* A piece of the file arrived in out (after what out held). A connection
@@ -404,6 +441,13 @@ static void file_read_done(struct engine_io *io, int res, uint32_t flags)
 	c->file_off += (uint64_t)res;
 	c->file_left -= (uint64_t)res;
 	conn_unref(c); /* the stream's reference holds it still */
+	if (c->file_gz) {
+		if (c->file_left)
+			file_next(c);
+		else
+			gz_finish(c);
+		return;
+	}
 	conn_send(c);
 }
 
@@ -515,6 +559,32 @@ static void serve_static(struct conn *c, const struct hstatic *m)
 	f[0] = date_field();
 	memcpy(f + 1, r.f, r.nf * sizeof(*f));
 	nf = pair_fields(mw.add.p, mw.add.len, f, r.nf + 1, NHDRS);
+	/* compress on a whole file of a compressible type: gathered, gzip'd
+	** and sent with a weak ETag (the bytes differ from the file's). */
+	char wtag[96];
+	int gz = 0;
+	if (r.fd >= 0 && r.status == 200 && !head_only && r.len <= GZ_FILE_MAX && mw.compress) {
+		size_t al = 0;
+		const char *ae = req_header(c, "Accept-Encoding", 15, &al);
+		const struct http1_field *ct = NULL;
+		for (size_t i = 1; i < nf; i++)
+			if (f[i].name_len == 12 && !strncasecmp(f[i].name, "Content-Type", 12))
+				ct = &f[i];
+		gz = hmw_would_compress(&mw, 200, ae, al, ct ? ct->value : NULL,
+					ct ? ct->value_len : 0, 0, (size_t)r.len) && nf + 2 <= NHDRS;
+	}
+	if (gz) {
+		for (size_t i = 1; i < nf; i++)
+			if (f[i].name_len == 4 && !strncasecmp(f[i].name, "ETag", 4) &&
+			    f[i].value_len + 3 < sizeof(wtag)) {
+				int k = snprintf(wtag, sizeof(wtag), "W/%.*s", (int)f[i].value_len,
+						 f[i].value);
+				f[i].value = wtag;
+				f[i].value_len = (size_t)k;
+			}
+		f[nf++] = (struct http1_field){ "Content-Encoding", "gzip", 16, 4 };
+		f[nf++] = (struct http1_field){ "Vary", "Accept-Encoding", 4, 15 };
+	}
 	if (r.fd < 0) {
 		conn_write(c, r.status, f, nf, r.body, r.blen, head_only);
 		hmw_hdrs_free(&mw.add);
@@ -523,7 +593,7 @@ static void serve_static(struct conn *c, const struct hstatic *m)
 	int keep = c->keep_alive ? (q->minor_version == 0 ? HTTP1_KEEP_EXPLICIT : HTTP1_KEEP)
 				 : HTTP1_CLOSE;
 	ssize_t n = http1_write_head(head, sizeof(head), r.status, NULL, f, nf,
-				     (int64_t)r.len, keep);
+				     gz ? HTTP1_NO_LENGTH : (int64_t)r.len, keep);
 	hmw_hdrs_free(&mw.add);
 	if (n < 0) {
 		close(r.fd);
@@ -543,6 +613,9 @@ static void serve_static(struct conn *c, const struct hstatic *m)
 	c->file_fd = r.fd;
 	c->file_off = r.off;
 	c->file_left = r.len;
+	c->file_gz = (uint8_t)gz;
+	c->gz_level = mw.level;
+	c->gz_head = (size_t)n;
 	file_next(c);
 }
 
