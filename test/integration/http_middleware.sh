@@ -9,6 +9,8 @@
 #     answered 204 with the allow headers and Vary; from another origin it
 #     gets none of them; an actual request gets Allow-Origin, Expose and
 #     Credentials, and the handler's own headers stay;
+#   - compress on an http.static mount: a text file is gzip'd whole with a
+#     weak ETag (304 on it), ranges and plain clients get the file as is;
 #   - compress: a 4 KB text body is gzip when the client accepts it
 #     (curl --compressed decodes it to the same bytes), plain otherwise;
 #     a body under compress.min.length is never compressed;
@@ -32,7 +34,12 @@ lib_tmpdir
 
 APP=$TMP/app
 ERR=$TMP/err
-lib_start_app "$LIB_ROOT/test/fixtures/http/static"
+# A text file of several read pieces (256 KiB each), to gzip whole.
+make_text() {
+	python3 -c 'import sys
+for i in range(30000): sys.stdout.write("line %d of a long text file\n" % i)' >"$APP/public/long.txt"
+}
+lib_start_app "$LIB_ROOT/test/fixtures/http/static" make_text
 URL=http://127.0.0.1:$PORT
 
 get() {
@@ -99,6 +106,25 @@ s=$(get z4 -H 'Accept-Encoding: gzip;q=0, br' -H 'X-Client: z4' "$URL/api/big");
 no_header Content-Encoding z4
 s=$(get z5 -H 'Accept-Encoding: gzip' -H 'X-Client: z5' "$URL/api/hello"); status_is "$s" 200 z5
 no_header Content-Encoding z5   # 5 bytes: under compress.min.length
+
+# On an http.static mount: a whole file of a text type, gzip'd with a weak
+# ETag; not a range, not HEAD, not a binary type, not without Accept-Encoding.
+s=$(get zs1 -H 'Accept-Encoding: gzip' "$URL/static/style.css"); status_is "$s" 200 zs1
+[ "$(header Content-Encoding zs1)" = "gzip" ] || die "static file not gzip'd"
+header ETag zs1 | grep -q '^W/"' || die "gzip'd file without a weak ETag"
+[ "$(gzip -dc <"$TMP/zs1.b")" = "body{color:red}" ] || die "static gzip does not decode"
+WTAG=$(header ETag zs1)
+s=$(get zs2 -H 'Accept-Encoding: gzip' -H "If-None-Match: $WTAG" "$URL/static/style.css"); status_is "$s" 304 zs2
+s=$(get zs3 --compressed "$URL/static/style.css"); status_is "$s" 200 zs3
+[ "$(cat "$TMP/zs3.b")" = "body{color:red}" ] || die "curl --compressed on a static file"
+s=$(get zs4 -H 'Accept-Encoding: gzip' -H 'Range: bytes=0-3' "$URL/static/style.css"); status_is "$s" 206 zs4
+no_header Content-Encoding zs4
+s=$(get zs6 --compressed "$URL/static/long.txt"); status_is "$s" 200 zs6
+[ "$(header Content-Encoding zs6)" = "gzip" ] || die "long text not gzip'd"
+cmp -s "$TMP/zs6.b" "$APP/public/long.txt" || die "long text: gzip of several pieces differs"
+s=$(get zs5 "$URL/static/style.css"); status_is "$s" 200 zs5
+no_header Content-Encoding zs5
+[ "$(header Content-Length zs5)" = 16 ] || die "plain static length"
 
 # ---- ratelimit ---------------------------------------------------------------------
 for i in 1 2 3; do
