@@ -42,114 +42,100 @@ for i in range(30000): sys.stdout.write("line %d of a long text file\n" % i)' >"
 lib_start_app "$LIB_ROOT/test/fixtures/http/static" make_text
 URL=http://127.0.0.1:$PORT
 
-get() {
-	local name=$1
-	shift
-	curl -s -D "$TMP/$name.h" -o "$TMP/$name.b" -w '%{http_code}' "$@"
-}
-status_is() {
-	[ "$1" = "$2" ] || { show head "$TMP/$3.h" 2>/dev/null || true; die "$3: status $1, expected $2"; }
-}
-header() {
-	grep -i "^$1:" "$TMP/$2.h" | head -1 | cut -d' ' -f2- | tr -d '\r'
-}
-no_header() {
-	! grep -qi "^$1:" "$TMP/$2.h" || die "$2: unexpected header $1"
-}
 
 # ---- cors ----------------------------------------------------------------------
-s=$(get p1 -X OPTIONS -H 'Origin: https://good.example' -H 'Access-Control-Request-Method: POST' \
-	"$URL/api/hello"); status_is "$s" 204 p1
-[ "$(header Access-Control-Allow-Origin p1)" = "https://good.example" ] || die "preflight origin"
-[ "$(header Access-Control-Allow-Methods p1)" = "GET,POST,PUT,DELETE,OPTIONS,PATCH" ] || die "preflight methods"
-[ -n "$(header Access-Control-Allow-Headers p1)" ] || die "preflight headers"
-[ "$(header Access-Control-Max-Age p1)" = "86400" ] || die "preflight max age"
-[ "$(header Access-Control-Allow-Credentials p1)" = "true" ] || die "preflight credentials"
-header Vary p1 | grep -q "Access-Control-Request-Method" || die "preflight Vary"
-no_header Content-Length p1
-s=$(get p2 -X OPTIONS -H 'Origin: https://x.sub.example' -H 'Access-Control-Request-Method: GET' \
-	"$URL/api/big"); status_is "$s" 204 p2
-[ "$(header Access-Control-Allow-Origin p2)" = "https://x.sub.example" ] || die "wildcard subdomain"
+s=$(lib_get p1 -X OPTIONS -H 'Origin: https://good.example' -H 'Access-Control-Request-Method: POST' \
+	"$URL/api/hello"); lib_status_is "$s" 204 p1
+[ "$(lib_header Access-Control-Allow-Origin p1)" = "https://good.example" ] || die "preflight origin"
+[ "$(lib_header Access-Control-Allow-Methods p1)" = "GET,POST,PUT,DELETE,OPTIONS,PATCH" ] || die "preflight methods"
+[ -n "$(lib_header Access-Control-Allow-Headers p1)" ] || die "preflight headers"
+[ "$(lib_header Access-Control-Max-Age p1)" = "86400" ] || die "preflight max age"
+[ "$(lib_header Access-Control-Allow-Credentials p1)" = "true" ] || die "preflight credentials"
+lib_header Vary p1 | grep -q "Access-Control-Request-Method" || die "preflight Vary"
+lib_no_header Content-Length p1
+s=$(lib_get p2 -X OPTIONS -H 'Origin: https://x.sub.example' -H 'Access-Control-Request-Method: GET' \
+	"$URL/api/big"); lib_status_is "$s" 204 p2
+[ "$(lib_header Access-Control-Allow-Origin p2)" = "https://x.sub.example" ] || die "wildcard subdomain"
 # Not answered by cors, so the rest of the chain runs: ratelimit needs its key.
-s=$(get p3 -X OPTIONS -H 'X-Client: p3' -H 'Origin: https://sub.example' -H 'Access-Control-Request-Method: GET' \
-	"$URL/api/big"); status_is "$s" 204 p3
-no_header Access-Control-Allow-Origin p3   # *.sub.example needs a real subdomain
-s=$(get p4 -X OPTIONS -H 'X-Client: p4' -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: GET' \
-	"$URL/api/hello"); status_is "$s" 204 p4
-no_header Access-Control-Allow-Origin p4
-no_header Access-Control-Allow-Methods p4
-s=$(get a1 -H 'Origin: https://good.example' -H 'X-Client: cors' "$URL/api/hello"); status_is "$s" 200 a1
-[ "$(header Access-Control-Allow-Origin a1)" = "https://good.example" ] || die "actual origin"
-[ "$(header Access-Control-Expose-Headers a1)" = "X-Count" ] || die "expose headers"
-[ "$(header Vary a1)" = "Origin" ] || die "actual Vary"
-[ "$(header X-Count a1)" = "1" ] || die "handler header lost"
-s=$(get a2 -H 'Origin: https://evil.example' -H 'X-Client: cors' "$URL/api/hello"); status_is "$s" 200 a2
-no_header Access-Control-Allow-Origin a2
+s=$(lib_get p3 -X OPTIONS -H 'X-Client: p3' -H 'Origin: https://sub.example' -H 'Access-Control-Request-Method: GET' \
+	"$URL/api/big"); lib_status_is "$s" 204 p3
+lib_no_header Access-Control-Allow-Origin p3   # *.sub.example needs a real subdomain
+s=$(lib_get p4 -X OPTIONS -H 'X-Client: p4' -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: GET' \
+	"$URL/api/hello"); lib_status_is "$s" 204 p4
+lib_no_header Access-Control-Allow-Origin p4
+lib_no_header Access-Control-Allow-Methods p4
+s=$(lib_get a1 -H 'Origin: https://good.example' -H 'X-Client: cors' "$URL/api/hello"); lib_status_is "$s" 200 a1
+[ "$(lib_header Access-Control-Allow-Origin a1)" = "https://good.example" ] || die "actual origin"
+[ "$(lib_header Access-Control-Expose-Headers a1)" = "X-Count" ] || die "expose headers"
+[ "$(lib_header Vary a1)" = "Origin" ] || die "actual Vary"
+[ "$(lib_header X-Count a1)" = "1" ] || die "handler header lost"
+s=$(lib_get a2 -H 'Origin: https://evil.example' -H 'X-Client: cors' "$URL/api/hello"); lib_status_is "$s" 200 a2
+lib_no_header Access-Control-Allow-Origin a2
 # OPTIONS on a path without middleware: 204 all the same, no CORS headers.
-s=$(get a3 -X OPTIONS -H 'Origin: https://good.example' -H 'Access-Control-Request-Method: GET' \
-	"$URL/open/remote"); status_is "$s" 204 a3
-no_header Access-Control-Allow-Origin a3
+s=$(lib_get a3 -X OPTIONS -H 'Origin: https://good.example' -H 'Access-Control-Request-Method: GET' \
+	"$URL/open/remote"); lib_status_is "$s" 204 a3
+lib_no_header Access-Control-Allow-Origin a3
 
 # ---- compress --------------------------------------------------------------------
-s=$(get z1 -H 'Accept-Encoding: gzip' -H 'X-Client: z1' "$URL/api/big"); status_is "$s" 200 z1
-[ "$(header Content-Encoding z1)" = "gzip" ] || die "no gzip with Accept-Encoding: gzip"
-header Vary z1 | grep -q "Accept-Encoding" || die "gzip without Vary"
+s=$(lib_get z1 -H 'Accept-Encoding: gzip' -H 'X-Client: z1' "$URL/api/big"); lib_status_is "$s" 200 z1
+[ "$(lib_header Content-Encoding z1)" = "gzip" ] || die "no gzip with Accept-Encoding: gzip"
+lib_header Vary z1 | grep -q "Accept-Encoding" || die "gzip without Vary"
 [ "$(wc -c <"$TMP/z1.b")" -lt 1000 ] || die "gzip body not smaller"
 gzip -dc <"$TMP/z1.b" >"$TMP/z1.txt" || die "gzip body does not decode"
 [ "$(wc -c <"$TMP/z1.txt")" = 4200 ] || die "decoded size $(wc -c <"$TMP/z1.txt")"
-s=$(get z2 --compressed -H 'X-Client: z2' "$URL/api/big"); status_is "$s" 200 z2
+s=$(lib_get z2 --compressed -H 'X-Client: z2' "$URL/api/big"); lib_status_is "$s" 200 z2
 cmp -s "$TMP/z2.b" "$TMP/z1.txt" || die "curl --compressed decodes to other bytes"
-s=$(get z3 -H 'X-Client: z3' "$URL/api/big"); status_is "$s" 200 z3
-no_header Content-Encoding z3
+s=$(lib_get z3 -H 'X-Client: z3' "$URL/api/big"); lib_status_is "$s" 200 z3
+lib_no_header Content-Encoding z3
 [ "$(wc -c <"$TMP/z3.b")" = 4200 ] || die "plain body size"
-s=$(get z4 -H 'Accept-Encoding: gzip;q=0, br' -H 'X-Client: z4' "$URL/api/big"); status_is "$s" 200 z4
-no_header Content-Encoding z4
-s=$(get z5 -H 'Accept-Encoding: gzip' -H 'X-Client: z5' "$URL/api/hello"); status_is "$s" 200 z5
-no_header Content-Encoding z5   # 5 bytes: under compress.min.length
+s=$(lib_get z4 -H 'Accept-Encoding: gzip;q=0, br' -H 'X-Client: z4' "$URL/api/big"); lib_status_is "$s" 200 z4
+lib_no_header Content-Encoding z4
+s=$(lib_get z5 -H 'Accept-Encoding: gzip' -H 'X-Client: z5' "$URL/api/hello"); lib_status_is "$s" 200 z5
+lib_no_header Content-Encoding z5   # 5 bytes: under compress.min.length
 
 # On an http.static mount: a whole file of a text type, gzip'd with a weak
 # ETag; not a range, not HEAD, not a binary type, not without Accept-Encoding.
-s=$(get zs1 -H 'Accept-Encoding: gzip' "$URL/static/style.css"); status_is "$s" 200 zs1
-[ "$(header Content-Encoding zs1)" = "gzip" ] || die "static file not gzip'd"
-header ETag zs1 | grep -q '^W/"' || die "gzip'd file without a weak ETag"
+s=$(lib_get zs1 -H 'Accept-Encoding: gzip' "$URL/static/style.css"); lib_status_is "$s" 200 zs1
+[ "$(lib_header Content-Encoding zs1)" = "gzip" ] || die "static file not gzip'd"
+lib_header ETag zs1 | grep -q '^W/"' || die "gzip'd file without a weak ETag"
 [ "$(gzip -dc <"$TMP/zs1.b")" = "body{color:red}" ] || die "static gzip does not decode"
-WTAG=$(header ETag zs1)
-s=$(get zs2 -H 'Accept-Encoding: gzip' -H "If-None-Match: $WTAG" "$URL/static/style.css"); status_is "$s" 304 zs2
-s=$(get zs3 --compressed "$URL/static/style.css"); status_is "$s" 200 zs3
+WTAG=$(lib_header ETag zs1)
+s=$(lib_get zs2 -H 'Accept-Encoding: gzip' -H "If-None-Match: $WTAG" "$URL/static/style.css"); lib_status_is "$s" 304 zs2
+s=$(lib_get zs3 --compressed "$URL/static/style.css"); lib_status_is "$s" 200 zs3
 [ "$(cat "$TMP/zs3.b")" = "body{color:red}" ] || die "curl --compressed on a static file"
-s=$(get zs4 -H 'Accept-Encoding: gzip' -H 'Range: bytes=0-3' "$URL/static/style.css"); status_is "$s" 206 zs4
-no_header Content-Encoding zs4
-s=$(get zs6 --compressed "$URL/static/long.txt"); status_is "$s" 200 zs6
-[ "$(header Content-Encoding zs6)" = "gzip" ] || die "long text not gzip'd"
+s=$(lib_get zs4 -H 'Accept-Encoding: gzip' -H 'Range: bytes=0-3' "$URL/static/style.css"); lib_status_is "$s" 206 zs4
+lib_no_header Content-Encoding zs4
+s=$(lib_get zs6 --compressed "$URL/static/long.txt"); lib_status_is "$s" 200 zs6
+[ "$(lib_header Content-Encoding zs6)" = "gzip" ] || die "long text not gzip'd"
 cmp -s "$TMP/zs6.b" "$APP/public/long.txt" || die "long text: gzip of several pieces differs"
-s=$(get zs5 "$URL/static/style.css"); status_is "$s" 200 zs5
-no_header Content-Encoding zs5
-[ "$(header Content-Length zs5)" = 16 ] || die "plain static length"
+s=$(lib_get zs5 "$URL/static/style.css"); lib_status_is "$s" 200 zs5
+lib_no_header Content-Encoding zs5
+[ "$(lib_header Content-Length zs5)" = 16 ] || die "plain static length"
 
 # ---- ratelimit ---------------------------------------------------------------------
 for i in 1 2 3; do
-	s=$(get l$i -H 'X-Client: limited' "$URL/api/hello"); status_is "$s" 200 l$i
+	s=$(lib_get l$i -H 'X-Client: limited' "$URL/api/hello"); lib_status_is "$s" 200 l$i
 done
-s=$(get l4 -H 'X-Client: limited' "$URL/api/hello"); status_is "$s" 429 l4
-[ "$(header X-RateLimit-Limit l4)" = "1" ] || die "X-RateLimit-Limit"
-[ "$(header X-RateLimit-Window l4)" = "1h" ] || die "X-RateLimit-Window"
+s=$(lib_get l4 -H 'X-Client: limited' "$URL/api/hello"); lib_status_is "$s" 429 l4
+[ "$(lib_header X-RateLimit-Limit l4)" = "1" ] || die "X-RateLimit-Limit"
+[ "$(lib_header X-RateLimit-Window l4)" = "1h" ] || die "X-RateLimit-Window"
 grep -q "Rate limit exceeded" "$TMP/l4.b" || die "429 body"
-s=$(get l5 -H 'X-Client: other' "$URL/api/hello"); status_is "$s" 200 l5
-s=$(get l6 "$URL/api/hello"); status_is "$s" 400 l6
+s=$(lib_get l5 -H 'X-Client: other' "$URL/api/hello"); lib_status_is "$s" 200 l5
+s=$(lib_get l6 "$URL/api/hello"); lib_status_is "$s" 400 l6
 grep -q "Rate limit key extraction failed" "$TMP/l6.b" || die "400 body"
 
 # ---- real_ip -------------------------------------------------------------------------
-s=$(get ip1 -H 'X-Client: ip1' -H 'X-Forwarded-For: 203.0.113.7, 10.0.0.1' "$URL/api/remote"); status_is "$s" 200 ip1
+s=$(lib_get ip1 -H 'X-Client: ip1' -H 'X-Forwarded-For: 203.0.113.7, 10.0.0.1' "$URL/api/remote"); lib_status_is "$s" 200 ip1
 [ "$(cat "$TMP/ip1.b")" = "203.0.113.7" ] || die "real_ip from X-Forwarded-For: $(cat "$TMP/ip1.b")"
-s=$(get ip2 -H 'X-Client: ip2' -H 'X-Real-IP: 198.51.100.2' -H 'X-Forwarded-For: 203.0.113.7' "$URL/api/remote")
+s=$(lib_get ip2 -H 'X-Client: ip2' -H 'X-Real-IP: 198.51.100.2' -H 'X-Forwarded-For: 203.0.113.7' "$URL/api/remote")
 [ "$(cat "$TMP/ip2.b")" = "198.51.100.2" ] || die "X-Real-IP before X-Forwarded-For"
-s=$(get ip3 -H 'X-Client: ip3' -H 'X-Forwarded-For: not-an-ip' "$URL/api/remote")
+s=$(lib_get ip3 -H 'X-Client: ip3' -H 'X-Forwarded-For: not-an-ip' "$URL/api/remote")
 grep -q "^127\.0\.0\.1:" "$TMP/ip3.b" || die "a bad X-Forwarded-For must leave the peer"
-s=$(get ip4 -H 'X-Forwarded-For: 203.0.113.7' "$URL/open/remote"); status_is "$s" 200 ip4
+s=$(lib_get ip4 -H 'X-Forwarded-For: 203.0.113.7' "$URL/open/remote"); lib_status_is "$s" 200 ip4
 grep -q "^127\.0\.0\.1:" "$TMP/ip4.b" || die "an untrusted peer's X-Forwarded-For was used"
 # real_ip runs before ratelimit: the forwarded address is the limiter's ip key
 # only under key ip; here the key is the header, so a new address does not help.
-s=$(get ip5 -H 'X-Client: limited' -H 'X-Forwarded-For: 192.0.2.99' "$URL/api/hello"); status_is "$s" 429 ip5
+s=$(lib_get ip5 -H 'X-Client: limited' -H 'X-Forwarded-For: 192.0.2.99' "$URL/api/hello"); lib_status_is "$s" 429 ip5
 
 kill -INT "$PID"
 wait_exit 10 "$PID"

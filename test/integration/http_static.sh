@@ -47,74 +47,62 @@ make_files() {
 lib_start_app "$LIB_ROOT/test/fixtures/http/static" make_files
 URL=http://127.0.0.1:$PORT
 
-# get NAME ARGS...: curl into $TMP/NAME.h (head) and $TMP/NAME.b (body); prints the status.
-get() {
-	local name=$1
-	shift
-	curl -s --path-as-is -D "$TMP/$name.h" -o "$TMP/$name.b" -w '%{http_code}' "$@"
-}
-status_is() {
-	[ "$1" = "$2" ] || { show head "$TMP/$3.h" 2>/dev/null || true; die "$3: status $1, expected $2"; }
-}
-header() { # header NAME FILE: the value of a response header
-	grep -i "^$1:" "$TMP/$2.h" | head -1 | cut -d' ' -f2- | tr -d '\r'
-}
 
 # ---- files -----------------------------------------------------------------
-s=$(get f "$URL/static/hello.txt"); status_is "$s" 200 f
+s=$(lib_get f "$URL/static/hello.txt"); lib_status_is "$s" 200 f
 [ "$(cat "$TMP/f.b")" = "hello static" ] || die "hello.txt body"
-[ "$(header Content-Type f)" = "text/plain; charset=utf-8" ] || die "txt type: $(header Content-Type f)"
-[ "$(header Cache-Control f)" = "public, max-age=60" ] || die "Cache-Control from static_options.cache"
-[ "$(header Accept-Ranges f)" = "bytes" ] || die "Accept-Ranges"
-[ "$(header Content-Length f)" = "13" ] || die "Content-Length"
-ETAG=$(header ETag f)
-LM=$(header Last-Modified f)
+[ "$(lib_header Content-Type f)" = "text/plain; charset=utf-8" ] || die "txt type: $(lib_header Content-Type f)"
+[ "$(lib_header Cache-Control f)" = "public, max-age=60" ] || die "Cache-Control from static_options.cache"
+[ "$(lib_header Accept-Ranges f)" = "bytes" ] || die "Accept-Ranges"
+[ "$(lib_header Content-Length f)" = "13" ] || die "Content-Length"
+ETAG=$(lib_header ETag f)
+LM=$(lib_header Last-Modified f)
 [ -n "$ETAG" ] && [ -n "$LM" ] || die "ETag and Last-Modified"
-s=$(get css "$URL/static/style.css"); status_is "$s" 200 css
-[ "$(header Content-Type css)" = "text/css; charset=utf-8" ] || die "css type"
-s=$(get js "$URL/static/data.json"); status_is "$s" 200 js
-[ "$(header Content-Type js)" = "application/json" ] || die "json type"
-s=$(get bin "$URL/static/big.bin"); status_is "$s" 200 bin
-[ "$(header Content-Type bin)" = "application/octet-stream" ] || die "unknown type"
+s=$(lib_get css "$URL/static/style.css"); lib_status_is "$s" 200 css
+[ "$(lib_header Content-Type css)" = "text/css; charset=utf-8" ] || die "css type"
+s=$(lib_get js "$URL/static/data.json"); lib_status_is "$s" 200 js
+[ "$(lib_header Content-Type js)" = "application/json" ] || die "json type"
+s=$(lib_get bin "$URL/static/big.bin"); lib_status_is "$s" 200 bin
+[ "$(lib_header Content-Type bin)" = "application/octet-stream" ] || die "unknown type"
 cmp -s "$TMP/bin.b" "$APP/public/big.bin" || die "big.bin differs"
-s=$(get head -I "$URL/static/big.bin"); status_is "$s" 200 head
-[ "$(header Content-Length head)" = "3000000" ] || die "HEAD Content-Length"
+s=$(lib_get head -I "$URL/static/big.bin"); lib_status_is "$s" 200 head
+[ "$(lib_header Content-Length head)" = "3000000" ] || die "HEAD Content-Length"
 # With -I curl writes the head to -o as well: anything more would be a body.
 cmp -s "$TMP/head.h" "$TMP/head.b" || die "HEAD has a body"
 
 # ---- conditional requests ---------------------------------------------------
-s=$(get c1 -H "If-None-Match: $ETAG" "$URL/static/hello.txt"); status_is "$s" 304 c1
+s=$(lib_get c1 -H "If-None-Match: $ETAG" "$URL/static/hello.txt"); lib_status_is "$s" 304 c1
 [ ! -s "$TMP/c1.b" ] || die "304 with a body"
-[ "$(header ETag c1)" = "$ETAG" ] || die "304 keeps the ETag"
-s=$(get c2 -H "If-None-Match: \"nope\", $ETAG" "$URL/static/hello.txt"); status_is "$s" 304 c2
-s=$(get c3 -H 'If-None-Match: *' "$URL/static/hello.txt"); status_is "$s" 304 c3
-s=$(get c4 -H 'If-None-Match: "other"' "$URL/static/hello.txt"); status_is "$s" 200 c4
-s=$(get c5 -H "If-Modified-Since: $LM" "$URL/static/hello.txt"); status_is "$s" 304 c5
-s=$(get c6 -H 'If-Modified-Since: Mon, 01 Jan 1990 00:00:00 GMT' "$URL/static/hello.txt"); status_is "$s" 200 c6
-s=$(get c7 -H 'If-Modified-Since: yesterday-ish' "$URL/static/hello.txt"); status_is "$s" 200 c7
-s=$(get c8 -H 'If-None-Match: garbage' "$URL/static/hello.txt"); status_is "$s" 200 c8
+[ "$(lib_header ETag c1)" = "$ETAG" ] || die "304 keeps the ETag"
+s=$(lib_get c2 -H "If-None-Match: \"nope\", $ETAG" "$URL/static/hello.txt"); lib_status_is "$s" 304 c2
+s=$(lib_get c3 -H 'If-None-Match: *' "$URL/static/hello.txt"); lib_status_is "$s" 304 c3
+s=$(lib_get c4 -H 'If-None-Match: "other"' "$URL/static/hello.txt"); lib_status_is "$s" 200 c4
+s=$(lib_get c5 -H "If-Modified-Since: $LM" "$URL/static/hello.txt"); lib_status_is "$s" 304 c5
+s=$(lib_get c6 -H 'If-Modified-Since: Mon, 01 Jan 1990 00:00:00 GMT' "$URL/static/hello.txt"); lib_status_is "$s" 200 c6
+s=$(lib_get c7 -H 'If-Modified-Since: yesterday-ish' "$URL/static/hello.txt"); lib_status_is "$s" 200 c7
+s=$(lib_get c8 -H 'If-None-Match: garbage' "$URL/static/hello.txt"); lib_status_is "$s" 200 c8
 # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
-s=$(get c9 -H 'If-None-Match: "other"' -H "If-Modified-Since: $LM" "$URL/static/hello.txt"); status_is "$s" 200 c9
+s=$(lib_get c9 -H 'If-None-Match: "other"' -H "If-Modified-Since: $LM" "$URL/static/hello.txt"); lib_status_is "$s" 200 c9
 
 # ---- ranges ----------------------------------------------------------------
-s=$(get r1 -H 'Range: bytes=0-4' "$URL/static/hello.txt"); status_is "$s" 206 r1
+s=$(lib_get r1 -H 'Range: bytes=0-4' "$URL/static/hello.txt"); lib_status_is "$s" 206 r1
 [ "$(cat "$TMP/r1.b")" = "hello" ] || die "range 0-4 body"
-[ "$(header Content-Range r1)" = "bytes 0-4/13" ] || die "Content-Range: $(header Content-Range r1)"
-s=$(get r2 -H 'Range: bytes=6-' "$URL/static/hello.txt"); status_is "$s" 206 r2
+[ "$(lib_header Content-Range r1)" = "bytes 0-4/13" ] || die "Content-Range: $(lib_header Content-Range r1)"
+s=$(lib_get r2 -H 'Range: bytes=6-' "$URL/static/hello.txt"); lib_status_is "$s" 206 r2
 [ "$(cat "$TMP/r2.b")" = "static" ] || die "range 6- body"
-s=$(get r3 -H 'Range: bytes=-7' "$URL/static/hello.txt"); status_is "$s" 206 r3
+s=$(lib_get r3 -H 'Range: bytes=-7' "$URL/static/hello.txt"); lib_status_is "$s" 206 r3
 [ "$(cat "$TMP/r3.b")" = "static" ] || die "suffix range body"
-s=$(get r4 -H 'Range: bytes=10-1000' "$URL/static/hello.txt"); status_is "$s" 206 r4
-[ "$(header Content-Range r4)" = "bytes 10-12/13" ] || die "clamped range"
-s=$(get r5 -H 'Range: bytes=13-' "$URL/static/hello.txt"); status_is "$s" 416 r5
-[ "$(header Content-Range r5)" = "bytes */13" ] || die "416 Content-Range"
+s=$(lib_get r4 -H 'Range: bytes=10-1000' "$URL/static/hello.txt"); lib_status_is "$s" 206 r4
+[ "$(lib_header Content-Range r4)" = "bytes 10-12/13" ] || die "clamped range"
+s=$(lib_get r5 -H 'Range: bytes=13-' "$URL/static/hello.txt"); lib_status_is "$s" 416 r5
+[ "$(lib_header Content-Range r5)" = "bytes */13" ] || die "416 Content-Range"
 for bad in 'bytes=5-2' 'bytes=abc' 'bytes=-0' 'items=0-1' 'bytes=--1'; do
-	s=$(get rb -H "Range: $bad" "$URL/static/hello.txt"); status_is "$s" 416 rb
+	s=$(lib_get rb -H "Range: $bad" "$URL/static/hello.txt"); lib_status_is "$s" 416 rb
 done
-s=$(get r6 -H 'Range: bytes=0-1,4-5' "$URL/static/hello.txt"); status_is "$s" 200 r6
-s=$(get r7 -H 'Range: bytes=0-4' -H 'If-Range: "stale"' "$URL/static/hello.txt"); status_is "$s" 200 r7
-s=$(get r8 -H 'Range: bytes=0-4' -H "If-Range: $ETAG" "$URL/static/hello.txt"); status_is "$s" 206 r8
-s=$(get r9 -H 'Range: bytes=1000000-1000099' "$URL/static/big.bin"); status_is "$s" 206 r9
+s=$(lib_get r6 -H 'Range: bytes=0-1,4-5' "$URL/static/hello.txt"); lib_status_is "$s" 200 r6
+s=$(lib_get r7 -H 'Range: bytes=0-4' -H 'If-Range: "stale"' "$URL/static/hello.txt"); lib_status_is "$s" 200 r7
+s=$(lib_get r8 -H 'Range: bytes=0-4' -H "If-Range: $ETAG" "$URL/static/hello.txt"); lib_status_is "$s" 206 r8
+s=$(lib_get r9 -H 'Range: bytes=1000000-1000099' "$URL/static/big.bin"); lib_status_is "$s" 206 r9
 cmp -s "$TMP/r9.b" <(tail -c +1000001 "$APP/public/big.bin" | head -c 100) || die "big range differs"
 
 # ---- a slow reader, a removed file ------------------------------------------
@@ -153,45 +141,45 @@ cp "$APP/public/doomed.bin" "$TMP/doomed.copy"
 python3 "$TMP/slow.py" "$PORT" /static/doomed.bin 2000000 "$PID" "$APP/public/doomed.bin" \
 	>"$TMP/doomed.b" 2>"$TMP/slow.err" || { show slow "$TMP/slow.err"; die "slow reader / removed file"; }
 cmp -s "$TMP/doomed.b" "$TMP/doomed.copy" || die "a file removed while sent arrived different"
-s=$(get gone "$URL/static/doomed.bin"); status_is "$s" 404 gone
+s=$(lib_get gone "$URL/static/doomed.bin"); lib_status_is "$s" 404 gone
 
 # ---- directories -------------------------------------------------------------
-s=$(get d1 "$URL/static/sub"); status_is "$s" 301 d1
-[ "$(header Location d1)" = "/static/sub/" ] || die "directory redirect: $(header Location d1)"
-s=$(get d2 "$URL/static/sub/"); status_is "$s" 200 d2
+s=$(lib_get d1 "$URL/static/sub"); lib_status_is "$s" 301 d1
+[ "$(lib_header Location d1)" = "/static/sub/" ] || die "directory redirect: $(lib_header Location d1)"
+s=$(lib_get d2 "$URL/static/sub/"); lib_status_is "$s" 200 d2
 grep -q "sub index" "$TMP/d2.b" || die "directory index"
-[ "$(header Content-Type d2)" = "text/html; charset=utf-8" ] || die "index type"
-s=$(get d3 "$URL/static"); status_is "$s" 301 d3
-[ "$(header Location d3)" = "/static/" ] || die "mount redirect"
-s=$(get d4 "$URL/static/"); status_is "$s" 404 d4  # public/ has no index.html
+[ "$(lib_header Content-Type d2)" = "text/html; charset=utf-8" ] || die "index type"
+s=$(lib_get d3 "$URL/static"); lib_status_is "$s" 301 d3
+[ "$(lib_header Location d3)" = "/static/" ] || die "mount redirect"
+s=$(lib_get d4 "$URL/static/"); lib_status_is "$s" 404 d4  # public/ has no index.html
 
 # ---- escapes -----------------------------------------------------------------
 for p in "/static/../src/_index.yaml" "/static/%2e%2e/src/_index.yaml" \
 	 "/static/sub/%2E%2E/%2e%2e/src/handlers.lua" "/static/..%2f..%2foutside/secret.txt" \
 	 "/static/abs_link.txt" "/static/rel_link.txt" "/static/sub/../../src/_index.yaml" \
 	 "/%2e%2e/%2e%2e/etc/passwd"; do
-	s=$(get esc "$URL$p")
+	s=$(lib_get esc "$URL$p")
 	case $s in 404|403|400) ;; *) show body "$TMP/esc.b"; die "$p: status $s" ;; esac
 	if grep -q -e SECRET -e "kind: http" -e "root:" "$TMP/esc.b"; then die "$p leaked a file"; fi
 done
-s=$(get nul "$URL/static/hello.txt%00.css"); status_is "$s" 400 nul
-s=$(get bad "$URL/static/%zz"); status_is "$s" 400 bad
-s=$(get inner "$URL/static/inner_link.txt"); status_is "$s" 200 inner
+s=$(lib_get nul "$URL/static/hello.txt%00.css"); lib_status_is "$s" 400 nul
+s=$(lib_get bad "$URL/static/%zz"); lib_status_is "$s" 400 bad
+s=$(lib_get inner "$URL/static/inner_link.txt"); lib_status_is "$s" 200 inner
 [ "$(cat "$TMP/inner.b")" = "hello static" ] || die "symlink inside the root"
 
 # ---- SPA -----------------------------------------------------------------------
-s=$(get s1 "$URL/users/123"); status_is "$s" 200 s1
+s=$(lib_get s1 "$URL/users/123"); lib_status_is "$s" 200 s1
 grep -q "<html>spa</html>" "$TMP/s1.b" || die "SPA fallback body"
-[ "$(header Content-Type s1)" = "text/html; charset=utf-8" ] || die "SPA fallback type"
-s=$(get s2 "$URL/app.js"); status_is "$s" 200 s2
+[ "$(lib_header Content-Type s1)" = "text/html; charset=utf-8" ] || die "SPA fallback type"
+s=$(lib_get s2 "$URL/app.js"); lib_status_is "$s" 200 s2
 grep -q "console.log" "$TMP/s2.b" || die "SPA serves existing files"
-[ "$(header Content-Type s2)" = "text/javascript; charset=utf-8" ] || die "js type"
-s=$(get s3 "$URL/"); status_is "$s" 200 s3
+[ "$(lib_header Content-Type s2)" = "text/javascript; charset=utf-8" ] || die "js type"
+s=$(lib_get s3 "$URL/"); lib_status_is "$s" 200 s3
 grep -q "<html>spa</html>" "$TMP/s3.b" || die "SPA root"
-s=$(get s4 -X POST "$URL/app.js"); status_is "$s" 405 s4
-[ "$(header Allow s4)" = "GET, HEAD" ] || die "405 Allow"
+s=$(lib_get s4 -X POST "$URL/app.js"); lib_status_is "$s" 405 s4
+[ "$(lib_header Allow s4)" = "GET, HEAD" ] || die "405 Allow"
 # A route of the router still wins over the mount at /.
-s=$(get s5 -H 'X-Client: spa' "$URL/api/hello"); status_is "$s" 200 s5
+s=$(lib_get s5 -H 'X-Client: spa' "$URL/api/hello"); lib_status_is "$s" 200 s5
 [ "$(cat "$TMP/s5.b")" = "hello" ] || die "route beside the SPA mount"
 
 # ---- lifecycle.auto_start -------------------------------------------------------
@@ -200,7 +188,7 @@ if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT2/"; then
 	die "the dormant http.service (auto_start false) listens"
 fi
 expect_regex stderr "$ERR" "app:backend listening on 127\.0\.0\.1:$PORT3"
-s=$(get be "http://127.0.0.1:$PORT3/"); status_is "$s" 404 be   # bound, no routes
+s=$(lib_get be "http://127.0.0.1:$PORT3/"); lib_status_is "$s" 404 be   # bound, no routes
 # An http.static over another fs kind: warned, not served (the SPA answers).
 expect_regex stderr "$ERR" "http.static over fs.embed \(app:embedded\) is not served"
 

@@ -261,6 +261,30 @@ lib_start_app() {
 	die "no free port in three tries"
 }
 
+# lib_get NAME CURL-ARGS...: one request with curl (the path as written:
+# --path-as-is), its head in $TMP/NAME.h and its body in $TMP/NAME.b;
+# prints the status.
+lib_get() {
+	local name=$1
+	shift
+	curl -s --path-as-is -D "$TMP/$name.h" -o "$TMP/$name.b" -w '%{http_code}' "$@"
+}
+
+# lib_status_is GOT WANT NAME: the status of lib_get NAME, else fail.
+lib_status_is() {
+	[ "$1" = "$2" ] || { show head "$TMP/$3.h" 2>/dev/null || true; die "$3: status $1, expected $2"; }
+}
+
+# lib_header FIELD NAME: the value of a header of lib_get NAME's answer.
+lib_header() {
+	grep -i "^$1:" "$TMP/$2.h" | head -1 | cut -d' ' -f2- | tr -d '\r'
+}
+
+# lib_no_header FIELD NAME: the answer has no such header, else fail.
+lib_no_header() {
+	! grep -qi "^$1:" "$TMP/$2.h" || die "$2: unexpected header $1"
+}
+
 # ---- self-test: `bash test/integration/lib.sh` --------------------------
 
 lib_selftest() {
