@@ -373,6 +373,11 @@ int net_read(struct engine_io *io, int fd, void *buf, unsigned len)
 	return ring_read(my_ring(), ud_make(UD_IO, io), fd, buf, len, (uint64_t)-1);
 }
 
+int net_pread(struct engine_io *io, int fd, void *buf, unsigned len, uint64_t off)
+{
+	return ring_read(my_ring(), ud_make(UD_IO, io), fd, buf, len, off);
+}
+
 int net_parse_addr(const char *addr, struct sockaddr_in *sa)
 {
 	const char *colon = strrchr(addr, ':');

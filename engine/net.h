@@ -19,6 +19,7 @@
 #define ENGINE_NET_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -186,6 +187,12 @@ void net_stream_drop(struct net_stream *s);
 ** 0 at end of file, or a negative errno). buf must stay valid until then.
 ** Returns 0 or a negative errno (then done is not called). */
 int net_read(struct engine_io *io, int fd, void *buf, unsigned len);
+
+/* The same at byte offset off of a file (the file position is neither
+** used nor moved), for files served in pieces: a read that needs the disk
+** waits in the kernel's workers, never on the shard. Returns 0 or a
+** negative errno (then done is not called). */
+int net_pread(struct engine_io *io, int fd, void *buf, unsigned len, uint64_t off);
 
 /* {==== Readiness of descriptors owned by someone else ====}
 **

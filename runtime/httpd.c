@@ -20,6 +20,13 @@
 ** complete: 408 and close), write (the peer does not take the response:
 ** close).
 **
+** Routing (dispatch): a route of the method, then the OPTIONS the
+** original adds for each route path, then the longest http.static mount
+** (runtime/hstatic.c decides the answer; the bytes of a file go out in
+** FILE_CHUNK pieces read through the ring), then 405 or 404. A router's
+** or a mount's middleware chain (runtime/hmw.c) runs before the handler
+** and may answer for it; compress is applied to the buffered response.
+**
 ** Connection cap: each shard holds at most `max_conns` open connections,
 ** over all services (conf http.max_connections, or derived from the fd
 ** limit: see conn_cap). One past it is answered 503 with Connection: close
@@ -45,12 +52,16 @@
 #include "engine/http1.h"
 #include "engine/net.h"
 #include "engine/shard.h"
+#include "hmw.h"
+#include "hstatic.h"
 #include "log.h"
 #include "registry.h"
 #include "rt.h"
 
 #define NHDRS      64
 #define BUF_START  4096
+#define FILE_CHUNK (256u << 10)  /* a static file goes out in pieces of this */
+#define GZ_FILE_MAX (1u << 20)   /* larger files are not gzip'd (held whole) */
 
 enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
 
@@ -85,6 +96,7 @@ struct hreq {
 	int transfer;                /* HREQ_TRANSFER_* set by the handler */
 	struct hbuf headers;         /* "Name\0value\0" pairs */
 	struct hbuf out;             /* body */
+	struct hmw_req mw;           /* what the route's middleware decided */
 };
 
 struct pool {
@@ -106,6 +118,10 @@ struct listener {
 ** shard), so a request returns its state to the route it came in on. */
 struct rtab {
 	struct route_table t;
+	struct hmw_chain **chains;   /* the routers' chains (route->mw) */
+	size_t nchains;
+	struct hstatic **mounts;     /* the service's http.static entries */
+	size_t nmounts;
 	struct rtab *older;
 };
 
@@ -119,6 +135,8 @@ struct svc {
 	int nshards;
 	struct http1_limits limits;
 	uint64_t read_ms, write_ms, idle_ms;
+	int bound;                   /* listening: auto_start, or required by
+	                             ** a service that is (lifecycle) */
 };
 
 /* One shard's connections, over all services; padded to its own cache
@@ -167,6 +185,16 @@ struct conn {
 	struct coro *waiter; /* a flush waiting for the spool to drain */
 	struct proc *waiter_proc; /* its state, where wake delivers */
 	struct pext wake;    /* stream_wake -> wake_deliver, in its step */
+	/* A static file being sent: out holds one piece at a time, read at
+	** file_off while the previous one is on the wire, so a slow client
+	** holds one FILE_CHUNK, never the file. */
+	int file_fd;         /* -1: none */
+	uint64_t file_off, file_left;
+	struct engine_io fio;
+	uint8_t file_gz;     /* compress: the whole file is gathered after its
+	                     ** head (out[0, gz_head)), then gzip'd and sent */
+	int gz_level;
+	size_t gz_head;
 };
 
 static void conn_process(struct conn *c);
@@ -174,6 +202,8 @@ static void conn_close(struct conn *c);
 static void stream_wake(struct conn *c);
 static int stream_sent(struct conn *c);
 static void conn_free(struct conn *c);
+static void set_header(struct hreq *h, const char *k, size_t kl, const char *v,
+		       size_t vl);
 
 static void hbuf_add(struct hbuf *b, const void *s, size_t n)
 {
@@ -213,6 +243,8 @@ static void conn_free(struct conn *c)
 		*head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->file_fd >= 0)
+		close(c->file_fd);
 	free(c->buf);
 	free(c->out.p);
 	free(c->pend.p);
@@ -318,8 +350,10 @@ static void conn_write(struct conn *c, int status, const struct http1_field *f,
 		f = all;
 		nf++;
 	}
-	ssize_t n = http1_write_head(head, sizeof(head), status, NULL, f, nf,
-				     (int64_t)blen, keep);
+	/* 1xx, 204 and 304 carry no body and no length (RFC 9110 8.6). */
+	int64_t cl = status < 200 || status == 204 || status == 304 ? HTTP1_NO_LENGTH
+								    : (int64_t)blen;
+	ssize_t n = http1_write_head(head, sizeof(head), status, NULL, f, nf, cl, keep);
 	if (n < 0) { /* bad header from the handler: never send it */
 		static const char msg[] = "invalid response header";
 		struct http1_field d = date_field();
@@ -347,6 +381,244 @@ static void conn_error(struct conn *c, int status, const char *text)
 	conn_write(c, status, &text_plain, 1, body, (size_t)n, 0);
 }
 
+/* {==== Static files ====} */
+
+static void file_next(struct conn *c);
+
+static void file_end(struct conn *c)
+{
+	if (c->file_fd >= 0)
+		close(c->file_fd);
+	c->file_fd = -1;
+	c->file_left = 0;
+	c->file_gz = 0;
+}
+
+/* The whole file is in out after its head: gzip it and put the length in
+** the head (rendered without one), then send. */
+static void gz_finish(struct conn *c)
+{
+	struct hmw_req r = { .compress = 1, .level = c->gz_level, .min_length = 0 };
+	char *z, cl[48];
+	size_t zl;
+
+	c->file_gz = 0;
+	if (!hmw_compress(&r, 200, "gzip", 4, NULL, 0, 0, c->out.p + c->gz_head,
+			  c->out.len - c->gz_head, &z, &zl)) {
+		conn_close(c); /* zlib failed: cannot happen short of memory */
+		return;
+	}
+	int n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n", zl);
+	c->out.len = c->gz_head - 2;  /* drop the blank line */
+	hbuf_add(&c->out, cl, (size_t)n);
+	hbuf_add(&c->out, z, zl);
+	free(z);
+	conn_send(c);
+}
+
+/* A piece of the file arrived in out (after what out held). A connection
+** closed meanwhile was kept for this completion (its reference). */
+static void file_read_done(struct engine_io *io, int res, uint32_t flags)
+{
+	struct conn *c = container_of(io, struct conn, fio);
+	(void)flags;
+	if (c->state == C_CLOSED) {
+		file_end(c);
+		conn_unref(c);
+		return;
+	}
+	if (res <= 0) {
+		/* A read error, or the file shrank under us: the length is
+		** already promised, so the body can only be cut short. */
+		log_printf(LOG_LEVEL_DEBUG, NULL, "http: static file read: %s",
+			   res < 0 ? strerror(-res) : "file shrank");
+		file_end(c);
+		conn_close(c);
+		conn_unref(c);
+		return;
+	}
+	c->out.len += (size_t)res;
+	c->file_off += (uint64_t)res;
+	c->file_left -= (uint64_t)res;
+	conn_unref(c); /* the stream's reference holds it still */
+	if (c->file_gz) {
+		if (c->file_left)
+			file_next(c);
+		else
+			gz_finish(c);
+		return;
+	}
+	conn_send(c);
+}
+
+/* Read the next piece of the file behind what out holds. */
+static void file_next(struct conn *c)
+{
+	size_t n = c->file_left < FILE_CHUNK ? (size_t)c->file_left : FILE_CHUNK;
+	if (c->out.len + n > c->out.cap) {
+		c->out.cap = c->out.len + n;
+		c->out.p = xrealloc(c->out.p, c->out.cap);
+	}
+	c->fio.done = file_read_done;
+	c->refs++; /* the read writes into out: c lives until it completes */
+	if (net_pread(&c->fio, c->file_fd, c->out.p + c->out.len, (unsigned)n,
+		      c->file_off) < 0) {
+		c->refs--;
+		file_end(c);
+		conn_close(c);
+	}
+}
+
+/* on_sent of a file piece: 1 while more of the file is to come. */
+static int file_sent(struct conn *c)
+{
+	if (c->file_left == 0) {
+		file_end(c);
+		return 0;
+	}
+	c->out.len = 0;
+	arm_timer(c, c->svc->write_ms);
+	file_next(c);
+	return 1;
+}
+
+/* A request header by name, for hmw and hstatic. */
+static const char *req_header(void *ud, const char *name, size_t nl, size_t *vl)
+{
+	struct conn *c = ud;
+	int i = http1_find_header(&c->req, c->buf, name, nl);
+	if (i < 0)
+		return NULL;
+	*vl = c->req.headers[i].value_len;
+	return c->buf + c->req.headers[i].value_off;
+}
+
+/* "Name\0value\0" pairs (a response's headers, a middleware's) as fields
+** after f[0, nf), up to max; returns the new count. */
+static size_t pair_fields(const char *p, size_t len, struct http1_field *f, size_t nf,
+			  size_t max)
+{
+	const char *q = p, *end = p + len;
+	while (q < end && nf < max) {
+		f[nf].name = q;
+		f[nf].name_len = strlen(q);
+		q += f[nf].name_len + 1;
+		f[nf].value = q;
+		f[nf].value_len = strlen(q);
+		q += f[nf].value_len + 1;
+		nf++;
+	}
+	return nf;
+}
+
+/* The request as the middleware sees it. */
+static void mw_init(struct hmw_req *r, struct conn *c)
+{
+	memset(r, 0, sizeof(*r));
+	r->method = c->buf + c->req.method_off;
+	r->method_len = c->req.method_len;
+	r->query = c->buf + c->req.query_off;
+	r->query_len = c->req.query_len;
+	r->header = req_header;
+	r->ud = c;
+	memcpy(r->remote, c->remote, sizeof(r->remote));
+}
+
+/* The middleware answered (preflight 204, 429, 400) or, with status, the
+** server answers after it with the headers it added. */
+static void mw_answer(struct conn *c, struct hmw_req *r, int status, const char *body)
+{
+	struct http1_field f[NHDRS];
+	size_t nf = 0, bl = strlen(body);
+	if (bl)
+		f[nf++] = text_plain;
+	nf = pair_fields(r->add.p, r->add.len, f, nf, NHDRS);
+	conn_write(c, status, f, nf, body, bl, c->req.method == HTTP1_HEAD);
+	hmw_hdrs_free(&r->add);
+}
+
+/* Answer from the mount m: a short reply at once, a file as its head and
+** then its range in pieces. */
+static void serve_static(struct conn *c, const struct hstatic *m)
+{
+	const struct http1_request *q = &c->req;
+	struct hstatic_reply r;
+	struct hmw_req mw;
+	struct http1_field f[NHDRS];
+	char head[8192];
+	size_t nf;
+	int head_only = q->method == HTTP1_HEAD;
+
+	mw_init(&mw, c);
+	if (hmw_run(hstatic_chain(m), &mw)) {
+		mw_answer(c, &mw, mw.answer, mw.body);
+		return;
+	}
+	hstatic_serve(m, c->buf + q->method_off, q->method_len, c->buf + q->path_off,
+		      q->path_len, req_header, c, &r);
+	f[0] = date_field();
+	memcpy(f + 1, r.f, r.nf * sizeof(*f));
+	nf = pair_fields(mw.add.p, mw.add.len, f, r.nf + 1, NHDRS);
+	/* compress on a whole file of a compressible type: gathered, gzip'd
+	** and sent with a weak ETag (the bytes differ from the file's). */
+	char wtag[96];
+	int gz = 0;
+	if (r.fd >= 0 && r.status == 200 && !head_only && r.len <= GZ_FILE_MAX && mw.compress) {
+		size_t al = 0;
+		const char *ae = req_header(c, "Accept-Encoding", 15, &al);
+		const struct http1_field *ct = NULL;
+		for (size_t i = 1; i < nf; i++)
+			if (f[i].name_len == 12 && !strncasecmp(f[i].name, "Content-Type", 12))
+				ct = &f[i];
+		gz = hmw_would_compress(&mw, 200, ae, al, ct ? ct->value : NULL,
+					ct ? ct->value_len : 0, 0, (size_t)r.len) && nf + 2 <= NHDRS;
+	}
+	if (gz) {
+		for (size_t i = 1; i < nf; i++)
+			if (f[i].name_len == 4 && !strncasecmp(f[i].name, "ETag", 4) &&
+			    f[i].value_len + 3 < sizeof(wtag)) {
+				int k = snprintf(wtag, sizeof(wtag), "W/%.*s", (int)f[i].value_len,
+						 f[i].value);
+				f[i].value = wtag;
+				f[i].value_len = (size_t)k;
+			}
+		f[nf++] = (struct http1_field){ "Content-Encoding", "gzip", 16, 4 };
+		f[nf++] = (struct http1_field){ "Vary", "Accept-Encoding", 4, 15 };
+	}
+	if (r.fd < 0) {
+		conn_write(c, r.status, f, nf, r.body, r.blen, head_only);
+		hmw_hdrs_free(&mw.add);
+		return;
+	}
+	int keep = c->keep_alive ? (q->minor_version == 0 ? HTTP1_KEEP_EXPLICIT : HTTP1_KEEP)
+				 : HTTP1_CLOSE;
+	ssize_t n = http1_write_head(head, sizeof(head), r.status, NULL, f, nf,
+				     gz ? HTTP1_NO_LENGTH : (int64_t)r.len, keep);
+	hmw_hdrs_free(&mw.add);
+	if (n < 0) {
+		close(r.fd);
+		conn_error(c, 500, "invalid response header");
+		return;
+	}
+	c->out.len = 0;
+	hbuf_add(&c->out, head, (size_t)n);
+	c->state = C_WRITING;
+	arm_timer(c, c->svc->write_ms);
+	if (head_only || r.len == 0) {
+		close(r.fd);
+		conn_send(c);
+		return;
+	}
+	/* The head and the first piece go in one send. */
+	c->file_fd = r.fd;
+	c->file_off = r.off;
+	c->file_left = r.len;
+	c->file_gz = (uint8_t)gz;
+	c->gz_level = mw.level;
+	c->gz_head = (size_t)n;
+	file_next(c);
+}
+
 /* The response went out (or could not). */
 static void on_sent(struct net_stream *st, int res)
 {
@@ -355,6 +627,8 @@ static void on_sent(struct net_stream *st, int res)
 		conn_close(c);
 		return;
 	}
+	if (c->file_fd >= 0 && file_sent(c))
+		return; /* the next piece of the file is being read */
 	if (c->streaming && stream_sent(c))
 		return; /* more of the stream to send, or to come */
 	if (!c->keep_alive) {
@@ -534,6 +808,7 @@ static void pool_put(struct svc *s, const struct route *r, struct proc *p)
 
 static void hreq_free(struct hreq *h)
 {
+	hmw_hdrs_free(&h->mw.add);
 	free(h->headers.p);
 	free(h->out.p);
 	free(h);
@@ -638,18 +913,7 @@ static void stream_take(struct conn *c, struct hreq *h)
 /* Collect h's headers as fields for http1_write_head; returns how many. */
 static size_t head_fields(const struct hreq *h, struct http1_field *f, size_t max)
 {
-	size_t nf = 0;
-	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
-	while (q < end && nf < max) {
-		f[nf].name = q;
-		f[nf].name_len = strlen(q);
-		q += f[nf].name_len + 1;
-		f[nf].value = q;
-		f[nf].value_len = strlen(q);
-		q += f[nf].value_len + 1;
-		nf++;
-	}
-	return nf;
+	return pair_fields(h->headers.p, h->headers.len, f, 0, max);
 }
 
 /* The head of a streamed response, onto the spool. */
@@ -743,6 +1007,51 @@ static void stream_finish(struct hreq *h, int ok)
 	conn_unref(c);
 }
 
+/* The value of the response header k, or NULL. */
+static const char *resp_header(const struct hreq *h, const char *k, size_t kl, size_t *vl)
+{
+	const char *q = h->headers.p, *end = h->headers.p + h->headers.len;
+	while (q < end) {
+		size_t a = strlen(q), b = strlen(q + a + 1);
+		if (a == kl && strncasecmp(q, k, kl) == 0) {
+			*vl = b;
+			return q + a + 1;
+		}
+		q += a + b + 2;
+	}
+	return NULL;
+}
+
+/* The compress middleware on a buffered response: gzip the body when it
+** qualifies (hmw_compress), say so, and vary on Accept-Encoding. */
+static void compress(struct hreq *h, int status)
+{
+	size_t al = 0, tl = 0, el = 0, vl = 0;
+	const char *ae = req_header(h->conn, "Accept-Encoding", 15, &al);
+	const char *ct = resp_header(h, "Content-Type", 12, &tl);
+	int encoded = resp_header(h, "Content-Encoding", 16, &el) != NULL;
+	char *z;
+	size_t zl;
+
+	if (!h->mw.compress || !hmw_compress(&h->mw, status, ae, al, ct, tl, encoded,
+					     h->out.p, h->out.len, &z, &zl))
+		return;
+	free(h->out.p);
+	h->out.p = z;
+	h->out.len = h->out.cap = zl;
+	set_header(h, "Content-Encoding", 16, "gzip", 4);
+	const char *vary = resp_header(h, "Vary", 4, &vl);
+	if (vary) {
+		char *v = xmalloc(vl + 18);
+		memcpy(v, vary, vl);
+		memcpy(v + vl, ", Accept-Encoding", 17);
+		set_header(h, "Vary", 4, v, vl + 17);
+		free(v);
+	} else {
+		set_header(h, "Vary", 4, "Accept-Encoding", 15);
+	}
+}
+
 /* The response of a finished call goes to its connection. */
 static void finish_request(struct hreq *h, int status, const char *err_text)
 {
@@ -754,6 +1063,7 @@ static void finish_request(struct hreq *h, int status, const char *err_text)
 		conn_write(c, status, &text_plain, 1, err_text, strlen(err_text),
 			   c->req.method == HTTP1_HEAD);
 	} else {
+		compress(h, status);
 		nf = head_fields(h, f, 64);
 		conn_write(c, status, f, nf, h->out.p, h->out.len,
 			   c->req.method == HTTP1_HEAD);
@@ -847,17 +1157,55 @@ static void pooled_exit(struct proc *p, void *arg)
 		}
 }
 
+/* The longest mount of the table that path lies under, or NULL. */
+static const struct hstatic *find_mount(const struct rtab *t, const char *path, size_t len)
+{
+	const struct hstatic *best = NULL;
+	int bl = -1;
+	for (size_t i = 0; i < t->nmounts; i++) {
+		int l = hstatic_match(t->mounts[i], path, len);
+		if (l > bl) {
+			bl = l;
+			best = t->mounts[i];
+		}
+	}
+	return best;
+}
+
+/*
+** Route a complete request, as the original's ServeMux does: a route of
+** the method wins; then an OPTIONS on a route's path is answered by that
+** router's middleware and 204 (the original adds such an OPTIONS route
+** for every path, so that cors sees preflights); then the longest
+** http.static mount the path lies under; then 405 (the path has routes
+** of other methods) or 404.
+*/
 static void dispatch(struct conn *c)
 {
 	const struct http1_request *q = &c->req;
+	const char *path = c->buf + q->path_off;
+	struct rtab *tab = tab_of(c->svc);
+	const struct hstatic *mount;
 	struct route_match m;
 	char allow[128];
 	int rc;
 
 	c->keep_alive = (q->flags & HTTP1_F_KEEP_ALIVE) != 0 &&
 			!atomic_load(&c->svc->rt->stopping);
-	rc = route_find(&tab_of(c->svc)->t, c->buf + q->method_off, q->method_len,
-			c->buf + q->path_off, q->path_len, &m, allow, sizeof(allow));
+	rc = route_find(&tab->t, c->buf + q->method_off, q->method_len,
+			path, q->path_len, &m, allow, sizeof(allow));
+	if (rc < 0 && q->method_len == 7 && !memcmp(c->buf + q->method_off, "OPTIONS", 7)) {
+		const struct route *r = route_find_path(&tab->t, path, q->path_len);
+		struct hmw_req mw;
+		mw_init(&mw, c);
+		hmw_run(r ? r->mw : NULL, &mw);
+		mw_answer(c, &mw, mw.answer ? mw.answer : 204, mw.answer ? mw.body : "");
+		return;
+	}
+	if (rc <= 0 && (mount = find_mount(tab, path, q->path_len)) != NULL) {
+		serve_static(c, mount);
+		return;
+	}
 	if (rc == 0) {
 		conn_write(c, 404, &text_plain, 1, "not found\n", 10, q->method == HTTP1_HEAD);
 		return;
@@ -875,13 +1223,25 @@ static void dispatch(struct conn *c)
 		return;
 	}
 	struct hreq *h = xcalloc(1, sizeof(*h));
+	mw_init(&h->mw, c);
+	if (hmw_run(m.route->mw, &h->mw)) {
+		mw_answer(c, &h->mw, h->mw.answer, h->mw.body);
+		hreq_free(h);
+		return;
+	}
+	/* What the middleware set goes first; the handler may replace it. */
+	for (const char *p = h->mw.add.p, *e = p + h->mw.add.len; p < e;) {
+		size_t kl = strlen(p), vl = strlen(p + kl + 1);
+		set_header(h, p, kl, p + kl + 1, vl);
+		p += kl + vl + 2;
+	}
 	h->conn = c;
 	h->buf = c->buf;
 	h->req = &c->req;
 	h->match = m;
 	h->body = c->buf + q->head_len;
 	h->body_len = q->body_len;
-	memcpy(h->remote, c->remote, sizeof(h->remote));
+	memcpy(h->remote, h->mw.remote, sizeof(h->remote));
 	h->ext.deliver = start_call;
 	h->proc = pool_get(c->svc, m.route);
 	if (h->proc == NULL) {
@@ -956,6 +1316,7 @@ static void conn_new(struct svc *s, int fd)
 	c->cap = 0;
 	c->buf = NULL;     /* allocated when the first bytes arrive */
 	c->state = C_HEAD;
+	c->file_fd = -1;
 	c->refs = 1; /* the stream's, dropped by on_close */
 	((struct httpd *)s->rt->httpd)->conns[c->shard].n++;
 	c->next = s->live[c->shard];
@@ -1041,8 +1402,36 @@ static void listener_stop(struct task *t)
 		}
 }
 
+/* The chain of a middleware list the registry has checked (so it
+** compiles; NULL for an empty list). */
+static struct hmw_chain *mw_chain(const struct reg_http_mw *mw)
+{
+	const struct reg_value *nv = mw->names, *ov = mw->options;
+	size_t n = nv ? nv->n : 0, no = ov ? ov->n : 0;
+	const char **names = xcalloc(n + 1, sizeof(*names));
+	const char **keys = xcalloc(no + 1, sizeof(*keys));
+	const char **vals = xcalloc(no + 1, sizeof(*vals));
+	struct hmw_chain *c = NULL;
+	char why[256];
+	int bn, bo;
+
+	for (size_t i = 0; i < n; i++)
+		names[i] = nv->items[i]->str;
+	for (size_t i = 0; i < no; i++) {
+		keys[i] = ov->keys[i];
+		vals[i] = ov->items[i]->str ? ov->items[i]->str : "";
+	}
+	if (hmw_chain_create(&c, names, n, keys, vals, no, why, sizeof(why), &bn, &bo) < 0)
+		log_printf(LOG_LEVEL_ERROR, NULL, "http middleware: %s", why);
+	free(names);
+	free(keys);
+	free(vals);
+	return c;
+}
+
 /* The routes of the http.service svc: its routers' endpoints, prefixed,
-** each with its empty pools. */
+** each with its empty pools, their routers' middleware, and its
+** http.static mounts. */
 static struct rtab *build_routes(const struct registry *reg, const struct reg_entry *svc,
 				 int nshards)
 {
@@ -1052,6 +1441,21 @@ static struct rtab *build_routes(const struct registry *reg, const struct reg_en
 	route_init(t);
 	while ((e = reg_next(reg, e)) != NULL) {
 		const struct reg_entry *router;
+		if (e->k == REG_K_HTTP_STATIC && e->u.hstatic.server == svc &&
+		    e->u.hstatic.root != NULL) {
+			const struct reg_http_static *st = &e->u.hstatic;
+			char why[256];
+			struct hstatic *m = hstatic_create(st->path, st->root, st->index, st->cache,
+							   st->spa, mw_chain(&st->mw), why,
+							   sizeof(why));
+			if (m == NULL) {
+				log_printf(LOG_LEVEL_ERROR, NULL, "%s: %s: not served", e->id, why);
+				continue;
+			}
+			rt->mounts = xrealloc(rt->mounts, (rt->nmounts + 1) * sizeof(*rt->mounts));
+			rt->mounts[rt->nmounts++] = m;
+			continue;
+		}
 		if (e->k != REG_K_HTTP_ENDPOINT)
 			continue;
 		router = e->u.endpoint.router;
@@ -1061,8 +1465,23 @@ static struct rtab *build_routes(const struct registry *reg, const struct reg_en
 			  e->u.endpoint.path, e, e->u.endpoint.func);
 	}
 	route_finish(t);
-	for (uint32_t i = 0; i < t->n; i++)
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct reg_entry *router = t->r[i].endpoint->u.endpoint.router;
 		t->r[i].pools = xcalloc((size_t)nshards, sizeof(struct pool));
+		/* One chain per router, shared by its routes. */
+		for (uint32_t j = 0; j < i && !t->r[i].mw; j++)
+			if (t->r[j].endpoint->u.endpoint.router == router)
+				t->r[i].mw = t->r[j].mw;
+		if (t->r[i].mw == NULL && router->u.router.mw.names) {
+			struct hmw_chain *ch = mw_chain(&router->u.router.mw);
+			if (ch) {
+				rt->chains = xrealloc(rt->chains, (rt->nchains + 1) *
+						      sizeof(*rt->chains));
+				rt->chains[rt->nchains++] = ch;
+				t->r[i].mw = ch;
+			}
+		}
+	}
 	return rt;
 }
 
@@ -1102,6 +1521,27 @@ static int64_t conn_cap(const struct rt *rt, int nshards)
 	return cap < 1 ? 1 : cap;
 }
 
+/*
+** Whether the http.service e listens: as under the original's supervisor,
+** when it is auto_start or an auto_start service requires it (directly
+** or through others). Nothing here starts one later: a service that is
+** not wanted at boot stays unbound.
+*/
+static int wanted(const struct registry *reg, const struct reg_entry *e)
+{
+	const struct reg_entry *x = NULL;
+	if (e->lifecycle.auto_start)
+		return 1;
+	while ((x = reg_next(reg, x)) != NULL) {
+		if (!x->has_lifecycle || x == e)
+			continue;
+		for (size_t i = 0; i < x->lifecycle.nrequires; i++)
+			if (x->lifecycle.requires[i] == e && wanted(reg, x))
+				return 1;
+	}
+	return 0;
+}
+
 int httpd_init(struct rt *rt)
 {
 	struct httpd *hd = xcalloc(1, sizeof(*hd));
@@ -1138,6 +1578,13 @@ int httpd_init(struct rt *rt)
 		s->idle_ms = (uint64_t)e->u.http.idle_timeout / 1000000u;
 		s->ls = xcalloc((size_t)nshards, sizeof(*s->ls));
 		s->live = xcalloc((size_t)nshards, sizeof(*s->live));
+		if (!wanted(rt->reg, e)) {
+			log_printf(LOG_LEVEL_INFO, NULL, "http %s: not started (lifecycle."
+				   "auto_start is false and no started service requires it)",
+				   e->id);
+			continue;
+		}
+		s->bound = 1;
 		if (net_parse_addr(e->u.http.addr, &sa) < 0 || sa.sin_port == 0) {
 			fprintf(stderr, "%s:%d:%d: %s: invalid addr \"%s\" (want host:port or :port)\n",
 				e->file, e->line, e->col, e->id, e->u.http.addr);
@@ -1177,7 +1624,7 @@ void httpd_start(struct rt *rt)
 {
 	struct httpd *hd = rt->httpd;
 	for (int i = 0; hd && i < hd->n; i++)
-		for (int j = 0; j < hd->svcs[i].nshards; j++)
+		for (int j = 0; hd->svcs[i].bound && j < hd->svcs[i].nshards; j++)
 			shard_post(engine_shard(rt->engine, j), &hd->svcs[i].ls[j].start);
 }
 
@@ -1185,7 +1632,7 @@ void httpd_stop(struct rt *rt)
 {
 	struct httpd *hd = rt->httpd;
 	for (int i = 0; hd && i < hd->n; i++)
-		for (int j = 0; j < hd->svcs[i].nshards; j++)
+		for (int j = 0; hd->svcs[i].bound && j < hd->svcs[i].nshards; j++)
 			shard_post(engine_shard(rt->engine, j), &hd->svcs[i].ls[j].stop);
 }
 
@@ -1215,6 +1662,12 @@ void httpd_free(struct rt *rt)
 				free(pl);
 			}
 			route_free(&t->t);
+			for (size_t k = 0; k < t->nchains; k++)
+				hmw_chain_destroy(t->chains[k]);
+			for (size_t k = 0; k < t->nmounts; k++)
+				hstatic_destroy(t->mounts[k]);
+			free(t->chains);
+			free(t->mounts);
 			free(t);
 		}
 		free(s->ls);

@@ -23,8 +23,10 @@
 struct rt;
 struct hreq; /* opaque: one request and its response, owned by httpd.c */
 
-/* Boot: compile the routes of every http.service and bind their sockets
-** (one per shard, SO_REUSEPORT). Prints and returns -1 on a bind error. */
+/* Boot: compile the routes, middleware and static mounts of every
+** http.service and bind the sockets (one per shard, SO_REUSEPORT) of those
+** that are auto_start or required by an auto_start service; the others
+** stay unbound. Prints and returns -1 on a bind error. */
 int httpd_init(struct rt *rt);
 
 /* After the engine started: every shard starts accepting. */

@@ -261,6 +261,14 @@ HIDDEN const char *reg__lua_source(struct loader *L, struct reg_entry *e);
 ** file, or NULL (error recorded). */
 HIDDEN const char *reg__bc_source(struct loader *L, struct reg_entry *e);
 
+/* The absolute directory of the fs.directory entry named by e's string
+** field `field` (relative directories are taken from the working
+** directory, as the original's os.DirFS is); NULL with an error recorded
+** when the field is missing or names anything else. Marks the fs entry
+** used (no "ignored kind" warning). */
+HIDDEN const char *reg__fs_dir(struct loader *L, struct reg_entry *e, const char *field,
+			 struct reg_entry **fs_out);
+
 /* }==================================================================== */
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "engine/net.h"
 #include "runtime/conf.h"
+#include "runtime/hmw.h"
 #include "runtime/policy.h"
 #include "runtime/route.h"
 
@@ -276,6 +277,132 @@ static void set_endpoint_path(struct loader *L, struct reg_entry *e,
 		reg__errat(L, e, v, "path \"%s\": %s", v->str, why);
 		*(const char **)dst = NULL;
 	}
+}
+
+/*
+** A middleware list and its options (http.router, http.static): checked
+** against runtime/hmw.c's table by compiling the chain once, so a name it
+** does not know, or an option value its middleware cannot use, fails the
+** load at the culprit's position. Option values are any scalar, read as
+** text (the original's map[string]string after anyToString).
+*/
+static void check_mw(struct loader *L, struct reg_entry *e, const char *names_key,
+		     const char *opts_key, struct reg_http_mw *out)
+{
+	struct reg_value *names = reg__field(e, names_key);
+	struct reg_value *opts = reg__field(e, opts_key);
+	const char **nv, **kv, **vv;
+	struct hmw_chain *c;
+	char why[256], buf[160];
+	int bad_name, bad_opt;
+	size_t n = 0, no = 0;
+
+	if (names && names->type != REG_SEQ) {
+		reg__errat(L, e, names, "field \"%s\" must be a list of middleware names, "
+			   "got %s", names_key, reg__show(names, buf, sizeof(buf)));
+		return;
+	}
+	if (opts && opts->type != REG_MAP) {
+		reg__errat(L, e, opts, "field \"%s\" must be a mapping of option names to "
+			   "values, got %s", opts_key, reg__show(opts, buf, sizeof(buf)));
+		return;
+	}
+	out->names = names;
+	out->options = opts;
+	nv = reg__alloc(&L->reg->arena, ((names ? names->n : 0) + 1) * sizeof(*nv));
+	kv = reg__alloc(&L->reg->arena, ((opts ? opts->n : 0) + 1) * sizeof(*kv));
+	vv = reg__alloc(&L->reg->arena, ((opts ? opts->n : 0) + 1) * sizeof(*vv));
+	for (size_t i = 0; names && i < names->n; i++) {
+		struct reg_value *m = names->items[i];
+		if (m->type != REG_STR || m->str[0] == '\0') {
+			reg__errat(L, e, m, "%s: a middleware name must be a non-empty string, "
+				   "got %s", names_key, reg__show(m, buf, sizeof(buf)));
+			return;
+		}
+		nv[n++] = m->str;
+	}
+	for (size_t i = 0; opts && i < opts->n; i++) {
+		struct reg_value *v = opts->items[i];
+		if (v->type == REG_SEQ || v->type == REG_MAP) {
+			reg__errat(L, e, v, "%s: option \"%s\" must be a scalar, got %s",
+				   opts_key, opts->keys[i], reg__show(v, buf, sizeof(buf)));
+			return;
+		}
+		kv[no] = opts->keys[i];
+		vv[no++] = v->str ? v->str : "";
+	}
+	if (hmw_chain_create(&c, nv, n, kv, vv, no, why, sizeof(why), &bad_name,
+			     &bad_opt) < 0) {
+		reg__errat(L, e, bad_opt >= 0 ? opts->items[bad_opt] :
+			   bad_name >= 0 ? names->items[bad_name] : names,
+			   "%s: %s", bad_opt >= 0 ? opts_key : names_key, why);
+		return;
+	}
+	hmw_chain_destroy(c);
+}
+
+static void set_router_mw(struct loader *L, struct reg_entry *e,
+			  const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	check_mw(L, e, "middleware", "options", &e->u.router.mw);
+	check_mw(L, e, "post_middleware", "post_options", &e->u.router.post);
+}
+
+/*
+** http.static: the original's StaticConfig. fs names an fs.directory
+** (its directory is the root); static_options{spa, index, cache}, and the
+** legacy spa/index/cache keys of options, which the original moves into
+** static_options. spa needs an index, as the original's factory says.
+** The legacy `directory` field only changed prefix stripping there (the
+** mount path is always stripped here), so it is checked, not used.
+*/
+static void set_static(struct loader *L, struct reg_entry *e,
+		       const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	struct reg_http_static *st = &e->u.hstatic;
+	struct reg_value *opts = reg__field(e, "options"), *x;
+	const char *fsid = reg_value_str(e->data, "fs");
+	struct reg_entry *fs = fsid ? reg_find(L->reg, strchr(fsid, ':') ? fsid :
+					     reg__printf(&L->reg->arena, "%s:%s", e->ns, fsid))
+				    : NULL;
+
+	/* Another filesystem kind of the original (fs.embed, cloud ones)
+	** loads as it did, with a warning: only directories are served. */
+	if (fs && fs->kind && !strncmp(fs->kind, "fs.", 3) && strcmp(fs->kind, "fs.directory")) {
+		fs->_used = true;
+		reg__warnat(&L->warn, e, reg__field(e, "fs"), "http.static over %s (%s) is not "
+			    "served: this runtime serves fs.directory entries only", fs->kind,
+			    fs->id);
+	} else {
+		st->root = reg__fs_dir(L, e, "fs", NULL);
+	}
+	if (opts && opts->type == REG_MAP) {
+		if ((x = reg_value_get(opts, "spa")) && st->spa == false)
+			st->spa = (x->type == REG_BOOL && x->b) ||
+				  (x->str && !strcmp(x->str, "true"));
+		if ((x = reg_value_get(opts, "index")) && x->type == REG_STR && !st->index)
+			st->index = x->str;
+		if ((x = reg_value_get(opts, "cache")) && x->type == REG_STR && !st->cache)
+			st->cache = x->str;
+	}
+	if (st->index && (st->index[0] == '\0' || strchr(st->index, '/') ||
+			  !strcmp(st->index, "..")))
+		reg__errat(L, e, reg__field(e, "static_options.index"), "static_options.index "
+			   "must be a file name in the root, got \"%s\"", st->index);
+	if (st->spa && st->index == NULL)
+		reg__errat(L, e, reg__field(e, "static_options.spa"), "index file must be "
+			   "specified for SPA mode (static_options.index)");
+	check_mw(L, e, "middleware", "options", &st->mw);
+}
+
+static void set_static_path(struct loader *L, struct reg_entry *e,
+			    const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	if (v->str[0] != '/')
+		reg__errat(L, e, v, "field \"path\" must start with '/', got \"%s\"", v->str);
+	else if (strstr(v->str, "/../") || strstr(v->str, "//") ||
+		 (strlen(v->str) >= 3 && !strcmp(v->str + strlen(v->str) - 3, "/..")))
+		reg__errat(L, e, v, "field \"path\" must be a clean path, got \"%s\"", v->str);
 }
 
 /* requires and depends_on merged, de-duplicated, in file order. Any
@@ -553,7 +680,7 @@ static const struct reg_field http_service_fields[] = {
 	{ .key = "limits.max_header_bytes", .type = RF_I64, .off = AT(u.http.max_header_bytes),
 	  .def = { .i = 8192 }, .min = 1, .max = UINT32_MAX },
 	{ .key = "limits.max_body_bytes", .type = RF_I64, .off = AT(u.http.max_body_bytes),
-	  .def = { .i = 10 << 20 }, .min = 0 },
+	  .def = { .i = 120ll << 20 }, .min = 0 },	/* the original's 120MB max_body */
 };
 
 static const struct reg_field http_router_fields[] = {
@@ -561,6 +688,23 @@ static const struct reg_field http_router_fields[] = {
 	  .set = set_meta_server },
 	{ .key = "prefix", .type = RF_STR, .off = AT(u.router.prefix),
 	  .def = { .s = "" }, .set = set_prefix },
+	{ .key = "middleware", .type = RF_FN, .off = RF_NOWHERE, .set = set_router_mw },
+};
+
+/* Decoded in this order: the plain keys first, then set_static, which
+** reads them (spa needs index) and the legacy options. */
+static const struct reg_field http_static_fields[] = {
+	{ .key = "meta.server", .type = RF_FN, .off = AT(u.hstatic.server),
+	  .set = set_meta_server },
+	{ .key = "path", .type = RF_STR, .flags = RF_REQUIRED, .off = AT(u.hstatic.path),
+	  .set = set_static_path },
+	{ .key = "directory", .type = RF_STR, .off = RF_NOWHERE },
+	{ .key = "static_options", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "static_options.index", .type = RF_STR, .off = AT(u.hstatic.index) },
+	{ .key = "static_options.cache", .type = RF_STR, .off = AT(u.hstatic.cache) },
+	{ .key = "static_options.spa", .type = RF_BOOL, .off = AT(u.hstatic.spa),
+	  .def = { .b = false } },
+	{ .key = "fs", .type = RF_FN, .off = RF_NOWHERE, .set = set_static },
 };
 
 /* method is upper case as in the Go validator; the path is checked here
@@ -963,6 +1107,7 @@ static const struct kind_desc {
 	{ "http.service",	REG_K_HTTP_SERVICE,	TABLE(http_service_fields), true },
 	{ "http.router",	REG_K_HTTP_ROUTER,	TABLE(http_router_fields),  false },
 	{ "http.endpoint",	REG_K_HTTP_ENDPOINT,	TABLE(http_endpoint_fields), false },
+	{ "http.static",	REG_K_HTTP_STATIC,	TABLE(http_static_fields), false },
 	{ "registry.entry",	REG_K_REGISTRY_ENTRY,	NULL, 0,		   false },
 	{ "process.lua.bc",	REG_K_PROCESS_LUA_BC,	TABLE(process_lua_bc_fields), false },
 	{ "contract.definition", REG_K_CONTRACT_DEFINITION, TABLE(contract_def_fields), false },
@@ -994,7 +1139,7 @@ static const struct kind_desc {
 ** error: a typo must not pass as an ignored entry.
 */
 static const char *const other_kinds[] = {
-	"http.static", "workflow.lua", "module.lua", "btea.app.lua", "pg.scope",
+	"workflow.lua", "module.lua", "btea.app.lua", "pg.scope",
 	"function.wasm", "function.wat", "process.wasm",
 	"ns.definition", "ns.requirement", "ns.dependency",
 	"db.sql.", "db.cdc.", "store.", "queue.", "temporal.", "fs.", "exec.",

@@ -134,47 +134,60 @@ static unsigned char *read_all(const char *path, size_t *len)
 ** a file is an error that says so, at load, not a crash at spawn. Returns
 ** the absolute path of the file or NULL (error recorded).
 */
-const char *reg__bc_source(struct loader *L, struct reg_entry *e)
+const char *reg__fs_dir(struct loader *L, struct reg_entry *e, const char *field,
+			 struct reg_entry **fs_out)
 {
-	struct reg_value *fv = reg__field(e, "fs"), *hv = reg__field(e, "hash");
-	const char *fsid = reg__get_str(L, e, "fs", true);
-	const char *rel = reg__get_str(L, e, "path", true);
-	const char *hash = reg__get_str(L, e, "hash", true);
+	struct reg_value *fv = reg__field(e, field);
+	const char *fsid = reg__get_str(L, e, field, true);
 	const char *dir;
 	struct reg_entry *fs;
-	unsigned char *data;
-	char hex[65], *path;
-	size_t len;
 
-	if (fsid == NULL || rel == NULL || hash == NULL)
+	if (fsid == NULL)
 		return NULL;
 	fs = reg_find(L->reg, strchr(fsid, ':') ? fsid :
 		      reg__printf(&L->reg->arena, "%s:%s", e->ns, fsid));
 	if (fs == NULL || fs->kind == NULL || strcmp(fs->kind, "fs.directory") != 0) {
-		reg__errat(L, e, fv, "fs \"%s\" must name an fs.directory entry (%s)",
-		      fsid, fs ? fs->kind : "no such entry");
+		reg__errat(L, e, fv, "%s \"%s\" must name an fs.directory entry (%s)",
+		      field, fsid, fs ? fs->kind : "no such entry");
 		return NULL;
 	}
 	fs->_used = true;	/* it serves this entry: not "ignored" */
+	if (fs_out)
+		*fs_out = fs;
 	dir = reg_value_str(fs->data, "directory");
 	if (dir == NULL || dir[0] == '\0') {
 		reg__errat(L, fs, reg__field(fs, "directory"), "fs.directory needs a "
 		      "\"directory\" string (used by %s)", e->id);
 		return NULL;
 	}
+	if (dir[0] == '/')
+		return dir;
+	char *cwd = getcwd(NULL, 0);
+	const char *abs = reg__printf(&L->reg->arena, "%s/%s", cwd ? cwd : ".", dir);
+	free(cwd);
+	return abs;
+}
+
+const char *reg__bc_source(struct loader *L, struct reg_entry *e)
+{
+	struct reg_value *hv = reg__field(e, "hash");
+	struct reg_entry *fs = NULL;
+	const char *dir = reg__fs_dir(L, e, "fs", &fs);
+	const char *rel = reg__get_str(L, e, "path", true);
+	const char *hash = reg__get_str(L, e, "hash", true);
+	unsigned char *data;
+	char hex[65], *path;
+	size_t len;
+
+	if (dir == NULL || rel == NULL || hash == NULL)
+		return NULL;
 	if (rel[0] == '/' || !strcmp(rel, "..") || !strncmp(rel, "../", 3) ||
 	    strstr(rel, "/../") || (strlen(rel) >= 3 && !strcmp(rel + strlen(rel) - 3, "/.."))) {
 		reg__errat(L, e, reg__field(e, "path"), "path \"%s\" must stay inside the "
 		      "directory of %s", rel, fs->id);
 		return NULL;
 	}
-	if (dir[0] == '/') {
-		path = reg__printf(&L->reg->arena, "%s/%s", dir, rel);
-	} else {
-		char *cwd = getcwd(NULL, 0);
-		path = reg__printf(&L->reg->arena, "%s/%s/%s", cwd ? cwd : ".", dir, rel);
-		free(cwd);
-	}
+	path = reg__printf(&L->reg->arena, "%s/%s", dir, rel);
 	normalize(path);
 	if ((data = read_all(path, &len)) == NULL) {
 		reg__errat(L, e, reg__field(e, "path"), "cannot read bytecode \"%s\" (%s: %s)",

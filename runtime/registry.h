@@ -153,6 +153,7 @@ enum reg_kind {
 	REG_K_DB_POSTGRES,	/* db.sql.postgres */
 	REG_K_STORE_MEMORY,	/* store.memory */
 	REG_K_STORE_SQL,	/* store.sql: over a db.sql.* entry */
+	REG_K_HTTP_STATIC,	/* http.static: files of an fs.directory */
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds
@@ -253,12 +254,32 @@ struct reg_http_service {
 	const char *addr;
 	int64_t read_timeout, write_timeout, idle_timeout;	/* ns: 10s 30s 60s */
 	int64_t max_header_bytes;	/* limits: 8192 */
-	int64_t max_body_bytes;		/* limits: 10 MiB */
+	int64_t max_body_bytes;		/* limits: 120 MiB */
+};
+
+/* A middleware list and its options, as written (checked at load by
+** runtime/hmw.c's table: every name known, every option valid). */
+struct reg_http_mw {
+	const struct reg_value *names;		/* sequence of strings, or NULL */
+	const struct reg_value *options;	/* mapping, or NULL */
 };
 
 struct reg_http_router {
 	struct reg_entry *server;	/* meta.server: an http.service */
 	const char *prefix;		/* "" when absent */
+	struct reg_http_mw mw, post;	/* middleware/options, post_middleware/post_options */
+};
+
+/* http.static: the files under root served at path. root is absolute (an
+** fs.directory's directory, or the legacy `directory` field). */
+struct reg_http_static {
+	struct reg_entry *server;	/* meta.server: an http.service */
+	const char *path;		/* "/..." */
+	const char *root;
+	const char *index;		/* static_options.index: "index.html" */
+	const char *cache;		/* static_options.cache: Cache-Control or NULL */
+	bool spa;			/* static_options.spa */
+	struct reg_http_mw mw;
 };
 
 struct reg_http_endpoint {
@@ -369,6 +390,7 @@ struct reg_entry {
 		struct reg_http_service http;
 		struct reg_http_router router;
 		struct reg_http_endpoint endpoint;
+		struct reg_http_static hstatic;
 		struct reg_contract_def contract;
 		struct reg_binding binding;
 		struct reg_queue queue;

@@ -237,3 +237,13 @@ int route_find(const struct route_table *t, const char *method, size_t mlen,
 		allow[0] = '\0';
 	return path_hit ? -1 : 0;
 }
+
+const struct route *route_find_path(const struct route_table *t, const char *path,
+				    size_t plen)
+{
+	struct route_match m;
+	for (uint32_t i = 0; i < t->n; i++)
+		if (match_path(&t->r[i], path, plen, &m))
+			return &t->r[i];
+	return NULL;
+}

@@ -38,6 +38,8 @@ struct route {
 	void *pools;                    /* the caller's (httpd: its handler
 	                                ** pools, one per shard); route_free
 	                                ** leaves it alone */
+	const void *mw;                 /* the caller's too (httpd: the
+	                                ** router's middleware chain) */
 };
 
 struct route_table {
@@ -86,5 +88,10 @@ void route_free(struct route_table *t);
 int route_find(const struct route_table *t, const char *method, size_t mlen,
 	       const char *path, size_t plen, struct route_match *m,
 	       char *allow, size_t allow_cap);
+
+/* The first route (in matching order) whose pattern matches path, of any
+** method, or NULL: whose router answers an OPTIONS the routes do not. */
+const struct route *route_find_path(const struct route_table *t, const char *path,
+				    size_t plen);
 
 #endif

@@ -170,7 +170,7 @@ registry)
 	"$cc" $flags $(pkg-config --cflags libfyaml lua5.4) "$root/test/fuzz/registry_fuzz.c" \
 		"$root/runtime/registry.c" "$root"/runtime/reg_*.c "$root/runtime/yaml.c" \
 		"$root/$build/libruntime.a" "$root/$build/libengine.a" -pthread \
-		$(pkg-config --libs lua5.4 liburing libfyaml uuid libcrypto libpcre2-8 sqlite3) -lm \
+		$(pkg-config --libs lua5.4 liburing libfyaml uuid libcrypto libpcre2-8 sqlite3 zlib) -lm \
 		-o "$dir/fuzz" || exit 1
 	mkdir -p "$dir/seeds"
 	find "$root/test/fixtures" "$root/test/lua/src" "$root/examples" \

@@ -230,6 +230,61 @@ lib_alive() {
 	[ "$st" != Z ]
 }
 
+# lib_free_port: a TCP port on 127.0.0.1 that is free now.
+lib_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# lib_start_app FIXTURE [PREPARE]: copy the app FIXTURE to $APP, replace its
+# __PORT__, __PORT2__ and __PORT3__ with free ports (PORT, PORT2, PORT3), call the function
+# PREPARE if given, and run `wippy run --shards 2` in it, stdout in $TMP/out
+# and stderr in $ERR, until it listens on PORT; sets PID. A port taken in
+# between is tried again with others (three times).
+lib_start_app() {
+	local fixture=$1 prepare=${2:-} try rc
+	for try in 1 2 3; do
+		rm -rf "$APP"
+		lib_copy_app "$fixture" "$APP"
+		PORT=$(lib_free_port)
+		PORT2=$(lib_free_port)
+		PORT3=$(lib_free_port)
+		sed -i "s/__PORT__/$PORT/; s/__PORT2__/$PORT2/; s/__PORT3__/$PORT3/" "$APP/src/_index.yaml"
+		[ -z "$prepare" ] || "$prepare"
+		(cd "$APP" && exec "$WIPPY" run --shards 2 </dev/null >"$TMP/out" 2>"$ERR") &
+		PID=$!
+		lib_track "$PID"
+		rc=0
+		wait_for_line 15 "$PID" "$ERR" "listening on 127\.0\.0\.1:$PORT" || rc=$?
+		[ "$rc" -eq 0 ] && return 0
+		grep -q "cannot listen" "$ERR" || { show stderr "$ERR"; die "wippy run did not start"; }
+	done
+	die "no free port in three tries"
+}
+
+# lib_get NAME CURL-ARGS...: one request with curl (the path as written:
+# --path-as-is), its head in $TMP/NAME.h and its body in $TMP/NAME.b;
+# prints the status.
+lib_get() {
+	local name=$1
+	shift
+	curl -s --path-as-is -D "$TMP/$name.h" -o "$TMP/$name.b" -w '%{http_code}' "$@"
+}
+
+# lib_status_is GOT WANT NAME: the status of lib_get NAME, else fail.
+lib_status_is() {
+	[ "$1" = "$2" ] || { show head "$TMP/$3.h" 2>/dev/null || true; die "$3: status $1, expected $2"; }
+}
+
+# lib_header FIELD NAME: the value of a header of lib_get NAME's answer.
+lib_header() {
+	grep -i "^$1:" "$TMP/$2.h" | head -1 | cut -d' ' -f2- | tr -d '\r'
+}
+
+# lib_no_header FIELD NAME: the answer has no such header, else fail.
+lib_no_header() {
+	! grep -qi "^$1:" "$TMP/$2.h" || die "$2: unexpected header $1"
+}
+
 # ---- self-test: `bash test/integration/lib.sh` --------------------------
 
 lib_selftest() {

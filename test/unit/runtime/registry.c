@@ -240,7 +240,7 @@ static void test_mixed(void)
 	ok(reg != NULL, "good-mixed loads (%s)", err.msg ? err.msg : "");
 	if (reg == NULL)
 		return;
-	ok(reg_count(reg) == 14, "14 entries (README.txt and .hidden/ skipped)");
+	ok(reg_count(reg) == 15, "15 entries (README.txt and .hidden/ skipped)");
 	gw = reg_find(reg, "app.api.v1:gateway");
 	h1 = reg_find(reg, "app:processes");
 	h2 = reg_find(reg, "app:other_host");
@@ -276,7 +276,10 @@ static void test_mixed(void)
 	   reg_value_bool(st->data, "values.2", false) &&
 	   reg_value_get(st->data, "values.9") == NULL &&
 	   !strcmp(reg_value_text(st->data, "values.1"), "2.5"), "typed accessors");
-	ok(reg_find(reg, "app:assets") && reg_find(reg, "app:assets")->k == REG_K_OTHER &&
+	ok(reg_find(reg, "app:assets") && reg_find(reg, "app:assets")->k == REG_K_HTTP_STATIC &&
+	   !strcmp(reg_find(reg, "app:assets")->u.hstatic.path, "/assets") &&
+	   ends_with(reg_find(reg, "app:assets")->u.hstatic.root, "/public") &&
+	   !strcmp(reg_find(reg, "app:assets")->u.hstatic.cache, "public, max-age=60") &&
 	   reg_find(reg, "app:compiled") && reg_find(reg, "app:db") &&
 	   reg_find(reg, "app:policy") && reg_find(reg, "app:store"),
 	   "other kinds pass through as generic entries");
