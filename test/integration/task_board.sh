@@ -13,12 +13,16 @@ lib_tmpdir
 
 APP=$TMP/app
 ERR=$TMP/err
+RUNS=0
+# start: one more run; $ERR keeps every run's lines, so wait for this
+# run's own "listening" line (the RUNS-th), not the first run's.
 start() {
 	local rc=0
+	RUNS=$((RUNS + 1))
 	(cd "$APP" && exec "$WIPPY" run </dev/null >"$TMP/out" 2>>"$ERR") &
 	PID=$!
 	lib_track "$PID"
-	wait_for_line 15 "$PID" "$ERR" "listening on .*:$PORT" || rc=$?
+	wait_for_line 15 "$PID" "$ERR" "listening on .*:$PORT" "$RUNS" || rc=$?
 	[ "$rc" -eq 0 ] || { show stderr "$ERR"; die "task-board did not start"; }
 }
 lib_copy_app "$LIB_ROOT/examples/task-board" "$APP"
