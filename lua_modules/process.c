@@ -24,6 +24,7 @@
 #include "runtime/payload.h"
 #include "runtime/proc.h"
 #include "runtime/live.h"
+#include "runtime/node.h"
 #include "runtime/registry.h"
 #include "runtime/rt.h"
 
@@ -33,7 +34,7 @@ static uint64_t resolve(lua_State *L, int idx, int *nret)
 {
 	size_t len;
 	const char *s = luaL_checklstring(L, idx, &len);
-	uint64_t pid = proc_parse_pid(s, len);
+	uint64_t pid = node_parse_pid(proc_of(L)->rt, s, len);
 	if (pid == 0 && (pid = names_lookup(proc_of(L)->rt, s)) == 0)
 		*nret = errors_ret(L, ERRORS_NOT_FOUND, "could not resolve: %s", s);
 	return pid;
@@ -51,7 +52,7 @@ static int check_target(lua_State *L, int idx, uint64_t to, const char *action)
 	char buf[96];
 	int r;
 
-	if (proc_parse_pid(s, len) == 0) {
+	if (node_parse_pid(proc_of(L)->rt, s, len) == 0) {
 		struct proc *t = proc_find(proc_of(L)->rt, to);
 		if (t != NULL) {
 			snprintf(buf, sizeof(buf), "%.*s", (int)t->pidlen, t->pidstr);
@@ -264,7 +265,8 @@ static int p_exec(lua_State *L)
 	if (n != 1)
 		return n;
 	pid = lua_tolstring(L, -1, &len);
-	return proc_wait_exit(L, proc_parse_pid(pid, len), message_push_event, exec_k);
+	return proc_wait_exit(L, node_parse_pid(proc_of(L)->rt, pid, len), message_push_event,
+			      exec_k);
 }
 
 /* process.spawn*(id, host, ...) -> pid | nil, err [-0, +(1|2), m] */
@@ -612,6 +614,20 @@ static void spawner_meta(lua_State *L)
 	}
 }
 
+/* nil, err for a failed proc_send to the pid `to` named by the argument
+** at idx: NotFound for a process that is gone, Unavailable (the
+** original's "cannot route to external node") for one whose node is not
+** reachable: no cluster, or a node unknown or down. [-0, +2, m] */
+static int send_failed(lua_State *L, int rc, uint64_t to, int idx)
+{
+	if (rc == -EHOSTUNREACH) {
+		int ni = node_of(proc_of(L)->rt, to, NULL);
+		const char *node = ni > 0 ? node_name(proc_of(L)->rt, ni) : "?";
+		return errors_ret(L, ERRORS_UNAVAILABLE, "cannot route to external node %s", node);
+	}
+	return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s", lua_tostring(L, idx));
+}
+
 /* Send a system notice of kind to dest. [-0, +(1|2), m] */
 static int notice(lua_State *L, enum msg_kind kind, const char *topic,
 		  const char *action)
@@ -626,9 +642,8 @@ static int notice(lua_State *L, enum msg_kind kind, const char *topic,
 	struct msg *m = msg_new(kind, self->pid, topic);
 	m->from_host = self->host->id;
 	m->at = (double)time(NULL);
-	if (proc_send(self->rt, to, m) < 0)
-		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s",
-				  lua_tostring(L, 1));
+	if ((nret = proc_send(self->rt, to, m)) < 0)
+		return send_failed(L, nret, to, 1);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -658,9 +673,8 @@ static int p_send(lua_State *L)
 		msg_free(m);
 		return errors_ret(L, ERRORS_INVALID, "cannot send: %s", payload_strerror(rc));
 	}
-	if (proc_send(self->rt, to, m) < 0)
-		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s",
-				  lua_tostring(L, 1));
+	if ((rc = proc_send(self->rt, to, m)) < 0)
+		return send_failed(L, rc, to, 1);
 	lua_pushboolean(L, 1);
 	return 1;
 }

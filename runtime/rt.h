@@ -128,6 +128,8 @@ struct rt {
 	_Atomic(void *) queues; /* runtime/queue.c: queues and consumers */
 	void *sqldb;            /* runtime/sqldb.c state, or NULL */
 	void *memstore;         /* runtime/memstore.c state, or NULL */
+	void *nodes;            /* runtime/node.c: node name, remote pids */
+	_Atomic(void *) cluster; /* runtime/cluster.c, or NULL: not in a cluster */
 
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */
 	struct term_in term_in;

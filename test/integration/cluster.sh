@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# test/integration/cluster.sh: two wippy nodes on one NATS server (JetStream
+# on), all on loopback, in a temp dir with a free port.
+#
+# Node A (`--node A`) runs a server process that prints its pid, answers
+# "ping" with "pong" to the sender's pid, and counts the "seq" messages it
+# gets, checking that they arrive in the order sent. Node B (`--node B`)
+# runs a client that, given A's pid:
+#   - pings it (retrying until B has heard A's presence) and checks that the
+#     reply's from() is A's pid, printed {A@host|0x...};
+#   - sends to a node that does not exist and gets kind Unavailable;
+#   - sends 100,000 numbered messages and gets A's count and order;
+#   - monitors A's process; the script SIGKILLs node A, and B's EXIT must
+#     come with an Unavailable error naming node A within 3 heartbeats
+#     plus a margin.
+# Then a node without --cluster runs with the server's connection count
+# checked (monitoring endpoint, connz): it makes no connection, and a
+# remote pid gives it Unavailable too. Skips (77) when nats-server is not
+# installed.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+lib_require_wippy
+command -v nats-server >/dev/null || skip "nats-server is not installed (scripts/deps.sh)"
+command -v curl >/dev/null || skip "curl is not installed"
+lib_tmpdir
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+PORT=$(free_port)
+MPORT=$(free_port)
+URL=nats://127.0.0.1:$PORT
+N=100000
+HB=300ms   # heartbeat: a node silent for 3 of them (0.9 s) is down
+
+mkdir -p "$TMP/js"
+nats-server -js -sd "$TMP/js" -a 127.0.0.1 -p "$PORT" -m "$MPORT" >"$TMP/nats.log" 2>&1 &
+NATS_PID=$!
+lib_track "$NATS_PID"
+wait_for 10 "$NATS_PID" "nats-server to listen" \
+	curl -sf "http://127.0.0.1:$MPORT/varz" -o /dev/null || { show nats "$TMP/nats.log"; die "nats-server did not start"; }
+
+conns() { curl -sf "http://127.0.0.1:$MPORT/connz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["num_connections"])'; }
+
+# {==== The app: one registry for both nodes ====}
+APP=$TMP/app
+mkdir -p "$APP/src"
+printf 'src: ./src\nmodules: .wippy\n' >"$APP/wippy.lock"
+cat >"$APP/src/_index.yaml" <<'EOF'
+version: "1.0"
+namespace: app
+entries:
+  - name: terminal
+    kind: terminal.host
+    lifecycle:
+      auto_start: true
+  - name: processes
+    kind: process.host
+    lifecycle:
+      auto_start: true
+  - name: server
+    kind: process.lua
+    source: file://server.lua
+    method: main
+    modules: [io, process, time, channel]
+  - name: client
+    kind: process.lua
+    source: file://client.lua
+    method: main
+    modules: [io, process, time, channel]
+EOF
+cat >"$APP/src/server.lua" <<'EOF'
+local io = require("io")
+local function main()
+    local inbox = process.inbox()
+    io.print("pid " .. process.pid())
+    io.flush()
+    local next_seq, count, in_order = 1, 0, true
+    while true do
+        local msg = inbox:receive()
+        local topic = msg:topic()
+        if topic == "ping" then
+            process.send(msg:from(), "pong", msg:payload():data())
+        elseif topic == "seq" then
+            local i = msg:payload():data()
+            if i ~= next_seq then in_order = false end
+            next_seq = i + 1
+            count = count + 1
+        elseif topic == "done" then
+            process.send(msg:from(), "summary", {count = count, in_order = in_order})
+        end
+    end
+end
+return { main = main }
+EOF
+cat >"$APP/src/client.lua" <<'EOF'
+local io = require("io")
+local time = require("time")
+local function say(s) io.print(s); io.flush() end
+local function main(apid, n)
+    n = tonumber(n)
+    local inbox = process.inbox()
+    -- B learns of A from its first heartbeat: until then A is unknown.
+    local ok, err
+    for _ = 1, 200 do
+        ok, err = process.send(apid, "ping", 7)
+        if ok then break end
+        time.sleep("50ms")
+    end
+    if not ok then return nil, "A never became reachable: " .. tostring(err) end
+    say("early error kind " .. tostring(err and err:kind()))
+    local r = channel.select { inbox:case_receive(), time.after("5s"):case_receive() }
+    if not r.value or type(r.value) ~= "userdata" then return nil, "no pong" end
+    local msg = r.value
+    say("pong " .. tostring(msg:payload():data()) .. " from " .. msg:from())
+    say("self " .. process.pid())
+
+    local ok2, err2 = process.send("{nosuch@app:processes|0x00001}", "x", 1)
+    say("unknown node: " .. tostring(ok2) .. " kind " .. tostring(err2 and err2:kind()) ..
+        " message " .. tostring(err2))
+
+    local t0 = time.now()
+    for i = 1, n do
+        local sok, serr = process.send(apid, "seq", i)
+        if not sok then return nil, "send " .. i .. " failed: " .. tostring(serr) end
+    end
+    process.send(apid, "done")
+    local s = channel.select { inbox:case_receive(), time.after("60s"):case_receive() }
+    if not s.value or type(s.value) ~= "userdata" then return nil, "no summary" end
+    local sum = s.value:payload():data()
+    say(string.format("summary count %d in_order %s in %.2fs", sum.count, tostring(sum.in_order),
+        time.now():sub(t0):seconds()))
+
+    local events = process.events()
+    local mok, merr = process.monitor(apid)
+    say("monitoring " .. tostring(mok) .. " " .. tostring(merr))
+    local e = channel.select { events:case_receive(), time.after("30s"):case_receive() }
+    local ev = e.value
+    if type(ev) ~= "table" then return nil, "no EXIT event" end
+    local er = ev.result and ev.result.error
+    say("event " .. tostring(ev.kind) .. " from " .. tostring(ev.from) .. " kind " ..
+        tostring(er and er:kind()) .. " error " .. tostring(er))
+    local ok3, err3 = process.send(apid, "ping", 1)
+    say("after down: " .. tostring(ok3) .. " kind " .. tostring(err3 and err3:kind()))
+    return 0
+end
+return { main = main }
+EOF
+
+# {==== Two nodes ====}
+# Every node of a cluster has the same heartbeat (the bucket's TTL is the
+# first node's).
+printf 'cluster:\n  heartbeat: %s\n' "$HB" >"$TMP/hb.yaml"
+note "node A"
+(cd "$APP" && exec "$WIPPY" run --node A --cluster "$URL" --config "$TMP/hb.yaml" -x app:server \
+	>"$TMP/a.out" 2>"$TMP/a.err") &
+A_PID=$!
+lib_track "$A_PID"
+wait_for_line 10 "$A_PID" "$TMP/a.out" '^pid ' || { show a.err "$TMP/a.err"; die "node A did not start"; }
+APID=$(sed -n 's/^pid //p' "$TMP/a.out")
+note "A's pid: $APID"
+case $APID in "{A@app:terminal|0x"*"}") ;; *) die "A's own pid should name node A when clustered: $APID" ;; esac
+
+note "node B"
+(cd "$APP" && exec "$WIPPY" run --node B --cluster "$URL" --config "$TMP/hb.yaml" \
+	-x app:client "$APID" "$N" >"$TMP/b.out" 2>"$TMP/b.err") &
+B_PID=$!
+lib_track "$B_PID"
+wait_for_line 60 "$B_PID" "$TMP/b.out" '^monitoring ' || { show b.out "$TMP/b.out"; show b.err "$TMP/b.err"; die "B did not get to its monitor"; }
+expect_fixed "B" "$TMP/b.out" "pong 7 from $APID"
+expect_regex "B" "$TMP/b.out" '^self \{B@app:terminal\|0x[0-9a-f]{5,}\}$'
+expect_regex "B" "$TMP/b.out" '^unknown node: nil kind Unavailable message .*nosuch'
+expect_regex "B" "$TMP/b.out" "^summary count $N in_order true "
+expect_fixed "B" "$TMP/b.out" "monitoring true nil"
+[ "$(conns)" = 2 ] || die "expected 2 client connections on the server, got $(conns)"
+
+note "SIGKILL node A"
+T0=$(date +%s%N)
+kill -KILL "$A_PID"
+wait_for_line 10 "$B_PID" "$TMP/b.out" '^event ' || { show b.out "$TMP/b.out"; show b.err "$TMP/b.err"; die "B's monitor did not fire"; }
+T1=$(date +%s%N)
+MS=$(((T1 - T0) / 1000000))
+note "EXIT after ${MS} ms (3 heartbeats: 900 ms)"
+[ "$MS" -le 3000 ] || die "the node-down EXIT took ${MS} ms, over 3 heartbeats plus 2 s"
+expect_regex "B" "$TMP/b.out" "^event pid.exit from \\{A@app:terminal\\|0x[0-9a-f]+\\} kind Unavailable error .*node A"
+expect_fixed "B" "$TMP/b.out" "after down: nil kind Unavailable"
+set +e
+timeout 20 tail --pid="$B_PID" -f /dev/null
+wait "$B_PID"
+RC=$?
+set -e
+check_no_sanitizer "B stderr" "$TMP/b.err"
+check_no_sanitizer "A stderr" "$TMP/a.err"
+check_exit "node B" "$RC" 0
+
+# {==== No --cluster: no connection ====}
+note "a node without --cluster"
+cat >"$APP/src/client.lua" <<'EOF'
+local io = require("io")
+local time = require("time")
+local function main()
+    io.print("self " .. process.pid())
+    local ok, err = process.send("{A@app:processes|0x00001}", "x", 1)
+    io.print("remote: " .. tostring(ok) .. " kind " .. tostring(err and err:kind()))
+    io.flush()
+    time.sleep("1s")
+    return 0
+end
+return { main = main }
+EOF
+# The server's URL is configured, but cluster.enabled is not set.
+printf 'cluster:\n  nats: "%s"\n' "$URL" >"$TMP/nojoin.yaml"
+before=$(conns)
+[ "$before" = 0 ] || die "expected no connection left after both nodes ended, got $before"
+(cd "$APP" && exec timeout 20 "$WIPPY" run --node C --config "$TMP/nojoin.yaml" -x app:client \
+	>"$TMP/c.out" 2>"$TMP/c.err") &
+C_PID=$!
+lib_track "$C_PID"
+wait_for_line 10 "$C_PID" "$TMP/c.out" '^remote: ' || { show c.err "$TMP/c.err"; die "node C did not run"; }
+during=$(conns)
+set +e
+wait "$C_PID"
+RC=$?
+set -e
+[ "$during" = 0 ] || die "a node without cluster.enabled connected to NATS ($during connections)"
+check_exit "node without --cluster" "$RC" 0
+expect_regex "C" "$TMP/c.out" '^self \{app:terminal\|0x[0-9a-f]{5,}\}$'
+expect_fixed "C" "$TMP/c.out" "remote: nil kind Unavailable"
+reject_fixed "C" "$TMP/c.err" "cluster"
+sed "s/^/# B: /" "$TMP/b.out"
+note "ok: cluster routing, order, pids, Unavailable, node-down monitors, no cluster no connection"
