@@ -224,6 +224,7 @@ wait "$C_PID"
 RC=$?
 set -e
 [ "$during" = 0 ] || die "a node without cluster.enabled connected to NATS ($during connections)"
+check_no_sanitizer "C stderr" "$TMP/c.err"
 check_exit "node without --cluster" "$RC" 0
 expect_regex "C" "$TMP/c.out" '^self \{app:terminal\|0x[0-9a-f]{5,}\}$'
 expect_fixed "C" "$TMP/c.out" "remote: nil kind Unavailable"
