@@ -52,8 +52,16 @@ int node_init(struct rt *rt)
 	pthread_mutex_init(&t->lock, NULL);
 	if (name[0]) {
 		snprintf(t->self, sizeof(t->self), "%s", name);
-	} else if (gethostname(t->self, sizeof(t->self)) != 0) {
+	} else if (gethostname(t->self, sizeof(t->self)) != 0 || t->self[0] == '\0') {
 		snprintf(t->self, sizeof(t->self), "node");
+	} else {
+		/* The host name's first label, with anything a name may not
+		** hold made a '-': a default must never stop the boot. */
+		t->self[sizeof(t->self) - 1] = '\0';
+		t->self[strcspn(t->self, ".")] = '\0';
+		for (char *q = t->self; *q; q++)
+			if (strchr("@|{}*> \t", *q))
+				*q = '-';
 	}
 	t->self[sizeof(t->self) - 1] = '\0';
 	/* '@', '|', '{', '}' would make a pid string ambiguous; '.', '*',
