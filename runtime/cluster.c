@@ -61,6 +61,7 @@
 #include <time.h>
 
 #include "engine/common.h"
+#include "cnames.h"
 #include "errors.h"
 #include "log.h"
 #include "mailbox.h"
@@ -97,6 +98,7 @@ struct cluster {
 	natsSubscription *data, *presence;
 	jsCtx *js;
 	kvStore *kv;
+	struct cnames *names;     /* cluster-wide names (cnames.c) */
 	pthread_t thread;
 	uint64_t hb_ms;
 	char self_subject[sizeof(SUBJECT_PREFIX) + NODE_NAME_MAX];
@@ -376,6 +378,7 @@ static void node_down(struct cluster *c, struct peer *pe)
 	}
 	pthread_mutex_unlock(&c->lock);
 	log_info("cluster: node %s left the cluster (%zu monitors and links fire)", name, n);
+	cnames_node_down(c->names, pe->idx);
 	log_flush();
 	/* The result every watcher gets: {error = <Unavailable error>}. */
 	memset(&res, 0, sizeof(res));
@@ -491,6 +494,8 @@ static void *cluster_main(void *arg)
 
 static void destroy(struct cluster *c)
 {
+	cnames_stop(c->names); /* its threads use the connection */
+	c->names = NULL;
 	if (c->data)
 		natsSubscription_Destroy(c->data);
 	if (c->presence)
@@ -579,6 +584,10 @@ int cluster_start(struct rt *rt)
 		goto err;
 	natsOptions_Destroy(opts);
 	opts = NULL;
+	what = "open the names bucket";
+	s = NATS_ERR;
+	if ((c->names = cnames_start(rt, c->js)) == NULL)
+		goto err;
 	heartbeat(c);
 	rt->cluster = c;
 	if (pthread_create(&c->thread, NULL, cluster_main, c) != 0) {
@@ -619,4 +628,29 @@ void cluster_stop(struct rt *rt)
 	natsSubscription_WaitForDrainCompletion(c->presence, 2000);
 	rt->cluster = NULL;
 	destroy(c);
+}
+
+int cluster_node_up(struct rt *rt, int idx)
+{
+	struct cluster *c = rt->cluster;
+	struct peer *pe;
+	if (c == NULL || idx < 0 || idx >= NODE_MAX)
+		return 0;
+	if (idx == 0)
+		return 1;
+	pe = peer_get(c, idx);
+	return pe && atomic_load(&pe->alive);
+}
+
+struct cnames *cluster_names(struct rt *rt)
+{
+	struct cluster *c = rt->cluster;
+	return c ? c->names : NULL;
+}
+
+void cluster_proc_exit(struct rt *rt, uint64_t pid)
+{
+	struct cluster *c = rt->cluster;
+	if (c && c->names)
+		cnames_exit(c->names, pid);
 }

@@ -23,6 +23,7 @@
 
 struct rt;
 struct msg;
+struct cnames;
 
 /* Join the cluster when rt->conf asks for it (after the shards started:
 ** deliveries go to their inboxes). 0 (also when no cluster is asked
@@ -40,5 +41,16 @@ void cluster_stop(struct rt *rt);
 ** cluster or to's node is unknown or down (m is freed). MONITOR and LINK
 ** notices are remembered, so that they fire if the node goes down. */
 int cluster_send(struct rt *rt, uint64_t to, struct msg *m);
+
+/* Whether node index idx (runtime/node.h) is a live member: 1 for this
+** node, 0 for one down, unknown, or when rt is in no cluster. Any thread. */
+int cluster_node_up(struct rt *rt, int idx);
+
+/* The cluster-wide names (runtime/cnames.h), or NULL: no cluster. */
+struct cnames *cluster_names(struct rt *rt);
+
+/* Process pid of this node ended (proc.c, on its exit): release its
+** cluster-wide names. Any thread; call only when rt->cluster is set. */
+void cluster_proc_exit(struct rt *rt, uint64_t pid);
 
 #endif

@@ -1150,6 +1150,8 @@ static void finish(struct proc *p)
 
 	pt_remove(rt, p);
 	names_release(p);
+	if (__builtin_expect(atomic_load_explicit(&rt->cluster, memory_order_relaxed) != NULL, 0))
+		cluster_proc_exit(rt, p->pid);
 
 	if (p->L) {
 		lua_settop(p->L, 0);

@@ -2,17 +2,20 @@
 # test/integration/cluster.sh: two wippy nodes on one NATS server (JetStream
 # on), all on loopback, in a temp dir with a free port.
 #
-# Node A (`--node A`) runs a server process that prints its pid, answers
+# Node A (`--node A`) runs a server process that registers the name "echo"
+# cluster-wide (CONSISTENT), prints its pid, answers
 # "ping" with "pong" to the sender's pid, and counts the "seq" messages it
 # gets, checking that they arrive in the order sent. Node B (`--node B`)
 # runs a client that, given A's pid:
 #   - pings it (retrying until B has heard A's presence) and checks that the
 #     reply's from() is A's pid, printed {A@host|0x...};
+#   - sends to "echo" by name and gets A's reply; registering "echo"
+#     CONSISTENT itself gives AlreadyExists; an EVENTUAL name is its own;
 #   - sends to a node that does not exist and gets kind Unavailable;
 #   - sends 100,000 numbered messages and gets A's count and order;
 #   - monitors A's process; the script SIGKILLs node A, and B's EXIT must
 #     come with an Unavailable error naming node A within 3 heartbeats
-#     plus a margin.
+#     plus a margin, and "echo" is free again: B's CONSISTENT register wins.
 # Then a node without --cluster runs with the server's connection count
 # checked (monitoring endpoint, connz): it makes no connection, and a
 # remote pid gives it Unavailable too. Skips (77) when nats-server is not
@@ -74,6 +77,8 @@ cat >"$APP/src/server.lua" <<'EOF'
 local io = require("io")
 local function main()
     local inbox = process.inbox()
+    local rok, rerr = process.registry.register("echo", nil, process.registry.CONSISTENT)
+    if not rok then return nil, "register echo: " .. tostring(rerr) end
     io.print("pid " .. process.pid())
     io.flush()
     local next_seq, count, in_order = 1, 0, true
@@ -116,6 +121,22 @@ local function main(apid, n)
     say("pong " .. tostring(msg:payload():data()) .. " from " .. msg:from())
     say("self " .. process.pid())
 
+    -- The name A registered (CONSISTENT), from B's cache of the KV.
+    local nok, nerr
+    for _ = 1, 100 do
+        nok, nerr = process.send("echo", "ping", 8)
+        if nok then break end
+        time.sleep("20ms")
+    end
+    local r2 = channel.select { inbox:case_receive(), time.after("5s"):case_receive() }
+    if type(r2.value) ~= "userdata" then return nil, "no pong by name: " .. tostring(nerr) end
+    say("by name: pong " .. tostring(r2.value:payload():data()) .. " from " .. r2.value:from())
+    say("lookup echo " .. tostring(process.registry.lookup("echo")))
+    local cok, cerr = process.registry.register("echo", nil, process.registry.CONSISTENT)
+    say("taken: " .. tostring(cok) .. " kind " .. tostring(cerr and cerr:kind()))
+    local eok = process.registry.register("mine", nil, process.registry.EVENTUAL)
+    say("eventual: " .. tostring(eok) .. " lookup " .. tostring(process.registry.lookup("mine")))
+
     local ok2, err2 = process.send("{nosuch@app:processes|0x00001}", "x", 1)
     say("unknown node: " .. tostring(ok2) .. " kind " .. tostring(err2 and err2:kind()) ..
         " message " .. tostring(err2))
@@ -143,6 +164,9 @@ local function main(apid, n)
         tostring(er and er:kind()) .. " error " .. tostring(er))
     local ok3, err3 = process.send(apid, "ping", 1)
     say("after down: " .. tostring(ok3) .. " kind " .. tostring(err3 and err3:kind()))
+    local fok, ferr = process.registry.register("echo", nil, process.registry.CONSISTENT)
+    say("free again: " .. tostring(fok) .. " " .. tostring(ferr) .. " lookup " ..
+        tostring(process.registry.lookup("echo")))
     return 0
 end
 return { main = main }
@@ -173,6 +197,11 @@ expect_regex "B" "$TMP/b.out" '^self \{B@app:terminal\|0x[0-9a-f]{5,}\}$'
 expect_regex "B" "$TMP/b.out" '^unknown node: nil kind Unavailable message .*nosuch'
 expect_regex "B" "$TMP/b.out" "^summary count $N in_order true "
 expect_fixed "B" "$TMP/b.out" "monitoring true nil"
+expect_fixed "B" "$TMP/b.out" "by name: pong 8 from $APID"
+expect_fixed "B" "$TMP/b.out" "lookup echo $APID"
+expect_fixed "B" "$TMP/b.out" "taken: nil kind AlreadyExists"
+BPID=$(sed -n 's/^self //p' "$TMP/b.out")
+expect_fixed "B" "$TMP/b.out" "eventual: true lookup $BPID"
 [ "$(conns)" = 2 ] || die "expected 2 client connections on the server, got $(conns)"
 
 note "SIGKILL node A"
@@ -185,6 +214,7 @@ note "EXIT after ${MS} ms (3 heartbeats: 900 ms)"
 [ "$MS" -le 3000 ] || die "the node-down EXIT took ${MS} ms, over 3 heartbeats plus 2 s"
 expect_regex "B" "$TMP/b.out" "^event pid.exit from \\{A@app:terminal\\|0x[0-9a-f]+\\} kind Unavailable error .*node A"
 expect_fixed "B" "$TMP/b.out" "after down: nil kind Unavailable"
+expect_fixed "B" "$TMP/b.out" "free again: true nil lookup $BPID"
 set +e
 timeout 20 tail --pid="$B_PID" -f /dev/null
 wait "$B_PID"
