@@ -584,6 +584,20 @@ int cluster_start(struct rt *rt)
 		goto err;
 	natsOptions_Destroy(opts);
 	opts = NULL;
+	/* The nodes already there: up now (their keys have not expired),
+	** instead of at their next heartbeat. */
+	kvKeysList keys = {0};
+	if (kvStore_Keys(&keys, c->kv, NULL) == NATS_OK) {
+		for (int i = 0; i < keys.Count; i++) {
+			int idx = node_index(rt, keys.Keys[i], strlen(keys.Keys[i]));
+			if (idx > 0) {
+				struct peer *pe = peer_make(c, idx);
+				atomic_store(&pe->last_ms, common_now_ms());
+				atomic_store(&pe->alive, 1);
+			}
+		}
+		kvKeysList_Destroy(&keys);
+	}
 	what = "open the names bucket";
 	s = NATS_ERR;
 	if ((c->names = cnames_start(rt, c->js)) == NULL)
@@ -640,6 +654,29 @@ int cluster_node_up(struct rt *rt, int idx)
 		return 1;
 	pe = peer_get(c, idx);
 	return pe && atomic_load(&pe->alive);
+}
+
+int cluster_node_present(struct rt *rt, int idx)
+{
+	struct cluster *c = rt->cluster;
+	kvEntry *e = NULL;
+	const char *name;
+	int up;
+
+	if (c == NULL || idx < 0 || (name = node_name(rt, idx)) == NULL)
+		return 0;
+	if (idx == 0)
+		return 1;
+	/* A node heard of: what its heartbeats say (a node declared down
+	** stays down until it beats again, even while its key lingers). */
+	struct peer *pe = peer_get(c, idx);
+	if (pe)
+		return atomic_load(&pe->alive);
+	if (kvStore_Get(&e, c->kv, name) != NATS_OK)
+		return 0;
+	up = kvEntry_Operation(e) == kvOp_Put;
+	kvEntry_Destroy(e);
+	return up;
 }
 
 struct cnames *cluster_names(struct rt *rt)

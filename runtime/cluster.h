@@ -46,6 +46,12 @@ int cluster_send(struct rt *rt, uint64_t to, struct msg *m);
 ** node, 0 for one down, unknown, or when rt is in no cluster. Any thread. */
 int cluster_node_up(struct rt *rt, int idx);
 
+/* Whether node idx is up: for a node heard of, what its heartbeats say;
+** for one never heard of, whether its presence key is in the KV now,
+** which asks the server and blocks (never call it from a shard). 1 for
+** this node. */
+int cluster_node_present(struct rt *rt, int idx);
+
 /* The cluster-wide names (runtime/cnames.h), or NULL: no cluster. */
 struct cnames *cluster_names(struct rt *rt);
 

@@ -227,8 +227,9 @@ static int holder_gone(struct cnames *n, const char *v)
 	uint64_t pid = node_parse_pid(n->rt, v, strlen(v));
 	if (pid == 0)
 		return 1;
+	/* A node this one has not heard of yet may well be up: the KV says. */
 	if (pid_is_remote(pid))
-		return !cluster_node_up(n->rt, node_of(n->rt, pid, NULL));
+		return !cluster_node_present(n->rt, node_of(n->rt, pid, NULL));
 	struct proc *p = proc_find(n->rt, pid);
 	if (p)
 		proc_unref(p);

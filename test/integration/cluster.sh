@@ -224,6 +224,49 @@ check_no_sanitizer "B stderr" "$TMP/b.err"
 check_no_sanitizer "A stderr" "$TMP/a.err"
 check_exit "node B" "$RC" 0
 
+# {==== Two nodes racing one CONSISTENT name; release at exit ====}
+note "two nodes race for a CONSISTENT name"
+cat >"$APP/src/racer.lua" <<'EOF'
+local io = require("io")
+local time = require("time")
+local function main(hold)
+    local ok, err = process.registry.register("race", nil, process.registry.CONSISTENT)
+    io.print("race " .. tostring(ok) .. " kind " .. tostring(err and err:kind()))
+    io.flush()
+    time.sleep(hold)
+    return 0
+end
+return { main = main }
+EOF
+cat >>"$APP/src/_index.yaml" <<'EOF'
+  - name: racer
+    kind: process.lua
+    source: file://racer.lua
+    method: main
+    modules: [io, process, time]
+EOF
+for r in R1 R2; do
+	(cd "$APP" && exec timeout 30 "$WIPPY" run --node "$r" --cluster "$URL" --config "$TMP/hb.yaml" \
+		-x app:racer 1s >"$TMP/$r.out" 2>"$TMP/$r.err") &
+	eval "${r}_PID=\$!"
+	lib_track "$!"
+done
+set +e
+wait "$R1_PID"; RC1=$?
+wait "$R2_PID"; RC2=$?
+set -e
+check_no_sanitizer "R1 stderr" "$TMP/R1.err"
+check_no_sanitizer "R2 stderr" "$TMP/R2.err"
+check_exit "racer R1" "$RC1" 0
+check_exit "racer R2" "$RC2" 0
+WON=$(cat "$TMP/R1.out" "$TMP/R2.out" | grep -c '^race true kind nil$' || true)
+LOST=$(cat "$TMP/R1.out" "$TMP/R2.out" | grep -c '^race nil kind AlreadyExists$' || true)
+[ "$WON" = 1 ] && [ "$LOST" = 1 ] || { show R1 "$TMP/R1.out"; show R2 "$TMP/R2.out"; die "expected one winner and one AlreadyExists, got $WON and $LOST"; }
+note "the winner exited: the name is released"
+(cd "$APP" && timeout 30 "$WIPPY" run --node R3 --cluster "$URL" --config "$TMP/hb.yaml" \
+	-x app:racer 0s >"$TMP/R3.out" 2>"$TMP/R3.err") || { show R3 "$TMP/R3.err"; die "racer R3 failed"; }
+expect_fixed "R3" "$TMP/R3.out" "race true kind nil"
+
 # {==== No --cluster: no connection ====}
 note "a node without --cluster"
 cat >"$APP/src/client.lua" <<'EOF'
