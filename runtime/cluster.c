@@ -22,7 +22,8 @@
 ** hand-off to a shard is already an MPSC push plus a wake-up, which is
 ** what a cross-shard send costs locally. Measured (test/integration/
 ** cluster.sh, 2 cores shared with the two nodes and nats-server): 100,000
-** messages from one process to a process on another node in ~0.3 s.
+** messages from one process to a process on another node in 0.19-0.28 s
+** (350k-520k msgs/s; 2.9 s under ThreadSanitizer).
 **
 ** Order. A sender's messages to one node go into one batch in the order
 ** sent (the peer's mutex), batches are published in order on one
@@ -278,11 +279,28 @@ static int take(const uint8_t **p, const uint8_t *e, void *out, size_t n)
 ** found"). */
 static void answer_missing(struct rt *rt, const struct msg *m, uint64_t self)
 {
-	const char *host;
 	struct msg *r = msg_new(m->kind == MSG_MONITOR ? MSG_EXIT : MSG_LINK_DOWN, self, NULL);
-	r->from_host = node_of(rt, m->from, &host) > 0 ? host : "";
+	/* No host: the process is not here to have one. The watcher's node
+	** finds the pid it watched by its number (watch_find). */
+	r->from_host = "";
 	r->at = (double)time(NULL);
 	proc_send(rt, m->from, r);
+}
+
+/* The watched pid of node idx with number n that watcher watches, or 0. */
+static uint64_t watch_find(struct cluster *c, int idx, uint64_t n, uint64_t watcher, int link)
+{
+	uint64_t pid = 0;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nw; i++)
+		if (c->w[i].watcher == watcher && c->w[i].link == link &&
+		    (c->w[i].target & PID_LOCAL_MASK) == n &&
+		    node_of(c->rt, c->w[i].target, NULL) == idx) {
+			pid = c->w[i].target;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return pid;
 }
 
 /* Subscription callback on this node's subject: one batch. */
@@ -322,7 +340,12 @@ static void on_data(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void
 		const char *host = (const char *)p, *topic = (const char *)p + hl;
 		const uint8_t *bytes = p + hl + tl;
 		p += (size_t)hl + tl + pl;
-		uint64_t src = from ? node_pid(rt, node, nlen, host, hl, from) : 0;
+		uint64_t src = 0;
+		if (from && hl == 0 && (head[0] == MSG_EXIT || head[0] == MSG_LINK_DOWN))
+			src = watch_find(c, node_index(rt, node, nlen), from, to,
+					 head[0] == MSG_LINK_DOWN);
+		else if (from)
+			src = node_pid(rt, node, nlen, host, hl, from);
 		struct msg *m = msg_new((enum msg_kind)head[0], src, topic);
 		m->flags = head[1];
 		m->at = at;

@@ -154,6 +154,14 @@ local function main(apid, n)
         time.now():sub(t0):seconds()))
 
     local events = process.events()
+    -- A pid of A's that does not exist: its EXIT comes back from A.
+    local gone = "{A@app:terminal|0x00fff}"
+    local gok = process.monitor(gone)
+    local g = channel.select { events:case_receive(), time.after("5s"):case_receive() }
+    local gev = g.value
+    if type(gev) ~= "table" then return nil, "no EXIT for a missing remote pid" end
+    say("missing: " .. tostring(gok) .. " " .. tostring(gev.kind) .. " from " .. tostring(gev.from) ..
+        " error " .. tostring(gev.result and gev.result.error))
     local mok, merr = process.monitor(apid)
     say("monitoring " .. tostring(mok) .. " " .. tostring(merr))
     local e = channel.select { events:case_receive(), time.after("30s"):case_receive() }
@@ -197,6 +205,7 @@ expect_regex "B" "$TMP/b.out" '^self \{B@app:terminal\|0x[0-9a-f]{5,}\}$'
 expect_regex "B" "$TMP/b.out" '^unknown node: nil kind Unavailable message .*nosuch'
 expect_regex "B" "$TMP/b.out" "^summary count $N in_order true "
 expect_fixed "B" "$TMP/b.out" "monitoring true nil"
+expect_fixed "B" "$TMP/b.out" "missing: true pid.exit from {A@app:terminal|0x00fff} error process not found"
 expect_fixed "B" "$TMP/b.out" "by name: pong 8 from $APID"
 expect_fixed "B" "$TMP/b.out" "lookup echo $APID"
 expect_fixed "B" "$TMP/b.out" "taken: nil kind AlreadyExists"
