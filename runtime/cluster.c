@@ -72,6 +72,7 @@
 #include "rt.h"
 
 #define BATCH_BYTES (64u << 10)   /* a sender publishes its batch past this */
+#define IDLE_NS 200000           /* a link idle this long publishes at once */
 #define HB_MISSES 3               /* silent this many heartbeats: down */
 #define SUBJECT_PREFIX "wippy.node."
 #define BUCKET "wippy_nodes"
@@ -84,6 +85,7 @@ struct peer {
 	uint32_t nrec;
 	atomic_int alive;
 	atomic_uint_fast64_t last_ms; /* last presence seen (common_now_ms) */
+	uint64_t last_pub_ns;     /* the last publish (under lock) */
 	int idx;                  /* node index (node.h) */
 	char subject[sizeof(SUBJECT_PREFIX) + NODE_NAME_MAX];
 };
@@ -202,6 +204,7 @@ static void publish(struct cluster *c, struct peer *pe)
 			 node_name(c->rt, pe->idx), natsStatus_GetText(s));
 	pe->len = pe->hdr;
 	pe->nrec = 0;
+	pe->last_pub_ns = common_now_ns();
 	if (pe->cap > BATCH_BYTES * 8) { /* one huge message: give it back */
 		pe->cap = BATCH_BYTES * 2;
 		pe->out = xrealloc(pe->out, pe->cap);
@@ -249,8 +252,15 @@ int cluster_send(struct rt *rt, uint64_t to, struct msg *m)
 	put(pe, m->topic, tl);
 	put(pe, payload_data(&m->payload), pl);
 	first = pe->nrec++ == 0;
-	if (pe->len >= BATCH_BYTES)
+	/* An idle link (nothing published for IDLE_NS) sends at once: a
+	** request or a reply does not wait for the cluster thread. A busy
+	** one leaves the batch to fill until that thread (or BATCH_BYTES)
+	** publishes it. */
+	if (pe->len >= BATCH_BYTES ||
+	    (first && common_now_ns() - pe->last_pub_ns > IDLE_NS)) {
 		publish(c, pe);
+		first = 0;
+	}
 	pthread_mutex_unlock(&pe->lock);
 	msg_free(m);
 	if (first) { /* the cluster thread publishes what is left */
@@ -321,6 +331,15 @@ static void on_data(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void
 	memcpy(node, p + 5, nlen);
 	node[nlen] = '\0';
 	p += 5 + nlen;
+	/* A batch from a node proves it up, and may overtake its first
+	** heartbeat (another subscription, another delivery thread): an
+	** answer to it must not find it unknown. */
+	int sidx = node_index(rt, node, nlen);
+	if (sidx > 0) {
+		struct peer *pe = peer_make(c, sidx);
+		atomic_store(&pe->last_ms, common_now_ms());
+		atomic_store(&pe->alive, 1);
+	}
 	while (p < e) {
 		uint8_t head[2];
 		uint16_t hl;
@@ -583,6 +602,9 @@ int cluster_start(struct rt *rt)
 	    (s = natsOptions_SetName(opts, name)) != NATS_OK ||
 	    (s = natsOptions_SetMaxReconnect(opts, -1)) != NATS_OK ||
 	    (s = natsOptions_SetReconnectWait(opts, 200)) != NATS_OK ||
+	    /* Our batches are the buffering: libnats's own flusher would add
+	    ** about a millisecond to every publish (a round trip: 2 ms). */
+	    (s = natsOptions_SetSendAsap(opts, true)) != NATS_OK ||
 	    (s = natsConnection_Connect(&c->nc, opts)) != NATS_OK)
 		goto err;
 	what = "open JetStream";
