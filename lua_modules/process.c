@@ -58,10 +58,13 @@ static int check_target(lua_State *L, int idx, uint64_t to, const char *action)
 	int r;
 
 	if (node_parse_pid(proc_of(L)->rt, s, len) == 0) {
-		struct proc *t = proc_find(proc_of(L)->rt, to);
+		struct proc *t = pid_is_remote(to) ? NULL : proc_find(proc_of(L)->rt, to);
 		if (t != NULL) {
 			snprintf(buf, sizeof(buf), "%.*s", (int)t->pidlen, t->pidstr);
 			proc_unref(t);
+			s = buf;
+		} else if (pid_is_remote(to)) { /* a cluster name's remote holder */
+			node_format_pid(proc_of(L)->rt, buf, sizeof(buf), "?", to);
 			s = buf;
 		}
 	}

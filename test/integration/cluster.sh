@@ -13,8 +13,9 @@
 #     CONSISTENT itself gives AlreadyExists; an EVENTUAL name is its own;
 #   - sends to a node that does not exist and gets kind Unavailable;
 #   - sends 100,000 numbered messages and gets A's count and order;
-#   - monitors A's process; the script SIGKILLs node A, and B's EXIT must
-#     come with an Unavailable error naming node A within 3 heartbeats
+#   - monitors and links (trap_links) A's process; the script SIGKILLs node
+#     A, and B's EXIT and LINK_DOWN must come with an Unavailable error
+#     naming node A within 3 heartbeats
 #     plus a margin, and "echo" is free again: B's CONSISTENT register wins.
 # Then a node without --cluster runs with the server's connection count
 # checked (monitoring endpoint, connz): it makes no connection, and a
@@ -163,13 +164,18 @@ local function main(apid, n)
     say("missing: " .. tostring(gok) .. " " .. tostring(gev.kind) .. " from " .. tostring(gev.from) ..
         " error " .. tostring(gev.result and gev.result.error))
     local mok, merr = process.monitor(apid)
+    process.set_options({trap_links = true})
+    local lok, lerr = process.link(apid)
+    say("linked " .. tostring(lok) .. " " .. tostring(lerr))
     say("monitoring " .. tostring(mok) .. " " .. tostring(merr))
-    local e = channel.select { events:case_receive(), time.after("30s"):case_receive() }
-    local ev = e.value
-    if type(ev) ~= "table" then return nil, "no EXIT event" end
-    local er = ev.result and ev.result.error
-    say("event " .. tostring(ev.kind) .. " from " .. tostring(ev.from) .. " kind " ..
-        tostring(er and er:kind()) .. " error " .. tostring(er))
+    for _ = 1, 2 do
+        local e = channel.select { events:case_receive(), time.after("30s"):case_receive() }
+        local ev = e.value
+        if type(ev) ~= "table" then return nil, "no EXIT or LINK_DOWN event" end
+        local er = ev.result and ev.result.error
+        say("event " .. tostring(ev.kind) .. " from " .. tostring(ev.from) .. " kind " ..
+            tostring(er and er:kind()) .. " error " .. tostring(er))
+    end
     local ok3, err3 = process.send(apid, "ping", 1)
     say("after down: " .. tostring(ok3) .. " kind " .. tostring(err3 and err3:kind()))
     local fok, ferr = process.registry.register("echo", nil, process.registry.CONSISTENT)
@@ -205,6 +211,7 @@ expect_regex "B" "$TMP/b.out" '^self \{B@app:terminal\|0x[0-9a-f]{5,}\}$'
 expect_regex "B" "$TMP/b.out" '^unknown node: nil kind Unavailable message .*nosuch'
 expect_regex "B" "$TMP/b.out" "^summary count $N in_order true "
 expect_fixed "B" "$TMP/b.out" "monitoring true nil"
+expect_fixed "B" "$TMP/b.out" "linked true nil"
 expect_fixed "B" "$TMP/b.out" "missing: true pid.exit from {A@app:terminal|0x00fff} error process not found"
 expect_fixed "B" "$TMP/b.out" "by name: pong 8 from $APID"
 expect_fixed "B" "$TMP/b.out" "lookup echo $APID"
@@ -222,6 +229,7 @@ MS=$(((T1 - T0) / 1000000))
 note "EXIT after ${MS} ms (3 heartbeats: 900 ms)"
 [ "$MS" -le 3000 ] || die "the node-down EXIT took ${MS} ms, over 3 heartbeats plus 2 s"
 expect_regex "B" "$TMP/b.out" "^event pid.exit from \\{A@app:terminal\\|0x[0-9a-f]+\\} kind Unavailable error .*node A"
+expect_regex "B" "$TMP/b.out" "^event pid.link.down from \\{A@app:terminal\\|0x[0-9a-f]+\\} kind Unavailable error .*node A"
 expect_fixed "B" "$TMP/b.out" "after down: nil kind Unavailable"
 expect_fixed "B" "$TMP/b.out" "free again: true nil lookup $BPID"
 set +e
