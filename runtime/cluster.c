@@ -5,10 +5,12 @@
 ** Threads. Nothing here runs on a shard, and no shard waits for NATS:
 **   - senders (any shard, any thread) append to the destination node's
 **     outgoing batch under that peer's mutex, and publish it themselves
-**     when it passes BATCH_BYTES;
+**     when it passes BATCH_BYTES, or at once when the link was idle for
+**     IDLE_NS (a lone request or reply waits for nobody);
 **   - the cluster thread wakes when a batch becomes non-empty, publishes
 **     every pending batch, and each tick refreshes this node's presence
 **     (a synchronous JetStream KV put) and declares silent nodes down;
+**     the names (runtime/cnames.c) have threads of their own;
 **   - libnats's own delivery threads run the subscription callbacks:
 **     on_data decodes a batch and hands each message to its process with
 **     proc_send (mailbox push + wake-up of its shard through the shard's
@@ -20,10 +22,13 @@
 ** driving it from io_uring would mean its event-loop adapter on one shard
 ** and every other shard's remote sends hopping to that one first; the
 ** hand-off to a shard is already an MPSC push plus a wake-up, which is
-** what a cross-shard send costs locally. Measured (test/integration/
-** cluster.sh, 2 cores shared with the two nodes and nats-server): 100,000
-** messages from one process to a process on another node in 0.19-0.28 s
-** (350k-520k msgs/s; 2.9 s under ThreadSanitizer).
+** what a cross-shard send costs locally. Measured (2 cores shared with
+** the two nodes and nats-server): test/integration/cluster.sh sends
+** 100,000 messages from one process to a process on another node in
+** 0.15-0.28 s (350k-650k msgs/s); bench/cluster.sh streams 0.95M msgs/s
+** and makes 3.6k round trips/s (p50 264 us), where the NATS server's two
+** hops per message and libnats's delivery threads take the time, not
+** the hand-off to the shard (a local round trip is ~2.5 us).
 **
 ** Order. A sender's messages to one node go into one batch in the order
 ** sent (the peer's mutex), batches are published in order on one
