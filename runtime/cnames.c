@@ -67,6 +67,7 @@ struct centry {
 struct owned {
 	uint64_t pid;
 	char *name;
+	char value[160];          /* its pid string, as registered */
 };
 
 struct cnames {
@@ -337,7 +338,9 @@ static void back_on_shard(struct task *t)
 	proc_ext_post(p, &j->ext);
 }
 
-static void own_add(struct cnames *n, const char *name, uint64_t pid)
+/* Remember that pid (ours) holds name with value: its exit releases it,
+** when its pid string can no longer be made (it left the pid table). */
+static void own_add(struct cnames *n, const char *name, uint64_t pid, const char *value)
 {
 	pthread_mutex_lock(&n->lock);
 	for (size_t i = 0; i < n->nown; i++)
@@ -348,6 +351,7 @@ static void own_add(struct cnames *n, const char *name, uint64_t pid)
 		n->own = xrealloc(n->own, n->capown * sizeof(*n->own));
 	}
 	n->own[n->nown].pid = pid;
+	snprintf(n->own[n->nown].value, sizeof(n->own[n->nown].value), "%s", value);
 	n->own[n->nown++].name = xstrdup(name);
 out:
 	pthread_mutex_unlock(&n->lock);
@@ -386,7 +390,7 @@ static void *worker_main(void *arg)
 				cache_set(n, j->name, j->pid);
 				/* Released when the holder exits, if it is ours. */
 				if (!pid_is_remote(j->pid))
-					own_add(n, j->name, j->pid);
+					own_add(n, j->name, j->pid, j->value);
 			}
 		} else {
 			run_release(n, j, key);
@@ -468,12 +472,16 @@ void cnames_exit(struct cnames *n, uint64_t pid)
 			i++;
 			continue;
 		}
-		char *name = n->own[i].name;
+		struct owned o = n->own[i];
 		n->own[i] = n->own[--n->nown];
 		pthread_mutex_unlock(&n->lock);
-		if (cache_del(n, name, pid))
-			queue(n, job_new(n, NJ_RELEASE, name, pid));
-		free(name);
+		cache_del(n, o.name, pid);
+		/* Released even if the cache lost it first (a watcher update):
+		** the KV value is compared before anything is changed. */
+		struct njob *j = job_new(n, NJ_RELEASE, o.name, 0);
+		memcpy(j->value, o.value, sizeof(j->value));
+		queue(n, j);
+		free(o.name);
 		pthread_mutex_lock(&n->lock);
 		i = 0;
 	}

@@ -246,8 +246,19 @@ note "two nodes race for a CONSISTENT name"
 cat >"$APP/src/racer.lua" <<'EOF'
 local io = require("io")
 local time = require("time")
-local function main(hold)
-    local ok, err = process.registry.register("race", nil, process.registry.CONSISTENT)
+local function main(hold, mode)
+    if mode == "child" then
+        -- A process that takes "tmp" and exits while its node lives on.
+        local events = process.events()
+        process.spawn_monitored("app:holder", "app:processes")
+        local ev = events:receive()
+        io.print("holder exited " .. tostring(ev.result and ev.result.value))
+        io.print("lookup tmp " .. tostring(process.registry.lookup("tmp")))
+        io.flush()
+        time.sleep(hold)
+        return 0
+    end
+    local ok, err = process.registry.register(mode or "race", nil, process.registry.CONSISTENT)
     io.print("race " .. tostring(ok) .. " kind " .. tostring(err and err:kind()))
     io.flush()
     time.sleep(hold)
@@ -255,7 +266,18 @@ local function main(hold)
 end
 return { main = main }
 EOF
+cat >"$APP/src/holder.lua" <<'EOF'
+local function main()
+    return process.registry.register("tmp", nil, process.registry.CONSISTENT)
+end
+return { main = main }
+EOF
 cat >>"$APP/src/_index.yaml" <<'EOF'
+  - name: holder
+    kind: process.lua
+    source: file://holder.lua
+    method: main
+    modules: [process]
   - name: racer
     kind: process.lua
     source: file://racer.lua
@@ -283,6 +305,25 @@ note "the winner exited: the name is released"
 (cd "$APP" && timeout 30 "$WIPPY" run --node R3 --cluster "$URL" --config "$TMP/hb.yaml" \
 	-x app:racer 0s >"$TMP/R3.out" 2>"$TMP/R3.err") || { show R3 "$TMP/R3.err"; die "racer R3 failed"; }
 expect_fixed "R3" "$TMP/R3.out" "race true kind nil"
+note "a holder exits while its node lives: another node takes the name"
+(cd "$APP" && exec timeout 30 "$WIPPY" run --node R4 --cluster "$URL" --config "$TMP/hb.yaml" \
+	-x app:racer 3s child >"$TMP/R4.out" 2>"$TMP/R4.err") &
+R4_PID=$!
+lib_track "$R4_PID"
+wait_for_line 10 "$R4_PID" "$TMP/R4.out" '^lookup tmp' || { show R4 "$TMP/R4.err"; die "R4's holder did not run"; }
+expect_fixed "R4" "$TMP/R4.out" "holder exited true"
+expect_fixed "R4" "$TMP/R4.out" "lookup tmp nil"
+sleep 0.3 # the release is a KV update on R4's names thread
+(cd "$APP" && timeout 30 "$WIPPY" run --node R5 --cluster "$URL" --config "$TMP/hb.yaml" \
+	-x app:racer 0s tmp >"$TMP/R5.out" 2>"$TMP/R5.err") || { show R5 "$TMP/R5.err"; die "racer R5 failed"; }
+kill -0 "$R4_PID" 2>/dev/null || die "R4 ended before R5 registered: the test proves nothing"
+expect_fixed "R5" "$TMP/R5.out" "race true kind nil"
+set +e
+wait "$R4_PID"
+RC=$?
+set -e
+check_no_sanitizer "R4 stderr" "$TMP/R4.err"
+check_exit "node R4" "$RC" 0
 
 # {==== No --cluster: no connection ====}
 note "a node without --cluster"
