@@ -181,6 +181,7 @@ uint64_t cnames_lookup(struct cnames *n, const char *name)
 	return pid;
 }
 
+
 /* {==== Jobs ====} */
 
 static void queue(struct cnames *n, struct njob *j)
@@ -389,8 +390,16 @@ static void *worker_main(void *arg)
 			if (j->rc == 0) {
 				cache_set(n, j->name, j->pid);
 				/* Released when the holder exits, if it is ours. */
-				if (!pid_is_remote(j->pid))
+				if (!pid_is_remote(j->pid)) {
 					own_add(n, j->name, j->pid, j->value);
+					/* It may have exited while we waited for the
+					** KV: then its exit found nothing to release. */
+					struct proc *h = proc_find(n->rt, j->pid);
+					if (h)
+						proc_unref(h);
+					else
+						cnames_exit(n, j->pid);
+				}
 			}
 		} else {
 			run_release(n, j, key);
