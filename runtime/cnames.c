@@ -181,7 +181,6 @@ uint64_t cnames_lookup(struct cnames *n, const char *name)
 	return pid;
 }
 
-
 /* {==== Jobs ====} */
 
 static void queue(struct cnames *n, struct njob *j)
