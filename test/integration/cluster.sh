@@ -361,4 +361,27 @@ expect_regex "C" "$TMP/c.out" '^self \{app:terminal\|0x[0-9a-f]{5,}\}$'
 expect_fixed "C" "$TMP/c.out" "remote: nil kind Unavailable"
 reject_fixed "C" "$TMP/c.err" "cluster"
 sed "s/^/# B: /" "$TMP/b.out"
+note "error paths: no server, a bad node name, enabled without a URL"
+DEAD=$(free_port)
+set +e
+(cd "$APP" && timeout 20 "$WIPPY" run --node D --cluster "nats://127.0.0.1:$DEAD" -x app:client \
+	>"$TMP/d.out" 2>"$TMP/d.err")
+RC=$?
+set -e
+check_failed "a node whose server is not there" "$RC"
+expect_fixed "D" "$TMP/d.err" "cluster: cannot connect at nats://127.0.0.1:$DEAD"
+reject_fixed "D" "$TMP/d.out" "self "
+set +e
+(cd "$APP" && timeout 20 "$WIPPY" run --node 'x@y' --cluster "$URL" -x app:client >"$TMP/e.out" 2>"$TMP/e.err")
+RC=$?
+set -e
+check_failed "a node name with @" "$RC"
+expect_fixed "E" "$TMP/e.err" "node name 'x@y': may not contain"
+printf 'cluster:\n  enabled: true\n' >"$TMP/nourl.yaml"
+set +e
+(cd "$APP" && timeout 20 "$WIPPY" run --node F --config "$TMP/nourl.yaml" -x app:client >"$TMP/f.out" 2>"$TMP/f.err")
+RC=$?
+set -e
+check_failed "cluster.enabled without cluster.nats" "$RC"
+expect_fixed "F" "$TMP/f.err" "cluster.enabled without cluster.nats"
 note "ok: cluster routing, order, pids, Unavailable, node-down monitors, no cluster no connection"
