@@ -628,10 +628,12 @@ static void spawner_meta(lua_State *L)
 ** reachable: no cluster, or a node unknown or down. [-0, +2, m] */
 static int send_failed(lua_State *L, int rc, uint64_t to, int idx)
 {
-	if (rc == -EHOSTUNREACH) {
+	if (rc == -EHOSTUNREACH || rc == -ENOTCONN) {
 		int ni = node_of(proc_of(L)->rt, to, NULL);
 		const char *node = ni > 0 ? node_name(proc_of(L)->rt, ni) : "?";
-		return errors_ret(L, ERRORS_UNAVAILABLE, "cannot route to external node %s", node);
+		return errors_ret(L, ERRORS_UNAVAILABLE, rc == -ENOTCONN ?
+				  "cannot route to external node %s: not connected to the cluster" :
+				  "cannot route to external node %s", node);
 	}
 	return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s", lua_tostring(L, idx));
 }

@@ -114,6 +114,8 @@ struct cluster {
 	uint8_t hdr[4 + 1 + NODE_NAME_MAX];
 	size_t hdrlen;
 
+	atomic_int connected;     /* the connection is up (libnats callbacks) */
+
 	pthread_mutex_t lock;     /* the fields below, and peer creation */
 	pthread_cond_t wake;
 	int dirty, stop;
@@ -227,6 +229,12 @@ int cluster_send(struct rt *rt, uint64_t to, struct msg *m)
 	    !atomic_load_explicit(&pe->alive, memory_order_acquire)) {
 		msg_free(m);
 		return -EHOSTUNREACH;
+	}
+	/* Disconnected, a message would wait in libnats's reconnect buffer
+	** for a server that may not come back: the sender hears it now. */
+	if (!atomic_load_explicit(&c->connected, memory_order_relaxed)) {
+		msg_free(m);
+		return -ENOTCONN;
 	}
 	/* The sender is one of ours (a remote `from` has no wire form: none). */
 	uint64_t from = pid_is_remote(m->from) ? 0 : m->from;
@@ -477,6 +485,26 @@ static void on_presence(natsConnection *nc, natsSubscription *sub, natsMsg *nm, 
 	natsMsg_Destroy(nm);
 }
 
+/* libnats's connection callbacks (its threads). */
+static void on_disconnected(natsConnection *nc, void *arg)
+{
+	struct cluster *c = arg;
+	(void)nc;
+	atomic_store(&c->connected, 0);
+	log_warn("cluster: disconnected from %s; sends to other nodes fail until it is back",
+		 c->rt->conf.cluster_nats);
+	log_flush();
+}
+
+static void on_reconnected(natsConnection *nc, void *arg)
+{
+	struct cluster *c = arg;
+	(void)nc;
+	atomic_store(&c->connected, 1);
+	log_info("cluster: reconnected to %s", c->rt->conf.cluster_nats);
+	log_flush();
+}
+
 /* {==== The cluster thread ====} */
 
 static void heartbeat(struct cluster *c)
@@ -610,8 +638,11 @@ int cluster_start(struct rt *rt)
 	    /* Our batches are the buffering: libnats's own flusher would add
 	    ** about a millisecond to every publish (a round trip: 2 ms). */
 	    (s = natsOptions_SetSendAsap(opts, true)) != NATS_OK ||
+	    (s = natsOptions_SetDisconnectedCB(opts, on_disconnected, c)) != NATS_OK ||
+	    (s = natsOptions_SetReconnectedCB(opts, on_reconnected, c)) != NATS_OK ||
 	    (s = natsConnection_Connect(&c->nc, opts)) != NATS_OK)
 		goto err;
+	atomic_store(&c->connected, 1);
 	what = "open JetStream";
 	if ((s = natsConnection_JetStream(&c->js, c->nc, NULL)) != NATS_OK)
 		goto err;

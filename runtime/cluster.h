@@ -37,8 +37,9 @@ int cluster_start(struct rt *rt);
 void cluster_stop(struct rt *rt);
 
 /* Send m to the remote pid `to` (pid_is_remote). Any thread. 0 once it is
-** queued for its node (m is consumed), or -EHOSTUNREACH when rt is in no
-** cluster or to's node is unknown or down (m is freed). MONITOR and LINK
+** queued for its node (m is consumed), or (m is freed) -EHOSTUNREACH when
+** rt is in no cluster or to's node is unknown or down, -ENOTCONN while
+** the connection to the NATS server is down. MONITOR and LINK
 ** notices are remembered, so that they fire if the node goes down. */
 int cluster_send(struct rt *rt, uint64_t to, struct msg *m);
 

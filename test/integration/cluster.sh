@@ -3,23 +3,28 @@
 # on), all on loopback, in a temp dir with a free port.
 #
 # Node A (`--node A`) runs a server process that registers the name "echo"
-# cluster-wide (CONSISTENT), prints its pid, answers
-# "ping" with "pong" to the sender's pid, and counts the "seq" messages it
-# gets, checking that they arrive in the order sent. Node B (`--node B`)
-# runs a client that, given A's pid:
+# cluster-wide (CONSISTENT), prints its pid, answers "ping" with "pong" to
+# the sender's pid, and counts the "seq" messages it gets, checking that
+# they arrive in the order sent. Node B (`--node B`) runs a client that,
+# given A's pid:
 #   - pings it (retrying until B has heard A's presence) and checks that the
 #     reply's from() is A's pid, printed {A@host|0x...};
 #   - sends to "echo" by name and gets A's reply; registering "echo"
 #     CONSISTENT itself gives AlreadyExists; an EVENTUAL name is its own;
 #   - sends to a node that does not exist and gets kind Unavailable;
 #   - sends 100,000 numbered messages and gets A's count and order;
+#   - monitors a pid A does not have and gets its EXIT "process not found";
 #   - monitors and links (trap_links) A's process; the script SIGKILLs node
 #     A, and B's EXIT and LINK_DOWN must come with an Unavailable error
-#     naming node A within 3 heartbeats
-#     plus a margin, and "echo" is free again: B's CONSISTENT register wins.
-# Then a node without --cluster runs with the server's connection count
-# checked (monitoring endpoint, connz): it makes no connection, and a
-# remote pid gives it Unavailable too. Skips (77) when nats-server is not
+#     naming node A within 3 heartbeats plus a margin, and "echo" is free
+#     again: B's CONSISTENT register wins.
+# Then: two nodes race for one CONSISTENT name (one wins, one gets
+# AlreadyExists); a name is released when its holder exits; the server is
+# restarted under two nodes (sends fail with Unavailable while it is gone
+# and flow again once it is back); a node without cluster.enabled makes no
+# connection (the server's monitoring endpoint, connz) and a remote pid
+# gives it Unavailable; and the error paths (no server, a bad node name,
+# enabled without a URL) stop the boot. Skips (77) when nats-server is not
 # installed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -76,9 +81,9 @@ entries:
 EOF
 cat >"$APP/src/server.lua" <<'EOF'
 local io = require("io")
-local function main()
+local function main(name)
     local inbox = process.inbox()
-    local rok, rerr = process.registry.register("echo", nil, process.registry.CONSISTENT)
+    local rok, rerr = process.registry.register(name or "echo", nil, process.registry.CONSISTENT)
     if not rok then return nil, "register echo: " .. tostring(rerr) end
     io.print("pid " .. process.pid())
     io.flush()
@@ -324,6 +329,72 @@ RC=$?
 set -e
 check_no_sanitizer "R4 stderr" "$TMP/R4.err"
 check_exit "node R4" "$RC" 0
+
+# {==== The server goes away and comes back ====}
+note "the NATS server restarts: sends fail while it is gone, then flow again"
+cat >"$APP/src/pinger.lua" <<'EOF'
+local io = require("io")
+local time = require("time")
+local function main(gpid, secs)
+    local inbox = process.inbox()
+    local stop = time.now():unix() + tonumber(secs)
+    while time.now():unix() < stop do
+        local ok, err = process.send(gpid, "ping", 1)
+        if not ok then
+            io.print("err " .. tostring(err:kind()) .. " " .. tostring(err))
+        else
+            local r = channel.select { inbox:case_receive(), time.after("300ms"):case_receive() }
+            io.print(type(r.value) == "userdata" and "ok" or "timeout")
+        end
+        io.flush()
+        time.sleep("100ms")
+    end
+    return 0
+end
+return { main = main }
+EOF
+cat >>"$APP/src/_index.yaml" <<'EOF'
+  - name: pinger
+    kind: process.lua
+    source: file://pinger.lua
+    method: main
+    modules: [io, process, time, channel]
+EOF
+(cd "$APP" && exec "$WIPPY" run --node G --cluster "$URL" --config "$TMP/hb.yaml" -x app:server echo2 \
+	>"$TMP/g.out" 2>"$TMP/g.err") &
+G_PID=$!
+lib_track "$G_PID"
+wait_for_line 10 "$G_PID" "$TMP/g.out" '^pid ' || { show g.err "$TMP/g.err"; die "node G did not start"; }
+GPID=$(sed -n 's/^pid //p' "$TMP/g.out")
+(cd "$APP" && exec "$WIPPY" run --node H --cluster "$URL" --config "$TMP/hb.yaml" -x app:pinger "$GPID" 14 \
+	>"$TMP/h.out" 2>"$TMP/h.err") &
+H_PID=$!
+lib_track "$H_PID"
+wait_for_line 10 "$H_PID" "$TMP/h.out" '^ok$' || { show h.out "$TMP/h.out"; show h.err "$TMP/h.err"; die "H never reached G"; }
+kill -TERM "$NATS_PID"
+wait "$NATS_PID" 2>/dev/null || true
+wait_for_line 10 "$H_PID" "$TMP/h.out" '^err Unavailable .*not connected' ||
+	{ show h.out "$TMP/h.out"; die "a send with the server gone did not fail with Unavailable"; }
+OKS=$(count_regex "$TMP/h.out" '^ok$')
+nats-server -js -sd "$TMP/js" -a 127.0.0.1 -p "$PORT" -m "$MPORT" >>"$TMP/nats.log" 2>&1 &
+NATS_PID=$!
+lib_track "$NATS_PID"
+wait_for_line 12 "$H_PID" "$TMP/h.out" '^ok$' $((OKS + 1)) ||
+	{ show h.out "$TMP/h.out"; show h.err "$TMP/h.err"; show g.err "$TMP/g.err"; die "no delivery after the server came back"; }
+set +e
+wait "$H_PID"
+RC=$?
+set -e
+check_no_sanitizer "H stderr" "$TMP/h.err"
+check_exit "node H" "$RC" 0
+sed "s/^/# H: /" "$TMP/h.out" | uniq -c | head -20
+kill -TERM "$G_PID"
+set +e
+wait "$G_PID"
+set -e
+check_no_sanitizer "G stderr" "$TMP/g.err"
+# Both nodes are gone: the no-cluster check below counts connections.
+wait_for 10 "" "no client connection left" test "$(conns)" = 0
 
 # {==== No --cluster: no connection ====}
 note "a node without --cluster"
