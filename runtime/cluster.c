@@ -115,6 +115,7 @@ struct cluster {
 	size_t hdrlen;
 
 	atomic_int connected;     /* the connection is up (libnats callbacks) */
+	atomic_int closed;        /* its last callback ran: c may go */
 
 	pthread_mutex_t lock;     /* the fields below, and peer creation */
 	pthread_cond_t wake;
@@ -505,6 +506,15 @@ static void on_reconnected(natsConnection *nc, void *arg)
 	log_flush();
 }
 
+/* The last callback libnats makes for a connection (after the others,
+** on the same thread): from here on it touches c no more. */
+static void on_closed(natsConnection *nc, void *arg)
+{
+	struct cluster *c = arg;
+	(void)nc;
+	atomic_store(&c->closed, 1);
+}
+
 /* {==== The cluster thread ====} */
 
 static void heartbeat(struct cluster *c)
@@ -580,7 +590,11 @@ static void destroy(struct cluster *c)
 	if (c->js)
 		jsCtx_Destroy(c->js);
 	if (c->nc) {
+		/* Closing runs the disconnected and closed callbacks on
+		** libnats's thread, with c: wait for the last (bounded). */
 		natsConnection_Close(c->nc);
+		for (int i = 0; i < 2000 && !atomic_load(&c->closed); i++)
+			nats_Sleep(1);
 		natsConnection_Destroy(c->nc);
 	}
 	for (int i = 1; i < NODE_MAX; i++) {
@@ -640,6 +654,7 @@ int cluster_start(struct rt *rt)
 	    (s = natsOptions_SetSendAsap(opts, true)) != NATS_OK ||
 	    (s = natsOptions_SetDisconnectedCB(opts, on_disconnected, c)) != NATS_OK ||
 	    (s = natsOptions_SetReconnectedCB(opts, on_reconnected, c)) != NATS_OK ||
+	    (s = natsOptions_SetClosedCB(opts, on_closed, c)) != NATS_OK ||
 	    (s = natsConnection_Connect(&c->nc, opts)) != NATS_OK)
 		goto err;
 	atomic_store(&c->connected, 1);

@@ -41,7 +41,11 @@ PORT=$(free_port)
 MPORT=$(free_port)
 URL=nats://127.0.0.1:$PORT
 N=100000
-HB=300ms   # heartbeat: a node silent for 3 of them (0.9 s) is down
+# Heartbeat: a node silent for 3 of them is down. Under a sanitizer the
+# nodes are so slow that a loaded one can miss 0.9 s of heartbeats.
+HB_MS=300
+[ -n "${SANITIZER:-}" ] && HB_MS=1000
+HB=${HB_MS}ms
 
 mkdir -p "$TMP/js"
 nats-server -js -sd "$TMP/js" -a 127.0.0.1 -p "$PORT" -m "$MPORT" >"$TMP/nats.log" 2>&1 &
@@ -231,8 +235,8 @@ kill -KILL "$A_PID"
 wait_for_line 10 "$B_PID" "$TMP/b.out" '^event ' || { show b.out "$TMP/b.out"; show b.err "$TMP/b.err"; die "B's monitor did not fire"; }
 T1=$(date +%s%N)
 MS=$(((T1 - T0) / 1000000))
-note "EXIT after ${MS} ms (3 heartbeats: 900 ms)"
-[ "$MS" -le 3000 ] || die "the node-down EXIT took ${MS} ms, over 3 heartbeats plus 2 s"
+note "EXIT after ${MS} ms (3 heartbeats: $((3 * HB_MS)) ms)"
+[ "$MS" -le $((3 * HB_MS + 2000)) ] || die "the node-down EXIT took ${MS} ms, over 3 heartbeats plus 2 s"
 expect_regex "B" "$TMP/b.out" "^event pid.exit from \\{A@app:terminal\\|0x[0-9a-f]+\\} kind Unavailable error .*node A"
 expect_regex "B" "$TMP/b.out" "^event pid.link.down from \\{A@app:terminal\\|0x[0-9a-f]+\\} kind Unavailable error .*node A"
 expect_fixed "B" "$TMP/b.out" "after down: nil kind Unavailable"
