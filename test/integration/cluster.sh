@@ -364,7 +364,7 @@ cat >>"$APP/src/_index.yaml" <<'EOF'
     method: main
     modules: [io, process, time, channel]
 EOF
-(cd "$APP" && exec "$WIPPY" run --node G --cluster "$URL" --config "$TMP/hb.yaml" -x app:server echo2 \
+(cd "$APP" && exec "$WIPPY" run --node G --cluster "$URL" --config "$TMP/hb.yaml" --stop-timeout 1s -x app:server echo2 \
 	>"$TMP/g.out" 2>"$TMP/g.err") &
 G_PID=$!
 lib_track "$G_PID"
@@ -397,6 +397,7 @@ set +e
 wait "$G_PID"
 set -e
 check_no_sanitizer "G stderr" "$TMP/g.err"
+[ -n "${CLUSTER_DEBUG:-}" ] && { show g.err "$TMP/g.err"; show h.err "$TMP/h.err"; }
 # Both nodes are gone: the no-cluster check below counts connections.
 wait_for 10 "" "no client connection left" test "$(conns)" = 0
 
