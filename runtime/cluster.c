@@ -740,18 +740,6 @@ void cluster_stop(struct rt *rt)
 	destroy(c);
 }
 
-int cluster_node_up(struct rt *rt, int idx)
-{
-	struct cluster *c = rt->cluster;
-	struct peer *pe;
-	if (c == NULL || idx < 0 || idx >= NODE_MAX)
-		return 0;
-	if (idx == 0)
-		return 1;
-	pe = peer_get(c, idx);
-	return pe && atomic_load(&pe->alive);
-}
-
 int cluster_node_present(struct rt *rt, int idx)
 {
 	struct cluster *c = rt->cluster;

@@ -43,10 +43,6 @@ void cluster_stop(struct rt *rt);
 ** notices are remembered, so that they fire if the node goes down. */
 int cluster_send(struct rt *rt, uint64_t to, struct msg *m);
 
-/* Whether node index idx (runtime/node.h) is a live member: 1 for this
-** node, 0 for one down, unknown, or when rt is in no cluster. Any thread. */
-int cluster_node_up(struct rt *rt, int idx);
-
 /* Whether node idx is up: for a node heard of, what its heartbeats say;
 ** for one never heard of, whether its presence key is in the KV now,
 ** which asks the server and blocks (never call it from a shard). 1 for
