@@ -14,7 +14,8 @@
 ** whose TTL is 3 heartbeats, refreshed every heartbeat; a node not heard
 ** of for that long (or whose key is deleted as it leaves) is down, and the
 ** monitors and links that local processes hold on its processes fire
-** with an Unavailable error naming it. See cluster.c for the threads.
+** with an Unavailable error naming it; its processes' cluster-wide names
+** (runtime/cnames.h) are released. See cluster.c for the threads.
 */
 #ifndef RUNTIME_CLUSTER_H
 #define RUNTIME_CLUSTER_H
