@@ -23,6 +23,7 @@
 #include "lazylib.h"
 #include "payload.h"
 #include "runtime/mailbox.h"
+#include "runtime/node.h"
 #include "runtime/proc.h"
 
 /* The userdata: the message, then its topic, then its encoded bytes when
@@ -44,7 +45,7 @@ static void push_from(lua_State *L, const struct msg *m)
 		lua_pushliteral(L, ""); /* the code returns "" (spec 13.4) */
 		return;
 	}
-	proc_format_pid(buf, sizeof(buf), m->from_host, m->from);
+	node_format_pid(proc_of(L)->rt, buf, sizeof(buf), m->from_host, m->from);
 	lua_pushstring(L, buf);
 }
 

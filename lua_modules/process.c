@@ -24,6 +24,9 @@
 #include "runtime/payload.h"
 #include "runtime/proc.h"
 #include "runtime/live.h"
+#include "runtime/node.h"
+#include "runtime/cluster.h"
+#include "runtime/cnames.h"
 #include "runtime/registry.h"
 #include "runtime/rt.h"
 
@@ -33,8 +36,11 @@ static uint64_t resolve(lua_State *L, int idx, int *nret)
 {
 	size_t len;
 	const char *s = luaL_checklstring(L, idx, &len);
-	uint64_t pid = proc_parse_pid(s, len);
-	if (pid == 0 && (pid = names_lookup(proc_of(L)->rt, s)) == 0)
+	struct rt *rt = proc_of(L)->rt;
+	uint64_t pid = node_parse_pid(rt, s, len);
+	/* A name: this node's first, then the cluster's (a cache lookup). */
+	if (pid == 0 && (pid = names_lookup(rt, s)) == 0 &&
+	    (pid = cnames_lookup(cluster_names(rt), s)) == 0)
 		*nret = errors_ret(L, ERRORS_NOT_FOUND, "could not resolve: %s", s);
 	return pid;
 }
@@ -53,11 +59,14 @@ static int check_target(lua_State *L, int idx, uint64_t to, const char *action)
 
 	if (!security_active(L))
 		return 0;
-	if (proc_parse_pid(s, len) == 0) {
-		struct proc *t = proc_find(proc_of(L)->rt, to);
+	if (node_parse_pid(proc_of(L)->rt, s, len) == 0) {
+		struct proc *t = pid_is_remote(to) ? NULL : proc_find(proc_of(L)->rt, to);
 		if (t != NULL) {
 			snprintf(buf, sizeof(buf), "%.*s", (int)t->pidlen, t->pidstr);
 			proc_unref(t);
+			s = buf;
+		} else if (pid_is_remote(to)) { /* a cluster name's remote holder */
+			node_format_pid(proc_of(L)->rt, buf, sizeof(buf), "?", to);
 			s = buf;
 		}
 	}
@@ -266,7 +275,8 @@ static int p_exec(lua_State *L)
 	if (n != 1)
 		return n;
 	pid = lua_tolstring(L, -1, &len);
-	return proc_wait_exit(L, proc_parse_pid(pid, len), message_push_event, exec_k);
+	return proc_wait_exit(L, node_parse_pid(proc_of(L)->rt, pid, len), message_push_event,
+			      exec_k);
 }
 
 /* process.spawn*(id, host, ...) -> pid | nil, err [-0, +(1|2), m] */
@@ -614,6 +624,22 @@ static void spawner_meta(lua_State *L)
 	}
 }
 
+/* nil, err for a failed proc_send to the pid `to` named by the argument
+** at idx: NotFound for a process that is gone, Unavailable (the
+** original's "cannot route to external node") for one whose node is not
+** reachable: no cluster, or a node unknown or down. [-0, +2, m] */
+static int send_failed(lua_State *L, int rc, uint64_t to, int idx)
+{
+	if (rc == -EHOSTUNREACH || rc == -ENOTCONN) {
+		int ni = node_of(proc_of(L)->rt, to, NULL);
+		const char *node = ni > 0 ? node_name(proc_of(L)->rt, ni) : "?";
+		return errors_ret(L, ERRORS_UNAVAILABLE, rc == -ENOTCONN ?
+				  "cannot route to external node %s: not connected to the cluster" :
+				  "cannot route to external node %s", node);
+	}
+	return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s", lua_tostring(L, idx));
+}
+
 /* Send a system notice of kind to dest. [-0, +(1|2), m] */
 static int notice(lua_State *L, enum msg_kind kind, const char *topic,
 		  const char *action)
@@ -628,9 +654,8 @@ static int notice(lua_State *L, enum msg_kind kind, const char *topic,
 	struct msg *m = msg_new(kind, self->pid, topic);
 	m->from_host = self->host->id;
 	m->at = (double)time(NULL);
-	if (proc_send(self->rt, to, m) < 0)
-		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s",
-				  lua_tostring(L, 1));
+	if ((nret = proc_send(self->rt, to, m)) < 0)
+		return send_failed(L, nret, to, 1);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -660,9 +685,8 @@ static int p_send(lua_State *L)
 		msg_free(m);
 		return errors_ret(L, ERRORS_INVALID, "cannot send: %s", payload_strerror(rc));
 	}
-	if (proc_send(self->rt, to, m) < 0)
-		return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s",
-				  lua_tostring(L, 1));
+	if ((rc = proc_send(self->rt, to, m)) < 0)
+		return send_failed(L, rc, to, 1);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -816,14 +840,41 @@ static int p_set_options(lua_State *L)
 
 /* {==== process.registry ====} */
 
+/* process.registry.register(name [, pid [, scope]]). LOCAL (the default)
+** names a process on this node; EVENTUAL, CONSISTENT and STRONG, when the
+** node is in a cluster, name it cluster-wide (runtime/cnames.h: the call
+** waits for the KV); without a cluster every scope is LOCAL, as on the
+** original's single node. [-0, +(1|2), e] */
 static int r_register(lua_State *L)
 {
 	struct proc *self = proc_of(L);
 	const char *name = luaL_checkstring(L, 1);
 	uint64_t pid = self->pid;
 	int nret = 0;
+	lua_Integer scope = luaL_optinteger(L, 3, 0);
+	struct cnames *cn = cluster_names(self->rt);
+	if (scope < 0 || scope > 3)
+		return errors_ret(L, ERRORS_INVALID, "invalid registration scope: %d", (int)scope);
 	if (!lua_isnoneornil(L, 2) && (pid = resolve(L, 2, &nret)) == 0)
 		return nret;
+	if (scope > 0 && cn != NULL) {
+		if (pid != self->pid && !pid_is_remote(pid) &&
+		    (nret = check_target(L, 2, pid, "process.registry.foreign")))
+			return nret;
+		if ((nret = security_check_pid(L, "process.registry.register", name,
+					       "not allowed to register name: %s", name)))
+			return nret;
+		if (name[0] == '\0')
+			return errors_ret(L, ERRORS_INVALID, "name cannot be empty");
+		if (pid != self->pid && !pid_is_remote(pid)) {
+			struct proc *p = proc_find(self->rt, pid);
+			if (p == NULL)
+				return errors_ret(L, ERRORS_NOT_FOUND, "process not found: %s",
+						  lua_tostring(L, 2));
+			proc_unref(p);
+		}
+		return cnames_register(L, cn, name, pid, (int)scope);
+	}
 	/* A name on another process needs process.registry.foreign on it too. */
 	if (pid != self->pid && (nret = check_target(L, 2, pid, "process.registry.foreign")))
 		return nret;
@@ -853,6 +904,15 @@ static int r_lookup(lua_State *L)
 	const char *name = luaL_checkstring(L, 1);
 	uint64_t pid = names_lookup(self->rt, name);
 	struct proc *p = pid ? proc_find(self->rt, pid) : NULL;
+	if (p == NULL && (pid = cnames_lookup(cluster_names(self->rt), name)) != 0 &&
+	    (pid_is_remote(pid) || (p = proc_find(self->rt, pid)) == NULL)) {
+		char buf[160];
+		node_format_pid(self->rt, buf, sizeof(buf), "?", pid);
+		if (pid_is_remote(pid)) {
+			lua_pushstring(L, buf);
+			return 1;
+		}
+	}
 	if (p == NULL)
 		return errors_ret(L, ERRORS_NOT_FOUND, "name not registered");
 	lua_pushlstring(L, p->pidstr, p->pidlen);
@@ -870,6 +930,7 @@ static int r_unregister(lua_State *L)
 		return nret;
 	removed = names_unregister(self->rt, name, 0);
 	proc_name_forget(self, name);
+	removed |= cnames_unregister(cluster_names(self->rt), name, 0);
 	lua_pushboolean(L, removed);
 	return 1;
 }

@@ -93,6 +93,20 @@ static const struct conf_key keys[] = {
 	{ .key = "security.strict_mode", .type = CONF_ENUM, .off = AT(security_strict),
 	  .def = 0, .names = bool_names, .origin = "original",
 	  .why = "a process without an actor or a scope is denied every checked operation" },
+	{ .key = "cluster.enabled", .type = CONF_ENUM, .off = AT(cluster_enabled),
+	  .def = 0, .names = bool_names, .origin = "wippy",
+	  .why = "join the cluster at cluster.nats (--cluster URL sets both)" },
+	{ .key = "cluster.nats", .type = CONF_STR, .off = AT(cluster_nats),
+	  .max = sizeof(((struct conf *)0)->cluster_nats), .flag = "--cluster",
+	  .origin = "wippy",
+	  .why = "NATS server URL of the cluster (JetStream on), e.g. nats://127.0.0.1:4222" },
+	{ .key = "cluster.node", .type = CONF_STR, .off = AT(cluster_node),
+	  .max = sizeof(((struct conf *)0)->cluster_node), .flag = "--node",
+	  .origin = "wippy",
+	  .why = "this node's name, unique in the cluster (default: the host name)" },
+	{ .key = "cluster.heartbeat", .type = CONF_DUR, .off = AT(cluster_hb_ns),
+	  .def = 1 * SEC, .min = 50 * MS, .max = 600 * SEC, .origin = "wippy",
+	  .why = "presence refresh; a node silent for 3 heartbeats is down" },
 };
 _Static_assert(countof(keys) <= 32, "struct conf.given has 32 bits");
 
@@ -119,7 +133,8 @@ void conf_defaults(struct conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < countof(keys); i++)
-		*slot(c, &keys[i]) = keys[i].def;
+		if (keys[i].type != CONF_STR)
+			*slot(c, &keys[i]) = keys[i].def;
 }
 
 int conf_given(const struct conf *c, const char *key)
@@ -161,6 +176,7 @@ static const char *type_text(const struct conf_key *k)
 	case CONF_INT:  return "an integer";
 	case CONF_DUR:  return "a duration like \"10s\"";
 	case CONF_SIZE: return "a size like 512M or a byte count";
+	case CONF_STR:  return "a string";
 	case CONF_ENUM: break;
 	}
 	return "one of the names";
@@ -213,6 +229,15 @@ static int decode(struct conf *c, const struct conf_key *k, const char *text,
 	char *end;
 
 	switch (k->type) {
+	case CONF_STR:
+		if (strlen(text) >= (size_t)k->max) {
+			snprintf(why, n, "%s: longer than %lld bytes", k->key,
+				 (long long)k->max - 1);
+			return -1;
+		}
+		memcpy((char *)c + k->off, text, strlen(text) + 1);
+		c->given |= 1u << (k - keys);
+		return 0;
 	case CONF_INT:
 		if (!is_int) {
 			errno = 0;
@@ -306,6 +331,9 @@ const char *conf_format(const struct conf_key *k, int64_t v, char *buf, size_t n
 		break;
 	case CONF_ENUM:
 		snprintf(buf, n, "%s", v >= 0 && k->names[v] ? k->names[v] : "?");
+		break;
+	case CONF_STR: /* only the default is formatted: none */
+		snprintf(buf, n, "none");
 		break;
 	}
 	return buf;

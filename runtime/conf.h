@@ -36,6 +36,11 @@ struct conf {
 	int64_t http_pool_idle;    /* http.handler_pool.idle_max */
 	int64_t http_max_conns;    /* http.max_connections: per shard, 0 = from the fd limit */
 	int64_t security_strict;   /* security.strict_mode: 1 = no actor/scope is denied */
+	int64_t cluster_enabled;   /* cluster.enabled: 1 = join cluster.nats */
+	int64_t cluster_hb_ns;     /* cluster.heartbeat */
+	/* CONF_STR rows: NUL-terminated, "" when not set. */
+	char cluster_node[64];     /* cluster.node */
+	char cluster_nats[256];    /* cluster.nats */
 	uint32_t given;            /* bit k: row k was set by a file or a flag */
 };
 
@@ -44,6 +49,7 @@ enum conf_type {
 	CONF_DUR,    /* Go duration text ("10s"); a bare 0 is 0 too */
 	CONF_SIZE,   /* bytes: an integer, or text with K/M/G (binary) */
 	CONF_ENUM,   /* one of names[] (stored as its index) */
+	CONF_STR,    /* text, into a char array of max bytes at off (def: "") */
 };
 
 /* One knob: a row of the table. */
@@ -52,7 +58,8 @@ struct conf_key {
 	enum conf_type type;
 	size_t off;                /* offsetof(struct conf, member) */
 	int64_t def;               /* the default: the one place it is written */
-	int64_t min, max;          /* accepted range (CONF_INT, CONF_DUR, CONF_SIZE) */
+	int64_t min, max;          /* accepted range (CONF_INT, CONF_DUR, CONF_SIZE);
+	                           ** CONF_STR: max is the array's size */
 	const char *const *names;  /* CONF_ENUM: NULL-terminated */
 	int int_base;              /* CONF_ENUM with ints: integer i is index
 	                           ** i - int_base (the original's min_level) */

@@ -4,7 +4,8 @@
 **   wippy init [-d SRC] [--modules-dir DIR] [-l LOCK]
 **   wippy run [-x NS:ENTRY | -x HOST/NS:ENTRY] [--host ID] [-v] [-s]
 **             [--config FILE]... [--shards N] [--log-format text|json]
-**             [--stop-timeout D] [--proc-memory-limit BYTES] [args...]
+**             [--stop-timeout D] [--proc-memory-limit BYTES]
+**             [--node NAME] [--cluster nats://HOST:PORT] [args...]
 **   wippy lint
 **   wippy version
 **
@@ -302,6 +303,8 @@ static int cmd_run(int argc, char **argv)
 		{"log-format", required_argument, 0, 'f'},
 		{"stop-timeout", required_argument, 0, 't'},
 		{"proc-memory-limit", required_argument, 0, 'M'},
+		{"node", required_argument, 0, 'N'},
+		{"cluster", required_argument, 0, 'K'},
 		{"verbose", no_argument, 0, 'v'},
 		{"silent", no_argument, 0, 's'},
 		{"console", no_argument, 0, 'c'},
@@ -335,6 +338,14 @@ static int cmd_run(int argc, char **argv)
 		case 'f': key = "logmanager.format"; break;
 		case 't': key = "shutdown.timeout"; break;
 		case 'M': key = "process.memory_limit"; break;
+		case 'N': key = "cluster.node"; break;
+		case 'K': /* --cluster URL: the server, and joining it */
+			key = "cluster.nats";
+			if (nset < (int)countof(set)) {
+				set[nset].key = "cluster.enabled";
+				set[nset++].text = "true";
+			}
+			break;
 		default:
 			usage(stderr);
 			free(files);

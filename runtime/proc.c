@@ -43,6 +43,8 @@
 
 #include "engine/common.h"
 #include "runtime/errors.h"
+#include "cluster.h"
+#include "node.h"
 #include "log.h"
 #include "registry.h"
 #include "rt.h"
@@ -491,6 +493,9 @@ void proc_notify(struct proc *p)
 
 int proc_send(struct rt *rt, uint64_t to, struct msg *m)
 {
+	/* The only cost of the cluster on the local path: one test. */
+	if (__builtin_expect(pid_is_remote(to), 0))
+		return cluster_send(rt, to, m);
 	struct proc *p = proc_find(rt, to);
 	if (p == NULL) {
 		msg_free(m);
@@ -539,7 +544,7 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	p->on_exit_arg = o->on_exit_arg;
 	p->root.p = p;
 	p->pid = atomic_fetch_add_explicit(&rt->next_pid, 1, memory_order_relaxed) + 1;
-	p->pidlen = (uint32_t)proc_format_pid(p->pidstr, sizeof(p->pidstr), h->id, p->pid);
+	p->pidlen = (uint32_t)node_format_pid(rt, p->pidstr, sizeof(p->pidstr), h->id, p->pid);
 	if (args) {
 		p->args = *args;
 		memset(args, 0, sizeof(*args));
@@ -1148,6 +1153,8 @@ static void finish(struct proc *p)
 
 	pt_remove(rt, p);
 	names_release(p);
+	if (__builtin_expect(atomic_load_explicit(&rt->cluster, memory_order_relaxed) != NULL, 0))
+		cluster_proc_exit(rt, p->pid);
 
 	if (p->L) {
 		lua_settop(p->L, 0);

@@ -276,7 +276,10 @@ void proc_ref(struct proc *p);
 void proc_unref(struct proc *p);
 
 /* Deliver m to the process with pid `to` and wake it. Any thread. Returns 0,
-** or -ESRCH (no such process: m is freed). */
+** or -ESRCH (no such process: m is freed). A remote pid (runtime/node.h)
+** goes to runtime/cluster.c: 0 once queued for its node, or
+** -EHOSTUNREACH (not in a cluster, or its node is unknown or down) or
+** -ENOTCONN (the cluster's server is unreachable); m is freed. */
 int proc_send(struct rt *rt, uint64_t to, struct msg *m);
 
 /* Schedule p if it is not queued or running. Any thread. */

@@ -54,6 +54,8 @@
 #include "pgdb.h"
 #include "sqldb.h"
 #include "memstore.h"
+#include "cluster.h"
+#include "node.h"
 #include "log.h"
 #include "preempt.h"
 #include "reaper.h"
@@ -350,6 +352,7 @@ static void destroy(struct rt *rt)
 	queue_free(rt);
 	code_free_all(rt);
 	pt_destroy(rt);
+	node_free(rt);
 	term_free(&rt->term_in);
 	reg_free(rt->reg);
 	if (rt->stopper.sig_fd >= 0)
@@ -393,6 +396,8 @@ struct rt *rt_boot(const struct rt_opts *o)
 	rt->args = o->args;
 	rt->nargs = o->nargs;
 	pt_init(rt);
+	if (node_init(rt) < 0)
+		goto err;
 	if (code_compile_all(rt) > 0) {
 		fprintf(stderr, "wippy: Lua sources failed to compile; nothing started\n");
 		goto err;
@@ -434,6 +439,11 @@ int rt_start(struct rt *rt)
 		if (poll(&fd, 1, 100) > 0 && read(rt->stopper.wake_fd, &n, sizeof(n)) < 0)
 			(void)0;
 	}
+	if (cluster_start(rt) < 0) {
+		engine_stop(rt->engine);
+		engine_wait(rt->engine);
+		return -1;
+	}
 	httpd_start(rt);
 	queue_start(rt);
 	log_debug("engine started: %d shards", engine_nshards(rt->engine));
@@ -466,6 +476,7 @@ int rt_wait(struct rt *rt)
 			stop_tick(rt, common_now_ms());
 		log_flush();
 	}
+	cluster_stop(rt); /* every shard has ended: nothing sends any more */
 	engine_wait(rt->engine);
 	preempt_shutdown();
 	log_flush();

@@ -130,6 +130,8 @@ struct rt {
 	void *sqldb;            /* runtime/sqldb.c state, or NULL */
 	void *pgdb;             /* runtime/pgdb.c state, or NULL */
 	void *memstore;         /* runtime/memstore.c state, or NULL */
+	void *nodes;            /* runtime/node.c: node name, remote pids */
+	_Atomic(void *) cluster; /* runtime/cluster.c, or NULL: not in a cluster */
 
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */
 	struct term_in term_in;

@@ -1,0 +1,60 @@
+/*
+** runtime/cluster.h: this runtime as a node of a cluster on NATS with
+** JetStream (cluster.enabled, or `wippy run --cluster URL`).
+**
+** Off (rt->cluster NULL), nothing connects, no thread starts, and the
+** message path is as it was: proc_send tests the destination pid's origin
+** bits (runtime/node.h) and a local pid never comes here.
+**
+** On: every node subscribes to its own subject, and a send to a pid of
+** another node is encoded into that node's outgoing batch and published
+** on its subject; the receiving node's NATS thread decodes each message
+** and delivers it with proc_send, so the receiver's `from` is a remote
+** pid it can answer. Presence is a key per node in a JetStream KV bucket
+** whose TTL is 3 heartbeats, refreshed every heartbeat; a node not heard
+** of for that long (or whose key is deleted as it leaves) is down, and the
+** monitors and links that local processes hold on its processes fire
+** with an Unavailable error naming it; its processes' cluster-wide names
+** (runtime/cnames.h) are released. See cluster.c for the threads.
+*/
+#ifndef RUNTIME_CLUSTER_H
+#define RUNTIME_CLUSTER_H
+
+#include <stdint.h>
+
+struct rt;
+struct msg;
+struct cnames;
+
+/* Join the cluster when rt->conf asks for it (after the shards started:
+** deliveries go to their inboxes). 0 (also when no cluster is asked
+** for), or -1 with the reason printed: the server cannot be reached, or
+** JetStream is off there. Main thread. */
+int cluster_start(struct rt *rt);
+
+/* Leave: delete this node's presence key (the others see it go at once),
+** send what is queued, close the connection and join the threads. After
+** the shards ended. Idempotent; a no-op without a cluster. */
+void cluster_stop(struct rt *rt);
+
+/* Send m to the remote pid `to` (pid_is_remote). Any thread. 0 once it is
+** queued for its node (m is consumed), or (m is freed) -EHOSTUNREACH when
+** rt is in no cluster or to's node is unknown or down, -ENOTCONN while
+** the connection to the NATS server is down. MONITOR and LINK
+** notices are remembered, so that they fire if the node goes down. */
+int cluster_send(struct rt *rt, uint64_t to, struct msg *m);
+
+/* Whether node idx is up: for a node heard of, what its heartbeats say;
+** for one never heard of, whether its presence key is in the KV now,
+** which asks the server and blocks (never call it from a shard). 1 for
+** this node. */
+int cluster_node_present(struct rt *rt, int idx);
+
+/* The cluster-wide names (runtime/cnames.h), or NULL: no cluster. */
+struct cnames *cluster_names(struct rt *rt);
+
+/* Process pid of this node ended (proc.c, on its exit): release its
+** cluster-wide names. Any thread; call only when rt->cluster is set. */
+void cluster_proc_exit(struct rt *rt, uint64_t pid);
+
+#endif
