@@ -53,6 +53,8 @@
 #include "queue.h"
 #include "sqldb.h"
 #include "memstore.h"
+#include "metrics.h"
+#include "rstats.h"
 #include "log.h"
 #include "preempt.h"
 #include "reaper.h"
@@ -343,6 +345,8 @@ static void destroy(struct rt *rt)
 	live_free(rt);
 	evbus_free(rt);
 	fcall_free(rt);
+	metrics_destroy(rt->metrics);
+	rstats_destroy(rt->rstats);
 	hclient_destroy(rt);
 	queue_free(rt);
 	code_free_all(rt);
@@ -402,6 +406,8 @@ struct rt *rt_boot(const struct rt_opts *o)
 		.on_start = on_shard_start, .on_exit = on_shard_exit, .arg = rt,
 	};
 	rt->engine = engine_create(&cfg);
+	rt->metrics = metrics_create(NULL);
+	rt->rstats = rstats_create(rt->engine);
 	build_hosts(rt, engine_nshards(rt->engine));
 	if (httpd_init(rt) < 0)
 		goto err;

@@ -30,6 +30,8 @@ struct env;
 struct engine;
 struct proc;
 struct rt;
+struct metrics;
+struct rstats;
 
 /* rt->stopping: shutdown only moves forward. proc.c refuses to spawn past
 ** RT_CANCELLING. */
@@ -128,6 +130,8 @@ struct rt {
 	_Atomic(void *) queues; /* runtime/queue.c: queues and consumers */
 	_Atomic(void *) hclient; /* runtime/hclient.c: per-shard libcurl state */
 	void *sqldb;            /* runtime/sqldb.c state, or NULL */
+	struct metrics *metrics; /* runtime/metrics.c: the metrics module's store */
+	struct rstats *rstats;  /* runtime/rstats.c: per-shard runtime figures */
 	void *memstore;         /* runtime/memstore.c state, or NULL */
 
 	/* Terminal host: stdin reader and the CLI arguments for io.args(). */
