@@ -69,6 +69,7 @@ static const luaL_Reg loadable[] = {
 	{"store", luaopen_store},
 	{"http_client", luaopen_http_client},
 	{"metrics", luaopen_metrics},
+	{"system", luaopen_system},
 	{NULL, NULL}
 };
 

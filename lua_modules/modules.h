@@ -29,6 +29,10 @@ int luaopen_ctx(lua_State *L);
 ** (lua_modules/lmetrics.c). */
 int luaopen_metrics(lua_State *L);
 
+/* require("system"): memory, hosts.list, runtime.cpu_count, process
+** (lua_modules/system.c). */
+int luaopen_system(lua_State *L);
+
 /* require("uuid"): v1 v3 v4 v5 v7 validate version variant parse format. */
 int luaopen_uuid(lua_State *L);
 

@@ -17,6 +17,7 @@
 #include "engine/common.h"
 #include "engine/shard.h"
 #include "metrics.h"
+#include "proc.h"
 #include "rt.h"
 
 #define NCODES 5 /* 1xx .. 5xx */
@@ -305,4 +306,40 @@ char *rstats_scrape(struct rt *rt, size_t *len)
 		write_runtime(f, rt);
 	fclose(f);
 	return buf;
+}
+
+/* {==== Hosts ====} */
+
+struct count_ctx {
+	struct rt *rt;
+	struct rstats_host *out;
+};
+
+static void count_proc(struct proc *p, void *arg)
+{
+	struct count_ctx *c = arg;
+	/* p->host never changes; HTTP handler states have a host of their
+	** service's, in no rt->hosts slot, and are not counted. */
+	for (int i = 0; i < c->rt->nhosts; i++)
+		if (p->host == &c->rt->hosts[i]) {
+			c->out[i].processes++;
+			return;
+		}
+}
+
+void rstats_hosts(struct rt *rt, struct rstats_host *out)
+{
+	struct count_ctx c = { rt, out };
+	for (int i = 0; i < rt->nhosts; i++) {
+		const struct host *h = &rt->hosts[i];
+		out[i] = (struct rstats_host){ .id = h->id, .workers = h->n };
+		for (int s = h->first; s < h->first + h->n; s++) {
+			struct shard_stats st;
+			shard_get_stats(engine_shard(rt->engine, s), &st);
+			out[i].executed += st.tasks_run;
+			out[i].stolen += st.taken;
+			out[i].queue_depth += st.runq;
+		}
+	}
+	pt_each(rt, count_proc, &c);
 }

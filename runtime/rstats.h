@@ -74,4 +74,16 @@ struct rstats_totals {
 };
 void rstats_totals(struct rstats *r, struct rstats_totals *out);
 
+/* One process.host (or terminal or HTTP host) as system.hosts.list
+** shows it: its processes now (pid table walk: not for hot paths), and
+** over its shards the tasks run, taken from the global queue and ready. */
+struct rstats_host {
+	const char *id;
+	int workers;
+	uint64_t processes, executed, stolen, queue_depth;
+};
+
+/* Fill out[0..rt->nhosts) (the caller's array). Any thread. */
+void rstats_hosts(struct rt *rt, struct rstats_host *out);
+
 #endif

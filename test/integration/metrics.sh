@@ -64,6 +64,8 @@ entries:
   - {name: hit, kind: function.lua, source: file://app.lua, method: hit, modules: [http, metrics]}
   - {name: clash, kind: function.lua, source: file://app.lua, method: clash, modules: [http, json, metrics]}
   - {name: cap, kind: function.lua, source: file://app.lua, method: cap, modules: [http, metrics]}
+  - {name: sys, kind: function.lua, source: file://app.lua, method: sys, modules: [http, json, system]}
+  - {name: sys.ep, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /sys, func: app:sys}
   - {name: spawn.ep, kind: http.endpoint, meta: {router: app:api}, method: POST, path: /spawn, func: app:spawn}
   - {name: stop.ep, kind: http.endpoint, meta: {router: app:api}, method: POST, path: /stop, func: app:stop}
   - {name: hit.ep, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /hit, func: app:hit}
@@ -131,7 +133,17 @@ local function cap()
 	http.response():write("ok")
 end
 
-return {worker = worker, spawn = spawn, stop = stop, hit = hit, clash = clash, cap = cap}
+local function sys()
+	local http, system = require("http"), require("system")
+	local hosts = assert(system.hosts.list())
+	local out = {alloc = assert(system.memory.allocated()), stats = assert(system.memory.stats())}
+	for _, h in ipairs(hosts) do
+		if h.id == "app:processes" then out.procs, out.workers = h.processes, h.workers end
+	end
+	http.response():write_json(out)
+end
+
+return {worker = worker, spawn = spawn, stop = stop, hit = hit, clash = clash, cap = cap, sys = sys}
 EOF
 
 ERR=$TMP/err
@@ -225,6 +237,14 @@ expect_q "2xx counted: 41 requests and the scrapes" "$TMP/s1" \
 expect_q "latency histogram counts them" "$TMP/s1" \
 	"val('wippy_http_request_duration_seconds', 'wippy_http_request_duration_seconds_count') >= 42" true
 
+note "system module: the same figures"
+curl -sf "$URL/sys" -o "$TMP/sys1" || die "sys failed"
+jq() { "$PY" -c "import json,sys; d = json.load(open(sys.argv[1])); print(json.dumps(eval(sys.argv[2])))" "$@"; }
+[ "$(jq "$TMP/sys1" 'd["procs"]')" = 100 ] || { cat "$TMP/sys1"; die "system.hosts.list: 100 processes on app:processes"; }
+[ "$(jq "$TMP/sys1" 'd["workers"]')" = 2 ] || { cat "$TMP/sys1"; die "system.hosts.list: 2 workers"; }
+[ "$(jq "$TMP/sys1" 'd["alloc"] > 100 * 2000 and d["stats"]["alloc"] > 0 and d["stats"]["sys"] > d["alloc"]')" = true ] ||
+	{ cat "$TMP/sys1"; die "system.memory: allocated/stats"; }
+
 note "three 404s"
 a=$(q "$TMP/s1" "int(val('wippy_http_requests', 'wippy_http_requests_total', code='4xx'))")
 for _ in 1 2 3; do curl -s "$URL/nowhere" -o /dev/null; done
@@ -248,6 +268,8 @@ for sh in 0 1; do
 	expect_q "exits on shard $sh (the workers ran on both)" "$TMP/s3" \
 		"val('wippy_processes_exited', 'wippy_processes_exited_total', shard='$sh') > 0" true
 done
+curl -sf "$URL/sys" -o "$TMP/sys2" || die "sys failed"
+[ "$(jq "$TMP/sys2" 'd["procs"]')" = 0 ] || { cat "$TMP/sys2"; die "system.hosts.list: 0 processes after the stop"; }
 expect_q "the heap shrank" "$TMP/s3" "val('wippy_lua_heap_bytes') < $(q "$TMP/s1" 'val("wippy_lua_heap_bytes")')" true
 
 note "type clash"
