@@ -31,18 +31,19 @@ function T.hosts()
 		for _, k in ipairs({"workers", "processes", "executed", "stolen", "queue_depth"}) do
 			t.eq(math.type(h[k]), "integer", h.id .. "." .. k)
 		end
-		if h.id == "test:procs" then procs = h end
+		if h.id == "test.system:host" then procs = h end
 	end
-	t.ok(procs, "test:procs is listed")
-	t.ok(procs.workers >= 1, "workers")
+	t.ok(procs, "test.system:host is listed")
+	t.eq(procs.workers, 1, "workers")
+	t.eq(procs.processes, 0, "none yet")
 	-- spawn two that wait: the count grows by two, then shrinks back
 	local before = procs.processes
-	local a = process.spawn("test.system:idle", "test:procs")
-	local b = process.spawn("test.system:idle", "test:procs")
+	local a = process.spawn("test.system:idle", "test.system:host")
+	local b = process.spawn("test.system:idle", "test.system:host")
 	t.ok(a and b, "spawned")
 	local function count()
 		for _, h in ipairs((system.hosts.list())) do
-			if h.id == "test:procs" then return h.processes end
+			if h.id == "test.system:host" then return h.processes end
 		end
 	end
 	t.eq(count(), before + 2, "two more")
