@@ -31,14 +31,21 @@ struct slot {
 } __attribute__((aligned(64)));
 
 struct rstats {
+	uint64_t gen;    /* see slot() */
 	struct engine *e;
 	int n;
 	struct slot *s; /* [n + 1] */
 };
 
+/* Each rstats gets a generation, so that a thread's cached slot (below)
+** never outlives the rstats it points into, even if a later one is
+** allocated at the same address. */
+static atomic_uint_fast64_t generations;
+
 struct rstats *rstats_create(struct engine *e)
 {
 	struct rstats *r = xcalloc(1, sizeof(*r));
+	r->gen = atomic_fetch_add_explicit(&generations, 1, memory_order_relaxed) + 1;
 	r->e = e;
 	r->n = engine_nshards(e);
 	r->s = aligned_alloc(64, sizeof(struct slot) * (size_t)(r->n + 1));
@@ -56,8 +63,14 @@ void rstats_destroy(struct rstats *r)
 	free(r);
 }
 
+static __thread uint64_t t_gen;
+static __thread struct slot *t_slot;
+static __thread int t_own;
+
 /* The calling thread's slot; *own says whether it is a shard's own (plain
-** increments) or the shared one (atomic adds). */
+** increments) or the shared one (atomic adds). A thread is on one shard
+** (or none) for its life: the answer is cached per thread, so a hot path
+** pays one thread-local compare. */
 static struct slot *slot(struct rstats *r, int *own)
 {
 	static struct slot none; /* before boot made the slots: dropped */
@@ -66,13 +79,21 @@ static struct slot *slot(struct rstats *r, int *own)
 		*own = 0;
 		return &none;
 	}
+	if (t_gen == r->gen) {
+		*own = t_own;
+		return t_slot;
+	}
 	s = shard_self();
 	if (s && shard_engine(s) == r->e) {
-		*own = 1;
-		return &r->s[shard_id(s)];
+		t_own = 1;
+		t_slot = &r->s[shard_id(s)];
+	} else {
+		t_own = 0;
+		t_slot = &r->s[r->n];
 	}
-	*own = 0;
-	return &r->s[r->n];
+	t_gen = r->gen;
+	*own = t_own;
+	return t_slot;
 }
 
 static inline void add(atomic_uint_fast64_t *c, uint64_t n, int own)
