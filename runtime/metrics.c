@@ -84,7 +84,7 @@ struct metrics {
 	atomic_uint_fast64_t nseries;
 	atomic_uint_fast64_t dropped;
 	atomic_int warned;
-	uint32_t max_families, max_series;
+	uint32_t max_families, max_series, max_total;
 };
 
 /* FNV-1a, 64 bits: keys are short and this is one pass. */
@@ -125,6 +125,7 @@ struct metrics *metrics_create(const struct metrics_limits *lim)
 	pthread_mutex_init(&m->flock, NULL);
 	m->max_families = lim && lim->max_families ? lim->max_families : METRICS_MAX_FAMILIES;
 	m->max_series = lim && lim->max_series ? lim->max_series : METRICS_MAX_SERIES;
+	m->max_total = lim && lim->max_total ? lim->max_total : METRICS_MAX_TOTAL;
 	return m;
 }
 
@@ -422,11 +423,14 @@ int metrics_update(struct metrics *m, enum metrics_type t, enum metrics_op op,
 	pthread_mutex_lock(&st->lock);
 	s = find(st, h, key, (size_t)n); /* another thread may have made it */
 	if (s == NULL) {
-		if (f->nseries >= m->max_series) {
+		/* nseries only grows under flock, which we hold */
+		int total = atomic_load_explicit(&m->nseries, memory_order_relaxed) >= m->max_total;
+		if (f->nseries >= m->max_series || total) {
 			pthread_mutex_unlock(&st->lock);
-			drop(m, "the cap on series of one metric is reached", f->name);
+			drop(m, total ? "the cap on series of all metrics is reached"
+				      : "the cap on series of one metric is reached", f->name);
 			pthread_mutex_unlock(&m->flock);
-			*why = "dropped: too many series for this metric";
+			*why = "dropped: too many series";
 			return METRICS_EDROPPED;
 		}
 		s = xcalloc(1, sizeof(*s));

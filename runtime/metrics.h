@@ -10,8 +10,8 @@
 ** digit gets a '_' in front, as OTel's Prometheus exporter does; a
 ** counter's exposed name ends in "_total" (appended when missing).
 **
-** Bounded: at most max_families families and max_series series per
-** family. An update that would pass a cap is dropped and counted
+** Bounded: at most max_families families, max_series series per family
+** and max_total series in all. An update that would pass a cap is dropped and counted
 ** (metrics_dropped); the first drop logs one WARN. So a label with
 ** unbounded values (a request id) costs at most the cap, never the heap.
 **
@@ -49,10 +49,12 @@ struct metrics_label {
 struct metrics_limits {
 	uint32_t max_families; /* 0: METRICS_MAX_FAMILIES */
 	uint32_t max_series;   /* per family; 0: METRICS_MAX_SERIES */
+	uint32_t max_total;    /* over all families; 0: METRICS_MAX_TOTAL */
 };
 
 #define METRICS_MAX_FAMILIES 1000
 #define METRICS_MAX_SERIES   2000
+#define METRICS_MAX_TOTAL    100000 /* ~20 MB with typical keys */
 #define METRICS_MAX_LABELS   32   /* labels in one update */
 #define METRICS_MAX_KEY      4096 /* name and labels of one series, bytes */
 

@@ -192,6 +192,18 @@ static void test_caps(void)
 	   "the scrape has what was kept");
 	free(s);
 	metrics_destroy(m);
+
+	struct metrics_limits tot = { .max_total = 4 };
+	m = metrics_create(&tot);
+	rc = 0;
+	for (int i = 0; i < 6; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "n%d", i);
+		rc |= upd(m, METRICS_GAUGE, METRICS_SET, name, NULL, 0, 1) == METRICS_EDROPPED ? (1 << i) : 0;
+	}
+	ok(rc == 0x30 && metrics_nseries(m) == 4 && metrics_dropped(m) == 2,
+	   "the cap over all families: series 5 and 6 dropped (mask %#x)", rc);
+	metrics_destroy(m);
 }
 
 static void test_numbers(void)
