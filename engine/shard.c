@@ -83,6 +83,11 @@ struct shard {
 	struct {
 		atomic_uint_fast64_t turns, tasks_run, wakeups_sent, sleeps,
 			spilled, taken;
+		/* For the metrics endpoint: posts to other shards, SQEs
+		** submitted, CQEs reaped; and the run queue and the wheel's
+		** size as of the last turn's end (gauges published once a
+		** turn, so that another thread never reads the live ones). */
+		atomic_uint_fast64_t posts, submitted, completed, runq, timers;
 	} st;
 	uint64_t spun_at;            /* st.tasks_run at the last spin */
 	unsigned spin_skip, spin_backoff; /* see spin() */
@@ -226,6 +231,7 @@ void shard_post(struct shard *to, struct task *t)
 	}
 	if (me && me->e == to->e) {
 		struct tqueue *q = &me->pending[to->id];
+		stat_add(&me->st.posts, 1);
 		if (q->head == NULL && mpsc_push(to->inbox, t) == 0) {
 			wake_if_sleeping(to);
 			return;
@@ -490,6 +496,13 @@ static bool spin(struct shard *s, uint64_t ns)
 	return false;
 }
 
+/* rc of a ring submit: SQEs taken by the kernel, or a negative errno. */
+static inline void submitted(struct shard *s, int rc)
+{
+	if (rc > 0)
+		stat_add(&s->st.submitted, (uint64_t)rc);
+}
+
 static void shard_loop(struct shard *s)
 {
 	struct engine *e = s->e;
@@ -500,6 +513,7 @@ static void shard_loop(struct shard *s)
 		s->now_ms = common_now_ms();
 		do {
 			n = ring_reap(s->ring, cqes, REAP_BATCH);
+			stat_add(&s->st.completed, n);
 			for (unsigned i = 0; i < n; i++)
 				dispatch(s, &cqes[i]);
 		} while (n == REAP_BATCH);
@@ -518,6 +532,9 @@ static void shard_loop(struct shard *s)
 			e->cfg.before_sleep(s, e->cfg.arg);
 		arm_timer(s);
 		stat_add(&s->st.turns, 1);
+		atomic_store_explicit(&s->st.runq, s->runq.len + s->yieldq.len,
+				      memory_order_relaxed);
+		atomic_store_explicit(&s->st.timers, s->wheel.count, memory_order_relaxed);
 
 		if (s->runq.len || s->yieldq.len || s->npending) {
 			/* Still busy: completions are posted only when we ask
@@ -525,9 +542,9 @@ static void shard_loop(struct shard *s)
 			** would be a syscall per turn for nothing. */
 			if (s->now_ms != s->events_ms) {
 				s->events_ms = s->now_ms;
-				ring_submit_events(s->ring);
+				submitted(s, ring_submit_events(s->ring));
 			} else {
-				ring_submit(s->ring);
+				submitted(s, ring_submit(s->ring));
 			}
 			continue;
 		}
@@ -550,11 +567,11 @@ static void shard_loop(struct shard *s)
 		    atomic_load_explicit(&e->stop, memory_order_acquire) ||
 		    atomic_load_explicit(&e->gq_len, memory_order_acquire)) {
 			atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
-			ring_submit(s->ring);
+			submitted(s, ring_submit(s->ring));
 			continue;
 		}
 		stat_add(&s->st.sleeps, 1);
-		ring_wait(s->ring);
+		submitted(s, ring_wait(s->ring));
 		atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
 	}
 }
@@ -754,4 +771,9 @@ void shard_get_stats(const struct shard *s, struct shard_stats *o)
 	o->sleeps = atomic_load_explicit(&s->st.sleeps, memory_order_relaxed);
 	o->spilled = atomic_load_explicit(&s->st.spilled, memory_order_relaxed);
 	o->taken = atomic_load_explicit(&s->st.taken, memory_order_relaxed);
+	o->posts = atomic_load_explicit(&s->st.posts, memory_order_relaxed);
+	o->submitted = atomic_load_explicit(&s->st.submitted, memory_order_relaxed);
+	o->completed = atomic_load_explicit(&s->st.completed, memory_order_relaxed);
+	o->runq = atomic_load_explicit(&s->st.runq, memory_order_relaxed);
+	o->timers = atomic_load_explicit(&s->st.timers, memory_order_relaxed);
 }

@@ -126,6 +126,10 @@ uint64_t shard_runq_len(const struct shard *s);
 /* Counters for tests and benchmarks; any thread, values are approximate. */
 struct shard_stats {
 	uint64_t turns, tasks_run, wakeups_sent, sleeps, spilled, taken;
+	uint64_t posts;            /* tasks posted to other shards */
+	uint64_t submitted;        /* SQEs the kernel took */
+	uint64_t completed;        /* CQEs reaped */
+	uint64_t runq, timers;     /* as of the end of the last turn */
 };
 void shard_get_stats(const struct shard *s, struct shard_stats *out);
 /* True while s is asleep in the kernel (or about to be). Any thread. */

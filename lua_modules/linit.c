@@ -68,6 +68,8 @@ static const luaL_Reg loadable[] = {
 	{"sql", luaopen_sql},
 	{"store", luaopen_store},
 	{"http_client", luaopen_http_client},
+	{"metrics", luaopen_metrics},
+	{"system", luaopen_system},
 	{NULL, NULL}
 };
 

@@ -25,6 +25,14 @@ int luaopen_http(lua_State *L);
 /* require("ctx"): get/all over the running process's context values. */
 int luaopen_ctx(lua_State *L);
 
+/* require("metrics"): counter_inc/add, gauge_set/inc/dec, histogram
+** (lua_modules/lmetrics.c). */
+int luaopen_metrics(lua_State *L);
+
+/* require("system"): memory, hosts.list, runtime.cpu_count, process
+** (lua_modules/system.c). */
+int luaopen_system(lua_State *L);
+
 /* require("uuid"): v1 v3 v4 v5 v7 validate version variant parse format. */
 int luaopen_uuid(lua_State *L);
 

@@ -57,6 +57,7 @@
 #include "log.h"
 #include "registry.h"
 #include "rt.h"
+#include "rstats.h"
 
 #define NHDRS      64
 #define BUF_START  4096
@@ -168,6 +169,7 @@ struct conn {
 	struct wheel_timer timer;
 	struct hbuf out;
 	struct hreq *h;
+	uint64_t t0;         /* dispatch time (ns) for the latency metric; 0: none */
 	struct hbuf pend;    /* bytes that arrived while a request was being
 	                     ** handled or answered: c->buf must not move then,
 	                     ** the handler reads the request in place */
@@ -363,6 +365,8 @@ static void conn_write(struct conn *c, int status, const struct http1_field *f,
 		blen = sizeof(msg) - 1;
 		head_only = 0;
 	}
+	rstats_http(c->svc->rt->rstats, status, c->t0 ? (int64_t)(common_now_ns() - c->t0) : -1);
+	c->t0 = 0;
 	c->out.len = 0;
 	hbuf_add(&c->out, head, (size_t)n);
 	if (!head_only && blen)
@@ -1192,6 +1196,17 @@ static void dispatch(struct conn *c)
 
 	c->keep_alive = (q->flags & HTTP1_F_KEEP_ALIVE) != 0 &&
 			!atomic_load(&c->svc->rt->stopping);
+	c->t0 = common_now_ns();
+	if (rstats_is_scrape(c->svc->e->u.http.metrics, c->buf + q->method_off, q->method_len,
+			     c->buf + q->path_off, q->path_len)) {
+		size_t n;
+		char *body = rstats_scrape(c->svc->rt, &n);
+		struct http1_field ct = { "Content-Type", RSTATS_CONTENT_TYPE, 12,
+					  sizeof(RSTATS_CONTENT_TYPE) - 1 };
+		conn_write(c, 200, &ct, 1, body, n, q->method == HTTP1_HEAD);
+		free(body);
+		return;
+	}
 	rc = route_find(&tab->t, c->buf + q->method_off, q->method_len,
 			path, q->path_len, &m, allow, sizeof(allow));
 	if (rc < 0 && q->method_len == 7 && !memcmp(c->buf + q->method_off, "OPTIONS", 7)) {

@@ -53,6 +53,7 @@
 #include "region.h"
 #include "reaper.h"
 #include "preempt.h"
+#include "rstats.h"
 
 #define STEP_RESUMES 128
 #define GEN_AFTER_STEPS 8  /* steps before a process goes generational */
@@ -504,6 +505,7 @@ int proc_send(struct rt *rt, uint64_t to, struct msg *m)
 	mbox_push(&p->mbox, m);
 	proc_notify(p);
 	proc_unref(p);
+	rstats_sent(rt->rstats);
 	return 0;
 }
 
@@ -589,6 +591,8 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 		proc_unref(p);
 		return NULL;
 	}
+	if (!p->pooled)
+		rstats_spawned(rt->rstats);
 	shard_post(atomic_load(&p->shard), &p->task);
 	return p;
 }
@@ -994,6 +998,7 @@ static int step_protected(lua_State *L)
 	lua_settop(L, 0);
 	while ((m = mbox_pop(&p->mbox)) != NULL)
 		intake(L, p, m);
+	rstats_mbox(p->rt->rstats, p->msgs.n);
 	check_queue(L, p);
 	while (p->ext_head) {
 		struct pext *x = p->ext_head;
@@ -1155,6 +1160,10 @@ static void finish(struct proc *p)
 	names_release(p);
 	if (__builtin_expect(atomic_load_explicit(&rt->cluster, memory_order_relaxed) != NULL, 0))
 		cluster_proc_exit(rt, p->pid);
+	if (!p->pooled)
+		rstats_exited(rt->rstats);
+	rstats_heap(rt->rstats, -(int64_t)p->mem_acct);
+	p->mem_acct = 0;
 
 	if (p->L) {
 		lua_settop(p->L, 0);
@@ -1344,6 +1353,12 @@ static void proc_task(struct task *t)
 			p->gc_big = 1;
 			lua_gc(L, LUA_GCINC, 200, 100, 0);
 		}
+	}
+	/* The heap as of this step's end, counted once a step, not per
+	** allocation (runtime/rstats.h); finish() takes it back. */
+	if (p->mem_used != p->mem_acct) {
+		rstats_heap(p->rt->rstats, (int64_t)p->mem_used - (int64_t)p->mem_acct);
+		p->mem_acct = p->mem_used;
 	}
 	if (p->state == P_UPGRADE) {
 		reload(p);

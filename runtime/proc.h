@@ -149,6 +149,7 @@ struct proc {
 	struct coro *cur;              /* coroutine being resumed */
 	/* The allocator's (palloc), together on one cache line. */
 	size_t mem_used, mem_limit, mem_peak;
+	size_t mem_acct;               /* mem_used as counted in rt->rstats */
 	struct arena arena;            /* first-step memory (see palloc), or empty */
 	struct region *region;         /* small blocks past REGION_AFTER, or NULL */
 	size_t first_bytes;            /* allocated in the first step */

@@ -236,6 +236,16 @@ static void set_http_addr(struct loader *L, struct reg_entry *e,
 			   "localhost or an IPv4 address", (int)(colon - addr), addr);
 }
 
+/* http.service metrics: the path of the built-in Prometheus endpoint
+** (runtime/rstats.h), answered before the routes. */
+static void set_metrics_path(struct loader *L, struct reg_entry *e,
+			     const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	if (v->str[0] != '/' || strpbrk(v->str, "?# \t") != NULL)
+		reg__errat(L, e, v, "field \"metrics\" must be a path starting with "
+			   "'/' (no query, no spaces), got \"%s\"", v->str);
+}
+
 /* http.router / http.endpoint parents are named in meta (spec 1.4); the
  * Go validator's own wording "missing metadata: server" is kept. */
 static void set_meta_server(struct loader *L, struct reg_entry *e,
@@ -681,6 +691,8 @@ static const struct reg_field http_service_fields[] = {
 	  .def = { .i = 8192 }, .min = 1, .max = UINT32_MAX },
 	{ .key = "limits.max_body_bytes", .type = RF_I64, .off = AT(u.http.max_body_bytes),
 	  .def = { .i = 120ll << 20 }, .min = 0 },	/* the original's 120MB max_body */
+	{ .key = "metrics", .type = RF_STR, .off = AT(u.http.metrics),
+	  .set = set_metrics_path },
 };
 
 static const struct reg_field http_router_fields[] = {

@@ -255,6 +255,7 @@ struct reg_http_service {
 	int64_t read_timeout, write_timeout, idle_timeout;	/* ns: 10s 30s 60s */
 	int64_t max_header_bytes;	/* limits: 8192 */
 	int64_t max_body_bytes;		/* limits: 120 MiB */
+	const char *metrics;		/* GET path of the Prometheus text, or NULL */
 };
 
 /* A middleware list and its options, as written (checked at load by

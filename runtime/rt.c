@@ -56,6 +56,8 @@
 #include "memstore.h"
 #include "cluster.h"
 #include "node.h"
+#include "metrics.h"
+#include "rstats.h"
 #include "log.h"
 #include "preempt.h"
 #include "reaper.h"
@@ -348,6 +350,8 @@ static void destroy(struct rt *rt)
 	live_free(rt);
 	evbus_free(rt);
 	fcall_free(rt);
+	metrics_destroy(rt->metrics);
+	rstats_destroy(rt->rstats);
 	hclient_destroy(rt);
 	queue_free(rt);
 	code_free_all(rt);
@@ -410,6 +414,8 @@ struct rt *rt_boot(const struct rt_opts *o)
 		.on_start = on_shard_start, .on_exit = on_shard_exit, .arg = rt,
 	};
 	rt->engine = engine_create(&cfg);
+	rt->metrics = metrics_create(NULL);
+	rt->rstats = rstats_create(rt->engine);
 	build_hosts(rt, engine_nshards(rt->engine));
 	if (httpd_init(rt) < 0)
 		goto err;

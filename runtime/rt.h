@@ -30,6 +30,8 @@ struct env;
 struct engine;
 struct proc;
 struct rt;
+struct metrics;
+struct rstats;
 
 /* rt->stopping: shutdown only moves forward. proc.c refuses to spawn past
 ** RT_CANCELLING. */
@@ -129,6 +131,8 @@ struct rt {
 	_Atomic(void *) hclient; /* runtime/hclient.c: per-shard libcurl state */
 	void *sqldb;            /* runtime/sqldb.c state, or NULL */
 	void *pgdb;             /* runtime/pgdb.c state, or NULL */
+	struct metrics *metrics; /* runtime/metrics.c: the metrics module's store */
+	struct rstats *rstats;  /* runtime/rstats.c: per-shard runtime figures */
 	void *memstore;         /* runtime/memstore.c state, or NULL */
 	void *nodes;            /* runtime/node.c: node name, remote pids */
 	_Atomic(void *) cluster; /* runtime/cluster.c, or NULL: not in a cluster */

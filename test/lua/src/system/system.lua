@@ -1,0 +1,73 @@
+-- test.system: require("system") reads the same figures as the metrics
+-- endpoint: the Lua heaps of live states, processes per host, and the
+-- host process's identity. Every call returns `value, nil`.
+local t = require("t")
+
+local T = {}
+
+function T.memory()
+	local system = require("system")
+	local n, err = system.memory.allocated()
+	t.is_nil(err)
+	t.eq(math.type(n), "integer", "allocated is an integer")
+	t.ok(n > 0, "some Lua heap is live: " .. n)
+	local st
+	st, err = system.memory.stats()
+	t.is_nil(err)
+	for _, k in ipairs({"alloc", "heap_alloc", "sys", "heap_sys", "heap_in_use", "heap_idle"}) do
+		t.eq(math.type(st[k]), "integer", k)
+		t.ok(st[k] >= 0, k)
+	end
+	t.ok(st.sys >= st.alloc, "resident set holds the Lua heaps")
+end
+
+function T.hosts()
+	local system = require("system")
+	local list, err = system.hosts.list()
+	t.is_nil(err)
+	local procs
+	for _, h in ipairs(list) do
+		t.eq(type(h.id), "string")
+		for _, k in ipairs({"workers", "processes", "executed", "stolen", "queue_depth"}) do
+			t.eq(math.type(h[k]), "integer", h.id .. "." .. k)
+		end
+		if h.id == "test.system:host" then procs = h end
+	end
+	t.ok(procs, "test.system:host is listed")
+	t.eq(procs.workers, 1, "workers")
+	t.eq(procs.processes, 0, "none yet")
+	-- spawn two that wait: the count grows by two, then shrinks back
+	local before = procs.processes
+	local a = process.spawn("test.system:idle", "test.system:host")
+	local b = process.spawn("test.system:idle", "test.system:host")
+	t.ok(a and b, "spawned")
+	local function count()
+		for _, h in ipairs((system.hosts.list())) do
+			if h.id == "test.system:host" then return h.processes end
+		end
+	end
+	t.eq(count(), before + 2, "two more")
+	process.send(a, "stop", 1)
+	process.send(b, "stop", 1)
+	local time = require("time")
+	for _ = 1, 100 do
+		if count() == before then break end
+		time.sleep("10ms")
+	end
+	t.eq(count(), before, "back")
+end
+
+function T.process_info()
+	local system = require("system")
+	local pid, err = system.process.pid()
+	t.is_nil(err)
+	t.ok(math.type(pid) == "integer" and pid > 0, "pid")
+	local h = system.process.hostname()
+	t.ok(type(h) == "string" and #h > 0, "hostname")
+	local d = system.process.cwd()
+	t.ok(type(d) == "string" and d:sub(1, 1) == "/", "cwd")
+	local n = system.runtime.cpu_count()
+	t.ok(math.type(n) == "integer" and n >= 1, "cpu_count")
+end
+
+return T
