@@ -463,12 +463,13 @@ static int ts_create(lua_State *L)
 
 	if (t->closed)
 		return errors_ret(L, ERRORS_INTERNAL, "token store is closed");
-	luaL_checktype(L, 2, LUA_TUSERDATA);
+	/* The original's CheckUserData, then its "Actor expected". */
 	if (!security_is_actor(L, 2))
-		luaL_argerror(L, 2, "Actor expected");
-	luaL_checktype(L, 3, LUA_TUSERDATA);
+		luaL_argerror(L, 2, lua_type(L, 2) == LUA_TUSERDATA ? "Actor expected" :
+			      "userdata expected");
 	if (!security_is_scope(L, 3))
-		luaL_argerror(L, 3, "Scope expected");
+		luaL_argerror(L, 3, lua_type(L, 3) == LUA_TUSERDATA ? "Scope expected" :
+			      "userdata expected");
 	lua_getfield(L, 2, "id");
 	lua_pushvalue(L, 2);
 	lua_call(L, 1, 1);                          /* the actor id */
@@ -549,11 +550,13 @@ static int ts_create(lua_State *L)
 		lua_pushstring(L, until);
 		lua_setfield(L, 7, "expires");
 	}
-	if (lua_getfield(L, 4, "meta") == LUA_TTABLE) {
-		security_push_normalised(L, -1);
-		lua_setfield(L, 7, "meta");
+	if (lua_istable(L, 4)) {
+		if (lua_getfield(L, 4, "meta") == LUA_TTABLE) {
+			security_push_normalised(L, -1);
+			lua_setfield(L, 7, "meta");
+		}
+		lua_pop(L, 1);
 	}
-	lua_pop(L, 1);
 
 	/* store:set(stored part, data [, ttl seconds]); the token stays at 6. */
 	lua_getiuservalue(L, 1, TV_STORE);
