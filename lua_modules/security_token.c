@@ -147,6 +147,15 @@ static double parse_rfc3339(const char *s)
 	return -1;
 }
 
+/* The dot of a signed token of exactly two parts, else NULL. */
+static const char *sig_dot(const char *tok, size_t tl)
+{
+	const char *dot = memchr(tok, '.', tl);
+	if (dot == NULL || memchr(dot + 1, '.', tl - (size_t)(dot - tok) - 1))
+		return NULL;
+	return dot;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -178,8 +187,7 @@ static int tok_core(lua_State *L)
 		return errors_ret_wrapped(L, ERRORS_INTERNAL, "validate token", "invalid token");
 	if (kl) {
 		/* Exactly two parts, the second the first's signature. */
-		dot = memchr(tok, '.', tl);
-		if (dot == NULL || memchr(dot + 1, '.', tl - (size_t)(dot - tok) - 1))
+		if ((dot = sig_dot(tok, tl)) == NULL)
 			return errors_ret_wrapped(L, ERRORS_INTERNAL, "validate token",
 						  "invalid token");
 		push_sig(L, key, kl, tok, (size_t)(dot - tok));
@@ -614,8 +622,7 @@ static int ts_revoke(lua_State *L)
 	lua_tolstring(L, -1, &kl);
 	lua_pop(L, 1);
 	if (kl) {                       /* the stored part: before the dot */
-		dot = memchr(tok, '.', tl);
-		if (dot == NULL || memchr(dot + 1, '.', tl - (size_t)(dot - tok) - 1))
+		if ((dot = sig_dot(tok, tl)) == NULL)
 			return errors_ret_wrapped(L, ERRORS_INTERNAL, "revoke token",
 						  "invalid token");
 		lua_pushlstring(L, tok, (size_t)(dot - tok));
