@@ -497,7 +497,13 @@ static int ts_create(lua_State *L)
 			if (gotime_parse_duration(es, el, &exp_ns, NULL) != 0)
 				return errors_ret(L, ERRORS_INVALID, "invalid expiration format");
 		} else if (lua_type(L, -1) == LUA_TNUMBER) {
-			exp_ns = (int64_t)lua_tonumber(L, -1) * 1000000LL;
+			/* ms, truncated as Go's time.Duration(v); clamped to
+			** about 290 years either way (NaN is 0: the default) */
+			lua_Number ms = lua_tonumber(L, -1);
+			if (ms != ms)
+				ms = 0;
+			ms = ms > 9e12 ? 9e12 : ms < -9e12 ? -9e12 : ms;
+			exp_ns = (int64_t)ms * 1000000LL;
 		}
 		lua_pop(L, 1);
 	}

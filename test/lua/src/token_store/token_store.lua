@@ -157,6 +157,13 @@ function T.expiration_forms()
 	t.is_nil(err)
 	tok, err = ts:create(actor(), scope(), {})
 	t.is_nil(err)
+	-- huge and NaN numbers are clamped, not undefined
+	tok, err = ts:create(actor("far"), scope(), {expiration = 1e300})
+	t.is_nil(err)
+	t.eq(ts:validate(tok):id(), "far")
+	tok, err = ts:create(actor("nan"), scope(), {expiration = 0/0})
+	t.is_nil(err)
+	t.eq(ts:validate(tok):id(), "nan")
 end
 
 function T.meta_kept()
