@@ -15,6 +15,8 @@
 #     the x-auth-token query parameter or cookie, a custom header) it sees
 #     the token's actor and scope;
 #   - a pooled handler state keeps no actor from one request to the next;
+#   - a token kept in a store.sql (SQLite, the legacy token_store option):
+#     good, none, another store's token, revoked;
 #   - load errors at file:line:col from `wippy lint`: token_auth without
 #     its store, a store option that is not an id, a bad header name, a
 #     token store whose store is missing or not a store, a bad
@@ -49,6 +51,9 @@ entries:
     store: kv
     token_key: "k3y-for-tests"
     default_expiration: 1h
+  - {name: db, kind: db.sql.sqlite, file: "./tokens.db"}
+  - {name: sqlkv, kind: store.sql, database: db, table_name: tokens}
+  - {name: sqltokens, kind: security.token_store, store: sqlkv}
   - name: docs
     kind: security.policy
     policy: {actions: doc.read, resources: '*', effect: allow}
@@ -64,6 +69,13 @@ entries:
     middleware: [token_auth]
     options:
       token_auth.store: app:tokens
+  - name: sqlapi
+    kind: http.router
+    meta: {server: gateway}
+    prefix: /sqlapi
+    middleware: [token_auth]
+    options:
+      token_store: app:sqltokens
   - name: custom
     kind: http.router
     meta: {server: gateway}
@@ -75,12 +87,15 @@ entries:
       token_auth.header.prefix: "Key "
 
   - {name: login, kind: function.lua, source: file://h.lua, method: login, modules: [http, security]}
+  - {name: login_sql, kind: function.lua, source: file://h.lua, method: login_sql, modules: [http, security, sql]}
+  - {name: login_sql_ep, kind: http.endpoint, meta: {router: auth}, method: GET, path: /login_sql, func: login_sql}
   - {name: revoke, kind: function.lua, source: file://h.lua, method: revoke, modules: [http, security]}
   - {name: me, kind: function.lua, source: file://h.lua, method: me, modules: [http, security, time]}
   - {name: login_ep, kind: http.endpoint, meta: {router: auth}, method: GET, path: /login, func: login}
   - {name: revoke_ep, kind: http.endpoint, meta: {router: auth}, method: GET, path: /revoke, func: revoke}
   - {name: open_me_ep, kind: http.endpoint, meta: {router: auth}, method: GET, path: /me, func: me}
   - {name: me_ep, kind: http.endpoint, meta: {router: api}, method: GET, path: /me, func: me}
+  - {name: sql_me_ep, kind: http.endpoint, meta: {router: sqlapi}, method: GET, path: /me, func: me}
   - {name: custom_me_ep, kind: http.endpoint, meta: {router: custom}, method: GET, path: /me, func: me}
 EOF
 cat >"$SRC/src/h.lua" <<'EOF'
@@ -103,6 +118,21 @@ local function login()
 	res:write(tok)
 end
 
+-- A token kept in the SQLite store (its table made here, as the app's to
+-- create); revoke=1 revokes it at once and answers the token all the same.
+local function login_sql()
+	local req, res = http.request(), http.response()
+	local db = assert(require("sql").get("app:db"))
+	assert(db:execute("CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at TIMESTAMP)"))
+	db:release()
+	local ts = assert(security.token_store("app:sqltokens"))
+	local tok = assert(ts:create(security.new_actor("sql:" .. req:query("user")), security.new_scope()))
+	if req:query("revoke") == "1" then
+		assert(ts:revoke(tok))
+	end
+	res:write(tok)
+end
+
 local function revoke()
 	local req, res = http.request(), http.response()
 	local ts = assert(security.token_store("app:tokens"))
@@ -120,7 +150,7 @@ local function me()
 		" " .. tostring(security.scope() ~= nil))
 end
 
-return {login = login, revoke = revoke, me = me}
+return {login = login, login_sql = login_sql, revoke = revoke, me = me}
 EOF
 
 lib_start_app "$SRC"
@@ -154,6 +184,15 @@ me_is open "anonymous true false" -H "Authorization: Bearer $TOK" "$URL/auth/me"
 me_is noprefix "anonymous true false" -H "Authorization: $TOK" "$URL/api/me"
 me_is custom "user:alice true true" -H "X-Api-Key: Key $TOK" "$URL/custom/me"
 me_is custom_bearer "anonymous true false" -H "Authorization: Bearer $TOK" "$URL/custom/me"
+
+# ---- a token kept in a store.sql (the validation parks on the database) ----------
+s=$(lib_get lsql "$URL/auth/login_sql?user=carol"); lib_status_is "$s" 200 lsql
+TOKS=$(body lsql)
+me_is sql_good "sql:carol false true" -H "Authorization: Bearer $TOKS" "$URL/sqlapi/me"
+me_is sql_none "anonymous true false" "$URL/sqlapi/me"
+me_is sql_other "anonymous true false" -H "Authorization: Bearer $TOK" "$URL/sqlapi/me"
+s=$(lib_get lsql2 "$URL/auth/login_sql?user=dan&revoke=1"); lib_status_is "$s" 200 lsql2
+me_is sql_revoked "anonymous true false" -H "Authorization: Bearer $(body lsql2)" "$URL/sqlapi/me"
 
 # ---- bad tokens ------------------------------------------------------------------------
 me_is bad "anonymous true false" -H "Authorization: Bearer not-a-token" "$URL/api/me"
