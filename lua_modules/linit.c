@@ -38,6 +38,7 @@
 #include "security.h"
 #include "funcs.h"
 #include "runtime/code.h"
+#include "runtime/httpd.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
 #include "events.h"
@@ -446,4 +447,5 @@ void linit_init(void)
 {
 	linit_harvest();
 	code_set_libs(&linit_libs);
+	httpd_set_token_auth(security_token_auth);
 }

@@ -34,7 +34,7 @@
 ** key absent when not set. For the checks it is compiled once per process
 ** and registry version (struct own), so that a check allocates nothing.
 **
-** Not here: token_store.
+** security.token_store(id) and its TokenStore are lua_modules/security_token.c.
 */
 #include "security.h"
 
@@ -630,6 +630,18 @@ void security_push_own(lua_State *L)
 	lua_remove(L, -3);
 }
 
+void security_push_pair(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	actor_from(L, idx);
+	scope_from(L, idx);
+}
+
+void security_push_normalised(lua_State *L, int idx)
+{
+	normalise(L, idx, 1);
+}
+
 int security_encode(lua_State *L, int ai, int si, struct payload *out)
 {
 	int rc;
@@ -1057,6 +1069,7 @@ static const luaL_Reg funcs[] = {
 	{"can", m_can},
 	{"policy", m_policy},
 	{"named_scope", m_named_scope},
+	{"token_store", security_token_store},
 	{NULL, NULL}
 };
 

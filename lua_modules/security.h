@@ -36,6 +36,25 @@ int security_is_scope(lua_State *L, int idx);
 ** that cannot happen short of memory corruption). [-0, +2, m] */
 void security_push_own(lua_State *L);
 
+/* From a table shaped as the encoded context ({actor = {id, meta},
+** scope = {policies}}, either key optional) at idx, push a new Actor and
+** then a new Scope (nil for each it lacks). [-0, +2, m] */
+void security_push_pair(lua_State *L, int idx);
+
+/* Push a copy of the table at idx normalised as an Actor's meta (string
+** keys; strings, numbers, booleans and such tables). Raises an Invalid
+** error on nesting too deep. [-0, +1, e] */
+void security_push_normalised(lua_State *L, int idx);
+
+/* security.token_store(id) -> TokenStore (lua_modules/security_token.c).
+** [-0, +(1|2), e] */
+int security_token_store(lua_State *L);
+
+/* token_auth's validation on the handler's process, for
+** httpd_set_token_auth (runtime/httpd.h): fn(handler, token, store_id).
+** [-3, +n, e] */
+int security_token_auth(lua_State *L);
+
 /* Encode the Actor at slot ai and the Scope at slot si (either may hold
 ** nil: left out) into *out, which the caller then owns; with both nil,
 ** *out is left empty. Returns 0, or a negative errno from payload_encode

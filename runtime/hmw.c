@@ -30,7 +30,7 @@
 #include "engine/common.h"
 #include "gotime.h"
 
-enum { MW_CORS = 1, MW_COMPRESS, MW_RATELIMIT, MW_REAL_IP };
+enum { MW_CORS = 1, MW_COMPRESS, MW_RATELIMIT, MW_REAL_IP, MW_TOKEN_AUTH };
 
 /* {==== Options ====} */
 
@@ -170,9 +170,17 @@ struct compress {
 	long min_length;
 };
 
+/* token_auth: where the token is read from (the original's defaults:
+** "Authorization" with "Bearer ", then the query parameter and the cookie
+** x-auth-token) and the security.token_store that validates it. */
+struct tokauth {
+	char *store, *header, *prefix, *query, *cookie;
+};
+
 struct step {
 	int kind;
 	union {
+		struct tokauth tok;
 		struct cors cors;
 		struct ratelimit rl;
 		struct realip rip;
@@ -605,19 +613,130 @@ static void realip_run(const struct realip *rp, struct hmw_req *r)
 
 /* }==== */
 
+/* {==== token_auth ====} */
+
+/* An option's text (absent or empty: def), copied. */
+static char *opt_text(struct opts *o, const char *key, const char *legacy, const char *def)
+{
+	int at;
+	const char *v = opt(o, key, legacy, &at);
+	return xstrdup(v && v[0] ? v : def);
+}
+
+static int tokauth_parse(struct tokauth *t, struct opts *o, char *why, size_t cap)
+{
+	int at;
+	const char *st = opt(o, "token_auth.store", "token_store", &at);
+	const char *colon = st ? strchr(st, ':') : NULL;
+
+	if (st == NULL || st[0] == '\0')
+		return fail(o, at, why, cap, "option token_auth.store is required (the "
+			    "security.token_store entry that validates the tokens)");
+	if (colon == NULL || colon == st || colon[1] == '\0' || strchr(colon + 1, ':') ||
+	    strpbrk(st, " \t\r\n"))
+		return fail(o, at, why, cap, "option token_auth.store must be an entry id "
+			    "like ns:name, got \"%s\"", st);
+	t->store = xstrdup(st);
+	t->header = opt_text(o, "token_auth.header.name", "header_name", "Authorization");
+	for (const char *c = t->header; *c; c++)
+		if (*c <= ' ' || *c >= 127 || strchr("()<>@,;:\\\"/[]?={}", *c)) {
+			opt(o, "token_auth.header.name", "header_name", &at);
+			return fail(o, at, why, cap, "option token_auth.header.name must be "
+				    "a header name, got \"%s\"", t->header);
+		}
+	t->prefix = opt_text(o, "token_auth.header.prefix", "header_prefix", "Bearer ");
+	t->query = opt_text(o, "token_auth.query.param", "query_param", "x-auth-token");
+	t->cookie = opt_text(o, "token_auth.cookie.name", "cookie_name", "x-auth-token");
+	return 0;
+}
+
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Keep v[0, n) as the request's token, percent-decoded when asked; one
+** that does not fit is no token. Returns whether one was kept. */
+static int tok_keep(struct hmw_req *r, const char *v, size_t n, int decode)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)v[i];
+		if (decode && c == '%' && i + 2 < n && hexval(v[i + 1]) >= 0 &&
+		    hexval(v[i + 2]) >= 0) {
+			c = hexval(v[i + 1]) * 16 + hexval(v[i + 2]);
+			i += 2;
+		} else if (decode && c == '+') {
+			c = ' ';
+		}
+		if (o + 1 >= sizeof(r->token))
+			return r->token_len = 0, r->token[0] = '\0', 0;
+		r->token[o++] = (char)c;
+	}
+	r->token[o] = '\0';
+	r->token_len = o;
+	return o > 0;
+}
+
+/* The value of name in a "k=v&k=v" query or "k=v; k=v" cookie list. */
+static const char *list_get(const char *s, size_t n, const char *name, char sep,
+			    size_t *vl)
+{
+	size_t nl = strlen(name);
+	const char *p = s, *e = s + n;
+	while (p < e) {
+		const char *end = memchr(p, sep, (size_t)(e - p));
+		if (end == NULL)
+			end = e;
+		while (p < end && sep == ';' && (*p == ' ' || *p == '\t'))
+			p++;
+		if ((size_t)(end - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
+			*vl = (size_t)(end - p) - nl - 1;
+			return p + nl + 1;
+		}
+		p = end + 1;
+	}
+	return NULL;
+}
+
+/* The original's order: the header (with its prefix), the query
+** parameter, the cookie; the first non-empty one is the token. */
+static void tokauth_run(const struct tokauth *t, struct hmw_req *r)
+{
+	size_t vl, pl = strlen(t->prefix);
+	const char *v;
+
+	snprintf(r->token_store, sizeof(r->token_store), "%s", t->store);
+	r->token_len = 0;
+	r->token[0] = '\0';
+	v = r->header(r->ud, t->header, strlen(t->header), &vl);
+	if (v && vl && (pl == 0 || (vl >= pl && !memcmp(v, t->prefix, pl))) &&
+	    tok_keep(r, v + pl, vl - pl, 0))
+		return;
+	if (r->query_len && (v = list_get(r->query, r->query_len, t->query, '&', &vl)) &&
+	    tok_keep(r, v, vl, 1))
+		return;
+	v = r->header(r->ud, "Cookie", 6, &vl);
+	if (v && (v = list_get(v, vl, t->cookie, ';', &vl)))
+		tok_keep(r, v, vl, 0);
+}
+
+/* }==== */
+
 /* {==== The table ====}
 **
 ** Every middleware name of the original. kind 0: the original has it and
 ** this runtime does not run it yet; listing it is a load error rather
-** than a silent pass (token_auth or a firewall that did nothing would
-** open what the app meant to close). token_auth and metrics come here
-** as their own kinds when they exist. */
+** than a silent pass (a firewall that did nothing would open what the
+** app meant to close). metrics and the firewalls come here as their own
+** kinds when they exist. */
 static const struct { const char *name; int kind; } table[] = {
 	{ "cors", MW_CORS },
 	{ "compress", MW_COMPRESS },
 	{ "ratelimit", MW_RATELIMIT },
 	{ "real_ip", MW_REAL_IP },
-	{ "token_auth", 0 },
+	{ "token_auth", MW_TOKEN_AUTH },
 	{ "metrics", 0 },
 	{ "endpoint_firewall", 0 },
 	{ "resource_firewall", 0 },
@@ -650,7 +769,7 @@ int hmw_chain_create(struct hmw_chain **out, const char *const *names, size_t n,
 		if (k == countof(table) || table[k].kind == 0) {
 			if (k == countof(table))
 				snprintf(why, cap, "unknown middleware \"%s\" (known: cors, "
-					 "compress, ratelimit, real_ip)", names[i]);
+					 "compress, ratelimit, real_ip, token_auth)", names[i]);
 			else
 				snprintf(why, cap, "middleware \"%s\" is not supported by this "
 					 "runtime yet", names[i]);
@@ -672,6 +791,9 @@ int hmw_chain_create(struct hmw_chain **out, const char *const *names, size_t n,
 			break;
 		case MW_REAL_IP:
 			rc = realip_parse(&s->u.rip, &o, why, cap);
+			break;
+		case MW_TOKEN_AUTH:
+			rc = tokauth_parse(&s->u.tok, &o, why, cap);
 			break;
 		}
 		if (rc < 0) {
@@ -715,6 +837,13 @@ void hmw_chain_destroy(struct hmw_chain *c)
 			break;
 		case MW_REAL_IP:
 			free(s->u.rip.nets);
+			break;
+		case MW_TOKEN_AUTH:
+			free(s->u.tok.store);
+			free(s->u.tok.header);
+			free(s->u.tok.prefix);
+			free(s->u.tok.query);
+			free(s->u.tok.cookie);
 			break;
 		}
 	}
@@ -761,6 +890,9 @@ int hmw_run(const struct hmw_chain *c, struct hmw_req *r)
 			break;
 		case MW_REAL_IP:
 			realip_run(&s->u.rip, r);
+			break;
+		case MW_TOKEN_AUTH:
+			tokauth_run(&s->u.tok, r);
 			break;
 		}
 	}

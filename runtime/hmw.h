@@ -11,8 +11,9 @@
 ** their own lock: any shard may run it.
 **
 ** A request passes the chain in list order, before its handler:
-** real_ip rewrites the client address, cors answers a preflight or adds
-** its headers, ratelimit answers 429, compress marks the response for
+** real_ip rewrites the client address, token_auth picks the request's
+** token (validated later, on the handler's process), cors answers a
+** preflight or adds its headers, ratelimit answers 429, compress marks the response for
 ** gzip (applied by hmw_compress to the finished, buffered body). The
 ** server does the I/O; this file only decides. A leaf: it knows no
 ** registry and no connection.
@@ -30,7 +31,7 @@ struct hmw_chain; /* opaque */
 ** vals[i] (i < nopts; the option values as text). Returns 0 and *out
 ** (NULL when n == 0), or -1 with a message in why and the culprit's index
 ** in *bad_name or *bad_opt (the other -1): an unknown name, a name of the
-** original this runtime does not run yet (token_auth, metrics, ...), or
+** original this runtime does not run yet (metrics, endpoint_firewall, ...), or
 ** an option of a listed middleware whose value does not parse. Options
 ** of middleware not in the list are ignored, as in the original.
 */
@@ -71,6 +72,15 @@ struct hmw_req {
 	int compress;            /* gzip the response when it qualifies */
 	int level;               /* zlib level for compress */
 	size_t min_length;       /* compress.min.length */
+	/* token_auth: the request's token (NUL-terminated; empty: none, or
+	** one longer than the buffer) and the store that validates it
+	** (empty: the chain has no token_auth). The server validates it on
+	** the handler's process before the handler runs (a token store may
+	** block); a missing or bad token is no actor, never an answer, as in
+	** the original. */
+	char token[512];
+	size_t token_len;
+	char token_store[256];
 };
 
 /* Run the chain (NULL: nothing) over r. Returns r->answer. */

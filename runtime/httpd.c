@@ -1086,6 +1086,7 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 	(void)L;
 
 	p->call_ctx = NULL;
+	payload_free(&p->sec);        /* token_auth's actor was this call's only */
 	if (h->conn->streaming) {
 		if (status != LUA_OK)
 			log_printf(LOG_LEVEL_ERROR, NULL, "handler %s failed: %s",
@@ -1122,11 +1123,29 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 }
 
 /* In the pooled state's step: start the call. */
+static lua_CFunction token_auth_fn;
+
+void httpd_set_token_auth(lua_CFunction fn)
+{
+	token_auth_fn = fn;
+}
+
 static void start_call(lua_State *L, struct pext *x)
 {
 	struct hreq *h = container_of(x, struct hreq, ext);
+	struct coro *co;
+
 	h->proc->call_ctx = h;
-	proc_call(L, h->proc, call_done, h);
+	payload_free(&h->proc->sec);  /* a pooled state: no earlier call's actor */
+	co = proc_call(L, h->proc, call_done, h);
+	if (h->mw.token_len && token_auth_fn) {
+		/* The handler becomes the first argument of the validation. */
+		lua_pushcfunction(co->L, token_auth_fn);
+		lua_insert(co->L, -2);
+		lua_pushlstring(co->L, h->mw.token, h->mw.token_len);
+		lua_pushstring(co->L, h->mw.token_store);
+		co->nargs = 3;
+	}
 }
 
 /* A pooled state ended (terminated at shutdown, or out of memory). */

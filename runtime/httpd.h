@@ -48,6 +48,18 @@ void httpd_free(struct rt *rt);
 /* The request of the call running in L's process, or NULL. */
 struct hreq *httpd_current(lua_State *L);
 
+/*
+** token_auth's validation (lua_modules/security_token.c hands it over at
+** boot: this floor knows no token store). When a route's middleware
+** picked a token, the handler's call runs fn(handler, token, store_id)
+** instead of the handler: fn validates the token (it may park the
+** coroutine), sets the process's security context (p->sec) to the
+** token's actor and scope when the token is good, and then calls the
+** handler, returning what it returns. The context is cleared when the
+** call ends. NULL (no hook): tokens are ignored.
+*/
+void httpd_set_token_auth(lua_CFunction fn);
+
 /* {==== The request, as its handler reads it ====}
 **
 ** A request lives from dispatch until its handler's call ends. Strings

@@ -1094,6 +1094,17 @@ static const struct reg_field store_sql_fields[] = {
 	  .def = { .i = 0 } },
 };
 
+static const struct reg_field token_store_fields[] = {
+	{ .key = "store", .type = RF_REF, .flags = RF_REQUIRED,
+	  .off = AT(u.token_store.store), .kinds = MASK_STORE },
+	{ .key = "token_length", .type = RF_INT, .off = AT(u.token_store.token_length),
+	  .def = { .i = 32 }, .min = 1, .max = 1024 },
+	{ .key = "token_key", .type = RF_STR, .off = AT(u.token_store.token_key),
+	  .def = { .s = "" } },
+	{ .key = "default_expiration", .type = RF_DUR,
+	  .off = AT(u.token_store.default_expiration), .def = { .i = 24 * 3600 * SEC } },
+};
+
 #define TABLE(t) t, countof(t)
 
 /* The kinds with typed fields; lifecycle marks service-like kinds. */
@@ -1134,6 +1145,7 @@ static const struct kind_desc {
 	{ "db.sql.postgres",	REG_K_DB_POSTGRES,	TABLE(db_postgres_fields), true },
 	{ "store.memory",	REG_K_STORE_MEMORY,	TABLE(store_memory_fields), true },
 	{ "store.sql",		REG_K_STORE_SQL,	TABLE(store_sql_fields),   true },
+	{ "security.token_store", REG_K_SECURITY_TOKEN_STORE, TABLE(token_store_fields), false },
 };
 
 /* }==================================================================== */
@@ -1155,7 +1167,7 @@ static const char *const other_kinds[] = {
 	"function.wasm", "function.wat", "process.wasm",
 	"ns.definition", "ns.requirement", "ns.dependency",
 	"db.sql.", "db.cdc.", "store.", "queue.", "temporal.", "fs.", "exec.",
-	"security.policy*", "security.token_store", "contract.", "template.",
+	"security.policy*", "contract.", "template.",
 	"network", "network.", "cloudstorage.", "config.",
 };
 

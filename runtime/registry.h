@@ -154,6 +154,7 @@ enum reg_kind {
 	REG_K_STORE_MEMORY,	/* store.memory */
 	REG_K_STORE_SQL,	/* store.sql: over a db.sql.* entry */
 	REG_K_HTTP_STATIC,	/* http.static: files of an fs.directory */
+	REG_K_SECURITY_TOKEN_STORE, /* security.token_store: over a store.* */
 };
 
 /* process.lua, library.lua, function.lua and process.lua.bc: the kinds
@@ -358,6 +359,14 @@ struct reg_db {
 
 /* store.memory and store.sql (system/store). Column names are checked
 ** at load to be plain identifiers. */
+/* security.token_store (lua_modules/security_token.c). */
+struct reg_token_store {
+	struct reg_entry *store;	/* a store.memory or store.sql entry */
+	int token_length;		/* random bytes per token: 32 */
+	const char *token_key;		/* HMAC-SHA256 key, "" for none */
+	int64_t default_expiration;	/* ns: 24h */
+};
+
 struct reg_store {
 	int max_size;			/* memory: 10000 (0 means the default) */
 	int64_t cleanup_interval;	/* ns: memory 5m, sql 0 (none) */
@@ -398,6 +407,7 @@ struct reg_entry {
 		struct reg_consumer consumer;
 		struct reg_db db;
 		struct reg_store store;
+		struct reg_token_store token_store;
 	} u;
 	size_t _index;		/* position in file order */
 	bool _used;		/* an inert kind another entry reads (fs.directory
@@ -453,7 +463,7 @@ void reg_free(struct registry *reg);
 /*
 ** What the load found worth saying that is not an error, in the format of
 ** reg_error: one line per entry of a kind the original documents but this
-** runtime does not run ("kind \"security.token_store\" is not supported by
+** runtime does not run ("kind \"config.aws\" is not supported by
 ** this runtime; entry ignored"). count is 0 when there is none. Owned by
 ** the registry.
 */

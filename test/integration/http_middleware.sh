@@ -19,7 +19,8 @@
 #   - real_ip: X-Forwarded-For's first address becomes remote_addr when
 #     the peer (127.0.0.1) is trusted, and is ignored where it is not;
 #   - load errors at file:line:col from `wippy lint`: an unknown name, a
-#     name the original has but this runtime does not run (token_auth),
+#     name the original has but this runtime does not run (metrics),
+#     token_auth without its store,
 #     bad option values (ratelimit.requests, compress.level,
 #     cors.allow.credentials, real_ip.trusted.subnets, ratelimit.key),
 #     middleware that is not a list, an http.static whose fs is not an
@@ -170,7 +171,7 @@ router() { # router MIDDLEWARE OPTIONS
 	printf '  - name: api\n    kind: http.router\n    meta: {server: gateway}\n    middleware: %s\n    options: %s\n' "$1" "$2"
 }
 bad unknown "$(router '[cors, gzipper]' '{}')" 'unknown middleware "gzipper"'
-bad token_auth "$(router '[token_auth]' '{}')" 'middleware "token_auth" is not supported'
+bad token_auth "$(router '[token_auth]' '{}')" 'option token_auth.store is required'
 bad requests "$(router '[ratelimit]' '{ratelimit.requests: "many"}')" 'ratelimit.requests must be a positive integer'
 bad window "$(router '[ratelimit]' '{ratelimit.window: "soon"}')" 'ratelimit.window must be a duration'
 bad key "$(router '[ratelimit]' '{ratelimit.key: "cookie:x"}')" 'ratelimit.key must be ip'

@@ -71,8 +71,16 @@ static void test_errors(void)
 	int bn, bo;
 	ok(!mk("cors,zip", NULL, &bn, &bo, why) && bn == 1 && bo == -1 &&
 	   strstr(why, "unknown middleware \"zip\""), "unknown name, its index");
-	ok(!mk("token_auth", NULL, &bn, &bo, why) && bn == 0 && strstr(why, "not supported"),
+	ok(!mk("metrics", NULL, &bn, &bo, why) && bn == 0 && strstr(why, "not supported"),
 	   "a name of the original not run here");
+	ok(!mk("cors,token_auth", NULL, &bn, &bo, why) && bn == 1 && bo == -1 &&
+	   strstr(why, "token_auth.store is required"), "token_auth without its store");
+	const char *ns[] = { "token_auth.store", "tokens", NULL };
+	ok(!mk("token_auth", ns, &bn, &bo, why) && bo == 0 && strstr(why, "like ns:name"),
+	   "token_auth.store that is not an id, its option");
+	const char *hn[] = { "token_auth.store", "a:t", "token_auth.header.name", "X:Y", NULL };
+	ok(!mk("token_auth", hn, &bn, &bo, why) && bo == 1 && strstr(why, "header name"),
+	   "a bad token_auth.header.name, its option");
 	static const char *const bad[][2] = {
 		{ "ratelimit.requests", "0" }, { "ratelimit.burst", "x" },
 		{ "ratelimit.window", "0s" }, { "ratelimit.entry_ttl", "later" },
@@ -219,6 +227,68 @@ static void test_realip(void)
 	hmw_chain_destroy(c);
 }
 
+static void test_token_auth(void)
+{
+	char why[256], big[700];
+	int bn, bo;
+	const char *kv[] = { "token_auth.store", "app:tokens", NULL };
+	struct hmw_chain *c = mk("token_auth", kv, &bn, &bo, why);
+	struct hmw_req r;
+
+	ok(c != NULL, "token_auth with a store compiles (%s)", c ? "" : why);
+	hv[0] = "Authorization: Bearer abc.def=";
+	hv[1] = "Cookie: x-auth-token=fromcookie";
+	hv[2] = NULL;
+	req(&r, "GET", "1.2.3.4:5");
+	ok(hmw_run(c, &r) == 0, "token_auth never answers");
+	ok(!strcmp(r.token, "abc.def=") && r.token_len == 8, "the Bearer header first");
+	ok(!strcmp(r.token_store, "app:tokens"), "the store id");
+	hv[0] = "Authorization: Basic xyz";
+	req(&r, "GET", "1.2.3.4:5");
+	r.query = "a=1&x-auth-token=q%3D%3D&b=2";
+	r.query_len = strlen(r.query);
+	hmw_run(c, &r);
+	ok(!strcmp(r.token, "q=="), "no Bearer prefix: the query parameter, decoded");
+	r.query = "x-auth-tokenx=1";
+	r.query_len = strlen(r.query);
+	hmw_run(c, &r);
+	ok(!strcmp(r.token, "fromcookie"), "then the cookie");
+	hv[1] = "Cookie: a=b;  x-auth-token=c2";
+	req(&r, "GET", "1.2.3.4:5");
+	hmw_run(c, &r);
+	ok(!strcmp(r.token, "c2"), "a cookie after others");
+	hv[1] = NULL;
+	req(&r, "GET", "1.2.3.4:5");
+	hmw_run(c, &r);
+	ok(r.token_len == 0 && r.token[0] == '\0', "none at all");
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, "Authorization: Bearer ", 22);
+	big[sizeof(big) - 1] = '\0';
+	hv[0] = big;
+	req(&r, "GET", "1.2.3.4:5");
+	hmw_run(c, &r);
+	ok(r.token_len == 0, "a token longer than the buffer is none");
+	hmw_chain_destroy(c);
+	const char *cu[] = { "token_auth.store", "app:t", "token_auth.header.name", "X-Key",
+		"token_auth.header.prefix", "", "cookie_name", "sid", NULL };
+	c = mk("token_auth", cu, &bn, &bo, why);
+	hv[0] = "X-Key: raw";
+	hv[1] = NULL;
+	req(&r, "GET", "1.2.3.4:5");
+	hmw_run(c, &r);
+	ok(r.token_len == 0, "an empty prefix is the default one, as in the original");
+	hv[0] = "X-Key: Bearer raw";
+	req(&r, "GET", "1.2.3.4:5");
+	hmw_run(c, &r);
+	ok(!strcmp(r.token, "raw"), "a custom header");
+	hv[0] = "Cookie: sid=s1";
+	req(&r, "GET", "1.2.3.4:5");
+	hmw_run(c, &r);
+	ok(!strcmp(r.token, "s1"), "the legacy cookie_name key");
+	hmw_chain_destroy(c);
+	hv[0] = NULL;
+}
+
 static void test_compress(void)
 {
 	char why[256], *z;
@@ -266,6 +336,7 @@ int main(void)
 	test_cors();
 	test_ratelimit();
 	test_realip();
+	test_token_auth();
 	test_compress();
 	return tap_done();
 }

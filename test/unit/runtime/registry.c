@@ -520,7 +520,7 @@ static void test_warnings(void)
 	}
 	PUTS(dir, "m.lua", "return {main = function() end}\n");
 	PUTS(dir, "a.yaml", "namespace: app\nentries:\n"
-	     "  - {name: tok, kind: security.token_store}\n"
+	     "  - {name: tok, kind: config.gcp}\n"
 	     "  - {name: aws, kind: config.aws}\n"
 	     "  - {name: s3, kind: cloudstorage.s3}\n"
 	     "  - {name: cdc, kind: db.cdc.postgres}\n"
@@ -535,7 +535,7 @@ static void test_warnings(void)
 		goto out;
 	w = reg_warnings(reg);
 	ok(w->count == 5, "one warning per ignored entry (%d)", w->count);
-	ok(has(w->msg, "a.yaml:3:23: app:tok: kind \"security.token_store\" is not "
+	ok(has(w->msg, "a.yaml:3:23: app:tok: kind \"config.gcp\" is not "
 	       "supported by this runtime; entry ignored"), "warning names file:line:col, id, kind");
 	ok(has(w->msg, "app:aws: kind \"config.aws\"") && has(w->msg, "app:s3: kind \"cloudstorage.s3\"") &&
 	   has(w->msg, "app:cdc: kind \"db.cdc.postgres\"") && has(w->msg, "app:net: kind \"network\""),
