@@ -30,7 +30,7 @@
 #include "engine/common.h"
 #include "gotime.h"
 
-enum { MW_CORS = 1, MW_COMPRESS, MW_RATELIMIT, MW_REAL_IP, MW_TOKEN_AUTH };
+enum { MW_CORS = 1, MW_COMPRESS, MW_RATELIMIT, MW_REAL_IP, MW_TOKEN_AUTH, MW_METRICS };
 
 /* {==== Options ====} */
 
@@ -729,15 +729,15 @@ static void tokauth_run(const struct tokauth *t, struct hmw_req *r)
 ** Every middleware name of the original. kind 0: the original has it and
 ** this runtime does not run it yet; listing it is a load error rather
 ** than a silent pass (a firewall that did nothing would open what the
-** app meant to close). metrics and the firewalls come here as their own
-** kinds when they exist. */
+** app meant to close). The firewalls come here as their own kinds when
+** they exist. metrics takes no options (the original ignores them). */
 static const struct { const char *name; int kind; } table[] = {
 	{ "cors", MW_CORS },
 	{ "compress", MW_COMPRESS },
 	{ "ratelimit", MW_RATELIMIT },
 	{ "real_ip", MW_REAL_IP },
 	{ "token_auth", MW_TOKEN_AUTH },
-	{ "metrics", 0 },
+	{ "metrics", MW_METRICS },
 	{ "endpoint_firewall", 0 },
 	{ "resource_firewall", 0 },
 	{ "sendfile", 0 },
@@ -769,7 +769,7 @@ int hmw_chain_create(struct hmw_chain **out, const char *const *names, size_t n,
 		if (k == countof(table) || table[k].kind == 0) {
 			if (k == countof(table))
 				snprintf(why, cap, "unknown middleware \"%s\" (known: cors, "
-					 "compress, ratelimit, real_ip, token_auth)", names[i]);
+					 "compress, ratelimit, real_ip, token_auth, metrics)", names[i]);
 			else
 				snprintf(why, cap, "middleware \"%s\" is not supported by this "
 					 "runtime yet", names[i]);
@@ -893,6 +893,12 @@ int hmw_run(const struct hmw_chain *c, struct hmw_req *r)
 			break;
 		case MW_TOKEN_AUTH:
 			tokauth_run(&s->u.tok, r);
+			break;
+		case MW_METRICS:
+			/* The server records the request from here on (its
+			** answer, later middleware's included), as the original's
+			** wrapper sees what the handlers after it do. */
+			r->metrics = 1;
 			break;
 		}
 	}

@@ -12,7 +12,8 @@
 **
 ** A request passes the chain in list order, before its handler:
 ** real_ip rewrites the client address, token_auth picks the request's
-** token (validated later, on the handler's process), cors answers a
+** token (validated later, on the handler's process), metrics has the
+** server count the request, cors answers a
 ** preflight or adds its headers, ratelimit answers 429, compress marks the response for
 ** gzip (applied by hmw_compress to the finished, buffered body). The
 ** server does the I/O; this file only decides. A leaf: it knows no
@@ -31,7 +32,7 @@ struct hmw_chain; /* opaque */
 ** vals[i] (i < nopts; the option values as text). Returns 0 and *out
 ** (NULL when n == 0), or -1 with a message in why and the culprit's index
 ** in *bad_name or *bad_opt (the other -1): an unknown name, a name of the
-** original this runtime does not run yet (metrics, endpoint_firewall, ...), or
+** original this runtime does not run yet (endpoint_firewall, ...), or
 ** an option of a listed middleware whose value does not parse. Options
 ** of middleware not in the list are ignored, as in the original.
 */
@@ -81,6 +82,11 @@ struct hmw_req {
 	char token[512];
 	size_t token_len;
 	char token_store[256];
+	/* metrics: the server counts this request in the app's metrics
+	** (wippy_http_requests_total, _request_duration_seconds and
+	** _requests_in_flight by method, route and status, the original's
+	** names). */
+	int metrics;
 };
 
 /* Run the chain (NULL: nothing) over r. Returns r->answer. */

@@ -55,6 +55,7 @@
 #include "hmw.h"
 #include "hstatic.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "rt.h"
 #include "rstats.h"
@@ -98,6 +99,12 @@ struct hreq {
 	struct hbuf headers;         /* "Name\0value\0" pairs */
 	struct hbuf out;             /* body */
 	struct hmw_req mw;           /* what the route's middleware decided */
+	/* The metrics middleware: set when the chain had it. */
+	uint64_t mt0;                /* when the request was taken, ns */
+	struct rt *mrt;
+	int mstatus;                 /* the status finish_request sent */
+	const char *mroute;          /* the route's pattern (lives with it) */
+	char mmethod[16];
 };
 
 struct pool {
@@ -516,6 +523,48 @@ static size_t pair_fields(const char *p, size_t len, struct http1_field *f, size
 }
 
 /* The request as the middleware sees it. */
+/* {==== The metrics middleware ====}
+**
+** The original's three series, by method and route (the route's pattern,
+** "unmatched" without one) and, once answered, status: a gauge of the
+** requests in flight, a counter of the answered ones and a histogram of
+** their duration in seconds. Recorded in the store of require("metrics"),
+** so the service's `metrics:` scrape shows them. */
+static void mw_count(struct rt *rt, int done, const char *method, size_t ml,
+		     const char *route, int status, double secs)
+{
+	char st[8];
+	int sl = snprintf(st, sizeof(st), "%d", status);
+	struct metrics_label l[3] = {
+		{ "method", method, 6, ml },
+		{ "route", route, 5, strlen(route) },
+		{ "status", st, 6, (size_t)sl },
+	};
+	if (rt->metrics == NULL)
+		return;
+	metrics_update(rt->metrics, METRICS_GAUGE, METRICS_ADD,
+		       "wippy_http_requests_in_flight", 29, l, 2, done ? -1 : 1, NULL);
+	if (!done)
+		return;
+	metrics_update(rt->metrics, METRICS_COUNTER, METRICS_ADD,
+		       "wippy_http_requests_total", 25, l, 3, 1, NULL);
+	metrics_update(rt->metrics, METRICS_HISTOGRAM, METRICS_OBSERVE,
+		       "wippy_http_request_duration_seconds", 35, l, 3, secs, NULL);
+}
+
+/* A request the middleware answered itself, counted when metrics ran. */
+static void mw_count_answer(struct conn *c, const struct hmw_req *r,
+			    const char *route, int status)
+{
+	if (!r->metrics)
+		return;
+	mw_count(c->svc->rt, 0, r->method, r->method_len, route, 0, 0);
+	mw_count(c->svc->rt, 1, r->method, r->method_len, route, status,
+		 c->t0 ? (double)(common_now_ns() - c->t0) / 1e9 : 0);
+}
+
+/* }==== */
+
 static void mw_init(struct hmw_req *r, struct conn *c)
 {
 	memset(r, 0, sizeof(*r));
@@ -812,6 +861,10 @@ static void pool_put(struct svc *s, const struct route *r, struct proc *p)
 
 static void hreq_free(struct hreq *h)
 {
+	if (h->mt0)
+		mw_count(h->mrt, 1, h->mmethod, strlen(h->mmethod), h->mroute,
+			 h->mstatus ? h->mstatus : h->status ? h->status : 200,
+			 (double)(common_now_ns() - h->mt0) / 1e9);
 	hmw_hdrs_free(&h->mw.add);
 	free(h->headers.p);
 	free(h->out.p);
@@ -1063,6 +1116,7 @@ static void finish_request(struct hreq *h, int status, const char *err_text)
 	struct http1_field f[65];
 	size_t nf;
 
+	h->mstatus = status;
 	if (err_text) {
 		conn_write(c, status, &text_plain, 1, err_text, strlen(err_text),
 			   c->req.method == HTTP1_HEAD);
@@ -1259,9 +1313,19 @@ static void dispatch(struct conn *c)
 	struct hreq *h = xcalloc(1, sizeof(*h));
 	mw_init(&h->mw, c);
 	if (hmw_run(m.route->mw, &h->mw)) {
+		mw_count_answer(c, &h->mw, m.route->pattern, h->mw.answer);
 		mw_answer(c, &h->mw, h->mw.answer, h->mw.body);
 		hreq_free(h);
 		return;
+	}
+	if (h->mw.metrics) {
+		size_t ml = q->method_len < sizeof(h->mmethod) - 1 ? q->method_len
+								     : sizeof(h->mmethod) - 1;
+		memcpy(h->mmethod, c->buf + q->method_off, ml);
+		h->mroute = m.route->pattern;
+		h->mt0 = c->t0 ? c->t0 : common_now_ns();
+		h->mrt = c->svc->rt;
+		mw_count(c->svc->rt, 0, h->mmethod, ml, h->mroute, 0, 0);
 	}
 	/* What the middleware set goes first; the handler may replace it. */
 	for (const char *p = h->mw.add.p, *e = p + h->mw.add.len; p < e;) {
@@ -1279,6 +1343,7 @@ static void dispatch(struct conn *c)
 	h->ext.deliver = start_call;
 	h->proc = pool_get(c->svc, m.route);
 	if (h->proc == NULL) {
+		h->status = 503;
 		hreq_free(h);
 		conn_error(c, 503, "service unavailable");
 		return;

@@ -259,22 +259,22 @@ static void write_runtime(FILE *f, struct rt *rt)
 #undef EF
 
 	static const char *const codes[NCODES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
-	fputs("# HELP wippy_http_requests_total HTTP responses, by status class.\n"
-	      "# TYPE wippy_http_requests_total counter\n", f);
+	fputs("# HELP wippy_server_http_responses_total HTTP responses, by status class.\n"
+	      "# TYPE wippy_server_http_responses_total counter\n", f);
 	for (int i = 0; i < r->n; i++)
 		for (int c = 0; c < NCODES; c++) {
 			uint64_t v = ld(&r->s[i].codes[c]) + (i == 0 ? ld(&r->s[r->n].codes[c]) : 0);
-			fprintf(f, "wippy_http_requests_total{shard=\"%d\",code=\"%s\"} %llu\n",
+			fprintf(f, "wippy_server_http_responses_total{shard=\"%d\",code=\"%s\"} %llu\n",
 				i, codes[c], (unsigned long long)v);
 		}
-	fputs("# HELP wippy_http_request_duration_seconds From dispatch to the "
-	      "response queued.\n# TYPE wippy_http_request_duration_seconds histogram\n", f);
+	fputs("# HELP wippy_server_http_response_seconds From dispatch to the "
+	      "response queued.\n# TYPE wippy_server_http_response_seconds histogram\n", f);
 	for (int i = 0; i < r->n; i++) {
 		const struct slot *s = &r->s[i];
 		uint64_t cum = 0;
 		for (int b = 0; b <= METRICS_NBUCKETS; b++) {
 			cum += ld(&s->lat[b]);
-			fprintf(f, "wippy_http_request_duration_seconds_bucket{shard=\"%d\",le=\"", i);
+			fprintf(f, "wippy_server_http_response_seconds_bucket{shard=\"%d\",le=\"", i);
 			if (b == METRICS_NBUCKETS)
 				fputs("+Inf", f);
 			else
@@ -283,9 +283,9 @@ static void write_runtime(FILE *f, struct rt *rt)
 		}
 		/* The count is the +Inf bucket's, so that the two agree even
 		** while a response is being counted. */
-		fprintf(f, "wippy_http_request_duration_seconds_sum{shard=\"%d\"} ", i);
+		fprintf(f, "wippy_server_http_response_seconds_sum{shard=\"%d\"} ", i);
 		metrics_write_num(f, (double)ld(&s->lat_sum_ns) / 1e9);
-		fprintf(f, "\nwippy_http_request_duration_seconds_count{shard=\"%d\"} %llu\n", i,
+		fprintf(f, "\nwippy_server_http_response_seconds_count{shard=\"%d\"} %llu\n", i,
 			(unsigned long long)cum);
 	}
 	fprintf(f, "# HELP wippy_metrics_dropped_total Metric updates dropped at the "

@@ -19,7 +19,7 @@
 #   - real_ip: X-Forwarded-For's first address becomes remote_addr when
 #     the peer (127.0.0.1) is trusted, and is ignored where it is not;
 #   - load errors at file:line:col from `wippy lint`: an unknown name, a
-#     name the original has but this runtime does not run (metrics),
+#     name the original has but this runtime does not run (sendfile),
 #     token_auth without its store,
 #     bad option values (ratelimit.requests, compress.level,
 #     cors.allow.credentials, real_ip.trusted.subnets, ratelimit.key),
@@ -185,5 +185,5 @@ bad postmw "$(printf '  - name: api\n    kind: http.router\n    meta: {server: g
 bad staticfs "$(printf '  - name: st\n    kind: http.static\n    meta: {server: gateway}\n    path: /s\n    fs: gateway\n')" 'fs "gateway" must name an fs.directory'
 bad spa "$(printf '  - name: st\n    kind: http.static\n    meta: {server: gateway}\n    path: /\n    fs: pub\n    static_options: {spa: true}\n')" 'index file must be specified for SPA mode'
 bad path "$(printf '  - name: st\n    kind: http.static\n    meta: {server: gateway}\n    path: s\n    fs: pub\n')" 'field "path" must start with'
-bad staticmw "$(printf '  - name: st\n    kind: http.static\n    meta: {server: gateway}\n    path: /s\n    fs: pub\n    middleware: [metrics]\n')" 'middleware "metrics" is not supported'
+bad staticmw "$(printf '  - name: st\n    kind: http.static\n    meta: {server: gateway}\n    path: /s\n    fs: pub\n    middleware: [sendfile]\n')" 'middleware "sendfile" is not supported'
 echo "ok http_middleware"

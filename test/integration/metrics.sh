@@ -71,6 +71,16 @@ entries:
   - {name: hit.ep, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /hit, func: app:hit}
   - {name: clash.ep, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /clash, func: app:clash}
   - {name: cap.ep, kind: http.endpoint, meta: {router: app:api}, method: GET, path: /cap, func: app:cap}
+  - name: measured
+    kind: http.router
+    meta: {server: app:gateway}
+    prefix: /m
+    middleware: [metrics, ratelimit]
+    options: {ratelimit.requests: "1", ratelimit.burst: "4", ratelimit.window: "1m"}
+  - {name: ok, kind: function.lua, source: file://app.lua, method: ok, modules: [http]}
+  - {name: boom, kind: function.lua, source: file://app.lua, method: boom, modules: [http]}
+  - {name: ok.ep, kind: http.endpoint, meta: {router: app:measured}, method: GET, path: "/ok/{id}", func: app:ok}
+  - {name: boom.ep, kind: http.endpoint, meta: {router: app:measured}, method: GET, path: /boom, func: app:boom}
 EOF
 cat >"$APP/src/app.lua" <<'EOF'
 local function worker(args)
@@ -143,7 +153,18 @@ local function sys()
 	http.response():write_json(out)
 end
 
-return {worker = worker, spawn = spawn, stop = stop, hit = hit, clash = clash, cap = cap, sys = sys}
+local function ok()
+	local res = require("http").response()
+	res:set_status(201)
+	res:write("ok")
+end
+
+local function boom()
+	error("boom")
+end
+
+return {worker = worker, spawn = spawn, stop = stop, hit = hit, clash = clash, cap = cap, sys = sys,
+	ok = ok, boom = boom}
 EOF
 
 ERR=$TMP/err
@@ -233,9 +254,9 @@ for sh in 0 1; do
 	expect_q "timers of shard $sh" "$TMP/s1" "val('wippy_timers_pending', shard='$sh') >= 0" true
 done
 expect_q "2xx counted: 41 requests and the scrapes" "$TMP/s1" \
-	"val('wippy_http_requests', 'wippy_http_requests_total', code='2xx') >= 42" true
+	"val('wippy_server_http_responses', 'wippy_server_http_responses_total', code='2xx') >= 42" true
 expect_q "latency histogram counts them" "$TMP/s1" \
-	"val('wippy_http_request_duration_seconds', 'wippy_http_request_duration_seconds_count') >= 42" true
+	"val('wippy_server_http_response_seconds', 'wippy_server_http_response_seconds_count') >= 42" true
 
 note "system module: the same figures"
 curl -sf "$URL/sys" -o "$TMP/sys1" || die "sys failed"
@@ -246,10 +267,10 @@ jq() { "$PY" -c "import json,sys; d = json.load(open(sys.argv[1])); print(json.d
 	{ cat "$TMP/sys1"; die "system.memory: allocated/stats"; }
 
 note "three 404s"
-a=$(q "$TMP/s1" "int(val('wippy_http_requests', 'wippy_http_requests_total', code='4xx'))")
+a=$(q "$TMP/s1" "int(val('wippy_server_http_responses', 'wippy_server_http_responses_total', code='4xx'))")
 for _ in 1 2 3; do curl -s "$URL/nowhere" -o /dev/null; done
 scrape "$TMP/s2"
-expect_q "4xx counted" "$TMP/s2" "int(val('wippy_http_requests', 'wippy_http_requests_total', code='4xx'))" $((a + 3))
+expect_q "4xx counted" "$TMP/s2" "int(val('wippy_server_http_responses', 'wippy_server_http_responses_total', code='4xx'))" $((a + 3))
 
 note "stop the workers: 100 messages, 100 exits"
 sent0=$(q "$TMP/s2" "int(val('wippy_messages_sent', 'wippy_messages_sent_total'))")
@@ -292,6 +313,25 @@ scrape "$TMP/s6"
 expect_q "existing series still update past the cap" "$TMP/s6" 'val("app_cap", "app_cap_total", id="7")' 2.0
 expect_q "200 dropped" "$TMP/s6" 'val("wippy_metrics_dropped", "wippy_metrics_dropped_total")' 200.0
 [ "$(count_regex "$ERR" 'WARN.*metrics: the cap')" -eq 1 ] || die "the WARN is logged once"
+
+note "the metrics middleware: the original's series by method, route and status"
+for i in 1 2 3; do curl -s "$URL/m/ok/$i" -o /dev/null; done
+curl -s "$URL/m/boom" -o /dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/m/ok/9")
+[ "$code" = 429 ] || die "the fifth request on the limited router: $code, expected 429"
+scrape "$TMP/s7"
+expect_q "three 201s on one route, whatever the id" "$TMP/s7" \
+	'val("wippy_http_requests", "wippy_http_requests_total", method="GET", route="/m/ok/{id}", status="201")' 3.0
+expect_q "the handler's error counted as 500" "$TMP/s7" \
+	'val("wippy_http_requests", "wippy_http_requests_total", route="/m/boom", status="500")' 1.0
+expect_q "ratelimit after metrics: its 429 is counted" "$TMP/s7" \
+	'val("wippy_http_requests", "wippy_http_requests_total", route="/m/ok/{id}", status="429")' 1.0
+expect_q "durations observed per answer" "$TMP/s7" \
+	'val("wippy_http_request_duration_seconds", "wippy_http_request_duration_seconds_count", route="/m/ok/{id}", status="201")' 3.0
+expect_q "nothing left in flight" "$TMP/s7" \
+	'val("wippy_http_requests_in_flight", method="GET", route="/m/ok/{id}")' 0.0
+expect_q "routes without the middleware are not counted" "$TMP/s7" \
+	'val("wippy_http_requests", "wippy_http_requests_total", route="/hit")' null
 
 note "HEAD of the endpoint, other methods go to the routes"
 curl -sI "$URL/metrics" | grep -qi '^content-type: text/plain; version=0.0.4' || die "HEAD /metrics"
