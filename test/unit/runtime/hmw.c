@@ -71,8 +71,13 @@ static void test_errors(void)
 	int bn, bo;
 	ok(!mk("cors,zip", NULL, &bn, &bo, why) && bn == 1 && bo == -1 &&
 	   strstr(why, "unknown middleware \"zip\""), "unknown name, its index");
-	ok(!mk("metrics", NULL, &bn, &bo, why) && bn == 0 && strstr(why, "not supported"),
+	ok(!mk("sendfile", NULL, &bn, &bo, why) && bn == 0 && strstr(why, "not supported"),
 	   "a name of the original not run here");
+	struct hmw_chain *mc = mk("metrics", NULL, &bn, &bo, why);
+	struct hmw_req mr = { .method = "GET", .method_len = 3 };
+	ok(mc != NULL && hmw_run(mc, &mr) == 0 && mr.metrics == 1,
+	   "metrics takes no options and marks the request for counting");
+	hmw_chain_destroy(mc);
 	ok(!mk("cors,token_auth", NULL, &bn, &bo, why) && bn == 1 && bo == -1 &&
 	   strstr(why, "token_auth.store is required"), "token_auth without its store");
 	const char *ns[] = { "token_auth.store", "tokens", NULL };
