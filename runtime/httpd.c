@@ -1273,7 +1273,8 @@ static void dispatch(struct conn *c)
 	if (rstats_is_scrape(c->svc->e->u.http.metrics, c->buf + q->method_off, q->method_len,
 			     c->buf + q->path_off, q->path_len)) {
 		size_t n;
-		char *body = rstats_scrape(c->svc->rt, &n);
+		char *body = rstats_scrape(c->svc->rt, &n,
+					   rstats_top_arg(c->buf + q->query_off, q->query_len));
 		struct http1_field ct = { "Content-Type", RSTATS_CONTENT_TYPE, 12,
 					  sizeof(RSTATS_CONTENT_TYPE) - 1 };
 		conn_write(c, 200, &ct, 1, body, n, q->method == HTTP1_HEAD);

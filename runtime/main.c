@@ -45,6 +45,7 @@
 #include "runtime/conf.h"
 #include "runtime/service.h"
 #include "runtime/testrun.h"
+#include "runtime/top.h"
 
 #define VERSION "0.1.0"
 
@@ -60,6 +61,8 @@ static void usage(FILE *f)
 	      "                                 boot the registry and run it\n"
 	      "  lint                           validate the registry, start nothing\n"
 	      "  test [--filter S] [--timeout D] run the function.lua entries with meta.type: test\n"
+	      "  top URL [-n N] [--interval S]  watch a running runtime's shards and busiest\n"
+	      "                                 processes through a service's metrics: path\n"
 	      "  version                        print the version\n"
 	      "run options over the config files (.wippy.yaml, or each --config FILE):\n", f);
 	/* From the knob table, so the help shows the defaults the code uses. */
@@ -410,6 +413,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(argv[1], "lint") == 0)
 		return cmd_lint();
+	if (strcmp(argv[1], "top") == 0)
+		return top_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "test") == 0)
 		return testrun_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

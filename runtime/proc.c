@@ -1359,7 +1359,11 @@ static void proc_task(struct task *t)
 	if (p->mem_used != p->mem_acct) {
 		rstats_heap(p->rt->rstats, (int64_t)p->mem_used - (int64_t)p->mem_acct);
 		p->mem_acct = p->mem_used;
+		atomic_store_explicit(&p->st_heap, p->mem_used, memory_order_relaxed);
 	}
+	atomic_store_explicit(&p->st_steps,
+		atomic_load_explicit(&p->st_steps, memory_order_relaxed) + 1,
+		memory_order_relaxed);
 	if (p->state == P_UPGRADE) {
 		reload(p);
 		if (p->state == P_INIT) {

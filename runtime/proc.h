@@ -142,6 +142,10 @@ struct proc {
 	const struct reg_entry *entry;
 	char pidstr[96];
 	uint32_t pidlen;
+	/* For a scrape's busiest processes (rstats_scrape with top): written
+	** by the owner once a step with relaxed stores, read from anywhere. */
+	_Atomic uint64_t st_steps;     /* steps run */
+	_Atomic uint64_t st_heap;      /* the Lua heap at the last step's end */
 
 	/* Owner thread only from here on. */
 	lua_State *L;

@@ -18,6 +18,7 @@
 #include "engine/shard.h"
 #include "metrics.h"
 #include "proc.h"
+#include "registry.h"
 #include "rt.h"
 
 #define NCODES 5 /* 1xx .. 5xx */
@@ -315,7 +316,78 @@ int rstats_is_scrape(const char *path, const char *method, size_t ml,
 	return tl == pl && memcmp(target, path, pl) == 0;
 }
 
-char *rstats_scrape(struct rt *rt, size_t *len)
+/* {==== The busiest processes ====}
+**
+** A scrape with ?top=N walks the pid table (pt_each: each process is
+** referenced, not locked) and keeps the N that ran the most steps, with
+** their heaps. A plain scrape never walks: with a million processes the
+** walk costs tens of milliseconds. */
+
+struct top_ctx {
+	int cap, n;
+	struct top_row { uint64_t steps, heap; struct proc *p; } *rows;
+};
+
+static void top_proc(struct proc *p, void *arg)
+{
+	struct top_ctx *t = arg;
+	uint64_t steps = atomic_load_explicit(&p->st_steps, memory_order_relaxed);
+	int i;
+	if (p->pooled)
+		return;
+	if (t->n == t->cap && steps <= t->rows[t->n - 1].steps)
+		return;
+	if (t->n == t->cap)
+		proc_unref(t->rows[--t->n].p); /* the smallest goes */
+	for (i = t->n; i > 0 && t->rows[i - 1].steps < steps; i--)
+		t->rows[i] = t->rows[i - 1];
+	proc_ref(p);
+	t->rows[i] = (struct top_row){ steps,
+		atomic_load_explicit(&p->st_heap, memory_order_relaxed), p };
+	t->n++;
+}
+
+static void put_quoted(FILE *f, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\' || s[i] == '"')
+			fputc('\\', f);
+		if (s[i] == '\n') {
+			fputs("\\n", f);
+			continue;
+		}
+		fputc(s[i], f);
+	}
+}
+
+static void write_top(FILE *f, struct rt *rt, int top)
+{
+	struct top_ctx t = { top, 0, xcalloc((size_t)top, sizeof(struct top_row)) };
+	pt_each(rt, top_proc, &t);
+	for (int k = 0; k < 2; k++) {
+		fputs(k == 0 ? "# HELP wippy_process_steps_total Steps run by the processes "
+			       "that ran the most (a scrape with ?top=N lists N).\n"
+			       "# TYPE wippy_process_steps_total counter\n"
+			     : "# HELP wippy_process_heap_bytes Their Lua heaps as of their "
+			       "last step.\n# TYPE wippy_process_heap_bytes gauge\n", f);
+		for (int i = 0; i < t.n; i++) {
+			struct proc *p = t.rows[i].p;
+			fputs(k == 0 ? "wippy_process_steps_total{pid=\"" : "wippy_process_heap_bytes{pid=\"", f);
+			put_quoted(f, p->pidstr, p->pidlen);
+			fputs("\",entry=\"", f);
+			put_quoted(f, p->entry->id, strlen(p->entry->id));
+			fprintf(f, "\"} %llu\n", (unsigned long long)(k == 0 ? t.rows[i].steps
+									  : t.rows[i].heap));
+		}
+	}
+	for (int i = 0; i < t.n; i++)
+		proc_unref(t.rows[i].p);
+	free(t.rows);
+}
+
+/* }==== */
+
+char *rstats_scrape(struct rt *rt, size_t *len, int top)
 {
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, len);
@@ -325,8 +397,27 @@ char *rstats_scrape(struct rt *rt, size_t *len)
 		metrics_write(rt->metrics, f);
 	if (rt->rstats)
 		write_runtime(f, rt);
+	if (top > 0)
+		write_top(f, rt, top);
 	fclose(f);
 	return buf;
+}
+
+int rstats_top_arg(const char *query, size_t ql)
+{
+	const char *end = query + ql;
+	for (const char *p = query; p < end;) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		if (e - p > 4 && memcmp(p, "top=", 4) == 0) {
+			long v = 0;
+			for (const char *d = p + 4; d < e && *d >= '0' && *d <= '9' && v < 1000; d++)
+				v = v * 10 + (*d - '0');
+			return v > RSTATS_TOP_MAX ? RSTATS_TOP_MAX : (int)v;
+		}
+		p = e + 1;
+	}
+	return 0;
 }
 
 /* {==== Hosts ====} */

@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config liburing-dev liblua5.4-dev lua5.4 libfyaml-dev uuid-dev libssl-dev libpcre2-dev
       libsqlite3-dev libcurl4-openssl-dev libpq-dev postgresql zlib1g-dev nats-server libnats-dev
-      curl wrk nginx-light clang libclang-rt-14-dev procps
+      curl wrk nginx-light clang libclang-rt-14-dev procps tmux
       python3-prometheus-client"
 
 # `deps.sh bench` (make bench) adds what only the benchmarks' baselines
