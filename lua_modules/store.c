@@ -43,6 +43,7 @@
 #include "runtime/registry.h"
 #include "runtime/rt.h"
 #include "runtime/sqldb.h"
+#include "lua_modules/security.h"
 
 #define STORE_META "wippy.store.Store"
 
@@ -241,6 +242,8 @@ static int store_get(lua_State *L)
 
 	if (id[0] == '\0')
 		return errors_ret(L, ERRORS_INVALID, "resource id is required");
+	/* The original raises on its store checks (RaiseError). */
+	security_require(L, "store.get", id, "not allowed to access store: %s", id);
 	e = reg_find(p->rt->reg, id);
 	if (e == NULL)
 		return errors_ret(L, ERRORS_NOT_FOUND, "failed to acquire resource: "
@@ -274,6 +277,7 @@ static int s_get(lua_State *L)
 
 	if (ls == NULL)
 		return 2;
+	security_require(L, "store.key.get", key, "not allowed to read key: %s", key);
 	if (ls->db) {
 		proc_coro(L);
 		return sqldb_wait(L, ls->db, &sjob_new(ls, S_GET, key, len)->j);
@@ -350,6 +354,7 @@ static int s_set(lua_State *L)
 
 	if (ls == NULL)
 		return 2;
+	security_require(L, "store.key.set", key, "not allowed to write key: %s", key);
 	if (lua_isnoneornil(L, 3))
 		return errors_ret(L, ERRORS_INVALID, "value is required");
 	if (lua_gettop(L) >= 4) {
@@ -390,6 +395,11 @@ static int key_op(lua_State *L, int op)
 
 	if (ls == NULL)
 		return 2;
+	if (op == S_HAS)
+		security_require(L, "store.key.has", key,
+				 "not allowed to check key existence: %s", key);
+	else
+		security_require(L, "store.key.delete", key, "not allowed to delete key: %s", key);
 	if (ls->db) {
 		proc_coro(L);
 		return sqldb_wait(L, ls->db, &sjob_new(ls, op, key, len)->j);
