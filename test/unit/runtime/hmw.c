@@ -320,6 +320,7 @@ static void test_firewall(void)
 	req(&r, "GET", "1.2.3.4:5");
 	hmw_run(c, &r);
 	ok(r.nfw == 1 && !strcmp(r.fw[0].action, "access"), "default action: access");
+	hmw_chain_destroy(c);
 	ok(!mk("resource_firewall", NULL, &bn, &bo, why) && bn == 0 && bo == -1 &&
 	   strstr(why, "resource_firewall.target is required"), "resource_firewall needs a target");
 	const char *blank[] = { "endpoint_firewall.action", "a\tb", NULL };
@@ -341,6 +342,7 @@ static void test_firewall(void)
 	   "concat: the first chain's steps, then the second's");
 	req(&r, "GET", "1.2.3.4:5");
 	ok(hmw_run(c, &r) == 429, "the moved rate limiter still counts (and locks)");
+	hmw_hdrs_free(&r.add);
 	hv[0] = NULL;
 	hmw_chain_destroy(c);
 	ok(hmw_chain_concat(NULL, NULL) == NULL, "concat of nothing");
