@@ -113,4 +113,14 @@ function T.actor_without_scope()
 	all_allowed(run(security.new_actor("user:10"), nil))
 end
 
+function T.token_store_unchecked()
+	local r, err = funcs.new():with_actor(security.new_actor("user:11"))
+		:with_scope(security.new_scope({pol("security_only")})):call(NS .. ":token_probe")
+	t.is_nil(err)
+	t.eq(r.create, "ok", "create")
+	t.eq(r.validate, "user:11", "validate")
+	t.eq(r.revoke, "ok", "revoke")
+	t.contains(r.direct, "not allowed to access store: " .. NS .. ":tok_kv", "the store itself is checked")
+end
+
 return T
