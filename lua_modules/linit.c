@@ -448,4 +448,5 @@ void linit_init(void)
 	linit_harvest();
 	code_set_libs(&linit_libs);
 	httpd_set_token_auth(security_token_auth);
+	httpd_set_firewall(security_firewall);
 }

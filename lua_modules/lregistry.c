@@ -20,6 +20,7 @@
 #include "modules.h"
 #include "events.h"
 #include "runtime/errors.h"
+#include "security.h"
 #include "runtime/live.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
@@ -56,13 +57,20 @@ static void push_entry(lua_State *L, const struct reg_entry *e)
 	lua_setfield(L, -2, "data");
 }
 
-/* Whether the caller may read e: the place for the security check
-** (registry.get on e->id) when policies are enforced. */
-static int visible(lua_State *L, const struct reg_entry *e)
+/* Whether the caller may read e (registry.get on its id): the listings
+** (find, snapshot:entries / namespace / find) leave out what it may not,
+** as the original's. act: security_active(L), asked once per listing so
+** that a process with no context pays one test per call, not per entry. */
+static int visible(lua_State *L, int act, const struct reg_entry *e)
 {
-	(void)L;
-	(void)e;
-	return 1;
+	return !act || security_allowed(L, "registry.get", e->id);
+}
+
+/* The original's registry.get check on one id: nil and a PermissionDenied
+** error when denied (returns 2), else 0. */
+static int deny_get(lua_State *L, const char *id)
+{
+	return security_check(L, "registry.get", id, "not allowed to access entry: %s", id);
 }
 
 /* parse_id(s) -> {ns, name}: split at the first ':'; no ':' gives ns "". */
@@ -83,8 +91,12 @@ static int l_parse_id(lua_State *L)
 static int l_get(lua_State *L)
 {
 	const char *id = luaL_checkstring(L, 1);
-	const struct reg_entry *e = reg_find(live_registry(proc_of(L)->rt), id);
-	if (e == NULL || !visible(L, e))
+	const struct reg_entry *e;
+	int r;
+	if ((r = deny_get(L, id)))
+		return r;
+	e = reg_find(live_registry(proc_of(L)->rt), id);
+	if (e == NULL)
 		return errors_ret(L, ERRORS_NOT_FOUND, "entry not found: %s", id);
 	push_entry(L, e);
 	lua_pushnil(L);
@@ -183,12 +195,13 @@ static int l_find(lua_State *L)
 	const struct registry *reg;
 	const struct reg_entry *e = NULL;
 	lua_Integer n = 0;
+	int act = security_active(L);
 	if (!lua_istable(L, 1))
 		return errors_ret(L, ERRORS_INVALID, "filter criteria table required");
 	reg = live_registry(proc_of(L)->rt);
 	lua_newtable(L);
 	while ((e = reg_next(reg, e)) != NULL) {
-		if (!visible(L, e) || !matches(L, 1, e))
+		if (!matches(L, 1, e) || !visible(L, act, e))
 			continue;
 		push_entry(L, e);
 		lua_seti(L, 2, ++n);
@@ -288,9 +301,10 @@ static int s_entries(lua_State *L)
 	const struct registry *reg = snap_reg(L);
 	const struct reg_entry *e = NULL;
 	lua_Integer n = 0;
+	int act = security_active(L);
 	lua_createtable(L, (int)reg_count(reg), 0);
 	while ((e = reg_next(reg, e)) != NULL)
-		if (visible(L, e)) {
+		if (visible(L, act, e)) {
 			push_entry(L, e);
 			lua_seti(L, -2, ++n);
 		}
@@ -303,8 +317,12 @@ static int s_get(lua_State *L)
 {
 	const struct registry *reg = snap_reg(L);
 	const char *id = luaL_checkstring(L, 2);
-	const struct reg_entry *e = reg_find(reg, id);
-	if (e == NULL || !visible(L, e))
+	const struct reg_entry *e;
+	int r;
+	if ((r = deny_get(L, id)))
+		return r;
+	e = reg_find(reg, id);
+	if (e == NULL)
 		return errors_ret(L, ERRORS_NOT_FOUND, "entry not found: %s", id);
 	push_entry(L, e);
 	lua_pushnil(L);
@@ -318,9 +336,10 @@ static int s_namespace(lua_State *L)
 	const char *ns = luaL_checkstring(L, 2);
 	const struct reg_entry *e = NULL;
 	lua_Integer n = 0;
+	int act = security_active(L);
 	lua_newtable(L);
 	while ((e = reg_next(reg, e)) != NULL)
-		if (!strcmp(e->ns, ns) && visible(L, e)) {
+		if (!strcmp(e->ns, ns) && visible(L, act, e)) {
 			push_entry(L, e);
 			lua_seti(L, -2, ++n);
 		}
@@ -333,10 +352,11 @@ static int s_find(lua_State *L)
 	const struct registry *reg = snap_reg(L);
 	const struct reg_entry *e = NULL;
 	lua_Integer n = 0;
+	int act = security_active(L);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_newtable(L);
 	while ((e = reg_next(reg, e)) != NULL) {
-		if (!visible(L, e) || !matches(L, 2, e))
+		if (!matches(L, 2, e) || !visible(L, act, e))
 			continue;
 		push_entry(L, e);
 		lua_seti(L, 3, ++n);
@@ -680,6 +700,9 @@ static int c_apply(lua_State *L)
 
 	if (ch->c == NULL || reg_changes_count(ch->c) == 0)
 		return errors_ret(L, ERRORS_INVALID, "no changes to apply");
+	if ((rc = security_check(L, "registry.apply", "",
+				 "not allowed to apply registry changes")))
+		return rc;
 	rc = live_apply(proc_of(L)->rt, ch->base, ch->c, &v, &d, &msg);
 	if (rc < 0) {
 		lua_pushstring(L, msg ? msg : "apply failed");
@@ -745,6 +768,10 @@ static int l_apply_version(lua_State *L)
 	const struct live_version **u = luaL_testudata(L, 1, VERSION_META);
 	struct live_diff d;
 	int rc;
+	/* The original checks first and answers nil (not false) when denied. */
+	if ((rc = security_check(L, "registry.apply_version", "",
+				 "registry version change is not allowed")))
+		return rc;
 	if (u == NULL) {
 		lua_pushboolean(L, 0);
 		errors_push(L, ERRORS_INVALID, "expected version object");

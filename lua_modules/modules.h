@@ -58,5 +58,10 @@ int luaopen_sql(lua_State *L);
 /* require("store"): get; Store get/set/has/delete/release over
 ** store.memory entries (store.c, runtime/memstore.h). */
 int luaopen_store(lua_State *L);
+/* store.get(id) without its permission check, for the runtime's own use
+** (a token store's backing store, which the original reaches without the
+** Lua module): a Store whose key operations are not checked either.
+** [-0, +(1|2), m] */
+int store_open_unchecked(lua_State *L, const char *id);
 
 #endif

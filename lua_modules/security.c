@@ -48,6 +48,7 @@
 #include "engine/common.h"
 #include "lazylib.h"
 #include "runtime/errors.h"
+#include "runtime/httpd.h"
 #include "runtime/live.h"
 #include "runtime/payload.h"
 #include "runtime/policy.h"
@@ -909,6 +910,39 @@ int security_check(lua_State *L, const char *action, const char *resource,
 	r = deny(L, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+int security_require(lua_State *L, const char *action, const char *resource,
+		     const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (security_allowed(L, action, resource))
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	errors_push(L, ERRORS_PERMISSION_DENIED, "%s", msg);
+	return lua_error(L);
+}
+
+int security_firewall(lua_State *L, const char *action, const char *resource)
+{
+	struct policy_actor a;
+	struct own *o;
+
+	if (proc_of(L)->sec.len == 0)
+		return HTTPD_FW_NO_ACTOR;
+	o = own_get(L);
+	if (!o->has_actor || o->actor_id == NULL || o->actor_id[0] == '\0')
+		return HTTPD_FW_NO_ACTOR;
+	if (!o->has_scope)
+		return HTTPD_FW_NO_SCOPE;
+	a.id = o->actor_id;
+	a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
+	return policy_eval_set(o->ps, o->n, &a, action, resource, NULL) == POLICY_ALLOW ?
+	       HTTPD_FW_ALLOW : HTTPD_FW_DENY;
 }
 
 int security_check_pid(lua_State *L, const char *action, const char *resource,

@@ -104,4 +104,19 @@ int security_check(lua_State *L, const char *action, const char *resource,
 int security_check_pid(lua_State *L, const char *action, const char *resource,
 		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* As security_check, but a denial raises the PermissionDenied error (the
+** original's RaiseError sites: store's). [-0, +0, e] */
+int security_require(lua_State *L, const char *action, const char *resource,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+** The HTTP firewalls' check for httpd_set_firewall (the original's
+** scope.Evaluate, not IsAllowed: strict mode plays no part):
+** HTTPD_FW_NO_ACTOR when L's process has no actor or one with an empty
+** id, HTTPD_FW_NO_SCOPE when it has no scope, else HTTPD_FW_ALLOW or
+** HTTPD_FW_DENY. action and resource may be any strings (no memo).
+** [-0, +0, m]
+*/
+int security_firewall(lua_State *L, const char *action, const char *resource);
+
 #endif

@@ -304,19 +304,12 @@ static const struct reg_entry *find_entry(lua_State *L, const char *id)
 	return e && e->k == REG_K_SECURITY_TOKEN_STORE ? e : NULL;
 }
 
-/* Push the backing store's Store object (store.get of its id): 1, or
-** nil, err and 2. [-0, +(1|2), e] */
+/* Push the backing store's Store object (store.get of its id, with no
+** store.get / store.key.* checks: the original's token store reaches its
+** store without the Lua module): 1, or nil, err and 2. [-0, +(1|2), e] */
 static int push_backing(lua_State *L, const struct reg_entry *e)
 {
-	luaopen_store(L);
-	lua_getfield(L, -1, "get");
-	lua_remove(L, -2);
-	lua_pushstring(L, e->u.token_store.store->id);
-	lua_call(L, 1, 2);
-	if (lua_isnil(L, -2))
-		return 2;
-	lua_pop(L, 1);
-	return 1;
+	return store_open_unchecked(L, e->u.token_store.store->id);
 }
 
 int security_token_store(lua_State *L)

@@ -40,6 +40,7 @@
 #include "runtime/registry.h"
 #include "runtime/rt.h"
 #include "runtime/sqldb.h"
+#include "lua_modules/security.h"
 #include "sql_int.h"
 
 #define DB_META    "wippy.sql.DB"
@@ -473,9 +474,13 @@ static int sql_get(lua_State *L)
 	const char *id = luaL_checkstring(L, 1);
 	const struct reg_entry *e;
 	struct ldb *d;
+	int r;
 
 	if (id[0] == '\0')
 		return errors_ret(L, ERRORS_INVALID, "resource id is required");
+	/* The original's check, before the resource is looked up: nil, err. */
+	if ((r = security_check(L, "db.get", id, "not allowed to access database: %s", id)))
+		return r;
 	e = reg_find(p->rt->reg, id);
 	if (e == NULL)
 		return errors_ret(L, ERRORS_NOT_FOUND, "acquire resource: resource "

@@ -43,6 +43,7 @@
 #include "runtime/registry.h"
 #include "runtime/rt.h"
 #include "runtime/sqldb.h"
+#include "lua_modules/security.h"
 
 #define STORE_META "wippy.store.Store"
 
@@ -52,7 +53,17 @@ struct lstore {
 	struct memstore *s;
 	const struct reg_entry *e;
 	struct sqldb *db;
+	int unchecked;  /* the runtime's own (a token store's): no key checks */
 };
+
+/* A key operation's permission check (raises when denied), but for a
+** Store the runtime opened for itself. */
+static void key_check(lua_State *L, const struct lstore *ls, const char *action,
+		      const char *key, const char *what)
+{
+	if (!ls->unchecked)
+		security_require(L, action, key, "not allowed to %s: %s", what, key);
+}
 
 /* The live store at 1 and its key at 2, or NULL with `nil, err` pushed. */
 static struct lstore *checkkey(lua_State *L, const char **key, size_t *len)
@@ -231,16 +242,19 @@ static struct sjob *sjob_new(struct lstore *ls, enum sop op, const char *key, si
 
 /* }==================================================================== */
 
-/* store.get(id) -> Store | nil, err. [-0, +1|2, m] */
-static int store_get(lua_State *L)
+/* Open the store id as store.get does; checked: make the store.get
+** check (raises when denied). [-0, +1|2, e] */
+static int open_store(lua_State *L, const char *id, int checked)
 {
 	struct proc *p = proc_of(L);
-	const char *id = luaL_checkstring(L, 1);
 	const struct reg_entry *e;
 	struct lstore *ls;
 
 	if (id[0] == '\0')
 		return errors_ret(L, ERRORS_INVALID, "resource id is required");
+	/* The original raises on its store checks (RaiseError). */
+	if (checked)
+		security_require(L, "store.get", id, "not allowed to access store: %s", id);
 	e = reg_find(p->rt->reg, id);
 	if (e == NULL)
 		return errors_ret(L, ERRORS_NOT_FOUND, "failed to acquire resource: "
@@ -253,6 +267,7 @@ static int store_get(lua_State *L)
 				  e->u.store.database->kind, id);
 	ls = lua_newuserdatauv(L, sizeof(*ls), 0);
 	memset(ls, 0, sizeof(*ls));
+	ls->unchecked = !checked;
 	if (e->k == REG_K_STORE_SQL) {
 		ls->e = e;
 		ls->db = sqldb_get(p->rt, e->u.store.database);
@@ -261,6 +276,19 @@ static int store_get(lua_State *L)
 	}
 	luaL_setmetatable(L, STORE_META);
 	return 1;
+}
+
+/* store.get(id) -> Store | nil, err. [-0, +1|2, e] */
+static int store_get(lua_State *L)
+{
+	return open_store(L, luaL_checkstring(L, 1), 1);
+}
+
+int store_open_unchecked(lua_State *L, const char *id)
+{
+	luaopen_store(L);       /* the Store metatable */
+	lua_pop(L, 1);
+	return open_store(L, id, 0);
 }
 
 /* s:get(key) -> value, nil | nil, err. [-0, +2, m] */
@@ -274,6 +302,7 @@ static int s_get(lua_State *L)
 
 	if (ls == NULL)
 		return 2;
+	key_check(L, ls, "store.key.get", key, "read key");
 	if (ls->db) {
 		proc_coro(L);
 		return sqldb_wait(L, ls->db, &sjob_new(ls, S_GET, key, len)->j);
@@ -350,6 +379,7 @@ static int s_set(lua_State *L)
 
 	if (ls == NULL)
 		return 2;
+	key_check(L, ls, "store.key.set", key, "write key");
 	if (lua_isnoneornil(L, 3))
 		return errors_ret(L, ERRORS_INVALID, "value is required");
 	if (lua_gettop(L) >= 4) {
@@ -390,6 +420,10 @@ static int key_op(lua_State *L, int op)
 
 	if (ls == NULL)
 		return 2;
+	if (op == S_HAS)
+		key_check(L, ls, "store.key.has", key, "check key existence");
+	else
+		key_check(L, ls, "store.key.delete", key, "delete key");
 	if (ls->db) {
 		proc_coro(L);
 		return sqldb_wait(L, ls->db, &sjob_new(ls, op, key, len)->j);

@@ -1,6 +1,7 @@
 /*
-** runtime/hmw.c: the HTTP middleware table and its four middleware
-** (cors, compress, ratelimit, real_ip), after the original's
+** runtime/hmw.c: the HTTP middleware table and its middleware (cors,
+** compress, ratelimit, real_ip, token_auth, endpoint_firewall,
+** resource_firewall), after the original's
 ** service/http/middleware packages: the same option names (dot form
 ** first, the legacy underscore form where the original reads one), the
 ** same defaults and the same answers.
@@ -30,7 +31,8 @@
 #include "engine/common.h"
 #include "gotime.h"
 
-enum { MW_CORS = 1, MW_COMPRESS, MW_RATELIMIT, MW_REAL_IP, MW_TOKEN_AUTH, MW_METRICS };
+enum { MW_CORS = 1, MW_COMPRESS, MW_RATELIMIT, MW_REAL_IP, MW_TOKEN_AUTH, MW_METRICS,
+       MW_ENDPOINT_FW, MW_RESOURCE_FW };
 
 /* {==== Options ====} */
 
@@ -177,9 +179,16 @@ struct tokauth {
 	char *store, *header, *prefix, *query, *cookie;
 };
 
+/* endpoint_firewall / resource_firewall: the action checked (default
+** "access") and, for resource_firewall, the resource (its target). */
+struct fw {
+	char *action, *target;
+};
+
 struct step {
 	int kind;
 	union {
+		struct fw fw;
 		struct tokauth tok;
 		struct cors cors;
 		struct ratelimit rl;
@@ -724,12 +733,54 @@ static void tokauth_run(const struct tokauth *t, struct hmw_req *r)
 
 /* }==== */
 
+/* {==== endpoint_firewall, resource_firewall ====}
+**
+** The original's firewall package: a check of the request's actor and
+** scope (set by token_auth) for action on the route's endpoint id, or on
+** resource_firewall.target. The check itself needs the handler's process
+** (token_auth's validation runs there), so the chain only records it. */
+
+/* An action or a target: non-empty after the default, no blank or
+** control characters (a policy could never match them as written). */
+static int fw_text(struct opts *o, const char *key, const char *legacy, const char *def,
+		   char **out, char *why, size_t cap)
+{
+	int at;
+	const char *v = opt(o, key, legacy, &at);
+	if (v == NULL || v[0] == '\0') {
+		if (def == NULL)
+			return fail(o, at, why, cap, "option %s is required (the resource "
+				    "the firewall checks)", key);
+		v = def;
+	}
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 127)
+			return fail(o, at, why, cap, "option %s must have no blanks or "
+				    "control characters, got \"%s\"", key, v);
+	*out = xstrdup(v);
+	return 0;
+}
+
+static int fw_parse(struct fw *f, int kind, struct opts *o, char *why, size_t cap)
+{
+	if (kind == MW_ENDPOINT_FW)
+		return fw_text(o, "endpoint_firewall.action", "endpoint_action", "access",
+			       &f->action, why, cap);
+	if (fw_text(o, "resource_firewall.action", "resource_action", "access", &f->action,
+		    why, cap) < 0)
+		return -1;
+	return fw_text(o, "resource_firewall.target", "resource_target", NULL, &f->target,
+		       why, cap);
+}
+
+/* }==== */
+
 /* {==== The table ====}
 **
 ** Every middleware name of the original. kind 0: the original has it and
 ** this runtime does not run it yet; listing it is a load error rather
 ** than a silent pass (a firewall that did nothing would open what the
-** app meant to close). The firewalls come here as their own kinds when
+** app meant to close). The others come here as their own kinds when
 ** they exist. metrics takes no options (the original ignores them). */
 static const struct { const char *name; int kind; } table[] = {
 	{ "cors", MW_CORS },
@@ -738,8 +789,8 @@ static const struct { const char *name; int kind; } table[] = {
 	{ "real_ip", MW_REAL_IP },
 	{ "token_auth", MW_TOKEN_AUTH },
 	{ "metrics", MW_METRICS },
-	{ "endpoint_firewall", 0 },
-	{ "resource_firewall", 0 },
+	{ "endpoint_firewall", MW_ENDPOINT_FW },
+	{ "resource_firewall", MW_RESOURCE_FW },
 	{ "sendfile", 0 },
 	{ "websocket_relay", 0 },
 	{ "sse_relay", 0 },
@@ -759,7 +810,7 @@ int hmw_chain_create(struct hmw_chain **out, const char *const *names, size_t n,
 		return 0;
 	c = xcalloc(1, sizeof(*c));
 	c->steps = xcalloc(n, sizeof(*c->steps));
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, nfw = 0; i < n; i++) {
 		struct step *s = &c->steps[i];
 		size_t k;
 		int rc = 0;
@@ -769,7 +820,8 @@ int hmw_chain_create(struct hmw_chain **out, const char *const *names, size_t n,
 		if (k == countof(table) || table[k].kind == 0) {
 			if (k == countof(table))
 				snprintf(why, cap, "unknown middleware \"%s\" (known: cors, "
-					 "compress, ratelimit, real_ip, token_auth, metrics)", names[i]);
+					 "compress, ratelimit, real_ip, token_auth, metrics, "
+					 "endpoint_firewall, resource_firewall)", names[i]);
 			else
 				snprintf(why, cap, "middleware \"%s\" is not supported by this "
 					 "runtime yet", names[i]);
@@ -794,6 +846,16 @@ int hmw_chain_create(struct hmw_chain **out, const char *const *names, size_t n,
 			break;
 		case MW_TOKEN_AUTH:
 			rc = tokauth_parse(&s->u.tok, &o, why, cap);
+			break;
+		case MW_ENDPOINT_FW:
+		case MW_RESOURCE_FW:
+			if (++nfw > HMW_FW_MAX) {
+				snprintf(why, cap, "at most %d firewall middleware in one "
+					 "list", HMW_FW_MAX);
+				rc = -1;
+				break;
+			}
+			rc = fw_parse(&s->u.fw, s->kind, &o, why, cap);
 			break;
 		}
 		if (rc < 0) {
@@ -838,6 +900,11 @@ void hmw_chain_destroy(struct hmw_chain *c)
 		case MW_REAL_IP:
 			free(s->u.rip.nets);
 			break;
+		case MW_ENDPOINT_FW:
+		case MW_RESOURCE_FW:
+			free(s->u.fw.action);
+			free(s->u.fw.target);
+			break;
 		case MW_TOKEN_AUTH:
 			free(s->u.tok.store);
 			free(s->u.tok.header);
@@ -849,6 +916,23 @@ void hmw_chain_destroy(struct hmw_chain *c)
 	}
 	free(c->steps);
 	free(c);
+}
+
+struct hmw_chain *hmw_chain_concat(struct hmw_chain *a, struct hmw_chain *b)
+{
+	if (a == NULL || b == NULL)
+		return a ? a : b;
+	a->steps = xrealloc(a->steps, (a->n + b->n) * sizeof(*a->steps));
+	memcpy(a->steps + a->n, b->steps, b->n * sizeof(*b->steps));
+	a->n += b->n;
+	free(b->steps);
+	free(b);
+	/* The steps moved: the rate limiters' locks (never taken yet, the
+	** chains are new) are made again where they now are. */
+	for (size_t i = 0; i < a->n; i++)
+		if (a->steps[i].kind == MW_RATELIMIT && a->steps[i].u.rl.tab)
+			pthread_mutex_init(&a->steps[i].u.rl.lock, NULL);
+	return a;
 }
 
 void hmw_hdrs_add(struct hmw_hdrs *h, const char *name, const char *value, size_t vlen)
@@ -899,6 +983,13 @@ int hmw_run(const struct hmw_chain *c, struct hmw_req *r)
 			** answer, later middleware's included), as the original's
 			** wrapper sees what the handlers after it do. */
 			r->metrics = 1;
+			break;
+		case MW_ENDPOINT_FW:
+		case MW_RESOURCE_FW:
+			if (r->nfw < HMW_FW_MAX) {
+				r->fw[r->nfw].action = s->u.fw.action;
+				r->fw[r->nfw++].resource = s->u.fw.target;
+			}
 			break;
 		}
 	}

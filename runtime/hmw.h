@@ -15,7 +15,9 @@
 ** token (validated later, on the handler's process), metrics has the
 ** server count the request, cors answers a
 ** preflight or adds its headers, ratelimit answers 429, compress marks the response for
-** gzip (applied by hmw_compress to the finished, buffered body). The
+** gzip (applied by hmw_compress to the finished, buffered body),
+** endpoint_firewall / resource_firewall record a permission check that
+** the handler's process makes after token_auth (httpd_set_firewall). The
 ** server does the I/O; this file only decides. A leaf: it knows no
 ** registry and no connection.
 */
@@ -27,12 +29,15 @@
 
 struct hmw_chain; /* opaque */
 
+/* At most this many firewall middleware in one router's lists. */
+#define HMW_FW_MAX 4
+
 /*
 ** Compile the middleware `names[0, n)` with the options keys[i] ->
 ** vals[i] (i < nopts; the option values as text). Returns 0 and *out
 ** (NULL when n == 0), or -1 with a message in why and the culprit's index
 ** in *bad_name or *bad_opt (the other -1): an unknown name, a name of the
-** original this runtime does not run yet (endpoint_firewall, ...), or
+** original this runtime does not run yet (sendfile, ...), or
 ** an option of a listed middleware whose value does not parse. Options
 ** of middleware not in the list are ignored, as in the original.
 */
@@ -42,6 +47,11 @@ int hmw_chain_create(struct hmw_chain **out, const char *const *names, size_t n,
 
 /* Free a chain (NULL is fine). Only once no request runs it. */
 void hmw_chain_destroy(struct hmw_chain *c);
+
+/* a's steps, then b's, as one chain (a router's middleware then its
+** post_middleware); a and b are consumed, either may be NULL. Only on
+** chains no request has run yet. */
+struct hmw_chain *hmw_chain_concat(struct hmw_chain *a, struct hmw_chain *b);
 
 /* "Name\0value\0" pairs: the headers a chain adds to a response. */
 struct hmw_hdrs {
@@ -87,6 +97,12 @@ struct hmw_req {
 	** _requests_in_flight by method, route and status, the original's
 	** names). */
 	int metrics;
+	/* endpoint_firewall / resource_firewall: the checks the handler's
+	** process makes, in list order, once token_auth has set its actor
+	** (the server runs them; see httpd_set_firewall). resource NULL: the
+	** route's endpoint id. The strings are the chain's. */
+	struct hmw_fw { const char *action, *resource; } fw[HMW_FW_MAX];
+	size_t nfw;
 };
 
 /* Run the chain (NULL: nothing) over r. Returns r->answer. */

@@ -1178,10 +1178,78 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 
 /* In the pooled state's step: start the call. */
 static lua_CFunction token_auth_fn;
+static int (*firewall_fn)(lua_State *L, const char *action, const char *resource);
 
 void httpd_set_token_auth(lua_CFunction fn)
 {
 	token_auth_fn = fn;
+}
+
+void httpd_set_firewall(int (*fn)(lua_State *L, const char *action, const char *resource))
+{
+	firewall_fn = fn;
+}
+
+/* The firewall check when no module set one: nobody is authenticated. */
+static int fw_none(lua_State *L, const char *action, const char *resource)
+{
+	(void)L;
+	(void)action;
+	(void)resource;
+	return HTTPD_FW_NO_ACTOR;
+}
+
+/* After the handler the gate let through: its results are the call's. */
+static int fw_done(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status;
+	(void)ctx;
+	return lua_gettop(L);
+}
+
+/*
+** The firewalls' gate, in the handler's place (upvalue 1: the handler),
+** after token_auth's validation: each check of the route's firewall
+** middleware, in list order; the first that fails answers as the
+** original's WriteJSONError (401 with no actor, 403 with no scope or a
+** denial; {"details", "error", "success": false}, Go's key order), and
+** the handler does not run.
+*/
+static int fw_gate(lua_State *L)
+{
+	struct hreq *h = httpd_current(L);
+	static const char *const why[][2] = {
+		[HTTPD_FW_DENY] = { "Access denied", "You don't have permission to access this " },
+		[HTTPD_FW_NO_ACTOR] = { "Authentication required",
+					"You must be authenticated to access this " },
+		[HTTPD_FW_NO_SCOPE] = { "Access denied", "No authorization scope available" },
+	};
+
+	lua_settop(L, 0);
+	for (size_t i = 0; h && i < h->mw.nfw; i++) {
+		const struct hmw_fw *f = &h->mw.fw[i];
+		int rc = firewall_fn(L, f->action, f->resource ? f->resource :
+				     h->match.route->endpoint->id);
+		char body[256];
+		int n;
+
+		if (rc == HTTPD_FW_ALLOW)
+			continue;
+		if (rc < HTTPD_FW_DENY || rc > HTTPD_FW_NO_SCOPE)
+			rc = HTTPD_FW_DENY;
+		n = snprintf(body, sizeof(body),
+			     "{\"details\":\"%s%s\",\"error\":\"%s\",\"success\":false}\n",
+			     why[rc][1], rc == HTTPD_FW_NO_SCOPE ? "" :
+			     f->resource ? "resource" : "endpoint", why[rc][0]);
+		h->status = rc == HTTPD_FW_NO_ACTOR ? 401 : 403;
+		set_header(h, "Content-Type", 12, "application/json", 16);
+		h->out.len = 0;
+		hbuf_add(&h->out, body, (size_t)n);
+		return 0;
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_callk(L, 0, LUA_MULTRET, 0, fw_done);
+	return fw_done(L, LUA_OK, 0);
 }
 
 static void start_call(lua_State *L, struct pext *x)
@@ -1192,6 +1260,12 @@ static void start_call(lua_State *L, struct pext *x)
 	h->proc->call_ctx = h;
 	payload_free(&h->proc->sec);  /* a pooled state: no earlier call's actor */
 	co = proc_call(L, h->proc, call_done, h);
+	if (h->mw.nfw) {
+		/* A firewall with no hook (no security module) denies. */
+		if (firewall_fn == NULL)
+			firewall_fn = fw_none;
+		lua_pushcclosure(co->L, fw_gate, 1);
+	}
 	if (h->mw.token_len && token_auth_fn) {
 		/* The handler becomes the first argument of the validation. */
 		lua_pushcfunction(co->L, token_auth_fn);
@@ -1568,12 +1642,15 @@ static struct rtab *build_routes(const struct registry *reg, const struct reg_en
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct reg_entry *router = t->r[i].endpoint->u.endpoint.router;
 		t->r[i].pools = xcalloc((size_t)nshards, sizeof(struct pool));
-		/* One chain per router, shared by its routes. */
+		/* One chain per router, shared by its routes: its middleware,
+		** then its post_middleware (both run after the match here). */
 		for (uint32_t j = 0; j < i && !t->r[i].mw; j++)
 			if (t->r[j].endpoint->u.endpoint.router == router)
 				t->r[i].mw = t->r[j].mw;
-		if (t->r[i].mw == NULL && router->u.router.mw.names) {
-			struct hmw_chain *ch = mw_chain(&router->u.router.mw);
+		if (t->r[i].mw == NULL &&
+		    (router->u.router.mw.names || router->u.router.post.names)) {
+			struct hmw_chain *ch = hmw_chain_concat(mw_chain(&router->u.router.mw),
+								mw_chain(&router->u.router.post));
 			if (ch) {
 				rt->chains = xrealloc(rt->chains, (rt->nchains + 1) *
 						      sizeof(*rt->chains));

@@ -60,6 +60,15 @@ struct hreq *httpd_current(lua_State *L);
 */
 void httpd_set_token_auth(lua_CFunction fn);
 
+/*
+** The endpoint_firewall / resource_firewall check (lua_modules/
+** security.c hands it over at boot): fn(L, action, resource) on the
+** handler's process, after token_auth, answers HTTPD_FW_ALLOW, or why
+** not. A route with firewall middleware and no hook answers 401.
+*/
+enum { HTTPD_FW_ALLOW = 0, HTTPD_FW_DENY, HTTPD_FW_NO_ACTOR, HTTPD_FW_NO_SCOPE };
+void httpd_set_firewall(int (*fn)(lua_State *L, const char *action, const char *resource));
+
 /* {==== The request, as its handler reads it ====}
 **
 ** A request lives from dispatch until its handler's call ends. Strings

@@ -4,7 +4,8 @@
 ** value); cors, ratelimit (token bucket with refill and eviction),
 ** real_ip (trusted peers only, header priority, IPv6 subnets) and
 ** compress (gzip that zlib inflates back, and every case it declines)
-** decide as the original's middleware do.
+** decide as the original's middleware do; the firewalls record their
+** checks.
 */
 #include "runtime/hmw.c"
 
@@ -294,6 +295,67 @@ static void test_token_auth(void)
 	hv[0] = NULL;
 }
 
+/* endpoint_firewall / resource_firewall record their checks in list
+** order (defaults, legacy keys); bad options name their option; a
+** router's middleware and post_middleware chain as one. */
+static void test_firewall(void)
+{
+	char why[256];
+	int bn, bo;
+	struct hmw_req r;
+	const char *kv[] = { "resource_firewall.target", "app:reports", "resource_action", "read",
+		"endpoint_action", "look", NULL };
+	struct hmw_chain *c = mk("resource_firewall,endpoint_firewall", kv, &bn, &bo, why);
+
+	ok(c != NULL, "both firewalls compile (%s)", c ? "" : why);
+	req(&r, "GET", "1.2.3.4:5");
+	ok(hmw_run(c, &r) == 0, "a firewall never answers in the chain");
+	ok(r.nfw == 2 && !strcmp(r.fw[0].action, "read") &&
+	   !strcmp(r.fw[0].resource, "app:reports"), "resource_firewall: legacy action, target");
+	ok(!strcmp(r.fw[1].action, "look") && r.fw[1].resource == NULL,
+	   "endpoint_firewall: legacy action, the endpoint as resource");
+	hmw_chain_destroy(c);
+	const char *dot[] = { "endpoint_firewall.action", "go", "endpoint_action", "look", NULL };
+	c = mk("endpoint_firewall", dot, &bn, &bo, why);
+	req(&r, "GET", "1.2.3.4:5");
+	hmw_run(c, &r);
+	ok(r.nfw == 1 && !strcmp(r.fw[0].action, "go"), "the dot key before the legacy one");
+	hmw_chain_destroy(c);
+	c = mk("endpoint_firewall", NULL, &bn, &bo, why);
+	req(&r, "GET", "1.2.3.4:5");
+	hmw_run(c, &r);
+	ok(r.nfw == 1 && !strcmp(r.fw[0].action, "access"), "default action: access");
+	hmw_chain_destroy(c);
+	ok(!mk("resource_firewall", NULL, &bn, &bo, why) && bn == 0 && bo == -1 &&
+	   strstr(why, "resource_firewall.target is required"), "resource_firewall needs a target");
+	const char *blank[] = { "endpoint_firewall.action", "a\tb", NULL };
+	ok(!mk("endpoint_firewall", blank, &bn, &bo, why) && bo == 0 &&
+	   strstr(why, "no blanks"), "an action with a blank, its option");
+	ok(!mk("endpoint_firewall,endpoint_firewall,endpoint_firewall,endpoint_firewall,"
+	       "endpoint_firewall", NULL, &bn, &bo, why) && bn == 4 && strstr(why, "at most 4"),
+	   "five firewalls: the fifth named");
+	/* concat: token_auth then the post list's firewall, one chain */
+	const char *ta[] = { "token_auth.store", "app:t", "ratelimit.requests", "1",
+		"ratelimit.burst", "1", NULL };
+	struct hmw_chain *pre = mk("token_auth,ratelimit", ta, &bn, &bo, why);
+	struct hmw_chain *post = mk("endpoint_firewall", NULL, &bn, &bo, why);
+	c = hmw_chain_concat(pre, post);
+	hv[0] = "Authorization: Bearer tk";
+	hv[1] = NULL;
+	req(&r, "GET", "1.2.3.4:5");
+	ok(hmw_run(c, &r) == 0 && !strcmp(r.token, "tk") && r.nfw == 1,
+	   "concat: the first chain's steps, then the second's");
+	req(&r, "GET", "1.2.3.4:5");
+	ok(hmw_run(c, &r) == 429, "the moved rate limiter still counts (and locks)");
+	hmw_hdrs_free(&r.add);
+	hv[0] = NULL;
+	hmw_chain_destroy(c);
+	ok(hmw_chain_concat(NULL, NULL) == NULL, "concat of nothing");
+	c = mk("endpoint_firewall", NULL, &bn, &bo, why);
+	ok(hmw_chain_concat(c, NULL) == c && hmw_chain_concat(NULL, c) == c, "concat with one");
+	hmw_chain_destroy(c);
+}
+
 static void test_compress(void)
 {
 	char why[256], *z;
@@ -342,6 +404,7 @@ int main(void)
 	test_ratelimit();
 	test_realip();
 	test_token_auth();
+	test_firewall();
 	test_compress();
 	return tap_done();
 }
