@@ -71,6 +71,7 @@ static const luaL_Reg loadable[] = {
 	{"http_client", luaopen_http_client},
 	{"metrics", luaopen_metrics},
 	{"system", luaopen_system},
+	{"pg", luaopen_pg},
 	{NULL, NULL}
 };
 

@@ -107,6 +107,7 @@ struct cluster {
 	jsCtx *js;
 	kvStore *kv;
 	struct cnames *names;     /* cluster-wide names (cnames.c) */
+	struct cnames *groups;    /* process groups (lua_modules/pg.c) */
 	pthread_t thread;
 	uint64_t hb_ms;
 	char self_subject[sizeof(SUBJECT_PREFIX) + NODE_NAME_MAX];
@@ -435,6 +436,7 @@ static void node_down(struct cluster *c, struct peer *pe)
 	pthread_mutex_unlock(&c->lock);
 	log_info("cluster: node %s left the cluster (%zu monitors and links fire)", name, n);
 	cnames_node_down(c->names, pe->idx);
+	cnames_node_down(c->groups, pe->idx);
 	log_flush();
 	/* The result every watcher gets: {error = <Unavailable error>}. */
 	memset(&res, 0, sizeof(res));
@@ -580,6 +582,7 @@ static void *cluster_main(void *arg)
 static void destroy(struct cluster *c)
 {
 	cnames_stop(c->names); /* its threads use the connection */
+	cnames_stop(c->groups);
 	c->names = NULL;
 	if (c->data)
 		natsSubscription_Destroy(c->data);
@@ -696,7 +699,10 @@ int cluster_start(struct rt *rt)
 	}
 	what = "open the names bucket";
 	s = NATS_ERR;
-	if ((c->names = cnames_start(rt, c->js)) == NULL)
+	if ((c->names = cnames_start(rt, c->js, "wippy_names")) == NULL)
+		goto err;
+	what = "open the process groups bucket";
+	if ((c->groups = cnames_start(rt, c->js, "wippy_groups")) == NULL)
 		goto err;
 	heartbeat(c);
 	rt->cluster = c;
@@ -774,4 +780,26 @@ void cluster_proc_exit(struct rt *rt, uint64_t pid)
 	struct cluster *c = rt->cluster;
 	if (c && c->names)
 		cnames_exit(c->names, pid);
+	if (c && c->groups)
+		cnames_exit(c->groups, pid);
+}
+
+struct cnames *cluster_groups(struct rt *rt)
+{
+	struct cluster *c = rt->cluster;
+	return c ? c->groups : NULL;
+}
+
+int cluster_members(struct rt *rt, int *out, int max)
+{
+	struct cluster *c = rt->cluster;
+	int n = 0;
+	if (c == NULL)
+		return 0;
+	for (int i = 1; i < NODE_MAX && n < max; i++) {
+		struct peer *pe = peer_get(c, i);
+		if (pe && atomic_load(&pe->alive))
+			out[n++] = i;
+	}
+	return n;
 }

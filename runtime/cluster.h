@@ -53,8 +53,18 @@ int cluster_node_present(struct rt *rt, int idx);
 /* The cluster-wide names (runtime/cnames.h), or NULL: no cluster. */
 struct cnames *cluster_names(struct rt *rt);
 
+/* The process groups (a struct cnames over the bucket wippy_groups, see
+** lua_modules/pg.c), or NULL: no cluster. */
+struct cnames *cluster_groups(struct rt *rt);
+
+/* The node indexes (node.h) of the other nodes that are up now, at most
+** max of them, into out. Returns how many (0 without a cluster). Any
+** thread. */
+int cluster_members(struct rt *rt, int *out, int max);
+
 /* Process pid of this node ended (proc.c, on its exit): release its
-** cluster-wide names. Any thread; call only when rt->cluster is set. */
+** cluster-wide names and its group memberships. Any thread; call only
+** when rt->cluster is set. */
 void cluster_proc_exit(struct rt *rt, uint64_t pid);
 
 #endif

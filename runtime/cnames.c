@@ -37,7 +37,6 @@
 #include "proc.h"
 #include "rt.h"
 
-#define BUCKET "wippy_names"
 #define NBUCKETS 1024
 #define KEY_MAX 512
 #define TRIES 4
@@ -51,6 +50,7 @@ struct njob {
 	char *name;
 	char value[160];          /* the holder's pid string ("" for release: any) */
 	int rc;                   /* 0, -EEXIST, -EIO */
+	int lock;                 /* system.lock: false (not nil) on -EEXIST */
 	struct cnames *n;
 	struct proc *p;           /* register: the caller, or NULL */
 	struct coro *co;
@@ -305,6 +305,9 @@ static void deliver(lua_State *L, struct pext *x)
 	** coroutine, which cannot raise. */
 	if (j->rc == 0) {
 		lua_pushboolean(L, 1);
+	} else if (j->lock && j->rc == -EEXIST) {
+		lua_pushboolean(L, 0);
+		errors_push(L, ERRORS_ALREADY_EXISTS, "lock acquire: lock already held: %s", j->name);
 	} else {
 		lua_pushnil(L);
 		if (j->rc == -EEXIST)
@@ -448,18 +451,51 @@ static void *watcher_main(void *arg)
 
 /* {==== API ====} */
 
-int cnames_register(lua_State *L, struct cnames *n, const char *name, uint64_t pid,
-		    int scope)
+static int park(lua_State *L, struct cnames *n, const char *name, uint64_t pid, int scope,
+		int lock)
 {
 	struct coro *co = proc_coro(L);
 	struct njob *j = job_new(n, NJ_REGISTER, name, pid);
 	j->scope = scope;
+	j->lock = lock;
 	j->p = co->p;
 	j->co = co;
 	proc_ref(co->p);
 	proc_io_begin(co->p);
 	queue(n, j);
 	return proc_block(L, 1, NULL, 0);
+}
+
+int cnames_register(lua_State *L, struct cnames *n, const char *name, uint64_t pid,
+		    int scope)
+{
+	return park(L, n, name, pid, scope, 0);
+}
+
+int cnames_acquire(lua_State *L, struct cnames *n, const char *name, uint64_t pid)
+{
+	return park(L, n, name, pid, 3, 1);
+}
+
+size_t cnames_scan(struct cnames *n, const char *prefix, uint64_t **out)
+{
+	size_t len = strlen(prefix), cnt = 0, cap = 0;
+	*out = NULL;
+	if (n == NULL)
+		return 0;
+	pthread_rwlock_rdlock(&n->cache_lock);
+	for (int b = 0; b < NBUCKETS; b++)
+		for (struct centry *e = n->cache[b]; e; e = e->next) {
+			if (strncmp(e->name, prefix, len) != 0)
+				continue;
+			if (cnt == cap) {
+				cap = cap ? cap * 2 : 16;
+				*out = xrealloc(*out, cap * sizeof(**out));
+			}
+			(*out)[cnt++] = e->pid;
+		}
+	pthread_rwlock_unlock(&n->cache_lock);
+	return cnt;
 }
 
 int cnames_unregister(struct cnames *n, const char *name, uint64_t pid)
@@ -521,7 +557,7 @@ void cnames_node_down(struct cnames *n, int idx)
 	}
 }
 
-struct cnames *cnames_start(struct rt *rt, void *js)
+struct cnames *cnames_start(struct rt *rt, void *js, const char *bucket)
 {
 	struct cnames *n = xcalloc(1, sizeof(*n));
 	kvConfig kc;
@@ -531,11 +567,11 @@ struct cnames *cnames_start(struct rt *rt, void *js)
 	pthread_cond_init(&n->wake, NULL);
 	pthread_rwlock_init(&n->cache_lock, NULL);
 	kvConfig_Init(&kc);
-	kc.Bucket = BUCKET;
+	kc.Bucket = bucket;
 	kc.History = 1;
 	if (js_CreateKeyValue(&n->kv, js, &kc) != NATS_OK &&
-	    js_KeyValue(&n->kv, js, BUCKET) != NATS_OK) {
-		fprintf(stderr, "wippy: cluster: cannot open the names bucket %s\n", BUCKET);
+	    js_KeyValue(&n->kv, js, bucket) != NATS_OK) {
+		fprintf(stderr, "wippy: cluster: cannot open the bucket %s\n", bucket);
 		cnames_stop(n);
 		return NULL;
 	}
