@@ -38,6 +38,7 @@
 #include "security.h"
 #include "funcs.h"
 #include "runtime/code.h"
+#include "runtime/cluster.h"
 #include "runtime/httpd.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
@@ -449,4 +450,5 @@ void linit_init(void)
 	linit_harvest();
 	code_set_libs(&linit_libs);
 	httpd_set_token_auth(security_token_auth);
+	cluster_set_send_check(security_remote_send);
 }

@@ -241,6 +241,8 @@ static int pg_broadcast(lua_State *L)
 		struct msg *m = msg_new(MSG_USER, self->pid, topic);
 		m->from_host = self->host->id;
 		m->at = (double)time(NULL);
+		if (self->sec.len)
+			m->flags |= MSGF_SEC;
 		payload_copy(&m->payload, &pl);
 		if (proc_send(self->rt, to, m) == 0)
 			sent++;

@@ -25,6 +25,8 @@
 struct rt;
 struct msg;
 struct cnames;
+struct payload;
+typedef struct lua_State lua_State;
 
 /* Join the cluster when rt->conf asks for it (after the shards started:
 ** deliveries go to their inboxes). 0 (also when no cluster is asked
@@ -61,6 +63,18 @@ struct cnames *cluster_groups(struct rt *rt);
 ** max of them, into out. Returns how many (0 without a cluster). Any
 ** thread. */
 int cluster_members(struct rt *rt, int *out, int max);
+
+/* The receiving node's check of a user message from another node whose
+** sender may be bound by policies: rt, a scratch Lua state of the
+** calling thread, the sender's security context as it travelled (empty:
+** none), the sender's pid string, and the local target's pid string. 1
+** lets the message in; 0 drops it (logged at debug), as the original
+** reports nothing back across nodes. */
+typedef int (*cluster_send_check_fn)(struct rt *rt, lua_State *L, const struct payload *sec,
+				     const char *from, const char *to);
+
+/* Set the check (lua_modules/linit.c at start, before any cluster). */
+void cluster_set_send_check(cluster_send_check_fn fn);
 
 /* Process pid of this node ended (proc.c, on its exit): release its
 ** cluster-wide names and its group memberships. Any thread; call only

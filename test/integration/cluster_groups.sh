@@ -66,7 +66,23 @@ entries:
     kind: process.lua
     source: file://a.lua
     method: main
-    modules: [io, process, time, channel, system, pg]
+    modules: [io, process, time, channel, system, pg, security]
+  - name: send_rule
+    kind: security.policy
+    policy: {actions: process.send, resources: '{B@app:terminal|*', effect: allow}
+  - name: send_rest
+    kind: security.policy
+    policy: {actions: '*', resources: '*', effect: allow}
+  - name: secsender
+    kind: process.lua
+    source: file://secsender.lua
+    method: main
+    modules: [process]
+  - name: sink
+    kind: process.lua
+    source: file://sink.lua
+    method: main
+    modules: [process]
   - name: b
     kind: process.lua
     source: file://b.lua
@@ -96,6 +112,28 @@ local function main(tag, group, parent)
         if msg:topic() == "quit" then return 0 end
         process.send(parent, "report", tag .. " got " .. msg:topic() .. " " ..
             tostring(msg:payload():data()) .. " from " .. msg:from())
+    end
+end
+return { main = main }
+EOF
+cat >"$APP/src/secsender.lua" <<'EOF'
+-- Runs with an actor and a scope (send_rule, send_rest): sends to a
+-- process of B's on app:processes and to B's main on app:terminal.
+local function main(sink, bmain, parent)
+    local ok1, e1 = process.send(sink, "sec", 1)
+    local ok2, e2 = process.send(bmain, "sec", 2)
+    process.send(parent, "report", "secsender sent " .. tostring(ok1) .. " " .. tostring(ok2))
+    return 0
+end
+return { main = main }
+EOF
+cat >"$APP/src/sink.lua" <<'EOF'
+local function main(parent)
+    local inbox = process.inbox()
+    while true do
+        local msg = inbox:receive()
+        process.send(parent, "report", "sink got " .. msg:topic() .. " " ..
+            tostring(msg:payload():data()))
     end
 end
 return { main = main }
@@ -144,6 +182,14 @@ local function main()
         elseif t == "kill_m1" then
             process.send(m1, "quit")
             process.send(msg:from(), "done")
+        elseif t == "secsend" then
+            local security = require("security")
+            local d = msg:payload():data()
+            local sc = security.new_scope({security.policy("app:send_rule"),
+                                           security.policy("app:send_rest")})
+            local _, serr = process.with_context({}):with_actor(security.new_actor("alice"))
+                :with_scope(sc):spawn("app:secsender", "app:processes", d.sink, d.b, process.pid())
+            process.send(msg:from(), "done", tostring(serr))
         elseif t == "free_lock" then
             process.send(locker, "quit")
             process.send(msg:from(), "done")
@@ -253,6 +299,19 @@ local function main(apid)
     say("L2 while A lives " .. tostring(l2))
     say("g2 while A lives " .. #pg.members("g2"))
 
+    -- security: B's send_rule denies sends to its terminal host
+    local sink = process.spawn("app:sink", "app:processes", process.pid())
+    say("secsend " .. tostring(ask("secsend", {sink = sink, b = process.pid()})))
+    local sunk = channel.select { reps:case_receive(), time.after("10s"):case_receive() }
+    say(tostring(sunk.channel == reps and sunk.value))
+    local direct = 0
+    while true do
+        local r = channel.select { inbox:case_receive(), time.after("1s"):case_receive() }
+        if r.channel ~= inbox then break end
+        if r.value:topic() == "sec" then direct = direct + 1 end
+    end
+    say("sec direct x" .. direct)
+
     -- error paths
     local e1, x1 = pg.join("")
     say("bad group " .. tostring(e1) .. " " .. tostring(x1 and x1:kind()))
@@ -288,6 +347,12 @@ return { main = main }
 EOF
 
 printf 'cluster:\n  heartbeat: %sms\n' "$HB_MS" >"$TMP/hb.yaml"
+# B runs its own copy of the app, where send_rule denies: a send that A's
+# policies let out must still be refused by B's.
+cp -r "$APP" "$TMP/appb"
+APPB=$TMP/appb
+sed -i "s/resources: '{B@app:terminal|\*', effect: allow}/resources: '{B@app:terminal|*', effect: deny}/" "$APPB/src/_index.yaml"
+grep -q "terminal|\*', effect: deny" "$APPB/src/_index.yaml" || die "B's copy of send_rule was not changed"
 note "node A"
 (cd "$APP" && exec "$WIPPY" run --node A --cluster "$URL" --config "$TMP/hb.yaml" -x app:a \
 	>"$TMP/a.out" 2>"$TMP/a.err") &
@@ -302,7 +367,7 @@ expect_fixed "A" "$TMP/a.out" "A-m1 joined true nil"
 expect_fixed "A" "$TMP/a.out" "locker L1 true nil"
 
 note "node B"
-(cd "$APP" && exec "$WIPPY" run --node B --cluster "$URL" --config "$TMP/hb.yaml" -x app:b "$APID" \
+(cd "$APPB" && exec "$WIPPY" run --node B --cluster "$URL" --config "$TMP/hb.yaml" -x app:b "$APID" \
 	>"$TMP/b.out" 2>"$TMP/b.err") &
 B_PID=$!
 lib_track "$B_PID"
@@ -335,6 +400,10 @@ expect_fixed "B" "$TMP/b.out" "L1 release true then false"
 expect_fixed "B" "$TMP/b.out" "L1 again true"
 expect_fixed "B" "$TMP/b.out" "L2 while A lives false"
 expect_fixed "B" "$TMP/b.out" "g2 while A lives 1"
+expect_fixed "B" "$TMP/b.out" "secsend nil"
+expect_fixed "B" "$TMP/b.out" "sink got sec 1"
+expect_fixed "B" "$TMP/b.out" "sec direct x0"
+expect_fixed "A" "$TMP/a.out" "secsender sent true true"
 expect_fixed "B" "$TMP/b.out" "bad group nil Invalid"
 expect_fixed "B" "$TMP/b.out" "remote pid nil Invalid"
 expect_fixed "B" "$TMP/b.out" "gone pid nil NotFound"
