@@ -10,7 +10,8 @@
 **   - the cluster thread wakes when a batch becomes non-empty, publishes
 **     every pending batch, and each tick refreshes this node's presence
 **     (a synchronous JetStream KV put) and declares silent nodes down;
-**     the names (runtime/cnames.c) have threads of their own;
+**     the names and the process groups (runtime/cnames.c, one instance
+**     each) have threads of their own;
 **   - libnats's own delivery threads run the subscription callbacks:
 **     on_data decodes a batch and hands each message to its process with
 **     proc_send (mailbox push + wake-up of its shard through the shard's
@@ -38,11 +39,17 @@
 **
 ** Wire format (host byte order: the nodes of a cluster run one build on
 ** one architecture, as the payload codec assumes, runtime/payload.h):
-**   batch:  "WPY1", u8 n, node name (n bytes), then records
+**   batch:  "WPY2", u8 n, node name (n bytes), then records
 **   record: u8 kind, u8 flags, u16 host length, u32 topic length (with its
 **           NUL), u64 to (the number on the destination node), u64 from
 **           (the sender's number, 0: none), f64 at, u32 values, u32 bytes,
-**           then host, topic and the encoded payload
+**           u32 security context bytes, then host, topic, the encoded
+**           payload and the sender's security context (its struct proc's
+**           sec, for a user message whose sender has one: MSGF_SEC)
+** The receiving node checks such a message (and, under strict mode, any
+** user message from another node) with the send check that
+** lua_modules/security.c installs (cluster_set_send_check): its own
+** policies decide process.send, and a refused message is dropped.
 ** A record that does not parse ends the batch (logged); nothing trusts a
 ** length before checking it against what is left.
 **
