@@ -102,18 +102,26 @@ static struct proc *member_arg(lua_State *L, int idx, int *nret)
 	return p;
 }
 
+/* The arguments of join and leave: the group at 1, the member at 2 (the
+** caller when absent, referenced: the caller unrefs it), and the groups.
+** 0, or with nil, err pushed, how many results to return. */
+static int member_args(lua_State *L, const char **g, struct cnames **cn, struct proc **p)
+{
+	int nret;
+	if ((*g = group_arg(L, 1, &nret)) == NULL || (*cn = groups_of(L, &nret)) == NULL ||
+	    (*p = member_arg(L, 2, &nret)) == NULL)
+		return nret;
+	return 0;
+}
+
 /* pg.join(group [, pid]) -> true | nil, err. Yields. [-0, +2, e] */
 static int pg_join(lua_State *L)
 {
-	int nret;
-	const char *g = group_arg(L, 1, &nret);
-	if (g == NULL)
-		return nret;
-	struct cnames *cn = groups_of(L, &nret);
-	if (cn == NULL)
-		return nret;
-	struct proc *p = member_arg(L, 2, &nret);
-	if (p == NULL)
+	const char *g;
+	struct cnames *cn;
+	struct proc *p;
+	int nret = member_args(L, &g, &cn, &p);
+	if (nret)
 		return nret;
 	const char *key = push_key(L, g, p);
 	uint64_t pid = p->pid;
@@ -125,15 +133,11 @@ static int pg_join(lua_State *L)
 /* pg.leave(group [, pid]) -> boolean, nil [-0, +2, e] */
 static int pg_leave(lua_State *L)
 {
-	int nret;
-	const char *g = group_arg(L, 1, &nret);
-	if (g == NULL)
-		return nret;
-	struct cnames *cn = groups_of(L, &nret);
-	if (cn == NULL)
-		return nret;
-	struct proc *p = member_arg(L, 2, &nret);
-	if (p == NULL)
+	const char *g;
+	struct cnames *cn;
+	struct proc *p;
+	int nret = member_args(L, &g, &cn, &p);
+	if (nret)
 		return nret;
 	const char *key = push_key(L, g, p);
 	int had = cnames_unregister(cn, key, p->pid);

@@ -27,25 +27,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 lib_require_wippy
-command -v nats-server >/dev/null || skip "nats-server is not installed (scripts/deps.sh)"
-command -v curl >/dev/null || skip "curl is not installed"
 lib_tmpdir
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-PORT=$(free_port)
-MPORT=$(free_port)
-URL=nats://127.0.0.1:$PORT
+lib_nats_start
 HB_MS=300
 [ -n "${SANITIZER:-}" ] && HB_MS=1000
-
-mkdir -p "$TMP/js"
-nats-server -js -sd "$TMP/js" -a 127.0.0.1 -p "$PORT" -m "$MPORT" >"$TMP/nats.log" 2>&1 &
-NATS_PID=$!
-lib_track "$NATS_PID"
-wait_for 10 "$NATS_PID" "nats-server to listen" \
-	curl -sf "http://127.0.0.1:$MPORT/varz" -o /dev/null || { show nats "$TMP/nats.log"; die "nats-server did not start"; }
 
 APP=$TMP/app
 mkdir -p "$APP/src"
