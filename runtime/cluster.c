@@ -448,6 +448,7 @@ static void on_data(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void
 			node_format_pid(rt, fs, sizeof(fs), "?", src);
 			log_debug("cluster: a send from %s to local pid 0x%llx dropped: "
 				  "process.send not allowed here", fs, (unsigned long long)to);
+			log_flush();
 			continue;
 		}
 		struct msg *m = msg_new((enum msg_kind)head[0], src, topic);

@@ -280,6 +280,7 @@ local function main(apid)
     say("L1 release " .. tostring(system.lock.release("L1")) .. " then " ..
         tostring(system.lock.release("L1")))
     say("L1 again " .. tostring(system.lock.acquire("L1")))
+    say("L1 by its holder " .. tostring(system.lock.acquire("L1")))
     local l2 = system.lock.acquire("L2")
     say("L2 while A lives " .. tostring(l2))
     say("g2 while A lives " .. #pg.members("g2"))
@@ -352,7 +353,7 @@ expect_fixed "A" "$TMP/a.out" "A-m1 joined true nil"
 expect_fixed "A" "$TMP/a.out" "locker L1 true nil"
 
 note "node B"
-(cd "$APPB" && exec "$WIPPY" run --node B --cluster "$URL" --config "$TMP/hb.yaml" -x app:b "$APID" \
+(cd "$APPB" && exec "$WIPPY" run -v --node B --cluster "$URL" --config "$TMP/hb.yaml" -x app:b "$APID" \
 	>"$TMP/b.out" 2>"$TMP/b.err") &
 B_PID=$!
 lib_track "$B_PID"
@@ -383,6 +384,7 @@ expect_fixed "B" "$TMP/b.out" "L1 release by B: false"
 expect_fixed "B" "$TMP/b.out" "L1 after A's holder exit: true nil"
 expect_fixed "B" "$TMP/b.out" "L1 release true then false"
 expect_fixed "B" "$TMP/b.out" "L1 again true"
+expect_fixed "B" "$TMP/b.out" "L1 by its holder true"
 expect_fixed "B" "$TMP/b.out" "L2 while A lives false"
 expect_fixed "B" "$TMP/b.out" "g2 while A lives 1"
 expect_fixed "B" "$TMP/b.out" "secsend nil"
@@ -410,6 +412,8 @@ set -e
 check_no_sanitizer "B stderr" "$TMP/b.err"
 check_no_sanitizer "A stderr" "$TMP/a.err"
 check_exit "node B" "$RC" 0
+expect_regex "B err" "$TMP/b.err" 'DEBUG.*a send from \{A@app:processes\|0x[0-9a-f]+\} to local pid 0x1 dropped: process.send not allowed here'
+[ "$(count_regex "$TMP/b.err" 'dropped: process.send not allowed')" = 1 ] || die "exactly one send should be refused by B"
 
 note "a node without --cluster"
 cat >"$APP/src/solo.lua" <<'EOF'
