@@ -20,7 +20,9 @@
 #   - the script SIGKILLs node A: "g2" empties and B acquires "L2";
 #   - the error paths (bad group, a pid of another node, a process gone,
 #     bad lock name).
-# Then a node without --cluster: system.node.id is its host name, members
+# Then strict mode on a receiving node (C) refuses a remote sender with
+# no context, where a node without it (D) takes the same sends. Then a
+# node without --cluster: system.node.id is its host name, members
 # is itself, pg gives Unavailable, lock gives Internal. Skips (77) when
 # nats-server is not installed.
 set -euo pipefail
@@ -414,6 +416,72 @@ check_no_sanitizer "A stderr" "$TMP/a.err"
 check_exit "node B" "$RC" 0
 expect_regex "B err" "$TMP/b.err" 'DEBUG.*a send from \{A@app:processes\|0x[0-9a-f]+\} to local pid 0x1 dropped: process.send not allowed here'
 [ "$(count_regex "$TMP/b.err" 'dropped: process.send not allowed')" = 1 ] || die "exactly one send should be refused by B"
+
+note "strict mode on the receiving node: a remote sender with no security context is refused"
+cat >"$APP/src/rx.lua" <<'EOF'
+local io = require("io")
+local time = require("time")
+local function main(secs)
+    io.print("pid " .. process.pid()); io.flush()
+    local inbox, n = process.inbox(), 0
+    local stop = time.after(secs)
+    while true do
+        local r = channel.select { inbox:case_receive(), stop:case_receive() }
+        if r.channel ~= inbox then break end
+        n = n + 1
+    end
+    io.print("rx got " .. n); io.flush()
+    return 0
+end
+return { main = main }
+EOF
+cat >"$APP/src/tx.lua" <<'EOF'
+local io = require("io")
+local time = require("time")
+local function main(strict, plain)
+    for _, to in ipairs({strict, plain}) do
+        local ok, err
+        for _ = 1, 200 do
+            ok, err = process.send(to, "ping", 0)
+            if ok then break end
+            time.sleep("25ms")
+        end
+        for i = 1, 3 do process.send(to, "ping", i) end
+        io.print("tx " .. tostring(ok) .. " " .. tostring(err)); io.flush()
+    end
+    return 0
+end
+return { main = main }
+EOF
+cat >>"$APP/src/_index.yaml" <<'EOF'
+  - {name: rx, kind: process.lua, source: file://rx.lua, method: main, modules: [io, process, time, channel]}
+  - {name: tx, kind: process.lua, source: file://tx.lua, method: main, modules: [io, process, time]}
+EOF
+printf 'cluster:\n  heartbeat: %sms\nsecurity:\n  strict_mode: true\n' "$HB_MS" >"$TMP/strict.yaml"
+(cd "$APP" && exec timeout 60 "$WIPPY" run --node C --cluster "$URL" --config "$TMP/strict.yaml" -x app:rx 6s \
+	>"$TMP/c.out" 2>"$TMP/c.err") &
+C_PID=$!
+lib_track "$C_PID"
+(cd "$APP" && exec timeout 60 "$WIPPY" run --node D --cluster "$URL" --config "$TMP/hb.yaml" -x app:rx 6s \
+	>"$TMP/d.out" 2>"$TMP/d.err") &
+D_PID=$!
+lib_track "$D_PID"
+wait_for_line 20 "$C_PID" "$TMP/c.out" '^pid ' || { show c.err "$TMP/c.err"; die "node C did not start"; }
+wait_for_line 20 "$D_PID" "$TMP/d.out" '^pid ' || { show d.err "$TMP/d.err"; die "node D did not start"; }
+(cd "$APP" && timeout 30 "$WIPPY" run --node E --cluster "$URL" --config "$TMP/hb.yaml" -x app:tx \
+	"$(sed -n 's/^pid //p' "$TMP/c.out")" "$(sed -n 's/^pid //p' "$TMP/d.out")" >"$TMP/e.out" 2>"$TMP/e.err") ||
+	{ show e.err "$TMP/e.err"; die "node E failed"; }
+[ "$(count_regex "$TMP/e.out" '^tx true nil$')" = 2 ] || { show e.out "$TMP/e.out"; die "E's sends should be accepted on its side"; }
+set +e
+wait "$C_PID"; RC1=$?
+wait "$D_PID"; RC2=$?
+set -e
+check_no_sanitizer "C stderr" "$TMP/c.err"
+check_no_sanitizer "D stderr" "$TMP/d.err"
+check_exit "node C" "$RC1" 0
+check_exit "node D" "$RC2" 0
+expect_fixed "C (strict)" "$TMP/c.out" "rx got 0"
+expect_fixed "D (not strict)" "$TMP/d.out" "rx got 4"
 
 note "a node without --cluster"
 cat >"$APP/src/solo.lua" <<'EOF'
