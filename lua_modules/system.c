@@ -320,7 +320,8 @@ static int lock_acquire(lua_State *L)
 }
 
 /* lock.release(name) -> true | false, nil: true when the caller held it
-** (the name is released); false when it is free or another's. */
+** (the name is released); false when it is free or another's, as the KV
+** says. Yields. */
 static int lock_release(lua_State *L)
 {
 	const char *name = luaL_checkstring(L, 1);
@@ -331,10 +332,7 @@ static int lock_release(lua_State *L)
 	struct cnames *cn = cluster_names(self->rt);
 	if (cn == NULL)
 		return errors_ret(L, ERRORS_INTERNAL, "global registry not available");
-	lua_pushboolean(L, cnames_lookup(cn, name) == self->pid &&
-			   cnames_unregister(cn, name, self->pid));
-	lua_pushnil(L);
-	return 2;
+	return cnames_release(L, cn, name, self->pid);
 }
 
 static const luaL_Reg node_funcs[] = {

@@ -279,18 +279,24 @@ static void run_register(struct cnames *n, struct njob *j, const char *key)
 	j->rc = -EEXIST;
 }
 
-/* Set key to "" if it still holds j->value (any value when it is ""). */
+/* Set key to "" if it still holds j->value (any value when it is "").
+** j->rc: 0 when this release did it, -ENOENT when the key held something
+** else (or nothing), -EIO when the KV could not be asked. */
 static void run_release(struct cnames *n, struct njob *j, const char *key)
 {
 	kvEntry *e;
-	if (kvStore_Get(&e, n->kv, key) != NATS_OK)
+	natsStatus s = kvStore_Get(&e, n->kv, key);
+	if (s != NATS_OK) {
+		j->rc = s == NATS_NOT_FOUND ? -ENOENT : -EIO;
 		return;
+	}
 	const char *v = kvEntry_ValueString(e);
 	uint64_t rev = kvEntry_Revision(e);
 	int mine = v[0] && (j->value[0] == '\0' || strcmp(v, j->value) == 0);
 	kvEntry_Destroy(e);
+	j->rc = -ENOENT;
 	if (mine)
-		kvStore_UpdateString(NULL, n->kv, key, "", rev);
+		j->rc = kvStore_UpdateString(NULL, n->kv, key, "", rev) == NATS_OK ? 0 : -EIO;
 }
 
 /* {==== Back on the caller's shard ====} */
@@ -303,7 +309,16 @@ static void deliver(lua_State *L, struct pext *x)
 
 	/* Built on the step's state (protected), then moved to the parked
 	** coroutine, which cannot raise. */
-	if (j->rc == 0) {
+	if (j->op == NJ_RELEASE) { /* system.lock.release */
+		if (j->rc == -EIO) {
+			lua_pushnil(L);
+			errors_push(L, ERRORS_UNAVAILABLE, "lock release: cluster name registry unreachable: %s",
+				    j->name);
+		} else {
+			lua_pushboolean(L, j->rc == 0);
+			lua_pushnil(L);
+		}
+	} else if (j->rc == 0) {
 		lua_pushboolean(L, 1);
 	} else if (j->lock && j->rc == -EEXIST) {
 		lua_pushboolean(L, 0);
@@ -475,6 +490,19 @@ int cnames_register(lua_State *L, struct cnames *n, const char *name, uint64_t p
 int cnames_acquire(lua_State *L, struct cnames *n, const char *name, uint64_t pid)
 {
 	return park(L, n, name, pid, 3, 1);
+}
+
+int cnames_release(lua_State *L, struct cnames *n, const char *name, uint64_t pid)
+{
+	struct coro *co = proc_coro(L);
+	struct njob *j = job_new(n, NJ_RELEASE, name, pid);
+	cache_del(n, name, pid);
+	j->p = co->p;
+	j->co = co;
+	proc_ref(co->p);
+	proc_io_begin(co->p);
+	queue(n, j);
+	return proc_block(L, 1, NULL, 0);
 }
 
 size_t cnames_scan(struct cnames *n, const char *prefix, uint64_t **out)

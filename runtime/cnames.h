@@ -54,6 +54,12 @@ int cnames_register(lua_State *L, struct cnames *n, const char *name, uint64_t p
 ** [-0, +0, e] */
 int cnames_acquire(lua_State *L, struct cnames *n, const char *name, uint64_t pid);
 
+/* system.lock.release: release name in the KV if pid holds it there (the
+** KV is asked, not the cache, which may lag), parking the caller; it
+** resumes with true when this released it, false when the name was free
+** or another's, or nil and Unavailable. [-0, +0, e] */
+int cnames_release(lua_State *L, struct cnames *n, const char *name, uint64_t pid);
+
 /* The holders of the cached names that start with prefix, into *out
 ** (malloc'd, the caller frees it; NULL when none), in no order. Returns
 ** how many. Any thread. */
