@@ -466,11 +466,14 @@ static void *watcher_main(void *arg)
 
 /* {==== API ====} */
 
-static int park(lua_State *L, struct cnames *n, const char *name, uint64_t pid, int scope,
-		int lock)
+/* Queue a job of op for the calling coroutine and park it; the job's
+** result comes back through deliver. proc_coro raises before anything
+** is made when L is no process coroutine. */
+static int park(lua_State *L, struct cnames *n, int op, const char *name, uint64_t pid,
+		int scope, int lock)
 {
 	struct coro *co = proc_coro(L);
-	struct njob *j = job_new(n, NJ_REGISTER, name, pid);
+	struct njob *j = job_new(n, op, name, pid);
 	j->scope = scope;
 	j->lock = lock;
 	j->p = co->p;
@@ -484,25 +487,19 @@ static int park(lua_State *L, struct cnames *n, const char *name, uint64_t pid, 
 int cnames_register(lua_State *L, struct cnames *n, const char *name, uint64_t pid,
 		    int scope)
 {
-	return park(L, n, name, pid, scope, 0);
+	return park(L, n, NJ_REGISTER, name, pid, scope, 0);
 }
 
 int cnames_acquire(lua_State *L, struct cnames *n, const char *name, uint64_t pid)
 {
-	return park(L, n, name, pid, 3, 1);
+	return park(L, n, NJ_REGISTER, name, pid, 3, 1);
 }
 
 int cnames_release(lua_State *L, struct cnames *n, const char *name, uint64_t pid)
 {
-	struct coro *co = proc_coro(L);
-	struct njob *j = job_new(n, NJ_RELEASE, name, pid);
+	(void)proc_coro(L); /* raises first, before the cache is touched */
 	cache_del(n, name, pid);
-	j->p = co->p;
-	j->co = co;
-	proc_ref(co->p);
-	proc_io_begin(co->p);
-	queue(n, j);
-	return proc_block(L, 1, NULL, 0);
+	return park(L, n, NJ_RELEASE, name, pid, 0, 1);
 }
 
 size_t cnames_scan(struct cnames *n, const char *prefix, uint64_t **out)
