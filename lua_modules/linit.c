@@ -38,6 +38,7 @@
 #include "security.h"
 #include "funcs.h"
 #include "runtime/code.h"
+#include "runtime/cluster.h"
 #include "runtime/httpd.h"
 #include "runtime/proc.h"
 #include "runtime/registry.h"
@@ -71,6 +72,7 @@ static const luaL_Reg loadable[] = {
 	{"http_client", luaopen_http_client},
 	{"metrics", luaopen_metrics},
 	{"system", luaopen_system},
+	{"pg", luaopen_pg},
 	{NULL, NULL}
 };
 
@@ -449,4 +451,5 @@ void linit_init(void)
 	code_set_libs(&linit_libs);
 	httpd_set_token_auth(security_token_auth);
 	httpd_set_firewall(security_firewall);
+	cluster_set_send_check(security_remote_send);
 }

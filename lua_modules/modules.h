@@ -32,6 +32,7 @@ int luaopen_metrics(lua_State *L);
 /* require("system"): memory, hosts.list, runtime.cpu_count, process
 ** (lua_modules/system.c). */
 int luaopen_system(lua_State *L);
+int luaopen_pg(lua_State *L);
 
 /* require("uuid"): v1 v3 v4 v5 v7 validate version variant parse format. */
 int luaopen_uuid(lua_State *L);

@@ -680,6 +680,8 @@ static int p_send(lua_State *L)
 		return nret;
 	m = msg_new(MSG_USER, self->pid, topic);
 	m->from_host = self->host->id;
+	if (self->sec.len)
+		m->flags |= MSGF_SEC;
 	rc = payload_encode(L, 3, n - 2, &m->payload);
 	if (rc < 0) {
 		msg_free(m);

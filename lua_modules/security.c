@@ -878,6 +878,72 @@ int security_denied(lua_State *L, const char *action, const char *resource)
 	return policy_eval_set(m->ps, m->n, &a, action, resource, NULL) == POLICY_DENY;
 }
 
+struct remote_check {
+	struct rt *rt;
+	const struct payload *sec;
+	const char *from, *to;
+	int ok;
+};
+
+/* Protected part of security_remote_send: decode, resolve, evaluate. */
+static int remote_check(lua_State *L)
+{
+	struct remote_check *rc = lua_touserdata(L, 1);
+	const struct policy **ps = NULL;
+	struct policy_val am = { .type = PV_NULL };
+	struct policy_actor a = { .id = "", .meta = NULL };
+	int has_actor = 0, has_scope = 0;
+	size_t n = 0;
+
+	rc->ok = !rc->rt->conf.security_strict;
+	if (rc->sec->len == 0 || payload_decode(L, rc->sec) != 1 || !lua_istable(L, -1))
+		return 0;
+	int ctx = lua_gettop(L);
+	if (lua_getfield(L, ctx, "actor") == LUA_TTABLE) {
+		has_actor = 1;
+		/* The id string stays alive in the context table, on the stack. */
+		lua_getfield(L, -1, "id");
+		a.id = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+		lua_pop(L, 1);
+		lua_getfield(L, -1, "meta");
+		to_pval(L, -1, &am, 1);
+		lua_pop(L, 1);
+		a.meta = am.type == PV_MAP ? &am : NULL;
+	}
+	if (lua_getfield(L, ctx, "scope") == LUA_TTABLE) {
+		has_scope = 1;
+		if (lua_getfield(L, -1, "policies") == LUA_TTABLE) {
+			n = lua_rawlen(L, -1);
+			ps = xcalloc(n ? n : 1, sizeof(*ps));
+			n = resolve(L, lua_gettop(L), policy_table_of(live_registry(rc->rt)), ps, n);
+		}
+	}
+	if (has_actor && has_scope) {
+		static const char *const keys[] = { "pid" };
+		struct policy_val pid = { .type = PV_STR, .str = rc->from, .len = strlen(rc->from) };
+		struct policy_val meta = { .type = PV_MAP, .n = 1, .items = &pid,
+					   .keys = (const char **)keys };
+		rc->ok = policy_eval_set(ps, n, &a, "process.send", rc->to, &meta) == POLICY_ALLOW;
+	}
+	free(ps);
+	policy_val_clear(&am);
+	return 0;
+}
+
+int security_remote_send(struct rt *rt, lua_State *L, const struct payload *sec,
+			 const char *from, const char *to)
+{
+	struct remote_check rc = { .rt = rt, .sec = sec, .from = from, .to = to, .ok = 0 };
+	int top = lua_gettop(L);
+	lua_pushcfunction(L, remote_check);
+	lua_pushlightuserdata(L, &rc);
+	/* A context that cannot be read (out of memory) is a denial. */
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+		rc.ok = 0;
+	lua_settop(L, top);
+	return rc.ok;
+}
+
 int security_allowed_meta(lua_State *L, const char *action, const char *resource,
 			  const struct policy_val *meta)
 {

@@ -15,6 +15,7 @@
 #include <lua.h>
 
 struct payload;
+struct rt;
 struct policy_val;
 
 /* Metatable names, as the original's type names. */
@@ -118,5 +119,19 @@ int security_require(lua_State *L, const char *action, const char *resource,
 ** [-0, +0, m]
 */
 int security_firewall(lua_State *L, const char *action, const char *resource);
+
+/*
+** The receiving node's check of a message from another node
+** (cluster_set_send_check, runtime/cluster.h): whether the sender, with
+** the security context sec (its struct proc's, carried over the wire;
+** empty: none) and pid string from, may process.send to the local pid
+** string to, as a local send is checked: with an actor and a scope, the
+** scope's policies (ids, resolved in this node's current registry) must
+** ALLOW it, with meta {pid = from}; lacking either, allowed unless
+** security.strict_mode is on here. L is a scratch state of the caller's
+** thread. Never raises. [-0, +0, -]
+*/
+int security_remote_send(struct rt *rt, lua_State *L, const struct payload *sec,
+			 const char *from, const char *to);
 
 #endif

@@ -12,7 +12,13 @@
 ** the live Lua heaps, as of each state's last step. Go-specific fields of
 ** memory.stats (GC cycles, spans, stacks) have no counterpart and are
 ** left out; see docs/compatibility.md for what is not here (exit, gc,
-** memory limits, supervisor, node/cluster/raft/lock, hosts.processes).
+** memory limits, supervisor, raft, hosts.processes).
+**
+** system.node (id, addr, role), system.cluster (members, size, leader)
+** and system.lock (acquire, release) read and use the cluster
+** (runtime/cluster.h): members are the nodes whose heartbeats are live,
+** and a lock is a STRONG cluster-wide name (runtime/cnames.h) held by its
+** caller, as the original's are names of its STRONG global registry.
 **
 ** Thread affinity: any shard.
 */
@@ -27,7 +33,10 @@
 #include <unistd.h>
 
 #include "lua_modules/security.h"
+#include "runtime/cluster.h"
+#include "runtime/cnames.h"
 #include "runtime/errors.h"
+#include "runtime/node.h"
 #include "runtime/proc.h"
 #include "runtime/rstats.h"
 #include "runtime/rt.h"
@@ -172,6 +181,171 @@ static int p_cwd(lua_State *L)
 	return 2;
 }
 
+/* {==== node, cluster, lock (runtime/cluster.h) ====} */
+
+static int denied_node(lua_State *L)
+{
+	return security_check(L, "system.read", "node", "permission denied: system.read on node");
+}
+
+static int denied_cluster(lua_State *L)
+{
+	return security_check(L, "system.read", "cluster",
+			      "permission denied: system.read on cluster");
+}
+
+/* node.id() -> string, nil: this node's name (cluster.node, else the
+** machine's host name). [-0, +2, m] */
+static int node_id(lua_State *L)
+{
+	int r;
+	if ((r = denied_node(L)))
+		return r;
+	lua_pushstring(L, node_self(proc_of(L)->rt));
+	lua_pushnil(L);
+	return 2;
+}
+
+/* node.addr() -> nil, Internal: a node here has no address of its own
+** (every node talks through the NATS server). [-0, +2, m] */
+static int node_addr(lua_State *L)
+{
+	int r;
+	if ((r = denied_node(L)))
+		return r;
+	return errors_ret(L, ERRORS_INTERNAL, "local node address not available");
+}
+
+/* node.role() -> "non-member", nil: no Raft membership of the runtime's
+** own (JetStream's Raft is the NATS server's). [-0, +2, m] */
+static int node_role(lua_State *L)
+{
+	int r;
+	if ((r = denied_node(L)))
+		return r;
+	lua_pushliteral(L, "non-member");
+	lua_pushnil(L);
+	return 2;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names of the live members, this node first, the others sorted; *n
+** of them (malloc'd array, names owned by node.h). */
+static const char **live_members(struct rt *rt, int *n)
+{
+	int idx[NODE_MAX];
+	int k = cluster_members(rt, idx, NODE_MAX);
+	const char **names = malloc(sizeof(*names) * (size_t)(k + 1));
+	if (names == NULL)
+		return NULL;
+	names[0] = node_self(rt);
+	for (int i = 0; i < k; i++)
+		names[i + 1] = node_name(rt, idx[i]);
+	qsort(names + 1, (size_t)k, sizeof(*names), by_name);
+	*n = k + 1;
+	return names;
+}
+
+/* cluster.members() -> {{id, is_local}}, nil [-0, +2, m] */
+static int cluster_members_l(lua_State *L)
+{
+	int r, n;
+	if ((r = denied_cluster(L)))
+		return r;
+	const char **names = live_members(proc_of(L)->rt, &n);
+	if (names == NULL)
+		return luaL_error(L, "not enough memory");
+	lua_createtable(L, n, 0);
+	for (int i = 0; i < n; i++) {
+		lua_createtable(L, 0, 2);
+		lua_pushstring(L, names[i]);
+		lua_setfield(L, -2, "id");
+		lua_pushboolean(L, i == 0);
+		lua_setfield(L, -2, "is_local");
+		lua_rawseti(L, -2, i + 1);
+	}
+	free(names);
+	lua_pushnil(L);
+	return 2;
+}
+
+/* cluster.size() -> integer, nil: the live members, this node included. */
+static int cluster_size(lua_State *L)
+{
+	int r, idx[NODE_MAX];
+	if ((r = denied_cluster(L)))
+		return r;
+	lua_pushinteger(L, cluster_members(proc_of(L)->rt, idx, NODE_MAX) + 1);
+	lua_pushnil(L);
+	return 2;
+}
+
+/* cluster.leader() -> "", nil: no leader of the runtime's own. */
+static int cluster_leader(lua_State *L)
+{
+	int r;
+	if ((r = denied_cluster(L)))
+		return r;
+	lua_pushliteral(L, "");
+	lua_pushnil(L);
+	return 2;
+}
+
+/* Check system.lock on the name at 1; 0 or the results pushed. */
+static int lock_denied(lua_State *L, const char *name)
+{
+	return security_check(L, "system.lock", name, "permission denied: system.lock on %s", name);
+}
+
+/* lock.acquire(name) -> true | false, AlreadyExists | nil, err: the name
+** registered in scope STRONG for the caller (fail-fast, never waits);
+** released by lock.release, the caller's exit or its node's failure.
+** Yields. [-0, +2, e] */
+static int lock_acquire(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	int r;
+	if ((r = lock_denied(L, name)))
+		return r;
+	struct cnames *cn = cluster_names(proc_of(L)->rt);
+	if (cn == NULL)
+		return errors_ret(L, ERRORS_INTERNAL, "global registry not available");
+	if (name[0] == '\0')
+		return errors_ret(L, ERRORS_INVALID, "lock name cannot be empty");
+	return cnames_acquire(L, cn, name, proc_of(L)->pid);
+}
+
+/* lock.release(name) -> true | false, nil: true when the caller held it
+** (the name is released); false when it is free or another's, as the KV
+** says. Yields. */
+static int lock_release(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	int r;
+	if ((r = lock_denied(L, name)))
+		return r;
+	struct proc *self = proc_of(L);
+	struct cnames *cn = cluster_names(self->rt);
+	if (cn == NULL)
+		return errors_ret(L, ERRORS_INTERNAL, "global registry not available");
+	return cnames_release(L, cn, name, self->pid);
+}
+
+static const luaL_Reg node_funcs[] = {
+	{"id", node_id}, {"addr", node_addr}, {"role", node_role}, {NULL, NULL}
+};
+static const luaL_Reg cluster_funcs[] = {
+	{"members", cluster_members_l}, {"size", cluster_size}, {"leader", cluster_leader},
+	{NULL, NULL}
+};
+static const luaL_Reg lock_funcs[] = {
+	{"acquire", lock_acquire}, {"release", lock_release}, {NULL, NULL}
+};
+
 static const luaL_Reg memory_funcs[] = {
 	{"stats", mem_stats}, {"allocated", mem_allocated}, {NULL, NULL}
 };
@@ -192,5 +366,11 @@ int luaopen_system(lua_State *L)
 	lua_setfield(L, -2, "runtime");
 	luaL_newlib(L, process_funcs);
 	lua_setfield(L, -2, "process");
+	luaL_newlib(L, node_funcs);
+	lua_setfield(L, -2, "node");
+	luaL_newlib(L, cluster_funcs);
+	lua_setfield(L, -2, "cluster");
+	luaL_newlib(L, lock_funcs);
+	lua_setfield(L, -2, "lock");
 	return 1;
 }

@@ -10,7 +10,8 @@
 **   - the cluster thread wakes when a batch becomes non-empty, publishes
 **     every pending batch, and each tick refreshes this node's presence
 **     (a synchronous JetStream KV put) and declares silent nodes down;
-**     the names (runtime/cnames.c) have threads of their own;
+**     the names and the process groups (runtime/cnames.c, one instance
+**     each) have threads of their own;
 **   - libnats's own delivery threads run the subscription callbacks:
 **     on_data decodes a batch and hands each message to its process with
 **     proc_send (mailbox push + wake-up of its shard through the shard's
@@ -38,11 +39,17 @@
 **
 ** Wire format (host byte order: the nodes of a cluster run one build on
 ** one architecture, as the payload codec assumes, runtime/payload.h):
-**   batch:  "WPY1", u8 n, node name (n bytes), then records
+**   batch:  "WPY2", u8 n, node name (n bytes), then records
 **   record: u8 kind, u8 flags, u16 host length, u32 topic length (with its
 **           NUL), u64 to (the number on the destination node), u64 from
 **           (the sender's number, 0: none), f64 at, u32 values, u32 bytes,
-**           then host, topic and the encoded payload
+**           u32 security context bytes, then host, topic, the encoded
+**           payload and the sender's security context (its struct proc's
+**           sec, for a user message whose sender has one: MSGF_SEC)
+** The receiving node checks such a message (and, under strict mode, any
+** user message from another node) with the send check that
+** lua_modules/security.c installs (cluster_set_send_check): its own
+** policies decide process.send, and a refused message is dropped.
 ** A record that does not parse ends the batch (logged); nothing trusts a
 ** length before checking it against what is left.
 **
@@ -81,7 +88,7 @@
 #define HB_MISSES 3               /* silent this many heartbeats: down */
 #define SUBJECT_PREFIX "wippy.node."
 #define BUCKET "wippy_nodes"
-#define MAGIC "WPY1"
+#define MAGIC "WPY2"           /* WPY2: records carry the sender's security context */
 
 struct peer {
 	pthread_mutex_t lock;     /* out, nrec, publishing */
@@ -107,6 +114,7 @@ struct cluster {
 	jsCtx *js;
 	kvStore *kv;
 	struct cnames *names;     /* cluster-wide names (cnames.c) */
+	struct cnames *groups;    /* process groups (lua_modules/pg.c) */
 	pthread_t thread;
 	uint64_t hb_ms;
 	char self_subject[sizeof(SUBJECT_PREFIX) + NODE_NAME_MAX];
@@ -125,7 +133,17 @@ struct cluster {
 	_Atomic(struct peer *) peers[NODE_MAX];
 
 	lua_State *L;             /* cluster thread only: node-down results */
+	lua_State *Ld;            /* the data subscription's thread: send checks */
 };
+
+/* The receiving side's process.send check (lua_modules/security.c), or
+** NULL: every remote send is let in. */
+static cluster_send_check_fn send_check;
+
+void cluster_set_send_check(cluster_send_check_fn fn)
+{
+	send_check = fn;
+}
 
 /* {==== Peers and watches ====} */
 
@@ -248,7 +266,14 @@ int cluster_send(struct rt *rt, uint64_t to, struct msg *m)
 	}
 	uint16_t hl = (uint16_t)strnlen(host, 65535);
 	uint32_t tl = (uint32_t)strlen(m->topic) + 1, nv = m->payload.nvalues,
-		 pl = m->payload.len;
+		 pl = m->payload.len, sl = 0;
+	/* A user message of a sender with a security context carries it, for
+	** the receiver's check (its sec is read only for its life, and it
+	** is alive: this is its send). */
+	struct proc *sp = NULL;
+	if ((m->flags & MSGF_SEC) && m->kind == MSG_USER && from &&
+	    (sp = proc_find(rt, from)) != NULL)
+		sl = sp->sec.len;
 	uint64_t num = to & PID_LOCAL_MASK;
 	uint8_t head[2] = { m->kind, m->flags };
 	int first;
@@ -262,9 +287,12 @@ int cluster_send(struct rt *rt, uint64_t to, struct msg *m)
 	put(pe, &m->at, 8);
 	put(pe, &nv, 4);
 	put(pe, &pl, 4);
+	put(pe, &sl, 4);
 	put(pe, host, hl);
 	put(pe, m->topic, tl);
 	put(pe, payload_data(&m->payload), pl);
+	if (sl)
+		put(pe, payload_data(&sp->sec), sl);
 	first = pe->nrec++ == 0;
 	/* An idle link (nothing published for IDLE_NS) sends at once: a
 	** request or a reply does not wait for the cluster thread. A busy
@@ -276,6 +304,8 @@ int cluster_send(struct rt *rt, uint64_t to, struct msg *m)
 		first = 0;
 	}
 	pthread_mutex_unlock(&pe->lock);
+	if (sp)
+		proc_unref(sp);
 	msg_free(m);
 	if (first) { /* the cluster thread publishes what is left */
 		pthread_mutex_lock(&c->lock);
@@ -328,6 +358,39 @@ static uint64_t watch_find(struct cluster *c, int idx, uint64_t n, uint64_t watc
 }
 
 /* Subscription callback on this node's subject: one batch. */
+/* Whether remote sender src may process.send to our pid `to`, by this
+** node's policies, with the sender's context (sl bytes at secb). The
+** data subscription's thread: its scratch state is c->Ld. A target
+** that is gone passes (the send finds no one, as a local one would). */
+static int remote_allowed(struct cluster *c, uint64_t src, uint64_t to,
+			  const uint8_t *secb, uint32_t sl)
+{
+	struct rt *rt = c->rt;
+	struct payload sec;
+	char fs[160], ts[160];
+	struct proc *t = proc_find(rt, to);
+
+	if (t == NULL)
+		return 1;
+	snprintf(ts, sizeof(ts), "%.*s", (int)t->pidlen, t->pidstr);
+	proc_unref(t);
+	node_format_pid(rt, fs, sizeof(fs), "?", src);
+	if (c->Ld == NULL && (c->Ld = luaL_newstate()) == NULL)
+		return 0;
+	memset(&sec, 0, sizeof(sec));
+	sec.nvalues = sl ? 1 : 0;
+	sec.len = sl;
+	if (sl > PAYLOAD_INLINE) {
+		sec._u.heap = xmalloc(sl);
+		memcpy(sec._u.heap, secb, sl);
+	} else if (sl) {
+		memcpy(sec._u.inl, secb, sl);
+	}
+	int ok = send_check(rt, c->Ld, &sec, fs, ts);
+	payload_free(&sec);
+	return ok;
+}
+
 static void on_data(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void *arg)
 {
 	struct cluster *c = arg;
@@ -357,28 +420,37 @@ static void on_data(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void
 	while (p < e) {
 		uint8_t head[2];
 		uint16_t hl;
-		uint32_t tl, nv, pl;
+		uint32_t tl, nv, pl, sl;
 		uint64_t to, from;
 		double at;
 		if (!take(&p, e, head, 2) || !take(&p, e, &hl, 2) || !take(&p, e, &tl, 4) ||
 		    !take(&p, e, &to, 8) || !take(&p, e, &from, 8) || !take(&p, e, &at, 8) ||
-		    !take(&p, e, &nv, 4) || !take(&p, e, &pl, 4) ||
-		    (size_t)(e - p) < (size_t)hl + tl + pl || tl == 0 ||
+		    !take(&p, e, &nv, 4) || !take(&p, e, &pl, 4) || !take(&p, e, &sl, 4) ||
+		    (size_t)(e - p) < (size_t)hl + tl + pl + sl || tl == 0 ||
 		    p[hl + tl - 1] != '\0' || head[0] > MSG_UNLINK ||
 		    pid_is_remote(to) || pid_is_remote(from) ||
-		    (pl > PAYLOAD_MAXBYTES)) {
+		    pl > PAYLOAD_MAXBYTES || sl > PAYLOAD_MAXBYTES) {
 			log_warn("cluster: a malformed message from node %s ends its batch", node);
 			break;
 		}
 		const char *host = (const char *)p, *topic = (const char *)p + hl;
-		const uint8_t *bytes = p + hl + tl;
-		p += (size_t)hl + tl + pl;
+		const uint8_t *bytes = p + hl + tl, *secb = bytes + pl;
+		p += (size_t)hl + tl + pl + sl;
 		uint64_t src = 0;
 		if (from && hl == 0 && (head[0] == MSG_EXIT || head[0] == MSG_LINK_DOWN))
 			src = watch_find(c, node_index(rt, node, nlen), from, to,
 					 head[0] == MSG_LINK_DOWN);
 		else if (from)
 			src = node_pid(rt, node, nlen, host, hl, from);
+		if (head[0] == MSG_USER && src && send_check && (sl || rt->conf.security_strict) &&
+		    !remote_allowed(c, src, to, secb, sl)) {
+			char fs[160];
+			node_format_pid(rt, fs, sizeof(fs), "?", src);
+			log_debug("cluster: a send from %s to local pid 0x%llx dropped: "
+				  "process.send not allowed here", fs, (unsigned long long)to);
+			log_flush();
+			continue;
+		}
 		struct msg *m = msg_new((enum msg_kind)head[0], src, topic);
 		m->flags = head[1];
 		m->at = at;
@@ -435,6 +507,7 @@ static void node_down(struct cluster *c, struct peer *pe)
 	pthread_mutex_unlock(&c->lock);
 	log_info("cluster: node %s left the cluster (%zu monitors and links fire)", name, n);
 	cnames_node_down(c->names, pe->idx);
+	cnames_node_down(c->groups, pe->idx);
 	log_flush();
 	/* The result every watcher gets: {error = <Unavailable error>}. */
 	memset(&res, 0, sizeof(res));
@@ -580,6 +653,7 @@ static void *cluster_main(void *arg)
 static void destroy(struct cluster *c)
 {
 	cnames_stop(c->names); /* its threads use the connection */
+	cnames_stop(c->groups);
 	c->names = NULL;
 	if (c->data)
 		natsSubscription_Destroy(c->data);
@@ -607,6 +681,8 @@ static void destroy(struct cluster *c)
 	}
 	if (c->L)
 		lua_close(c->L);
+	if (c->Ld)
+		lua_close(c->Ld);
 	free(c->w);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->wake);
@@ -696,7 +772,10 @@ int cluster_start(struct rt *rt)
 	}
 	what = "open the names bucket";
 	s = NATS_ERR;
-	if ((c->names = cnames_start(rt, c->js)) == NULL)
+	if ((c->names = cnames_start(rt, c->js, "wippy_names")) == NULL)
+		goto err;
+	what = "open the process groups bucket";
+	if ((c->groups = cnames_start(rt, c->js, "wippy_groups")) == NULL)
 		goto err;
 	heartbeat(c);
 	rt->cluster = c;
@@ -774,4 +853,26 @@ void cluster_proc_exit(struct rt *rt, uint64_t pid)
 	struct cluster *c = rt->cluster;
 	if (c && c->names)
 		cnames_exit(c->names, pid);
+	if (c && c->groups)
+		cnames_exit(c->groups, pid);
+}
+
+struct cnames *cluster_groups(struct rt *rt)
+{
+	struct cluster *c = rt->cluster;
+	return c ? c->groups : NULL;
+}
+
+int cluster_members(struct rt *rt, int *out, int max)
+{
+	struct cluster *c = rt->cluster;
+	int n = 0;
+	if (c == NULL)
+		return 0;
+	for (int i = 1; i < NODE_MAX && n < max; i++) {
+		struct peer *pe = peer_get(c, i);
+		if (pe && atomic_load(&pe->alive))
+			out[n++] = i;
+	}
+	return n;
 }

@@ -25,6 +25,8 @@
 struct rt;
 struct msg;
 struct cnames;
+struct payload;
+typedef struct lua_State lua_State;
 
 /* Join the cluster when rt->conf asks for it (after the shards started:
 ** deliveries go to their inboxes). 0 (also when no cluster is asked
@@ -53,8 +55,30 @@ int cluster_node_present(struct rt *rt, int idx);
 /* The cluster-wide names (runtime/cnames.h), or NULL: no cluster. */
 struct cnames *cluster_names(struct rt *rt);
 
+/* The process groups (a struct cnames over the bucket wippy_groups, see
+** lua_modules/pg.c), or NULL: no cluster. */
+struct cnames *cluster_groups(struct rt *rt);
+
+/* The node indexes (node.h) of the other nodes that are up now, at most
+** max of them, into out. Returns how many (0 without a cluster). Any
+** thread. */
+int cluster_members(struct rt *rt, int *out, int max);
+
+/* The receiving node's check of a user message from another node whose
+** sender may be bound by policies: rt, a scratch Lua state of the
+** calling thread, the sender's security context as it travelled (empty:
+** none), the sender's pid string, and the local target's pid string. 1
+** lets the message in; 0 drops it (logged at debug), as the original
+** reports nothing back across nodes. */
+typedef int (*cluster_send_check_fn)(struct rt *rt, lua_State *L, const struct payload *sec,
+				     const char *from, const char *to);
+
+/* Set the check (lua_modules/linit.c at start, before any cluster). */
+void cluster_set_send_check(cluster_send_check_fn fn);
+
 /* Process pid of this node ended (proc.c, on its exit): release its
-** cluster-wide names. Any thread; call only when rt->cluster is set. */
+** cluster-wide names and its group memberships. Any thread; call only
+** when rt->cluster is set. */
 void cluster_proc_exit(struct rt *rt, uint64_t pid);
 
 #endif

@@ -37,7 +37,6 @@
 #include "proc.h"
 #include "rt.h"
 
-#define BUCKET "wippy_names"
 #define NBUCKETS 1024
 #define KEY_MAX 512
 #define TRIES 4
@@ -51,6 +50,7 @@ struct njob {
 	char *name;
 	char value[160];          /* the holder's pid string ("" for release: any) */
 	int rc;                   /* 0, -EEXIST, -EIO */
+	int lock;                 /* system.lock: false (not nil) on -EEXIST */
 	struct cnames *n;
 	struct proc *p;           /* register: the caller, or NULL */
 	struct coro *co;
@@ -279,18 +279,24 @@ static void run_register(struct cnames *n, struct njob *j, const char *key)
 	j->rc = -EEXIST;
 }
 
-/* Set key to "" if it still holds j->value (any value when it is ""). */
+/* Set key to "" if it still holds j->value (any value when it is "").
+** j->rc: 0 when this release did it, -ENOENT when the key held something
+** else (or nothing), -EIO when the KV could not be asked. */
 static void run_release(struct cnames *n, struct njob *j, const char *key)
 {
 	kvEntry *e;
-	if (kvStore_Get(&e, n->kv, key) != NATS_OK)
+	natsStatus s = kvStore_Get(&e, n->kv, key);
+	if (s != NATS_OK) {
+		j->rc = s == NATS_NOT_FOUND ? -ENOENT : -EIO;
 		return;
+	}
 	const char *v = kvEntry_ValueString(e);
 	uint64_t rev = kvEntry_Revision(e);
 	int mine = v[0] && (j->value[0] == '\0' || strcmp(v, j->value) == 0);
 	kvEntry_Destroy(e);
+	j->rc = -ENOENT;
 	if (mine)
-		kvStore_UpdateString(NULL, n->kv, key, "", rev);
+		j->rc = kvStore_UpdateString(NULL, n->kv, key, "", rev) == NATS_OK ? 0 : -EIO;
 }
 
 /* {==== Back on the caller's shard ====} */
@@ -303,8 +309,20 @@ static void deliver(lua_State *L, struct pext *x)
 
 	/* Built on the step's state (protected), then moved to the parked
 	** coroutine, which cannot raise. */
-	if (j->rc == 0) {
+	if (j->op == NJ_RELEASE) { /* system.lock.release */
+		if (j->rc == -EIO) {
+			lua_pushnil(L);
+			errors_push(L, ERRORS_UNAVAILABLE, "lock release: cluster name registry unreachable: %s",
+				    j->name);
+		} else {
+			lua_pushboolean(L, j->rc == 0);
+			lua_pushnil(L);
+		}
+	} else if (j->rc == 0) {
 		lua_pushboolean(L, 1);
+	} else if (j->lock && j->rc == -EEXIST) {
+		lua_pushboolean(L, 0);
+		errors_push(L, ERRORS_ALREADY_EXISTS, "lock acquire: lock already held: %s", j->name);
 	} else {
 		lua_pushnil(L);
 		if (j->rc == -EEXIST)
@@ -448,18 +466,61 @@ static void *watcher_main(void *arg)
 
 /* {==== API ====} */
 
-int cnames_register(lua_State *L, struct cnames *n, const char *name, uint64_t pid,
-		    int scope)
+/* Queue a job of op for the calling coroutine and park it; the job's
+** result comes back through deliver. proc_coro raises before anything
+** is made when L is no process coroutine. */
+static int park(lua_State *L, struct cnames *n, int op, const char *name, uint64_t pid,
+		int scope, int lock)
 {
 	struct coro *co = proc_coro(L);
-	struct njob *j = job_new(n, NJ_REGISTER, name, pid);
+	struct njob *j = job_new(n, op, name, pid);
 	j->scope = scope;
+	j->lock = lock;
 	j->p = co->p;
 	j->co = co;
 	proc_ref(co->p);
 	proc_io_begin(co->p);
 	queue(n, j);
 	return proc_block(L, 1, NULL, 0);
+}
+
+int cnames_register(lua_State *L, struct cnames *n, const char *name, uint64_t pid,
+		    int scope)
+{
+	return park(L, n, NJ_REGISTER, name, pid, scope, 0);
+}
+
+int cnames_acquire(lua_State *L, struct cnames *n, const char *name, uint64_t pid)
+{
+	return park(L, n, NJ_REGISTER, name, pid, 3, 1);
+}
+
+int cnames_release(lua_State *L, struct cnames *n, const char *name, uint64_t pid)
+{
+	(void)proc_coro(L); /* raises first, before the cache is touched */
+	cache_del(n, name, pid);
+	return park(L, n, NJ_RELEASE, name, pid, 0, 1);
+}
+
+size_t cnames_scan(struct cnames *n, const char *prefix, uint64_t **out)
+{
+	size_t len = strlen(prefix), cnt = 0, cap = 0;
+	*out = NULL;
+	if (n == NULL)
+		return 0;
+	pthread_rwlock_rdlock(&n->cache_lock);
+	for (int b = 0; b < NBUCKETS; b++)
+		for (struct centry *e = n->cache[b]; e; e = e->next) {
+			if (strncmp(e->name, prefix, len) != 0)
+				continue;
+			if (cnt == cap) {
+				cap = cap ? cap * 2 : 16;
+				*out = xrealloc(*out, cap * sizeof(**out));
+			}
+			(*out)[cnt++] = e->pid;
+		}
+	pthread_rwlock_unlock(&n->cache_lock);
+	return cnt;
 }
 
 int cnames_unregister(struct cnames *n, const char *name, uint64_t pid)
@@ -521,7 +582,7 @@ void cnames_node_down(struct cnames *n, int idx)
 	}
 }
 
-struct cnames *cnames_start(struct rt *rt, void *js)
+struct cnames *cnames_start(struct rt *rt, void *js, const char *bucket)
 {
 	struct cnames *n = xcalloc(1, sizeof(*n));
 	kvConfig kc;
@@ -531,11 +592,11 @@ struct cnames *cnames_start(struct rt *rt, void *js)
 	pthread_cond_init(&n->wake, NULL);
 	pthread_rwlock_init(&n->cache_lock, NULL);
 	kvConfig_Init(&kc);
-	kc.Bucket = BUCKET;
+	kc.Bucket = bucket;
 	kc.History = 1;
 	if (js_CreateKeyValue(&n->kv, js, &kc) != NATS_OK &&
-	    js_KeyValue(&n->kv, js, BUCKET) != NATS_OK) {
-		fprintf(stderr, "wippy: cluster: cannot open the names bucket %s\n", BUCKET);
+	    js_KeyValue(&n->kv, js, bucket) != NATS_OK) {
+		fprintf(stderr, "wippy: cluster: cannot open the bucket %s\n", bucket);
 		cnames_stop(n);
 		return NULL;
 	}

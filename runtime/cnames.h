@@ -24,15 +24,18 @@
 #define RUNTIME_CNAMES_H
 
 #include <lua.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct rt;
 struct cnames;
 
 /* Start on the cluster's JetStream context js (a jsCtx *): open or make
-** the bucket, load the cache, start the threads. NULL (printed) on
-** failure. Main thread, from cluster_start. */
-struct cnames *cnames_start(struct rt *rt, void *js);
+** the bucket (`wippy_names` for the names; `wippy_groups` holds the
+** process groups, lua_modules/pg.c, in the same shape), load the cache,
+** start the threads. NULL (printed) on failure. Main thread, from
+** cluster_start. */
+struct cnames *cnames_start(struct rt *rt, void *js, const char *bucket);
 
 /* Stop the threads and free everything; jobs still queued are dropped. */
 void cnames_stop(struct cnames *n);
@@ -44,6 +47,23 @@ void cnames_stop(struct cnames *n);
 ** [-0, +0, e] */
 int cnames_register(lua_State *L, struct cnames *n, const char *name, uint64_t pid,
 		    int scope);
+
+/* system.lock.acquire: cnames_register in scope STRONG for pid, except
+** that a name held by another live process resumes the caller with
+** false and an AlreadyExists error (the original's lock API), not nil.
+** [-0, +0, e] */
+int cnames_acquire(lua_State *L, struct cnames *n, const char *name, uint64_t pid);
+
+/* system.lock.release: release name in the KV if pid holds it there (the
+** KV is asked, not the cache, which may lag), parking the caller; it
+** resumes with true when this released it, false when the name was free
+** or another's, or nil and Unavailable. [-0, +0, e] */
+int cnames_release(lua_State *L, struct cnames *n, const char *name, uint64_t pid);
+
+/* The holders of the cached names that start with prefix, into *out
+** (malloc'd, the caller frees it; NULL when none), in no order. Returns
+** how many. Any thread. */
+size_t cnames_scan(struct cnames *n, const char *prefix, uint64_t **out);
 
 /* The holder of name in the cache, or 0. Any thread. */
 uint64_t cnames_lookup(struct cnames *n, const char *name);

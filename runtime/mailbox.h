@@ -40,6 +40,10 @@ enum {
 	/* A CANCEL from a process's supervisor (service shutdown), as opposed
 	** to the runtime-wide shutdown broadcast. */
 	MSGF_SUPERVISOR = 1,
+	/* The sender has a security context (struct proc's sec): a send to
+	** another node carries it, for the receiver's process.send check
+	** (runtime/cluster.h). */
+	MSGF_SEC = 2,
 };
 
 /* One message: a single allocation holding the header, the topic and the

@@ -30,29 +30,14 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 lib_require_wippy
-command -v nats-server >/dev/null || skip "nats-server is not installed (scripts/deps.sh)"
-command -v curl >/dev/null || skip "curl is not installed"
 lib_tmpdir
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-PORT=$(free_port)
-MPORT=$(free_port)
-URL=nats://127.0.0.1:$PORT
+lib_nats_start
 N=100000
 # Heartbeat: a node silent for 3 of them is down. Under a sanitizer the
 # nodes are so slow that a loaded one can miss 0.9 s of heartbeats.
 HB_MS=300
 [ -n "${SANITIZER:-}" ] && HB_MS=1000
 HB=${HB_MS}ms
-
-mkdir -p "$TMP/js"
-nats-server -js -sd "$TMP/js" -a 127.0.0.1 -p "$PORT" -m "$MPORT" >"$TMP/nats.log" 2>&1 &
-NATS_PID=$!
-lib_track "$NATS_PID"
-wait_for 10 "$NATS_PID" "nats-server to listen" \
-	curl -sf "http://127.0.0.1:$MPORT/varz" -o /dev/null || { show nats "$TMP/nats.log"; die "nats-server did not start"; }
 
 conns() { curl -sf "http://127.0.0.1:$MPORT/connz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["num_connections"])'; }
 
@@ -438,7 +423,7 @@ expect_fixed "C" "$TMP/c.out" "remote: nil kind Unavailable"
 reject_fixed "C" "$TMP/c.err" "cluster"
 sed "s/^/# B: /" "$TMP/b.out"
 note "error paths: no server, a bad node name, enabled without a URL"
-DEAD=$(free_port)
+DEAD=$(lib_free_port)
 set +e
 (cd "$APP" && timeout 20 "$WIPPY" run --node D --cluster "nats://127.0.0.1:$DEAD" -x app:client \
 	>"$TMP/d.out" 2>"$TMP/d.err")

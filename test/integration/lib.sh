@@ -235,6 +235,24 @@ lib_free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# lib_nats_start: skip (77) without nats-server or curl, else start a
+# nats-server with JetStream (its store in $TMP/js) on free ports, tracked,
+# and wait for it. Sets PORT, MPORT (its monitoring port), URL, NATS_PID.
+lib_nats_start() {
+	command -v nats-server >/dev/null || skip "nats-server is not installed (scripts/deps.sh)"
+	command -v curl >/dev/null || skip "curl is not installed"
+	PORT=$(lib_free_port)
+	MPORT=$(lib_free_port)
+	URL=nats://127.0.0.1:$PORT
+	mkdir -p "$TMP/js"
+	nats-server -js -sd "$TMP/js" -a 127.0.0.1 -p "$PORT" -m "$MPORT" >"$TMP/nats.log" 2>&1 &
+	NATS_PID=$!
+	lib_track "$NATS_PID"
+	wait_for 10 "$NATS_PID" "nats-server to listen" \
+		curl -sf "http://127.0.0.1:$MPORT/varz" -o /dev/null ||
+		{ show nats "$TMP/nats.log"; die "nats-server did not start"; }
+}
+
 # lib_start_app FIXTURE [PREPARE]: copy the app FIXTURE to $APP, replace its
 # __PORT__, __PORT2__ and __PORT3__ with free ports (PORT, PORT2, PORT3), call the function
 # PREPARE if given, and run `wippy run --shards 2` in it, stdout in $TMP/out
