@@ -5,8 +5,10 @@
 ** write BIO (wbio: ciphertext for the ring), both memory BIOs that grow as
 ** needed. Handshake records, alerts, session tickets and the owner's data
 ** all come out of wbio; flush() moves what is there into `tx` and sends it,
-** one send at a time. `app` marks an owner's send whose ciphertext is in
-** wbio or tx: its on_sent is reported when both have drained.
+** one send at a time. `app` marks an owner's send: its plaintext (the
+** owner's buffer, valid until on_sent) is encrypted SEAL_PIECE at a time
+** as the previous piece goes out, and on_sent is reported when all of it
+** has been sealed and wbio and tx have drained.
 **
 ** Upcalls into the owner may close the stream (net_stream_close): every
 ** loop that calls up checks `closed` after each call, and t itself lives
@@ -29,6 +31,8 @@
 
 #define RX_CAP (16u << 10)   /* a plain receive's room; one TLS record */
 #define PLAIN_CAP (16u << 10)
+#define SEAL_PIECE (64u << 10)  /* plaintext encrypted per send: a large
+                                ** response is never held twice whole */
 
 /* {==== Contexts ====} */
 
@@ -80,10 +84,8 @@ static SSL_CTX *ctx_load(const struct htls_ctx *x, char *err, size_t n)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(c, x->min);
-	/* No renegotiation (a client could make the server work for free);
-	** a client's unexpected EOF is a close, not an error. */
-	SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* No renegotiation: a client could make the server work for free. */
+	SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(c, x->cert) != 1) {
 		snprintf(err, n, "tls.cert_file \"%s\": not a PEM certificate (%s)",
@@ -180,6 +182,8 @@ struct htls {
 	size_t tx_cap;
 	uint8_t sending;             /* a send of tx is in flight */
 	uint8_t app;                 /* an owner's send waits for on_sent */
+	const char *app_buf;         /* its plaintext, sealed up to app_off */
+	size_t app_len, app_off;
 	uint8_t ready;               /* the handshake is done */
 	uint8_t failed;              /* a fatal TLS error: no close_notify */
 	uint8_t closed;              /* htls_close or a failure closed st */
@@ -217,8 +221,10 @@ void htls_free(struct htls *t)
 	free(t);
 }
 
-/* Send what wbio holds, when no send is in flight. Returns 0 or a
-** negative errno. */
+static int seal(struct htls *t, const void *buf, size_t len);
+
+/* Send what wbio holds (or the owner's next piece), when no send is in
+** flight. Returns 0 or a negative errno. */
 static int flush(struct htls *t)
 {
 	size_t n;
@@ -227,6 +233,15 @@ static int flush(struct htls *t)
 	if (t->sending || t->closed)
 		return 0;
 	n = BIO_ctrl_pending(t->wbio);
+	if (n == 0 && t->app && t->app_off < t->app_len) {
+		size_t k = t->app_len - t->app_off;
+		if (k > SEAL_PIECE)
+			k = SEAL_PIECE;
+		if ((rc = seal(t, t->app_buf + t->app_off, k)) < 0)
+			return rc;
+		t->app_off += k;
+		n = BIO_ctrl_pending(t->wbio);
+	}
 	if (n == 0)
 		return 0;
 	if (n > t->tx_cap) {
@@ -370,10 +385,9 @@ void htls_on_sent(struct htls *t, int res)
 		}
 		return;
 	}
-	if (BIO_ctrl_pending(t->wbio) > 0) {
-		if (flush(t) < 0) {
+	if (BIO_ctrl_pending(t->wbio) > 0 || (t->app && t->app_off < t->app_len)) {
+		if (flush(t) < 0)
 			fail(t, -EPIPE);
-		}
 		return;
 	}
 	if (t->app) {
@@ -411,10 +425,15 @@ static int seal(struct htls *t, const void *buf, size_t len)
 
 int htls_send(struct htls *t, const void *buf, size_t len)
 {
-	int rc = seal(t, buf, len);
-	if (rc < 0)
-		return rc;
+	int rc;
+	if (!t->ready || t->failed || t->closed)
+		return -ENOTCONN;
+	if (t->app)
+		return -EBUSY;
 	t->app = 1;
+	t->app_buf = buf;
+	t->app_len = len;
+	t->app_off = 0;
 	if ((rc = flush(t)) < 0)
 		t->app = 0;
 	return rc;
@@ -422,7 +441,8 @@ int htls_send(struct htls *t, const void *buf, size_t len)
 
 ssize_t htls_try_send(struct htls *t, const void *buf, size_t len)
 {
-	int rc = seal(t, buf, len);
+	/* Not between the pieces of a send: the bytes would land inside it. */
+	int rc = t->app ? -EBUSY : seal(t, buf, len);
 	if (rc == 0)
 		rc = flush(t);
 	return rc < 0 ? rc : (ssize_t)len;

@@ -73,13 +73,16 @@ void htls_on_sent(struct htls *t, int res);
 int htls_recv(struct htls *t);
 
 /* Encrypt buf[0, len) and send it; up->on_sent(st, res) reports when its
-** ciphertext went out. One send at a time, as net_stream_send; buf may be
-** reused as soon as this returns. Returns 0 or a negative errno (then
-** on_sent is not called; -ENOTCONN before the handshake ended). */
+** ciphertext went out. One send at a time, as net_stream_send, and as
+** there buf must stay valid until on_sent: it is encrypted in pieces as
+** the previous ones go out. Returns 0 or a negative errno (then on_sent
+** is not called; -ENOTCONN before the handshake ended, -EBUSY while a
+** send is in progress). */
 int htls_send(struct htls *t, const void *buf, size_t len);
 
 /* Encrypt buf[0, len) and queue it ahead of anything sent later, without
-** a completion (100 Continue). Returns len or a negative errno. */
+** a completion (100 Continue). Returns len or a negative errno (-EBUSY
+** while a send is in progress). */
 ssize_t htls_try_send(struct htls *t, const void *buf, size_t len);
 
 /* Send close_notify when nothing else is on the wire, then close st. */
