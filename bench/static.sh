@@ -31,7 +31,7 @@ done
 [ -n "$NGINX" ] || { echo "static: nginx is not installed; skipped"; exit 77; }
 [ -x "$WIPPY" ] || { echo "static: $WIPPY not built (run make); skipped"; exit 77; }
 
-. "$ROOT/bench/lib.sh"
+. "$ROOT/bench/lib/common.sh"
 bench_init static
 
 # ---- the files ---------------------------------------------------------------

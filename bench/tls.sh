@@ -36,7 +36,7 @@ done
 [ -n "$NGINX" ] || { echo "tls: nginx is not installed; skipped"; exit 77; }
 [ -x "$WIPPY" ] || { echo "tls: $WIPPY not built (run make); skipped"; exit 77; }
 
-. "$ROOT/bench/lib.sh"
+. "$ROOT/bench/lib/common.sh"
 bench_init tls
 
 # ---- the certificate ---------------------------------------------------------
