@@ -1,6 +1,7 @@
-# bench/lib/common.sh: what the wrk-against-nginx benchmarks share (static.sh,
-# tls.sh; outside bench/*.sh, so bench/run.sh does not run it): a scratch directory whose servers are stopped on exit, free
-# ports, an nginx with the common settings, and one wrk measurement.
+# bench/lib/common.sh: what the wrk-against-nginx benchmarks share
+# (static.sh, tls.sh): a scratch directory whose servers are stopped on
+# exit, free ports, an nginx with the common settings, and one wrk
+# measurement. Not a bench/*.sh, so bench/run.sh does not run it.
 # Sourced after ROOT, WIPPY, DUR, CONNS and THREADS are set.
 
 # bench_init NAME: TMP (mode 755: nginx workers run as nobody under root),
