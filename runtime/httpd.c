@@ -27,6 +27,10 @@
 ** or a mount's middleware chain (runtime/hmw.c) runs before the handler
 ** and may answer for it; compress is applied to the buffered response.
 **
+** TLS (a service with `tls`): the stream's callbacks go through
+** runtime/htls.c (tls_cb), which hands conn_cb the plaintext, as copies,
+** and encrypts what conn_send sends; the rest of this file does not know.
+**
 ** Connection cap: each shard holds at most `max_conns` open connections,
 ** over all services (conf http.max_connections, or derived from the fd
 ** limit: see conn_cap). One past it is answered 503 with Connection: close

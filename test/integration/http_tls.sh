@@ -3,7 +3,8 @@
 #
 # The fixture (test/fixtures/http/tls) serves over TLS with a self-signed
 # certificate made here with `openssl req`. Checks:
-#   - curl --cacert: GET, a POST body (small and 300 KiB, many records),
+#   - curl --cacert: GET, a POST body (small and 300 KiB, many records;
+#     behind Expect: 100-continue too),
 #     two requests on one connection (keep-alive), an SSE stream and a
 #     4 MiB response in 64 KiB flushes arrive whole;
 #   - openssl s_client: the handshake verifies against the certificate, over
@@ -71,6 +72,10 @@ st=$(lib_get echo2 "${CA[@]}" --max-time 10 --data-binary "@$TMP/big.in" "$URL/e
 lib_status_is "$st" 200 echo2
 [ "$(lib_header X-Length echo2)" = $((300 * 1024)) ] || die "POST 300 KiB: X-Length $(lib_header X-Length echo2)"
 cmp -s "$TMP/big.in" "$TMP/echo2.b" || die "POST 300 KiB: the echo differs"
+# The same behind Expect: 100-continue (the interim answer is encrypted too).
+st=$(lib_get echo3 "${CA[@]}" --max-time 10 -H "Expect: 100-continue" --data-binary "@$TMP/big.in" "$URL/echo")
+lib_status_is "$st" 200 echo3
+cmp -s "$TMP/big.in" "$TMP/echo3.b" || die "POST with 100-continue: the echo differs"
 
 # Two requests, one connection: the second connects nothing.
 curl -sS "${CA[@]}" --max-time 5 -w '|%{num_connects}\n' "$URL/hello" "$URL/hello" >"$TMP/ka" \
