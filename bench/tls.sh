@@ -52,7 +52,7 @@ APP=$TMP/app
 mkdir -p "$APP"
 cp "$ROOT/test/fixtures/http/tls/wippy.lock" "$APP/"
 cp -r "$ROOT/test/fixtures/http/tls/src" "$APP/"
-mkdir -p "$APP/certs"
+mkdir -p "$APP/certs" "$APP/public"
 cp "$PKI/cert.pem" "$PKI/key.pem" "$APP/certs/"
 WPORT=$(free_port)
 sed -i "s/__PORT__/$WPORT/" "$APP/src/_index.yaml"

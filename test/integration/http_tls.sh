@@ -4,7 +4,7 @@
 # The fixture (test/fixtures/http/tls) serves over TLS with a self-signed
 # certificate made here with `openssl req`. Checks:
 #   - curl --cacert: GET, a POST body (small and 300 KiB, many records;
-#     behind Expect: 100-continue too),
+#     behind Expect: 100-continue too), a static file,
 #     two requests on one connection (keep-alive), an SSE stream and a
 #     4 MiB response in 64 KiB flushes arrive whole;
 #   - openssl s_client: the handshake verifies against the certificate, over
@@ -43,7 +43,8 @@ mkdir -p "$TMP/pki"
 cert ec "$TMP/pki" one
 cert rsa "$TMP/pki" two
 prepare() {
-	mkdir -p "$APP/certs"
+	mkdir -p "$APP/certs" "$APP/public"
+	head -c $((600 * 1024 + 7)) /dev/urandom >"$APP/public/blob.bin"
 	cp "$TMP/pki/one.pem" "$APP/certs/cert.pem"
 	cp "$TMP/pki/one.key" "$APP/certs/key.pem"
 }
@@ -88,6 +89,10 @@ expect_fixed sse "$TMP/sse" 'data: {"n":3}'
 
 n=$(curl -sS "${CA[@]}" --max-time 20 "$URL/big" | wc -c) || die "big: curl failed"
 [ "$n" = $((64 * 65536)) ] || die "big: $n bytes, expected $((64 * 65536))"
+
+# A static file larger than a piece (runtime/httpd.c's FILE_CHUNK).
+curl -sS "${CA[@]}" --max-time 10 -o "$TMP/blob" "$URL/files/blob.bin" || die "static file: curl failed"
+cmp -s "$TMP/blob" "$APP/public/blob.bin" || die "static file: the body differs"
 
 # ---- openssl s_client ----------------------------------------------------
 
@@ -207,7 +212,7 @@ boot() {
 	shift 2
 	rm -rf "$TMP/b"
 	lib_copy_app "$LIB_ROOT/test/fixtures/http/tls" "$TMP/b"
-	mkdir -p "$TMP/b/certs"
+	mkdir -p "$TMP/b/certs" "$TMP/b/public"
 	cp "$TMP/pki/one.pem" "$TMP/b/certs/cert.pem"
 	cp "$TMP/pki/one.key" "$TMP/b/certs/key.pem"
 	sed -i "s/__PORT__/$(lib_free_port)/" "$TMP/b/src/_index.yaml"
