@@ -31,9 +31,9 @@ else
 BUILD    := build-$(SANITIZER)
 endif
 
-PKGS     := lua5.4 liburing libfyaml uuid libcrypto libpcre2-8 sqlite3 libcurl libpq zlib libnats
+PKGS     := lua5.4 liburing libfyaml uuid libssl libcrypto libpcre2-8 sqlite3 libcurl libpq zlib libnats
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -luring -lfyaml -luuid -lcrypto -lpcre2-8 -lsqlite3 -lcurl -lpq -lz -lnats)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -luring -lfyaml -luuid -lssl -lcrypto -lpcre2-8 -lsqlite3 -lcurl -lpq -lz -lnats)
 
 # Lua links statically when Debian's archive is there (liblua5.4-dev ships
 # one): the interpreter is most of a process's CPU, and the shared library

@@ -27,6 +27,10 @@
 ** or a mount's middleware chain (runtime/hmw.c) runs before the handler
 ** and may answer for it; compress is applied to the buffered response.
 **
+** TLS (a service with `tls`): the stream's callbacks go through
+** runtime/htls.c (tls_cb), which hands conn_cb the plaintext, as copies,
+** and encrypts what conn_send sends; the rest of this file does not know.
+**
 ** Connection cap: each shard holds at most `max_conns` open connections,
 ** over all services (conf http.max_connections, or derived from the fd
 ** limit: see conn_cap). One past it is answered 503 with Connection: close
@@ -54,6 +58,7 @@
 #include "engine/shard.h"
 #include "hmw.h"
 #include "hstatic.h"
+#include "htls.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
@@ -145,6 +150,7 @@ struct svc {
 	uint64_t read_ms, write_ms, idle_ms;
 	int bound;                   /* listening: auto_start, or required by
 	                             ** a service that is (lifecycle) */
+	struct htls_ctx *tls;        /* tls: {cert_file, key_file}; NULL: plain */
 };
 
 /* One shard's connections, over all services; padded to its own cache
@@ -164,6 +170,7 @@ struct httpd {
 
 struct conn {
 	struct net_stream st;
+	struct htls *tls;            /* NULL: plain; else st carries TLS */
 	struct conn *next, *prev;    /* the shard's open connections */
 	struct svc *svc;
 	int shard, state;
@@ -254,6 +261,7 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	if (c->file_fd >= 0)
 		close(c->file_fd);
+	htls_free(c->tls);
 	free(c->buf);
 	free(c->out.p);
 	free(c->pend.p);
@@ -284,6 +292,16 @@ static void reserve(struct conn *c, size_t n)
 	c->buf = xrealloc(c->buf, c->cap);
 }
 
+/* Whether the stream hands over copies and stays armed whatever the state
+** (the shard's provided buffers, or TLS, which decrypts into its own
+** memory): then c->buf may be dropped while idle and bytes that come
+** during a request wait in pend. Otherwise a plain receive writes into
+** c->buf and is re-armed only while reading a request. */
+static int pushes(const struct conn *c)
+{
+	return c->tls != NULL || net_bufs_ready();
+}
+
 /* Keep a receive armed (engine/net.c picks the shard's provided buffers,
 ** or a plain receive into the connection buffer: see conn_alloc). */
 static void conn_recv(struct conn *c)
@@ -294,13 +312,14 @@ static void conn_recv(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (net_stream_recv(&c->st) < 0)
+	if ((c->tls ? htls_recv(c->tls) : net_stream_recv(&c->st)) < 0)
 		conn_close(c);
 }
 
 static void conn_send(struct conn *c)
 {
-	if (net_stream_send(&c->st, c->out.p, c->out.len) < 0)
+	if ((c->tls ? htls_send(c->tls, c->out.p, c->out.len)
+		    : net_stream_send(&c->st, c->out.p, c->out.len)) < 0)
 		conn_close(c);
 }
 
@@ -313,7 +332,10 @@ static void conn_close(struct conn *c)
 		shard_timer_cancel(&c->timer);
 	stream_wake(c);
 	/* The stream's reference goes in on_close, after its last completion. */
-	net_stream_close(&c->st);
+	if (c->tls)
+		htls_close(c->tls);
+	else
+		net_stream_close(&c->st);
 }
 
 /* The Date field of this thread's responses (RFC 9110 6.6.1: an origin
@@ -709,7 +731,7 @@ static void on_sent(struct net_stream *st, int res)
 	} else if (c->eof) {
 		conn_close(c);
 	} else {
-		if (net_bufs_ready()) {
+		if (pushes(c)) {
 			free(c->buf);
 			c->buf = NULL;
 			c->cap = 0;
@@ -770,7 +792,7 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 	}
 	if (c->state == C_HEAD || c->state == C_BODY)
 		conn_process(c);
-	else if (c->state != C_CLOSED && net_bufs_ready())
+	else if (c->state != C_CLOSED && pushes(c))
 		conn_recv(c);
 out:
 	if (c->state != C_CLOSED && c->state != C_HANDLING &&
@@ -786,6 +808,28 @@ static void on_close(struct net_stream *st)
 
 static const struct net_stream_cb conn_cb = {
 	conn_alloc, on_read, on_sent, on_close,
+};
+
+/* A TLS connection's stream: ciphertext goes through runtime/htls.c,
+** which calls conn_cb with the plaintext. */
+static char *tls_alloc(struct net_stream *st, size_t *cap)
+{
+	return htls_alloc(container_of(st, struct conn, st)->tls, cap);
+}
+
+static void tls_read(struct net_stream *st, ssize_t res, const char *data,
+		     int in_place)
+{
+	htls_on_read(container_of(st, struct conn, st)->tls, res, data, in_place);
+}
+
+static void tls_sent(struct net_stream *st, int res)
+{
+	htls_on_sent(container_of(st, struct conn, st)->tls, res);
+}
+
+static const struct net_stream_cb tls_cb = {
+	tls_alloc, tls_read, tls_sent, on_close,
 };
 
 static void conn_timer(struct wheel_timer *t)
@@ -1004,7 +1048,7 @@ static int stream_start(struct conn *c, struct hreq *h)
 	h->wrote = 1;
 	c->streaming = 1;
 	/* A reader that leaves shows as the end of its stream. */
-	if (net_bufs_ready())
+	if (pushes(c))
 		conn_recv(c);
 	return 0;
 }
@@ -1450,7 +1494,10 @@ static void conn_process(struct conn *c)
 			/* Tiny and first on an otherwise idle socket: a direct
 			** non-blocking send either takes it whole or the client
 			** sends the body anyway after its own timeout. */
-			(void)net_stream_try_send(&c->st, cont, sizeof(cont) - 1);
+			if (c->tls)
+				(void)htls_try_send(c->tls, cont, sizeof(cont) - 1);
+			else
+				(void)net_stream_try_send(&c->st, cont, sizeof(cont) - 1);
 		}
 	}
 	if (c->state == C_BODY) {
@@ -1467,7 +1514,7 @@ static void conn_process(struct conn *c)
 			** cap (413) however small the body. Not while a plain
 			** receive writes at buf + len. */
 			if (c->req.body_kind == HTTP1_BODY_CHUNKED &&
-			    !net_stream_recv_in_place(&c->st))
+			    (c->tls || !net_stream_recv_in_place(&c->st)))
 				c->len = http1_body_compact(&c->req, c->buf, c->len);
 			conn_recv(c);
 			return;
@@ -1497,7 +1544,9 @@ static void conn_new(struct svc *s, int fd)
 	if (c->next)
 		c->next->prev = c;
 	s->live[c->shard] = c;
-	net_stream_init(&c->st, fd, &conn_cb);
+	net_stream_init(&c->st, fd, s->tls ? &tls_cb : &conn_cb);
+	if (s->tls)
+		c->tls = htls_new(s->tls, &c->st, &conn_cb);
 	http1_init(&c->req, c->hdrs, NHDRS, &s->limits);
 	wheel_timer_init(&c->timer, conn_timer);
 	net_stream_peer(&c->st, c->remote, sizeof(c->remote));
@@ -1762,6 +1811,21 @@ int httpd_init(struct rt *rt)
 			continue;
 		}
 		s->bound = 1;
+		if (e->u.http.tls_cert || e->u.http.tls_key) {
+			char err[512];
+			if (!e->u.http.tls_cert || !e->u.http.tls_key) {
+				fprintf(stderr, "%s:%d:%d: %s: tls needs both cert_file and "
+					"key_file\n", e->file, e->line, e->col, e->id);
+				return -1;
+			}
+			s->tls = htls_ctx_new(e->u.http.tls_cert, e->u.http.tls_key,
+					      e->u.http.tls_min, err, sizeof(err));
+			if (s->tls == NULL) {
+				fprintf(stderr, "%s:%d:%d: %s: %s\n", e->file, e->line,
+					e->col, e->id, err);
+				return -1;
+			}
+		}
 		if (net_parse_addr(e->u.http.addr, &sa) < 0 || sa.sin_port == 0) {
 			fprintf(stderr, "%s:%d:%d: %s: invalid addr \"%s\" (want host:port or :port)\n",
 				e->file, e->line, e->col, e->id, e->u.http.addr);
@@ -1790,9 +1854,9 @@ int httpd_init(struct rt *rt)
 			s->ls[i].stop.run = listener_stop;
 			s->ls[i].stop.flags = TASK_PINNED;
 		}
-		log_printf(LOG_LEVEL_INFO, NULL, "http %s listening on %s (%u routes, "
+		log_printf(LOG_LEVEL_INFO, NULL, "http %s listening on %s (%s%u routes, "
 			   "up to %lld connections per shard)", e->id, e->u.http.addr,
-			   tab_of(s)->t.n, (long long)hd->max_conns);
+			   s->tls ? "tls, " : "", tab_of(s)->t.n, (long long)hd->max_conns);
 	}
 	return 0;
 }
@@ -1811,6 +1875,26 @@ void httpd_stop(struct rt *rt)
 	for (int i = 0; hd && i < hd->n; i++)
 		for (int j = 0; hd->svcs[i].bound && j < hd->svcs[i].nshards; j++)
 			shard_post(engine_shard(rt->engine, j), &hd->svcs[i].ls[j].stop);
+}
+
+void httpd_reload(struct rt *rt)
+{
+	struct httpd *hd = rt->httpd;
+
+	for (int i = 0; hd && i < hd->n; i++) {
+		struct svc *s = &hd->svcs[i];
+		char err[512], fp[128];
+		if (s->tls == NULL)
+			continue;
+		if (htls_ctx_reload(s->tls, err, sizeof(err)) < 0) {
+			log_printf(LOG_LEVEL_ERROR, NULL, "http %s: tls reload failed, "
+				   "keeping the current certificate: %s", s->e->id, err);
+			continue;
+		}
+		htls_ctx_fingerprint(s->tls, fp, sizeof(fp));
+		log_printf(LOG_LEVEL_INFO, NULL, "http %s: tls certificate reloaded "
+			   "(sha256 %s)", s->e->id, fp);
+	}
 }
 
 void httpd_free(struct rt *rt)
@@ -1849,6 +1933,7 @@ void httpd_free(struct rt *rt)
 		}
 		free(s->ls);
 		free(s->live);
+		htls_ctx_free(s->tls);
 	}
 	free(hd->svcs);
 	free(hd->conns);

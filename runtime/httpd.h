@@ -42,6 +42,12 @@ void httpd_stop(struct rt *rt);
 struct registry;
 void httpd_apply(struct rt *rt, const struct registry *reg);
 
+/* SIGHUP: every service with tls loads its certificate and key again;
+** new connections use them, open ones keep theirs. A file that fails
+** keeps the old ones and is logged as an error. Any thread, one at a
+** time (the signal thread). */
+void httpd_reload(struct rt *rt);
+
 /* Free what httpd_init built (after the engine stopped). */
 void httpd_free(struct rt *rt);
 

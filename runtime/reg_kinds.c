@@ -246,6 +246,15 @@ static void set_metrics_path(struct loader *L, struct reg_entry *e,
 			   "'/' (no query, no spaces), got \"%s\"", v->str);
 }
 
+/* http.service tls.min_version: the oldest protocol a client may use. */
+static void set_tls_min(struct loader *L, struct reg_entry *e,
+			const struct reg_field *f, struct reg_value *v, void *dst)
+{
+	if (strcmp(v->str, "1.2") != 0 && strcmp(v->str, "1.3") != 0)
+		reg__errat(L, e, v, "field \"tls.min_version\" must be \"1.2\" or "
+			   "\"1.3\", got \"%s\"", v->str);
+}
+
 /* http.router / http.endpoint parents are named in meta (spec 1.4); the
  * Go validator's own wording "missing metadata: server" is kept. */
 static void set_meta_server(struct loader *L, struct reg_entry *e,
@@ -693,6 +702,11 @@ static const struct reg_field http_service_fields[] = {
 	  .def = { .i = 120ll << 20 }, .min = 0 },	/* the original's 120MB max_body */
 	{ .key = "metrics", .type = RF_STR, .off = AT(u.http.metrics),
 	  .set = set_metrics_path },
+	{ .key = "tls", .type = RF_MAP, .off = RF_NOWHERE },
+	{ .key = "tls.cert_file", .type = RF_STR, .flags = RF_NONEMPTY, .off = AT(u.http.tls_cert) },
+	{ .key = "tls.key_file", .type = RF_STR, .flags = RF_NONEMPTY, .off = AT(u.http.tls_key) },
+	{ .key = "tls.min_version", .type = RF_STR, .off = AT(u.http.tls_min),
+	  .def = { .s = "1.2" }, .set = set_tls_min },
 };
 
 static const struct reg_field http_router_fields[] = {

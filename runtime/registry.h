@@ -257,6 +257,8 @@ struct reg_http_service {
 	int64_t max_header_bytes;	/* limits: 8192 */
 	int64_t max_body_bytes;		/* limits: 120 MiB */
 	const char *metrics;		/* GET path of the Prometheus text, or NULL */
+	/* tls (our extension): PEM files, both or neither; min "1.2"|"1.3" */
+	const char *tls_cert, *tls_key, *tls_min;
 };
 
 /* A middleware list and its options, as written (checked at load by

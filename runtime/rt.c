@@ -27,6 +27,8 @@
 ** and read from a signalfd by the rt_wait thread, not by a shard: a shard
 ** held by code that cannot yield (a chunk's top level, a C boundary) must
 ** not keep the signal from being seen. A second one exits at once.
+** SIGHUP is read there too: it reloads the http services' TLS
+** certificates (httpd_reload) and stops nothing.
 */
 #include "rt.h"
 
@@ -247,6 +249,11 @@ static void on_signals(struct rt *rt)
 
 	while (read(rt->stopper.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		int signo = (int)si.ssi_signo;
+		if (signo == SIGHUP) {  /* reload what can be: TLS certificates */
+			log_printf(LOG_LEVEL_INFO, NULL, "received SIGHUP, reloading");
+			httpd_reload(rt);
+			continue;
+		}
 		const char *name = signo == SIGINT ? "SIGINT" : "SIGTERM";
 		if (rt->stopper.signals++ > 0) {
 			/* Ctrl+C twice: the user does not want to wait. */
@@ -384,6 +391,7 @@ struct rt *rt_boot(const struct rt_opts *o)
 	sigemptyset(&rt->sigmask);
 	sigaddset(&rt->sigmask, SIGINT);
 	sigaddset(&rt->sigmask, SIGTERM);
+	sigaddset(&rt->sigmask, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &rt->sigmask, NULL);
 	rt->stopper.sig_fd = signalfd(-1, &rt->sigmask, SFD_CLOEXEC | SFD_NONBLOCK);
 	rt->stopper.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
