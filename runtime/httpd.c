@@ -1327,6 +1327,10 @@ static void pooled_exit(struct proc *p, void *arg)
 	struct hreq *h = p->call_ctx;
 	if (h) {
 		p->call_ctx = NULL;
+		proc_ext_cancel(p, &h->ext); /* the call had not started yet */
+		if (p->exit_msg)
+			log_printf(LOG_LEVEL_ERROR, NULL, "handler %s failed: %s",
+				   p->entry->id, p->exit_msg);
 		if (h->conn->streaming)
 			stream_finish(h, 0);
 		else if (h->conn->state != C_CLOSED)
@@ -1471,6 +1475,11 @@ static void dispatch(struct conn *c)
 	c->refs++;             /* the handler's hold on the buffer */
 	c->state = C_HANDLING;
 	arm_timer(c, 0);
+	/* The state is this shard's and idle; owning the request from now on
+	** (not from start_call) lets pooled_exit answer it when the state
+	** dies before the call starts: a handler file that fails at its top
+	** level, or memory at its first step. */
+	h->proc->call_ctx = h;
 	proc_ext_post(h->proc, &h->ext);
 }
 

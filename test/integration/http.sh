@@ -490,6 +490,12 @@ req fx_raise "$U/raise"
 want_code 500
 want_in_body 'boom: the handler raised'
 expect_regex "wippy stderr" "$ERR" 'ERROR.*boom: the handler raised'
+req fx_broken "$U/broken"
+want_code 500
+want_in_body "module 'json' not found"
+req fx_broken2 "$U/broken"
+want_code 500
+expect_regex "wippy stderr" "$ERR" "ERROR.*handler app:broken failed: .*module 'json' not found"
 req fx_silent "$U/silent"
 want_code 500
 want_body 'no response sent'
