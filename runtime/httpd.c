@@ -63,6 +63,10 @@
 #define BUF_START  4096
 #define FILE_CHUNK (256u << 10)  /* a static file goes out in pieces of this */
 #define GZ_FILE_MAX (1u << 20)   /* larger files are not gzip'd (held whole) */
+#define BODY_STREAM_MIN (64u << 10) /* see "Streamed request bodies" */
+#define BODY_HIGH (256u << 10)
+#define BODY_LOW  (64u << 10)
+#define BODY_RX   (16u << 10)
 
 enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
 
@@ -98,7 +102,12 @@ struct hreq {
 	struct hbuf headers;         /* "Name\0value\0" pairs */
 	struct hbuf out;             /* body */
 	struct hmw_req mw;           /* what the route's middleware decided */
+	uint64_t id;                 /* unique on its shard (hreq_id) */
+	size_t body_off;             /* taken by hreq_body_take */
+	uint64_t max_body;           /* http.request{max_body=}; 0: none */
 };
+
+static __thread uint64_t req_seq;
 
 struct pool {
 	struct proc **idle;
@@ -193,6 +202,17 @@ struct conn {
 	int file_fd;         /* -1: none */
 	uint64_t file_off, file_left;
 	struct engine_io fio;
+	/* A streamed request body (see "Streamed request bodies"). */
+	uint8_t bstream;     /* the handler runs while the body arrives */
+	uint8_t bpaused;     /* receives stopped: bq is full */
+	uint8_t ball;        /* the handler wants it whole (req:body()) */
+	uint64_t bleft;      /* body bytes not received yet */
+	struct hbuf bq;      /* received, not yet taken: bq.p[boff, bq.len) */
+	size_t boff;
+	char *rx;            /* a plain receive's room while handling */
+	struct coro *bwaiter; /* a reader waiting for bytes */
+	struct proc *bwaiter_proc;
+	struct pext bwake;
 	uint8_t file_gz;     /* compress: the whole file is gathered after its
 	                     ** head (out[0, gz_head)), then gzip'd and sent */
 	int gz_level;
@@ -202,6 +222,9 @@ struct conn {
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
 static void stream_wake(struct conn *c);
+static void body_wake(struct conn *c);
+static void body_reset(struct conn *c);
+static size_t body_feed(struct conn *c, const char *data, size_t n);
 static int stream_sent(struct conn *c);
 static void conn_free(struct conn *c);
 static void set_header(struct hreq *h, const char *k, size_t kl, const char *v,
@@ -251,6 +274,8 @@ static void conn_free(struct conn *c)
 	free(c->out.p);
 	free(c->pend.p);
 	free(c->spool.p);
+	free(c->bq.p);
+	free(c->rx);
 	free(c);
 }
 
@@ -305,6 +330,7 @@ static void conn_close(struct conn *c)
 	if (wheel_is_active(&c->timer))
 		shard_timer_cancel(&c->timer);
 	stream_wake(c);
+	body_wake(c);
 	/* The stream's reference goes in on_close, after its last completion. */
 	net_stream_close(&c->st);
 }
@@ -344,6 +370,8 @@ static void conn_write(struct conn *c, int status, const struct http1_field *f,
 {
 	char head[8192];
 	struct http1_field all[NHDRS + 2];
+	if (c->bstream && c->bleft)
+		c->keep_alive = 0; /* the rest of the body is not read: close */
 	int keep = c->keep_alive ? (c->req.minor_version == 0 ? HTTP1_KEEP_EXPLICIT : HTTP1_KEEP)
 				 : HTTP1_CLOSE;
 	if (nf <= NHDRS && !has_field(f, nf, "Date", 4)) {
@@ -653,6 +681,7 @@ static void on_sent(struct net_stream *st, int res)
 		c->pend.len = 0;
 	}
 	http1_reset(&c->req);
+	body_reset(c);
 	c->state = C_HEAD;
 	if (c->len) {
 		arm_timer(c, c->svc->read_ms);
@@ -676,6 +705,14 @@ static void on_sent(struct net_stream *st, int res)
 static char *conn_alloc(struct net_stream *st, size_t *cap)
 {
 	struct conn *c = container_of(st, struct conn, st);
+	if (c->bstream && c->bleft && c->state == C_HANDLING) {
+		if (c->bpaused)
+			return NULL;
+		if (c->rx == NULL)
+			c->rx = xmalloc(BODY_RX);
+		*cap = BODY_RX;
+		return c->rx;
+	}
 	if (c->state != C_HEAD && c->state != C_BODY)
 		return NULL;
 	reserve(c, BUF_START / 2);
@@ -693,8 +730,9 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 		** (nc -N, some HTTP/1.0 clients): answer what is buffered and
 		** in progress, then close, as nginx does. */
 		c->eof = 1;
-		if ((c->state == C_HEAD && c->len == 0) || c->streaming)
-			conn_close(c); /* a stream's reader left */
+		if ((c->state == C_HEAD && c->len == 0) || c->streaming ||
+		    (c->bstream && c->bleft))
+			conn_close(c); /* a stream's reader left, a body cut short */
 		else if (c->state == C_HEAD || c->state == C_BODY)
 			conn_process(c);
 		goto out;
@@ -706,7 +744,8 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 	if (c->state == C_HEAD && c->len == 0)
 		arm_timer(c, c->svc->read_ms); /* a request has started */
 	if (c->state == C_HANDLING || c->state == C_WRITING) {
-		hbuf_add(&c->pend, data, (size_t)res);
+		size_t k = body_feed(c, data, (size_t)res);
+		hbuf_add(&c->pend, data + k, (size_t)res - k);
 	} else if (!in_place) {
 		reserve(c, (size_t)res);
 		memcpy(c->buf + c->len, data, (size_t)res);
@@ -721,7 +760,7 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 	}
 	if (c->state == C_HEAD || c->state == C_BODY)
 		conn_process(c);
-	else if (c->state != C_CLOSED && net_bufs_ready())
+	else if (c->state != C_CLOSED && (net_bufs_ready() || (c->bstream && c->bleft)))
 		conn_recv(c);
 out:
 	if (c->state != C_CLOSED && c->state != C_HANDLING &&
@@ -755,6 +794,120 @@ static void conn_timer(struct wheel_timer *t)
 	default:
 		conn_close(c);
 	}
+}
+
+/* {==== Streamed request bodies ====}
+**
+** A Content-Length body over BODY_STREAM_MIN that has not arrived whole
+** when its head has is not waited for: the handler runs at once and the
+** body's bytes queue on the connection (bq) as they arrive, for
+** hreq_body_take (req:stream()). The queue is bounded: past BODY_HIGH
+** unread bytes the connection stops receiving (net_stream_pause) until
+** the reader is down to BODY_LOW, so a fast uploader cannot make the
+** server buffer without bound; a reader with nothing to read parks
+** (hreq_body_wait) and is woken from its process's step when bytes
+** arrive or the client leaves. req:body() lifts the bound (hreq_body_all)
+** and waits for the whole body, as the service's max_body_bytes allows.
+** A response sent while part of the body is unread closes the connection
+** after it (Connection: close), so keep-alive never reads body bytes as a
+** request. Smaller bodies, and chunked ones, are read whole first. */
+
+static size_t body_avail(const struct conn *c)
+{
+	return c->bq.len - c->boff;
+}
+
+static void body_wake_deliver(lua_State *L, struct pext *x)
+{
+	struct conn *c = container_of(x, struct conn, bwake);
+	struct coro *co = c->bwaiter;
+	(void)L;
+	c->bwaiter = NULL;
+	c->bwaiter_proc = NULL;
+	if (co)
+		proc_ready(co, 0);
+}
+
+/* Bytes arrived, the body ended, or the client left: wake the reader. */
+static void body_wake(struct conn *c)
+{
+	if (c->bwaiter && !c->bwake.queued) {
+		c->bwake.deliver = body_wake_deliver;
+		proc_ext_post(c->bwaiter_proc, &c->bwake);
+	}
+}
+
+/* The call of p ends: no reader waits any more. */
+static void body_detach(struct conn *c, struct proc *p)
+{
+	if (c->bwake.queued)
+		proc_ext_cancel(p, &c->bwake);
+	c->bwaiter = NULL;
+	c->bwaiter_proc = NULL;
+}
+
+/* Take the body's share of data[0, n) onto the queue; returns how much
+** was the body's (the rest is the next request's). */
+static size_t body_feed(struct conn *c, const char *data, size_t n)
+{
+	if (!c->bstream || c->bleft == 0)
+		return 0;
+	size_t k = n < c->bleft ? n : (size_t)c->bleft;
+	if (c->boff == c->bq.len) {
+		c->bq.len = c->boff = 0;
+	} else if (c->boff >= BODY_HIGH && c->boff * 2 >= c->bq.len) {
+		memmove(c->bq.p, c->bq.p + c->boff, c->bq.len - c->boff);
+		c->bq.len -= c->boff;
+		c->boff = 0;
+	}
+	hbuf_add(&c->bq, data, k);
+	c->bleft -= k;
+	if (!c->ball && !c->bpaused && c->bleft && body_avail(c) >= BODY_HIGH) {
+		c->bpaused = 1;
+		net_stream_pause(&c->st);
+	}
+	body_wake(c);
+	return k;
+}
+
+static void body_resume(struct conn *c)
+{
+	if (!c->bpaused)
+		return;
+	c->bpaused = 0;
+	if (c->state != C_CLOSED && net_stream_resume(&c->st) < 0)
+		conn_close(c);
+}
+
+/* The next request: forget the body (a large queue goes). */
+static void body_reset(struct conn *c)
+{
+	body_resume(c);
+	c->bstream = c->ball = 0;
+	c->bleft = 0;
+	c->bq.len = c->boff = 0;
+	if (c->bq.cap > (1u << 20)) {
+		free(c->bq.p);
+		c->bq.p = NULL;
+		c->bq.cap = 0;
+	}
+}
+
+static void dispatch(struct conn *c);
+
+/* The head is in, the body is not: run the handler now. */
+static void body_start(struct conn *c)
+{
+	size_t have = c->len - c->req.head_len;
+	c->bstream = 1;
+	c->bleft = c->req.content_length - have;
+	c->bq.len = c->boff = 0;
+	hbuf_add(&c->bq, c->buf + c->req.head_len, have);
+	c->len = c->req.head_len;
+	c->req_total = c->req.head_len;
+	dispatch(c);
+	if (c->state != C_CLOSED)
+		conn_recv(c);
 }
 
 /* {==== Handler calls ====} */
@@ -939,7 +1092,7 @@ static int stream_start(struct conn *c, struct hreq *h)
 		else
 			i++;
 	c->chunked = c->req.minor_version >= 1;
-	if (!c->chunked)
+	if (!c->chunked || (c->bstream && c->bleft))
 		c->keep_alive = 0;
 	keep = c->keep_alive ? HTTP1_KEEP : HTTP1_CLOSE;
 	ssize_t n = http1_write_head(head, sizeof(head), h->status ? h->status : 200,
@@ -1086,6 +1239,7 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 	(void)L;
 
 	p->call_ctx = NULL;
+	body_detach(h->conn, p);
 	payload_free(&p->sec);        /* token_auth's actor was this call's only */
 	if (h->conn->streaming) {
 		if (status != LUA_OK)
@@ -1155,6 +1309,7 @@ static void pooled_exit(struct proc *p, void *arg)
 	struct hreq *h = p->call_ctx;
 	if (h) {
 		p->call_ctx = NULL;
+		body_detach(h->conn, p);
 		if (h->conn->streaming)
 			stream_finish(h, 0);
 		else if (h->conn->state != C_CLOSED)
@@ -1273,8 +1428,9 @@ static void dispatch(struct conn *c)
 	h->buf = c->buf;
 	h->req = &c->req;
 	h->match = m;
-	h->body = c->buf + q->head_len;
-	h->body_len = q->body_len;
+	h->body = c->bstream ? NULL : c->buf + q->head_len;
+	h->body_len = c->bstream ? 0 : q->body_len;
+	h->id = ++req_seq;
 	memcpy(h->remote, h->mw.remote, sizeof(h->remote));
 	h->ext.deliver = start_call;
 	h->proc = pool_get(c->svc, m.route);
@@ -1316,6 +1472,11 @@ static void conn_process(struct conn *c)
 	if (c->state == C_BODY) {
 		r = http1_body(&c->req, c->buf, c->len);
 		if (r == HTTP1_NEED_MORE) {
+			if (c->req.body_kind == HTTP1_BODY_LENGTH && !c->bstream &&
+			    c->req.content_length > BODY_STREAM_MIN) {
+				body_start(c);
+				return;
+			}
 			/* Room for a Content-Length body in one piece. */
 			if (c->req.body_kind == HTTP1_BODY_LENGTH) {
 				size_t need = c->req.head_len + c->req.content_length;
@@ -1857,3 +2018,78 @@ int hreq_wrote(const struct hreq *h) { return h->wrote; }
 size_t hreq_unflushed(const struct hreq *h) { return h->out.len; }
 
 int hreq_streaming(const struct hreq *h) { return h->conn->streaming; }
+
+/* {==== The request body, read as it arrives ====} */
+
+uint64_t hreq_id(const struct hreq *h) { return h->id; }
+
+int hreq_body_streamed(const struct hreq *h) { return h->conn->bstream; }
+
+void hreq_set_max_body(struct hreq *h, uint64_t n) { h->max_body = n; }
+
+uint64_t hreq_max_body(const struct hreq *h) { return h->max_body; }
+
+size_t hreq_body_take(struct hreq *h, char *dst, size_t n)
+{
+	struct conn *c = h->conn;
+	size_t k;
+	if (!c->bstream) {
+		k = h->body_len - h->body_off < n ? h->body_len - h->body_off : n;
+		memcpy(dst, h->body + h->body_off, k);
+		h->body_off += k;
+		return k;
+	}
+	k = body_avail(c) < n ? body_avail(c) : n;
+	memcpy(dst, c->bq.p + c->boff, k);
+	c->boff += k;
+	if (c->bpaused && body_avail(c) <= BODY_LOW)
+		body_resume(c);
+	return k;
+}
+
+int hreq_body_state(const struct hreq *h)
+{
+	const struct conn *c = h->conn;
+	if (!c->bstream)
+		return h->body_off < h->body_len ? HREQ_BODY_MORE : HREQ_BODY_END;
+	if (body_avail(c))
+		return HREQ_BODY_MORE;
+	if (c->bleft == 0)
+		return HREQ_BODY_END;
+	return c->state == C_CLOSED ? HREQ_GONE : HREQ_BODY_WAIT;
+}
+
+int hreq_body_wait(struct hreq *h, struct coro *co)
+{
+	struct conn *c = h->conn;
+	if (!c->bstream || c->bleft == 0 || c->state == C_CLOSED)
+		return hreq_body_state(h);
+	if (c->bwaiter && c->bwaiter != co)
+		return HREQ_INVALID;
+	c->bwaiter = co;
+	c->bwaiter_proc = h->proc;
+	return HREQ_BODY_WAIT;
+}
+
+int hreq_body_all(struct hreq *h)
+{
+	struct conn *c = h->conn;
+	if (!c->bstream)
+		return HREQ_BODY_END;
+	c->ball = 1;
+	body_resume(c);
+	if (c->bleft == 0)
+		return HREQ_BODY_END;
+	return c->state == C_CLOSED ? HREQ_GONE : HREQ_BODY_WAIT;
+}
+
+const char *hreq_body_rest(const struct hreq *h, size_t *len)
+{
+	const struct conn *c = h->conn;
+	if (!c->bstream) {
+		*len = h->body_len - h->body_off;
+		return h->body + h->body_off;
+	}
+	*len = body_avail(c);
+	return c->bq.p ? c->bq.p + c->boff : "";
+}
