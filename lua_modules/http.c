@@ -1052,14 +1052,14 @@ static int push_obj(lua_State *L, const char *meta, const luaL_Reg *methods)
 static int h_request(lua_State *L)
 {
 	struct hreq *h = httpd_current(L);
+	if (!lua_isnoneornil(L, 1))
+		luaL_checktype(L, 1, LUA_TTABLE); /* as the original's CheckTable */
 	if (h && lua_type(L, 1) == LUA_TTABLE) {
 		lua_getfield(L, 1, "max_body");
 		if (lua_type(L, -1) == LUA_TNUMBER)
 			hreq_set_max_body(h, lua_tonumber(L, -1) > 0 ?
 					  (uint64_t)lua_tonumber(L, -1) : 0);
 		lua_pop(L, 1);
-	} else if (h && !lua_isnoneornil(L, 1)) {
-		return luaL_typeerror(L, 1, "table");
 	}
 	return push_obj(L, REQ_META, req_methods);
 }

@@ -44,4 +44,19 @@ function T.no_request_here()
 	t.err(req, err2, errors.UNAVAILABLE, "no HTTP request in this context")
 end
 
+-- http.request's options: a table or nothing (a raised argument error
+-- otherwise, as the original's CheckTable); outside a request the options
+-- change nothing.
+function T.request_options()
+	local req, err = http.request({ max_body = 10, timeout = 1000 })
+	t.err(req, err, errors.UNAVAILABLE, "no HTTP request in this context")
+	local ok, msg = pcall(http.request, "big")
+	t.eq(ok, false, "a string is no options table")
+	t.contains(tostring(msg), "table expected", "the argument error")
+	ok, msg = pcall(http.request, 5)
+	t.eq(ok, false, "a number is no options table")
+	req, err = http.request(nil)
+	t.err(req, err, errors.UNAVAILABLE, "no HTTP request in this context")
+end
+
 return T
