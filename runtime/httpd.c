@@ -9,11 +9,12 @@
 ** file speaks only HTTP over its streams.
 **
 ** Connection life: C_HEAD (reading a request head; idle keep-alive when
-** nothing is buffered) -> C_BODY -> C_HANDLING (the handler runs; nothing
-** is read, pipelined bytes wait in the buffer) -> C_WRITING -> C_HEAD again
-** for keep-alive, or closed. A connection is freed only when its stream has
-** closed (engine/net.h: after the last completion) and no handler holds it
-** (`refs`), so no CQE and no handler ever sees freed memory (STYLE habit 5).
+** nothing is buffered) -> C_BODY -> C_HANDLING (the handler runs; only a
+** streamed body is read, pipelined bytes wait in the buffer) -> C_WRITING
+** -> C_HEAD again for keep-alive, or closed. A connection is freed only
+** when its stream has closed (engine/net.h: after the last completion) and
+** no handler holds it (`refs`), so no CQE and no handler ever sees freed
+** memory (STYLE habit 5).
 **
 ** Timeouts (one wheel timer per connection): idle keep-alive (no byte of a
 ** next request yet: close silently), read (a request started but not

@@ -5,7 +5,8 @@
 ** Each shard listens on its own SO_REUSEPORT socket with a multishot
 ** accept; a connection lives on the shard that accepted it. A request is
 ** parsed in the connection buffer (engine/http1.c), routed, and run as a
-** call (proc_call) of a pooled function.lua state on the same shard. The
+** call (proc_call) of a pooled function.lua state on the same shard (a
+** large body may still be arriving then: "The body as it arrives"). The
 ** response is buffered and sent when the handler returns, unless the
 ** handler flushes it (hreq_flush), which streams it; the handler's
 ** library (lua_modules/http.c) reads the request and builds the response
