@@ -320,7 +320,7 @@ static int whole_body(lua_State *L, struct hreq *h, const char **s, size_t *n,
 		return -1;
 	}
 	if (rc == HREQ_GONE) {
-		errors_ret(L, ERRORS_CANCELED, "failed to read body: client disconnected");
+		errors_ret(L, ERRORS_CANCELED, "failed to read body: the client left or timed out");
 		return 0;
 	}
 	if (rc == HREQ_INVALID) {
@@ -444,7 +444,7 @@ static int bs_try(lua_State *L, size_t n)
 	case HREQ_BODY_WAIT:
 		return proc_block(L, 1, bs_read_k, (lua_KContext)n);
 	case HREQ_GONE:
-		return errors_ret(L, ERRORS_CANCELED, "client disconnected before the end of the body");
+		return errors_ret(L, ERRORS_CANCELED, "the body did not arrive whole (the client left or timed out)");
 	case HREQ_INVALID:
 		return errors_ret(L, ERRORS_INVALID, "stream is being read by another coroutine");
 	case HREQ_BODY_MORE:

@@ -847,6 +847,16 @@ static void body_detach(struct conn *c, struct proc *p)
 	c->bwaiter_proc = NULL;
 }
 
+/* While the handler runs, the read timeout covers the client: it runs
+** while more of the body is due and the server is receiving (not while
+** the handler is behind), restarted by every piece; past it the
+** connection closes and the reader gets an error. */
+static void body_timer(struct conn *c)
+{
+	if (c->state == C_HANDLING)
+		arm_timer(c, c->bleft && !c->bpaused ? c->svc->read_ms : 0);
+}
+
 /* Take the body's share of data[0, n) onto the queue; returns how much
 ** was the body's (the rest is the next request's). */
 static size_t body_feed(struct conn *c, const char *data, size_t n)
@@ -867,6 +877,7 @@ static size_t body_feed(struct conn *c, const char *data, size_t n)
 		c->bpaused = 1;
 		net_stream_pause(&c->st);
 	}
+	body_timer(c);
 	body_wake(c);
 	return k;
 }
@@ -878,6 +889,7 @@ static void body_resume(struct conn *c)
 	c->bpaused = 0;
 	if (c->state != C_CLOSED && net_stream_resume(&c->st) < 0)
 		conn_close(c);
+	body_timer(c);
 }
 
 /* The next request: forget the body (a large queue goes). */
@@ -907,6 +919,7 @@ static void body_start(struct conn *c)
 	c->len = c->req.head_len;
 	c->req_total = c->req.head_len;
 	dispatch(c);
+	body_timer(c);
 	if (c->state != C_CLOSED)
 		conn_recv(c);
 }

@@ -17,6 +17,8 @@
 #   - ignore: a handler that ignores a small body, then a second request on
 #     the same connection; one that ignores a large body answers with
 #     Connection: close and closes;
+#   - stall: an uploader that stops mid-body is closed after the read
+#     timeout (2 s), though its handler runs;
 #   - gone: an uploader that leaves mid-body; the server goes on;
 #   - multipart: two fields and two files (contents by sha256, names, sizes,
 #     part headers) and a repeated field; bad input: not multipart (Invalid),
@@ -157,6 +159,19 @@ elif case == "ignore":
         pass
     print("ignore ok")
 
+elif case == "stall":
+    s = conn()
+    s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (1 << 20))
+    s.sendall(os.urandom(100 << 10))
+    t0 = time.time()
+    try:
+        d = s.recv(65536)
+    except ConnectionResetError:
+        d = b""
+    dt = time.time() - t0
+    expect(d == b"" and 1.5 < dt < 6, "a stalled upload: %r after %.1f s" % (d[:40], dt))
+    print("stall ok: closed after %.1f s" % dt)
+
 elif case == "gone":
     s = conn()
     s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (8 << 20))
@@ -171,7 +186,7 @@ elif case == "gone":
     print("gone ok")
 PY
 
-for c in stream backpressure slow whole too_large ignore gone; do
+for c in stream backpressure slow whole too_large ignore stall gone; do
 	python3 "$TMP/client.py" "$PORT" "$c" || { show stderr "$ERR"; die "case $c"; }
 done
 
