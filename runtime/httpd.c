@@ -1321,6 +1321,20 @@ static void pooled_exit(struct proc *p, void *arg)
 {
 	struct svc *s = arg;
 	struct hreq *h = p->call_ctx;
+	if (h == NULL) {
+		/* A state that failed before its call began (its chunk raised at
+		** load: a require of a module not in `modules:`) still has the
+		** request it was taken for queued: answer that one. */
+		for (struct conn *c = s->live[shard_id(shard_self())]; c; c = c->next)
+			if (c->h && c->h->proc == p && c->h->ext.queued) {
+				h = c->h;
+				proc_ext_cancel(p, &h->ext);
+				log_printf(LOG_LEVEL_ERROR, NULL, "handler %s failed: %s",
+					   h->match.route->func->id,
+					   p->exit_msg ? p->exit_msg : "failed at load");
+				break;
+			}
+	}
 	if (h) {
 		p->call_ctx = NULL;
 		body_detach(h->conn, p);

@@ -22,7 +22,9 @@
 #   - gone: an uploader that leaves mid-body; the server goes on;
 #   - multipart: two fields and two files (contents by sha256, names, sizes,
 #     part headers) and a repeated field; bad input: not multipart (Invalid),
-#     no boundary, a truncated body, parts past max_memory (Internal).
+#     no boundary, a truncated body, parts past max_memory (Internal);
+#   - broken: a handler whose chunk fails at load (a require of a module
+#     not in its modules:) answers 500 with the error instead of never.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -244,6 +246,13 @@ bad badheader "Internal: failed to parse multipart form: malformed MIME header l
 	--data-binary $'--XyZ\r\nno colon here\r\n\r\nv\r\n--XyZ--\r\n' "$U"
 bad toolarge "Internal: failed to parse multipart form: multipart: message too large" \
 	-F "doc=@$TMP/a.bin" "$U?max=1000"
+
+# A handler whose source fails at load answers 500 with the error, each time.
+for i in 1 2; do
+	st=$(lib_get broken -m 5 -X POST --data-binary abc "http://127.0.0.1:$PORT/broken")
+	lib_status_is "$st" 500 broken
+	grep -q "module 'time' not found" "$TMP/broken.b" || die "broken: $(cat "$TMP/broken.b")"
+done
 
 # The server is still up and answers.
 st=$(lib_get last -X POST --data-binary abc "http://127.0.0.1:$PORT/whole")
