@@ -68,6 +68,7 @@
 #define BODY_HIGH (256u << 10)
 #define BODY_LOW  (64u << 10)
 #define BODY_RX   (16u << 10)
+#define BODY_DRAIN (256u << 10) /* an unread rest up to this keeps keep-alive */
 
 enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
 
@@ -207,6 +208,7 @@ struct conn {
 	uint8_t bstream;     /* the handler runs while the body arrives */
 	uint8_t bpaused;     /* receives stopped: bq is full */
 	uint8_t ball;        /* the handler wants it whole (req:body()) */
+	uint8_t bdrain;      /* after the response: bleft bytes to discard */
 	uint64_t bleft;      /* body bytes not received yet */
 	struct hbuf bq;      /* received, not yet taken: bq.p[boff, bq.len) */
 	size_t boff;
@@ -371,8 +373,8 @@ static void conn_write(struct conn *c, int status, const struct http1_field *f,
 {
 	char head[8192];
 	struct http1_field all[NHDRS + 2];
-	if (c->bstream && c->bleft)
-		c->keep_alive = 0; /* the rest of the body is not read: close */
+	if (c->bstream && c->bleft > BODY_DRAIN)
+		c->keep_alive = 0; /* too much of the body is unread: close */
 	int keep = c->keep_alive ? (c->req.minor_version == 0 ? HTTP1_KEEP_EXPLICIT : HTTP1_KEEP)
 				 : HTTP1_CLOSE;
 	if (nf <= NHDRS && !has_field(f, nf, "Date", 4)) {
@@ -664,7 +666,7 @@ static void on_sent(struct net_stream *st, int res)
 		return; /* the next piece of the file is being read */
 	if (c->streaming && stream_sent(c))
 		return; /* more of the stream to send, or to come */
-	if (!c->keep_alive) {
+	if (!c->keep_alive || (c->bstream && c->bleft > BODY_DRAIN)) {
 		conn_close(c);
 		return;
 	}
@@ -747,6 +749,18 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 	if (c->state == C_HANDLING || c->state == C_WRITING) {
 		size_t k = body_feed(c, data, (size_t)res);
 		hbuf_add(&c->pend, data + k, (size_t)res - k);
+	} else if (c->bdrain) {
+		/* The unread rest of the last body goes before the next head. */
+		size_t k = body_feed(c, data, (size_t)res);
+		if (in_place && (size_t)res > k)
+			memmove(c->buf + c->len, c->buf + c->len + k, (size_t)res - k);
+		else if ((size_t)res > k) {
+			reserve(c, (size_t)res - k);
+			memcpy(c->buf + c->len, data + k, (size_t)res - k);
+		}
+		c->len += (size_t)res - k;
+		if (c->len == 0)
+			goto out;
 	} else if (!in_place) {
 		reserve(c, (size_t)res);
 		memcpy(c->buf + c->len, data, (size_t)res);
@@ -809,9 +823,10 @@ static void conn_timer(struct wheel_timer *t)
 ** (hreq_body_wait) and is woken from its process's step when bytes
 ** arrive or the client leaves. req:body() lifts the bound (hreq_body_all)
 ** and waits for the whole body, as the service's max_body_bytes allows.
-** A response sent while part of the body is unread closes the connection
-** after it (Connection: close), so keep-alive never reads body bytes as a
-** request. Smaller bodies, and chunked ones, are read whole first. */
+** A response sent while more than BODY_DRAIN of the body is unread closes
+** the connection after it (Connection: close); a shorter rest is read and
+** discarded before the next request's head (as Go's server does), so
+** keep-alive never reads body bytes as a request. Smaller bodies, and chunked ones, are read whole first. */
 
 static size_t body_avail(const struct conn *c)
 {
@@ -864,6 +879,12 @@ static size_t body_feed(struct conn *c, const char *data, size_t n)
 	if (!c->bstream || c->bleft == 0)
 		return 0;
 	size_t k = n < c->bleft ? n : (size_t)c->bleft;
+	if (c->bdrain) { /* discarded */
+		c->bleft -= k;
+		if (c->bleft == 0)
+			c->bstream = c->bdrain = 0;
+		return k;
+	}
 	if (c->boff == c->bq.len) {
 		c->bq.len = c->boff = 0;
 	} else if (c->boff >= BODY_HIGH && c->boff * 2 >= c->bq.len) {
@@ -892,12 +913,14 @@ static void body_resume(struct conn *c)
 	body_timer(c);
 }
 
-/* The next request: forget the body (a large queue goes). */
+/* The next request: forget the body (a large queue goes); an unread rest
+** (at most BODY_DRAIN, or the connection closed) is drained first. */
 static void body_reset(struct conn *c)
 {
 	body_resume(c);
-	c->bstream = c->ball = 0;
-	c->bleft = 0;
+	c->bdrain = c->bstream && c->bleft;
+	c->bstream = c->bdrain;
+	c->ball = 0;
 	c->bq.len = c->boff = 0;
 	if (c->bq.cap > (1u << 20)) {
 		free(c->bq.p);
@@ -1106,7 +1129,7 @@ static int stream_start(struct conn *c, struct hreq *h)
 		else
 			i++;
 	c->chunked = c->req.minor_version >= 1;
-	if (!c->chunked || (c->bstream && c->bleft))
+	if (!c->chunked || (c->bstream && c->bleft > BODY_DRAIN))
 		c->keep_alive = 0;
 	keep = c->keep_alive ? HTTP1_KEEP : HTTP1_CLOSE;
 	ssize_t n = http1_write_head(head, sizeof(head), h->status ? h->status : 200,

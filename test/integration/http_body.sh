@@ -15,8 +15,9 @@
 #     http.request{max_body = 1000}: body() and stream() give
 #     "request body too large" (Invalid);
 #   - ignore: a handler that ignores a small body, then a second request on
-#     the same connection; one that ignores a large body answers with
-#     Connection: close and closes;
+#     the same connection; one that ignores 200 KiB bodies (streamed, the
+#     rest drained) keeps the connection for the next requests; one that
+#     ignores 1 MiB answers with Connection: close and closes;
 #   - stall: an uploader that stops mid-body is closed after the read
 #     timeout (2 s), though its handler runs;
 #   - gone: an uploader that leaves mid-body; the server goes on;
@@ -149,6 +150,17 @@ elif case == "ignore":
     post(s, "/whole", b"z" * 10)
     st, h, b, _ = response(s, rest)
     expect(st == 200 and b == "10 " + hashlib.sha256(b"z" * 10).hexdigest(), "second: %d %s" % (st, b))
+    # 200 KiB: streamed (past 64 KiB), its unread rest drained for keep-alive.
+    s = conn()
+    for i in range(3):
+        post(s, "/ignore", os.urandom(200 << 10), pieces=4, pause=0.05)
+        st, h, b, rest = response(s)
+        expect(st == 200 and b == "ignored" and h.get("connection") != "close",
+               "ignored 200 KiB #%d: %d %s" % (i, st, h))
+    post(s, "/whole", b"z" * 10)
+    st, h, b, _ = response(s, rest)
+    expect(st == 200 and b == "10 " + hashlib.sha256(b"z" * 10).hexdigest(),
+           "after the drained bodies: %d %s" % (st, b))
     s = conn()
     s.sendall(b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (1 << 20))
     s.sendall(b"y" * (200 << 10))
