@@ -312,6 +312,11 @@ static int whole_body(lua_State *L, struct hreq *h, const char **s, size_t *n,
 		*s = hreq_body(h, n);
 		return 1;
 	}
+	if (hreq_body_timed_out(h)) {
+		errors_ret(L, ERRORS_TIMEOUT, "request timeout after %Ims",
+			   (lua_Integer)hreq_timeout(h));
+		return 0;
+	}
 	rc = hreq_body_all(h);
 	if (rc == HREQ_BODY_WAIT)
 		rc = hreq_body_wait(h, proc_coro(L));
@@ -1059,6 +1064,12 @@ static int h_request(lua_State *L)
 		if (lua_type(L, -1) == LUA_TNUMBER)
 			hreq_set_max_body(h, lua_tonumber(L, -1) > 0 ?
 					  (uint64_t)lua_tonumber(L, -1) : 0);
+		lua_pop(L, 1);
+		lua_getfield(L, 1, "timeout");
+		if (lua_type(L, -1) == LUA_TNUMBER) {
+			lua_Number ms = lua_tonumber(L, -1);
+			hreq_set_timeout(h, ms > 0 && ms < 1e12 ? (uint64_t)ms : 0);
+		}
 		lua_pop(L, 1);
 	}
 	return push_obj(L, REQ_META, req_methods);

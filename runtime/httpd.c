@@ -107,6 +107,11 @@ struct hreq {
 	uint64_t id;                 /* unique on its shard (hreq_id) */
 	size_t body_off;             /* taken by hreq_body_take */
 	uint64_t max_body;           /* http.request{max_body=}; 0: none */
+	uint64_t timeout_ms;         /* http.request{timeout=}; 0: none */
+	uint64_t deadline;           /* of the whole-body wait in progress */
+	int timed_out;
+	struct wheel_timer bt;       /* the deadline, on the state's shard */
+	struct pext btx;             /* bt fired -> body_timeout_deliver */
 };
 
 static __thread uint64_t req_seq;
@@ -838,6 +843,8 @@ static void body_wake_deliver(lua_State *L, struct pext *x)
 	struct conn *c = container_of(x, struct conn, bwake);
 	struct coro *co = c->bwaiter;
 	(void)L;
+	if (c->h && wheel_is_active(&c->h->bt))
+		proc_timer_cancel(c->h->proc, &c->h->bt);
 	c->bwaiter = NULL;
 	c->bwaiter_proc = NULL;
 	if (co)
@@ -853,9 +860,39 @@ static void body_wake(struct conn *c)
 	}
 }
 
+/* The deadline of a whole-body wait passed: the reader gets a timeout. */
+static void body_timeout_deliver(lua_State *L, struct pext *x)
+{
+	struct hreq *h = container_of(x, struct hreq, btx);
+	struct conn *c = h->conn;
+	struct coro *co = c->bwaiter;
+	(void)L;
+	if (c->bwake.queued)
+		proc_ext_cancel(h->proc, &c->bwake);
+	c->bwaiter = NULL;
+	c->bwaiter_proc = NULL;
+	h->timed_out = 1;
+	if (co)
+		proc_ready(co, 0);
+}
+
+static void body_timeout_fire(struct wheel_timer *t)
+{
+	struct hreq *h = container_of(t, struct hreq, bt);
+	if (!h->btx.queued) {
+		h->btx.deliver = body_timeout_deliver;
+		proc_ext_post(h->proc, &h->btx);
+	}
+}
+
 /* The call of p ends: no reader waits any more. */
 static void body_detach(struct conn *c, struct proc *p)
 {
+	struct hreq *h = c->h;
+	if (h && wheel_is_active(&h->bt))
+		proc_timer_cancel(p, &h->bt);
+	if (h && h->btx.queued)
+		proc_ext_cancel(p, &h->btx);
 	if (c->bwake.queued)
 		proc_ext_cancel(p, &c->bwake);
 	c->bwaiter = NULL;
@@ -2119,7 +2156,24 @@ int hreq_body_wait(struct hreq *h, struct coro *co)
 		return HREQ_INVALID;
 	c->bwaiter = co;
 	c->bwaiter_proc = h->proc;
+	if (c->ball && h->deadline && !wheel_is_active(&h->bt)) {
+		wheel_timer_init(&h->bt, body_timeout_fire);
+		proc_timer_add(h->proc, &h->bt, h->deadline);
+	}
 	return HREQ_BODY_WAIT;
+}
+
+void hreq_set_timeout(struct hreq *h, uint64_t ms) { h->timeout_ms = ms; }
+
+uint64_t hreq_timeout(const struct hreq *h) { return h->timeout_ms; }
+
+int hreq_body_timed_out(struct hreq *h)
+{
+	int t = h->timed_out;
+	h->timed_out = 0;
+	if (t)
+		h->deadline = 0;
+	return t;
 }
 
 int hreq_body_all(struct hreq *h)
@@ -2129,8 +2183,12 @@ int hreq_body_all(struct hreq *h)
 		return HREQ_BODY_END;
 	c->ball = 1;
 	body_resume(c);
-	if (c->bleft == 0)
+	if (c->bleft == 0) {
+		h->deadline = 0;
 		return HREQ_BODY_END;
+	}
+	if (h->timeout_ms && h->deadline == 0)
+		h->deadline = shard_now_ms(shard_self()) + h->timeout_ms;
 	return c->state == C_CLOSED ? HREQ_GONE : HREQ_BODY_WAIT;
 }
 

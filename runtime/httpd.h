@@ -105,6 +105,12 @@ int hreq_body_streamed(const struct hreq *h);
 /* http.request{max_body = n}: the handler's own limit (0: none). */
 void hreq_set_max_body(struct hreq *h, uint64_t n);
 uint64_t hreq_max_body(const struct hreq *h);
+/* http.request{timeout = ms}: a whole-body wait (hreq_body_all, then
+** hreq_body_wait) that lasts longer wakes its reader early; 0: none. */
+void hreq_set_timeout(struct hreq *h, uint64_t ms);
+uint64_t hreq_timeout(const struct hreq *h);
+/* After a wake: the deadline passed (once; the next wait starts anew). */
+int hreq_body_timed_out(struct hreq *h);
 /* Take up to n bytes that arrived; returns how many (0: see state). */
 size_t hreq_body_take(struct hreq *h, char *dst, size_t n);
 /* HREQ_BODY_MORE, _END, _WAIT, or HREQ_GONE (the client left before

@@ -20,6 +20,8 @@
 #     ignores 1 MiB answers with Connection: close and closes;
 #   - stall: an uploader that stops mid-body is closed after the read
 #     timeout (2 s), though its handler runs;
+#   - timeout: req:body() under http.request{timeout = 500} of a body that
+#     stops coming: a Timeout error after 500 ms; a body in time is read;
 #   - gone: an uploader that leaves mid-body; the server goes on;
 #   - multipart: two fields and two files (contents by sha256, names, sizes,
 #     part headers) and a repeated field; bad input: not multipart (Invalid),
@@ -186,6 +188,22 @@ elif case == "stall":
     expect(d == b"" and 1.5 < dt < 6, "a stalled upload: %r after %.1f s" % (d[:40], dt))
     print("stall ok: closed after %.1f s" % dt)
 
+elif case == "timeout":
+    s = conn()
+    s.sendall(b"POST /timed HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (1 << 20))
+    s.sendall(os.urandom(100 << 10))
+    t0 = time.time()
+    st, h, b, _ = response(s)
+    dt = time.time() - t0
+    expect(st == 504 and b == "Timeout: request timeout after 500ms" and 0.3 < dt < 1.5,
+           "timeout: %d %s after %.1f s" % (st, b, dt))
+    s = conn()
+    body = os.urandom(300 << 10)
+    post(s, "/timed", body, pieces=3, pause=0.05)
+    st, h, b, _ = response(s)
+    expect(st == 200 and b == str(len(body)), "in time: %d %s" % (st, b))
+    print("timeout ok")
+
 elif case == "gone":
     s = conn()
     s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (8 << 20))
@@ -200,7 +218,7 @@ elif case == "gone":
     print("gone ok")
 PY
 
-for c in stream backpressure slow whole too_large ignore stall gone; do
+for c in stream backpressure slow whole too_large ignore stall timeout gone; do
 	python3 "$TMP/client.py" "$PORT" "$c" || { show stderr "$ERR"; die "case $c"; }
 done
 
