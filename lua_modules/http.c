@@ -1053,12 +1053,12 @@ static int push_obj(lua_State *L, const char *meta, const luaL_Reg *methods)
 }
 
 /* http.request([{timeout = ms, max_body = bytes}]): the options hold for
-** this call's request (the object is shared, the limits are the call's). */
+** this call's request (the object is shared, the limits are the call's).
+** Anything but a table is ignored, as the original's current release
+** ignores its argument altogether (its earlier ones took these options). */
 static int h_request(lua_State *L)
 {
 	struct hreq *h = httpd_current(L);
-	if (!lua_isnoneornil(L, 1))
-		luaL_checktype(L, 1, LUA_TTABLE); /* as the original's CheckTable */
 	if (h && lua_type(L, 1) == LUA_TTABLE) {
 		lua_getfield(L, 1, "max_body");
 		if (lua_type(L, -1) == LUA_TNUMBER)

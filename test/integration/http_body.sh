@@ -26,6 +26,7 @@
 #   - multipart: two fields and two files (contents by sha256, names, sizes,
 #     part headers) and a repeated field; bad input: not multipart (Invalid),
 #     no boundary, a truncated body, parts past max_memory (Internal);
+#   - shutdown: SIGINT with a handler parked on a body still arriving: exit 0;
 #   - broken: a handler whose chunk fails at load (a require of a module
 #     not in its modules:) answers 500 with the error instead of never.
 set -euo pipefail
@@ -287,5 +288,19 @@ done
 # The server is still up and answers.
 st=$(lib_get last -X POST --data-binary abc "http://127.0.0.1:$PORT/whole")
 lib_status_is "$st" 200 last
+# Shutdown with a handler parked on a body that is still coming: the
+# runtime stops (the connection closes, the read fails) and exits 0.
+python3 - "$PORT" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n" + b"x" * 100000)
+time.sleep(5)
+PY
+HOLD=$!
+lib_track "$HOLD"
+sleep 0.5
+kill -INT "$PID"
+wait_exit 15 "$PID"
+check_exit "wippy run (a body pending at shutdown)" "$EXIT_RC" 0
 check_no_sanitizer stderr "$ERR"
 echo "http_body: ok"
