@@ -66,8 +66,9 @@ measure() {
 	c1=$(cpu_of "$pid")
 	ev=$(echo "$line" | awk '{ print $4 }')
 	# The server's CPU covers the connecting phase too: an upper bound.
-	printf '%-8s %s server_cpu %.2f s (%.2f s per million events)\n' "$name" "$line" \
-		"$(echo "$c1 - $c0" | bc -l)" "$(echo "($c1 - $c0) * 1000000 / ($ev + 1)" | bc -l)"
+	awk -v n="$name" -v l="$line" -v c0="$c0" -v c1="$c1" -v ev="$ev" 'BEGIN {
+		printf "%-8s %s server_cpu %.2f s (%.2f s per million events)\n", n, l, c1 - c0,
+			(c1 - c0) * 1000000 / (ev + 1) }'
 	echo "$line" | awk '{ print $8 }' >"$TMP/$name.rate"
 }
 
@@ -90,4 +91,5 @@ PIDS+=("$BPID")
 wait_port "$BPORT" "$BPID" || die "the baseline did not start"
 measure asyncio "$BPID" "$BPORT"
 
-echo "ratio wippy/asyncio events/s: $(echo "$(cat "$TMP/wippy.rate") / $(cat "$TMP/asyncio.rate")" | bc -l | cut -c1-5)"
+awk -v a="$(cat "$TMP/wippy.rate")" -v b="$(cat "$TMP/asyncio.rate")" \
+	'BEGIN { printf "ratio wippy/asyncio events/s: %.2f\n", a / (b > 0 ? b : 1) }'
