@@ -226,11 +226,14 @@ static void on_recv(struct engine_io *io, int res, uint32_t flags)
 {
 	struct net_stream *s = container_of(io, struct net_stream, _rio);
 	int more = (flags & RING_F_MORE) != 0, in_place = s->_direct;
-	unsigned bid = 0;
+	unsigned bid = 0, rearm = 0;
 	const char *data = in_place ? s->_dst : NULL;
 
+	int cancelled = !more && (s->_paused & 2);
 	if (!more)
 		s->_armed = s->_direct = 0;
+	if (cancelled) /* the multishot net_stream_pause cancelled has ended */
+		s->_paused &= ~2;
 	if (flags & RING_F_BUFFER) {
 		bid = flags >> RING_BUF_SHIFT;
 		data = bufs.base + (size_t)bid * NET_BUFSZ;
@@ -238,10 +241,14 @@ static void on_recv(struct engine_io *io, int res, uint32_t flags)
 	}
 	if (s->_closing) {
 		/* Nothing is delivered after close. */
+	} else if (res == -ECANCELED && cancelled) {
+		/* net_stream_pause ended the multishot: not an error; resumed
+		** meanwhile, it is armed again below. */
+		rearm = s->_paused == 0;
 	} else if (res == -ENOBUFS) {
 		/* The shard's buffers are all in use: read this stream into
 		** its owner's memory once, then go back to the shared ones. */
-		if (!s->_armed && recv_direct(s) < 0)
+		if (!s->_armed && !s->_paused && recv_direct(s) < 0)
 			s->cb->on_read(s, -EBUSY, NULL, 0);
 	} else {
 		s->cb->on_read(s, res, data, in_place);
@@ -250,6 +257,8 @@ static void on_recv(struct engine_io *io, int res, uint32_t flags)
 		ring_buf_recycle(my_ring(), BGID, bid);
 	if (!more)
 		s->_inflight--;
+	if (rearm && !s->_closing && net_stream_recv(s) < 0)
+		s->cb->on_read(s, -EBUSY, NULL, 0);
 	maybe_finish(s);
 }
 
@@ -289,7 +298,7 @@ void net_stream_init(struct net_stream *s, int fd, const struct net_stream_cb *c
 	s->fd = fd;
 	s->_rio.done = on_recv;
 	s->_wio.done = on_send;
-	s->_inflight = s->_armed = s->_direct = s->_closing = 0;
+	s->_inflight = s->_armed = s->_direct = s->_closing = s->_paused = 0;
 	s->_dst = NULL;
 	s->_tx = NULL;
 	s->_tx_len = s->_tx_done = 0;
@@ -299,7 +308,7 @@ void net_stream_init(struct net_stream *s, int fd, const struct net_stream_cb *c
 int net_stream_recv(struct net_stream *s)
 {
 	int rc;
-	if (s->_armed || s->_closing)
+	if (s->_armed || s->_closing || s->_paused)
 		return 0;
 	if (!net_bufs_ready())
 		return recv_direct(s);
@@ -309,6 +318,23 @@ int net_stream_recv(struct net_stream *s)
 	s->_armed = 1;
 	s->_inflight++;
 	return 0;
+}
+
+void net_stream_pause(struct net_stream *s)
+{
+	if ((s->_paused & 1) || s->_closing)
+		return;
+	s->_paused |= 1;
+	/* A plain receive takes at most its buffer: let it complete. */
+	if (s->_armed && !s->_direct && !(s->_paused & 2) &&
+	    ring_cancel(my_ring(), ud_make_int(UD_NONE, 0), ud_make(UD_IO, &s->_rio)) == 0)
+		s->_paused |= 2;
+}
+
+int net_stream_resume(struct net_stream *s)
+{
+	s->_paused &= ~1;
+	return s->_paused ? 0 : net_stream_recv(s); /* else when the cancel lands */
 }
 
 int net_stream_recv_in_place(const struct net_stream *s)

@@ -139,7 +139,7 @@ struct net_stream {
 	const struct net_stream_cb *cb;
 	int fd;                 /* -1 once closed */
 	int _inflight;          /* completions still to come */
-	int _armed, _direct, _closing;
+	int _armed, _direct, _closing, _paused;
 	char *_dst;             /* where a plain receive writes */
 	const char *_tx;        /* what net_stream_send is sending */
 	size_t _tx_len, _tx_done;
@@ -153,6 +153,13 @@ void net_stream_init(struct net_stream *s, int fd, const struct net_stream_cb *c
 ** shard's buffers when it has them, otherwise a plain one into alloc's
 ** memory. Returns 0 or a negative errno. */
 int net_stream_recv(struct net_stream *s);
+
+/* Back-pressure: stop receiving until net_stream_resume. A multishot
+** receive in flight is cancelled (bytes already on their way are still
+** delivered); net_stream_recv arms nothing meanwhile. */
+void net_stream_pause(struct net_stream *s);
+/* Receive again after net_stream_pause (arms a receive). 0 or -errno. */
+int net_stream_resume(struct net_stream *s);
 
 /* True while a plain receive is writing into memory alloc returned. */
 int net_stream_recv_in_place(const struct net_stream *s);

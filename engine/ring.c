@@ -196,6 +196,14 @@ int ring_poll_remove(struct ring *r, uint64_t ud, uint64_t target_ud)
 	return 0;
 }
 
+int ring_cancel(struct ring *r, uint64_t ud, uint64_t target_ud)
+{
+	GET_SQE(r, sqe);
+	io_uring_prep_cancel64(sqe, target_ud, 0);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
 int ring_accept_multishot(struct ring *r, uint64_t ud, int fd)
 {
 	GET_SQE(r, sqe);

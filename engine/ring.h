@@ -87,6 +87,11 @@ int ring_poll(struct ring *r, uint64_t ud, int fd, unsigned events);
 ** under ud (0, or -ENOENT if the poll is gone). */
 int ring_poll_remove(struct ring *r, uint64_t ud, uint64_t target_ud);
 
+/* Cancel the operation armed under target_ud (a multishot receive): it
+** then completes with -ECANCELED, or has already completed. The cancel
+** itself completes under ud. */
+int ring_cancel(struct ring *r, uint64_t ud, uint64_t target_ud);
+
 /* Multishot accept: one CQE per accepted connection (res = new fd) while
 ** RING_F_MORE is set in the flags; re-arm when a CQE comes without it. */
 int ring_accept_multishot(struct ring *r, uint64_t ud, int fd);

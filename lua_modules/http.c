@@ -245,35 +245,10 @@ static int rq_params(lua_State *L)
 static int rq_has_body(lua_State *L)
 {
 	size_t n;
-	hreq_body(cur(L), &n);
-	lua_pushboolean(L, n > 0);
+	struct hreq *h = cur(L);
+	hreq_body(h, &n);
+	lua_pushboolean(L, n > 0 || hreq_body_streamed(h));
 	return 1;
-}
-
-/* req:body() -> string, err [-0, +(1|2), m] */
-static int rq_body(lua_State *L)
-{
-	size_t n;
-	const char *s = hreq_body(cur(L), &n);
-	lua_pushlstring(L, s, n);
-	return 1;
-}
-
-/* req:body_json() -> value, err. No body or bad JSON: INVALID. */
-static int rq_body_json(lua_State *L)
-{
-	size_t blen;
-	const char *body = hreq_body(cur(L), &blen);
-	if (blen == 0)
-		return errors_ret(L, ERRORS_INVALID, "request has no body");
-	int n = json_decode_push(L, body, blen);
-	if (n == 2) {
-		const char *msg = lua_tostring(L, -1);
-		if (msg == NULL && errors_is_error(L, -1))
-			msg = errors_message(L, -1, NULL);
-		return errors_ret(L, ERRORS_INVALID, "invalid JSON body: %s", msg ? msg : "?");
-	}
-	return n;
 }
 
 static int rq_is_content_type(lua_State *L)
@@ -303,6 +278,549 @@ static int rq_accepts(lua_State *L)
 	lua_pushboolean(L, strstr(v, t) != NULL || strstr(v, "*/*") != NULL);
 	return 1;
 }
+
+/* {==== The body, whole or as it arrives ====}
+**
+** A large body may still be arriving when the handler starts (httpd.h,
+** "The body as it arrives"): req:body(), body_json() and
+** parse_multipart() then park the caller's coroutine until all of it is
+** in; req:stream() reads it piece by piece as it comes, parked only while
+** nothing is buffered. http.request{max_body = n} makes a body longer
+** than n an error ("request body too large") for all of them. */
+#define STREAM_CHUNK (64u << 10)
+#define BSTREAM_META "wippy.http.Stream"
+#define MPFILE_META  "wippy.http.MultipartFile"
+
+static int too_large(lua_State *L, struct hreq *h)
+{
+	uint64_t m = hreq_max_body(h);
+	if (m && hreq_content_length(h) > m)
+		return errors_ret(L, ERRORS_INVALID, "request body too large");
+	return 0;
+}
+
+/* The whole body, waiting for it: returns 1 with *s, *n set, or, having
+** pushed its results, 0 (an error) or -1 (parked: return *blocked, the
+** continuation k re-enters the method). */
+static int whole_body(lua_State *L, struct hreq *h, const char **s, size_t *n,
+		      lua_KFunction k, int *blocked)
+{
+	int rc = too_large(L, h);
+	if (rc)
+		return 0;
+	if (!hreq_body_streamed(h)) {
+		*s = hreq_body(h, n);
+		return 1;
+	}
+	if (hreq_body_timed_out(h)) {
+		errors_ret(L, ERRORS_TIMEOUT, "request timeout after %Ims",
+			   (lua_Integer)hreq_timeout(h));
+		return 0;
+	}
+	rc = hreq_body_all(h);
+	if (rc == HREQ_BODY_WAIT)
+		rc = hreq_body_wait(h, proc_coro(L));
+	if (rc == HREQ_BODY_WAIT) {
+		*blocked = proc_block(L, 1, k, 0);
+		return -1;
+	}
+	if (rc == HREQ_GONE) {
+		errors_ret(L, ERRORS_CANCELED, "failed to read body: the client left or timed out");
+		return 0;
+	}
+	if (rc == HREQ_INVALID) {
+		errors_ret(L, ERRORS_INVALID, "the body is being read by another coroutine");
+		return 0;
+	}
+	*s = hreq_body_rest(h, n);
+	return 1;
+}
+
+static int rq_body(lua_State *L);
+static int rq_body_json(lua_State *L);
+static int rq_parse_multipart(lua_State *L);
+static int body_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status; (void)ctx;
+	return rq_body(L);
+}
+static int json_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status; (void)ctx;
+	return rq_body_json(L);
+}
+static int multipart_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status; (void)ctx;
+	return rq_parse_multipart(L);
+}
+
+/* req:body() -> string, err [-0, +(1|2), m] */
+static int rq_body(lua_State *L)
+{
+	struct hreq *h = cur(L);
+	const char *s;
+	size_t n;
+	int blocked, rc;
+	lua_settop(L, 1);
+	rc = whole_body(L, h, &s, &n, body_k, &blocked);
+	if (rc <= 0)
+		return rc < 0 ? blocked : 2;
+	lua_pushlstring(L, s, n);
+	return 1;
+}
+
+/* req:body_json() -> value, err. No body or bad JSON: INVALID. */
+static int rq_body_json(lua_State *L)
+{
+	struct hreq *h = cur(L);
+	const char *body;
+	size_t blen;
+	int blocked, rc;
+	lua_settop(L, 1);
+	rc = whole_body(L, h, &body, &blen, json_k, &blocked);
+	if (rc <= 0)
+		return rc < 0 ? blocked : 2;
+	if (blen == 0)
+		return errors_ret(L, ERRORS_INVALID, "request has no body");
+	int n = json_decode_push(L, body, blen);
+	if (n == 2) {
+		const char *msg = lua_tostring(L, -1);
+		if (msg == NULL && errors_is_error(L, -1))
+			msg = errors_message(L, -1, NULL);
+		return errors_ret(L, ERRORS_INVALID, "invalid JSON body: %s", msg ? msg : "?");
+	}
+	return n;
+}
+
+/* A Stream: the request's body (valid during its call only), or a
+** string (a multipart file's contents, uservalue 1). */
+struct bstream {
+	uint64_t req;     /* hreq_id; 0: a string */
+	size_t off;       /* of the string */
+	uint64_t nread;
+	int closed;
+};
+
+static int bs_read_k(lua_State *L, int status, lua_KContext ctx);
+
+/* stream:read([n]) -> chunk, nil; nil, nil at the end; nil, err. */
+static int bs_try(lua_State *L, size_t n)
+{
+	struct bstream *s = lua_touserdata(L, 1);
+	struct hreq *h;
+	luaL_Buffer b;
+	size_t got;
+
+	if (s->closed)
+		return errors_ret(L, ERRORS_INVALID, "stream is closed");
+	if (s->req == 0) {
+		size_t len;
+		lua_getiuservalue(L, 1, 1);
+		const char *str = lua_tolstring(L, -1, &len);
+		if (s->off >= len) {
+			lua_pushnil(L);
+			lua_pushnil(L);
+			return 2;
+		}
+		got = len - s->off < n ? len - s->off : n;
+		lua_pushlstring(L, str + s->off, got);
+		s->off += got;
+		s->nread += got;
+		lua_pushnil(L);
+		return 2;
+	}
+	h = httpd_current(L);
+	if (h == NULL || hreq_id(h) != s->req)
+		return errors_ret(L, ERRORS_INVALID, "stream is closed (its request ended)");
+	char *p = luaL_buffinitsize(L, &b, n);
+	got = hreq_body_take(h, p, n);
+	luaL_pushresultsize(&b, got);
+	if (got > 0) {
+		s->nread += got;
+		lua_pushnil(L);
+		return 2;
+	}
+	lua_pop(L, 1);
+	int st = hreq_body_state(h);
+	if (st == HREQ_BODY_WAIT)
+		st = hreq_body_wait(h, proc_coro(L));
+	switch (st) {
+	case HREQ_BODY_WAIT:
+		return proc_block(L, 1, bs_read_k, (lua_KContext)n);
+	case HREQ_GONE:
+		return errors_ret(L, ERRORS_CANCELED, "the body did not arrive whole (the client left or timed out)");
+	case HREQ_INVALID:
+		return errors_ret(L, ERRORS_INVALID, "stream is being read by another coroutine");
+	case HREQ_BODY_MORE:
+		return bs_try(L, n); /* raced in before the wait */
+	default:
+		lua_pushnil(L);
+		lua_pushnil(L);
+		return 2;
+	}
+}
+
+static int bs_read_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status;
+	lua_settop(L, 1);
+	return bs_try(L, (size_t)ctx);
+}
+
+static int bs_read(lua_State *L)
+{
+	luaL_checkudata(L, 1, BSTREAM_META);
+	lua_Integer n = luaL_optinteger(L, 2, STREAM_CHUNK);
+	if (n <= 0)
+		return luaL_argerror(L, 2, "size must be positive");
+	lua_settop(L, 1);
+	return bs_try(L, (size_t)n);
+}
+
+static int bs_close(lua_State *L)
+{
+	struct bstream *s = luaL_checkudata(L, 1, BSTREAM_META);
+	s->closed = 1;
+	lua_pushnil(L);
+	return 1;
+}
+
+static int bs_bytes_read(lua_State *L)
+{
+	struct bstream *s = luaL_checkudata(L, 1, BSTREAM_META);
+	lua_pushinteger(L, (lua_Integer)s->nread);
+	return 1;
+}
+
+static const luaL_Reg bs_methods[] = {
+	{"read", bs_read}, {"close", bs_close}, {"bytes_read", bs_bytes_read},
+	{NULL, NULL}
+};
+
+/* A new stream; for a string one, the string at str_idx (0: none). */
+static struct bstream *push_bstream(lua_State *L, uint64_t req, int str_idx)
+{
+	if (str_idx)
+		str_idx = lua_absindex(L, str_idx);
+	struct bstream *s = lua_newuserdatauv(L, sizeof(*s), 1);
+	memset(s, 0, sizeof(*s));
+	s->req = req;
+	if (luaL_newmetatable(L, BSTREAM_META)) {
+		lazylib_methods(L, bs_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushliteral(L, "Stream");
+		lua_setfield(L, -2, "__name");
+	}
+	lua_setmetatable(L, -2);
+	if (str_idx) {
+		lua_pushvalue(L, str_idx);
+		lua_setiuservalue(L, -2, 1);
+	}
+	return s;
+}
+
+/* req:stream() -> Stream, err. No body: INVALID "no body". */
+static int rq_stream(lua_State *L)
+{
+	struct hreq *h = cur(L);
+	size_t n;
+	hreq_body(h, &n);
+	if (n == 0 && !hreq_body_streamed(h))
+		return errors_ret(L, ERRORS_INVALID, "no body");
+	if (too_large(L, h))
+		return 2;
+	push_bstream(L, hreq_id(h), 0);
+	lua_pushnil(L);
+	return 2;
+}
+
+/* {==== multipart/form-data ====} */
+
+static const char *memfind(const char *h, size_t hl, const char *n, size_t nl)
+{
+	if (nl == 0 || hl < nl)
+		return NULL;
+	for (const char *p = h, *e = h + hl - nl; p <= e; p++) {
+		p = memchr(p, n[0], (size_t)(e - p) + 1);
+		if (p == NULL)
+			return NULL;
+		if (memcmp(p, n, nl) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* The value of parameter `name` in a header value "type; a=b; c="d"",
+** pushed (quotes removed); 0 when absent. */
+static int push_param(lua_State *L, const char *v, size_t vl, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = v, *e = v + vl;
+	while ((p = memchr(p, ';', (size_t)(e - p))) != NULL) {
+		p++;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		if ((size_t)(e - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == '=') {
+			const char *q = p + nl + 1, *qe;
+			if (q < e && *q == '"') {
+				luaL_Buffer b;
+				luaL_buffinit(L, &b);
+				for (q++; q < e && *q != '"'; q++) {
+					if (*q == '\\' && q + 1 < e)
+						q++;
+					luaL_addchar(&b, *q);
+				}
+				luaL_pushresult(&b);
+				return 1;
+			}
+			for (qe = q; qe < e && *qe != ';' && *qe != ' '; qe++)
+				;
+			lua_pushlstring(L, q, (size_t)(qe - q));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int mp_fail(lua_State *L, const char *why)
+{
+	return errors_ret(L, ERRORS_INTERNAL, "failed to parse multipart form: %s", why);
+}
+
+/* Append the value at -1 to t[key at -2] (a string, or a list once
+** repeated); pops both. */
+static void add_value(lua_State *L, int t)
+{
+	lua_pushvalue(L, -2);
+	int ty = lua_rawget(L, t);
+	if (ty == LUA_TNIL) {
+		lua_pop(L, 1);
+		lua_rawset(L, t);
+		return;
+	}
+	if (ty == LUA_TSTRING) {
+		lua_createtable(L, 2, 0);
+		lua_insert(L, -2);
+		lua_rawseti(L, -2, 1);
+		lua_pushvalue(L, -3);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, t);
+	}
+	/* list at -1, value at -2, key at -3 */
+	lua_insert(L, -2);
+	lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+	lua_pop(L, 2);
+}
+
+static void push_mpfile(lua_State *L, int content, int filename, int headers)
+{
+	content = lua_absindex(L, content);
+	filename = lua_absindex(L, filename);
+	headers = lua_absindex(L, headers);
+	lua_newuserdatauv(L, 0, 3);
+	luaL_setmetatable(L, MPFILE_META);
+	lua_pushvalue(L, content);
+	lua_setiuservalue(L, -2, 1);
+	lua_pushvalue(L, filename);
+	lua_setiuservalue(L, -2, 2);
+	lua_pushvalue(L, headers);
+	lua_setiuservalue(L, -2, 3);
+}
+
+/* req:parse_multipart([max_memory]) -> {values = {...}, files = {name =
+** {file...}}}, err. Not multipart/form-data: INVALID; a malformed body,
+** or more than max_memory (default 32 MiB) of parts: INTERNAL. */
+static int rq_parse_multipart(lua_State *L)
+{
+	struct hreq *h = cur(L);
+	size_t ctl, blen;
+	const char *ct = hreq_header(h, "Content-Type", 12, &ctl), *body;
+	lua_Integer maxmem = 32 << 20;
+	int blocked, rc;
+
+	if (!lua_isnoneornil(L, 2)) {
+		maxmem = (lua_Integer)luaL_checknumber(L, 2);
+		if (maxmem <= 0)
+			maxmem = 32 << 20;
+	}
+	if (ct == NULL || ctl < 19 || strncasecmp(ct, "multipart/form-data", 19) != 0)
+		return errors_ret(L, ERRORS_INVALID, "content type is not multipart/form-data");
+	lua_settop(L, 2);
+	if (!push_param(L, ct, ctl, "boundary") || lua_rawlen(L, -1) == 0)
+		return mp_fail(L, "no multipart boundary param in Content-Type");
+	size_t bl0;
+	const char *bnd = lua_tolstring(L, 3, &bl0);
+	if (bl0 > 70)
+		return mp_fail(L, "boundary longer than 70 bytes");
+	char delim[80];
+	int dl = snprintf(delim, sizeof(delim), "\r\n--%s", bnd);
+	lua_settop(L, 2);
+	rc = whole_body(L, h, &body, &blen, multipart_k, &blocked);
+	if (rc <= 0)
+		return rc < 0 ? blocked : 2;
+
+	lua_createtable(L, 0, 2);
+	int res = lua_gettop(L);
+	lua_newtable(L);
+	int values = lua_gettop(L);
+	lua_newtable(L);
+	int files = lua_gettop(L);
+
+	const char *p = body, *e = body + blen, *q;
+	size_t used = 0;
+	/* The first delimiter may open the body without its CRLF. */
+	if ((size_t)(e - p) >= (size_t)dl - 2 && memcmp(p, delim + 2, (size_t)dl - 2) == 0)
+		p += dl - 2;
+	else if ((q = memfind(p, (size_t)(e - p), delim, (size_t)dl)) != NULL)
+		p = q + dl;
+	else
+		return mp_fail(L, "no multipart boundary in the body");
+	for (;;) {
+		if (e - p >= 2 && p[0] == '-' && p[1] == '-')
+			break; /* the close delimiter */
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		if (e - p < 2 || p[0] != '\r' || p[1] != '\n')
+			return mp_fail(L, "NextPart: EOF");
+		p += 2;
+		const char *he = memfind(p, (size_t)(e - p), "\r\n\r\n", 4);
+		const char *hend;
+		if (e - p >= 2 && p[0] == '\r' && p[1] == '\n')
+			hend = p; /* a part without headers */
+		else if (he)
+			hend = he + 2;
+		else
+			return mp_fail(L, "NextPart: EOF (truncated part headers)");
+		/* The part's headers, keys lowercase. */
+		lua_newtable(L);
+		int hdrs = lua_gettop(L);
+		for (const char *l = p; l < hend;) {
+			const char *le = memfind(l, (size_t)(hend - l), "\r\n", 2);
+			const char *colon = memchr(l, ':', (size_t)(le - l));
+			if (colon == NULL || colon == l)
+				return mp_fail(L, "malformed MIME header line");
+			luaL_Buffer b;
+			luaL_buffinit(L, &b);
+			for (const char *k = l; k < colon; k++)
+				luaL_addchar(&b, (char)((*k >= 'A' && *k <= 'Z') ? *k + 32 : *k));
+			luaL_pushresult(&b);
+			const char *v = colon + 1;
+			while (v < le && (*v == ' ' || *v == '\t'))
+				v++;
+			lua_pushlstring(L, v, (size_t)(le - v));
+			lua_rawset(L, hdrs);
+			l = le + 2;
+		}
+		const char *cs = hend + 2;
+		q = memfind(cs, (size_t)(e - cs), delim, (size_t)dl);
+		if (q == NULL)
+			return mp_fail(L, "NextPart: EOF (truncated body)");
+		size_t clen = (size_t)(q - cs);
+		used += clen;
+		if (used > (size_t)maxmem)
+			return mp_fail(L, "multipart: message too large");
+		lua_getfield(L, hdrs, "content-disposition");
+		size_t cdl;
+		const char *cd = lua_tolstring(L, -1, &cdl);
+		int has_name = cd && push_param(L, cd, cdl, "name");
+		if (has_name && lua_rawlen(L, -1) > 0) {
+			int fn = push_param(L, cd, cdl, "filename");
+			if (fn) {
+				/* key, filename: a file */
+				lua_pushlstring(L, cs, clen);
+				push_mpfile(L, -1, -2, hdrs);
+				lua_remove(L, -2);
+				lua_remove(L, -2);
+				/* key, file */
+				lua_pushvalue(L, -2);
+				if (lua_rawget(L, files) != LUA_TTABLE) {
+					lua_pop(L, 1);
+					lua_newtable(L);
+					lua_pushvalue(L, -3);
+					lua_pushvalue(L, -2);
+					lua_rawset(L, files);
+				}
+				lua_insert(L, -2);
+				lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+				lua_pop(L, 2);
+			} else {
+				lua_pushlstring(L, cs, clen);
+				add_value(L, values);
+			}
+		} else if (has_name) {
+			lua_pop(L, 1);
+		}
+		lua_settop(L, files);
+		p = q + dl;
+	}
+	lua_pushvalue(L, files);
+	lua_setfield(L, res, "files");
+	lua_pushvalue(L, values);
+	lua_setfield(L, res, "values");
+	lua_settop(L, res);
+	lua_pushnil(L);
+	return 2;
+}
+
+/* file:stream() -> Stream, nil: its contents. */
+static int mf_stream(lua_State *L)
+{
+	luaL_checkudata(L, 1, MPFILE_META);
+	lua_getiuservalue(L, 1, 1);
+	push_bstream(L, 0, -1);
+	lua_pushnil(L);
+	return 2;
+}
+
+static int mf_size(lua_State *L)
+{
+	luaL_checkudata(L, 1, MPFILE_META);
+	lua_getiuservalue(L, 1, 1);
+	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+	lua_pushnil(L);
+	return 2;
+}
+
+static int mf_name(lua_State *L)
+{
+	luaL_checkudata(L, 1, MPFILE_META);
+	lua_getiuservalue(L, 1, 2);
+	lua_pushnil(L);
+	return 2;
+}
+
+/* file:header(name) -> string? (the part's own header) */
+static int mf_header(lua_State *L)
+{
+	luaL_checkudata(L, 1, MPFILE_META);
+	size_t n;
+	const char *k = luaL_checklstring(L, 2, &n);
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	for (size_t i = 0; i < n; i++)
+		luaL_addchar(&b, (char)((k[i] >= 'A' && k[i] <= 'Z') ? k[i] + 32 : k[i]));
+	luaL_pushresult(&b);
+	lua_getiuservalue(L, 1, 3);
+	lua_insert(L, -2);
+	lua_rawget(L, -2);
+	return 1;
+}
+
+static int mf_tostring(lua_State *L)
+{
+	luaL_checkudata(L, 1, MPFILE_META);
+	lua_getiuservalue(L, 1, 2);
+	lua_getiuservalue(L, 1, 1);
+	lua_pushfstring(L, "http.MultipartFile{name=%s, size=%d}", lua_tostring(L, -2),
+			(int)lua_rawlen(L, -1));
+	return 1;
+}
+
+static const luaL_Reg mf_methods[] = {
+	{"stream", mf_stream}, {"size", mf_size}, {"name", mf_name},
+	{"header", mf_header}, {NULL, NULL}
+};
 
 /* {==== Response ====} */
 
@@ -500,7 +1018,8 @@ static const luaL_Reg req_methods[] = {
 	{"host", rq_host}, {"remote_addr", rq_remote_addr}, {"param", rq_param},
 	{"params", rq_params}, {"body", rq_body}, {"body_json", rq_body_json},
 	{"has_body", rq_has_body}, {"is_content_type", rq_is_content_type},
-	{"accepts", rq_accepts}, {NULL, NULL}
+	{"accepts", rq_accepts}, {"stream", rq_stream},
+	{"parse_multipart", rq_parse_multipart}, {NULL, NULL}
 };
 
 static const luaL_Reg res_methods[] = {
@@ -533,7 +1052,28 @@ static int push_obj(lua_State *L, const char *meta, const luaL_Reg *methods)
 	return 1;
 }
 
-static int h_request(lua_State *L) { return push_obj(L, REQ_META, req_methods); }
+/* http.request([{timeout = ms, max_body = bytes}]): the options hold for
+** this call's request (the object is shared, the limits are the call's).
+** Anything but a table is ignored, as the original's current release
+** ignores its argument altogether (its earlier ones took these options). */
+static int h_request(lua_State *L)
+{
+	struct hreq *h = httpd_current(L);
+	if (h && lua_type(L, 1) == LUA_TTABLE) {
+		lua_getfield(L, 1, "max_body");
+		if (lua_type(L, -1) == LUA_TNUMBER)
+			hreq_set_max_body(h, lua_tonumber(L, -1) > 0 ?
+					  (uint64_t)lua_tonumber(L, -1) : 0);
+		lua_pop(L, 1);
+		lua_getfield(L, 1, "timeout");
+		if (lua_type(L, -1) == LUA_TNUMBER) {
+			lua_Number ms = lua_tonumber(L, -1);
+			hreq_set_timeout(h, ms > 0 && ms < 1e12 ? (uint64_t)ms : 0);
+		}
+		lua_pop(L, 1);
+	}
+	return push_obj(L, REQ_META, req_methods);
+}
 static int h_response(lua_State *L) { return push_obj(L, RES_META, res_methods); }
 
 static void consts(lua_State *L, const char *name, const char *const *kv, int n)
@@ -581,6 +1121,15 @@ int luaopen_http(lua_State *L)
 		"WRITE_FAILED", "WRITE_FAILED", "STREAM_ERROR", "STREAM_ERROR",
 	};
 
+	if (luaL_newmetatable(L, MPFILE_META)) {
+		lazylib_methods(L, mf_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, mf_tostring);
+		lua_setfield(L, -2, "__tostring");
+		lua_pushliteral(L, "MultipartFile");
+		lua_setfield(L, -2, "__name");
+	}
+	lua_pop(L, 1);
 	luaL_newlib(L, f);
 	lua_createtable(L, 0, (int)countof(status));
 	for (size_t i = 0; i < countof(status); i++) {

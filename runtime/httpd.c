@@ -9,11 +9,12 @@
 ** file speaks only HTTP over its streams.
 **
 ** Connection life: C_HEAD (reading a request head; idle keep-alive when
-** nothing is buffered) -> C_BODY -> C_HANDLING (the handler runs; nothing
-** is read, pipelined bytes wait in the buffer) -> C_WRITING -> C_HEAD again
-** for keep-alive, or closed. A connection is freed only when its stream has
-** closed (engine/net.h: after the last completion) and no handler holds it
-** (`refs`), so no CQE and no handler ever sees freed memory (STYLE habit 5).
+** nothing is buffered) -> C_BODY -> C_HANDLING (the handler runs; only a
+** streamed body is read, pipelined bytes wait in the buffer) -> C_WRITING
+** -> C_HEAD again for keep-alive, or closed. A connection is freed only
+** when its stream has closed (engine/net.h: after the last completion) and
+** no handler holds it (`refs`), so no CQE and no handler ever sees freed
+** memory (STYLE habit 5).
 **
 ** Timeouts (one wheel timer per connection): idle keep-alive (no byte of a
 ** next request yet: close silently), read (a request started but not
@@ -69,6 +70,11 @@
 #define BUF_START  4096
 #define FILE_CHUNK (256u << 10)  /* a static file goes out in pieces of this */
 #define GZ_FILE_MAX (1u << 20)   /* larger files are not gzip'd (held whole) */
+#define BODY_STREAM_MIN (64u << 10) /* see "Streamed request bodies" */
+#define BODY_HIGH (256u << 10)
+#define BODY_LOW  (64u << 10)
+#define BODY_RX   (16u << 10)
+#define BODY_DRAIN (256u << 10) /* an unread rest up to this keeps keep-alive */
 
 enum { C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_CLOSED };
 
@@ -110,7 +116,17 @@ struct hreq {
 	int mstatus;                 /* the status finish_request sent */
 	const char *mroute;          /* the route's pattern (lives with it) */
 	char mmethod[16];
+	uint64_t id;                 /* unique on its shard (hreq_id) */
+	size_t body_off;             /* taken by hreq_body_take */
+	uint64_t max_body;           /* http.request{max_body=}; 0: none */
+	uint64_t timeout_ms;         /* http.request{timeout=}; 0: none */
+	uint64_t deadline;           /* of the whole-body wait in progress */
+	int timed_out;
+	struct wheel_timer bt;       /* the deadline, on the state's shard */
+	struct pext btx;             /* bt fired -> body_timeout_deliver */
 };
+
+static __thread uint64_t req_seq;
 
 struct pool {
 	struct proc **idle;
@@ -207,6 +223,18 @@ struct conn {
 	int file_fd;         /* -1: none */
 	uint64_t file_off, file_left;
 	struct engine_io fio;
+	/* A streamed request body (see "Streamed request bodies"). */
+	uint8_t bstream;     /* the handler runs while the body arrives */
+	uint8_t bpaused;     /* receives stopped: bq is full */
+	uint8_t ball;        /* the handler wants it whole (req:body()) */
+	uint8_t bdrain;      /* after the response: bleft bytes to discard */
+	uint64_t bleft;      /* body bytes not received yet */
+	struct hbuf bq;      /* received, not yet taken: bq.p[boff, bq.len) */
+	size_t boff;
+	char *rx;            /* a plain receive's room while handling */
+	struct coro *bwaiter; /* a reader waiting for bytes */
+	struct proc *bwaiter_proc;
+	struct pext bwake;
 	uint8_t file_gz;     /* compress: the whole file is gathered after its
 	                     ** head (out[0, gz_head)), then gzip'd and sent */
 	int gz_level;
@@ -216,6 +244,9 @@ struct conn {
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
 static void stream_wake(struct conn *c);
+static void body_wake(struct conn *c);
+static void body_reset(struct conn *c);
+static size_t body_feed(struct conn *c, const char *data, size_t n);
 static int stream_sent(struct conn *c);
 static void conn_free(struct conn *c);
 static void set_header(struct hreq *h, const char *k, size_t kl, const char *v,
@@ -266,6 +297,8 @@ static void conn_free(struct conn *c)
 	free(c->out.p);
 	free(c->pend.p);
 	free(c->spool.p);
+	free(c->bq.p);
+	free(c->rx);
 	free(c);
 }
 
@@ -331,6 +364,7 @@ static void conn_close(struct conn *c)
 	if (wheel_is_active(&c->timer))
 		shard_timer_cancel(&c->timer);
 	stream_wake(c);
+	body_wake(c);
 	/* The stream's reference goes in on_close, after its last completion. */
 	if (c->tls)
 		htls_close(c->tls);
@@ -373,6 +407,8 @@ static void conn_write(struct conn *c, int status, const struct http1_field *f,
 {
 	char head[8192];
 	struct http1_field all[NHDRS + 2];
+	if (c->bstream && c->bleft > BODY_DRAIN)
+		c->keep_alive = 0; /* too much of the body is unread: close */
 	int keep = c->keep_alive ? (c->req.minor_version == 0 ? HTTP1_KEEP_EXPLICIT : HTTP1_KEEP)
 				 : HTTP1_CLOSE;
 	if (nf <= NHDRS && !has_field(f, nf, "Date", 4)) {
@@ -706,7 +742,7 @@ static void on_sent(struct net_stream *st, int res)
 		return; /* the next piece of the file is being read */
 	if (c->streaming && stream_sent(c))
 		return; /* more of the stream to send, or to come */
-	if (!c->keep_alive) {
+	if (!c->keep_alive || (c->bstream && c->bleft > BODY_DRAIN)) {
 		conn_close(c);
 		return;
 	}
@@ -724,6 +760,7 @@ static void on_sent(struct net_stream *st, int res)
 		c->pend.len = 0;
 	}
 	http1_reset(&c->req);
+	body_reset(c);
 	c->state = C_HEAD;
 	if (c->len) {
 		arm_timer(c, c->svc->read_ms);
@@ -747,6 +784,14 @@ static void on_sent(struct net_stream *st, int res)
 static char *conn_alloc(struct net_stream *st, size_t *cap)
 {
 	struct conn *c = container_of(st, struct conn, st);
+	if (c->bstream && c->bleft && c->state == C_HANDLING) {
+		if (c->bpaused)
+			return NULL;
+		if (c->rx == NULL)
+			c->rx = xmalloc(BODY_RX);
+		*cap = BODY_RX;
+		return c->rx;
+	}
 	if (c->state != C_HEAD && c->state != C_BODY)
 		return NULL;
 	reserve(c, BUF_START / 2);
@@ -764,8 +809,9 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 		** (nc -N, some HTTP/1.0 clients): answer what is buffered and
 		** in progress, then close, as nginx does. */
 		c->eof = 1;
-		if ((c->state == C_HEAD && c->len == 0) || c->streaming)
-			conn_close(c); /* a stream's reader left */
+		if ((c->state == C_HEAD && c->len == 0) || c->streaming ||
+		    (c->bstream && c->bleft))
+			conn_close(c); /* a stream's reader left, a body cut short */
 		else if (c->state == C_HEAD || c->state == C_BODY)
 			conn_process(c);
 		goto out;
@@ -777,7 +823,20 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 	if (c->state == C_HEAD && c->len == 0)
 		arm_timer(c, c->svc->read_ms); /* a request has started */
 	if (c->state == C_HANDLING || c->state == C_WRITING) {
-		hbuf_add(&c->pend, data, (size_t)res);
+		size_t k = body_feed(c, data, (size_t)res);
+		hbuf_add(&c->pend, data + k, (size_t)res - k);
+	} else if (c->bdrain) {
+		/* The unread rest of the last body goes before the next head. */
+		size_t k = body_feed(c, data, (size_t)res);
+		if (in_place && (size_t)res > k)
+			memmove(c->buf + c->len, c->buf + c->len + k, (size_t)res - k);
+		else if ((size_t)res > k) {
+			reserve(c, (size_t)res - k);
+			memcpy(c->buf + c->len, data + k, (size_t)res - k);
+		}
+		c->len += (size_t)res - k;
+		if (c->len == 0)
+			goto out;
 	} else if (!in_place) {
 		reserve(c, (size_t)res);
 		memcpy(c->buf + c->len, data, (size_t)res);
@@ -792,7 +851,7 @@ static void on_read(struct net_stream *st, ssize_t res, const char *data,
 	}
 	if (c->state == C_HEAD || c->state == C_BODY)
 		conn_process(c);
-	else if (c->state != C_CLOSED && pushes(c))
+	else if (c->state != C_CLOSED && (pushes(c) || (c->bstream && c->bleft)))
 		conn_recv(c);
 out:
 	if (c->state != C_CLOSED && c->state != C_HANDLING &&
@@ -848,6 +907,174 @@ static void conn_timer(struct wheel_timer *t)
 	default:
 		conn_close(c);
 	}
+}
+
+/* {==== Streamed request bodies ====}
+**
+** A Content-Length body over BODY_STREAM_MIN that has not arrived whole
+** when its head has is not waited for: the handler runs at once and the
+** body's bytes queue on the connection (bq) as they arrive, for
+** hreq_body_take (req:stream()). The queue is bounded: past BODY_HIGH
+** unread bytes the connection stops receiving (net_stream_pause) until
+** the reader is down to BODY_LOW, so a fast uploader cannot make the
+** server buffer without bound; a reader with nothing to read parks
+** (hreq_body_wait) and is woken from its process's step when bytes
+** arrive or the client leaves. req:body() lifts the bound (hreq_body_all)
+** and waits for the whole body, as the service's max_body_bytes allows.
+** A response sent while more than BODY_DRAIN of the body is unread closes
+** the connection after it (Connection: close); a shorter rest is read and
+** discarded before the next request's head (as Go's server does), so
+** keep-alive never reads body bytes as a request. Smaller bodies, and chunked ones, are read whole first. */
+
+static size_t body_avail(const struct conn *c)
+{
+	return c->bq.len - c->boff;
+}
+
+static void body_wake_deliver(lua_State *L, struct pext *x)
+{
+	struct conn *c = container_of(x, struct conn, bwake);
+	struct coro *co = c->bwaiter;
+	(void)L;
+	if (c->h && wheel_is_active(&c->h->bt))
+		proc_timer_cancel(c->h->proc, &c->h->bt);
+	c->bwaiter = NULL;
+	c->bwaiter_proc = NULL;
+	if (co)
+		proc_ready(co, 0);
+}
+
+/* Bytes arrived, the body ended, or the client left: wake the reader. */
+static void body_wake(struct conn *c)
+{
+	if (c->bwaiter && !c->bwake.queued) {
+		c->bwake.deliver = body_wake_deliver;
+		proc_ext_post(c->bwaiter_proc, &c->bwake);
+	}
+}
+
+/* The deadline of a whole-body wait passed: the reader gets a timeout. */
+static void body_timeout_deliver(lua_State *L, struct pext *x)
+{
+	struct hreq *h = container_of(x, struct hreq, btx);
+	struct conn *c = h->conn;
+	struct coro *co = c->bwaiter;
+	(void)L;
+	if (c->bwake.queued)
+		proc_ext_cancel(h->proc, &c->bwake);
+	c->bwaiter = NULL;
+	c->bwaiter_proc = NULL;
+	h->timed_out = 1;
+	if (co)
+		proc_ready(co, 0);
+}
+
+static void body_timeout_fire(struct wheel_timer *t)
+{
+	struct hreq *h = container_of(t, struct hreq, bt);
+	if (!h->btx.queued) {
+		h->btx.deliver = body_timeout_deliver;
+		proc_ext_post(h->proc, &h->btx);
+	}
+}
+
+/* The call of p ends: no reader waits any more. */
+static void body_detach(struct conn *c, struct proc *p)
+{
+	struct hreq *h = c->h;
+	if (h && wheel_is_active(&h->bt))
+		proc_timer_cancel(p, &h->bt);
+	if (h && h->btx.queued)
+		proc_ext_cancel(p, &h->btx);
+	if (c->bwake.queued)
+		proc_ext_cancel(p, &c->bwake);
+	c->bwaiter = NULL;
+	c->bwaiter_proc = NULL;
+}
+
+/* While the handler runs, the read timeout covers the client: it runs
+** while more of the body is due and the server is receiving (not while
+** the handler is behind), restarted by every piece; past it the
+** connection closes and the reader gets an error. */
+static void body_timer(struct conn *c)
+{
+	if (c->state == C_HANDLING)
+		arm_timer(c, c->bleft && !c->bpaused ? c->svc->read_ms : 0);
+}
+
+/* Take the body's share of data[0, n) onto the queue; returns how much
+** was the body's (the rest is the next request's). */
+static size_t body_feed(struct conn *c, const char *data, size_t n)
+{
+	if (!c->bstream || c->bleft == 0)
+		return 0;
+	size_t k = n < c->bleft ? n : (size_t)c->bleft;
+	if (c->bdrain) { /* discarded */
+		c->bleft -= k;
+		if (c->bleft == 0)
+			c->bstream = c->bdrain = 0;
+		return k;
+	}
+	if (c->boff == c->bq.len) {
+		c->bq.len = c->boff = 0;
+	} else if (c->boff >= BODY_HIGH && c->boff * 2 >= c->bq.len) {
+		memmove(c->bq.p, c->bq.p + c->boff, c->bq.len - c->boff);
+		c->bq.len -= c->boff;
+		c->boff = 0;
+	}
+	hbuf_add(&c->bq, data, k);
+	c->bleft -= k;
+	if (!c->ball && !c->bpaused && c->bleft && body_avail(c) >= BODY_HIGH) {
+		c->bpaused = 1;
+		net_stream_pause(&c->st);
+	}
+	body_timer(c);
+	body_wake(c);
+	return k;
+}
+
+static void body_resume(struct conn *c)
+{
+	if (!c->bpaused)
+		return;
+	c->bpaused = 0;
+	if (c->state != C_CLOSED && net_stream_resume(&c->st) < 0)
+		conn_close(c);
+	body_timer(c);
+}
+
+/* The next request: forget the body (a large queue goes); an unread rest
+** (at most BODY_DRAIN, or the connection closed) is drained first. */
+static void body_reset(struct conn *c)
+{
+	body_resume(c);
+	c->bdrain = c->bstream && c->bleft;
+	c->bstream = c->bdrain;
+	c->ball = 0;
+	c->bq.len = c->boff = 0;
+	if (c->bq.cap > (1u << 20)) {
+		free(c->bq.p);
+		c->bq.p = NULL;
+		c->bq.cap = 0;
+	}
+}
+
+static void dispatch(struct conn *c);
+
+/* The head is in, the body is not: run the handler now. */
+static void body_start(struct conn *c)
+{
+	size_t have = c->len - c->req.head_len;
+	c->bstream = 1;
+	c->bleft = c->req.content_length - have;
+	c->bq.len = c->boff = 0;
+	hbuf_add(&c->bq, c->buf + c->req.head_len, have);
+	c->len = c->req.head_len;
+	c->req_total = c->req.head_len;
+	dispatch(c);
+	body_timer(c);
+	if (c->state != C_CLOSED)
+		conn_recv(c);
 }
 
 /* {==== Handler calls ====} */
@@ -1036,7 +1263,7 @@ static int stream_start(struct conn *c, struct hreq *h)
 		else
 			i++;
 	c->chunked = c->req.minor_version >= 1;
-	if (!c->chunked)
+	if (!c->chunked || (c->bstream && c->bleft > BODY_DRAIN))
 		c->keep_alive = 0;
 	keep = c->keep_alive ? HTTP1_KEEP : HTTP1_CLOSE;
 	ssize_t n = http1_write_head(head, sizeof(head), h->status ? h->status : 200,
@@ -1184,6 +1411,7 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 	(void)L;
 
 	p->call_ctx = NULL;
+	body_detach(h->conn, p);
 	payload_free(&p->sec);        /* token_auth's actor was this call's only */
 	if (h->conn->streaming) {
 		if (status != LUA_OK)
@@ -1331,6 +1559,7 @@ static void pooled_exit(struct proc *p, void *arg)
 		if (p->exit_msg)
 			log_printf(LOG_LEVEL_ERROR, NULL, "handler %s failed: %s",
 				   p->entry->id, p->exit_msg);
+		body_detach(h->conn, p);
 		if (h->conn->streaming)
 			stream_finish(h, 0);
 		else if (h->conn->state != C_CLOSED)
@@ -1460,8 +1689,9 @@ static void dispatch(struct conn *c)
 	h->buf = c->buf;
 	h->req = &c->req;
 	h->match = m;
-	h->body = c->buf + q->head_len;
-	h->body_len = q->body_len;
+	h->body = c->bstream ? NULL : c->buf + q->head_len;
+	h->body_len = c->bstream ? 0 : q->body_len;
+	h->id = ++req_seq;
 	memcpy(h->remote, h->mw.remote, sizeof(h->remote));
 	h->ext.deliver = start_call;
 	h->proc = pool_get(c->svc, m.route);
@@ -1512,6 +1742,11 @@ static void conn_process(struct conn *c)
 	if (c->state == C_BODY) {
 		r = http1_body(&c->req, c->buf, c->len);
 		if (r == HTTP1_NEED_MORE) {
+			if (c->req.body_kind == HTTP1_BODY_LENGTH && !c->bstream &&
+			    c->req.content_length > BODY_STREAM_MIN) {
+				body_start(c);
+				return;
+			}
 			/* Room for a Content-Length body in one piece. */
 			if (c->req.body_kind == HTTP1_BODY_LENGTH) {
 				size_t need = c->req.head_len + c->req.content_length;
@@ -2094,3 +2329,99 @@ int hreq_wrote(const struct hreq *h) { return h->wrote; }
 size_t hreq_unflushed(const struct hreq *h) { return h->out.len; }
 
 int hreq_streaming(const struct hreq *h) { return h->conn->streaming; }
+
+/* {==== The request body, read as it arrives ====} */
+
+uint64_t hreq_id(const struct hreq *h) { return h->id; }
+
+int hreq_body_streamed(const struct hreq *h) { return h->conn->bstream; }
+
+void hreq_set_max_body(struct hreq *h, uint64_t n) { h->max_body = n; }
+
+uint64_t hreq_max_body(const struct hreq *h) { return h->max_body; }
+
+size_t hreq_body_take(struct hreq *h, char *dst, size_t n)
+{
+	struct conn *c = h->conn;
+	size_t k;
+	if (!c->bstream) {
+		k = h->body_len - h->body_off < n ? h->body_len - h->body_off : n;
+		memcpy(dst, h->body + h->body_off, k);
+		h->body_off += k;
+		return k;
+	}
+	k = body_avail(c) < n ? body_avail(c) : n;
+	memcpy(dst, c->bq.p + c->boff, k);
+	c->boff += k;
+	if (c->bpaused && body_avail(c) <= BODY_LOW)
+		body_resume(c);
+	return k;
+}
+
+int hreq_body_state(const struct hreq *h)
+{
+	const struct conn *c = h->conn;
+	if (!c->bstream)
+		return h->body_off < h->body_len ? HREQ_BODY_MORE : HREQ_BODY_END;
+	if (body_avail(c))
+		return HREQ_BODY_MORE;
+	if (c->bleft == 0)
+		return HREQ_BODY_END;
+	return c->state == C_CLOSED ? HREQ_GONE : HREQ_BODY_WAIT;
+}
+
+int hreq_body_wait(struct hreq *h, struct coro *co)
+{
+	struct conn *c = h->conn;
+	if (!c->bstream || c->bleft == 0 || c->state == C_CLOSED)
+		return hreq_body_state(h);
+	if (c->bwaiter && c->bwaiter != co)
+		return HREQ_INVALID;
+	c->bwaiter = co;
+	c->bwaiter_proc = h->proc;
+	if (c->ball && h->deadline && !wheel_is_active(&h->bt)) {
+		wheel_timer_init(&h->bt, body_timeout_fire);
+		proc_timer_add(h->proc, &h->bt, h->deadline);
+	}
+	return HREQ_BODY_WAIT;
+}
+
+void hreq_set_timeout(struct hreq *h, uint64_t ms) { h->timeout_ms = ms; }
+
+uint64_t hreq_timeout(const struct hreq *h) { return h->timeout_ms; }
+
+int hreq_body_timed_out(struct hreq *h)
+{
+	int t = h->timed_out;
+	h->timed_out = 0;
+	if (t)
+		h->deadline = 0;
+	return t;
+}
+
+int hreq_body_all(struct hreq *h)
+{
+	struct conn *c = h->conn;
+	if (!c->bstream)
+		return HREQ_BODY_END;
+	c->ball = 1;
+	body_resume(c);
+	if (c->bleft == 0) {
+		h->deadline = 0;
+		return HREQ_BODY_END;
+	}
+	if (h->timeout_ms && h->deadline == 0)
+		h->deadline = shard_now_ms(shard_self()) + h->timeout_ms;
+	return c->state == C_CLOSED ? HREQ_GONE : HREQ_BODY_WAIT;
+}
+
+const char *hreq_body_rest(const struct hreq *h, size_t *len)
+{
+	const struct conn *c = h->conn;
+	if (!c->bstream) {
+		*len = h->body_len - h->body_off;
+		return h->body + h->body_off;
+	}
+	*len = body_avail(c);
+	return c->bq.p ? c->bq.p + c->boff : "";
+}

@@ -5,7 +5,8 @@
 ** Each shard listens on its own SO_REUSEPORT socket with a multishot
 ** accept; a connection lives on the shard that accepted it. A request is
 ** parsed in the connection buffer (engine/http1.c), routed, and run as a
-** call (proc_call) of a pooled function.lua state on the same shard. The
+** call (proc_call) of a pooled function.lua state on the same shard (a
+** large body may still be arriving then: "The body as it arrives"). The
 ** response is buffered and sent when the handler returns, unless the
 ** handler flushes it (hreq_flush), which streams it; the handler's
 ** library (lua_modules/http.c) reads the request and builds the response
@@ -100,6 +101,46 @@ const char *hreq_body(const struct hreq *h, size_t *len);
 uint64_t hreq_content_length(const struct hreq *h);
 /* The route that matched and its captured parameters. */
 const struct route_match *hreq_match(const struct hreq *h);
+
+/* {==== The body as it arrives ====}
+**
+** A large Content-Length body may still be arriving while the handler
+** runs (httpd.c, "Streamed request bodies"); then hreq_body is empty and
+** the body is read through these, in order, once. For other bodies they
+** read the buffered body the same way. */
+#define HREQ_BODY_MORE 1  /* bytes can be taken now */
+#define HREQ_BODY_END  0  /* all of it was taken */
+#define HREQ_BODY_WAIT 2  /* more is to come */
+
+/* Unique among the requests of this shard: a stream object's check that
+** it belongs to the running request. */
+uint64_t hreq_id(const struct hreq *h);
+/* The body is arriving while the handler runs. */
+int hreq_body_streamed(const struct hreq *h);
+/* http.request{max_body = n}: the handler's own limit (0: none). */
+void hreq_set_max_body(struct hreq *h, uint64_t n);
+uint64_t hreq_max_body(const struct hreq *h);
+/* http.request{timeout = ms}: a whole-body wait (hreq_body_all, then
+** hreq_body_wait) that lasts longer wakes its reader early; 0: none. */
+void hreq_set_timeout(struct hreq *h, uint64_t ms);
+uint64_t hreq_timeout(const struct hreq *h);
+/* After a wake: the deadline passed (once; the next wait starts anew). */
+int hreq_body_timed_out(struct hreq *h);
+/* Take up to n bytes that arrived; returns how many (0: see state). */
+size_t hreq_body_take(struct hreq *h, char *dst, size_t n);
+/* HREQ_BODY_MORE, _END, _WAIT, or HREQ_GONE (the client left before
+** the end). */
+int hreq_body_state(const struct hreq *h);
+/* With state _WAIT, register co to be made ready (proc_ready, no values)
+** when bytes arrive or the client leaves; returns _WAIT, or the state
+** when it is not _WAIT; HREQ_INVALID when another coroutine waits. */
+int hreq_body_wait(struct hreq *h, struct coro *co);
+/* The whole body is wanted: receive without the bound. Returns _END when
+** all of it is in (hreq_body_rest), _WAIT (wait with hreq_body_wait), or
+** HREQ_GONE. */
+int hreq_body_all(struct hreq *h);
+/* What is in and not taken yet (valid until the next call). */
+const char *hreq_body_rest(const struct hreq *h, size_t *len);
 
 /* {==== The response ====}
 **

@@ -5,7 +5,9 @@
 ** the reader, on_close comes after the last completion, and net_read reads
 ** a pipe. A refused connection gets its last word whole, then EOF; an
 ** accept that fails with EMFILE is tried again at a pace (a handful of
-** failures, not a spin) and accepts once descriptors are free.
+** failures, not a spin) and accepts once descriptors are free. A paused
+** stream receives nothing (its sender is held back) until it is resumed,
+** and then gets every byte, with either kind of receive.
 */
 #include "engine/net.h"
 
@@ -485,6 +487,142 @@ static void test_refuse_and_emfile(void)
 	ok(atomic_load(&refused) == 2, "refuse: two connections refused");
 }
 
+/* {==== net_stream_pause / net_stream_resume ====} */
+
+#define PBIG (16 << 20) /* more than loopback's socket buffers hold */
+
+static struct net_stream PS;
+static struct net_listener PL;
+static char pbuf[NET_BUFSZ];
+static atomic_long p_got, p_at_pause;
+static atomic_int p_paused, p_ended, p_errors;
+static struct task p_resume_task;
+
+static char *p_alloc(struct net_stream *st, size_t *cap)
+{
+	(void)st;
+	*cap = sizeof(pbuf);
+	return pbuf;
+}
+
+static void p_read(struct net_stream *st, ssize_t res, const char *data, int in_place)
+{
+	(void)data;
+	(void)in_place;
+	if (res <= 0) {
+		if (res < 0)
+			atomic_fetch_add(&p_errors, 1);
+		atomic_store(&p_ended, 1);
+		net_stream_close(st);
+		return;
+	}
+	atomic_fetch_add(&p_got, res);
+	if (!atomic_load(&p_paused)) { /* the first bytes: stop receiving */
+		atomic_store(&p_paused, 1);
+		net_stream_pause(st);
+	}
+	if (net_stream_recv(st) < 0) /* a no-op while paused */
+		net_stream_close(st);
+}
+
+static void p_sent(struct net_stream *st, int res) { (void)st; (void)res; }
+
+static void p_close(struct net_stream *st)
+{
+	(void)st;
+	engine_stop(E);
+}
+
+static const struct net_stream_cb pause_cb = { p_alloc, p_read, p_sent, p_close };
+
+static void p_accept(struct net_listener *l, int fd)
+{
+	(void)l;
+	net_stream_init(&PS, fd, &pause_cb);
+	if (net_stream_recv(&PS) < 0)
+		net_stream_close(&PS);
+}
+
+static void p_start(struct task *t)
+{
+	(void)t;
+	if (use_bufs)
+		net_bufs_setup();
+	net_listener_start(&PL);
+}
+
+static void p_resume(struct task *t)
+{
+	(void)t;
+	atomic_store(&p_at_pause, atomic_load(&p_got));
+	if (net_stream_resume(&PS) < 0)
+		atomic_fetch_add(&p_errors, 1);
+}
+
+static void test_pause(int bufs, const char *name)
+{
+	struct engine_config cfg = { .nshards = 1 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct task start = { .run = p_start, .flags = TASK_PINNED };
+	char *out = xcalloc(1, PBIG);
+	size_t sent = 0, held;
+	int lfd, fd;
+
+	use_bufs = bufs;
+	atomic_store(&p_got, 0);
+	atomic_store(&p_paused, 0);
+	atomic_store(&p_ended, 0);
+	atomic_store(&p_errors, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = net_listen_socket((struct sockaddr *)&sa, sizeof(sa), 16);
+	getsockname(lfd, (struct sockaddr *)&sa, &sl);
+	net_listener_init(&PL, lfd, p_accept);
+	E = engine_create(&cfg);
+	ok(engine_start(E) == 0, "%s pause: engine starts", name);
+	shard_post(engine_shard(E, 0), &start);
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ok(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "%s pause: client connects", name);
+	/* Send without blocking for 300 ms: the paused server takes little. */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		ssize_t w = send(fd, out + sent, PBIG - sent, MSG_DONTWAIT);
+		if (w > 0)
+			sent += (size_t)w;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (sent == PBIG || (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > 300)
+			break;
+		if (w <= 0)
+			usleep(5000);
+	}
+	held = sent;
+	long got_paused = atomic_load(&p_got);
+	usleep(100000);
+	ok(held < PBIG, "%s pause: the sender is held back (%zu of %d bytes out)", name, held, PBIG);
+	ok(got_paused > 0 && atomic_load(&p_got) == got_paused,
+	   "%s pause: nothing more is received while paused (%ld bytes before)", name, got_paused);
+	p_resume_task.run = p_resume;
+	p_resume_task.flags = TASK_PINNED;
+	shard_post(engine_shard(E, 0), &p_resume_task);
+	while (sent < PBIG) {
+		ssize_t w = send(fd, out + sent, PBIG - sent, 0);
+		if (w <= 0)
+			break;
+		sent += (size_t)w;
+	}
+	close(fd);
+	engine_wait(E);
+	engine_destroy(E);
+	net_listener_close(&PL);
+	ok(sent == PBIG && atomic_load(&p_got) == PBIG,
+	   "%s pause: resumed, every byte arrives (%ld)", name, atomic_load(&p_got));
+	ok(atomic_load(&p_ended) && atomic_load(&p_errors) == 0,
+	   "%s pause: the end arrives, no error from the cancelled receive", name);
+	free(out);
+}
+
 int main(void)
 {
 	test_parse_addr();
@@ -493,5 +631,7 @@ int main(void)
 	test_read();
 	test_watch();
 	test_refuse_and_emfile();
+	test_pause(1, "provided buffers");
+	test_pause(0, "plain receives");
 	return tap_done();
 }

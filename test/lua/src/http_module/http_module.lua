@@ -44,4 +44,16 @@ function T.no_request_here()
 	t.err(req, err2, errors.UNAVAILABLE, "no HTTP request in this context")
 end
 
+-- http.request's options: a table, or anything else ignored (the
+-- original's current release ignores its argument); outside a request the
+-- answer is the same Unavailable error whatever they are.
+function T.request_options()
+	for _, opts in ipairs({ { max_body = 10, timeout = 1000 }, { max_body = "x" }, "big", 5, true }) do
+		local req, err = http.request(opts)
+		t.err(req, err, errors.UNAVAILABLE, "no HTTP request in this context")
+	end
+	local req, err = http.request(nil)
+	t.err(req, err, errors.UNAVAILABLE, "no HTTP request in this context")
+end
+
 return T
