@@ -11,8 +11,10 @@
 ** the metrics endpoint (runtime/rstats.h): memory.allocated is the sum of
 ** the live Lua heaps, as of each state's last step. Go-specific fields of
 ** memory.stats (GC cycles, spans, stacks) have no counterpart and are
-** left out; see docs/compatibility.md for what is not here (exit, gc,
-** memory limits, supervisor, raft, hosts.processes).
+** left out; see docs/compatibility.md for what is not here (gc percent,
+** memory limits, raft, hosts.processes). system.exit begins the runtime's
+** shutdown with a code; system.gc.collect collects the caller's heap;
+** system.supervisor reports the process.service entries' states.
 **
 ** system.node (id, addr, role), system.cluster (members, size, leader)
 ** and system.lock (acquire, release) read and use the cluster
@@ -30,8 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "engine/common.h"
 #include "lua_modules/security.h"
 #include "runtime/cluster.h"
 #include "runtime/cnames.h"
@@ -335,6 +339,124 @@ static int lock_release(lua_State *L)
 	return cnames_release(L, cn, name, self->pid);
 }
 
+/* {==== exit, gc, supervisor ====} */
+
+/* exit([code]) -> true, nil: begin the runtime's shutdown, as SIGTERM
+** does, with this exit code. Needs system.exit. [-0, +2, e] */
+static int sys_exit(lua_State *L)
+{
+	lua_Integer code = luaL_optinteger(L, 1, 0);
+	struct rt *rt = proc_of(L)->rt;
+	int r;
+	if ((r = security_check(L, "system.exit", "",
+				"permission denied: system.exit")))
+		return r;
+	if (code < 0 || code > 255)
+		return errors_ret(L, ERRORS_INVALID, "exit code must be 0..255, got %d", (int)code);
+	atomic_store(&rt->exit_code, (int)code);
+	rt_begin_shutdown(rt, "system.exit", rt->stop_timeout_ns);
+	lua_pushboolean(L, 1);
+	lua_pushnil(L);
+	return 2;
+}
+
+/* gc.collect() -> true, nil: a full collection of the calling process's
+** heap (each process has its own; the original's is the Go runtime's).
+** Needs system.gc on gc. [-0, +2, e] */
+static int gc_collect(lua_State *L)
+{
+	int r;
+	if ((r = security_check(L, "system.gc", "gc", "permission denied: system.gc on gc")))
+		return r;
+	lua_gc(L, LUA_GCCOLLECT);
+	lua_pushboolean(L, 1);
+	lua_pushnil(L);
+	return 2;
+}
+
+static void push_state(lua_State *L, const struct rt_service_state *st)
+{
+	lua_createtable(L, 0, 6);
+	lua_pushstring(L, st->id);
+	lua_setfield(L, -2, "id");
+	lua_pushstring(L, st->status);
+	lua_setfield(L, -2, "status");
+	lua_pushstring(L, st->desired);
+	lua_setfield(L, -2, "desired");
+	lua_pushinteger(L, st->retry_count);
+	lua_setfield(L, -2, "retry_count");
+	/* The original gives Unix nanoseconds: the monotonic start is
+	** turned into wall time as of now. */
+	uint64_t now_ms = common_now_ms();
+	int64_t wall_ns = (int64_t)time(NULL) * 1000000000LL;
+	if (st->started_ms && st->started_ms <= now_ms)
+		lua_pushinteger(L, wall_ns - (int64_t)(now_ms - st->started_ms) * 1000000LL);
+	else
+		lua_pushinteger(L, 0);
+	lua_setfield(L, -2, "started_at");
+}
+
+struct states_ctx { lua_State *L; int n; };
+
+static void one_state(void *arg, const struct rt_service_state *st)
+{
+	struct states_ctx *c = arg;
+	push_state(c->L, st);
+	lua_rawseti(c->L, -2, ++c->n);
+}
+
+static struct rt_supervisor *supervisor_of(lua_State *L)
+{
+	return atomic_load_explicit(&proc_of(L)->rt->supervisor, memory_order_acquire);
+}
+
+/* supervisor.state(id) -> {id, status, desired, retry_count, started_at}, nil
+** [-0, +2, e] */
+static int sup_state(lua_State *L)
+{
+	int r;
+	if ((r = security_check(L, "system.read", "supervisor",
+				"permission denied: system.read on supervisor")))
+		return r;
+	const char *id = luaL_checkstring(L, 1);
+	if (id[0] == '\0')
+		return errors_ret(L, ERRORS_INVALID, "service ID required");
+	struct rt_supervisor *sv = supervisor_of(L);
+	if (sv == NULL || sv->states == NULL)
+		return errors_ret(L, ERRORS_INTERNAL, "service info not available");
+	lua_newtable(L);
+	struct states_ctx c = { L, 0 };
+	if (sv->states(sv, id, one_state, &c) == 0)
+		return errors_ret(L, ERRORS_NOT_FOUND, "service not found: %s", id);
+	lua_rawgeti(L, -1, 1);
+	lua_pushnil(L);
+	return 2;
+}
+
+/* supervisor.states() -> {state...}, nil, in start order. [-0, +2, e] */
+static int sup_states(lua_State *L)
+{
+	int r;
+	if ((r = security_check(L, "system.read", "supervisor",
+				"permission denied: system.read on supervisor")))
+		return r;
+	struct rt_supervisor *sv = supervisor_of(L);
+	if (sv == NULL || sv->states == NULL)
+		return errors_ret(L, ERRORS_INTERNAL, "service info not available");
+	lua_newtable(L);
+	struct states_ctx c = { L, 0 };
+	sv->states(sv, NULL, one_state, &c);
+	lua_pushnil(L);
+	return 2;
+}
+
+static const luaL_Reg gc_funcs[] = { {"collect", gc_collect}, {NULL, NULL} };
+static const luaL_Reg supervisor_funcs[] = {
+	{"state", sup_state}, {"states", sup_states}, {NULL, NULL}
+};
+
+/* }==== */
+
 static const luaL_Reg node_funcs[] = {
 	{"id", node_id}, {"addr", node_addr}, {"role", node_role}, {NULL, NULL}
 };
@@ -357,7 +479,13 @@ static const luaL_Reg process_funcs[] = {
 
 int luaopen_system(lua_State *L)
 {
-	lua_createtable(L, 0, 4);
+	lua_createtable(L, 0, 12);
+	lua_pushcfunction(L, sys_exit);
+	lua_setfield(L, -2, "exit");
+	luaL_newlib(L, gc_funcs);
+	lua_setfield(L, -2, "gc");
+	luaL_newlib(L, supervisor_funcs);
+	lua_setfield(L, -2, "supervisor");
 	luaL_newlib(L, memory_funcs);
 	lua_setfield(L, -2, "memory");
 	luaL_newlib(L, hosts_funcs);

@@ -149,12 +149,28 @@ struct rt {
 ** runtime drives the services' shutdown without knowing service.c (which
 ** depends on rt.c, never the reverse).
 */
+/* One service as system.supervisor reports it (the original's fields). */
+struct rt_service_state {
+	const char *id;
+	const char *status;   /* "idle" "starting" "running" "backoff" "exited"
+	                      ** "failed" "stopping" "stopped" */
+	const char *desired;  /* "running" or "stopped" */
+	int retry_count;      /* failed starts so far */
+	uint64_t started_ms;  /* CLOCK_MONOTONIC ms of the last start, or 0 */
+};
+
 struct rt_supervisor {
 	/* On the thread in rt_wait, at every tick of the shutdown poller from
 	** the first one (right after shutdown began) until it returns 1: move
 	** the services' ordered stop on. Returns 1 once no service is left to
 	** stop. */
 	int (*stop_tick)(struct rt_supervisor *sv, uint64_t now_ms);
+	/* From any thread: call fn once per service, in start order, with a
+	** snapshot taken under the supervisor's lock (the strings are static
+	** or the registry's). id NULL: every service; else only that one.
+	** Returns how many it reported. */
+	int (*states)(struct rt_supervisor *sv, const char *id,
+		      void (*fn)(void *arg, const struct rt_service_state *st), void *arg);
 	/* After the engine stopped, from rt_free: free the supervisor. */
 	void (*destroy)(struct rt_supervisor *sv);
 	/* A registry version replaced old with new (runtime/live.c, on the

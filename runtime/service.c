@@ -459,6 +459,36 @@ static struct service *find(struct supervisor *sv, const struct reg_entry *e)
 }
 
 static int stop_tick(struct rt_supervisor *base, uint64_t now_ms);
+/* system.supervisor's view (rt_supervisor.states). */
+static int states(struct rt_supervisor *base, const char *id,
+		  void (*fn)(void *arg, const struct rt_service_state *st), void *arg)
+{
+	static const char *const phase_name[] = {
+		[SV_IDLE] = "idle", [SV_STARTING] = "starting", [SV_RUNNING] = "running",
+		[SV_BACKOFF] = "backoff", [SV_EXITED] = "exited", [SV_GAVE_UP] = "failed",
+	};
+	struct supervisor *sv = (struct supervisor *)base;
+	struct rt_service_state st;
+	int n = 0;
+
+	pthread_mutex_lock(&sv->lock);
+	for (size_t i = 0; i < sv->n; i++) {
+		struct service *s = sv->services[i];
+		if (id && strcmp(id, s->e->id) != 0)
+			continue;
+		st.id = s->e->id;
+		st.status = s->stop == ST_NONE ? phase_name[s->phase]
+			  : s->stop == ST_DONE ? "stopped" : "stopping";
+		st.desired = s->wanted && !s->removed && !stopping(sv) ? "running" : "stopped";
+		st.retry_count = s->attempts;
+		st.started_ms = s->started_ms;
+		fn(arg, &st);
+		n++;
+	}
+	pthread_mutex_unlock(&sv->lock);
+	return n;
+}
+
 static void destroy(struct rt_supervisor *base);
 static void apply(struct rt_supervisor *base, const struct registry *old,
 		  const struct registry *new);
@@ -477,6 +507,7 @@ int service_start_all(struct rt *rt)
 	}
 	sv = xcalloc(1, sizeof(*sv));
 	sv->base.stop_tick = stop_tick;
+	sv->base.states = states;
 	sv->base.destroy = destroy;
 	sv->base.apply = apply;
 	sv->rt = rt;

@@ -70,4 +70,48 @@ function T.process_info()
 	t.ok(math.type(n) == "integer" and n >= 1, "cpu_count")
 end
 
+-- system.supervisor: the service suite's services as the supervisor
+-- sees them. "input" runs for the whole run; "clean" exits cleanly once.
+function T.supervisor()
+	local system = require("system")
+	local errors = require("errors")
+	local time = require("time")
+	local all, err = system.supervisor.states()
+	t.is_nil(err)
+	t.ok(#all >= 5, "the suite's services: " .. #all)
+	local seen = {}
+	for _, st in ipairs(all) do
+		seen[st.id] = st
+		t.ok(type(st.status) == "string" and type(st.desired) == "string", "status and desired")
+		t.eq(math.type(st.retry_count), "integer", "retry_count")
+	end
+	t.ok(seen["test.service:input"] ~= nil, "input is listed")
+	local st
+	for _ = 1, 100 do
+		st = system.supervisor.state("test.service:clean")
+		if st and st.status == "exited" then break end
+		time.sleep("10ms")
+	end
+	t.eq(st.id, "test.service:clean")
+	t.eq(st.status, "exited", "a clean exit is final")
+	t.ok(st.started_at > 1e18, "started_at is Unix nanoseconds: " .. tostring(st.started_at))
+	local none, e1 = system.supervisor.state("test.service:nope")
+	t.is_nil(none)
+	t.eq(e1:kind(), errors.NOT_FOUND)
+	local _, e2 = system.supervisor.state("")
+	t.eq(e2:kind(), errors.INVALID)
+end
+
+-- gc.collect: a full collection of this state: an object only a weak
+-- table refers to is gone after it.
+function T.gc_collect()
+	local system = require("system")
+	local weak = setmetatable({}, {__mode = "k"})
+	weak[{}] = true
+	local ok, err = system.gc.collect()
+	t.is_nil(err)
+	t.eq(ok, true)
+	t.is_nil(next(weak), "the unreferenced key was collected")
+end
+
 return T
