@@ -574,8 +574,10 @@ static void on_reconnected(natsConnection *nc, void *arg)
 {
 	struct cluster *c = arg;
 	(void)nc;
+	char url[256] = "";
 	atomic_store(&c->connected, 1);
-	log_info("cluster: reconnected to %s", c->rt->conf.cluster_nats);
+	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	log_info("cluster: reconnected to %s", url);
 	log_flush();
 }
 
@@ -691,6 +693,47 @@ static void destroy(struct cluster *c)
 	nats_Close();
 }
 
+int cluster_kv_open(void *js, void *cfg, void **kv)
+{
+	kvConfig *kc = cfg;
+	kvStore *st = NULL;
+
+	/* Bind first: the bucket is usually there (made by the first node). */
+	if (js_KeyValue(&st, js, kc->Bucket) == NATS_OK) {
+		*kv = st;
+		return 0;
+	}
+	/* Three replicas where the servers can hold them (JetStream's Raft
+	** then keeps the bucket through the loss of one server), else one. */
+	kc->Replicas = 3;
+	if (js_CreateKeyValue(&st, js, kc) != NATS_OK) {
+		kc->Replicas = 1;
+		if (js_CreateKeyValue(&st, js, kc) != NATS_OK &&
+		    js_KeyValue(&st, js, kc->Bucket) != NATS_OK) /* a racing node made it */
+			return -1;
+	}
+	*kv = st;
+	return 0;
+}
+
+/* Give opts the servers of url: one URL or a comma-separated list (every
+** server of a NATS cluster, so that a node reconnects to another when
+** its own goes away; libnats also learns the others from the server). */
+static natsStatus set_servers(natsOptions *opts, const char *url)
+{
+	char buf[sizeof(((struct rt *)0)->conf.cluster_nats)];
+	const char *list[16];
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", url);
+	for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t && n < 16;
+	     t = strtok_r(NULL, ", ", &save))
+		list[n++] = t;
+	if (n <= 1)
+		return natsOptions_SetURL(opts, url);
+	return natsOptions_SetServers(opts, list, n);
+}
+
 int cluster_start(struct rt *rt)
 {
 	struct cluster *c;
@@ -721,7 +764,7 @@ int cluster_start(struct rt *rt)
 	snprintf(name, sizeof(name), "wippy-%s", self);
 
 	if ((s = natsOptions_Create(&opts)) != NATS_OK ||
-	    (s = natsOptions_SetURL(opts, rt->conf.cluster_nats)) != NATS_OK ||
+	    (s = set_servers(opts, rt->conf.cluster_nats)) != NATS_OK ||
 	    (s = natsOptions_SetName(opts, name)) != NATS_OK ||
 	    (s = natsOptions_SetMaxReconnect(opts, -1)) != NATS_OK ||
 	    (s = natsOptions_SetReconnectWait(opts, 200)) != NATS_OK ||
@@ -744,9 +787,10 @@ int cluster_start(struct rt *rt)
 	kc.TTL = HB_MISSES * rt->conf.cluster_hb_ns; /* nanoseconds (MaxAge) */
 	/* Made by the first node; the others bind to it (its TTL is the
 	** first node's: give every node the same heartbeat). */
-	if (js_CreateKeyValue(&c->kv, c->js, &kc) != NATS_OK &&
-	    (s = js_KeyValue(&c->kv, c->js, BUCKET)) != NATS_OK)
+	if (cluster_kv_open(c->js, &kc, (void **)&c->kv) != 0) {
+		s = NATS_ERR;
 		goto err;
+	}
 	what = "subscribe";
 	if ((s = natsConnection_Subscribe(&c->data, c->nc, c->self_subject, on_data, c)) != NATS_OK ||
 	    (s = natsSubscription_SetPendingLimits(c->data, -1, -1)) != NATS_OK ||

@@ -594,8 +594,7 @@ struct cnames *cnames_start(struct rt *rt, void *js, const char *bucket)
 	kvConfig_Init(&kc);
 	kc.Bucket = bucket;
 	kc.History = 1;
-	if (js_CreateKeyValue(&n->kv, js, &kc) != NATS_OK &&
-	    js_KeyValue(&n->kv, js, bucket) != NATS_OK) {
+	if (cluster_kv_open(js, &kc, (void **)&n->kv) != 0) {
 		fprintf(stderr, "wippy: cluster: cannot open the bucket %s\n", bucket);
 		cnames_stop(n);
 		return NULL;
