@@ -88,6 +88,7 @@
 #define HB_MISSES 3               /* silent this many heartbeats: down */
 #define SUBJECT_PREFIX "wippy.node."
 #define BUCKET "wippy_nodes"
+#define ACK_PREFIX "wippy.nameack."  /* + node: STRONG name acknowledgements */
 #define MAGIC "WPY2"           /* WPY2: records carry the sender's security context */
 
 struct peer {
@@ -110,7 +111,7 @@ struct watch {
 struct cluster {
 	struct rt *rt;
 	natsConnection *nc;
-	natsSubscription *data, *presence;
+	natsSubscription *data, *presence, *ack;
 	jsCtx *js;
 	kvStore *kv;
 	struct cnames *names;     /* cluster-wide names (cnames.c) */
@@ -590,6 +591,69 @@ static void on_closed(natsConnection *nc, void *arg)
 	atomic_store(&c->closed, 1);
 }
 
+/* {==== STRONG names: the acknowledgement barrier ====} */
+
+static uint64_t ack_wait_ms(const struct cluster *c)
+{
+	return c->hb_ms * 2 > 500 ? c->hb_ms * 2 : 500;
+}
+
+/* A request on ACK_PREFIX<self>: "name\0value". Answers "ok" once this
+** node's cache of names holds name -> value, which its watcher brings;
+** silent if not within ack_wait_ms (the registrar's request times out).
+** The ack subscription's own libnats thread: waiting here holds up only
+** other acknowledgements. */
+static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void *arg)
+{
+	struct cluster *c = arg;
+	const char *d = natsMsg_GetData(nm), *reply = natsMsg_GetReply(nm);
+	int len = natsMsg_GetDataLength(nm);
+	const char *nul = d ? memchr(d, '\0', (size_t)len) : NULL;
+	(void)sub;
+	if (nul && reply && c->names) {
+		uint64_t pid = node_parse_pid(c->rt, nul + 1, (size_t)(d + len - nul - 1));
+		uint64_t until = common_now_ms() + ack_wait_ms(c);
+		while (pid && cnames_lookup(c->names, d) != pid && common_now_ms() < until)
+			nats_Sleep(5);
+		if (pid && cnames_lookup(c->names, d) == pid)
+			natsConnection_PublishString(nc, reply, "ok");
+	}
+	natsMsg_Destroy(nm);
+}
+
+int cluster_strong_ack(struct rt *rt, const char *name, const char *value)
+{
+	struct cluster *c = rt->cluster;
+	char subj[sizeof(ACK_PREFIX) + NODE_NAME_MAX];
+	size_t nl = strlen(name), vl = strlen(value);
+	char *req;
+
+	if (c == NULL)
+		return 0;
+	req = xmalloc(nl + 1 + vl);
+	memcpy(req, name, nl + 1);
+	memcpy(req + nl + 1, value, vl);
+	int rc = 0;
+	for (int i = 1; i < NODE_MAX && rc == 0; i++) {
+		struct peer *pe = peer_get(c, i);
+		natsMsg *r = NULL;
+		if (pe == NULL || !atomic_load(&pe->alive))
+			continue;
+		snprintf(subj, sizeof(subj), ACK_PREFIX "%s", node_name(rt, i));
+		/* Its wait, plus the round trip. */
+		if (natsConnection_Request(&r, c->nc, subj, req, (int)(nl + 1 + vl),
+					   (int64_t)ack_wait_ms(c) + 500) != NATS_OK) {
+			log_warn("cluster: node %s did not acknowledge the strong name %s",
+				 node_name(rt, i), name);
+			rc = -1;
+		}
+		if (r)
+			natsMsg_Destroy(r);
+	}
+	free(req);
+	return rc;
+}
+
 /* {==== The cluster thread ====} */
 
 static void heartbeat(struct cluster *c)
@@ -654,6 +718,9 @@ static void *cluster_main(void *arg)
 
 static void destroy(struct cluster *c)
 {
+	/* on_ack reads the names: its callbacks end before they go. */
+	if (c->ack && natsSubscription_Drain(c->ack) == NATS_OK)
+		natsSubscription_WaitForDrainCompletion(c->ack, 3000);
 	cnames_stop(c->names); /* its threads use the connection */
 	cnames_stop(c->groups);
 	c->names = NULL;
@@ -661,6 +728,8 @@ static void destroy(struct cluster *c)
 		natsSubscription_Destroy(c->data);
 	if (c->presence)
 		natsSubscription_Destroy(c->presence);
+	if (c->ack)
+		natsSubscription_Destroy(c->ack);
 	if (c->kv)
 		kvStore_Destroy(c->kv);
 	if (c->js)
@@ -741,7 +810,7 @@ int cluster_start(struct rt *rt)
 	natsStatus s;
 	kvConfig kc;
 	const char *self = node_self(rt), *what = "connect";
-	char name[NODE_NAME_MAX + 8];
+	char name[NODE_NAME_MAX + 8], acksub[sizeof(ACK_PREFIX) + NODE_NAME_MAX];
 
 	if (!rt->conf.cluster_enabled)
 		return 0;
@@ -817,6 +886,10 @@ int cluster_start(struct rt *rt)
 	what = "open the names bucket";
 	s = NATS_ERR;
 	if ((c->names = cnames_start(rt, c->js, "wippy_names")) == NULL)
+		goto err;
+	what = "subscribe";
+	snprintf(acksub, sizeof(acksub), ACK_PREFIX "%s", self);
+	if ((s = natsConnection_Subscribe(&c->ack, c->nc, acksub, on_ack, c)) != NATS_OK)
 		goto err;
 	what = "open the process groups bucket";
 	if ((c->groups = cnames_start(rt, c->js, "wippy_groups")) == NULL)

@@ -79,6 +79,7 @@ struct cnames {
 	pthread_t worker, watcher;
 	int started_worker, started_watcher;
 	atomic_int stop;
+	int names;                /* the names bucket (not groups): revokes, STRONG acks */
 
 	pthread_mutex_t lock;     /* the queue and owned */
 	pthread_cond_t wake;
@@ -331,6 +332,9 @@ static void deliver(lua_State *L, struct pext *x)
 		lua_pushnil(L);
 		if (j->rc == -EEXIST)
 			errors_push(L, ERRORS_ALREADY_EXISTS, "name already registered: %s", j->name);
+		else if (j->rc == -ETIMEDOUT)
+			errors_push(L, ERRORS_UNAVAILABLE,
+				    "strong registration not acknowledged by every node: %s", j->name);
 		else
 			errors_push(L, ERRORS_UNAVAILABLE, "cluster name registry unreachable: %s",
 				    j->name);
@@ -429,12 +433,22 @@ static void *worker_main(void *arg)
 			j->rc = -EIO;
 		} else if (j->op == NJ_REGISTER) {
 			run_register(n, j, key);
+			/* STRONG: active once every live node's cache holds it;
+			** else given back (only if still ours) and Unavailable. */
+			if (j->rc == 0 && j->scope == 3 && n->names &&
+			    cluster_strong_ack(n->rt, j->name, j->value) != 0) {
+				struct njob r = { .op = NJ_RELEASE };
+				snprintf(r.value, sizeof(r.value), "%s", j->value);
+				run_release(n, &r, key);
+				cache_del(n, j->name, j->pid);
+				j->rc = -ETIMEDOUT;
+			}
 			if (j->rc == 0) {
 				cache_set(n, j->name, j->pid);
 				/* Released when the holder exits, if it is ours. */
 				if (!pid_is_remote(j->pid)) {
 					own_add(n, j->name, j->pid, j->value, j->rev);
-					if (j->scope == 1)
+					if (j->scope == 1 && n->names)
 						recheck(n, j->name, key);
 					/* It may have exited while we waited for the
 					** KV: then its exit found nothing to release. */
@@ -518,7 +532,8 @@ static void *watcher_main(void *arg)
 		uint64_t pid = v && v[0] ? node_parse_pid(n->rt, v, strlen(v)) : 0;
 		if (kvEntry_Operation(e) == kvOp_Put && pid) {
 			cache_set(n, name, pid);
-			revoke_losers(n, name, v, kvEntry_Revision(e));
+			if (n->names)
+				revoke_losers(n, name, v, kvEntry_Revision(e));
 		}
 		else
 			cache_del(n, name, 0);
@@ -652,6 +667,7 @@ struct cnames *cnames_start(struct rt *rt, void *js, const char *bucket)
 	kvConfig kc;
 
 	n->rt = rt;
+	n->names = strcmp(bucket, "wippy_names") == 0;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->wake, NULL);
 	pthread_rwlock_init(&n->cache_lock, NULL);
