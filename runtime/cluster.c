@@ -656,13 +656,19 @@ int cluster_strong_ack(struct rt *rt, const char *name, const char *value)
 
 /* {==== The cluster thread ====} */
 
-static void heartbeat(struct cluster *c)
+/* Refresh this node's presence. 0, or -1 when the KV did not take it
+** in time (the put failed, or took longer than a heartbeat): JetStream
+** itself is in trouble (its servers re-electing a leader, or gone). */
+static int heartbeat(struct cluster *c)
 {
+	uint64_t t0 = common_now_ms();
 	natsStatus s = kvStore_PutString(NULL, c->kv, node_self(c->rt), "up");
 	if (s != NATS_OK) {
 		log_warn("cluster: presence refresh failed: %s", natsStatus_GetText(s));
 		log_flush();
+		return -1;
 	}
+	return common_now_ms() - t0 > c->hb_ms ? -1 : 0;
 }
 
 static void flush_all(struct cluster *c)
@@ -680,7 +686,7 @@ static void flush_all(struct cluster *c)
 static void *cluster_main(void *arg)
 {
 	struct cluster *c = arg;
-	uint64_t next_hb = 0, tick = c->hb_ms / 4 ? c->hb_ms / 4 : 1;
+	uint64_t next_hb = 0, grace_until = 0, tick = c->hb_ms / 4 ? c->hb_ms / 4 : 1;
 
 	for (;;) {
 		uint64_t now = common_now_ms();
@@ -701,10 +707,18 @@ static void *cluster_main(void *arg)
 			break;
 		now = common_now_ms();
 		if (now >= next_hb) {
-			heartbeat(c);
+			/* While the KV cannot take our own presence, the others'
+			** silence says nothing of them: no node is judged down
+			** until the KV has worked for HB_MISSES heartbeats again
+			** (a NATS server lost from a cluster of them, and its
+			** buckets' Raft leaders re-elected, is not every node
+			** dying). */
+			if (heartbeat(c) != 0)
+				grace_until = common_now_ms() + HB_MISSES * c->hb_ms;
+			now = common_now_ms();
 			next_hb = now + c->hb_ms;
 		}
-		for (int i = 1; i < NODE_MAX; i++) {
+		for (int i = 1; i < NODE_MAX && now >= grace_until; i++) {
 			struct peer *pe = peer_get(c, i);
 			if (pe && atomic_load(&pe->alive) &&
 			    now - atomic_load(&pe->last_ms) > HB_MISSES * c->hb_ms)

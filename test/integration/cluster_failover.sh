@@ -55,21 +55,9 @@ URLS="nats://127.0.0.1:${P[0]},nats://127.0.0.1:${P[1]},nats://127.0.0.1:${P[2]}
 
 # {==== The app ====}
 APP=$TMP/app
-mkdir -p "$APP/src"
-printf 'src: ./src\nmodules: .wippy\n' >"$APP/wippy.lock"
+lib_app_base "$APP"
 printf 'cluster:\n  heartbeat: %sms\n' "$HB_MS" >"$TMP/hb.yaml"
-cat >"$APP/src/_index.yaml" <<'EOF'
-version: "1.0"
-namespace: app
-entries:
-  - name: terminal
-    kind: terminal.host
-    lifecycle:
-      auto_start: true
-  - name: processes
-    kind: process.host
-    lifecycle:
-      auto_start: true
+cat >>"$APP/src/_index.yaml" <<'EOF'
   - name: echo
     kind: process.lua
     source: file://echo.lua
@@ -213,7 +201,7 @@ BAD=$(grep '^err ' "$TMP/b.out" | grep -vc ' Unavailable ' || true)
 note "$(wc -l <"$TMP/sent") pings accepted, $(wc -l <"$TMP/got") received, $ERRS refused"
 grep '^err ' "$TMP/b.out" | head -3 | sed 's/^/# /' || true
 [ "$LOST" = 0 ] || { comm -23 "$TMP/sent" "$TMP/got" | head | sed 's/^/# lost: /'; die "$LOST accepted pings never reached A"; }
-[ "$BAD" = 0 ] || die "a refused send did not say Unavailable"
+[ "$BAD" = 0 ] || { show b.err "$TMP/b.err"; die "a refused send did not say Unavailable"; }
 
 kill -TERM "$A_PID"
 set +e

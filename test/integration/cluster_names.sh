@@ -21,21 +21,9 @@ HB_MS=1000
 [ -n "${SANITIZER:-}" ] && HB_MS=2000
 
 APP=$TMP/app
-mkdir -p "$APP/src"
-printf 'src: ./src\nmodules: .wippy\n' >"$APP/wippy.lock"
+lib_app_base "$APP"
 printf 'cluster:\n  heartbeat: %sms\n' "$HB_MS" >"$TMP/hb.yaml"
-cat >"$APP/src/_index.yaml" <<'EOF'
-version: "1.0"
-namespace: app
-entries:
-  - name: terminal
-    kind: terminal.host
-    lifecycle:
-      auto_start: true
-  - name: processes
-    kind: process.host
-    lifecycle:
-      auto_start: true
+cat >>"$APP/src/_index.yaml" <<'EOF'
   - name: evholder
     kind: process.lua
     source: file://evholder.lua
