@@ -15,8 +15,9 @@
 **   - libnats's own delivery threads run the subscription callbacks:
 **     on_data decodes a batch and hands each message to its process with
 **     proc_send (mailbox push + wake-up of its shard through the shard's
-**     inbox: the same path as a send from another shard), and on_presence
-**     marks nodes up, or down when their key is deleted.
+**     inbox: the same path as a send from another shard), on_presence
+**     marks nodes up, or down when their key is deleted, and on_ack
+**     answers another node's STRONG name once our cache holds it.
 ** Why a thread and not the shards' rings: libnats writes and reads its
 ** socket from its own threads (the flusher, the reader that dispatches
 ** subscriptions) and its JetStream calls block for their replies, so
