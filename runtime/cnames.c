@@ -50,7 +50,7 @@ struct njob {
 	uint64_t pid;
 	char *name;
 	char value[160];          /* the holder's pid string ("" for release: any) */
-	int rc;                   /* 0, -EEXIST, -EIO */
+	int rc;                   /* 0, -EEXIST, -EIO, -ETIMEDOUT (STRONG: not acknowledged) */
 	uint64_t rev;             /* register: the KV revision that made it ours */
 	int lock;                 /* system.lock: false (not nil) on -EEXIST */
 	struct cnames *n;
