@@ -15,8 +15,9 @@
 **   - libnats's own delivery threads run the subscription callbacks:
 **     on_data decodes a batch and hands each message to its process with
 **     proc_send (mailbox push + wake-up of its shard through the shard's
-**     inbox: the same path as a send from another shard), and on_presence
-**     marks nodes up, or down when their key is deleted.
+**     inbox: the same path as a send from another shard), on_presence
+**     marks nodes up, or down when their key is deleted, and on_ack
+**     answers another node's STRONG name once our cache holds it.
 ** Why a thread and not the shards' rings: libnats writes and reads its
 ** socket from its own threads (the flusher, the reader that dispatches
 ** subscriptions) and its JetStream calls block for their replies, so
@@ -88,6 +89,7 @@
 #define HB_MISSES 3               /* silent this many heartbeats: down */
 #define SUBJECT_PREFIX "wippy.node."
 #define BUCKET "wippy_nodes"
+#define ACK_PREFIX "wippy.nameack."  /* + node: STRONG name acknowledgements */
 #define MAGIC "WPY2"           /* WPY2: records carry the sender's security context */
 
 struct peer {
@@ -110,7 +112,7 @@ struct watch {
 struct cluster {
 	struct rt *rt;
 	natsConnection *nc;
-	natsSubscription *data, *presence;
+	natsSubscription *data, *presence, *ack;
 	jsCtx *js;
 	kvStore *kv;
 	struct cnames *names;     /* cluster-wide names (cnames.c) */
@@ -574,8 +576,10 @@ static void on_reconnected(natsConnection *nc, void *arg)
 {
 	struct cluster *c = arg;
 	(void)nc;
+	char url[256] = "";
 	atomic_store(&c->connected, 1);
-	log_info("cluster: reconnected to %s", c->rt->conf.cluster_nats);
+	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	log_info("cluster: reconnected to %s", url);
 	log_flush();
 }
 
@@ -588,15 +592,84 @@ static void on_closed(natsConnection *nc, void *arg)
 	atomic_store(&c->closed, 1);
 }
 
+/* {==== STRONG names: the acknowledgement barrier ====} */
+
+static uint64_t ack_wait_ms(const struct cluster *c)
+{
+	return c->hb_ms * 2 > 500 ? c->hb_ms * 2 : 500;
+}
+
+/* A request on ACK_PREFIX<self>: "name\0value". Answers "ok" once this
+** node's cache of names holds name -> value, which its watcher brings;
+** silent if not within ack_wait_ms (the registrar's request times out).
+** The ack subscription's own libnats thread: waiting here holds up only
+** other acknowledgements. */
+static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *nm, void *arg)
+{
+	struct cluster *c = arg;
+	const char *d = natsMsg_GetData(nm), *reply = natsMsg_GetReply(nm);
+	int len = natsMsg_GetDataLength(nm);
+	const char *nul = d ? memchr(d, '\0', (size_t)len) : NULL;
+	(void)sub;
+	if (nul && reply && c->names) {
+		uint64_t pid = node_parse_pid(c->rt, nul + 1, (size_t)(d + len - nul - 1));
+		uint64_t until = common_now_ms() + ack_wait_ms(c);
+		while (pid && cnames_lookup(c->names, d) != pid && common_now_ms() < until)
+			nats_Sleep(5);
+		if (pid && cnames_lookup(c->names, d) == pid)
+			natsConnection_PublishString(nc, reply, "ok");
+	}
+	natsMsg_Destroy(nm);
+}
+
+int cluster_strong_ack(struct rt *rt, const char *name, const char *value)
+{
+	struct cluster *c = rt->cluster;
+	char subj[sizeof(ACK_PREFIX) + NODE_NAME_MAX];
+	size_t nl = strlen(name), vl = strlen(value);
+	char *req;
+
+	if (c == NULL)
+		return 0;
+	req = xmalloc(nl + 1 + vl);
+	memcpy(req, name, nl + 1);
+	memcpy(req + nl + 1, value, vl);
+	int rc = 0;
+	for (int i = 1; i < NODE_MAX && rc == 0; i++) {
+		struct peer *pe = peer_get(c, i);
+		natsMsg *r = NULL;
+		if (pe == NULL || !atomic_load(&pe->alive))
+			continue;
+		snprintf(subj, sizeof(subj), ACK_PREFIX "%s", node_name(rt, i));
+		/* Its wait, plus the round trip. */
+		if (natsConnection_Request(&r, c->nc, subj, req, (int)(nl + 1 + vl),
+					   (int64_t)ack_wait_ms(c) + 500) != NATS_OK) {
+			log_warn("cluster: node %s did not acknowledge the strong name %s",
+				 node_name(rt, i), name);
+			rc = -1;
+		}
+		if (r)
+			natsMsg_Destroy(r);
+	}
+	free(req);
+	return rc;
+}
+
 /* {==== The cluster thread ====} */
 
-static void heartbeat(struct cluster *c)
+/* Refresh this node's presence. 0, or -1 when the KV did not take it
+** in time (the put failed, or took longer than a heartbeat): JetStream
+** itself is in trouble (its servers re-electing a leader, or gone). */
+static int heartbeat(struct cluster *c)
 {
+	uint64_t t0 = common_now_ms();
 	natsStatus s = kvStore_PutString(NULL, c->kv, node_self(c->rt), "up");
 	if (s != NATS_OK) {
 		log_warn("cluster: presence refresh failed: %s", natsStatus_GetText(s));
 		log_flush();
+		return -1;
 	}
+	return common_now_ms() - t0 > c->hb_ms ? -1 : 0;
 }
 
 static void flush_all(struct cluster *c)
@@ -614,7 +687,7 @@ static void flush_all(struct cluster *c)
 static void *cluster_main(void *arg)
 {
 	struct cluster *c = arg;
-	uint64_t next_hb = 0, tick = c->hb_ms / 4 ? c->hb_ms / 4 : 1;
+	uint64_t next_hb = 0, grace_until = 0, tick = c->hb_ms / 4 ? c->hb_ms / 4 : 1;
 
 	for (;;) {
 		uint64_t now = common_now_ms();
@@ -635,10 +708,18 @@ static void *cluster_main(void *arg)
 			break;
 		now = common_now_ms();
 		if (now >= next_hb) {
-			heartbeat(c);
+			/* While the KV cannot take our own presence, the others'
+			** silence says nothing of them: no node is judged down
+			** until the KV has worked for HB_MISSES heartbeats again
+			** (a NATS server lost from a cluster of them, and its
+			** buckets' Raft leaders re-elected, is not every node
+			** dying). */
+			if (heartbeat(c) != 0)
+				grace_until = common_now_ms() + HB_MISSES * c->hb_ms;
+			now = common_now_ms();
 			next_hb = now + c->hb_ms;
 		}
-		for (int i = 1; i < NODE_MAX; i++) {
+		for (int i = 1; i < NODE_MAX && now >= grace_until; i++) {
 			struct peer *pe = peer_get(c, i);
 			if (pe && atomic_load(&pe->alive) &&
 			    now - atomic_load(&pe->last_ms) > HB_MISSES * c->hb_ms)
@@ -652,6 +733,9 @@ static void *cluster_main(void *arg)
 
 static void destroy(struct cluster *c)
 {
+	/* on_ack reads the names: its callbacks end before they go. */
+	if (c->ack && natsSubscription_Drain(c->ack) == NATS_OK)
+		natsSubscription_WaitForDrainCompletion(c->ack, 3000);
 	cnames_stop(c->names); /* its threads use the connection */
 	cnames_stop(c->groups);
 	c->names = NULL;
@@ -659,6 +743,8 @@ static void destroy(struct cluster *c)
 		natsSubscription_Destroy(c->data);
 	if (c->presence)
 		natsSubscription_Destroy(c->presence);
+	if (c->ack)
+		natsSubscription_Destroy(c->ack);
 	if (c->kv)
 		kvStore_Destroy(c->kv);
 	if (c->js)
@@ -691,6 +777,47 @@ static void destroy(struct cluster *c)
 	nats_Close();
 }
 
+int cluster_kv_open(void *js, void *cfg, void **kv)
+{
+	kvConfig *kc = cfg;
+	kvStore *st = NULL;
+
+	/* Bind first: the bucket is usually there (made by the first node). */
+	if (js_KeyValue(&st, js, kc->Bucket) == NATS_OK) {
+		*kv = st;
+		return 0;
+	}
+	/* Three replicas where the servers can hold them (JetStream's Raft
+	** then keeps the bucket through the loss of one server), else one. */
+	kc->Replicas = 3;
+	if (js_CreateKeyValue(&st, js, kc) != NATS_OK) {
+		kc->Replicas = 1;
+		if (js_CreateKeyValue(&st, js, kc) != NATS_OK &&
+		    js_KeyValue(&st, js, kc->Bucket) != NATS_OK) /* a racing node made it */
+			return -1;
+	}
+	*kv = st;
+	return 0;
+}
+
+/* Give opts the servers of url: one URL or a comma-separated list (every
+** server of a NATS cluster, so that a node reconnects to another when
+** its own goes away; libnats also learns the others from the server). */
+static natsStatus set_servers(natsOptions *opts, const char *url)
+{
+	char buf[sizeof(((struct rt *)0)->conf.cluster_nats)];
+	const char *list[16];
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", url);
+	for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t && n < 16;
+	     t = strtok_r(NULL, ", ", &save))
+		list[n++] = t;
+	if (n <= 1)
+		return natsOptions_SetURL(opts, url);
+	return natsOptions_SetServers(opts, list, n);
+}
+
 int cluster_start(struct rt *rt)
 {
 	struct cluster *c;
@@ -698,7 +825,7 @@ int cluster_start(struct rt *rt)
 	natsStatus s;
 	kvConfig kc;
 	const char *self = node_self(rt), *what = "connect";
-	char name[NODE_NAME_MAX + 8];
+	char name[NODE_NAME_MAX + 8], acksub[sizeof(ACK_PREFIX) + NODE_NAME_MAX];
 
 	if (!rt->conf.cluster_enabled)
 		return 0;
@@ -721,7 +848,7 @@ int cluster_start(struct rt *rt)
 	snprintf(name, sizeof(name), "wippy-%s", self);
 
 	if ((s = natsOptions_Create(&opts)) != NATS_OK ||
-	    (s = natsOptions_SetURL(opts, rt->conf.cluster_nats)) != NATS_OK ||
+	    (s = set_servers(opts, rt->conf.cluster_nats)) != NATS_OK ||
 	    (s = natsOptions_SetName(opts, name)) != NATS_OK ||
 	    (s = natsOptions_SetMaxReconnect(opts, -1)) != NATS_OK ||
 	    (s = natsOptions_SetReconnectWait(opts, 200)) != NATS_OK ||
@@ -744,9 +871,10 @@ int cluster_start(struct rt *rt)
 	kc.TTL = HB_MISSES * rt->conf.cluster_hb_ns; /* nanoseconds (MaxAge) */
 	/* Made by the first node; the others bind to it (its TTL is the
 	** first node's: give every node the same heartbeat). */
-	if (js_CreateKeyValue(&c->kv, c->js, &kc) != NATS_OK &&
-	    (s = js_KeyValue(&c->kv, c->js, BUCKET)) != NATS_OK)
+	if (cluster_kv_open(c->js, &kc, (void **)&c->kv) != 0) {
+		s = NATS_ERR;
 		goto err;
+	}
 	what = "subscribe";
 	if ((s = natsConnection_Subscribe(&c->data, c->nc, c->self_subject, on_data, c)) != NATS_OK ||
 	    (s = natsSubscription_SetPendingLimits(c->data, -1, -1)) != NATS_OK ||
@@ -773,6 +901,10 @@ int cluster_start(struct rt *rt)
 	what = "open the names bucket";
 	s = NATS_ERR;
 	if ((c->names = cnames_start(rt, c->js, "wippy_names")) == NULL)
+		goto err;
+	what = "subscribe";
+	snprintf(acksub, sizeof(acksub), ACK_PREFIX "%s", self);
+	if ((s = natsConnection_Subscribe(&c->ack, c->nc, acksub, on_ack, c)) != NATS_OK)
 		goto err;
 	what = "open the process groups bucket";
 	if ((c->groups = cnames_start(rt, c->js, "wippy_groups")) == NULL)

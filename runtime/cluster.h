@@ -34,6 +34,19 @@ typedef struct lua_State lua_State;
 ** JetStream is off there. Main thread. */
 int cluster_start(struct rt *rt);
 
+/* Bind to the JetStream KV bucket cfg (a kvConfig *) describes, or make
+** it: replicated on 3 servers when the NATS cluster has them, else on 1
+** (a lone server refuses 3). *kv gets the kvStore *. Returns 0, or -1.
+** An existing bucket keeps the replicas it was made with. */
+int cluster_kv_open(void *js, void *cfg, void **kv);
+
+/* The STRONG barrier (runtime/cnames.c): ask every live node but this one
+** whether its cache of cluster names holds name -> value (a pid string),
+** each waiting for its watcher up to 2 heartbeats. 0 when all said so
+** (or there is no other node), -1 when one did not answer in time. Blocks:
+** the names thread only. */
+int cluster_strong_ack(struct rt *rt, const char *name, const char *value);
+
 /* Leave: delete this node's presence key (the others see it go at once),
 ** send what is queued, close the connection and join the threads. After
 ** the shards ended. Idempotent; a no-op without a cluster. */

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/common.h"
 #include "engine/shard.h"
@@ -49,7 +50,8 @@ struct njob {
 	uint64_t pid;
 	char *name;
 	char value[160];          /* the holder's pid string ("" for release: any) */
-	int rc;                   /* 0, -EEXIST, -EIO */
+	int rc;                   /* 0, -EEXIST, -EIO, -ETIMEDOUT (STRONG: not acknowledged) */
+	uint64_t rev;             /* register: the KV revision that made it ours */
 	int lock;                 /* system.lock: false (not nil) on -EEXIST */
 	struct cnames *n;
 	struct proc *p;           /* register: the caller, or NULL */
@@ -68,6 +70,7 @@ struct owned {
 	uint64_t pid;
 	char *name;
 	char value[160];          /* its pid string, as registered */
+	uint64_t rev;             /* the KV revision of that registration */
 };
 
 struct cnames {
@@ -76,6 +79,7 @@ struct cnames {
 	pthread_t worker, watcher;
 	int started_worker, started_watcher;
 	atomic_int stop;
+	int names;                /* the names bucket (not groups): revokes, STRONG acks */
 
 	pthread_mutex_t lock;     /* the queue and owned */
 	pthread_cond_t wake;
@@ -243,13 +247,13 @@ static void run_register(struct cnames *n, struct njob *j, const char *key)
 	kvEntry *e;
 
 	if (j->scope == 1) { /* EVENTUAL: the last writer wins */
-		j->rc = kvStore_PutString(NULL, n->kv, key, j->value) == NATS_OK ? 0 : -EIO;
+		j->rc = kvStore_PutString(&j->rev, n->kv, key, j->value) == NATS_OK ? 0 : -EIO;
 		return;
 	}
 	for (int t = 0; t < TRIES; t++) {
 		s = kvStore_Get(&e, n->kv, key);
 		if (s == NATS_NOT_FOUND) {
-			if (kvStore_CreateString(NULL, n->kv, key, j->value) == NATS_OK) {
+			if (kvStore_CreateString(&j->rev, n->kv, key, j->value) == NATS_OK) {
 				j->rc = 0;
 				return;
 			}
@@ -264,6 +268,7 @@ static void run_register(struct cnames *n, struct njob *j, const char *key)
 		int same = strcmp(v, j->value) == 0, free_ = v[0] == '\0' || holder_gone(n, v);
 		kvEntry_Destroy(e);
 		if (same) {
+			j->rev = rev;
 			j->rc = 0;
 			return;
 		}
@@ -271,7 +276,7 @@ static void run_register(struct cnames *n, struct njob *j, const char *key)
 			j->rc = -EEXIST;
 			return;
 		}
-		if (kvStore_UpdateString(NULL, n->kv, key, j->value, rev) == NATS_OK) {
+		if (kvStore_UpdateString(&j->rev, n->kv, key, j->value, rev) == NATS_OK) {
 			j->rc = 0;
 			return;
 		}
@@ -327,6 +332,9 @@ static void deliver(lua_State *L, struct pext *x)
 		lua_pushnil(L);
 		if (j->rc == -EEXIST)
 			errors_push(L, ERRORS_ALREADY_EXISTS, "name already registered: %s", j->name);
+		else if (j->rc == -ETIMEDOUT)
+			errors_push(L, ERRORS_UNAVAILABLE,
+				    "strong registration not acknowledged by every node: %s", j->name);
 		else
 			errors_push(L, ERRORS_UNAVAILABLE, "cluster name registry unreachable: %s",
 				    j->name);
@@ -358,21 +366,42 @@ static void back_on_shard(struct task *t)
 
 /* Remember that pid (ours) holds name with value: its exit releases it,
 ** when its pid string can no longer be made (it left the pid table). */
-static void own_add(struct cnames *n, const char *name, uint64_t pid, const char *value)
+static void own_add(struct cnames *n, const char *name, uint64_t pid, const char *value,
+		    uint64_t rev)
 {
 	pthread_mutex_lock(&n->lock);
 	for (size_t i = 0; i < n->nown; i++)
-		if (n->own[i].pid == pid && strcmp(n->own[i].name, name) == 0)
+		if (n->own[i].pid == pid && strcmp(n->own[i].name, name) == 0) {
+			if (rev > n->own[i].rev)
+				n->own[i].rev = rev;
 			goto out;
+		}
 	if (n->nown == n->capown) {
 		n->capown = n->capown ? n->capown * 2 : 16;
 		n->own = xrealloc(n->own, n->capown * sizeof(*n->own));
 	}
 	n->own[n->nown].pid = pid;
+	n->own[n->nown].rev = rev;
 	snprintf(n->own[n->nown].value, sizeof(n->own[n->nown].value), "%s", value);
 	n->own[n->nown++].name = xstrdup(name);
 out:
 	pthread_mutex_unlock(&n->lock);
+}
+
+static void revoke_losers(struct cnames *n, const char *name, const char *value, uint64_t rev);
+
+/* An EVENTUAL put from elsewhere may have come between ours and the
+** own_add above, and its update may have reached the watcher before
+** own_add: read the key once more, so the loser still hears it. */
+static void recheck(struct cnames *n, const char *name, const char *key)
+{
+	kvEntry *e;
+	if (kvStore_Get(&e, n->kv, key) != NATS_OK)
+		return;
+	const char *v = kvEntry_ValueString(e);
+	if (v && v[0])
+		revoke_losers(n, name, v, kvEntry_Revision(e));
+	kvEntry_Destroy(e);
 }
 
 static void *worker_main(void *arg)
@@ -404,11 +433,23 @@ static void *worker_main(void *arg)
 			j->rc = -EIO;
 		} else if (j->op == NJ_REGISTER) {
 			run_register(n, j, key);
+			/* STRONG: active once every live node's cache holds it;
+			** else given back (only if still ours) and Unavailable. */
+			if (j->rc == 0 && j->scope == 3 && n->names &&
+			    cluster_strong_ack(n->rt, j->name, j->value) != 0) {
+				struct njob r = { .op = NJ_RELEASE };
+				snprintf(r.value, sizeof(r.value), "%s", j->value);
+				run_release(n, &r, key);
+				cache_del(n, j->name, j->pid);
+				j->rc = -ETIMEDOUT;
+			}
 			if (j->rc == 0) {
 				cache_set(n, j->name, j->pid);
 				/* Released when the holder exits, if it is ours. */
 				if (!pid_is_remote(j->pid)) {
-					own_add(n, j->name, j->pid, j->value);
+					own_add(n, j->name, j->pid, j->value, j->rev);
+					if (j->scope == 1 && n->names)
+						recheck(n, j->name, key);
 					/* It may have exited while we waited for the
 					** KV: then its exit found nothing to release. */
 					struct proc *h = proc_find(n->rt, j->pid);
@@ -435,6 +476,41 @@ static void *worker_main(void *arg)
 
 /* {==== The watcher ====} */
 
+/* Name went to value at revision rev: every process of this node that
+** held it under another value at an older revision lost it (an EVENTUAL
+** put from elsewhere overwrote it, or a node that took this one for dead
+** took the name over). As the original's eventual registry does, the
+** loser hears it: a CANCEL event from no process, reason "name revoked:
+** NAME" (process.events(): kind pid.cancel). It holds the name no more,
+** so its exit releases nothing. */
+static void revoke_losers(struct cnames *n, const char *name, const char *value, uint64_t rev)
+{
+	uint64_t lost[8];
+	size_t nlost = 0;
+
+	pthread_mutex_lock(&n->lock);
+	for (size_t i = 0; i < n->nown && nlost < 8;) {
+		struct owned *o = &n->own[i];
+		if (o->rev < rev && strcmp(o->name, name) == 0 && strcmp(o->value, value) != 0) {
+			lost[nlost++] = o->pid;
+			free(o->name);
+			*o = n->own[--n->nown];
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (nlost == 0)
+		return;
+	char reason[KEY_MAX + 16];
+	snprintf(reason, sizeof(reason), "name revoked: %s", name);
+	for (size_t i = 0; i < nlost; i++) {
+		struct msg *m = msg_new(MSG_CANCEL, 0, reason);
+		m->at = (double)time(NULL);
+		proc_send(n->rt, lost[i], m); /* gone meanwhile: nothing to tell */
+	}
+}
+
 static void *watcher_main(void *arg)
 {
 	struct cnames *n = arg;
@@ -454,8 +530,11 @@ static void *watcher_main(void *arg)
 		unescape(kvEntry_Key(e), name, sizeof(name));
 		const char *v = kvEntry_ValueString(e);
 		uint64_t pid = v && v[0] ? node_parse_pid(n->rt, v, strlen(v)) : 0;
-		if (kvEntry_Operation(e) == kvOp_Put && pid)
+		if (kvEntry_Operation(e) == kvOp_Put && pid) {
 			cache_set(n, name, pid);
+			if (n->names)
+				revoke_losers(n, name, v, kvEntry_Revision(e));
+		}
 		else
 			cache_del(n, name, 0);
 		kvEntry_Destroy(e);
@@ -588,14 +667,14 @@ struct cnames *cnames_start(struct rt *rt, void *js, const char *bucket)
 	kvConfig kc;
 
 	n->rt = rt;
+	n->names = strcmp(bucket, "wippy_names") == 0;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->wake, NULL);
 	pthread_rwlock_init(&n->cache_lock, NULL);
 	kvConfig_Init(&kc);
 	kc.Bucket = bucket;
 	kc.History = 1;
-	if (js_CreateKeyValue(&n->kv, js, &kc) != NATS_OK &&
-	    js_KeyValue(&n->kv, js, bucket) != NATS_OK) {
+	if (cluster_kv_open(js, &kc, (void **)&n->kv) != 0) {
 		fprintf(stderr, "wippy: cluster: cannot open the bucket %s\n", bucket);
 		cnames_stop(n);
 		return NULL;

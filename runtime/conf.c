@@ -99,7 +99,7 @@ static const struct conf_key keys[] = {
 	{ .key = "cluster.nats", .type = CONF_STR, .off = AT(cluster_nats),
 	  .max = sizeof(((struct conf *)0)->cluster_nats), .flag = "--cluster",
 	  .origin = "wippy",
-	  .why = "NATS server URL of the cluster (JetStream on), e.g. nats://127.0.0.1:4222" },
+	  .why = "NATS server URL of the cluster (JetStream on), e.g. nats://127.0.0.1:4222, or a comma-separated list of a NATS cluster's servers" },
 	{ .key = "cluster.node", .type = CONF_STR, .off = AT(cluster_node),
 	  .max = sizeof(((struct conf *)0)->cluster_node), .flag = "--node",
 	  .origin = "wippy",

@@ -253,6 +253,18 @@ lib_nats_start() {
 		{ show nats "$TMP/nats.log"; die "nats-server did not start"; }
 }
 
+# lib_app_base DIR: an app in DIR (wippy.lock, src/) whose src/_index.yaml
+# holds the namespace "app" with a terminal host and a process host, both
+# auto-started; append its other entries to src/_index.yaml.
+lib_app_base() {
+	mkdir -p "$1/src"
+	printf 'src: ./src\nmodules: .wippy\n' >"$1/wippy.lock"
+	printf '%s\n' 'version: "1.0"' 'namespace: app' 'entries:' \
+		'  - name: terminal' '    kind: terminal.host' '    lifecycle:' '      auto_start: true' \
+		'  - name: processes' '    kind: process.host' '    lifecycle:' '      auto_start: true' \
+		>"$1/src/_index.yaml"
+}
+
 # lib_start_app FIXTURE [PREPARE]: copy the app FIXTURE to $APP, replace its
 # __PORT__, __PORT2__ and __PORT3__ with free ports (PORT, PORT2, PORT3), call the function
 # PREPARE if given, and run `wippy run --shards 2` in it, stdout in $TMP/out
