@@ -1554,9 +1554,13 @@ static void pooled_exit(struct proc *p, void *arg)
 	struct svc *s = arg;
 	struct hreq *h = p->call_ctx;
 	if (h) {
+		/* Still queued: the state died before the call began (its file
+		** failed at load): say why. A call cut short (terminated at
+		** shutdown) is the stop's business, not an error of the handler. */
+		int pending = h->ext.queued;
 		p->call_ctx = NULL;
-		proc_ext_cancel(p, &h->ext); /* the call had not started yet */
-		if (p->exit_msg)
+		proc_ext_cancel(p, &h->ext);
+		if (pending && p->exit_msg)
 			log_printf(LOG_LEVEL_ERROR, NULL, "handler %s failed: %s",
 				   p->entry->id, p->exit_msg);
 		body_detach(h->conn, p);
