@@ -28,32 +28,8 @@ command -v python3 >/dev/null || { echo "sse: python3 is not installed; skipped"
 [ -x "$WIPPY" ] || { echo "sse: $WIPPY not built (run make); skipped"; exit 77; }
 ulimit -n $((CLIENTS * 2 + 512)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/wippy-sse-bench.XXXXXX")
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	sleep 0.3
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-die() { echo "sse: ERROR: $*"; exit 1; }
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_port() {
-	local i
-	for i in $(seq 1 150); do
-		kill -0 "$2" 2>/dev/null || return 1
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+. "$ROOT/bench/lib/common.sh"
+bench_init sse
 # cpu_of PID: user+system CPU seconds of a process so far.
 cpu_of() {
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"

@@ -1,5 +1,5 @@
 # bench/lib/common.sh: what the wrk-against-nginx benchmarks share
-# (static.sh, tls.sh): a scratch directory whose servers are stopped on
+# (static.sh, tls.sh, sse.sh): a scratch directory whose servers are stopped on
 # exit, free ports, an nginx with the common settings, and one wrk
 # measurement. Not a bench/*.sh, so bench/run.sh does not run it.
 # Sourced after ROOT, WIPPY, DUR, CONNS and THREADS are set.
