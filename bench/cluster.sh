@@ -6,8 +6,11 @@
 # through a nats-server with JetStream started here (free port, temp dir).
 # Baseline in the same run: two Erlang nodes connected by distribution
 # (erl -sname, bench/erlang/dist.erl) with their own epmd on a free port,
-# the same two workloads. Measures, never asserts; exit 77 when build/wippy
-# or nats-server is missing (Erlang missing: wippy figures only).
+# the same two workloads; and the transport's own floor on the same
+# nats-server: build/bench/nats_raw, two bare libnats connections passing
+# one message back and forth (from `make bench`; missing: not shown).
+# Measures, never asserts; exit 77 when build/wippy or nats-server is
+# missing (Erlang missing: wippy figures only).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -47,6 +50,11 @@ APID=$(sed -n 's/^pid //p' "$TMP/a.out")
 (cd "$TMP/app" && timeout 300 "$WIPPY" run --node B --cluster "nats://127.0.0.1:$PORT" \
 	-x app:driver "$APID" "$ROUNDS" "$STREAM" >"$TMP/b.out" 2>"$TMP/b.err") ||
 	{ echo "cluster: the driver failed"; cat "$TMP/b.err"; exit 1; }
+RAW=
+if [ -x "$BUILD/bench/nats_raw" ]; then
+	"$BUILD/bench/nats_raw" "nats://127.0.0.1:$PORT" "$ROUNDS" >"$TMP/raw.out" 2>"$TMP/raw.err" && RAW=1 ||
+		{ echo "cluster: nats_raw failed"; cat "$TMP/raw.err"; }
+fi
 
 ERL=
 if command -v erlc >/dev/null && command -v erl >/dev/null && command -v epmd >/dev/null; then
@@ -82,3 +90,14 @@ row "ping-pong $ROUNDS, round trips/s" pingpong 4
 row "ping-pong p50 latency (us)" pingpong 5
 row "ping-pong p99 latency (us)" pingpong 6
 row "stream $STREAM, msgs/s" stream 4
+if [ -n "$RAW" ]; then
+	# raw pingpong N SECONDS RATE P50 P99: the floor any node pays per
+	# round trip through this server.
+	raw=$(awk '$1 == "raw" { print $5, $6, $7 }' "$TMP/raw.out")
+	w=$(field pingpong 4 "$TMP/b.out")
+	set -- $raw
+	printf '%-34s %12s %12s %8s
+' "ping-pong vs raw libnats, rt/s" "${w:--}" "$1" \
+		"$(awk -v a="${w:-0}" -v b="$1" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')"
+	printf '%-34s %12s\n' "raw libnats p50 / p99 (us)" "$2 / $3"
+fi
