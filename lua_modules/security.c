@@ -698,8 +698,8 @@ struct own_memo {
 
 struct own {
 	const struct policy_table *t;
-	uint8_t *bytes;             /* the encoded context it was built from */
-	uint32_t len;
+	uint32_t gen;               /* p->sec_gen it was built from */
+	uint32_t len;               /* p->sec.len then */
 	int has_actor, has_scope;
 	char *actor_id;
 	struct policy_val meta;
@@ -715,7 +715,6 @@ static void own_clear(struct own *o)
 {
 	for (int i = 0; i < OWN_MEMO; i++)
 		free(o->memo[i].ps);
-	free(o->bytes);
 	free(o->actor_id);
 	policy_val_clear(&o->meta);
 	free(o->ps);
@@ -737,10 +736,7 @@ static void own_build(lua_State *L, struct own *o, const struct policy_table *t)
 	own_clear(o);
 	o->t = t;
 	o->len = p->sec.len;
-	if (o->len) {
-		o->bytes = xmalloc(o->len);
-		memcpy(o->bytes, payload_data(&p->sec), o->len);
-	}
+	o->gen = p->sec_gen;
 	if (!push_context(L))
 		return;
 	if (lua_getfield(L, -1, "actor") == LUA_TTABLE) {
@@ -787,8 +783,9 @@ static struct own *own_get(lua_State *L)
 		own_build(L, o, t);
 		return o;
 	}
-	if (o->t != t || o->len != p->sec.len ||
-	    (o->len && memcmp(o->bytes, payload_data(&p->sec), o->len) != 0))
+	/* Every writer of p->sec bumps sec_gen (proc_sec_changed): the
+	** generation, not a compare of the encoded bytes, says it changed. */
+	if (o->t != t || o->gen != p->sec_gen || o->len != p->sec.len)
 		own_build(L, o, t);
 	return o;
 }

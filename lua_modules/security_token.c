@@ -693,6 +693,7 @@ static int auth_k(lua_State *L, int status, lua_KContext ctx)
 		if (security_encode(L, top - 1, top, &out) == 0) {
 			payload_free(&p->sec);
 			p->sec = out;
+			proc_sec_changed(p);
 		}
 	}
 	return run_handler(L);

@@ -236,6 +236,7 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 	/* The state is free again, with no trace of this call's context. */
 	payload_free(&p->ctx);
 	payload_free(&p->sec);
+	proc_sec_changed(p);
 	p->fcall = NULL;
 	c->callee = NULL;
 	slot_put(p->on_exit_arg, p);
@@ -270,6 +271,7 @@ static void start_call(lua_State *L, struct pext *x)
 	payload_free(&p->sec);
 	p->ctx = c->ctx;
 	p->sec = c->sec;
+	proc_sec_changed(p);
 	memset(&c->ctx, 0, sizeof(c->ctx));
 	memset(&c->sec, 0, sizeof(c->sec));
 	co = proc_call(L, p, call_done, c);

@@ -1413,6 +1413,7 @@ static void call_done(lua_State *L, struct coro *co, int status, int nres)
 	p->call_ctx = NULL;
 	body_detach(h->conn, p);
 	payload_free(&p->sec);        /* token_auth's actor was this call's only */
+	proc_sec_changed(p);
 	if (h->conn->streaming) {
 		if (status != LUA_OK)
 			log_printf(LOG_LEVEL_ERROR, NULL, "handler %s failed: %s",
@@ -1531,6 +1532,7 @@ static void start_call(lua_State *L, struct pext *x)
 
 	h->proc->call_ctx = h;
 	payload_free(&h->proc->sec);  /* a pooled state: no earlier call's actor */
+	proc_sec_changed(h->proc);
 	co = proc_call(L, h->proc, call_done, h);
 	if (h->mw.nfw) {
 		/* A firewall with no hook (no security module) denies. */

@@ -553,8 +553,10 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	}
 	if (o->ctx && o->ctx->len > 0)
 		payload_copy(&p->ctx, o->ctx);
-	if (o->sec && o->sec->len > 0)
+	if (o->sec && o->sec->len > 0) {
 		payload_copy(&p->sec, o->sec);
+		proc_sec_changed(p);
+	}
 	if (o->monitor_by)
 		plink_add(&p->monitors, o->monitor_by);
 	if (o->link_with)

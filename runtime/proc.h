@@ -195,6 +195,10 @@ struct proc {
 	                               ** one table {actor = {id, meta},
 	                               ** scope = {policies}}, either key
 	                               ** optional, or empty; read only */
+	uint32_t sec_gen;              /* bumped by proc_sec_changed whenever
+	                               ** sec is replaced or emptied: the
+	                               ** security module's compiled copy is
+	                               ** kept while it is unchanged */
 	const struct reg_entry *upgrade_to; /* P_UPGRADE: the new definition */
 	char *upgrade_err;             /* P_UPGRADE failed before it began */
 	const char *upgrade_kind;      /* its error kind (static) */
@@ -232,6 +236,11 @@ struct proc {
 };
 
 /* The process owning L (any thread of its state). */
+/* p->sec was replaced or emptied: every writer of p->sec calls this, so
+** that a check never runs on the compiled form of an earlier context (a
+** pooled state serves calls with different actors). Owner thread. */
+static inline void proc_sec_changed(struct proc *p) { p->sec_gen++; }
+
 static inline struct proc *proc_of(lua_State *L)
 {
 	return (*(struct coro **)lua_getextraspace(L))->p;
