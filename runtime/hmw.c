@@ -458,10 +458,8 @@ static int take(struct ratelimit *rl, const char *key, size_t kl)
 	return ok;
 }
 
-/* The value of name in a raw query string, decoded enough to compare
-** (%XX and '+'), into buf; NULL when absent or empty. */
-static const char *query_get(const char *q, size_t ql, const char *name, char *buf,
-			     size_t cap, size_t *len)
+const char *hmw_query_get(const char *q, size_t ql, const char *name, char *buf,
+			  size_t cap, size_t *len)
 {
 	size_t nl = strlen(name);
 	const char *p = q, *end = q + ql;
@@ -500,7 +498,7 @@ static void ratelimit_run(struct ratelimit *rl, struct hmw_req *r)
 	if (rl->key_kind == 1) {
 		key = r->header(r->ud, rl->key_name, strlen(rl->key_name), &kl);
 	} else if (rl->key_kind == 2) {
-		key = query_get(r->query, r->query_len, rl->key_name, qbuf, sizeof(qbuf), &kl);
+		key = hmw_query_get(r->query, r->query_len, rl->key_name, qbuf, sizeof(qbuf), &kl);
 	} else {
 		/* The host part of RemoteAddr (real_ip may have left an ip alone). */
 		const char *colon = strrchr(r->remote, ':');

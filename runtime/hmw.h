@@ -105,6 +105,12 @@ struct hmw_req {
 	size_t nfw;
 };
 
+/* The value of name in a raw query string (the text after '?'), decoded
+** enough to compare (%XX and '+'), into buf[0, cap); NULL when absent or
+** empty. *len gets its length. */
+const char *hmw_query_get(const char *q, size_t ql, const char *name, char *buf,
+			  size_t cap, size_t *len);
+
 /* Run the chain (NULL: nothing) over r. Returns r->answer. */
 int hmw_run(const struct hmw_chain *c, struct hmw_req *r);
 

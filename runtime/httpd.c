@@ -113,8 +113,6 @@ struct hreq {
 	/* The metrics middleware: set when the chain had it. */
 	uint64_t mt0;                /* when the request was taken, ns */
 	struct rt *mrt;
-	int mstatus;                 /* the status finish_request sent */
-	const char *mroute;          /* the route's pattern (lives with it) */
 	char mmethod[16];
 	uint64_t id;                 /* unique on its shard (hreq_id) */
 	size_t body_off;             /* taken by hreq_body_take */
@@ -1133,8 +1131,8 @@ static void pool_put(struct svc *s, const struct route *r, struct proc *p)
 static void hreq_free(struct hreq *h)
 {
 	if (h->mt0)
-		mw_count(h->mrt, 1, h->mmethod, strlen(h->mmethod), h->mroute,
-			 h->mstatus ? h->mstatus : h->status ? h->status : 200,
+		mw_count(h->mrt, 1, h->mmethod, strlen(h->mmethod), h->match.route->pattern,
+			 h->status ? h->status : 200,
 			 (double)(common_now_ns() - h->mt0) / 1e9);
 	hmw_hdrs_free(&h->mw.add);
 	free(h->headers.p);
@@ -1387,7 +1385,7 @@ static void finish_request(struct hreq *h, int status, const char *err_text)
 	struct http1_field f[65];
 	size_t nf;
 
-	h->mstatus = status;
+	h->status = status; /* what went out, for the metrics middleware */
 	if (err_text) {
 		conn_write(c, status, &text_plain, 1, err_text, strlen(err_text),
 			   c->req.method == HTTP1_HEAD);
@@ -1630,8 +1628,17 @@ static void dispatch(struct conn *c)
 	if (rstats_is_scrape(c->svc->e->u.http.metrics, c->buf + q->method_off, q->method_len,
 			     c->buf + q->path_off, q->path_len)) {
 		size_t n;
+		char tb[16];
+		size_t tl = 0;
+		const char *tv = hmw_query_get(c->buf + q->query_off, q->query_len, "top",
+					       tb, sizeof(tb), &tl);
+		long top = 0;
+		if (tv) {
+			tb[tl] = '\0';
+			top = strtol(tv, NULL, 10);
+		}
 		char *body = rstats_scrape(c->svc->rt, &n,
-					   rstats_top_arg(c->buf + q->query_off, q->query_len));
+					   top > 0 ? (top < RSTATS_TOP_MAX ? (int)top : RSTATS_TOP_MAX) : 0);
 		struct http1_field ct = { "Content-Type", RSTATS_CONTENT_TYPE, 12,
 					  sizeof(RSTATS_CONTENT_TYPE) - 1 };
 		conn_write(c, 200, &ct, 1, body, n, q->method == HTTP1_HEAD);
@@ -1680,10 +1687,9 @@ static void dispatch(struct conn *c)
 		size_t ml = q->method_len < sizeof(h->mmethod) - 1 ? q->method_len
 								     : sizeof(h->mmethod) - 1;
 		memcpy(h->mmethod, c->buf + q->method_off, ml);
-		h->mroute = m.route->pattern;
 		h->mt0 = c->t0 ? c->t0 : common_now_ns();
 		h->mrt = c->svc->rt;
-		mw_count(c->svc->rt, 0, h->mmethod, ml, h->mroute, 0, 0);
+		mw_count(c->svc->rt, 0, h->mmethod, ml, m.route->pattern, 0, 0);
 	}
 	/* What the middleware set goes first; the handler may replace it. */
 	for (const char *p = h->mw.add.p, *e = p + h->mw.add.len; p < e;) {

@@ -398,26 +398,9 @@ char *rstats_scrape(struct rt *rt, size_t *len, int top)
 	if (rt->rstats)
 		write_runtime(f, rt);
 	if (top > 0)
-		write_top(f, rt, top);
+		write_top(f, rt, top < RSTATS_TOP_MAX ? top : RSTATS_TOP_MAX);
 	fclose(f);
 	return buf;
-}
-
-int rstats_top_arg(const char *query, size_t ql)
-{
-	const char *end = query + ql;
-	for (const char *p = query; p < end;) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *e = amp ? amp : end;
-		if (e - p > 4 && memcmp(p, "top=", 4) == 0) {
-			long v = 0;
-			for (const char *d = p + 4; d < e && *d >= '0' && *d <= '9' && v < 1000; d++)
-				v = v * 10 + (*d - '0');
-			return v > RSTATS_TOP_MAX ? RSTATS_TOP_MAX : (int)v;
-		}
-		p = e + 1;
-	}
-	return 0;
 }
 
 /* {==== Hosts ====} */

@@ -57,14 +57,11 @@ void rstats_http(struct rstats *r, int status, int64_t ns);
 ** text (the caller frees it) and its length in *len. With top > 0 it
 ** also lists the `top` processes that ran the most steps
 ** (wippy_process_steps_total and wippy_process_heap_bytes by pid and
-** entry), walking the pid table; `wippy top` asks for them.
+** entry; at most RSTATS_TOP_MAX), walking the pid table; `wippy top`
+** asks for them with ?top=N.
 */
-char *rstats_scrape(struct rt *rt, size_t *len, int top);
-
-/* The N of a `top=N` in a request's query (the text after '?'; 0: none),
-** at most RSTATS_TOP_MAX. */
 #define RSTATS_TOP_MAX 100
-int rstats_top_arg(const char *query, size_t ql);
+char *rstats_scrape(struct rt *rt, size_t *len, int top);
 
 /* Whether a request (method, raw request-target) is a scrape of a
 ** service whose `metrics:` path is path (NULL: it has none): GET or HEAD
