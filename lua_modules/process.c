@@ -48,31 +48,37 @@ static uint64_t resolve(lua_State *L, int idx, int *nret)
 /* The permission check of an operation on the target pid `to` that the
 ** argument at idx named (the original's resolvePID): the resource is the
 ** target's pid string, so a policy on "{app:system|*" covers every
-** process of that host. 0 when allowed, else nil, err pushed and 2.
-** [-0, +(0|2), m] */
+** process of that host. For a local target that is the string its
+** process has, never the caller's text: delivery goes by the number, so a
+** pid string with another host's name in it must not pass for that host.
+** 0 when allowed, else nil, err pushed and 2. [-0, +(0|2), m] */
 static int check_target(lua_State *L, int idx, uint64_t to, const char *action)
 {
 	size_t len;
-	const char *s = lua_tolstring(L, idx, &len);
+	const char *s;
 	char buf[96];
-	int r;
+	uint64_t key = 0;
 
-	if (!security_active(L))
+	if (security_proc_allowed(L, action, to))
 		return 0;
-	if (node_parse_pid(proc_of(L)->rt, s, len) == 0) {
-		struct proc *t = pid_is_remote(to) ? NULL : proc_find(proc_of(L)->rt, to);
+	s = lua_tolstring(L, idx, &len);
+	if (!pid_is_remote(to)) {
+		struct proc *t = proc_find(proc_of(L)->rt, to);
 		if (t != NULL) {
-			snprintf(buf, sizeof(buf), "%.*s", (int)t->pidlen, t->pidstr);
+			size_t n = t->pidlen < sizeof(buf) ? t->pidlen : sizeof(buf) - 1;
+			memcpy(buf, t->pidstr, n);
+			buf[n] = '\0';
 			proc_unref(t);
 			s = buf;
-		} else if (pid_is_remote(to)) { /* a cluster name's remote holder */
-			node_format_pid(proc_of(L)->rt, buf, sizeof(buf), "?", to);
-			s = buf;
+			key = to;
 		}
+	} else if (node_parse_pid(proc_of(L)->rt, s, len) == 0) {
+		/* a cluster name's remote holder */
+		node_format_pid(proc_of(L)->rt, buf, sizeof(buf), "?", to);
+		s = buf;
 	}
-	r = security_check_pid(L, action, s, "not allowed to %s: %s",
-			   action + sizeof("process.") - 1, lua_tostring(L, idx));
-	return r;
+	return security_check_proc(L, action, key, s, "not allowed to %s: %s",
+				   action + sizeof("process.") - 1, lua_tostring(L, idx));
 }
 
 /* process.pid() [-0, +1, m] */

@@ -673,30 +673,40 @@ int security_encode(lua_State *L, int ai, int si, struct payload *out)
 /* {==== Checks: the original's IsAllowed ====} */
 
 /*
-** The running process's context compiled for the engine, kept in its Lua
-** registry so that a check after the first allocates nothing: the actor
+** The running process's context compiled for the engine, a userdata
+** anchored in its Lua registry and pointed to by p->sec_cache, so that a
+** check after the first allocates nothing and looks nothing up: the actor
 ** (id and meta as a policy_val) and the scope's policies resolved against
-** the registry version it was built for. Rebuilt when the version or the
-** encoded context (compared byte for byte) changes. The check sites name
-** their actions with string literals, so `memo` keeps, per literal (by
-** address), the scope's policies that have that action: a check then runs
-** only the policies that can answer it.
+** the registry version it was built for. Rebuilt when the version or
+** p->sec_gen changes. The check sites name their actions with string
+** literals, so `memo` keeps, per literal (by address), the scope's
+** policies that have that action: a check then runs only the policies
+** that can answer it, without matching their actions again.
+**
+** A memo also remembers answers. With the actor and the policies fixed,
+** and meta either none or the caller's pid (fixed for the process too),
+** the same resource gets the same answer: `last` keeps the last one by
+** resource text, and `pids` the local processes an operation on which was
+** allowed, by pid. Local pids are never reused (runtime/proc.c counts them
+** up from 1), so a pid stands for its pid string, and a send to a peer
+** already allowed costs one load and compare.
 */
 #define OWN_MEMO 8
+#define OWN_PIDS 16             /* a power of two */
 
 struct own_memo {
 	const char *action;         /* a check site's literal, or NULL */
 	const struct policy **ps;
 	size_t n;
-	/* The last answer, for a check with no meta or the caller's pid as
-	** meta (fixed for the process): with the actor and the policies
-	** fixed too, the same resource gets the same answer. */
 	char last[96];
 	size_t last_len;            /* 0: none (resources are never empty here) */
 	int last_ok, last_pid;
+	uint64_t pids[OWN_PIDS];    /* allowed targets, direct-mapped; 0: none */
 };
 
 struct own {
+	struct proc *p;             /* whose p->sec_cache points here */
+	const struct registry *reg; /* the version it was built for */
 	const struct policy_table *t;
 	uint32_t gen;               /* p->sec_gen it was built from */
 	uint32_t len;               /* p->sec.len then */
@@ -713,28 +723,37 @@ static const char own_key = 'o';
 
 static void own_clear(struct own *o)
 {
+	struct proc *p = o->p;
+
 	for (int i = 0; i < OWN_MEMO; i++)
 		free(o->memo[i].ps);
 	free(o->actor_id);
 	policy_val_clear(&o->meta);
 	free(o->ps);
 	memset(o, 0, sizeof(*o));
+	o->p = p;
 }
 
 static int own_gc(lua_State *L)
 {
-	own_clear(lua_touserdata(L, 1));
+	struct own *o = lua_touserdata(L, 1);
+
+	if (o->p != NULL && o->p->sec_cache == o)
+		o->p->sec_cache = NULL;
+	o->p = NULL;
+	own_clear(o);
 	return 0;
 }
 
 /* Fill o from the process's context. [-0, +0, m] */
-static void own_build(lua_State *L, struct own *o, const struct policy_table *t)
+static void own_build(lua_State *L, struct own *o, const struct registry *reg)
 {
 	struct proc *p = proc_of(L);
 	int top = lua_gettop(L);
 
 	own_clear(o);
-	o->t = t;
+	o->reg = reg;
+	o->t = policy_table_of(reg);
 	o->len = p->sec.len;
 	o->gen = p->sec_gen;
 	if (!push_context(L))
@@ -754,7 +773,7 @@ static void own_build(lua_State *L, struct own *o, const struct policy_table *t)
 		if (lua_getfield(L, -1, "policies") == LUA_TTABLE) {
 			size_t n = lua_rawlen(L, -1);
 			o->ps = xcalloc(n ? n : 1, sizeof(*o->ps));
-			o->n = resolve(L, -1, t, o->ps, n);
+			o->n = resolve(L, -1, o->t, o->ps, n);
 		}
 	}
 	lua_settop(L, top);
@@ -764,14 +783,10 @@ static void own_build(lua_State *L, struct own *o, const struct policy_table *t)
 static struct own *own_get(lua_State *L)
 {
 	struct proc *p = proc_of(L);
-	const struct policy_table *t = cur_table(L);
-	struct own *o;
+	const struct registry *reg = live_registry(p->rt);
+	struct own *o = p->sec_cache;
 
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &own_key) == LUA_TUSERDATA) {
-		o = lua_touserdata(L, -1);
-		lua_pop(L, 1);
-	} else {
-		lua_pop(L, 1);
+	if (o == NULL) {
 		o = lua_newuserdatauv(L, sizeof(*o), 0);
 		memset(o, 0, sizeof(*o));
 		lua_createtable(L, 0, 1);
@@ -780,13 +795,15 @@ static struct own *own_get(lua_State *L)
 		lua_setmetatable(L, -2);
 		proc_note_finalizer(L);   /* own_gc must run when the state goes */
 		lua_rawsetp(L, LUA_REGISTRYINDEX, &own_key);
-		own_build(L, o, t);
+		o->p = p;
+		p->sec_cache = o;
+		own_build(L, o, reg);
 		return o;
 	}
 	/* Every writer of p->sec bumps sec_gen (proc_sec_changed): the
 	** generation, not a compare of the encoded bytes, says it changed. */
-	if (o->t != t || o->gen != p->sec_gen || o->len != p->sec.len)
-		own_build(L, o, t);
+	if (o->reg != reg || o->gen != p->sec_gen || o->len != p->sec.len)
+		own_build(L, o, reg);
 	return o;
 }
 
@@ -811,11 +828,17 @@ static struct own_memo *memo_of(struct own *o, const char *action)
 	return m;
 }
 
+static inline unsigned pid_slot(uint64_t pid)
+{
+	return (unsigned)(pid ^ (pid >> 4)) & (OWN_PIDS - 1);
+}
+
 /* The check. literal: action is a C string literal (memoised), and
 ** meta is NULL or (pid) the caller's pid map, so the answer can be kept
-** per resource. */
+** per resource; key: the local process whose pid string resource is, or
+** 0, to remember an allowed answer under. */
 static int allowed(lua_State *L, const char *action, const char *resource,
-		   const struct policy_val *meta, int literal, int pid)
+		   const struct policy_val *meta, int literal, int pid, uint64_t key)
 {
 	struct proc *p = proc_of(L);
 	/* No context at all (the common case): neither actor nor scope, so
@@ -837,7 +860,7 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 			if (m->last_len == len && m->last_pid == pid && len > 0 &&
 			    memcmp(m->last, resource, len) == 0)
 				return m->last_ok;
-			ok = policy_eval_set(m->ps, m->n, &a, action, resource, meta) ==
+			ok = policy_eval_set_acted(m->ps, m->n, &a, action, resource, meta) ==
 			     POLICY_ALLOW;
 			if (len > 0 && len < sizeof(m->last)) {
 				memcpy(m->last, resource, len);
@@ -845,12 +868,32 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 				m->last_ok = ok;
 				m->last_pid = pid;
 			}
+			if (ok && key != 0 && pid)
+				m->pids[pid_slot(key)] = key;
 			return ok;
 		}
 		return policy_eval_set(o->ps, o->n, &a, action, resource, meta) ==
 		       POLICY_ALLOW;
 	}
 	return !p->rt->conf.security_strict;
+}
+
+int security_proc_allowed(lua_State *L, const char *action, uint64_t to)
+{
+	struct proc *p = proc_of(L);
+	struct own *o = p->sec_cache;
+
+	if (p->sec.len == 0)
+		return !p->rt->conf.security_strict;
+	/* Only a current context's memo: anything else is a miss, and the
+	** full check that follows rebuilds it. */
+	if (o == NULL || o->gen != p->sec_gen || o->len != p->sec.len ||
+	    o->reg != live_registry(p->rt) || to == 0)
+		return 0;
+	for (int i = 0; i < OWN_MEMO; i++)
+		if (o->memo[i].action == action)
+			return o->memo[i].pids[pid_slot(to)] == to;
+	return 0;
 }
 
 int security_active(lua_State *L)
@@ -872,7 +915,7 @@ int security_denied(lua_State *L, const char *action, const char *resource)
 	a.id = o->actor_id;
 	a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
 	m = memo_of(o, action);
-	return policy_eval_set(m->ps, m->n, &a, action, resource, NULL) == POLICY_DENY;
+	return policy_eval_set_acted(m->ps, m->n, &a, action, resource, NULL) == POLICY_DENY;
 }
 
 struct remote_check {
@@ -944,12 +987,12 @@ int security_remote_send(struct rt *rt, lua_State *L, const struct payload *sec,
 int security_allowed_meta(lua_State *L, const char *action, const char *resource,
 			  const struct policy_val *meta)
 {
-	return allowed(L, action, resource, meta, 0, 0);
+	return allowed(L, action, resource, meta, 0, 0, 0);
 }
 
 int security_allowed(lua_State *L, const char *action, const char *resource)
 {
-	return allowed(L, action, resource, NULL, 1, 0);
+	return allowed(L, action, resource, NULL, 1, 0, 0);
 }
 
 /* The denial of a check site: nil and a PermissionDenied error. */
@@ -1008,21 +1051,41 @@ int security_firewall(lua_State *L, const char *action, const char *resource)
 	       HTTPD_FW_ALLOW : HTTPD_FW_DENY;
 }
 
-int security_check_pid(lua_State *L, const char *action, const char *resource,
-		       const char *fmt, ...)
+/* security_check_pid and security_check_proc: key as for allowed. */
+static int check_pid(lua_State *L, const char *action, const char *resource,
+		     uint64_t key, const char *fmt, va_list ap)
 {
 	struct proc *p = proc_of(L);
 	static const char *const keys[] = { "pid" };
 	struct policy_val pid = { .type = PV_STR, .str = p->pidstr, .len = p->pidlen };
 	struct policy_val meta = { .type = PV_MAP, .n = 1, .items = &pid,
 				   .keys = (const char **)keys };
+
+	if (allowed(L, action, resource, &meta, 1, 1, key))
+		return 0;
+	return deny(L, fmt, ap);
+}
+
+int security_check_pid(lua_State *L, const char *action, const char *resource,
+		       const char *fmt, ...)
+{
 	va_list ap;
 	int r;
 
-	if (allowed(L, action, resource, &meta, 1, 1))
-		return 0;
 	va_start(ap, fmt);
-	r = deny(L, fmt, ap);
+	r = check_pid(L, action, resource, 0, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int security_check_proc(lua_State *L, const char *action, uint64_t to,
+			const char *resource, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = check_pid(L, action, resource, to, fmt, ap);
 	va_end(ap);
 	return r;
 }

@@ -12,6 +12,8 @@
 #ifndef LUA_MODULES_SECURITY_H
 #define LUA_MODULES_SECURITY_H
 
+#include <stdint.h>
+
 #include <lua.h>
 
 struct payload;
@@ -104,6 +106,22 @@ int security_check(lua_State *L, const char *action, const char *resource,
 ** original's process module passes to every check it makes. */
 int security_check_pid(lua_State *L, const char *action, const char *resource,
 		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+** The checks of an operation on a process (process.send, link, monitor,
+** ...). security_check_proc is security_check_pid with resource the pid
+** string of the local process `to` (a remote one's, or the text the caller
+** gave for a pid that is gone, with to = 0); an allowed answer is then
+** remembered under `to`. security_proc_allowed answers 1 when such an
+** answer for action and `to` is remembered and still holds (or when L's
+** process has no context and strict mode is off), else 0: a site asks it
+** first and builds the resource only when it says 0. action: a literal,
+** as for security_allowed. [-0, +0, -] and [-0, +(0|2), m]
+*/
+int security_proc_allowed(lua_State *L, const char *action, uint64_t to);
+int security_check_proc(lua_State *L, const char *action, uint64_t to,
+			const char *resource, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /* As security_check, but a denial raises the PermissionDenied error (the
 ** original's RaiseError sites: store's). [-0, +0, e] */

@@ -456,13 +456,14 @@ const char *policy_result_name(enum policy_result r)
 	return r == POLICY_ALLOW ? "allow" : r == POLICY_DENY ? "deny" : "undefined";
 }
 
-/* policy_eval with the lengths of action and resource known. */
+/* policy_eval with the lengths of action and resource known; acted: p is
+** known to have action, so its action patterns are not tried again. */
 static enum policy_result eval_one(const struct policy *p, const struct policy_actor *actor,
-				   const char *action, size_t alen,
+				   const char *action, size_t alen, bool acted,
 				   const char *resource, size_t rlen,
 				   const struct policy_val *meta)
 {
-	if (!match_any(p->actions, p->nactions, action, alen) ||
+	if ((!acted && !match_any(p->actions, p->nactions, action, alen)) ||
 	    !match_any(p->resources, p->nresources, resource, rlen))
 		return POLICY_UNDEFINED;
 	if (p->expr != NULL)
@@ -479,15 +480,16 @@ enum policy_result policy_eval(const struct policy *p,
 			       const char *action, const char *resource,
 			       const struct policy_val *meta)
 {
-	return eval_one(p, actor, action, strlen(action), resource, strlen(resource), meta);
+	return eval_one(p, actor, action, strlen(action), false, resource, strlen(resource),
+			meta);
 }
 
-enum policy_result policy_eval_set(const struct policy *const *ps, size_t n,
+static enum policy_result eval_set(const struct policy *const *ps, size_t n,
 				   const struct policy_actor *actor,
-				   const char *action, const char *resource,
+				   const char *action, bool acted, const char *resource,
 				   const struct policy_val *meta)
 {
-	size_t alen = strlen(action), rlen = strlen(resource);
+	size_t alen = acted ? 0 : strlen(action), rlen = strlen(resource);
 	bool allow = false;
 
 	for (size_t i = 0; i < n; i++) {
@@ -495,12 +497,28 @@ enum policy_result policy_eval_set(const struct policy *const *ps, size_t n,
 
 		if (ps[i] == NULL)
 			continue;
-		r = eval_one(ps[i], actor, action, alen, resource, rlen, meta);
+		r = eval_one(ps[i], actor, action, alen, acted, resource, rlen, meta);
 		if (r == POLICY_DENY)
 			return POLICY_DENY;
 		allow |= r == POLICY_ALLOW;
 	}
 	return allow ? POLICY_ALLOW : POLICY_UNDEFINED;
+}
+
+enum policy_result policy_eval_set(const struct policy *const *ps, size_t n,
+				   const struct policy_actor *actor,
+				   const char *action, const char *resource,
+				   const struct policy_val *meta)
+{
+	return eval_set(ps, n, actor, action, false, resource, meta);
+}
+
+enum policy_result policy_eval_set_acted(const struct policy *const *ps, size_t n,
+					 const struct policy_actor *actor,
+					 const char *action, const char *resource,
+					 const struct policy_val *meta)
+{
+	return eval_set(ps, n, actor, action, true, resource, meta);
 }
 
 bool policy_has_action(const struct policy *p, const char *action)

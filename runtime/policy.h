@@ -127,6 +127,14 @@ enum policy_result policy_eval_set(const struct policy *const *ps, size_t n,
 				   const char *action, const char *resource,
 				   const struct policy_val *meta);
 
+/* policy_eval_set over policies each known to have action (as
+** policy_has_action says; a scope's per-action selection): their action
+** patterns are not tried again. */
+enum policy_result policy_eval_set_acted(const struct policy *const *ps, size_t n,
+					 const struct policy_actor *actor,
+					 const char *action, const char *resource,
+					 const struct policy_val *meta);
+
 /* Whether one of p's action patterns matches action (so that a scope can
 ** keep, per action, only the policies that may answer it). */
 bool policy_has_action(const struct policy *p, const char *action);

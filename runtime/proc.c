@@ -298,6 +298,7 @@ static void drop_state(struct proc *p)
 		lua_close(p->L);
 	}
 	p->L = NULL;
+	p->sec_cache = NULL;	/* it lived in L */
 	arena_release(&p->arena);
 	region_free(p->region);
 	p->region = NULL;

@@ -199,6 +199,10 @@ struct proc {
 	                               ** sec is replaced or emptied: the
 	                               ** security module's compiled copy is
 	                               ** kept while it is unchanged */
+	void *sec_cache;               /* that compiled copy: owned by
+	                               ** lua_modules/security.c, which
+	                               ** anchors it in L and clears this
+	                               ** when L frees it; opaque here */
 	const struct reg_entry *upgrade_to; /* P_UPGRADE: the new definition */
 	char *upgrade_err;             /* P_UPGRADE failed before it began */
 	const char *upgrade_kind;      /* its error kind (static) */

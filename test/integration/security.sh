@@ -110,6 +110,18 @@ function M.user()
   r[#r + 1] = "ping " .. (got.channel == ping and tostring(got.value) or "none")
   local sys = lookup(time, "sys")
   r[#r + 1] = "send system " .. res(process.send(sys, "hello", 1))
+  -- The same pid with the users host's name in it is still the system
+  -- service: the check goes by the process, not by the text.
+  local forged = sys:gsub("^{app:system|", "{app:users|")
+  r[#r + 1] = "send forged " .. tostring(forged ~= sys) .. " " .. res(process.send(forged, "hello", 1))
+  -- Answers are remembered per target: allowed and denied ones, in turn,
+  -- each stay what they are.
+  local cli, turns = lookup(time, "cli"), {}
+  for i = 1, 3 do
+    turns[#turns + 1] = (process.send(cli, "noise", i) and "y" or "n")
+      .. (process.send(sys, "hello", i) and "y" or "n")
+  end
+  r[#r + 1] = "turns " .. table.concat(turns, " ")
   r[#r + 1] = "spawn system " .. res(process.spawn("app:worker", "app:system"))
   r[#r + 1] = "spawn users " .. res(process.spawn("app:worker", "app:users"))
   r[#r + 1] = "can report " .. tostring(security.can("report.read", "r1"))
@@ -168,6 +180,8 @@ expect_fixed "stdout" "$OUT" "actor user:42 role user"
 expect_fixed "stdout" "$OUT" "register ok"
 expect_fixed "stdout" "$OUT" "ping from system"
 expect_regex "stdout" "$OUT" '^send system denied PermissionDenied: not allowed to send: \{app:system\|'
+expect_regex "stdout" "$OUT" '^send forged true denied PermissionDenied: not allowed to send: \{app:users\|'
+expect_fixed "stdout" "$OUT" "turns yn yn yn"
 expect_fixed "stdout" "$OUT" "spawn system denied PermissionDenied: not allowed to spawn on host: app:system"
 expect_fixed "stdout" "$OUT" "spawn users ok"
 expect_fixed "stdout" "$OUT" "can report false"

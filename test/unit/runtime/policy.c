@@ -316,6 +316,14 @@ static void test_sets(void)
 	   "empty set: undefined");
 	ok(policy_eval_set(s4, 2, &actor, "env.get", "X", NULL) == POLICY_ALLOW,
 	   "NULL entries skipped");
+	/* The acted form trusts the caller on actions and still matches
+	** resources and effects as the full one. */
+	ok(policy_eval_set_acted(s1, 2, &actor, "process.send", "{app:system|0x1}", NULL) ==
+	   POLICY_DENY, "acted: deny wins");
+	ok(policy_eval_set_acted(s1, 2, &actor, "process.send", "{app:users|0x1}", NULL) ==
+	   POLICY_ALLOW, "acted: deny's resource not matched: allow");
+	ok(policy_eval_set_acted(s3, 1, &actor, "process.send", "x", NULL) == POLICY_ALLOW,
+	   "acted: the action is not matched again");
 	ok(strcmp(policy_result_name(POLICY_DENY), "deny") == 0 &&
 	   strcmp(policy_result_name(POLICY_ALLOW), "allow") == 0 &&
 	   strcmp(policy_result_name(POLICY_UNDEFINED), "undefined") == 0, "result names");
