@@ -43,6 +43,12 @@ LUA_STATIC ?= 1
 LUA_A      := $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
 ifeq ($(LUA_STATIC)$(wildcard $(LUA_A)),1$(LUA_A))
 PKG_LIBS   := $(filter-out -llua5.4,$(PKG_LIBS)) $(LUA_A) -ldl
+# The collector's steps are counted by wrapping two of the archive's
+# internal functions (runtime/luagc.c); -u pulls the wrappers from
+# libruntime.a, which the linker has passed when Lua's objects ask.
+LUA_GC_WRAP := -Wl,--wrap=luaC_step,--wrap=luaC_fullgc \
+               -Wl,-u,__wrap_luaC_step,-u,__wrap_luaC_fullgc
+LUA_GC_DEF  := -DWIPPY_LUA_GC_WRAP
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings \
@@ -52,8 +58,8 @@ WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings \
 
 OPT      ?= -O2
 CFLAGS   := -std=gnu11 -g $(OPT) $(WARN) -pthread -D_GNU_SOURCE \
-            -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
-LDFLAGS  := -pthread $(EXTRA_LDFLAGS)
+            -I. $(PKG_CFLAGS) -MMD -MP $(LUA_GC_DEF) $(EXTRA_CFLAGS)
+LDFLAGS  := -pthread $(LUA_GC_WRAP) $(EXTRA_LDFLAGS)
 LDLIBS   := $(PKG_LIBS) -lm
 
 ifneq ($(SANITIZER),)

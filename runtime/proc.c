@@ -252,6 +252,20 @@ static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return q;
 }
 
+/* The collector did work in L (runtime/luagc.c: a step, full != 0 a full
+** collection): counted on the calling shard when L is a process's state
+** (its allocator is palloc; the runtime's other states, the loader's and
+** the cluster's, are not counted). A collection is the state's owner's
+** work, so this runs on the shard that runs p, or on the thread closing
+** it. */
+void proc_gc_work(lua_State *L, int full);
+void proc_gc_work(lua_State *L, int full)
+{
+	void *ud;
+	if (lua_getallocf(L, &ud) == palloc)
+		rstats_gc(((struct proc *)ud)->rt->rstats, full);
+}
+
 /* The arena for a new state of p: as large as the last process of its
 ** entry needed, if that one ran to its end in its first step (so this one
 ** likely will, and is then dropped whole); none otherwise, nor for pooled
@@ -1344,8 +1358,12 @@ static void proc_task(struct task *t)
 		if (++p->nsteps == 1 && p->state == P_LIVE)
 			lua_gc(L, LUA_GCRESTART);
 		if (p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE &&
-		    p->mem_used < GC_BIG_HEAP)
+		    p->mem_used < GC_BIG_HEAP) {
+			/* Entering generational mode is a full collection
+			** inside Lua that passes neither wrapped function. */
 			lua_gc(L, LUA_GCGEN, 10, 100);
+			rstats_gc(p->rt->rstats, 1);
+		}
 		/* A big heap collects incrementally for good: a generational
 		** major collection marks the whole heap in one go, which no
 		** hook can preempt (a 200 MB heap: 20-80 ms steps, measured

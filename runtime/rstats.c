@@ -26,6 +26,7 @@
 struct slot {
 	atomic_uint_fast64_t spawned, exited, sent, mbox_hwm;
 	atomic_int_fast64_t heap;
+	atomic_uint_fast64_t gc_steps, gc_full;
 	atomic_uint_fast64_t codes[NCODES];
 	atomic_uint_fast64_t lat[METRICS_NBUCKETS + 1];
 	atomic_uint_fast64_t lat_sum_ns;
@@ -155,6 +156,13 @@ void rstats_heap(struct rstats *r, int64_t delta)
 		atomic_fetch_add_explicit(&s->heap, delta, memory_order_relaxed);
 }
 
+void rstats_gc(struct rstats *r, int full)
+{
+	int own;
+	struct slot *s = slot(r, &own);
+	add(full ? &s->gc_full : &s->gc_steps, 1, own);
+}
+
 void rstats_http(struct rstats *r, int status, int64_t ns)
 {
 	int own, c = status / 100 - 1;
@@ -240,6 +248,21 @@ static void write_runtime(FILE *f, struct rt *rt)
 	fprintf(f, "# HELP wippy_lua_heap_bytes Bytes held by the Lua heaps of live "
 		"states (as of each one's last step).\n# TYPE wippy_lua_heap_bytes gauge\n"
 		"wippy_lua_heap_bytes %lld\n", (long long)t.heap);
+#ifdef WIPPY_LUA_GC_WRAP
+	/* Only where they are counted (runtime/luagc.c): a build on the
+	** shared liblua5.4 cannot see the collector, and says nothing. */
+	per_shard(f, r, "wippy_lua_gc_steps_total", "counter",
+		  "Steps of the Lua collector in process states, by the shard that ran "
+		  "them: each call of Lua's luaC_step, i.e. one incremental step, or one "
+		  "minor or major collection in generational mode, whether the state's "
+		  "allocation debt or the runtime (a heap past its memory limit) asked.",
+		  offsetof(struct slot, gc_steps));
+	per_shard(f, r, "wippy_lua_gc_full_total", "counter",
+		  "Full Lua collections in process states, by shard: collectgarbage(), "
+		  "lua_gc(LUA_GCCOLLECT), emergency collections on a failed allocation, "
+		  "and the one a process's switch to generational mode runs.",
+		  offsetof(struct slot, gc_full));
+#endif
 
 #define EF(name, type, help, field) \
 	engine_fam(f, st, r->n, name, type, help, offsetof(struct shard_stats, field))

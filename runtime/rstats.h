@@ -45,6 +45,10 @@ void rstats_mbox(struct rstats *r, uint64_t n);
 ** slots is the heap of every live state. */
 void rstats_heap(struct rstats *r, int64_t delta);
 
+/* The Lua collector ran one step (full == 0) or one full collection in a
+** process's state on the calling shard (runtime/luagc.c counts them). */
+void rstats_gc(struct rstats *r, int full);
+
 /* An HTTP response with this status went out ns after its request was
 ** dispatched (ns < 0: unknown, e.g. a 400 for a request never parsed;
 ** only the status is counted then). */

@@ -40,6 +40,7 @@ static const struct { const char *name; int field; } wanted[] = {
 	{ "wippy_server_http_responses_total", F_HTTP },
 	{ "wippy_shard_run_queue", F_RUNQ },
 	{ "wippy_timers_pending", F_TIMERS },
+	{ "wippy_lua_gc_steps_total", F_GC },
 };
 
 static volatile sig_atomic_t stop;
@@ -254,6 +255,8 @@ void top_parse(const char *text, struct top_sample *s)
 					    !memcmp(line, wanted[k].name, nl) &&
 					    sh >= 0 && sh < TOP_SHARDS) {
 						s->shard[sh][wanted[k].field] += v;
+						if (wanted[k].field == F_GC)
+							s->gc_counted = 1;
 						if (sh + 1 > s->nshards)
 							s->nshards = sh + 1;
 					}
@@ -282,20 +285,25 @@ void top_render(FILE *f, const char *url, const struct top_sample *a,
 	fprintf(f, "wippy top  %s  %s\n", url, when);
 	fprintf(f, "processes alive %.0f   Lua heap %.1f MB   shards %d\n\n",
 		b->alive, b->heap / 1048576.0, b->nshards);
-	fprintf(f, "%5s %6s %9s %9s %9s %8s %8s %9s %8s %7s\n", "SHARD", "RUNQ",
+	/* GC/s: the Lua collector's steps (wippy_lua_gc_steps_total), "-"
+	** from a runtime that does not count them. */
+	fprintf(f, "%5s %6s %9s %9s %9s %8s %8s %9s %8s %7s %8s\n", "SHARD", "RUNQ",
 		"TASKS/s", "SENT/s", "POSTS/s", "SPAWN/s", "EXIT/s", "SLEEPS/s", "HTTP/s",
-		"TIMERS");
+		"TIMERS", "GC/s");
 	for (int i = 0; i < b->nshards; i++) {
+		char gc[32] = "-";
+		if (a != NULL && b->gc_counted)
+			snprintf(gc, sizeof(gc), "%.0f", rate(a, b, i, F_GC));
 		if (a == NULL)
-			fprintf(f, "%5d %6.0f %9s %9s %9s %8s %8s %9s %8s %7.0f\n", i,
+			fprintf(f, "%5d %6.0f %9s %9s %9s %8s %8s %9s %8s %7.0f %8s\n", i,
 				b->shard[i][F_RUNQ], "-", "-", "-", "-", "-", "-", "-",
-				b->shard[i][F_TIMERS]);
+				b->shard[i][F_TIMERS], gc);
 		else
-			fprintf(f, "%5d %6.0f %9.0f %9.0f %9.0f %8.0f %8.0f %9.0f %8.0f %7.0f\n", i,
+			fprintf(f, "%5d %6.0f %9.0f %9.0f %9.0f %8.0f %8.0f %9.0f %8.0f %7.0f %8s\n", i,
 				b->shard[i][F_RUNQ], rate(a, b, i, F_TASKS), rate(a, b, i, F_SENT),
 				rate(a, b, i, F_POSTS), rate(a, b, i, F_SPAWNED),
 				rate(a, b, i, F_EXITED), rate(a, b, i, F_SLEEPS),
-				rate(a, b, i, F_HTTP), b->shard[i][F_TIMERS]);
+				rate(a, b, i, F_HTTP), b->shard[i][F_TIMERS], gc);
 	}
 	/* The busiest processes: steps since the last frame, for those in
 	** both; on the first frame, their totals. */

@@ -14,7 +14,7 @@
 
 /* The per-shard counters a frame shows. */
 enum { F_SPAWNED, F_EXITED, F_SENT, F_TASKS, F_POSTS, F_SLEEPS, F_HTTP,
-       F_RUNQ, F_TIMERS, F_NFIELDS };
+       F_RUNQ, F_TIMERS, F_GC, F_NFIELDS };
 
 struct top_url {
 	char host[256], port[16], path[512];
@@ -31,6 +31,7 @@ struct top_sample {
 	int nshards;
 	double shard[TOP_SHARDS][F_NFIELDS];
 	double alive, heap;
+	int gc_counted;                     /* wippy_lua_gc_steps_total was there */
 	int nprocs;
 	struct top_proc procs[TOP_PROCS];
 };

@@ -20,6 +20,9 @@
 #     wait, back to the baseline after; exits counted on both shards;
 #     requests by status class (3 more 404s, 2xx grows); messages sent;
 #     heap bytes, io_uring submissions/completions, turns per shard;
+#   - the Lua collector's steps and full collections, a counter per shard,
+#     grow by at least 40 and 1 over a process that makes 40 rounds of
+#     garbage across 40 steps (and so goes generational after 8);
 #   - a type clash answers nil + an INVALID error; the series cap (2000 per
 #     family): 2100 label values leave 2000 series, 100 updates dropped and
 #     counted, one WARN line;
@@ -59,6 +62,13 @@ entries:
     source: file://app.lua
     method: worker
     modules: [metrics]
+  - name: churner
+    kind: process.lua
+    source: file://app.lua
+    method: churner
+    modules: [time]
+  - {name: churn, kind: function.lua, source: file://app.lua, method: churn, modules: [http]}
+  - {name: churn.ep, kind: http.endpoint, meta: {router: app:api}, method: POST, path: /churn, func: app:churn}
   - {name: spawn, kind: function.lua, source: file://app.lua, method: spawn, modules: [http, json, metrics]}
   - {name: stop, kind: function.lua, source: file://app.lua, method: stop, modules: [http, json]}
   - {name: hit, kind: function.lua, source: file://app.lua, method: hit, modules: [http, metrics]}
@@ -96,6 +106,28 @@ local function worker(args)
 	process.inbox():receive()
 	metrics.gauge_dec("app.workers.active")
 	return 0
+end
+
+-- Garbage over many steps: 40 rounds of 20000 short-lived tables (about
+-- 1.3 MB each), a sleep between them ending each step, so the collector
+-- (running from the second step on) has debt to pay off in every round.
+local function churner()
+	local time = require("time")
+	local keep = 0
+	for _ = 1, 40 do
+		for i = 1, 20000 do
+			local t = {i, tostring(i)}
+			keep = keep + #t
+		end
+		time.sleep("1ms")
+	end
+	return keep > 0 and 0 or 1
+end
+
+local function churn()
+	local pid, err = process.spawn("app:churner", "app:processes")
+	if not pid then error(err) end
+	require("http").response():write(pid)
 end
 
 local function spawn()
@@ -163,7 +195,7 @@ local function boom()
 	error("boom")
 end
 
-return {worker = worker, spawn = spawn, stop = stop, hit = hit, clash = clash, cap = cap, sys = sys,
+return {churner = churner, churn = churn, worker = worker, spawn = spawn, stop = stop, hit = hit, clash = clash, cap = cap, sys = sys,
 	ok = ok, boom = boom}
 EOF
 
@@ -292,6 +324,29 @@ done
 curl -sf "$URL/sys" -o "$TMP/sys2" || die "sys failed"
 [ "$(jq "$TMP/sys2" 'd["procs"]')" = 0 ] || { cat "$TMP/sys2"; die "system.hosts.list: 0 processes after the stop"; }
 expect_q "the heap shrank" "$TMP/s3" "val('wippy_lua_heap_bytes') < $(q "$TMP/s1" 'val("wippy_lua_heap_bytes")')" true
+
+note "the Lua collector's steps, counted per shard, grow under a process that allocates"
+expect_q "gc steps: a counter" "$TMP/s3" 'fams["wippy_lua_gc_steps"].type' '"counter"'
+expect_q "gc steps: one series per shard" "$TMP/s3" \
+	'sorted(s.labels["shard"] for s in samples("wippy_lua_gc_steps", "wippy_lua_gc_steps_total"))' '["0", "1"]'
+expect_q "full collections: a counter per shard" "$TMP/s3" \
+	'len(samples("wippy_lua_gc_full", "wippy_lua_gc_full_total"))' 2
+steps0=$(q "$TMP/s3" "int(val('wippy_lua_gc_steps', 'wippy_lua_gc_steps_total'))")
+exited0=$(q "$TMP/s3" "int(val('wippy_processes_exited', 'wippy_processes_exited_total'))")
+curl -sf -X POST "$URL/churn" -o /dev/null || die "churn failed"
+for _ in $(seq 1 100); do
+	scrape "$TMP/sg"
+	[ "$(q "$TMP/sg" "int(val('wippy_processes_exited', 'wippy_processes_exited_total')) > $exited0")" = true ] && break
+	sleep 0.1
+done
+note "gc steps: $steps0 -> $(q "$TMP/sg" "int(val('wippy_lua_gc_steps', 'wippy_lua_gc_steps_total'))")"
+# 40 rounds of ~1.3 MB of garbage each: Lua's pause (200%) lets a heap of
+# tens of KB grow only to twice its size before a cycle, so every round
+# runs many steps; 40 is a floor far below what any round can avoid.
+expect_q "gc steps grew by at least 40" "$TMP/sg" \
+	"val('wippy_lua_gc_steps', 'wippy_lua_gc_steps_total') >= $steps0 + 40" true
+expect_q "the generational switch of the churner counted as a full collection" "$TMP/sg" \
+	"val('wippy_lua_gc_full', 'wippy_lua_gc_full_total') >= $(q "$TMP/s3" "int(val('wippy_lua_gc_full', 'wippy_lua_gc_full_total'))") + 1" true
 
 note "type clash"
 curl -sf "$URL/clash" -o "$TMP/clash" || die "clash failed"

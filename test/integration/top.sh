@@ -5,7 +5,8 @@
 # process that sends itself a message every millisecond. `wippy top URL`
 # then runs:
 #   - without a terminal, -n 2: two frames, the second with rates: shard
-#     rows, the busiest process by pid and entry with its steps per second;
+#     rows (with the Lua collector's steps per second), the busiest
+#     process by pid and entry with its steps per second;
 #   - in a tmux pane (a real terminal: the screen is cleared and redrawn
 #     once an interval): the pane shows the frame, and it exits on -n;
 #   - against a closed port, a path that is no metrics path, and a URL
@@ -78,6 +79,11 @@ line=$(grep 'app:pinger' "$TMP/frames" | tail -1)
 rate=$(echo "$line" | awk '{print $3}')
 [ "$rate" -gt 50 ] && [ "$rate" -lt 5000 ] || { show out "$TMP/frames"; die "pinger's steps/s: $rate"; }
 expect_regex "frames" "$TMP/frames" '^\{app:processes\|0x[0-9a-f]+\} +app:pinger'
+# The last column is the collector's steps a second on the shard: a rate
+# in the second frame (a dash only from a runtime that does not count).
+expect_regex "frames" "$TMP/frames" 'TIMERS +GC/s$'
+gc=$(grep -E '^    [01] ' "$TMP/frames" | tail -2 | awk '{print $NF}' | tr '\n' ' ')
+[[ "$gc" =~ ^[0-9]+\ [0-9]+\ $ ]] || { show out "$TMP/frames"; die "GC/s of the two shards: '$gc'"; }
 grep -q $'\033\[2J' "$TMP/frames" && die "escape codes written to a pipe"
 
 note "bad URLs"

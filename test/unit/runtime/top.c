@@ -4,7 +4,8 @@
 ** classes into one figure), the busiest processes by pid and entry even
 ** though a pid holds braces, quoted escapes, lines it does not know left
 ** alone; and the URL forms it takes and refuses. The frame's rates come
-** from two samples.
+** from two samples, the collector's steps among them (a dash when the
+** scrape has none).
 */
 #include "runtime/top.h"
 
@@ -21,6 +22,8 @@ static const char scrape[] =
 	"wippy_shard_run_queue{shard=\"0\"} 3\n"
 	"wippy_shard_run_queue{shard=\"1\"} 1\n"
 	"wippy_shard_tasks_run_total{shard=\"1\"} 1000\n"
+	"wippy_lua_gc_steps_total{shard=\"0\"} 50\n"
+	"wippy_lua_gc_steps_total{shard=\"1\"} 7\n"
 	"wippy_server_http_responses_total{shard=\"0\",code=\"2xx\"} 40\n"
 	"wippy_server_http_responses_total{shard=\"0\",code=\"4xx\"} 2\n"
 	"wippy_process_steps_total{pid=\"{app:p|0x00002}\",entry=\"app:w\"} 300\n"
@@ -37,6 +40,8 @@ static void test_parse(void)
 	ok(s.shard[0][F_HTTP] == 42, "HTTP responses summed over the classes (%g)",
 	   s.shard[0][F_HTTP]);
 	ok(s.shard[1][F_TASKS] == 1000, "tasks run");
+	ok(s.gc_counted && s.shard[0][F_GC] == 50 && s.shard[1][F_GC] == 7,
+	   "collector steps by shard (%g, %g)", s.shard[0][F_GC], s.shard[1][F_GC]);
 	ok(s.nprocs == 2, "two processes (%d)", s.nprocs);
 	ok(!strcmp(s.procs[0].pid, "{app:p|0x00002}") && !strcmp(s.procs[0].entry, "app:w") &&
 	   s.procs[0].steps == 300 && s.procs[0].heap == 4096,
@@ -56,6 +61,7 @@ static void test_rates(void)
 	a.t = 10;
 	b.t = 12;
 	b.shard[1][F_TASKS] = 3000;
+	b.shard[0][F_GC] = 350;
 	b.procs[0].steps = 500;
 	top_render(f, "http://h/metrics", &a, &b, 0);
 	fclose(f);
@@ -65,6 +71,20 @@ static void test_rates(void)
 	ok(strstr(out, "{app:p|0x00002}") && strstr(out, " 100 ") &&
 	   strstr(out, "4.0\n"), "steps/s and heap KB of the busiest");
 	ok(strstr(out, "\033[2J") == NULL, "no escape codes without a terminal");
+	ok(strstr(out, " GC/s\n") && strstr(out, "      150\n    1 "),
+	   "GC steps/s of shard 0: (350 - 50) / 2 s");
+	free(out);
+	/* A runtime that does not count them (built on the shared liblua):
+	** a dash, not a rate of zero. */
+	top_parse("wippy_shard_run_queue{shard=\"0\"} 1\n", &a);
+	top_parse("wippy_shard_run_queue{shard=\"0\"} 1\n", &b);
+	a.t = 1;
+	b.t = 2;
+	out = NULL;
+	f = open_memstream(&out, &len);
+	top_render(f, "http://h/metrics", &a, &b, 0);
+	fclose(f);
+	ok(!b.gc_counted && strstr(out, "       -\n") != NULL, "no GC figure: a dash");
 	free(out);
 }
 
