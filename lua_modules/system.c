@@ -374,9 +374,21 @@ static int gc_collect(lua_State *L)
 	return 2;
 }
 
+/* CLOCK_MONOTONIC ms as Unix ns, as of now; 0 stays 0. */
+static lua_Integer wall_ns(uint64_t mono_ms)
+{
+	struct timespec ts;
+	uint64_t now_ms = common_now_ms();
+	if (mono_ms == 0 || mono_ms > now_ms)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (lua_Integer)ts.tv_sec * 1000000000LL + ts.tv_nsec -
+	       (lua_Integer)(now_ms - mono_ms) * 1000000LL;
+}
+
 static void push_state(lua_State *L, const struct rt_service_state *st)
 {
-	lua_createtable(L, 0, 6);
+	lua_createtable(L, 0, 8);
 	lua_pushstring(L, st->id);
 	lua_setfield(L, -2, "id");
 	lua_pushstring(L, st->status);
@@ -385,15 +397,17 @@ static void push_state(lua_State *L, const struct rt_service_state *st)
 	lua_setfield(L, -2, "desired");
 	lua_pushinteger(L, st->retry_count);
 	lua_setfield(L, -2, "retry_count");
-	/* The original gives Unix nanoseconds: the monotonic start is
-	** turned into wall time as of now. */
-	uint64_t now_ms = common_now_ms();
-	int64_t wall_ns = (int64_t)time(NULL) * 1000000000LL;
-	if (st->started_ms && st->started_ms <= now_ms)
-		lua_pushinteger(L, wall_ns - (int64_t)(now_ms - st->started_ms) * 1000000LL);
-	else
-		lua_pushinteger(L, 0);
+	/* The original gives Unix nanoseconds: the monotonic times are
+	** turned into wall time as of now (0: never). */
+	lua_pushinteger(L, wall_ns(st->started_ms));
 	lua_setfield(L, -2, "started_at");
+	lua_pushinteger(L, wall_ns(st->updated_ms));
+	lua_setfield(L, -2, "last_update");
+	/* Only when the last change said something, as the original. */
+	if (st->details) {
+		lua_pushstring(L, st->details);
+		lua_setfield(L, -2, "details");
+	}
 }
 
 struct states_ctx { lua_State *L; int n; };
@@ -410,7 +424,8 @@ static struct rt_supervisor *supervisor_of(lua_State *L)
 	return atomic_load_explicit(&proc_of(L)->rt->supervisor, memory_order_acquire);
 }
 
-/* supervisor.state(id) -> {id, status, desired, retry_count, started_at}, nil
+/* supervisor.state(id) -> {id, status, desired, retry_count, started_at,
+** last_update[, details]}, nil
 ** [-0, +2, e] */
 static int sup_state(lua_State *L)
 {

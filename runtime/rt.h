@@ -157,6 +157,11 @@ struct rt_service_state {
 	const char *desired;  /* "running" or "stopped" */
 	int retry_count;      /* failed starts so far */
 	uint64_t started_ms;  /* CLOCK_MONOTONIC ms of the last start, or 0 */
+	uint64_t updated_ms;  /* CLOCK_MONOTONIC ms of the last change of
+	                      ** status, or 0 (never changed) */
+	const char *details;  /* what that change said (a failure's error,
+	                      ** why it stopped), or NULL; the supervisor's,
+	                      ** valid during the callback only */
 };
 
 struct rt_supervisor {
@@ -166,8 +171,8 @@ struct rt_supervisor {
 	** stop. */
 	int (*stop_tick)(struct rt_supervisor *sv, uint64_t now_ms);
 	/* From any thread: call fn once per service, in start order, with a
-	** snapshot taken under the supervisor's lock (the strings are static
-	** or the registry's). id NULL: every service; else only that one.
+	** snapshot taken under the supervisor's lock (the strings are static,
+	** the registry's, or the supervisor's: copy them in fn). id NULL: every service; else only that one.
 	** Returns how many it reported. */
 	int (*states)(struct rt_supervisor *sv, const char *id,
 		      void (*fn)(void *arg, const struct rt_service_state *st), void *arg);

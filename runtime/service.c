@@ -92,6 +92,10 @@ struct service {
 	                            ** module's context, or empty */
 	uint64_t pid;               /* the live incarnation, or 0 */
 	uint64_t started_ms;
+	uint64_t updated_ms;        /* CLOCK_MONOTONIC ms of the last change of
+	                            ** state (system.supervisor's last_update) */
+	char *details;              /* what that change said (the error of a
+	                            ** failure, why it stopped), or NULL */
 	uint64_t stop_deadline_ms;
 	int attempts;
 	uint8_t wanted;             /* auto_start, or required by a wanted one */
@@ -146,7 +150,16 @@ static void start_ready(struct supervisor *sv)
 	}
 }
 
-/* The first step of s's process ran and left it alive. */
+/* s's state changed: note when, and what was said about it (copied; NULL:
+** nothing), replacing the last change's details as the original's status
+** does. Caller holds the lock. */
+static void changed(struct service *s, const char *details)
+{
+	s->updated_ms = common_now_ms();
+	free(s->details);
+	s->details = details ? xstrdup(details) : NULL;
+}
+
 /* Publish s's new status on the event bus as the original's supervisor
 ** does on every state change: system "supervisor", kind
 ** "service.update", path the service id, data {status, desired,
@@ -158,6 +171,7 @@ static void notify(struct service *s, const char *status, const char *details)
 	struct payload pl;
 	lua_State *L = luaL_newstate();
 
+	changed(s, details);
 	if (L == NULL)
 		return;
 	lua_createtable(L, 0, 4);
@@ -248,6 +262,7 @@ static void service_exited(struct proc *p, void *arg)
 	if (stopping(sv)) {
 		s->stop = ST_DONE;
 		s->phase = p->exit_error ? SV_GAVE_UP : SV_EXITED;
+		changed(s, p->exit_error ? why : NULL);
 		goto out;
 	}
 	if (s->removed) {
@@ -325,6 +340,7 @@ static void start(struct service *s)
 	if (p == NULL) {
 		payload_free(&args);
 		s->phase = SV_GAVE_UP;
+		changed(s, err);
 		log_printf(LOG_LEVEL_ERROR, NULL, "service %s: cannot start: %s", s->e->id, err);
 		return;
 	}
@@ -482,6 +498,8 @@ static int states(struct rt_supervisor *base, const char *id,
 		st.desired = s->wanted && !s->removed && !stopping(sv) ? "running" : "stopped";
 		st.retry_count = s->attempts;
 		st.started_ms = s->started_ms;
+		st.updated_ms = s->updated_ms;
+		st.details = s->details;
 		fn(arg, &st);
 		n++;
 	}
@@ -605,6 +623,7 @@ static int stop_pass(struct supervisor *sv, uint64_t now)
 				break;
 			log_printf(LOG_LEVEL_DEBUG, NULL, "service %s: stopping", s->e->id);
 			s->stop = ST_CANCELLED;
+			changed(s, "shutdown");
 			s->stop_deadline_ms = now + (uint64_t)(s->e->lifecycle.stop_timeout / 1000000);
 			stop_send(s, MSG_CANCEL);
 			break;
@@ -615,6 +634,7 @@ static int stop_pass(struct supervisor *sv, uint64_t now)
 			log_printf(LOG_LEVEL_WARN, NULL, "service %s did not stop within "
 				   "its stop_timeout: terminating", s->e->id);
 			s->stop = ST_TERMINATED;
+			changed(s, "did not stop within its stop_timeout: terminated");
 			s->stop_deadline_ms = now + TERMINATE_WAIT_MS;
 			stop_send(s, MSG_TERMINATE);
 			break;
@@ -654,6 +674,7 @@ static void destroy(struct rt_supervisor *base)
 		payload_free(&sv->services[i]->input);
 		payload_free(&sv->services[i]->sec);
 		free(sv->services[i]->requires);
+		free(sv->services[i]->details);
 		free(sv->services[i]);
 	}
 	free(sv->services);
@@ -739,8 +760,10 @@ static void apply(struct rt_supervisor *base, const struct registry *old,
 		s->wanted = 0;
 		if (s->pid != 0)
 			stop_live(s, "service removed");
-		else if (s->phase == SV_BACKOFF)
+		else if (s->phase == SV_BACKOFF) {
 			s->phase = SV_EXITED; /* its restart timer finds it so */
+			changed(s, "service removed");
+		}
 	}
 	/* Created and changed, in the new order (services after what they
 	** require, which the new registry checked). */

@@ -71,7 +71,8 @@ function T.process_info()
 end
 
 -- system.supervisor: the service suite's services as the supervisor
--- sees them. "input" runs for the whole run; "clean" exits cleanly once.
+-- sees them. "input" runs for the whole run; "clean" exits cleanly once;
+-- "giveup" fails past its max_attempts.
 function T.supervisor()
 	local system = require("system")
 	local errors = require("errors")
@@ -95,6 +96,24 @@ function T.supervisor()
 	t.eq(st.id, "test.service:clean")
 	t.eq(st.status, "exited", "a clean exit is final")
 	t.ok(st.started_at > 1e18, "started_at is Unix nanoseconds: " .. tostring(st.started_at))
+	t.eq(math.type(st.last_update), "integer", "last_update")
+	t.ok(st.last_update >= st.started_at, "the exit came after the start")
+	t.ok(st.last_update <= time.now():unix_nano(), "last_update is not in the future")
+	t.is_nil(st.details, "a clean exit says nothing")
+	-- "giveup" fails three times (max_attempts 2): its last change is the
+	-- failure that gave up, and its details are that failure's error.
+	local g
+	for _ = 1, 200 do
+		g = system.supervisor.state("test.service:giveup")
+		if g and g.status == "failed" then break end
+		time.sleep("10ms")
+	end
+	t.eq(g.status, "failed", "giveup gave up")
+	t.eq(g.retry_count, 3, "three failed starts")
+	t.eq(type(g.details), "string", "a failure has details")
+	t.ok(g.details:find("giveup failure %d") ~= nil, "details: the error: " .. tostring(g.details))
+	t.ok(g.last_update >= g.started_at and g.started_at > 1e18, "last_update after the last start")
+	t.eq(seen["test.service:input"].details, nil, "a running service has no details")
 	local none, e1 = system.supervisor.state("test.service:nope")
 	t.is_nil(none)
 	t.eq(e1:kind(), errors.NOT_FOUND)
