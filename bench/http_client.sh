@@ -13,8 +13,12 @@
 # rusage; the client runtime's /proc/PID/stat) and the server's CPU per
 # request, then the ratio of http_client's requests/s to wrk's. wrk is the
 # floor of what a client costs (C, pipelining-free, epoll); the server's
-# figure shows the server did the same work in both. Measures only; exit
-# 77 when wippy or wrk is missing.
+# figure shows the server did the same work in both. Then the floors of
+# the two designs runtime/hclient.c chose between (bench/hclient_floor.c,
+# when built): libcurl's multi-socket API and a bare HTTP/1.1 client on
+# epoll, each with HC_CONNS keep-alive connections for HC_SECONDS, against
+# the same server and against nginx (with wrk against nginx beside them).
+# Measures only; exit 77 when wippy or wrk is missing.
 #
 #   bash bench/http_client.sh                        5 s each
 #   HC_SECONDS=1 HC_CONNS=8 bash bench/http_client.sh  a quick check
@@ -153,6 +157,76 @@ wait "$CLIENT" || { echo "http_client: ERROR: client run failed"; tail -n 5 "$TM
 s3=$(cpu_of "$SERVER")
 HC_N=$(tail -n 1 "$TMP/client.out")
 
+# {==== The floors: libcurl and a raw HTTP/1.1 client, no runtime ====}
+# build/bench/hclient_floor (bench/hclient_floor.c): HC_CONNS keep-alive
+# connections for HC_SECONDS through libcurl's multi-socket API, then
+# through a bare epoll HTTP/1.1 client; first against the same server,
+# then against nginx (return 200 "hello world") when it is installed, with
+# wrk against that nginx for reference.
+FLOOR=$BUILD/bench/hclient_floor
+floor_lines() { # WHERE: hclient_floor's two lines, reworded
+	awk -v where="$1" '$1 == "floor" {
+		printf "http_client floor %-5s %-6s %d conns %ds: %8.0f req/s, client %6.1f us CPU/req\n", $2, where, $3, $4, $6, $7
+	}' "$TMP/floor.out"
+}
+if [ -x "$FLOOR" ]; then
+	"$FLOOR" 127.0.0.1 "$PORT" /hello "$CONNS" "$SECS" >"$TMP/floor.out" 2>"$TMP/floor.err" ||
+		{ echo "http_client: ERROR: hclient_floor failed"; cat "$TMP/floor.err"; exit 1; }
+	floor_lines wippy >"$TMP/floor.wippy"
+	NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+	if [ -x "$NGINX" ]; then
+		NGPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		mkdir -p "$TMP/nginx"
+		chmod 755 "$TMP"
+		cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NGPORT;
+        location /hello { default_type text/plain; return 200 "hello world"; }
+    }
+}
+EOF
+		"$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/out" 2>&1 &
+		NGPID=$!
+		PIDS+=("$NGPID")
+		for _ in $(seq 1 100); do
+			curl -fs "http://127.0.0.1:$NGPORT/hello" >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		"$FLOOR" 127.0.0.1 "$NGPORT" /hello "$CONNS" "$SECS" >"$TMP/floor.out" 2>"$TMP/floor.err" ||
+			{ echo "http_client: ERROR: hclient_floor against nginx failed"; cat "$TMP/floor.err" "$TMP/nginx/out"; exit 1; }
+		floor_lines nginx >"$TMP/floor.nginx"
+		python3 - "$SECS" "$CONNS" "$NGPORT" >"$TMP/wrk.nginx" <<'PY'
+import resource, subprocess, sys
+secs, conns, port = sys.argv[1], sys.argv[2], sys.argv[3]
+out = subprocess.run(["wrk", "-t1", "-c" + conns, "-d" + secs + "s",
+                      "http://127.0.0.1:%s/hello" % port], capture_output=True, text=True).stdout
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+reqs = 0
+for line in out.splitlines():
+    if "requests in" in line:
+        reqs = int(line.split()[0])
+print(reqs, "%.4f" % (ru.ru_utime + ru.ru_stime))
+PY
+		read -r NW_N NW_CPU <"$TMP/wrk.nginx"
+		awk -v secs="$SECS" -v conns="$CONNS" -v n="$NW_N" -v c="$NW_CPU" 'BEGIN {
+			printf "http_client floor wrk   nginx  %d conns %ds: %8.0f req/s, client %6.1f us CPU/req\n", conns, secs, n / secs, n ? c * 1e6 / n : 0
+		}' >>"$TMP/floor.nginx"
+	fi
+fi
+
 awk -v secs="$SECS" -v conns="$CONNS" -v wn="$WRK_N" -v wc="$WRK_CPU" \
     -v ws="$(echo "$s1 - $s0" | bc -l)" -v hn="$HC_N" -v hc="$c_cpu" \
     -v hs="$(echo "$s3 - $s2" | bc -l)" 'BEGIN {
@@ -161,3 +235,4 @@ awk -v secs="$SECS" -v conns="$CONNS" -v wn="$WRK_N" -v wc="$WRK_CPU" \
 	printf "http_client http_client.get %d procs %ds: %8.0f req/s, client %6.1f us CPU/req, server %6.1f us CPU/req\n", conns, secs, hr, hn ? hc * 1e6 / hn : 0, hn ? hs * 1e6 / hn : 0
 	printf "http_client ratio: http_client %.2f of wrk'"'"'s req/s; client CPU/req %.1fx wrk'"'"'s\n", wr ? hr / wr : 0, (wn && hn && wc > 0) ? (hc / hn) / (wc / wn) : 0
 }'
+cat "$TMP/floor.wippy" "$TMP/floor.nginx" 2>/dev/null
