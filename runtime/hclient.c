@@ -16,12 +16,13 @@
 **
 ** Measured both ways since (the issue asked for it before the choice):
 ** bench/http_client.sh runs bench/hclient_floor.c beside http_client.get
-** and wrk. With the runtime out of the way (one thread, epoll, 8 keep-alive connections,
-** 2 s each, on the 2-core dev machine), libcurl's multi-socket API driving
-** 8 easy handles costs 23-27 us of client CPU per request (37-43k req/s);
-** a bare HTTP/1.1 client on the same sockets (write a GET, read the head
-** and a Content-Length body) costs 7-8 us (100-127k req/s), as wrk does
-** (8.8-9.7 us). Against nginx the gap is the same (23.1 vs 8.0 us). Per
+** and wrk. With the runtime out of the way (one thread, epoll, 8
+** keep-alive connections, 2 s each, on the 2-core dev machine), libcurl's
+** multi-socket API driving 8 easy handles costs 23-27 us of client CPU
+** per request (36-44k req/s); a bare HTTP/1.1 client on the same sockets
+** (write a GET, read the head and a Content-Length body) costs 6-9 us
+** (93-145k req/s), as wrk does (9-12 us). Against nginx instead of our
+** server the gap is the same (curl 23 us, the bare client 8-9 us). Per
 ** request curl makes four system calls to the bare client's two (two
 ** poll()s checking that the reused connection is alive, a sendto, a
 ** recvfrom) and spends some 15 us in itself and its allocations (perf:
@@ -35,7 +36,7 @@
 ** an off-shard resolver, redirects, proxies, unix sockets and HTTP/2
 ** before apps could use it for the HTTPS APIs they call. A plain-HTTP
 ** fast path beside libcurl is the cheaper next step if this cost matters;
-** the figures above are its ceiling.
+** the figures above bound what it could save.
 **
 ** Owns: struct hclients (hung on rt->hclient, made on first use) with one
 ** struct hshard per shard: the CURLM, made lazily on that shard, its
