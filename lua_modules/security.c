@@ -689,10 +689,17 @@ int security_encode(lua_State *L, int ai, int si, struct payload *out)
 ** resource text, and `pids` the local processes an operation on which was
 ** allowed, by pid. Local pids are never reused (runtime/proc.c counts them
 ** up from 1), so a pid stands for its pid string, and a send to a peer
-** already allowed costs one load and compare.
+** already allowed costs one load and compare. `pids` is direct-mapped:
+** OWN_PIDS slots inside the memo, and when an allowed target would evict
+** another, a heap table twice the size, up to OWN_PIDS_MAX, so that a
+** process that talks to a few hundred peers still asks each only once
+** (growth allocates, but only on the path that has just evaluated). Pids
+** handed out together are consecutive, and pid ^ (pid >> 4) maps any
+** aligned run of 2^k of them onto distinct slots of a 2^k table.
 */
 #define OWN_MEMO 8
 #define OWN_PIDS 16             /* a power of two */
+#define OWN_PIDS_MAX 1024       /* likewise: 8 KiB per action at most */
 
 struct own_memo {
 	const char *action;         /* a check site's literal, or NULL */
@@ -701,7 +708,9 @@ struct own_memo {
 	char last[96];
 	size_t last_len;            /* 0: none (resources are never empty here) */
 	int last_ok, last_pid;
-	uint64_t pids[OWN_PIDS];    /* allowed targets, direct-mapped; 0: none */
+	uint64_t *pids;             /* allowed targets, direct-mapped; 0: none */
+	uint64_t pids_mask;         /* slots - 1 */
+	uint64_t pids_in[OWN_PIDS]; /* pids until a conflict grows it */
 };
 
 struct own {
@@ -721,12 +730,19 @@ struct own {
 
 static const char own_key = 'o';
 
+static void memo_free(struct own_memo *m)
+{
+	free(m->ps);
+	if (m->pids != m->pids_in)
+		free(m->pids);
+}
+
 static void own_clear(struct own *o)
 {
 	struct proc *p = o->p;
 
 	for (int i = 0; i < OWN_MEMO; i++)
-		free(o->memo[i].ps);
+		memo_free(&o->memo[i]);
 	free(o->actor_id);
 	policy_val_clear(&o->meta);
 	free(o->ps);
@@ -818,9 +834,11 @@ static struct own_memo *memo_of(struct own *o, const char *action)
 		if (o->memo[i].action == action)
 			return &o->memo[i];
 	m = &o->memo[o->next_memo++ % OWN_MEMO];
-	free(m->ps);
+	memo_free(m);
 	memset(m, 0, sizeof(*m));
 	m->action = action;
+	m->pids = m->pids_in;
+	m->pids_mask = OWN_PIDS - 1;
 	m->ps = xcalloc(o->n ? o->n : 1, sizeof(*m->ps));
 	for (size_t k = 0; k < o->n; k++)
 		if (policy_has_action(o->ps[k], action))
@@ -828,9 +846,32 @@ static struct own_memo *memo_of(struct own *o, const char *action)
 	return m;
 }
 
-static inline unsigned pid_slot(uint64_t pid)
+static inline uint64_t pid_slot(uint64_t pid, uint64_t mask)
 {
-	return (unsigned)(pid ^ (pid >> 4)) & (OWN_PIDS - 1);
+	return (pid ^ (pid >> 4)) & mask;
+}
+
+/* Remember that an operation on the local process `pid` is allowed; a
+** slot held by another target grows the table first, while it may. On no
+** memory the new answer just takes the slot. */
+static void memo_remember(struct own_memo *m, uint64_t pid)
+{
+	uint64_t old = m->pids[pid_slot(pid, m->pids_mask)];
+
+	if (old != 0 && old != pid && m->pids_mask + 1 < OWN_PIDS_MAX) {
+		uint64_t mask = m->pids_mask * 2 + 1;
+		uint64_t *t = calloc(mask + 1, sizeof(*t));
+		if (t != NULL) {
+			for (uint64_t i = 0; i <= m->pids_mask; i++)
+				if (m->pids[i] != 0)
+					t[pid_slot(m->pids[i], mask)] = m->pids[i];
+			if (m->pids != m->pids_in)
+				free(m->pids);
+			m->pids = t;
+			m->pids_mask = mask;
+		}
+	}
+	m->pids[pid_slot(pid, m->pids_mask)] = pid;
 }
 
 /* The check. literal: action is a C string literal (memoised), and
@@ -869,7 +910,7 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 				m->last_pid = pid;
 			}
 			if (ok && key != 0 && pid)
-				m->pids[pid_slot(key)] = key;
+				memo_remember(m, key);
 			return ok;
 		}
 		return policy_eval_set(o->ps, o->n, &a, action, resource, meta) ==
@@ -892,7 +933,7 @@ int security_proc_allowed(lua_State *L, const char *action, uint64_t to)
 		return 0;
 	for (int i = 0; i < OWN_MEMO; i++)
 		if (o->memo[i].action == action)
-			return o->memo[i].pids[pid_slot(to)] == to;
+			return o->memo[i].pids[pid_slot(to, o->memo[i].pids_mask)] == to;
 	return 0;
 }
 
