@@ -36,6 +36,12 @@
 
 static void createmetas(lua_State *L);
 
+/* The Time metatable is also registered under the address of this static,
+** for pushtime: every tick of a ticker makes a Time, and finding the
+** metatable by name (luaL_getmetatable) costs an interned-string lookup
+** and a strcmp that a light userdata key does not. */
+static const char time_meta_key;
+
 /*
 ** Set the metatable `name` on the value on top of the stack, creating all
 ** three on first use. The lazy creation lets the runtime push Times and
@@ -47,6 +53,17 @@ void setmeta(lua_State *L, const char *name)
 		lua_pop(L, 1);
 		createmeta_named(L, name);
 		luaL_getmetatable(L, name);
+	}
+	lua_setmetatable(L, -2);
+}
+
+/* setmeta(L, TIME_TIME_META) by the light userdata key. [-0, +0, m] */
+static void settimemeta(lua_State *L)
+{
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &time_meta_key) == LUA_TNIL) {
+		lua_pop(L, 1);
+		createmeta_named(L, TIME_TIME_META);
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &time_meta_key);
 	}
 	lua_setmetatable(L, -2);
 }
@@ -95,11 +112,13 @@ struct tval *pushtime(lua_State *L, int64_t sec, int64_t nsec,
 		loc = loc->kind == LOC_UTC ? &loc_utc : &loc_local;
 	sec += gotime_floordiv(nsec, NS_PER_SEC);
 	nsec = gotime_floormod(nsec, NS_PER_SEC);
-	t = lua_newuserdatauv(L, sizeof *t, 1);
+	/* Only a Time in a Location userdata has a user value to keep it:
+	** one in UTC or Local (every ticker tick) is 16 bytes smaller. */
+	t = lua_newuserdatauv(L, sizeof *t, is_static(loc) ? 0 : 1);
 	t->sec = sec;
 	t->nsec = (int32_t)nsec;
 	t->loc = loc;
-	setmeta(L, TIME_TIME_META);
+	settimemeta(L);
 	if (!is_static(loc) && anchor) {
 		if (luaL_testudata(L, anchor, TIME_TIME_META))
 			lua_getiuservalue(L, anchor, 1);
@@ -820,6 +839,10 @@ static void createmeta(lua_State *L, const char *name, const luaL_Reg *meta,
 	lua_pushvalue(L, -2);
 	lua_pushcclosure(L, lazy_index, 2);
 	lua_setfield(L, -2, "__index");
+	if (methods == time_methods) {
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &time_meta_key);
+	}
 	lua_pop(L, 1);
 }
 
