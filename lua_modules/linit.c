@@ -201,6 +201,35 @@ static int co_spawn(lua_State *L)
 	return 1;
 }
 
+/* Lua's coroutine.resume and coroutine.close, called by the sandbox's. */
+static lua_CFunction co_resume_lua, co_close_lua;
+
+/* coroutine.resume(co, ...): Lua's, except on a coroutine the scheduler
+** runs. Such a coroutine is suspended in a wait whose record sits on its
+** stack; resuming it by hand would leave the record linked while the
+** stack moves on. Refused the way Lua refuses a dead coroutine: false and
+** a message. [-0, +(1|n), e] */
+static int co_resume(lua_State *L)
+{
+	lua_State *th = lua_tothread(L, 1);
+	if (th != NULL && proc_owns_thread(th)) {
+		lua_pushboolean(L, 0);
+		lua_pushliteral(L, "cannot resume a coroutine the scheduler runs");
+		return 2;
+	}
+	return co_resume_lua(L);
+}
+
+/* coroutine.close(co): Lua's, except on a coroutine the scheduler runs,
+** which raises as closing a running coroutine does. [-0, +(1|2), e] */
+static int co_close(lua_State *L)
+{
+	lua_State *th = lua_tothread(L, 1);
+	if (th != NULL && proc_owns_thread(th))
+		return luaL_error(L, "cannot close a coroutine the scheduler runs");
+	return co_close_lua(L);
+}
+
 /* The upvalue-free C functions of the table on top of T, minus `removed`,
 ** plus `extra` (NULL-terminated lists). Pops the table. */
 static luaL_Reg *collect(lua_State *T, const char *const *removed,
@@ -239,7 +268,11 @@ static luaL_Reg *collect(lua_State *T, const char *const *removed,
 
 void linit_harvest(void)
 {
-	static const luaL_Reg co_extra[] = {{"spawn", co_spawn}, {NULL, NULL}};
+	static const char *const removed_co[] = {"resume", "close", NULL};
+	static const luaL_Reg co_extra[] = {
+		{"spawn", co_spawn}, {"resume", co_resume}, {"close", co_close},
+		{NULL, NULL}
+	};
 	lua_State *T;
 	if (libs.base)
 		return;
@@ -255,7 +288,12 @@ void linit_harvest(void)
 	luaopen_table(T);
 	libs.table = collect(T, NULL, NULL);
 	luaopen_coroutine(T);
-	libs.coroutine = collect(T, NULL, co_extra);
+	lua_getfield(T, -1, "resume");
+	co_resume_lua = lua_tocfunction(T, -1);
+	lua_getfield(T, -2, "close");
+	co_close_lua = lua_tocfunction(T, -1);
+	lua_pop(T, 2);
+	libs.coroutine = collect(T, removed_co, co_extra);
 	luaopen_os(T);
 	libs.os = collect(T, removed_os, NULL);
 	luaopen_math(T);

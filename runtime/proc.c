@@ -692,7 +692,19 @@ struct coro *proc_coro(lua_State *L)
 	if (co == NULL || co->L != L || co->state != CO_RUNNING)
 		luaL_error(L, "blocking call outside a process coroutine "
 			      "(not allowed inside coroutine.create/wrap)");
+	/* Checked here, before the caller links any wait record, and not
+	** left to lua_yieldk: a yield that raises would strand the record. */
+	if (!lua_isyieldable(L))
+		luaL_error(L, "blocking call where the coroutine cannot yield "
+			      "(inside a metamethod or a C callback such as "
+			      "table.sort's comparator)");
 	return co;
+}
+
+int proc_owns_thread(lua_State *th)
+{
+	struct coro *co = *(struct coro **)lua_getextraspace(th);
+	return co != NULL && co->L == th && co->state != CO_DEAD;
 }
 
 int proc_block(lua_State *L, int ext, lua_KFunction k, lua_KContext ctx)

@@ -68,8 +68,14 @@ struct coro {
 };
 
 /* The coroutine running L, or raises "blocking call outside a process
-** coroutine" if L is not one the scheduler runs (a manual coroutine). */
+** coroutine" if L is not one the scheduler runs (a manual coroutine),
+** or if L cannot yield here (a metamethod, a C callback). Callers that
+** link wait records call it first. */
 struct coro *proc_coro(lua_State *L);
+
+/* Whether th is a live coroutine the scheduler runs (main or spawned),
+** which only the scheduler may resume, and nothing may close. */
+int proc_owns_thread(lua_State *th);
 
 /* Park the current coroutine; `ext` says whether it waits on something
 ** outside the process. Use as `return proc_block(L, ext, k, ctx);` from a

@@ -119,6 +119,68 @@ function T.blocking_in_manual_coroutine_raises()
 	t.contains(tostring(err), "blocking call outside a process coroutine")
 end
 
+-- A blocking call where the coroutine cannot yield (a comparator called
+-- by table.sort, a metamethod) raises before it waits on anything, so the
+-- channel it named is left as it was.
+function T.blocking_where_it_cannot_yield_raises()
+	local ch = channel.new()
+	local ok, err = pcall(table.sort, {3, 1, 2}, function(a, b)
+		ch:receive()
+		return a < b
+	end)
+	t.eq(ok, false, "a receive inside table.sort fails")
+	t.contains(tostring(err), "cannot yield")
+	ok, err = pcall(table.sort, {3, 1, 2}, function(a, b)
+		channel.select({ch:case_receive()})
+		return a < b
+	end)
+	t.eq(ok, false, "a select inside table.sort fails")
+	t.contains(tostring(err), "cannot yield")
+	coroutine.spawn(function() ch:send("after") end)
+	t.eq(ch:receive(), "after", "the channel still works")
+	local full = channel.new(1)
+	full:send(1)
+	ok = pcall(table.sort, {3, 1, 2}, function(a, b)
+		full:send(2)
+		return a < b
+	end)
+	t.eq(ok, false, "a blocking send inside table.sort fails")
+	t.eq(full:receive(), 1)
+	coroutine.spawn(function() full:send(3) end)
+	t.eq(full:receive(), 3, "no sender was left queued")
+end
+
+-- The scheduler owns the coroutines it runs: coroutine.close and
+-- coroutine.resume on one are refused, and its wait goes on unharmed.
+function T.scheduled_coroutine_cannot_be_closed_or_resumed()
+	local ch, out = channel.new(), channel.new(1)
+	local th = coroutine.spawn(function()
+		local v = ch:receive()
+		out:send(v)
+	end)
+	time.sleep("1ms")
+	t.eq(coroutine.status(th), "suspended")
+	local ok, err = pcall(coroutine.close, th)
+	t.eq(ok, false, "close is refused")
+	t.contains(tostring(err), "scheduler")
+	local rok, rerr = coroutine.resume(th, "forged")
+	t.eq(rok, false, "resume is refused")
+	t.contains(tostring(rerr), "scheduler")
+	ch:send("real")
+	t.eq(out:receive(), "real", "the blocked receive got the real value")
+	local main = coroutine.running()
+	local done = channel.new(1)
+	coroutine.spawn(function()
+		local ok2, err2 = coroutine.resume(main)
+		done:send({ok2, tostring(err2)})
+	end)
+	local r = done:receive()
+	t.eq(r[1], false, "resuming the main coroutine from another is refused")
+	local manual = coroutine.create(function() coroutine.yield(1) end)
+	t.eq(select(2, coroutine.resume(manual)), 1)
+	t.eq(coroutine.close(manual), true, "manual coroutines close as in Lua")
+end
+
 function T.coroutine_error_ends_process()
 	local ev = exit_of("coro_fails")
 	t.is_nil(ev.result.value, "main never returned")
