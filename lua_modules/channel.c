@@ -110,6 +110,37 @@ static void sel_unlink(struct sel *s)
 	}
 }
 
+/* Select results are tables {value, channel, ok} (or {default, ok}),
+** made once per select. Their keys are kept in the channel metatable's
+** array part, after udata.h's mark, so that making one reads a slot
+** instead of interning a C string (lua_setfield: a cache probe and a
+** strcmp, or a walk of the string table once a collection cleared the
+** cache: a tenth of a ticking worker's tick, perf). */
+enum { K_VALUE = 2, K_CHANNEL, K_OK, K_DEFAULT };
+
+/* Push {value = <value at vi>, channel = <channel at ci>, ok = ok}.
+** [-0, +1, m] */
+static void push_result(lua_State *L, int vi, int ci, int ok)
+{
+	int mt, t;
+	vi = lua_absindex(L, vi);
+	ci = lua_absindex(L, ci);
+	lua_getmetatable(L, ci);
+	mt = lua_gettop(L);
+	lua_createtable(L, 0, 3);
+	t = mt + 1;
+	lua_rawgeti(L, mt, K_VALUE);
+	lua_pushvalue(L, vi);
+	lua_rawset(L, t);
+	lua_rawgeti(L, mt, K_CHANNEL);
+	lua_pushvalue(L, ci);
+	lua_rawset(L, t);
+	lua_rawgeti(L, mt, K_OK);
+	lua_pushboolean(L, ok);
+	lua_rawset(L, t);
+	lua_remove(L, mt);
+}
+
 /* Push the channel userdata of waiter w onto co (select results). */
 static void push_case_chan(lua_State *co, struct sel *s, int case_idx)
 {
@@ -132,13 +163,10 @@ static void complete_recv(struct waiter *w, lua_State *from, int ok)
 		proc_ready(s->co, 2);
 		return;
 	}
-	lua_createtable(co, 0, 3);
-	lua_insert(co, -2);
-	lua_setfield(co, -2, "value");
 	push_case_chan(co, s, case_idx);
-	lua_setfield(co, -2, "channel");
-	lua_pushboolean(co, ok);
-	lua_setfield(co, -2, "ok");
+	push_result(co, -2, -1, ok);
+	lua_replace(co, -3);
+	lua_pop(co, 1);
 	proc_ready(s->co, 1);
 }
 
@@ -175,15 +203,12 @@ static void complete_send(struct waiter *w, int ok)
 		proc_ready(s->co, 1);
 		return;
 	}
-	lua_createtable(co, 0, 3);
 	lua_geti(co, s->cases_idx, case_idx);
-	lua_geti(co, -1, 3);
-	lua_setfield(co, -3, "value");
-	lua_pop(co, 1);
-	push_case_chan(co, s, case_idx);
-	lua_setfield(co, -2, "channel");
-	lua_pushboolean(co, 1);
-	lua_setfield(co, -2, "ok");
+	lua_geti(co, -1, 3);                /* case, value */
+	lua_geti(co, -2, 1);                /* case, value, channel */
+	push_result(co, -2, -1, 1);
+	lua_replace(co, -4);
+	lua_pop(co, 2);
 	proc_ready(s->co, 1);
 }
 
@@ -276,6 +301,8 @@ static void subs_update(struct proc *p, struct subs *s)
 /* {==== Operations ====} */
 
 static const char chan_key; /* the metatable's registry key: udata.h */
+
+static void chan_meta(lua_State *L);
 
 struct chan *chan_check(lua_State *L, int idx)
 {
@@ -386,10 +413,19 @@ int chan_offer(lua_State *L, int ci)
 	return 0;
 }
 
+/* The record of co's wait on n cases: in the coroutine's wait space when
+** it fits (SEL_INLINE cases), else a userdata left on L's stack; either
+** way it lasts until the wait completes. [-0, +(0|1), m] */
+#define SEL_INLINE 2
+_Static_assert(sizeof(struct sel) + SEL_INLINE * sizeof(struct waiter) <=
+	       sizeof(((struct coro *)0)->wait_space), "coro wait space");
+
 static struct sel *sel_new(lua_State *L, struct coro *co, int n)
 {
-	struct sel *s = lua_newuserdatauv(L, sizeof(*s) + (size_t)n * sizeof(struct waiter), 0);
-	memset(s, 0, sizeof(*s) + (size_t)n * sizeof(struct waiter));
+	size_t sz = sizeof(struct sel) + (size_t)n * sizeof(struct waiter);
+	struct sel *s = n <= SEL_INLINE ? (struct sel *)co->wait_space
+					: lua_newuserdatauv(L, sz, 0);
+	memset(s, 0, sz);
 	s->co = co;
 	s->n = n;
 	return s;
@@ -521,65 +557,76 @@ static int push_case(lua_State *L, int idx)
 ** else can run). [-0, +1, e] */
 static int ch_select(lua_State *L)
 {
-	int n, ncases = 0, has_default, ext = 0, w;
+	/* The cases seen by the ready scan, so that waiting on them needs no
+	** second walk of the table (up to SCAN_MAX; more are walked again). */
+	enum { SCAN_MAX = 8 };
+	struct { struct chan *c; int i; uint8_t send; } seen[SCAN_MAX];
+	int n, ncases = 0, has_default, ext = 0, w, mt;
 	struct sel *s;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	has_default = lua_toboolean(L, 2);
-	if (lua_getfield(L, 1, "default") != LUA_TNIL)
-		has_default = has_default || lua_toboolean(L, -1);
 	lua_settop(L, 1);
+	chan_meta(L);
+	mt = lua_gettop(L);
+	lua_rawgeti(L, mt, K_DEFAULT);
+	if (lua_rawget(L, 1) != LUA_TNIL)
+		has_default = has_default || lua_toboolean(L, -1);
+	lua_settop(L, mt);
 	n = (int)luaL_len(L, 1);
 	for (int i = 1; i <= n; i++) {
 		int ci, cs, is_send;
 		lua_geti(L, 1, i);
 		cs = lua_gettop(L);
 		if (!push_case(L, cs)) {
-			lua_settop(L, 1);
+			lua_settop(L, mt);
 			continue;
 		}
-		ncases++;
 		ci = lua_gettop(L);
 		lua_geti(L, cs, 2);
 		is_send = lua_toboolean(L, -1);
 		lua_pop(L, 1);
+		if (ncases < SCAN_MAX) {
+			seen[ncases].c = lua_touserdata(L, ci);
+			seen[ncases].i = i;
+			seen[ncases].send = (uint8_t)is_send;
+		}
+		ncases++;
 		if (is_send) {
 			lua_geti(L, cs, 3);
 			if (try_send(L, ci, lua_gettop(L))) {
-				lua_createtable(L, 0, 3);
-				lua_insert(L, -2);
-				lua_setfield(L, -2, "value");
-				lua_pushvalue(L, ci);
-				lua_setfield(L, -2, "channel");
-				lua_pushboolean(L, 1);
-				lua_setfield(L, -2, "ok");
+				push_result(L, -1, ci, 1);
 				return 1;
 			}
 		} else if (try_recv(L, ci)) {
 			int ok = lua_toboolean(L, -1);
 			lua_pop(L, 1);
-			lua_createtable(L, 0, 3);
-			lua_insert(L, -2);
-			lua_setfield(L, -2, "value");
-			lua_pushvalue(L, ci);
-			lua_setfield(L, -2, "channel");
-			lua_pushboolean(L, ok);
-			lua_setfield(L, -2, "ok");
+			push_result(L, -1, ci, ok);
 			return 1;
 		}
-		lua_settop(L, 1);
+		lua_settop(L, mt);
 	}
 	if (has_default) {
 		lua_createtable(L, 0, 2);
+		lua_rawgeti(L, mt, K_DEFAULT);
 		lua_pushboolean(L, 1);
-		lua_setfield(L, -2, "default");
+		lua_rawset(L, -3);
+		lua_rawgeti(L, mt, K_OK);
 		lua_pushboolean(L, 1);
-		lua_setfield(L, -2, "ok");
+		lua_rawset(L, -3);
 		return 1;
 	}
 	s = sel_new(L, proc_coro(L), ncases);
 	s->is_select = 1;
 	s->cases_idx = 1;
+	if (ncases <= SCAN_MAX) {
+		for (w = 0; w < ncases; w++) {
+			struct chan *c = seen[w].c;
+			wait_on(s, w, c, seen[w].send, seen[w].i);
+			ext |= c->kind != CH_PLAIN || c->topic != NULL;
+		}
+		return proc_block(L, ext, select_k, 0);
+	}
 	w = 0;
 	for (int i = 1; i <= n; i++) {
 		struct chan *c;
@@ -596,8 +643,6 @@ static int ch_select(lua_State *L)
 	}
 	return proc_block(L, ext, select_k, 0);
 }
-
-static void chan_meta(lua_State *L);
 
 /* Give the channel c at idx its topic (NULL: none), kept as its user
 ** value 2 so that the pointer stays valid while c has it. [-0, +0, m] */
@@ -805,6 +850,14 @@ static void chan_meta(lua_State *L)
 		lua_setfield(L, -2, "__index");
 	}
 	udata_register(L, &chan_key);
+	lua_pushliteral(L, "value");
+	lua_rawseti(L, -2, K_VALUE);
+	lua_pushliteral(L, "channel");
+	lua_rawseti(L, -2, K_CHANNEL);
+	lua_pushliteral(L, "ok");
+	lua_rawseti(L, -2, K_OK);
+	lua_pushliteral(L, "default");
+	lua_rawseti(L, -2, K_DEFAULT);
 }
 
 int luaopen_channel(lua_State *L)

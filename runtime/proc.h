@@ -46,6 +46,8 @@ struct fcall;
 
 enum coro_state { CO_READY, CO_RUNNING, CO_BLOCKED, CO_DEAD };
 
+#define CORO_WAIT_WORDS 14
+
 /* A scheduled Lua thread of a process. Lives in a full userdata anchored in
 ** the Lua registry while alive, so lua_close() frees it with the state. */
 struct coro {
@@ -59,7 +61,11 @@ struct coro {
 	uint8_t is_main;
 	int nargs;          /* values pushed for the next resume */
 	struct wheel_timer sleep; /* time.sleep */
-	void *wait;         /* module-specific wait record (channel waiters) */
+	/* Room for the record of the wait in progress, for the module that
+	** blocks the coroutine: channel.c keeps a wait of up to two cases
+	** here instead of allocating one per wait (a select per tick, a
+	** receive per message). Free again once the wait is completed. */
+	void *wait_space[CORO_WAIT_WORDS];
 	/* Calls (proc_call): called in the step when the coroutine ends, with
 	** status LUA_OK and its nres results, or an error status and the error
 	** value, on co->L. */
@@ -141,6 +147,11 @@ struct proc {
 	atomic_int refs;
 	atomic_int scheduled;          /* 1 while queued or running */
 	_Atomic(struct shard *) shard; /* where to post it */
+	/* 1 when the process last went idle with nothing pending on its
+	** shard (no timer, I/O or pool): a waker may then run it on its own
+	** shard instead (proc_notify). Written by the owner before the
+	** release of `scheduled`, read by a waker after winning it. */
+	_Atomic uint8_t movable;
 	struct mbox mbox;
 	uint64_t pid;
 	struct rt *rt;
