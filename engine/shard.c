@@ -293,6 +293,16 @@ static void arm_timer(struct shard *s)
 
 /* {==== Global queue ====} */
 
+/* Whether a shard other than s is asleep in the kernel. */
+static bool other_sleeps(const struct shard *s)
+{
+	for (int i = 0; i < s->e->n; i++)
+		if (s->e->shards[i] != s &&
+		    atomic_load_explicit(&s->e->shards[i]->sleeping, memory_order_relaxed))
+			return true;
+	return false;
+}
+
 /* Move some of the surplus of an overloaded run queue to the global queue,
 ** keeping pinned tasks here, and wake a sleeping shard to take it.
 ** Bounded work per turn: keep the first 2 * budget tasks (they run next
@@ -306,15 +316,30 @@ static void spill(struct shard *s)
 	uint64_t budget = e->cfg.budget;
 	struct tqueue out = {0};
 	struct task **link, *t;
-	uint64_t examined = 0;
+	uint64_t examined = 0, keep = 2 * budget, limit = budget;
 
-	if (e->n < 2 || s->runq.len <= 4 * budget)
+	if (e->n < 2)
 		return;
+	if (s->runq.len <= 4 * budget) {
+		/* Work is waiting here while another shard sleeps: a process
+		** woken here by a message (proc_notify gathers talking
+		** processes on one shard) behind one that keeps running, as a
+		** consumer behind its producer. Half of what waits goes, so
+		** that both run; a lone task that runs next here anyway (the
+		** next hop of a ring, the reply of a ping-pong) stays. */
+		uint64_t waiting = s->runq.len + s->yieldq.len;
+		if (waiting < 2 || !other_sleeps(s))
+			return;
+		keep = s->yieldq.len ? 0 : 1;
+		limit = (s->runq.len - keep + 1) / 2;
+		if (limit > budget)
+			limit = budget;
+	}
 	link = &s->runq.head;
-	for (uint64_t i = 0; i < 2 * budget; i++)
+	for (uint64_t i = 0; i < keep; i++)
 		link = &(*link)->_next;
 	/* *link is the first task examined; unlink unpinned ones in place. */
-	while (*link && examined < budget) {
+	while (*link && examined < limit) {
 		t = *link;
 		examined++;
 		if (t->flags & TASK_PINNED) {

@@ -502,13 +502,17 @@ void proc_unref(struct proc *p)
 }
 
 /* Wake-up placement: a process that went idle with nothing pending on its
-** shard is woken on the waker's shard, when that one serves p's host and
-** has little queued. Processes that talk to each other then gather on
-** one thread: a ring of 1,000 placed round robin over two shards made
-** most hops cross-shard posts, each about 2.5 times a local hop, and ran
-** slower on two shards than on one. The queue bound keeps a process
-** that wakes many (a fan-out) from pulling them all onto its own shard;
-** spill() and take() still share out a long queue. */
+** shard, a shard now asleep in the kernel, is woken on the waker's shard
+** instead, when that one serves p's host and has little queued. A post
+** there would cost a wake-up of the sleeper (a syscall on each side and
+** its latency) where a local one costs a queue push, so processes that
+** talk to each other gather on one thread: a ring of 1,000 placed round
+** robin over two shards made most hops cross-shard posts, each about
+** 2.5 times a local hop, and ran slower on two shards than on one. A
+** shard that is awake keeps its processes (a consumer keeps up with its
+** producer in parallel); the queue bound keeps a fan-out from pulling
+** all it wakes onto one shard; and spill() hands work that waits here
+** to a sleeping shard, so gathering never costs a core. */
 #define WAKE_LOCAL_MAX 8
 
 void proc_notify(struct proc *p)
@@ -523,7 +527,7 @@ void proc_notify(struct proc *p)
 	    shard_engine(here) == p->rt->engine &&
 	    shard_id(here) >= p->host->first &&
 	    shard_id(here) < p->host->first + p->host->n &&
-	    shard_runq_len(here) < WAKE_LOCAL_MAX)
+	    shard_runq_len(here) < WAKE_LOCAL_MAX && shard_is_sleeping(to))
 		to = here;
 	shard_post(to, &p->task);
 }
