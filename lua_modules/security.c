@@ -31,8 +31,10 @@
 ** lifecycle.security); security.actor() and security.scope() decode it on
 ** each call, so processes never share an Actor or Scope object. Encoded
 ** form: {actor = {id = s, meta = t}, scope = {policies = {ids}}}, either
-** key absent when not set. For the checks it is compiled once per process
-** and registry version (struct own), so that a check allocates nothing.
+** key absent when not set. For the checks it is compiled once per
+** distinct context and registry version, shared (runtime/polctx.h), and
+** each process keeps its answers beside it (struct own), so that a check
+** allocates nothing.
 **
 ** security.token_store(id) and its TokenStore are lua_modules/security_token.c.
 */
@@ -52,6 +54,7 @@
 #include "runtime/live.h"
 #include "runtime/payload.h"
 #include "runtime/policy.h"
+#include "runtime/polctx.h"
 #include "runtime/proc.h"
 #include "runtime/rt.h"
 
@@ -675,13 +678,16 @@ int security_encode(lua_State *L, int ai, int si, struct payload *out)
 /*
 ** The running process's context compiled for the engine, a userdata
 ** anchored in its Lua registry and pointed to by p->sec_cache, so that a
-** check after the first allocates nothing and looks nothing up: the actor
-** (id and meta as a policy_val) and the scope's policies resolved against
-** the registry version it was built for. Rebuilt when the version or
+** check after the first allocates nothing and looks nothing up. The
+** compiled context itself (the actor's id and meta as a policy_val, the
+** scope's policies resolved against the registry version) is shared by
+** every process with the same encoded context (runtime/polctx.h): a
+** fresh process finds it by one hash lookup of its bytes, and only the
+** first of them decodes and resolves. Rebuilt when the version or
 ** p->sec_gen changes. The check sites name their actions with string
-** literals, so `memo` keeps, per literal (by address), the scope's
-** policies that have that action: a check then runs only the policies
-** that can answer it, without matching their actions again.
+** literals, so `memo` keeps, per literal (by address), the context's
+** list of the policies that have that action: a check then runs only
+** the policies that can answer it, without matching their actions again.
 **
 ** A memo also remembers answers. With the actor and the policies fixed,
 ** and meta either none or the caller's pid (fixed for the process too),
@@ -703,8 +709,9 @@ int security_encode(lua_State *L, int ai, int si, struct payload *out)
 
 struct own_memo {
 	const char *action;         /* a check site's literal, or NULL */
-	const struct policy **ps;
+	const struct policy *const *ps; /* the context's list for action */
 	size_t n;
+	int ps_owned;               /* ps is this memo's (polctx_acted) */
 	char last[96];
 	size_t last_len;            /* 0: none (resources are never empty here) */
 	int last_ok, last_pid;
@@ -716,14 +723,11 @@ struct own_memo {
 struct own {
 	struct proc *p;             /* whose p->sec_cache points here */
 	const struct registry *reg; /* the version it was built for */
-	const struct policy_table *t;
 	uint32_t gen;               /* p->sec_gen it was built from */
 	uint32_t len;               /* p->sec.len then */
-	int has_actor, has_scope;
-	char *actor_id;
-	struct policy_val meta;
-	const struct policy **ps;
-	size_t n;
+	const struct polctx *c;     /* the compiled context (runtime/polctx.h) */
+	struct polctx *mine;        /* c when it could not be interned */
+	int has_gc;                 /* own_gc is set: o holds heap memory */
 	struct own_memo memo[OWN_MEMO];
 	unsigned next_memo;
 };
@@ -732,7 +736,8 @@ static const char own_key = 'o';
 
 static void memo_free(struct own_memo *m)
 {
-	free(m->ps);
+	if (m->ps_owned)
+		free((void *)m->ps);
 	if (m->pids != m->pids_in)
 		free(m->pids);
 }
@@ -740,14 +745,14 @@ static void memo_free(struct own_memo *m)
 static void own_clear(struct own *o)
 {
 	struct proc *p = o->p;
+	int has_gc = o->has_gc;
 
 	for (int i = 0; i < OWN_MEMO; i++)
 		memo_free(&o->memo[i]);
-	free(o->actor_id);
-	policy_val_clear(&o->meta);
-	free(o->ps);
+	polctx_free(o->mine);
 	memset(o, 0, sizeof(*o));
 	o->p = p;
+	o->has_gc = has_gc;
 }
 
 static int own_gc(lua_State *L)
@@ -761,38 +766,82 @@ static int own_gc(lua_State *L)
 	return 0;
 }
 
-/* Fill o from the process's context. [-0, +0, m] */
+/* The own record starts without a finalizer: with a shared context and
+** memos in place it holds no heap memory, and a process without a
+** finalizer ends without lua_close (proc_note_finalizer). Called before
+** o first takes heap memory of its own. [-0, +0, m] */
+static void own_hold(lua_State *L, struct own *o)
+{
+	if (o->has_gc)
+		return;
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &own_key);
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, own_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_setmetatable(L, -2);
+	lua_pop(L, 1);
+	proc_note_finalizer(L);   /* own_gc must run when the state goes */
+	o->has_gc = 1;
+}
+
+/* Compile the context table on top of L against t. [-0, +0, m] */
+static struct polctx *ctx_compile(lua_State *L, const struct policy_table *t)
+{
+	struct polctx *c = xcalloc(1, sizeof(*c));
+	int top = lua_gettop(L);
+
+	c->actor_id = NULL;
+	if (lua_getfield(L, top, "actor") == LUA_TTABLE) {
+		c->has_actor = 1;
+		lua_getfield(L, -1, "id");
+		c->actor_id = xstrdup(lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+		lua_pop(L, 1);
+		lua_getfield(L, -1, "meta");
+		to_pval(L, -1, &c->meta, 1);
+		lua_pop(L, 1);
+	}
+	lua_settop(L, top);
+	if (lua_getfield(L, top, "scope") == LUA_TTABLE) {
+		c->has_scope = 1;
+		if (lua_getfield(L, -1, "policies") == LUA_TTABLE) {
+			size_t n = lua_rawlen(L, -1);
+			c->ps = xcalloc(n ? n : 1, sizeof(*c->ps));
+			c->n = resolve(L, -1, t, c->ps, n);
+		}
+	}
+	lua_settop(L, top);
+	return c;
+}
+
+/* Fill o from the process's context: the interned compiled form of its
+** bytes, compiled and interned first if no process had them yet.
+** [-0, +0, m] */
 static void own_build(lua_State *L, struct own *o, const struct registry *reg)
 {
+	static const struct polctx none;
 	struct proc *p = proc_of(L);
+	const struct policy_table *t = policy_table_of(reg);
+	const uint8_t *key = payload_data(&p->sec);
 	int top = lua_gettop(L);
 
 	own_clear(o);
 	o->reg = reg;
-	o->t = policy_table_of(reg);
 	o->len = p->sec.len;
 	o->gen = p->sec_gen;
-	if (!push_context(L))
+	o->c = polctx_find(t, key, p->sec.len);
+	if (o->c != NULL)
 		return;
-	if (lua_getfield(L, -1, "actor") == LUA_TTABLE) {
-		o->has_actor = 1;
-		lua_getfield(L, -1, "id");
-		o->actor_id = xstrdup(lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
-		lua_pop(L, 1);
-		lua_getfield(L, -1, "meta");
-		to_pval(L, -1, &o->meta, 1);
-		lua_pop(L, 1);
+	if (!push_context(L)) {
+		o->c = &none;
+		return;
 	}
-	lua_pop(L, 1);
-	if (lua_getfield(L, -1, "scope") == LUA_TTABLE) {
-		o->has_scope = 1;
-		if (lua_getfield(L, -1, "policies") == LUA_TTABLE) {
-			size_t n = lua_rawlen(L, -1);
-			o->ps = xcalloc(n ? n : 1, sizeof(*o->ps));
-			o->n = resolve(L, -1, o->t, o->ps, n);
-		}
-	}
+	struct polctx *c = ctx_compile(L, t);
 	lua_settop(L, top);
+	if ((o->c = polctx_intern(t, key, p->sec.len, c)) == NULL) {
+		own_hold(L, o);
+		o->mine = c;
+		o->c = c;
+	}
 }
 
 /* The process's compiled context, current. [-0, +0, m] */
@@ -805,11 +854,6 @@ static struct own *own_get(lua_State *L)
 	if (o == NULL) {
 		o = lua_newuserdatauv(L, sizeof(*o), 0);
 		memset(o, 0, sizeof(*o));
-		lua_createtable(L, 0, 1);
-		lua_pushcfunction(L, own_gc);
-		lua_setfield(L, -2, "__gc");
-		lua_setmetatable(L, -2);
-		proc_note_finalizer(L);   /* own_gc must run when the state goes */
 		lua_rawsetp(L, LUA_REGISTRYINDEX, &own_key);
 		o->p = p;
 		p->sec_cache = o;
@@ -825,7 +869,7 @@ static struct own *own_get(lua_State *L)
 
 /* The memo of the literal action: the scope's policies that have it,
 ** made on first use. */
-static struct own_memo *memo_of(struct own *o, const char *action)
+static struct own_memo *memo_of(lua_State *L, struct own *o, const char *action)
 {
 	struct own_memo *m;
 	int i;
@@ -839,10 +883,9 @@ static struct own_memo *memo_of(struct own *o, const char *action)
 	m->action = action;
 	m->pids = m->pids_in;
 	m->pids_mask = OWN_PIDS - 1;
-	m->ps = xcalloc(o->n ? o->n : 1, sizeof(*m->ps));
-	for (size_t k = 0; k < o->n; k++)
-		if (policy_has_action(o->ps[k], action))
-			m->ps[m->n++] = o->ps[k];
+	m->ps = polctx_acted(o->c, action, &m->n, &m->ps_owned);
+	if (m->ps_owned)
+		own_hold(L, o);
 	return m;
 }
 
@@ -854,11 +897,13 @@ static inline uint64_t pid_slot(uint64_t pid, uint64_t mask)
 /* Remember that an operation on the local process `pid` is allowed; a
 ** slot held by another target grows the table first, while it may. On no
 ** memory the new answer just takes the slot. */
-static void memo_remember(struct own_memo *m, uint64_t pid)
+static void memo_remember(lua_State *L, struct own *o, struct own_memo *m,
+			  uint64_t pid)
 {
 	uint64_t old = m->pids[pid_slot(pid, m->pids_mask)];
 
 	if (old != 0 && old != pid && m->pids_mask + 1 < OWN_PIDS_MAX) {
+		own_hold(L, o);
 		uint64_t mask = m->pids_mask * 2 + 1;
 		uint64_t *t = calloc(mask + 1, sizeof(*t));
 		if (t != NULL) {
@@ -890,11 +935,11 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 	struct own *o = own_get(L);
 	struct policy_actor a;
 
-	if (o->has_actor && o->has_scope) {
-		a.id = o->actor_id;
-		a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
+	if (o->c->has_actor && o->c->has_scope) {
+		a.id = o->c->actor_id;
+		a.meta = o->c->meta.type == PV_MAP ? &o->c->meta : NULL;
 		if (literal) {
-			struct own_memo *m = memo_of(o, action);
+			struct own_memo *m = memo_of(L, o, action);
 			size_t len = strlen(resource);
 			int ok;
 
@@ -910,10 +955,10 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 				m->last_pid = pid;
 			}
 			if (ok && key != 0 && pid)
-				memo_remember(m, key);
+				memo_remember(L, o, m, key);
 			return ok;
 		}
-		return policy_eval_set(o->ps, o->n, &a, action, resource, meta) ==
+		return policy_eval_set(o->c->ps, o->c->n, &a, action, resource, meta) ==
 		       POLICY_ALLOW;
 	}
 	return !p->rt->conf.security_strict;
@@ -951,11 +996,11 @@ int security_denied(lua_State *L, const char *action, const char *resource)
 	struct policy_actor a;
 	const struct own_memo *m;
 
-	if (!o->has_actor || !o->has_scope)
+	if (!o->c->has_actor || !o->c->has_scope)
 		return 0;
-	a.id = o->actor_id;
-	a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
-	m = memo_of(o, action);
+	a.id = o->c->actor_id;
+	a.meta = o->c->meta.type == PV_MAP ? &o->c->meta : NULL;
+	m = memo_of(L, o, action);
 	return policy_eval_set_acted(m->ps, m->n, &a, action, resource, NULL) == POLICY_DENY;
 }
 
@@ -1082,13 +1127,13 @@ int security_firewall(lua_State *L, const char *action, const char *resource)
 	if (proc_of(L)->sec.len == 0)
 		return HTTPD_FW_NO_ACTOR;
 	o = own_get(L);
-	if (!o->has_actor || o->actor_id == NULL || o->actor_id[0] == '\0')
+	if (!o->c->has_actor || o->c->actor_id == NULL || o->c->actor_id[0] == '\0')
 		return HTTPD_FW_NO_ACTOR;
-	if (!o->has_scope)
+	if (!o->c->has_scope)
 		return HTTPD_FW_NO_SCOPE;
-	a.id = o->actor_id;
-	a.meta = o->meta.type == PV_MAP ? &o->meta : NULL;
-	return policy_eval_set(o->ps, o->n, &a, action, resource, NULL) == POLICY_ALLOW ?
+	a.id = o->c->actor_id;
+	a.meta = o->c->meta.type == PV_MAP ? &o->c->meta : NULL;
+	return policy_eval_set(o->c->ps, o->c->n, &a, action, resource, NULL) == POLICY_ALLOW ?
 	       HTTPD_FW_ALLOW : HTTPD_FW_DENY;
 }
 
