@@ -45,6 +45,7 @@ struct wheel {
 	                   ** since with a deadline already behind it */
 	uint64_t count;    /* timers pending (including a run's ready list) */
 	uint64_t occupied[WHEEL_LEVELS]; /* bit i set when slot i is non-empty */
+	uint64_t past_due; /* bit i: level 0's slot i got a past-due timer */
 	struct wheel_timer slots[WHEEL_LEVELS][WHEEL_SLOTS]; /* list heads */
 };
 
