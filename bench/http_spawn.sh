@@ -21,6 +21,16 @@
 # wippy/nginx of req/s. For the spawn app also the number of log lines it
 # wrote to stderr (a file) and its RSS at the end.
 #
+# Server CPU per request: utime + stime of the server's processes (wippy;
+# nginx's master and workers) over the timed run, divided by the requests
+# wrk completed. wrk shares the cores, so req/s alone favours whichever
+# server leaves wrk more CPU; µs of server CPU per request compares the
+# servers' own cost. With Debian's libnginx-mod-http-lua and lua-cjson
+# (scripts/deps.sh bench), two more nginx runs: bench/nginx/lua.conf's
+# content_by_lua handlers doing the spawn app's validation and answering
+# with ngx.timer.at(0, ...) in place of the process, the timer empty
+# (against the floor) and logging three lines (against the spawn app).
+#
 # Numbers never fail the script. It exits 1 when a server does not start or
 # dies, and 77 (skipped) when nginx, wrk or build/wippy is missing.
 #
@@ -143,20 +153,36 @@ LUA
 	} >"$out"
 }
 
+CLK_TCK=$(getconf CLK_TCK)
+
+# cpu_ticks PID: utime + stime of PID and its children (nginx's workers).
+cpu_ticks() {
+	local t=0 p
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+		# Fields 14 and 15, counted after the ")" that ends the name.
+		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0)))
+	done
+	echo "$t"
+}
+
 # measure LABEL URL SCRIPT PID: warm-up, then the timed run. Sets RPS and
-# prints the line for LABEL.
+# CPU_US (server CPU per request) and prints the line for LABEL.
 measure() {
-	local label=$1 url=$2 script=$3 pid=$4 out r
+	local label=$1 url=$2 script=$3 pid=$4 out r c0 c1
 	out=$TMP/wrk.$label
 	timeout 30 wrk -t"$THREADS" -c"$CONNS" -d1s -s "$script" "$url" >/dev/null 2>&1
+	c0=$(cpu_ticks "$pid")
 	timeout 120 wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s "$script" "$url" >"$out" 2>&1
+	c1=$(cpu_ticks "$pid")
 	kill -0 "$pid" 2>/dev/null || { cat "$out"; die "$label: the server died under load"; }
 	r=$(grep '^RESULT ' "$out" | tail -n1)
 	[ -n "$r" ] || { cat "$out"; die "$label: wrk printed no result"; }
 	set -- $r
 	RPS=$2
-	printf "  %-7s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms   max %8.3f ms   (%d requests, %d non-2xx, %d socket errors)\n" \
-		"$label" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
+	CPU_US=$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$6" \
+		'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "n/a" }')
+	printf "  %-9s %9.0f req/s  %6s us CPU/req   p50 %6.3f ms   p99 %6.3f ms   max %7.3f ms   (%d requests, %d non-2xx, %d socket errors)\n" \
+		"$label" "$2" "$CPU_US" "$3" "$4" "$5" "$6" "$7" "$8"
 }
 
 ratio() {
@@ -166,7 +192,20 @@ ratio() {
 # ---- nginx ----------------------------------------------------------------
 NPORT=$(free_port)
 mkdir -p "$TMP/nginx"
-sed -e "s|@PREFIX@|$TMP/nginx|g; s|@PORT@|$NPORT|g" "$ROOT/bench/nginx/nginx.conf.in" >"$TMP/nginx/nginx.conf"
+NGX_MODS=/usr/lib/nginx/modules
+LUA_CPATH=/usr/lib/x86_64-linux-gnu/lua/5.1
+if [ -f "$NGX_MODS/ngx_http_lua_module.so" ] && [ -f "$LUA_CPATH/cjson.so" ]; then
+	NGX_LUA=1
+	LOAD="load_module $NGX_MODS/ndk_http_module.so; load_module $NGX_MODS/ngx_http_lua_module.so;"
+	LHTTP="lua_package_cpath '$LUA_CPATH/?.so;;';"
+	LLOC="include $ROOT/bench/nginx/lua.conf;"
+else
+	NGX_LUA=
+	LOAD= LHTTP= LLOC=
+	echo "# libnginx-mod-http-lua or lua-cjson missing (bash scripts/deps.sh bench): no nginx-lua baselines"
+fi
+sed -e "s|@PREFIX@|$TMP/nginx|g; s|@PORT@|$NPORT|g; s|@LOAD_MODULES@|$LOAD|; s|@LUA_HTTP@|$LHTTP|; s|@LUA_LOCATIONS@|$LLOC|" \
+	"$ROOT/bench/nginx/nginx.conf.in" >"$TMP/nginx/nginx.conf"
 "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/out" 2>&1 &
 NGPID=$!
 PIDS+=("$NGPID")
@@ -183,6 +222,7 @@ echo
 echo "spawn: POST /api/tasks '$(sed -n "s/^wrk.body = '\(.*\)'/\1/p" "$ROOT/examples/http-spawn/wrk.lua")' (a worker process per request)"
 measure wippy "http://127.0.0.1:$WPORT/api/tasks" "$TMP/post.lua" "$WPID"
 W=$RPS
+WC=$CPU_US
 sleep 1 # the last workers finish and log
 lines=$(wc -l <"$WLOG")
 started=$(grep -c 'step 1/3' "$WLOG")
@@ -194,10 +234,18 @@ wippy_stop
 wippy_start floor examples/http-spawn bench/apps/spawn-floor/worker.lua
 measure floor "http://127.0.0.1:$WPORT/api/tasks" "$TMP/post.lua" "$WPID"
 F=$RPS
+FC=$CPU_US
 wippy_stop
 measure nginx "http://127.0.0.1:$NPORT/api/tasks" "$TMP/post.lua" "$NGPID"
 N=$RPS
-echo "  ratio   wippy/nginx $(ratio "$W" "$N")   floor/nginx $(ratio "$F" "$N")"
+echo "  ratio   wippy/nginx $(ratio "$W" "$N")   floor/nginx $(ratio "$F" "$N") (req/s)"
+if [ -n "$NGX_LUA" ]; then
+	measure lua+timer "http://127.0.0.1:$NPORT/lua/tasks" "$TMP/post.lua" "$NGPID"
+	LC=$CPU_US
+	measure lua+log "http://127.0.0.1:$NPORT/lua/tasks_log" "$TMP/post.lua" "$NGPID"
+	LLC=$CPU_US
+	echo "  server CPU per request: wippy/lua+log $(ratio "$WC" "$LLC")   floor/lua+timer $(ratio "$FC" "$LC") (lower is better)"
+fi
 echo "  wippy log: $lines lines on stderr ($started tasks at step 1/3, $finished at step 3/3, $errs ERROR lines); RSS at the end ${rss:-?} KB"
 
 # ---- hello: GET /hello ----------------------------------------------------

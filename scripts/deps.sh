@@ -10,8 +10,9 @@ PKGS="build-essential pkg-config liburing-dev liblua5.4-dev lua5.4 libfyaml-dev 
       python3-prometheus-client"
 
 # `deps.sh bench` (make bench) adds what only the benchmarks' baselines
-# need: Erlang for bench/messages.sh.
-BENCH_PKGS="erlang-base"
+# need: Erlang for bench/messages.sh, nginx's Lua module and cjson for
+# bench/http_spawn.sh's OpenResty-style handlers.
+BENCH_PKGS="erlang-base libnginx-mod-http-lua lua-cjson"
 [ "${1:-}" = bench ] && PKGS="$PKGS $BENCH_PKGS"
 
 missing=""
