@@ -501,19 +501,45 @@ void proc_unref(struct proc *p)
 	free(p);
 }
 
-/* Wake-up placement: a process that went idle with nothing pending on its
-** shard, a shard now asleep in the kernel, is woken on the waker's shard
-** instead, when that one serves p's host and has little queued. A post
-** there would cost a wake-up of the sleeper (a syscall on each side and
-** its latency) where a local one costs a queue push, so processes that
-** talk to each other gather on one thread: a ring of 1,000 placed round
-** robin over two shards made most hops cross-shard posts, each about
-** 2.5 times a local hop, and ran slower on two shards than on one. A
-** shard that is awake keeps its processes (a consumer keeps up with its
-** producer in parallel); the queue bound keeps a fan-out from pulling
-** all it wakes onto one shard; and spill() hands work that waits here
-** to a sleeping shard, so gathering never costs a core. */
-#define WAKE_LOCAL_MAX 8
+/* Wake-up placement. A process that sends and then waits (the next hop
+** of a ring, a ping-pong, a call and its reply) hands the CPU to the one
+** it woke; running that one on the waker's shard costs a queue push where
+** posting it to its own shard costs an inbox push and often a wake-up
+** (about 2.5 times a local hop: a ring of 1,000 placed round robin over
+** two shards ran slower there than on one). A producer that goes on
+** running must not pull its consumer onto its own core, though: moving
+** on every wake-up made one sender to 64 sinks on two shards 1.7 times
+** slower. So a wake-up made during a step, of a process that went idle
+** with nothing pending on its shard (movable), is held until the step
+** ends: if the waker then waits or ends, the woken one runs here next;
+** if the waker runs on, or the step wakes a second such process (a
+** fan-out), it goes to its own shard as it would have. Per shard thread;
+** wake-ups from outside a step (timers, I/O, other threads) post at
+** once. */
+#define WAKE_LOCAL_MAX 8        /* only onto a run queue shorter than this */
+
+static _Thread_local struct proc *wake_from; /* the process in its step */
+static _Thread_local struct proc *wake_held; /* woken by it, not yet posted */
+static _Thread_local int wake_spread;        /* it woke two: post at once */
+
+static void wake_post_home(struct proc *p)
+{
+	shard_post(atomic_load_explicit(&p->shard, memory_order_acquire), &p->task);
+}
+
+/* The step ended: post the held process here when the waker stopped
+** (stops) and this shard is not busy, else to its own shard. */
+static void wake_release(int stops)
+{
+	struct proc *q = wake_held;
+	struct shard *here = shard_self();
+
+	wake_held = NULL;
+	if (stops && shard_runq_len(here) < WAKE_LOCAL_MAX)
+		shard_post(here, &q->task);
+	else
+		wake_post_home(q);
+}
 
 void proc_notify(struct proc *p)
 {
@@ -521,14 +547,19 @@ void proc_notify(struct proc *p)
 	if (atomic_exchange_explicit(&p->scheduled, 1, memory_order_seq_cst) != 0)
 		return;
 	to = atomic_load_explicit(&p->shard, memory_order_acquire);
-	here = shard_self();
-	if (here != to && here != NULL &&
+	if (wake_from != NULL && !wake_spread && (here = shard_self()) != to &&
 	    atomic_load_explicit(&p->movable, memory_order_acquire) &&
 	    shard_engine(here) == p->rt->engine &&
 	    shard_id(here) >= p->host->first &&
-	    shard_id(here) < p->host->first + p->host->n &&
-	    shard_runq_len(here) < WAKE_LOCAL_MAX && shard_is_sleeping(to))
-		to = here;
+	    shard_id(here) < p->host->first + p->host->n) {
+		if (wake_held == NULL) {
+			wake_held = p;
+			return;
+		}
+		wake_post_home(wake_held);
+		wake_held = NULL;
+		wake_spread = 1;
+	}
 	shard_post(to, &p->task);
 }
 
@@ -1334,9 +1365,10 @@ static void reload(struct proc *p)
 	p->state = P_INIT;
 }
 
-static void proc_task(struct task *t)
+/* One step of p. Returns 1 when p will not run again at once (it went
+** idle or ended), 0 when it is queued again. */
+static int proc_run(struct proc *p)
 {
-	struct proc *p = container_of(t, struct proc, task);
 	lua_State *L;
 
 	atomic_store_explicit(&p->shard, shard_self(), memory_order_release);
@@ -1354,7 +1386,7 @@ static void proc_task(struct task *t)
 			p->exit_error = 1;
 			p->exit_msg = xstrdup("not enough memory for a new process");
 			finish(p);
-			return;
+			return 1;
 		}
 		*(struct coro **)lua_getextraspace(p->L) = &p->root;
 		lua_gc(p->L, LUA_GCSTOP);
@@ -1427,7 +1459,7 @@ static void proc_task(struct task *t)
 		reload(p);
 		if (p->state == P_INIT) {
 			shard_schedule(&p->task); /* start the new code next turn */
-			return;
+			return 0;
 		}
 	}
 	if (p->on_start && p->state == P_LIVE) {
@@ -1437,7 +1469,7 @@ static void proc_task(struct task *t)
 	}
 	if (p->state == P_DONE) {
 		finish(p);  /* scheduled stays 1: nobody posts it again */
-		return;
+		return 1;
 	}
 	if (p->ready_head) { /* budget spent: let others run, come back */
 		/* A spent slice queues behind the tasks woken by I/O, timers
@@ -1448,7 +1480,7 @@ static void proc_task(struct task *t)
 		else
 			shard_schedule(&p->task);
 		p->sliced = 0;
-		return;
+		return 0;
 	}
 	/* A waker that wins `scheduled` from here on runs p on p->shard,
 	** this one, until the very end below: the check of the mailbox still
@@ -1459,7 +1491,7 @@ static void proc_task(struct task *t)
 	if ((!mbox_empty(&p->mbox) || p->ext_head) &&
 	    atomic_exchange_explicit(&p->scheduled, 1, memory_order_seq_cst) == 0) {
 		shard_schedule(&p->task);
-		return;
+		return 0;
 	}
 	/* Only here, where this shard is done with p, may p become movable
 	** (the release orders everything above before a waker that sees it);
@@ -1468,6 +1500,20 @@ static void proc_task(struct task *t)
 	** after this store. */
 	if (!(p->task.flags & TASK_PINNED))
 		atomic_store_explicit(&p->movable, 1, memory_order_release);
+	return 1;
+}
+
+static void proc_task(struct task *t)
+{
+	struct proc *p = container_of(t, struct proc, task);
+	int stops;
+
+	wake_from = p;
+	stops = proc_run(p);
+	wake_from = NULL;
+	if (wake_held != NULL)
+		wake_release(stops);
+	wake_spread = 0;
 }
 
 /* {==== Calls into pooled function states ====} */
