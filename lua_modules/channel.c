@@ -40,6 +40,7 @@ struct waiter {
 	struct chan *ch;
 	struct sel *sel;
 	int case_idx;      /* 1-based case in a select; 0 for a plain op */
+	int chan_idx;      /* select: the channel's slot on the blocked stack */
 	int is_send;
 };
 
@@ -141,12 +142,11 @@ static void push_result(lua_State *L, int vi, int ci, int ok)
 	lua_remove(L, mt);
 }
 
-/* Push the channel userdata of waiter w onto co (select results). */
-static void push_case_chan(lua_State *co, struct sel *s, int case_idx)
+/* Push the channel userdata of waiter w onto co (select results): a copy
+** of the stack slot select left it in, not a read of the (cold) cases. */
+static void push_case_chan(lua_State *co, const struct waiter *w)
 {
-	lua_geti(co, s->cases_idx, case_idx);
-	lua_geti(co, -1, 1);
-	lua_remove(co, -2);
+	lua_pushvalue(co, w->chan_idx);
 }
 
 /* Complete a blocked receive: the value is on top of `from` (moved). */
@@ -154,7 +154,7 @@ static void complete_recv(struct waiter *w, lua_State *from, int ok)
 {
 	struct sel *s = w->sel;
 	lua_State *co = s->co->L;
-	int case_idx = w->case_idx;
+	int chan_idx = w->chan_idx;
 
 	sel_unlink(s);
 	lua_xmove(from, co, 1);
@@ -163,7 +163,7 @@ static void complete_recv(struct waiter *w, lua_State *from, int ok)
 		proc_ready(s->co, 2);
 		return;
 	}
-	push_case_chan(co, s, case_idx);
+	lua_pushvalue(co, chan_idx);
 	push_result(co, -2, -1, ok);
 	lua_replace(co, -3);
 	lua_pop(co, 1);
@@ -205,7 +205,7 @@ static void complete_send(struct waiter *w, int ok)
 	}
 	lua_geti(co, s->cases_idx, case_idx);
 	lua_geti(co, -1, 3);                /* case, value */
-	lua_geti(co, -2, 1);                /* case, value, channel */
+	push_case_chan(co, w);              /* case, value, channel */
 	push_result(co, -2, -1, 1);
 	lua_replace(co, -4);
 	lua_pop(co, 2);
@@ -431,10 +431,12 @@ static struct sel *sel_new(lua_State *L, struct coro *co, int n)
 	return s;
 }
 
-static void wait_on(struct sel *s, int i, struct chan *c, int is_send, int case_idx)
+static void wait_on(struct sel *s, int i, struct chan *c, int is_send,
+		    int case_idx, int chan_idx)
 {
 	struct waiter *w = &s->w[i];
 	w->ch = c;
+	w->chan_idx = chan_idx;
 	w->sel = s;
 	w->is_send = is_send;
 	w->case_idx = case_idx;
@@ -466,7 +468,7 @@ static int ch_send(lua_State *L)
 	}
 	s = sel_new(L, proc_coro(L), 1);
 	s->value_idx = 2;
-	wait_on(s, 0, c, 1, 0);
+	wait_on(s, 0, c, 1, 0, 0);
 	return proc_block(L, 0, send_k, 0);
 }
 
@@ -479,7 +481,7 @@ static int ch_receive(lua_State *L)
 	if (try_recv(L, 1))
 		return 2;
 	s = sel_new(L, proc_coro(L), 1);
-	wait_on(s, 0, c, 0, 0);
+	wait_on(s, 0, c, 0, 0, 0);
 	return proc_block(L, c->kind != CH_PLAIN || c->topic != NULL, NULL, 0);
 }
 
@@ -561,25 +563,23 @@ static int ch_select(lua_State *L)
 	** second walk of the table (up to SCAN_MAX; more are walked again). */
 	enum { SCAN_MAX = 8 };
 	struct { struct chan *c; int i; uint8_t send; } seen[SCAN_MAX];
-	int n, ncases = 0, has_default, ext = 0, w, mt;
+	int n, ncases = 0, has_default, ext = 0, w, mt, base;
 	struct sel *s;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	has_default = lua_toboolean(L, 2);
 	lua_settop(L, 1);
-	chan_meta(L);
-	mt = lua_gettop(L);
-	lua_rawgeti(L, mt, K_DEFAULT);
-	if (lua_rawget(L, 1) != LUA_TNIL)
-		has_default = has_default || lua_toboolean(L, -1);
-	lua_settop(L, mt);
 	n = (int)luaL_len(L, 1);
+	/* Each case's channel stays on the stack, from base + 1 on: a wait
+	** names its channel by slot (push_case_chan). */
+	base = lua_gettop(L);
 	for (int i = 1; i <= n; i++) {
 		int ci, cs, is_send;
+		luaL_checkstack(L, 4, "too many select cases");
 		lua_geti(L, 1, i);
 		cs = lua_gettop(L);
 		if (!push_case(L, cs)) {
-			lua_settop(L, mt);
+			lua_settop(L, cs - 1);
 			continue;
 		}
 		ci = lua_gettop(L);
@@ -604,8 +604,20 @@ static int ch_select(lua_State *L)
 			push_result(L, -1, ci, ok);
 			return 1;
 		}
-		lua_settop(L, mt);
+		lua_settop(L, ci);
+		lua_remove(L, cs);      /* the channel takes the case's slot */
 	}
+	/* The result keys: from a case's channel's metatable, or the registry
+	** when there is no case. */
+	if (ncases > 0)
+		lua_getmetatable(L, base + 1);
+	else
+		chan_meta(L);
+	mt = lua_gettop(L);
+	lua_rawgeti(L, mt, K_DEFAULT);
+	if (lua_rawget(L, 1) != LUA_TNIL)
+		has_default = has_default || lua_toboolean(L, -1);
+	lua_settop(L, mt);
 	if (has_default) {
 		lua_createtable(L, 0, 2);
 		lua_rawgeti(L, mt, K_DEFAULT);
@@ -622,11 +634,13 @@ static int ch_select(lua_State *L)
 	if (ncases <= SCAN_MAX) {
 		for (w = 0; w < ncases; w++) {
 			struct chan *c = seen[w].c;
-			wait_on(s, w, c, seen[w].send, seen[w].i);
+			wait_on(s, w, c, seen[w].send, seen[w].i, base + 1 + w);
 			ext |= c->kind != CH_PLAIN || c->topic != NULL;
 		}
 		return proc_block(L, ext, select_k, 0);
 	}
+	/* More than SCAN_MAX cases: their channels are on the stack in case
+	** order; walk the table again for the rest of each case. */
 	w = 0;
 	for (int i = 1; i <= n; i++) {
 		struct chan *c;
@@ -637,7 +651,8 @@ static int ch_select(lua_State *L)
 		}
 		c = lua_touserdata(L, -1);
 		lua_geti(L, -2, 2);
-		wait_on(s, w++, c, lua_toboolean(L, -1), i);
+		wait_on(s, w, c, lua_toboolean(L, -1), i, base + 1 + w);
+		w++;
 		ext |= c->kind != CH_PLAIN || c->topic != NULL;
 		lua_pop(L, 3);
 	}

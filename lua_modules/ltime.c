@@ -58,13 +58,18 @@ void setmeta(lua_State *L, const char *name)
 }
 
 /* setmeta(L, TIME_TIME_META) by the light userdata key. [-0, +0, m] */
-static void settimemeta(lua_State *L)
+void time_push_time_meta(lua_State *L)
 {
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &time_meta_key) == LUA_TNIL) {
 		lua_pop(L, 1);
 		createmeta_named(L, TIME_TIME_META);
 		lua_rawgetp(L, LUA_REGISTRYINDEX, &time_meta_key);
 	}
+}
+
+static void settimemeta(lua_State *L)
+{
+	time_push_time_meta(L);
 	lua_setmetatable(L, -2);
 }
 
@@ -548,6 +553,18 @@ void time_push_time(lua_State *L, int64_t unix_ns)
 {
 	pushtime(L, gotime_floordiv(unix_ns, NS_PER_SEC), gotime_floormod(unix_ns, NS_PER_SEC),
 		 &loc_local, 0);
+}
+
+void time_push_time_mt(lua_State *L, int64_t unix_ns, int mt)
+{
+	struct tval *t;
+	mt = lua_absindex(L, mt);
+	t = lua_newuserdatauv(L, sizeof *t, 0);
+	t->sec = gotime_floordiv(unix_ns, NS_PER_SEC);
+	t->nsec = (int32_t)gotime_floormod(unix_ns, NS_PER_SEC);
+	t->loc = &loc_local;
+	lua_pushvalue(L, mt);
+	lua_setmetatable(L, -2);
 }
 
 /* time.now() -> Time in Local  [-0, +1, m] */

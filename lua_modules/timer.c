@@ -16,7 +16,6 @@
 #include "lazylib.h"
 #include "modules.h"
 #include "runtime/proc.h"
-#include "runtime/proc.h"
 #include "ltime.h"
 
 #define TIMER_META "wippy.time.Timer"
@@ -54,7 +53,9 @@ static void deliver(lua_State *L, struct pext *x)
 		return;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
 	lua_getiuservalue(L, -1, 1);
-	time_push_time(L, time_now_unix_ns());
+	lua_getiuservalue(L, -2, 2);
+	time_push_time_mt(L, time_now_unix_ns(), -1);
+	lua_remove(L, -2);
 	chan_offer(L, -2);
 	lua_pop(L, 2);
 	if (t->kind != T_TICKER)
@@ -107,7 +108,8 @@ static void timer_meta(lua_State *L, const char *name);
 static struct ltimer *new_timer(lua_State *L, int kind, int64_t ns,
 			       const char *meta)
 {
-	struct ltimer *t = lua_newuserdatauv(L, sizeof(*t), 1);
+	/* User values: 1 the channel, 2 the Time metatable (deliver). */
+	struct ltimer *t = lua_newuserdatauv(L, sizeof(*t), 2);
 	memset(t, 0, sizeof(*t));
 	t->ref = LUA_NOREF;
 	t->kind = (uint8_t)kind;
@@ -120,6 +122,8 @@ static struct ltimer *new_timer(lua_State *L, int kind, int64_t ns,
 	lua_setmetatable(L, -2);
 	chan_push_new(L, 1);
 	lua_setiuservalue(L, -2, 1);
+	time_push_time_meta(L);
+	lua_setiuservalue(L, -2, 2);
 	arm(L, lua_gettop(L), t, t->period_ms);
 	return t;
 }

@@ -46,7 +46,7 @@ struct fcall;
 
 enum coro_state { CO_READY, CO_RUNNING, CO_BLOCKED, CO_DEAD };
 
-#define CORO_WAIT_WORDS 14
+#define CORO_WAIT_WORDS 15
 
 /* A scheduled Lua thread of a process. Lives in a full userdata anchored in
 ** the Lua registry while alive, so lua_close() frees it with the state. */

@@ -314,6 +314,45 @@ function T.select_skips_non_cases()
 	t.raises(function() channel.select() end, "")
 end
 
+-- A blocking select over many cases, non-cases mixed in: the case that
+-- becomes ready wins with its own channel and value, whatever its place,
+-- with three cases (past the record kept in the coroutine) and with
+-- twelve (past the cases remembered from the first walk); a blocked send
+-- case among them delivers its own value.
+function T.select_many_cases_blocks_then_wakes()
+	for _, n in ipairs({3, 12}) do
+		local chans, cases = {}, {}
+		for i = 1, n do
+			chans[i] = channel.new()
+			cases[#cases + 1] = chans[i]:case_receive()
+			if i % 4 == 0 then cases[#cases + 1] = "not a case" end
+		end
+		for _, k in ipairs({n, 1, n - 1}) do
+			coroutine.spawn(function()
+				time.sleep("2ms")
+				chans[k]:send("to " .. k)
+			end)
+			local r = channel.select(cases)
+			t.ok(r.channel == chans[k], n .. " cases: channel " .. k .. " woke it")
+			t.eq(r.value, "to " .. k)
+			t.eq(r.ok, true)
+		end
+		local out = channel.new()
+		local with_send = {}
+		for i = 1, n - 1 do with_send[i] = cases[i] end
+		with_send[n] = out:case_send("sent " .. n)
+		local got = channel.new(1)
+		coroutine.spawn(function()
+			time.sleep("2ms")
+			got:send(out:receive())
+		end)
+		local r = channel.select(with_send)
+		t.ok(r.channel == out, n .. " cases: the send case completed")
+		t.eq(r.value, "sent " .. n)
+		t.eq(got:receive(), "sent " .. n)
+	end
+end
+
 -- select{} with no default blocks for good: with nothing else to run the
 -- process ends as deadlocked instead of raising at the call.
 function T.select_empty_blocks()
