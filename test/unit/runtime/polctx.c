@@ -23,27 +23,16 @@
 #include "runtime/reg_int.h"
 #include "runtime/yaml.h"
 #include "tap.h"
+#include "yamltext.h"
 
 static char tmpdir[] = "/tmp/polctx-test-XXXXXX";
 static struct reg_arena arena;
 
 static struct policy *compile(const char *id, const char *text)
 {
-	char path[256];
-	struct reg_error err = {0};
-	struct reg_value *v;
-	bool okay;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/p.yaml", tmpdir);
-	f = fopen(path, "w");
-	fputs(text, f);
-	fclose(f);
-	v = yaml_read_file(path, "p.yaml", &arena, &err, &okay);
-	reg_error_free(&err);
-	unlink(path);
-	return okay ? policy_compile(id, "app", reg_value_get(v, "policy"), NULL,
-				     NULL, NULL) : NULL;
+	struct reg_value *v = yamltext(tmpdir, &arena, text);
+	return v ? policy_compile(id, "app", reg_value_get(v, "policy"), NULL,
+				  NULL, NULL) : NULL;
 }
 
 static struct policy *pol[3];
@@ -194,6 +183,6 @@ int main(void)
 	test_threads();
 	test_cap();
 	reg__arena_free(&arena);
-	rmdir(tmpdir);
+	yamltext_cleanup(tmpdir);
 	return tap_done();
 }

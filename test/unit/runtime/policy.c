@@ -19,6 +19,7 @@
 #include "runtime/reg_int.h"
 #include "runtime/yaml.h"
 #include "tap.h"
+#include "yamltext.h"
 
 static char tmpdir[] = "/tmp/policy-test-XXXXXX";
 static struct reg_arena arena;
@@ -38,21 +39,7 @@ static void on_err(void *ud, const struct reg_value *at, const char *msg)
 /* Read text (a YAML mapping) into a tree. */
 static struct reg_value *yaml(const char *text)
 {
-	char path[256];
-	struct reg_error err = {0};
-	struct reg_value *v;
-	bool okay;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/p.yaml", tmpdir);
-	f = fopen(path, "w");
-	fputs(text, f);
-	fclose(f);
-	v = yaml_read_file(path, "p.yaml", &arena, &err, &okay);
-	if (!okay)
-		fprintf(stderr, "yaml: %s\n", err.msg);
-	reg_error_free(&err);
-	return v;
+	return yamltext(tmpdir, &arena, text);
 }
 
 /* Compile the `policy:` (and `groups:`) of text as entry app:p. */
@@ -502,12 +489,6 @@ int main(void)
 	test_expr();
 	test_val_clear();
 	reg__arena_free(&arena);
-	{
-		char path[300];
-
-		snprintf(path, sizeof(path), "%s/p.yaml", tmpdir);
-		unlink(path);
-		rmdir(tmpdir);
-	}
+	yamltext_cleanup(tmpdir);
 	return tap_done();
 }
