@@ -790,7 +790,6 @@ static struct polctx *ctx_compile(lua_State *L, const struct policy_table *t)
 	struct polctx *c = xcalloc(1, sizeof(*c));
 	int top = lua_gettop(L);
 
-	c->actor_id = NULL;
 	if (lua_getfield(L, top, "actor") == LUA_TTABLE) {
 		c->has_actor = 1;
 		lua_getfield(L, -1, "id");
@@ -813,35 +812,55 @@ static struct polctx *ctx_compile(lua_State *L, const struct policy_table *t)
 	return c;
 }
 
-/* Fill o from the process's context: the interned compiled form of its
-** bytes, compiled and interned first if no process had them yet.
-** [-0, +0, m] */
-static void own_build(lua_State *L, struct own *o, const struct registry *reg)
+/* The compiled form of the encoded context sec against t: the interned
+** one, compiled and interned first if nobody had these bytes yet. Past
+** the cap it is the caller's, also left in *mine to free; a context that
+** does not decode is one with neither actor nor scope. [-0, +0, m] */
+static const struct polctx *ctx_for(lua_State *L, const struct policy_table *t,
+				    const struct payload *sec, struct polctx **mine)
 {
 	static const struct polctx none;
-	struct proc *p = proc_of(L);
-	const struct policy_table *t = policy_table_of(reg);
-	const uint8_t *key = payload_data(&p->sec);
+	const uint8_t *key = payload_data(sec);
+	const struct polctx *r;
+	struct polctx *c;
 	int top = lua_gettop(L);
+
+	*mine = NULL;
+	if ((r = polctx_find(t, key, sec->len)) != NULL)
+		return r;
+	if (sec->len == 0 || payload_decode(L, sec) != 1 || !lua_istable(L, -1)) {
+		lua_settop(L, top);
+		return &none;
+	}
+	c = ctx_compile(L, t);
+	lua_settop(L, top);
+	if ((r = polctx_intern(t, key, sec->len, c)) == NULL)
+		r = *mine = c;
+	return r;
+}
+
+/* Fill o from the process's context. [-0, +0, m] */
+static void own_build(lua_State *L, struct own *o, const struct registry *reg)
+{
+	struct proc *p = proc_of(L);
 
 	own_clear(o);
 	o->reg = reg;
 	o->len = p->sec.len;
 	o->gen = p->sec_gen;
-	o->c = polctx_find(t, key, p->sec.len);
-	if (o->c != NULL)
-		return;
-	if (!push_context(L)) {
-		o->c = &none;
-		return;
-	}
-	struct polctx *c = ctx_compile(L, t);
-	lua_settop(L, top);
-	if ((o->c = polctx_intern(t, key, p->sec.len, c)) == NULL) {
+	o->c = ctx_for(L, policy_table_of(reg), &p->sec, &o->mine);
+	if (o->mine != NULL)
 		own_hold(L, o);
-		o->mine = c;
-		o->c = c;
-	}
+}
+
+/* The actor of a context that has one, for the engine. */
+static struct policy_actor ctx_actor(const struct polctx *c)
+{
+	struct policy_actor a = {
+		.id = c->actor_id,
+		.meta = c->meta.type == PV_MAP ? &c->meta : NULL,
+	};
+	return a;
 }
 
 /* The process's compiled context, current. [-0, +0, m] */
@@ -936,8 +955,7 @@ static int allowed(lua_State *L, const char *action, const char *resource,
 	struct policy_actor a;
 
 	if (o->c->has_actor && o->c->has_scope) {
-		a.id = o->c->actor_id;
-		a.meta = o->c->meta.type == PV_MAP ? &o->c->meta : NULL;
+		a = ctx_actor(o->c);
 		if (literal) {
 			struct own_memo *m = memo_of(L, o, action);
 			size_t len = strlen(resource);
@@ -998,8 +1016,7 @@ int security_denied(lua_State *L, const char *action, const char *resource)
 
 	if (!o->c->has_actor || !o->c->has_scope)
 		return 0;
-	a.id = o->c->actor_id;
-	a.meta = o->c->meta.type == PV_MAP ? &o->c->meta : NULL;
+	a = ctx_actor(o->c);
 	m = memo_of(L, o, action);
 	return policy_eval_set_acted(m->ps, m->n, &a, action, resource, NULL) == POLICY_DENY;
 }
@@ -1015,44 +1032,20 @@ struct remote_check {
 static int remote_check(lua_State *L)
 {
 	struct remote_check *rc = lua_touserdata(L, 1);
-	const struct policy **ps = NULL;
-	struct policy_val am = { .type = PV_NULL };
-	struct policy_actor a = { .id = "", .meta = NULL };
-	int has_actor = 0, has_scope = 0;
-	size_t n = 0;
+	struct polctx *mine;
+	const struct polctx *c;
 
 	rc->ok = !rc->rt->conf.security_strict;
-	if (rc->sec->len == 0 || payload_decode(L, rc->sec) != 1 || !lua_istable(L, -1))
-		return 0;
-	int ctx = lua_gettop(L);
-	if (lua_getfield(L, ctx, "actor") == LUA_TTABLE) {
-		has_actor = 1;
-		/* The id string stays alive in the context table, on the stack. */
-		lua_getfield(L, -1, "id");
-		a.id = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
-		lua_pop(L, 1);
-		lua_getfield(L, -1, "meta");
-		to_pval(L, -1, &am, 1);
-		lua_pop(L, 1);
-		a.meta = am.type == PV_MAP ? &am : NULL;
-	}
-	if (lua_getfield(L, ctx, "scope") == LUA_TTABLE) {
-		has_scope = 1;
-		if (lua_getfield(L, -1, "policies") == LUA_TTABLE) {
-			n = lua_rawlen(L, -1);
-			ps = xcalloc(n ? n : 1, sizeof(*ps));
-			n = resolve(L, lua_gettop(L), policy_table_of(live_registry(rc->rt)), ps, n);
-		}
-	}
-	if (has_actor && has_scope) {
+	c = ctx_for(L, policy_table_of(live_registry(rc->rt)), rc->sec, &mine);
+	if (c->has_actor && c->has_scope) {
 		static const char *const keys[] = { "pid" };
 		struct policy_val pid = { .type = PV_STR, .str = rc->from, .len = strlen(rc->from) };
 		struct policy_val meta = { .type = PV_MAP, .n = 1, .items = &pid,
 					   .keys = (const char **)keys };
-		rc->ok = policy_eval_set(ps, n, &a, "process.send", rc->to, &meta) == POLICY_ALLOW;
+		struct policy_actor a = ctx_actor(c);
+		rc->ok = policy_eval_set(c->ps, c->n, &a, "process.send", rc->to, &meta) == POLICY_ALLOW;
 	}
-	free(ps);
-	policy_val_clear(&am);
+	polctx_free(mine);
 	return 0;
 }
 
@@ -1131,8 +1124,7 @@ int security_firewall(lua_State *L, const char *action, const char *resource)
 		return HTTPD_FW_NO_ACTOR;
 	if (!o->c->has_scope)
 		return HTTPD_FW_NO_SCOPE;
-	a.id = o->c->actor_id;
-	a.meta = o->c->meta.type == PV_MAP ? &o->c->meta : NULL;
+	a = ctx_actor(o->c);
 	return policy_eval_set(o->c->ps, o->c->n, &a, action, resource, NULL) == POLICY_ALLOW ?
 	       HTTPD_FW_ALLOW : HTTPD_FW_DENY;
 }
