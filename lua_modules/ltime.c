@@ -57,7 +57,6 @@ void setmeta(lua_State *L, const char *name)
 	lua_setmetatable(L, -2);
 }
 
-/* setmeta(L, TIME_TIME_META) by the light userdata key. [-0, +0, m] */
 void time_push_time_meta(lua_State *L)
 {
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &time_meta_key) == LUA_TNIL) {
@@ -105,14 +104,17 @@ int is_static(const struct loc *l)
 ** Push a Time for sec + nsec (nsec may be any value; it is normalised) in
 ** location loc. `anchor` is 0 for the static locations, else the stack
 ** index of the Location userdata that holds loc, or of a Time whose user
-** value does; the new Time keeps that Location alive.
+** value does; the new Time keeps that Location alive. pushtime_mt takes
+** the Time metatable at stack index mt instead of looking it up (mt 0:
+** look it up).
 */
-struct tval *pushtime(lua_State *L, int64_t sec, int64_t nsec,
-			     const struct loc *loc, int anchor)
+static struct tval *pushtime_mt(lua_State *L, int64_t sec, int64_t nsec,
+				const struct loc *loc, int anchor, int mt)
 {
 	struct tval *t;
 
 	anchor = anchor ? lua_absindex(L, anchor) : 0;
+	mt = mt ? lua_absindex(L, mt) : 0;
 	if (is_static(loc))
 		loc = loc->kind == LOC_UTC ? &loc_utc : &loc_local;
 	sec += gotime_floordiv(nsec, NS_PER_SEC);
@@ -123,7 +125,12 @@ struct tval *pushtime(lua_State *L, int64_t sec, int64_t nsec,
 	t->sec = sec;
 	t->nsec = (int32_t)nsec;
 	t->loc = loc;
-	settimemeta(L);
+	if (mt) {
+		lua_pushvalue(L, mt);
+		lua_setmetatable(L, -2);
+	} else {
+		settimemeta(L);
+	}
 	if (!is_static(loc) && anchor) {
 		if (luaL_testudata(L, anchor, TIME_TIME_META))
 			lua_getiuservalue(L, anchor, 1);
@@ -132,6 +139,12 @@ struct tval *pushtime(lua_State *L, int64_t sec, int64_t nsec,
 		lua_setiuservalue(L, -2, 1);
 	}
 	return t;
+}
+
+struct tval *pushtime(lua_State *L, int64_t sec, int64_t nsec,
+		      const struct loc *loc, int anchor)
+{
+	return pushtime_mt(L, sec, nsec, loc, anchor, 0);
 }
 
 /*
@@ -557,14 +570,8 @@ void time_push_time(lua_State *L, int64_t unix_ns)
 
 void time_push_time_mt(lua_State *L, int64_t unix_ns, int mt)
 {
-	struct tval *t;
-	mt = lua_absindex(L, mt);
-	t = lua_newuserdatauv(L, sizeof *t, 0);
-	t->sec = gotime_floordiv(unix_ns, NS_PER_SEC);
-	t->nsec = (int32_t)gotime_floormod(unix_ns, NS_PER_SEC);
-	t->loc = &loc_local;
-	lua_pushvalue(L, mt);
-	lua_setmetatable(L, -2);
+	pushtime_mt(L, gotime_floordiv(unix_ns, NS_PER_SEC), gotime_floormod(unix_ns, NS_PER_SEC),
+		    &loc_local, 0, mt);
 }
 
 /* time.now() -> Time in Local  [-0, +1, m] */
