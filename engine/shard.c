@@ -293,14 +293,13 @@ static void arm_timer(struct shard *s)
 
 /* {==== Global queue ====} */
 
-/* Whether a shard other than s is asleep in the kernel. */
-static bool other_sleeps(const struct shard *s)
+/* A shard other than s that is asleep in the kernel, or NULL. */
+static struct shard *a_sleeper(const struct shard *s)
 {
 	for (int i = 0; i < s->e->n; i++)
-		if (s->e->shards[i] != s &&
-		    atomic_load_explicit(&s->e->shards[i]->sleeping, memory_order_relaxed))
-			return true;
-	return false;
+		if (s->e->shards[i] != s && atomic_load(&s->e->shards[i]->sleeping))
+			return s->e->shards[i];
+	return NULL;
 }
 
 /* Move some of the surplus of an overloaded run queue to the global queue,
@@ -328,7 +327,7 @@ static void spill(struct shard *s)
 		** that both run; a lone task that runs next here anyway (the
 		** next hop of a ring, the reply of a ping-pong) stays. */
 		uint64_t waiting = s->runq.len + s->yieldq.len;
-		if (waiting < 2 || !other_sleeps(s))
+		if (waiting < 2 || a_sleeper(s) == NULL)
 			return;
 		keep = s->yieldq.len ? 0 : 1;
 		limit = (s->runq.len - keep + 1) / 2;
@@ -364,11 +363,9 @@ static void spill(struct shard *s)
 	atomic_store_explicit(&e->gq_len, e->gq.len, memory_order_release);
 	pthread_mutex_unlock(&e->gq_lock);
 	stat_add(&s->st.spilled, out.len);
-	for (int i = 0; i < e->n; i++)
-		if (e->shards[i] != s && atomic_load(&e->shards[i]->sleeping)) {
-			wake_if_sleeping(e->shards[i]);
-			break;
-		}
+	struct shard *sleeper = a_sleeper(s);
+	if (sleeper)
+		wake_if_sleeping(sleeper);
 }
 
 /* Take a fair share of the global queue into an empty run queue. */
