@@ -154,16 +154,15 @@ static void complete_recv(struct waiter *w, lua_State *from, int ok)
 {
 	struct sel *s = w->sel;
 	lua_State *co = s->co->L;
-	int chan_idx = w->chan_idx;
 
-	sel_unlink(s);
+	sel_unlink(s);            /* leaves w's record in place until resumed */
 	lua_xmove(from, co, 1);
 	if (!s->is_select) {
 		lua_pushboolean(co, ok);
 		proc_ready(s->co, 2);
 		return;
 	}
-	lua_pushvalue(co, chan_idx);
+	push_case_chan(co, w);
 	push_result(co, -2, -1, ok);
 	lua_replace(co, -3);
 	lua_pop(co, 1);
