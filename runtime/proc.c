@@ -9,7 +9,7 @@
 **                               resume ready coroutines
 **   P_DONE                   -> out of the pid table, monitors and links
 **                               told, state dropped (lua_close, or its
-**                               arena freed whole: drop_state), last
+**                               arena freed whole: pmem_drop_state), last
 **                               reference frees it
 **   P_UPGRADE (from P_LIVE)  -> process.upgrade: state dropped, then P_INIT with
 **                               the new entry; the struct, pid, mailbox,
@@ -25,6 +25,9 @@
 ** deliver them. A subscription module registers a pump (proc_set_pump) and
 ** this file only calls it; an exit waiter brings its own push function.
 **
+** A process's memory (its allocator, limit, first-step arena and the
+** dropping of its state) is runtime/pmem.c's.
+**
 ** Every step runs under lua_pcall on the main state. Anything fatal (a
 ** coroutine error, a TERMINATE, a linked failure, out of memory) raises a
 ** Lua error there and the process ends with it; the runtime goes on.
@@ -36,7 +39,6 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,11 +51,9 @@
 #include "registry.h"
 #include "rt.h"
 #include "code.h"
-#include "slab.h"
-#include "region.h"
-#include "reaper.h"
 #include "preempt.h"
 #include "rstats.h"
+#include "pmem.h"
 
 #define STEP_RESUMES 128
 #define GEN_AFTER_STEPS 8  /* steps before a process goes generational */
@@ -62,271 +62,6 @@
 #define CORO_META "wippy.coro"
 
 static void proc_task(struct task *t);
-
-/* {==== Allocator ====} */
-
-#define REGION_MAX (64ull << 30) /* address space of an unlimited region */
-#define TRIM_AFTER (8u << 20)    /* a state past this gives malloc's back */
-
-/* Small blocks go to p's region once it has one (region.h), and to the
-** shard's slab before that and when the region is full; larger ones to
-** malloc, through the slab. The region is made here, on the first small
-** allocation past REGION_AFTER, spanning the memory limit. */
-static void *heap_alloc(struct proc *p, size_t n)
-{
-#ifndef SLAB_BYPASS
-	if (n <= SLAB_MAX && p->mem_used >= REGION_AFTER) {
-		if (p->region == NULL && !p->region_tried) {
-			p->region_tried = 1;
-			size_t span = p->mem_limit && p->mem_limit < REGION_MAX ?
-				      p->mem_limit : REGION_MAX;
-			p->region = region_new(span);
-		}
-		void *q = p->region ? region_alloc(p->region, n) : NULL;
-		if (q != NULL)
-			return q;
-	}
-#endif
-	return slab_alloc(n);
-}
-
-static void heap_free(struct proc *p, void *ptr, size_t n)
-{
-	if (p->region && region_owns(p->region, ptr))
-		region_put(p->region, ptr, n);
-	else
-		slab_free(ptr, n);
-}
-
-static void *heap_realloc(struct proc *p, void *ptr, size_t o, size_t n)
-{
-	if (p->region == NULL && p->mem_used < REGION_AFTER)
-		return slab_realloc(ptr, o, n);
-	if (o > SLAB_MAX && n > SLAB_MAX)
-		return slab_realloc(ptr, o, n);
-	if (slab_same_class(o, n))
-		return ptr;
-	void *q = heap_alloc(p, n);
-	if (q == NULL)
-		return NULL;
-	memcpy(q, ptr, o < n ? o : n);
-	heap_free(p, ptr, o);
-	return q;
-}
-
-/*
-** Past the memory limit. Refusing the block makes Lua collect the whole
-** heap at once, in emergency, before it raises: for a 256 MB heap that is
-** ~190 ms in which nothing else on the shard runs (bench/fairness.sh's
-** hog). Instead the process may go past its limit by up to an eighth
-** while mem_check runs the collector to the end of its cycles in bounded
-** steps, from a count hook. If after MEM_CYCLES cycles the heap is still
-** past the limit the process fails with a memory error; if not, it goes
-** on. Past the eighth the block is refused, and Lua's own emergency
-** collection decides. Once it has failed so (mem_hard), what is left of
-** the eighth serves the error's way out (its message, a traceback), which
-** must not meet the emergency collection either; a process that catches
-** the error and goes on meets it at the eighth. Nothing is collected here:
-** the allocator may not run the collector.
-*/
-#define MEM_CHECK_NS 250000 /* collector work per check */
-#define MEM_CHECK_EVERY 100 /* instructions between checks */
-#define MEM_CYCLES 2
-
-static void mem_hook(lua_State *L, lua_Debug *ar);
-
-/* The limit plus the overdraft: how far the heap may go while mem_check
-** judges. */
-static inline size_t mem_ceiling(const struct proc *p)
-{
-	return p->mem_limit + p->mem_limit / 8;
-}
-
-static int mem_overdraw(struct proc *p, size_t d)
-{
-	if (p->L == NULL || p->mem_used + d > mem_ceiling(p))
-		return 0;
-	if (!p->mem_over && !p->mem_hard) {
-		p->mem_over = 1;
-		p->mem_cycles = 0;
-		lua_sethook(p->cur ? p->cur->L : p->L, mem_hook, LUA_MASKCOUNT, 1);
-	}
-	return 1;
-}
-
-/* One bounded step of the collector for a process past its limit (see
-** mem_overdraw), from its count hook or the preemption hook. */
-static void mem_check(lua_State *L)
-{
-	struct proc *p = proc_of(L);
-
-	if (!p->mem_over)
-		return;
-	/* A generational major collection is one step over the whole heap. */
-	if (!p->gc_big) {
-		p->gc_big = 1;
-		lua_gc(L, LUA_GCINC, 200, 100, 0);
-	}
-	/* Basic steps (as if nothing was allocated: the debt the process ran
-	** up past its limit would make one step pay all of it) for up to
-	** MEM_CHECK_NS, or to the end of a cycle. */
-	uint64_t end = common_now_ns() + MEM_CHECK_NS;
-	int done;
-	while (!(done = lua_gc(L, LUA_GCSTEP, 0)) && common_now_ns() < end)
-		;
-	if (!done || ++p->mem_cycles < MEM_CYCLES)
-		return;
-	p->mem_over = 0;
-	if (p->mem_used > p->mem_limit) {
-		p->mem_hard = 1;
-		lua_sethook(L, NULL, 0, 0);
-		lua_Integer used = (lua_Integer)p->mem_used, lim = (lua_Integer)p->mem_limit;
-		luaL_error(L, "not enough memory: the heap (%I bytes) stays past "
-			   "the process's memory limit (%I bytes)", used, lim);
-	}
-}
-
-static void mem_hook(lua_State *L, lua_Debug *ar)
-{
-	struct proc *p = proc_of(L);
-
-	mem_check(L);
-	if (preempt_due()) /* the slice ran out while it collected */
-		preempt_hook(L, ar);
-	else
-		lua_sethook(L, p->mem_over ? mem_hook : NULL, LUA_MASKCOUNT,
-			    MEM_CHECK_EVERY);
-}
-
-/* The process's lua_Alloc: counts bytes and refuses past the limit, which
-** makes Lua raise a memory error that ends only this process.
-**
-** Blocks come from heap_alloc, or during the first step (nsteps is 0)
-** from the process's arena when it has one (see arena_size below). An
-** arena block is never freed on its own: freeing it does nothing and
-** shrinking it keeps it in place; growing it moves it. Once the heap has
-** handed out one block (the arena was full, or the first step is over) the
-** state is no longer all in the arena and must be closed with lua_close. */
-static void *palloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-	struct proc *p = ud;
-	void *q;
-
-	if (ptr == NULL)
-		osize = 0;
-	if (nsize == 0) {
-		if (!arena_owns(&p->arena, ptr))
-			heap_free(p, ptr, osize);
-		else
-			arena_forget(&p->arena, ptr, osize);
-		p->mem_used -= osize;
-		return NULL;
-	}
-	if (p->mem_limit && nsize > osize &&
-	    p->mem_used + (nsize - osize) > p->mem_limit &&
-	    !mem_overdraw(p, nsize - osize))
-		return NULL;
-	if (ptr != NULL && !arena_owns(&p->arena, ptr)) {
-		q = heap_realloc(p, ptr, osize, nsize);
-	} else if (ptr != NULL && nsize <= osize) {
-		q = ptr;
-		arena_forget(&p->arena, (char *)ptr + nsize, osize - nsize);
-	} else {
-		q = p->nsteps == 0 ? arena_alloc(&p->arena, nsize) : NULL;
-		if (q == NULL) {
-			q = heap_alloc(p, nsize);
-			p->arena_only = 0;
-		}
-		if (q != NULL && ptr != NULL) {
-			memcpy(q, ptr, osize);
-			arena_forget(&p->arena, ptr, osize);
-		}
-	}
-	if (q == NULL)
-		return NULL;
-	if (p->nsteps == 0 && nsize > osize)
-		p->first_bytes += nsize - osize;
-	p->mem_used += nsize - osize;
-	if (p->mem_used > p->mem_peak)
-		p->mem_peak = p->mem_used;
-	return q;
-}
-
-/* The collector did work in L (runtime/luagc.c: a step, full != 0 a full
-** collection): counted on the calling shard when L is a process's state
-** (its allocator is palloc; the runtime's other states, the loader's and
-** the cluster's, are not counted). A collection is the state's owner's
-** work, so this runs on the shard that runs p, or on the thread closing
-** it. */
-void proc_gc_work(lua_State *L, int full);
-void proc_gc_work(lua_State *L, int full)
-{
-	void *ud;
-	if (lua_getallocf(L, &ud) == palloc)
-		rstats_gc(((struct proc *)ud)->rt->rstats, full);
-}
-
-/* The arena for a new state of p: as large as the last process of its
-** entry needed, if that one ran to its end in its first step (so this one
-** likely will, and is then dropped whole); none otherwise, nor for pooled
-** states. */
-#define ARENA_MAX (256 * 1024)
-#define ARENA_SLACK 1024
-
-static size_t arena_size(const struct proc *p)
-{
-	if (p->pooled || p->code == NULL)
-		return 0;
-	size_t hint = atomic_load_explicit(&p->code->arena_hint, memory_order_relaxed);
-	/* Under AddressSanitizer each block also takes a red zone. */
-	return hint ? hint * (ARENA_REDZONE ? 4 : 1) + ARENA_SLACK : 0;
-}
-
-/* Record how p's state went for the next process of its entry. */
-static void arena_learn(struct proc *p)
-{
-	size_t hint = 0;
-	if (p->code == NULL || p->pooled)
-		return;
-	if (p->nsteps <= 1 && p->first_bytes <= ARENA_MAX)
-		hint = p->first_bytes;
-	if (atomic_load_explicit(&p->code->arena_hint, memory_order_relaxed) != hint)
-		atomic_store_explicit(&p->code->arena_hint, (unsigned)hint,
-				      memory_order_relaxed);
-}
-
-/* Drop p's Lua state: at once when all of it is in the arena and nothing
-** in it has a finalizer to run; by the reaper when it is big and has none
-** (reaper.h); with lua_close otherwise. */
-static void drop_state(struct proc *p)
-{
-	/* A big state's large blocks go back to malloc, which keeps what is
-	** not at the top of its heaps: its free pages are handed back too. */
-	bool trim = p->mem_peak >= TRIM_AFTER;
-
-	if (p->region && !p->finalizers &&
-	    reaper_close(p->L, p->region, &p->arena, trim)) {
-		p->region = NULL; /* the reaper's now, with L and the arena */
-		trim = false;
-	} else if (p->arena.base == NULL || !p->arena_only || p->finalizers) {
-		lua_close(p->L);
-	}
-	p->L = NULL;
-	p->sec_cache = NULL;	/* it lived in L */
-	arena_release(&p->arena);
-	region_free(p->region);
-	p->region = NULL;
-	p->region_tried = 0;
-	if (trim)
-		malloc_trim(0);
-	p->mem_peak = p->mem_used = 0;
-	p->mem_over = p->mem_hard = 0;
-}
-
-void proc_note_finalizer(lua_State *L)
-{
-	proc_of(L)->finalizers = 1;
-}
 
 /* {==== Pids ====} */
 
@@ -1061,9 +796,9 @@ static void check_queue(lua_State *L, struct proc *p)
 			   p->pidstr, p->entry ? p->entry->id : "?",
 			   (unsigned long long)p->msgs.n);
 	}
-	/* Past the limit with nothing queued is mem_check's to judge, and
-	** while it does, the limit is the overdraft's (mem_overdraw). */
-	size_t limit = p->mem_over ? mem_ceiling(p) : p->mem_limit;
+	/* Past the limit with nothing queued is pmem_check's to judge, and
+	** while it does, the limit is the overdraft's (pmem_overdraw). */
+	size_t limit = p->mem_over ? pmem_ceiling(p) : p->mem_limit;
 	if (p->mem_limit && queued && p->mem_used + queued > limit) {
 		/* lua_pushfstring knows %d and %I (lua_Integer), not %llu. */
 		lua_Integer n = (lua_Integer)p->msgs.n, b = (lua_Integer)queued;
@@ -1106,7 +841,7 @@ static int step_protected(lua_State *L)
 		co->state = CO_RUNNING;
 		p->cur = co;
 		if (p->mem_over) /* the check goes on in this coroutine */
-			lua_sethook(co->L, mem_hook, LUA_MASKCOUNT, MEM_CHECK_EVERY);
+			lua_sethook(co->L, pmem_hook, LUA_MASKCOUNT, PMEM_CHECK_EVERY);
 		preempt_enter(shard, co->L);
 		st = lua_resume(co->L, L, co->nargs, &nres);
 		preempt_leave(shard);
@@ -1275,8 +1010,8 @@ static void finish(struct proc *p)
 	if (p->main && wheel_is_active(&p->main->sleep))
 		proc_timer_cancel(p, &p->main->sleep);
 	if (p->L) {
-		arena_learn(p);
-		drop_state(p); /* __gc cancels the timers still armed */
+		pmem_arena_learn(p);
+		pmem_drop_state(p); /* __gc cancels the timers still armed */
 	}
 	p->pump = NULL;
 	p->pump_data = NULL;
@@ -1350,7 +1085,7 @@ static void reload(struct proc *p)
 	** completions), which unpin p and unlink themselves. */
 	if (p->main && wheel_is_active(&p->main->sleep))
 		proc_timer_cancel(p, &p->main->sleep);
-	drop_state(p);
+	pmem_drop_state(p);
 	p->cur = p->main = NULL;
 	p->ready_head = p->ready_tail = NULL;
 	p->ncoros = p->nblocked = p->nblocked_ext = 0;
@@ -1378,8 +1113,8 @@ static int proc_run(struct proc *p)
 		p->finalizers = 0;
 		p->arena_only = 1;
 		/* An arena that cannot be had is none: the slab serves. */
-		(void)arena_init(&p->arena, arena_size(p));
-		p->L = lua_newstate(palloc, p);
+		(void)arena_init(&p->arena, pmem_arena_size(p));
+		p->L = lua_newstate(pmem_alloc, p);
 		if (p->L == NULL) {
 			arena_release(&p->arena);
 			p->state = P_DONE;
@@ -1424,7 +1159,7 @@ static int proc_run(struct proc *p)
 		** free everything at lua_close. That step's allocation is still
 		** bounded: past the memory limit Lua collects in emergency, and a
 		** long step is preempted, which ends it. The arena, if any,
-		** serves only this first step (palloc: nsteps == 0). */
+		** serves only this first step (pmem_alloc: nsteps == 0). */
 		if (++p->nsteps == 1 && p->state == P_LIVE)
 			lua_gc(L, LUA_GCRESTART);
 		if (p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE &&

@@ -168,17 +168,17 @@ struct proc {
 	lua_State *L;
 	struct coro root;              /* extraspace of L: finds p from any thread */
 	struct coro *cur;              /* coroutine being resumed */
-	/* The allocator's (palloc), together on one cache line. */
+	/* The allocator's (pmem_alloc, runtime/pmem.c), together on one cache line. */
 	size_t mem_used, mem_limit, mem_peak;
 	size_t mem_acct;               /* mem_used as counted in rt->rstats */
-	struct arena arena;            /* first-step memory (see palloc), or empty */
+	struct arena arena;            /* first-step memory (see pmem_alloc), or empty */
 	struct region *region;         /* small blocks past REGION_AFTER, or NULL */
 	size_t first_bytes;            /* allocated in the first step */
 	uint32_t nsteps;               /* steps run: first step, GC mode switch */
 	uint8_t arena_only;            /* nothing ever came from the slab */
 	uint8_t finalizers;            /* an object with __gc may exist */
 	uint8_t region_tried;          /* region_new was called (maybe failed) */
-	uint8_t mem_over, mem_cycles;  /* past the limit: see mem_overdraw */
+	uint8_t mem_over, mem_cycles;  /* past the limit: see pmem_overdraw */
 	uint8_t mem_hard;              /* failed at the limit: it is hard now */
 	struct code *code;             /* the entry's compiled code and hints */
 	uint8_t state;                 /* enum proc_state */

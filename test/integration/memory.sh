@@ -112,7 +112,7 @@ case $LAST in
 	die "hog on app:small (max_memory 64MB): expected 'exit error ...memory...', got '$LAST'" ;;
 esac
 
-# The overdraft's verdict names the limit (runtime/proc.c: mem_overdraw).
+# The overdraft's verdict names the limit (runtime/pmem.c: pmem_overdraw).
 case $LAST in
 *"stays past the process's memory limit"*) ;;
 *)	die "limited hog: expected the overdraft's verdict, got '$LAST'" ;;

@@ -4,7 +4,7 @@
 ** Blocks are 8-byte aligned, disjoint and owned; a full arena says so
 ** with NULL; an empty arena owns nothing; release empties it. Then a Lua
 ** state that lives in an arena: the allocator below follows the rules of
-** palloc (runtime/proc.c: freeing an arena block does nothing, shrinking
+** pmem_alloc (runtime/pmem.c: freeing an arena block does nothing, shrinking
 ** keeps it, growing moves it) and a state that never outgrows its arena
 ** is dropped by releasing the arena alone. Under AddressSanitizer a child
 ** process touches a block after arena_forget and must die of it.
@@ -25,7 +25,7 @@
 
 struct heap { struct arena a; int outside; };
 
-/* palloc's arena rules without the accounting. */
+/* pmem_alloc's arena rules without the accounting. */
 static void *arena_lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	struct heap *h = ud;
