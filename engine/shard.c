@@ -293,15 +293,6 @@ static void arm_timer(struct shard *s)
 
 /* {==== Global queue ====} */
 
-/* A shard other than s that is asleep in the kernel, or NULL. */
-static struct shard *a_sleeper(const struct shard *s)
-{
-	for (int i = 0; i < s->e->n; i++)
-		if (s->e->shards[i] != s && atomic_load(&s->e->shards[i]->sleeping))
-			return s->e->shards[i];
-	return NULL;
-}
-
 /* Move some of the surplus of an overloaded run queue to the global queue,
 ** keeping pinned tasks here, and wake a sleeping shard to take it.
 ** Bounded work per turn: keep the first 2 * budget tasks (they run next
@@ -315,30 +306,15 @@ static void spill(struct shard *s)
 	uint64_t budget = e->cfg.budget;
 	struct tqueue out = {0};
 	struct task **link, *t;
-	uint64_t examined = 0, keep = 2 * budget, limit = budget;
+	uint64_t examined = 0;
 
-	if (e->n < 2)
+	if (e->n < 2 || s->runq.len <= 4 * budget)
 		return;
-	if (s->runq.len <= 4 * budget) {
-		/* Work is waiting here while another shard sleeps: a process
-		** woken here by a message (proc_notify gathers talking
-		** processes on one shard) behind one that keeps running, as a
-		** consumer behind its producer. Half of what waits goes, so
-		** that both run; a lone task that runs next here anyway (the
-		** next hop of a ring, the reply of a ping-pong) stays. */
-		uint64_t waiting = s->runq.len + s->yieldq.len;
-		if (waiting < 2 || a_sleeper(s) == NULL)
-			return;
-		keep = s->yieldq.len ? 0 : 1;
-		limit = (s->runq.len - keep + 1) / 2;
-		if (limit > budget)
-			limit = budget;
-	}
 	link = &s->runq.head;
-	for (uint64_t i = 0; i < keep; i++)
+	for (uint64_t i = 0; i < 2 * budget; i++)
 		link = &(*link)->_next;
 	/* *link is the first task examined; unlink unpinned ones in place. */
-	while (*link && examined < limit) {
+	while (*link && examined < budget) {
 		t = *link;
 		examined++;
 		if (t->flags & TASK_PINNED) {
@@ -363,9 +339,11 @@ static void spill(struct shard *s)
 	atomic_store_explicit(&e->gq_len, e->gq.len, memory_order_release);
 	pthread_mutex_unlock(&e->gq_lock);
 	stat_add(&s->st.spilled, out.len);
-	struct shard *sleeper = a_sleeper(s);
-	if (sleeper)
-		wake_if_sleeping(sleeper);
+	for (int i = 0; i < e->n; i++)
+		if (e->shards[i] != s && atomic_load(&e->shards[i]->sleeping)) {
+			wake_if_sleeping(e->shards[i]);
+			break;
+		}
 }
 
 /* Take a fair share of the global queue into an empty run queue. */

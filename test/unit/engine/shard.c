@@ -261,7 +261,7 @@ static void test_spill(void)
 	ok(once == NSPILL, "spill: every task ran exactly once");
 	ok(s0.spilled > 0, "spill: the overloaded shard spilled %llu tasks",
 	   (unsigned long long)s0.spilled);
-	ok(moved > 0 && moved == (long)s1.taken, "spill: the idle shard took and ran %ld", moved);
+	ok(moved > 0 && moved == (long)s1.taken, "spill: the idle shard took and ran %ld (took %llu, shard 0 took %llu)", moved, (unsigned long long)s1.taken, (unsigned long long)s0.taken);
 	ok(pinned_moved == 0, "spill: pinned tasks never move");
 	engine_destroy(E);
 	free(sp);
