@@ -9,7 +9,8 @@
 ** saves about a fifth of a small process's memory.
 **
 ** A pool is the free lists and the chunk being carved. Each thread has
-** one (slab_alloc, slab_free), over 64 KiB chunks from malloc: a block
+** one (slab_alloc, slab_free), over 64 KiB chunks cut from 2 MiB spans
+** advised for huge pages (slab.c): a block
 ** freed on another shard than the one that allocated it simply joins that
 ** shard's lists (a process moves only while runnable, and the move is
 ** ordered by the run queues). Those chunks are never returned to the
@@ -23,7 +24,11 @@
 
 #include <stddef.h>
 
-#define SLAB_MAX 512
+/* Up to 2 KiB: a state's lua_State and global_State (1,624 bytes), its
+** string table (1,024) and each coroutine's first stack (720) come from
+** here too. At 512 they went to malloc, a third of a mass-spawn worker's
+** memory, with malloc's headers and its arena growing by mprotect. */
+#define SLAB_MAX 2048
 #define SLAB_CLASSES (SLAB_MAX / 8)
 
 /* Under AddressSanitizer every block is its own malloc, so the sanitizer
