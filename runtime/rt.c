@@ -20,8 +20,10 @@
 ** and preempt_halt for code that cannot yield), abandons what is still
 ** alive RT_ABANDON_MS later (logged by pid and entry, exit code 1), and
 ** exits without joining the shards still held RT_EXIT_WAIT_MS after that.
-** So the runtime ends within the stop timeout plus 0.8 s, whatever its
-** processes do.
+** While processes are still ending, the abandon waits until none ended
+** for RT_ABANDON_MS, up to RT_ABANDON_MAX_MS past the stop timeout. So
+** the runtime ends within the stop timeout plus 0.8 s when what is left
+** is stuck, and within it plus 5.3 s whatever its processes do.
 **
 ** Signals: SIGINT and SIGTERM are blocked in every thread from rt_boot on
 ** and read from a signalfd by the rt_wait thread, not by a shard: a shard
@@ -198,9 +200,20 @@ static void stop_tick(struct rt *rt, uint64_t now)
 		** preemption hook ends it instead. */
 		preempt_halt();
 	}
-	if (now >= deadline + RT_ABANDON_MS && !s->abandoned) {
+	/* Abandon only what stopped ending: while the count still falls,
+	** the survivors are in the queue to exit (a hundred thousand
+	** workers take a second or more to end), not stuck. */
+	long left = proc_count(rt);
+	if (s->last_count == 0 || left < s->last_count) {
+		s->last_count = left;
+		s->progress_ms = now;
+	}
+	if (now >= deadline + RT_ABANDON_MS && !s->abandoned &&
+	    (now >= s->progress_ms + RT_ABANDON_MS ||
+	     now >= deadline + RT_ABANDON_MAX_MS)) {
 		long n = 0;
 		s->abandoned = 1;
+		s->abandoned_ms = now;
 		pt_each(rt, abandon_one, &n);
 		if (n > ABANDON_LOGGED)
 			log_printf(LOG_LEVEL_WARN, NULL, "abandoned %ld more processes "
@@ -210,7 +223,7 @@ static void stop_tick(struct rt *rt, uint64_t now)
 		engine_stop(rt->engine);
 		s->engine_stopped = 1;
 	}
-	if (s->abandoned && now >= deadline + RT_ABANDON_MS + RT_EXIT_WAIT_MS) {
+	if (s->abandoned && now >= s->abandoned_ms + RT_EXIT_WAIT_MS) {
 		log_printf(LOG_LEVEL_WARN, NULL, "%d of %d shards still held: exiting without them",
 			   engine_nshards(rt->engine) - atomic_load(&s->shards_down),
 			   engine_nshards(rt->engine));

@@ -112,6 +112,9 @@ struct rt {
 		int supervisor_done;
 		int engine_stopped;
 		int abandoned;          /* survivors were logged as abandoned */
+		uint64_t abandoned_ms;  /* when (common_now_ms) */
+		long last_count;        /* lowest process count seen, 0: none yet */
+		uint64_t progress_ms;   /* when the count last fell */
 	} stopper;
 	sigset_t sigmask;       /* SIGINT, SIGTERM: blocked while the rt lives */
 
@@ -212,8 +215,9 @@ int rt_start(struct rt *rt);
 /* Begin shutdown, from any thread: every process gets a CANCEL event,
 ** the supervisor stops the services in order, and after grace_ns what is
 ** left is terminated; the engine stops once no process is left. What is
-** still alive RT_ABANDON_MS after that is abandoned: logged by pid and
-** entry, and the runtime exits without it (see rt_wait). A second call
+** still alive RT_ABANDON_MS after that (longer while processes still end,
+** see RT_ABANDON_MAX_MS) is abandoned: logged by pid and entry, and the
+** runtime exits without it (see rt_wait). A second call
 ** stops the engine at once. */
 void rt_begin_shutdown(struct rt *rt, const char *reason, int64_t grace_ns);
 
@@ -223,8 +227,13 @@ void rt_set_supervisor(struct rt *rt, struct rt_supervisor *sv);
 
 /* After the stop timeout: what is left after this long is abandoned, and
 ** the shards that can still end are given RT_EXIT_WAIT_MS more. Together
-** under a second, the bound the runtime promises past the stop timeout. */
+** under a second past the stop timeout when what is left is stuck. While
+** processes still end (the count falls), the abandon waits until none
+** ended for RT_ABANDON_MS, but never past RT_ABANDON_MAX_MS after the
+** stop timeout: a mass of workers that all honour their TERMINATE gets
+** to finish, and a runtime that keeps spawning still ends. */
 #define RT_ABANDON_MS 500
+#define RT_ABANDON_MAX_MS 5000
 #define RT_EXIT_WAIT_MS 300
 
 /* Block until the engine stopped, handling SIGINT and SIGTERM meanwhile
