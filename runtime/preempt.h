@@ -51,6 +51,10 @@ void preempt_register(int shard);
 void preempt_enter(int shard, lua_State *co);
 void preempt_leave(int shard);
 
+/* On shard i's thread at the end of each turn of its loop, before it may
+** sleep: it ran no Lua since, so the watchdog may park. */
+void preempt_idle(int shard);
+
 /* True (and cleared) if the last resume on this thread ended because its
 ** slice ran out. */
 int preempt_took(void);

@@ -283,7 +283,8 @@ static void on_signals(struct rt *rt)
 
 static void before_sleep(struct shard *s, void *arg)
 {
-	(void)s; (void)arg;
+	(void)arg;
+	preempt_idle(shard_id(s));
 	log_flush();
 }
 
