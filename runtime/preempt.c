@@ -233,10 +233,9 @@ void preempt_idle(int shard)
 	atomic_store_explicit(&slots[shard].in_lua, 0, memory_order_relaxed);
 }
 
-void preempt_leave(int shard)
+void preempt_leave(void)
 {
 	lua_State *L = running;
-	(void)shard;
 	/* running first: a signal from here on arms nothing. Then clear a
 	** preemption hook still armed on the state that ran: the resume is
 	** over, so its slice is. Left on, it costs every later resume of that

@@ -49,7 +49,7 @@ void preempt_register(int shard);
 /* Around every lua_resume of a process coroutine on shard `shard`, and
 ** around running a process's chunk at start (co is then its main state). */
 void preempt_enter(int shard, lua_State *co);
-void preempt_leave(int shard);
+void preempt_leave(void);
 
 /* On shard i's thread at the end of each turn of its loop, before it may
 ** sleep: it ran no Lua since, so the watchdog may park. */

@@ -844,7 +844,7 @@ static int step_protected(lua_State *L)
 			lua_sethook(co->L, pmem_hook, LUA_MASKCOUNT, PMEM_CHECK_EVERY);
 		preempt_enter(shard, co->L);
 		st = lua_resume(co->L, L, co->nargs, &nres);
-		preempt_leave(shard);
+		preempt_leave();
 		p->cur = NULL;
 		co->nargs = 0;
 		if (st == LUA_YIELD) {
@@ -1132,7 +1132,7 @@ static int proc_run(struct proc *p)
 		** watchdog still ends it if it never returns. */
 		preempt_enter(shard_id(shard_self()), p->L);
 		int st = lua_pcall(p->L, 1, 0, 0);
-		preempt_leave(shard_id(shard_self()));
+		preempt_leave();
 		if (st != LUA_OK)
 			fail_with_top(p->L, p);
 		/* Incremental at first: switching to generational mode runs a

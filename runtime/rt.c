@@ -185,7 +185,8 @@ static void stop_tick(struct rt *rt, uint64_t now)
 	sv = atomic_load_explicit(&rt->supervisor, memory_order_acquire);
 	if (sv && !s->supervisor_done)
 		s->supervisor_done = sv->stop_tick(sv, now);
-	if (proc_count(rt) == 0 && !s->abandoned) {
+	long left = proc_count(rt);
+	if (left == 0 && !s->abandoned) {
 		if (!s->engine_stopped)
 			engine_stop(rt->engine);
 		s->engine_stopped = 1;
@@ -194,7 +195,7 @@ static void stop_tick(struct rt *rt, uint64_t now)
 	if (now >= deadline &&
 	    atomic_exchange(&rt->stopping, RT_TERMINATING) == RT_CANCELLING) {
 		log_printf(LOG_LEVEL_WARN, NULL, "stop timeout: terminating %ld processes",
-			   proc_count(rt));
+			   left);
 		pt_each(rt, terminate_one, NULL);
 		/* Code that cannot yield never reads its TERMINATE: the
 		** preemption hook ends it instead. */
@@ -203,7 +204,6 @@ static void stop_tick(struct rt *rt, uint64_t now)
 	/* Abandon only what stopped ending: while the count still falls,
 	** the survivors are in the queue to exit (a hundred thousand
 	** workers take a second or more to end), not stuck. */
-	long left = proc_count(rt);
 	if (s->last_count == 0 || left < s->last_count) {
 		s->last_count = left;
 		s->progress_ms = now;
