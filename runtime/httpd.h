@@ -22,7 +22,7 @@
 #include "route.h"
 
 struct rt;
-struct hreq; /* opaque: one request and its response, owned by httpd.c */
+struct hreq; /* opaque: one request and its response (runtime/httpd_req.c) */
 
 /* Boot: compile the routes, middleware and static mounts of every
 ** http.service and bind the sockets (one per shard, SO_REUSEPORT) of those
