@@ -111,7 +111,7 @@ local function main(apid, n)
     if not ok then return nil, "A never became reachable: " .. tostring(err) end
     say("early error kind " .. tostring(err and err:kind()))
     local r = channel.select { inbox:case_receive(), time.after("5s"):case_receive() }
-    if not r.value or type(r.value) ~= "userdata" then return nil, "no pong" end
+    if r.channel ~= inbox then return nil, "no pong" end
     local msg = r.value
     say("pong " .. tostring(msg:payload():data()) .. " from " .. msg:from())
     say("self " .. process.pid())
@@ -124,7 +124,7 @@ local function main(apid, n)
         time.sleep("20ms")
     end
     local r2 = channel.select { inbox:case_receive(), time.after("5s"):case_receive() }
-    if type(r2.value) ~= "userdata" then return nil, "no pong by name: " .. tostring(nerr) end
+    if r2.channel ~= inbox then return nil, "no pong by name: " .. tostring(nerr) end
     say("by name: pong " .. tostring(r2.value:payload():data()) .. " from " .. r2.value:from())
     say("lookup echo " .. tostring(process.registry.lookup("echo")))
     local cok, cerr = process.registry.register("echo", nil, process.registry.CONSISTENT)
@@ -143,7 +143,7 @@ local function main(apid, n)
     end
     process.send(apid, "done")
     local s = channel.select { inbox:case_receive(), time.after("60s"):case_receive() }
-    if not s.value or type(s.value) ~= "userdata" then return nil, "no summary" end
+    if s.channel ~= inbox then return nil, "no summary" end
     local sum = s.value:payload():data()
     say(string.format("summary count %d in_order %s in %.2fs", sum.count, tostring(sum.in_order),
         time.now():sub(t0):seconds()))
@@ -333,7 +333,7 @@ local function main(gpid, secs)
             io.print("err " .. tostring(err:kind()) .. " " .. tostring(err))
         else
             local r = channel.select { inbox:case_receive(), time.after("300ms"):case_receive() }
-            io.print(type(r.value) == "userdata" and "ok" or "timeout")
+            io.print(r.channel == inbox and "ok" or "timeout")
         end
         io.flush()
         time.sleep("100ms")

@@ -110,7 +110,9 @@ local function main(secs)
             local deadline = time.after("300ms")
             while true do
                 local r = channel.select { inbox:case_receive(), deadline:case_receive() }
-                if type(r.value) ~= "userdata" then say("timeout " .. i) break end
+                -- The deadline's value is a Time, a userdata too: tell the cases apart
+                -- by channel.
+                if r.channel == deadline then say("timeout " .. i) break end
                 local j = r.value:payload():data()
                 say("pong " .. j)
                 if j == i then break end

@@ -89,7 +89,7 @@ local function main()
     say("s1 " .. tostring(ok) .. " " .. tostring(err))
     process.send("peer", "check", "s1")
     local r = channel.select { inbox:case_receive(), time.after("5s"):case_receive() }
-    say("peer sees s1: " .. tostring(type(r.value) == "userdata" and r.value:payload():data()))
+    say("peer sees s1: " .. tostring(r.channel == inbox and r.value:payload():data()))
     say("freeze B")
     time.sleep("500ms")
     ok, err = process.registry.register("s2", nil, process.registry.STRONG)
