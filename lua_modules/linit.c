@@ -36,6 +36,7 @@
 #include "modules.h"
 #include "payload.h"
 #include "security.h"
+#include "udata.h"
 #include "funcs.h"
 #include "runtime/code.h"
 #include "runtime/cluster.h"
@@ -456,6 +457,7 @@ static int string_index(lua_State *L)
 
 void linit_open(lua_State *L)
 {
+	udata_reserve(L); /* first: before anything takes a registry ref */
 	/* _G, print and require come through global_index like the rest;
 	** a _G with room for the first few saves their rehashes. */
 	lua_createtable(L, 0, 4);
@@ -485,6 +487,7 @@ static const struct code_libs linit_libs = { linit_open, linit_provides };
 
 void linit_init(void)
 {
+	udata_init();
 	linit_harvest();
 	code_set_libs(&linit_libs);
 	httpd_set_token_auth(security_token_auth);

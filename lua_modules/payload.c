@@ -1219,16 +1219,20 @@ static const luaL_Reg pl_methods[] = {
 /* Push the metatable, made on first use. [-0, +1, m] */
 static void push_meta(lua_State *L)
 {
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &payload_key) != LUA_TNIL)
+	if (udata_push_slot(L, UDATA_PAYLOAD, &payload_key))
 		return;
 	lua_pop(L, 1);
-	if (luaL_newmetatable(L, PAYLOAD_META)) {
-		lazylib_method_table(L, pl_methods);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, pl_tostring);
-		lua_setfield(L, -2, "__tostring");
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &payload_key) == LUA_TNIL) {
+		lua_pop(L, 1);
+		if (luaL_newmetatable(L, PAYLOAD_META)) {
+			lazylib_method_table(L, pl_methods);
+			lua_setfield(L, -2, "__index");
+			lua_pushcfunction(L, pl_tostring);
+			lua_setfield(L, -2, "__tostring");
+		}
+		udata_register(L, &payload_key);
 	}
-	udata_register(L, &payload_key);
+	udata_set_slot(L, UDATA_PAYLOAD);
 }
 
 /* Push a new Payload of format fmt holding the value at data. [-0, +1, m] */
