@@ -855,13 +855,8 @@ static const luaL_Reg ch_funcs[] = {
 ** channels (process.inbox) can exist before anyone opens `channel`. */
 static void chan_meta(lua_State *L)
 {
-	if (udata_push_slot(L, UDATA_CHANNEL, &chan_key))
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &chan_key) != LUA_TNIL)
 		return;
-	lua_pop(L, 1);
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &chan_key) != LUA_TNIL) {
-		udata_set_slot(L, UDATA_CHANNEL);
-		return;
-	}
 	lua_pop(L, 1);
 	if (luaL_newmetatable(L, CHAN_META)) {
 		luaL_setfuncs(L, ch_metamethods, 0);
@@ -877,7 +872,6 @@ static void chan_meta(lua_State *L)
 	lua_rawseti(L, -2, K_OK);
 	lua_pushliteral(L, "default");
 	lua_rawseti(L, -2, K_DEFAULT);
-	udata_set_slot(L, UDATA_CHANNEL);
 }
 
 int luaopen_channel(lua_State *L)

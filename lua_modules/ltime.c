@@ -26,7 +26,6 @@
 #include <time.h>
 
 #include "lua_modules/ltime_impl.h"
-#include "lua_modules/udata.h"
 #include "runtime/errors.h"
 #include "runtime/gotime.h"
 
@@ -60,15 +59,11 @@ void setmeta(lua_State *L, const char *name)
 
 void time_push_time_meta(lua_State *L)
 {
-	if (udata_push_slot(L, UDATA_TIME, &time_meta_key))
-		return;
-	lua_pop(L, 1);
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &time_meta_key) == LUA_TNIL) {
 		lua_pop(L, 1);
 		createmeta_named(L, TIME_TIME_META);
 		lua_rawgetp(L, LUA_REGISTRYINDEX, &time_meta_key);
 	}
-	udata_set_slot(L, UDATA_TIME);
 }
 
 static void settimemeta(lua_State *L)
@@ -869,9 +864,6 @@ static void createmeta(lua_State *L, const char *name, const luaL_Reg *meta,
 	lua_pushcclosure(L, lazy_index, 2);
 	lua_setfield(L, -2, "__index");
 	if (methods == time_methods) {
-		/* udata.h's mark: its slot trusts only a table marked so. */
-		lua_pushlightuserdata(L, (void *)&time_meta_key);
-		lua_rawseti(L, -2, 1);
 		lua_pushvalue(L, -1);
 		lua_rawsetp(L, LUA_REGISTRYINDEX, &time_meta_key);
 	}
