@@ -858,7 +858,7 @@ static void chan_meta(lua_State *L)
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &chan_key) != LUA_TNIL)
 		return;
 	lua_pop(L, 1);
-	if (luaL_newmetatable(L, CHAN_META)) {
+	if (udata_newmetatable(L, CHAN_META, K_DEFAULT, 2)) {
 		luaL_setfuncs(L, ch_metamethods, 0);
 		lazylib_methods(L, ch_methods);
 		lua_setfield(L, -2, "__index");

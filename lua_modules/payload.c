@@ -1224,7 +1224,7 @@ static void push_meta(lua_State *L)
 	lua_pop(L, 1);
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &payload_key) == LUA_TNIL) {
 		lua_pop(L, 1);
-		if (luaL_newmetatable(L, PAYLOAD_META)) {
+		if (udata_newmetatable(L, PAYLOAD_META, 1, 2)) {
 			lazylib_method_table(L, pl_methods);
 			lua_setfield(L, -2, "__index");
 			lua_pushcfunction(L, pl_tostring);
