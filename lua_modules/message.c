@@ -97,20 +97,7 @@ static const luaL_Reg msg_methods[] = {
 /* Push the metatable, made on first use. [-0, +1, m] */
 static void push_meta(lua_State *L)
 {
-	if (udata_push_slot(L, UDATA_MESSAGE, &msg_key))
-		return;
-	lua_pop(L, 1);
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &msg_key) == LUA_TNIL) {
-		lua_pop(L, 1);
-		if (udata_newmetatable(L, MESSAGE_META, 1, 2)) {
-			lazylib_method_table(L, msg_methods);
-			lua_setfield(L, -2, "__index");
-			lua_pushcfunction(L, msg_tostring);
-			lua_setfield(L, -2, "__tostring");
-		}
-		udata_register(L, &msg_key);
-	}
-	udata_set_slot(L, UDATA_MESSAGE);
+	udata_push_meta(L, UDATA_MESSAGE, &msg_key, MESSAGE_META, msg_methods, msg_tostring);
 }
 
 void message_open(lua_State *L)

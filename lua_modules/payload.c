@@ -1219,20 +1219,7 @@ static const luaL_Reg pl_methods[] = {
 /* Push the metatable, made on first use. [-0, +1, m] */
 static void push_meta(lua_State *L)
 {
-	if (udata_push_slot(L, UDATA_PAYLOAD, &payload_key))
-		return;
-	lua_pop(L, 1);
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &payload_key) == LUA_TNIL) {
-		lua_pop(L, 1);
-		if (udata_newmetatable(L, PAYLOAD_META, 1, 2)) {
-			lazylib_method_table(L, pl_methods);
-			lua_setfield(L, -2, "__index");
-			lua_pushcfunction(L, pl_tostring);
-			lua_setfield(L, -2, "__tostring");
-		}
-		udata_register(L, &payload_key);
-	}
-	udata_set_slot(L, UDATA_PAYLOAD);
+	udata_push_meta(L, UDATA_PAYLOAD, &payload_key, PAYLOAD_META, pl_methods, pl_tostring);
 }
 
 /* Push a new Payload of format fmt holding the value at data. [-0, +1, m] */

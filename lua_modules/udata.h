@@ -129,4 +129,19 @@ static inline void udata_set_slot(lua_State *L, int s)
 	}
 }
 
+/* The metatable of a slot's type, made on first use: methods as its
+** __index table, tostring as __tostring, marked and registered under key
+** and kept in slot s. [-0, +1, m] */
+void udata_make_meta(lua_State *L, int s, const void *key, const char *tname,
+		     const luaL_Reg *methods, lua_CFunction tostring);
+
+static inline void udata_push_meta(lua_State *L, int s, const void *key, const char *tname,
+				   const luaL_Reg *methods, lua_CFunction tostring)
+{
+	if (udata_push_slot(L, s, key))
+		return;
+	lua_pop(L, 1);
+	udata_make_meta(L, s, key, tname, methods, tostring);
+}
+
 #endif
