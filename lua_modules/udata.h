@@ -76,17 +76,19 @@ static inline void *udata_check(lua_State *L, int i, const void *key,
 ** array part, at indices that every state reserves in the same order as
 ** its first act (udata_reserve, from linit_open): making an object then
 ** reads an array slot instead of hashing a light userdata key into the
-** registry (lua_rawgetp: 4.5 % of a ring of processes' CPU, perf; ring
-** and ping-pong 9-11 % faster without it). A reserved slot holds a light
-** userdata of udata_slot's own until its module makes the metatable. A
-** state that reserved nothing (no linit_open: a unit test's) falls back
-** to the light userdata key: a slot is written only while it holds that
-** mark, and trusted only when it holds a table marked with the module's
-** key (udata_register's mark at index 1).
+** registry (lua_rawgetp: 4.5 % of a ring of processes' CPU, perf; with
+** the slots, a one-shard ping-pong went from 1.45 to 1.55 M msgs/s, the
+** medians of 8 runs). A reserved slot holds a light userdata of
+** udata_slot's own until its module makes the metatable. A state that
+** reserved nothing (no linit_open: a unit test's) falls back to the light
+** userdata key: a slot is written only while it holds that mark, and
+** trusted only when it holds a table marked with the module's key
+** (udata_register's mark at index 1).
+**
+** Two slots only: each is registry array room in every state, and two
+** more (Time, channel: made per tick, per channel) grew a ticking worker
+** by 147 bytes (bench/scaling.sh, 100k) for no tick cost measurable.
 */
-/* Two only: each slot is registry array room in every state, and two more
-** (Time, channel: made per tick, per channel) grew a ticking worker by 147
-** bytes (bench/scaling.sh, 100k) for no tick cost measurable. */
 enum { UDATA_MESSAGE, UDATA_PAYLOAD, UDATA_NSLOTS };
 
 /* The registry index of each slot, the same in every state; 0 before
