@@ -18,6 +18,8 @@
 #              few-second window can sit 5% off the steady state; the
 #              expected count of a worker with interval x in (A, B] after
 #              the start is floor(B/x) - floor(A/x), averaged over x
+#   per tick   cpu divided by the tick rate: µs of CPU per tick, timer,
+#              the worker's select and send and the spawner's receive
 #   shutdown   time from SIGINT to exit, and the exit code
 # One summary line per N; bytes per worker and spawn time per worker are
 # also given as ratios of the bare lua_newstate floor that build/bench/spawn
@@ -223,6 +225,10 @@ for N in $NS; do
 				w += int(B / x) - int(A / x)
 			wexp = n * w / (hi - lo + 1) / ((B - A) / 1000)
 			line = line sprintf(", tick rate %.0f/s over %.1f s (expected %.0f steady, %.0f for this window; ratio %.2f; alive %s)", rate, (B - A) / 1000, expect, wexp, rate / wexp, alive)
+			# CPU per tick: the timer, the select and send of the
+			# worker and the receive of the spawner.
+			if (rate > 0)
+				line = line sprintf(", %.2f us CPU per tick", 1e6 * dt / hz / (wall / 1000) / rate)
 		} else {
 			line = line sprintf(", tick rate: fewer than 2 stats lines (expected %.0f)", expect)
 		}
