@@ -1,5 +1,7 @@
 /*
-** runtime/luagc.c: counting the Lua collector's work without patching Lua.
+** runtime/luagc.c: the Lua collector: its generational mode entered with
+** the first minor collection due (luagc.h), and its work counted without
+** patching Lua.
 **
 ** Lua's collector runs from inside the interpreter: an allocation that
 ** puts the state in debt calls luaC_step (one incremental step, or in
@@ -20,10 +22,16 @@
 **
 ** With LUA_STATIC=0 (the shared liblua5.4.so, whose internal symbols are
 ** not exported, so nothing can be wrapped) the Makefile defines nothing,
-** this file is empty, and the scrape leaves the figures out rather than
+** nothing is wrapped, and the scrape leaves the figures out rather than
 ** show zeros.
 */
-#include <lua.h>
+#include "runtime/luagc.h"
+
+void luagc_generational(lua_State *L, int minormul, int majormul)
+{
+	lua_gc(L, LUA_GCGEN, minormul, majormul);
+	lua_gc(L, LUA_GCSTEP, 0);
+}
 
 #ifdef WIPPY_LUA_GC_WRAP
 

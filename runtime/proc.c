@@ -53,6 +53,7 @@
 #include "code.h"
 #include "preempt.h"
 #include "rstats.h"
+#include "luagc.h"
 #include "pmem.h"
 
 #define STEP_RESUMES 128
@@ -1149,9 +1150,10 @@ static int proc_run(struct proc *p)
 			fail_with_top(L, p);
 		/* Generational for processes that live: their per-message
 		** garbage (select results, decoded payloads, tick Times) dies
-		** young, and minor collections every 10% of growth keep a small
-		** heap small (mass-spawn worker RSS: 14.0 KB, against 15.5 KB
-		** at the default 20% and 20.7 KB incremental). */
+		** young, and minor collections every 10% of growth keep a
+		** small heap small (mass-spawn worker RSS: 14.0 KB, against
+		** 15.5 KB at the default 20% and 20.7 KB incremental), once
+		** the first one is due (luagc.h). */
 		/* The collector stays stopped through the first step: restarting
 		** it sets the debt to zero, so the next allocation would start a
 		** cycle over a heap that is all live, and a process that does its
@@ -1166,7 +1168,7 @@ static int proc_run(struct proc *p)
 		    p->mem_used < GC_BIG_HEAP) {
 			/* Entering generational mode is a full collection
 			** inside Lua that passes neither wrapped function. */
-			lua_gc(L, LUA_GCGEN, 10, 100);
+			luagc_generational(L, 10, 100);
 			rstats_gc(p->rt->rstats, 1);
 		}
 		/* A big heap collects incrementally for good: a generational
