@@ -19,7 +19,11 @@
 #              expected count of a worker with interval x in (A, B] after
 #              the start is floor(B/x) - floor(A/x), averaged over x
 #   per tick   cpu divided by the tick rate: µs of CPU per tick, timer,
-#              the worker's select and send and the spawner's receive
+#              the worker's select and send and the spawner's receive;
+#              against build/bench/tick_floor at the same N (up to
+#              TICK_FLOOR_MAX_N, default 100000: 8.5 KB a state), one
+#              resume of a bare state picked at random among N, the least
+#              a tick costs with one Lua state per process
 #   shutdown   time from SIGINT to exit, and the exit code
 # One summary line per N; bytes per worker and spawn time per worker are
 # also given as ratios of the bare lua_newstate floor that build/bench/spawn
@@ -39,6 +43,8 @@ BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 WIPPY=${WIPPY:-$BUILD/wippy}
 SPAWN_BENCH=${SPAWN_BENCH:-$BUILD/bench/spawn}
+TICK_FLOOR=${TICK_FLOOR:-$BUILD/bench/tick_floor}
+TICK_FLOOR_MAX_N=${TICK_FLOOR_MAX_N:-100000}
 NS=${MASS_SPAWN_NS:-1000 10000}
 SETTLE_S=${SETTLE_S:-5}
 CPU_S=${CPU_S:-5}
@@ -160,6 +166,12 @@ fi
 # {==== N workers ====}
 
 for N in $NS; do
+	FLOOR_US=
+	if [ -x "$TICK_FLOOR" ] && [ "$N" -le "$TICK_FLOOR_MAX_N" ] && [ "$N" -gt 0 ]; then
+		line=$("$TICK_FLOOR" "$N" | grep -m1 '^tick floor ')
+		FLOOR_US=$(echo "$line" | sed -nE 's/.*: ([0-9.]+) us per resume.*/\1/p')
+		echo "# $line"
+	fi
 	start "$N" || continue
 	count=$(echo "$SPAWN_LINE" | jget count)
 	elapsed=$(echo "$SPAWN_LINE" | jget elapsed_s)
@@ -186,7 +198,7 @@ for N in $NS; do
 	exit_ms=$EXIT_MS rc=$EXIT_RC
 
 	awk -v n="$N" -v el="$elapsed" -v rss="$rss" -v base="${BASE_KB:-}" \
-	    -v bb="${BARE_BYTES:-}" -v bus="${BARE_US:-}" \
+	    -v bb="${BARE_BYTES:-}" -v bus="${BARE_US:-}" -v fus="${FLOOR_US:-}" \
 	    -v dt="$((t1 - t0))" -v hz="$CLK_TCK" -v wall="$((w1 - w0))" \
 	    -v points="$points" -v t0="$spawned_at" -v alive="$alive" \
 	    -v a="$TICK_MIN_S" -v b="$TICK_MAX_S" \
@@ -227,8 +239,12 @@ for N in $NS; do
 			line = line sprintf(", tick rate %.0f/s over %.1f s (expected %.0f steady, %.0f for this window; ratio %.2f; alive %s)", rate, (B - A) / 1000, expect, wexp, rate / wexp, alive)
 			# CPU per tick: the timer, the select and send of the
 			# worker and the receive of the spawner.
-			if (rate > 0)
-				line = line sprintf(", %.2f us CPU per tick", 1e6 * dt / hz / (wall / 1000) / rate)
+			if (rate > 0) {
+				pt_us = 1e6 * dt / hz / (wall / 1000) / rate
+				line = line sprintf(", %.2f us CPU per tick", pt_us)
+				if (fus != "" && fus > 0)
+					line = line sprintf(" (%.1fx the tick floor, %.2f us)", pt_us / fus, fus)
+			}
 		} else {
 			line = line sprintf(", tick rate: fewer than 2 stats lines (expected %.0f)", expect)
 		}
