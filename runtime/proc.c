@@ -1167,7 +1167,8 @@ static int proc_run(struct proc *p)
 		if (p->nsteps == GEN_AFTER_STEPS && p->state == P_LIVE &&
 		    p->mem_used < GC_BIG_HEAP) {
 			/* Entering generational mode is a full collection
-			** inside Lua that passes neither wrapped function. */
+			** inside Lua that passes neither wrapped function (the
+			** minor step after it passes luaC_step's, counted). */
 			luagc_generational(L, 10, 100);
 			rstats_gc(p->rt->rstats, 1);
 		}
