@@ -351,7 +351,7 @@ struct proc *proc_spawn(struct rt *rt, const struct spawn_opts *o,
 	p->on_exit = o->on_exit;
 	p->on_start = o->on_start;
 	p->on_exit_arg = o->on_exit_arg;
-	p->root.p = p;
+	p->main_co.p = p;
 	p->pid = atomic_fetch_add_explicit(&rt->next_pid, 1, memory_order_relaxed) + 1;
 	p->pidlen = (uint32_t)node_format_pid(rt, p->pidstr, sizeof(p->pidstr), h->id, p->pid);
 	if (args) {
@@ -1124,7 +1124,10 @@ static int proc_run(struct proc *p)
 			finish(p);
 			return 1;
 		}
-		*(struct coro **)lua_getextraspace(p->L) = &p->root;
+		/* A reload's new state: main_co still names the old one's
+		** main coroutine, closed with it. */
+		p->main_co.L = NULL;
+		*(struct coro **)lua_getextraspace(p->L) = &p->main_co;
 		lua_gc(p->L, LUA_GCSTOP);
 		lua_pushcfunction(p->L, start_protected);
 		lua_pushlightuserdata(p->L, p);

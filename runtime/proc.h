@@ -166,7 +166,6 @@ struct proc {
 
 	/* Owner thread only from here on. */
 	lua_State *L;
-	struct coro root;              /* extraspace of L: finds p from any thread */
 	struct coro *cur;              /* coroutine being resumed */
 	/* The allocator's (pmem_alloc, runtime/pmem.c), together on one cache line. */
 	size_t mem_used, mem_limit, mem_peak;
@@ -199,6 +198,10 @@ struct proc {
 	                               ** (runtime/fcall.h), or NULL */
 	struct coro *free_calls;       /* pooled: finished call threads to reuse */
 	struct coro *main;             /* &main_co once started */
+	/* Also what L's extraspace names, so that proc_of finds p from the
+	** main thread as from any coroutine: its L is never L itself (NULL
+	** until the main coroutine is made, then that thread's), so nothing
+	** takes L for a coroutine the scheduler runs. */
 	struct coro main_co;
 	struct coro *ready_head, *ready_tail;
 	int ncoros, nblocked, nblocked_ext;
