@@ -141,8 +141,7 @@ static struct slot *slot_get(struct shard_pools *sp, const struct reg_entry *e)
 
 static void terminate(struct proc *p)
 {
-	mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
-	proc_notify(p);
+	proc_terminate(p);
 	proc_unref(p);
 }
 
@@ -415,8 +414,7 @@ void fcall_detach(struct fcall *c)
 			** (its state goes; state_exit then frees c). One not yet
 			** started is skipped by start_call instead. */
 			if (c->callee && !c->start.queued) {
-				mbox_push(&c->callee->mbox, msg_new(MSG_TERMINATE, 0, NULL));
-				proc_notify(c->callee);
+				proc_terminate(c->callee);
 			}
 			return;              /* call_finish frees it */
 		}

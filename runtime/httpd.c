@@ -245,8 +245,7 @@ static void listener_stop(struct task *t)
 			struct pool *pl = httpd__pool(s, l->shard, &tb->t.r[i]);
 			while (pl->n) {
 				struct proc *p = pl->idle[--pl->n];
-				mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
-				proc_notify(p);
+				proc_terminate(p);
 				proc_unref(p);
 			}
 		}

@@ -47,8 +47,7 @@ static void pool_put(struct svc *s, const struct route *r, struct proc *p)
 	/* Keep a bounded number idle: a burst of slow calls must not leave
 	** its peak of states behind once it has passed. */
 	if (atomic_load(&s->rt->stopping) || pl->n >= s->rt->conf.http_pool_idle) {
-		mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
-		proc_notify(p);
+		proc_terminate(p);
 		proc_unref(p);
 		return;
 	}

@@ -299,6 +299,12 @@ void proc_notify(struct proc *p)
 	shard_post(to, &p->task);
 }
 
+void proc_terminate(struct proc *p)
+{
+	mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
+	proc_notify(p);
+}
+
 int proc_send(struct rt *rt, uint64_t to, struct msg *m)
 {
 	/* The only cost of the cluster on the local path: one test. */

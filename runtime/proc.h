@@ -323,6 +323,10 @@ int proc_send(struct rt *rt, uint64_t to, struct msg *m);
 /* Schedule p if it is not queued or running. Any thread. */
 void proc_notify(struct proc *p);
 
+/* Queue a TERMINATE for p and wake it: it ends at its next step, with
+** "process terminated" (a CANCELED error). Any thread. */
+void proc_terminate(struct proc *p);
+
 /* process.upgrade: replace the calling process's code with entry e (a
 ** process.lua entry), started with args (moved into the process). The
 ** pid, mailbox (queued messages and events), monitors, links, registered

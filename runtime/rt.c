@@ -137,8 +137,7 @@ static void cancel_one(struct proc *p, void *arg)
 static void terminate_one(struct proc *p, void *arg)
 {
 	(void)arg;
-	mbox_push(&p->mbox, msg_new(MSG_TERMINATE, 0, NULL));
-	proc_notify(p);
+	proc_terminate(p);
 }
 
 /* Log a process that outlived the stop timeout by RT_ABANDON_MS. Reads
